@@ -1,0 +1,63 @@
+/**
+ * The `mumuka` command line. Each stage registers its own subcommands; this
+ * file only assembles them and turns errors into one clear line and an exit code.
+ */
+import { Command, CommanderError } from "commander";
+import { ConfigError, loadConfig } from "./config/load.ts";
+
+/** A failure to report as one line on stderr with this exit code. */
+export class CliError extends Error {
+  override name = "CliError";
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 1) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command("mumuka")
+    .description("無害化 mail sanitization gateway / メール無害化ゲートウェイ")
+    .exitOverride()
+    .showHelpAfterError();
+
+  const config = program.command("config").description("configuration / 設定");
+  config
+    .command("check")
+    .description("validate a configuration file and print the effective configuration")
+    .option("-c, --config <file>", "configuration file (YAML)")
+    .action((opts: { config?: string }) => {
+      const effective = loadConfig(opts.config);
+      process.stdout.write(`${JSON.stringify(effective, null, 2)}\n`);
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // commander already printed the message (or help / version)
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    if (error instanceof CliError) {
+      process.stderr.write(`mumuka: ${error.message}\n`);
+      return error.exitCode;
+    }
+    if (error instanceof ConfigError) {
+      process.stderr.write(`mumuka: configuration error:\n${error.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`mumuka: ${(error as Error).stack ?? String(error)}\n`);
+    return 1;
+  }
+}
+
+const invokedDirectly = import.meta.url === `file://${process.argv[1]}`;
+if (invokedDirectly) {
+  process.exitCode = await main(process.argv.slice(2));
+}

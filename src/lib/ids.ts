@@ -1,0 +1,34 @@
+/**
+ * Audit ids: one per message, shown to staff in the notice, used as the spool
+ * file name and the audit key. Sortable by time (so a directory listing is in
+ * arrival order) and unique across gateways (80 random bits).
+ *
+ *   20261126T095312Z-7K3QX9PA4M2D8RFT
+ */
+import { randomBytes } from "node:crypto";
+
+const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"; // Crockford base32: no I, L, O, U
+
+export function newAuditId(now: Date = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  const bytes = randomBytes(10);
+  let out = "";
+  let acc = 0;
+  let bits = 0;
+  for (const byte of bytes) {
+    acc = (acc << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      out += ALPHABET[(acc >> bits) & 31];
+    }
+  }
+  return `${stamp}-${out}`;
+}
+
+const AUDIT_ID = /^\d{8}T\d{6}Z-[0-9A-HJKMNP-TV-Z]{16}$/;
+
+/** True for a well-formed audit id; anything else must never reach a file path. */
+export function isAuditId(value: string): boolean {
+  return AUDIT_ID.test(value);
+}

@@ -1,0 +1,148 @@
+/**
+ * The contract of the sanitizer core, shared by every stage that calls it
+ * (the CLI, the relay, the rules engine, the audit trail).
+ *
+ * The core is pure: `analyze()` reads the raw message (a stream; attachments are
+ * hashed as they pass and never kept whole) into an AnalyzedMessage, and
+ * `render()` builds the one safe text/plain message from it. The same input,
+ * options, time and id give byte-identical output.
+ *
+ * RenderOptions deliberately has no field that could let HTML, an attachment or
+ * a raw header through: rules can only make handling stricter or change how the
+ * text is presented. Keep it that way.
+ */
+import type { AlternativeChoice, Language, Limits, LinkMode, OutputCharset } from "../config/schema.ts";
+
+export interface Address {
+  /** display name, decoded; "" when absent */
+  name: string;
+  /** addr-spec, decoded; "" when unparseable */
+  address: string;
+}
+
+/** One part that was not delivered as text: attachments, inline images, HTML bodies' files, signatures … */
+export interface RemovedPart {
+  /** MIME path of the part, e.g. "2.1" */
+  path: string;
+  /** file name as the sender gave it (decoded, RFC 2231 joined), made display-safe; "" when none */
+  filename: string;
+  /** declared Content-Type, lower-cased, without parameters */
+  contentType: string;
+  /** type recognised from the first bytes, when it could be recognised */
+  sniffedType?: string;
+  /** true when the sniffed type contradicts the declared type or the file name's extension */
+  typeMismatch: boolean;
+  /** decoded size in bytes */
+  size: number;
+  /** SHA-256 of the decoded content, lower-case hex */
+  sha256: string;
+  /** a password-protected archive or document (PPAP) */
+  encrypted: boolean;
+}
+
+/** What is known of a message after analysis: what rules match on and the audit trail records. */
+export interface MessageFacts {
+  from: Address[];
+  to: Address[];
+  cc: Address[];
+  replyTo: Address[];
+  /** decoded Subject; "" when absent */
+  subject: string;
+  messageId?: string;
+  date?: string;
+  /** size of the raw input in bytes */
+  size: number;
+  /** SHA-256 of the raw input, lower-case hex */
+  sha256: string;
+  /** an HTML body or alternative was present */
+  hasHtml: boolean;
+  attachments: RemovedPart[];
+}
+
+/** The parsed message, ready to be rendered any number of times with different options. */
+export interface AnalyzedMessage {
+  facts: MessageFacts;
+}
+
+/** Trace information for mumuka's own Received header. */
+export interface Trace {
+  clientAddress?: string;
+  clientHelo?: string;
+  /** "ESMTP", "ESMTPS", … */
+  protocol?: string;
+}
+
+export interface RenderOptions {
+  charset: OutputCharset;
+  links: LinkMode;
+  language: Language;
+  /** notice template text (not a path: the core reads no files); absent: the built-in one */
+  noticeTemplate?: string;
+  alternative: AlternativeChoice;
+  /** prepended to the subject, in order, e.g. ["[外部]"] */
+  subjectTags: string[];
+  /** extensions (lower case, no dot) of text attachments whose text is shown in the body */
+  inlineText: string[];
+  /** held or rejected by a rule: the message says so and carries no text of the original */
+  withheld?: { reason: string };
+  /** names of the rules that applied, shown in X-Mumuka-Rules */
+  rulesApplied: string[];
+  /** the message's audit id: in the notice and in X-Mumuka-Id */
+  auditId: string;
+  /** the time of sanitization (Date header fallback, Received line) */
+  now: Date;
+  /** this gateway's host name (Received line, generated Message-ID) */
+  hostname: string;
+  trace?: Trace;
+}
+
+export interface SanitizeOptions extends RenderOptions {
+  limits: Limits;
+  /** aborts a sanitization that runs over its time budget; the result is then a "limit hit" outcome */
+  signal?: AbortSignal;
+}
+
+export interface CalendarEventSummary {
+  summary: string;
+  /** ISO 8601 in Japan time (+09:00) */
+  start?: string;
+  end?: string;
+  location?: string;
+  organizer?: string;
+}
+
+export interface SanitizeReport {
+  auditId: string;
+  input: { size: number; sha256: string };
+  output: { size: number; sha256: string; charset: string; transferEncoding: string };
+  headers: {
+    from: Address[];
+    to: Address[];
+    cc: Address[];
+    subject: string;
+    messageId?: string;
+    date?: string;
+  };
+  html: { present: boolean; converted: boolean };
+  /** which body of a multipart/alternative was shown, when there was a choice */
+  alternative?: "text" | "html";
+  attachments: RemovedPart[];
+  links: { found: number; disarmed: number; mode: LinkMode };
+  /** charsets declared in the input, lower case, as seen */
+  charsets: string[];
+  forwarded: number;
+  calendar: CalendarEventSummary[];
+  encrypted: { smime: boolean; pgp: boolean; protectedFiles: number };
+  /** names of the limits that were reached (keys of Limits) */
+  limitsHit: string[];
+  /** defects found in the input, for administrators */
+  warnings: string[];
+  rulesApplied: string[];
+  withheld?: string;
+}
+
+export interface SanitizeResult {
+  /** the complete sanitized message, CRLF line endings */
+  message: Buffer;
+  report: SanitizeReport;
+}
