@@ -31,6 +31,8 @@ export function buildProgram(): Command {
       process.stdout.write(`${JSON.stringify(effective, null, 2)}\n`);
     });
 
+  // commands: each stage adds one line below
+
   return program;
 }
 

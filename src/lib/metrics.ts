@@ -1,0 +1,45 @@
+/**
+ * Prometheus metrics of one gateway process (prom-client). The relay updates
+ * them; the admin listener serves them at /metrics. One registry per process,
+ * created by the composition root and passed down (no global registry).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export interface Metrics {
+  registry: Registry;
+  /** messages by final outcome: delivered, bounced, held, rejected, expired, deleted */
+  messages: Counter<"outcome">;
+  /** SMTP transactions refused at the door, by reason (client, relay, size, recipients, tempfail) */
+  refused: Counter<"reason">;
+  attachmentsRemoved: Counter;
+  linksDisarmed: Counter;
+  /** seconds from the 250 reply to the downstream server's acceptance */
+  deliveryLatency: Histogram;
+  deliveryAttempts: Counter<"result">;
+  /** messages waiting in the spool, by state */
+  queueDepth: Gauge<"state">;
+  /** audit events recorded but not yet stored */
+  auditLag: Gauge;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "mumuka_process_" });
+  const registers = [registry];
+  return {
+    registry,
+    messages: new Counter({ name: "mumuka_messages_total", help: "Messages by final outcome", labelNames: ["outcome"], registers }),
+    refused: new Counter({ name: "mumuka_smtp_refused_total", help: "SMTP transactions refused, by reason", labelNames: ["reason"], registers }),
+    attachmentsRemoved: new Counter({ name: "mumuka_attachments_removed_total", help: "Attachments removed", registers }),
+    linksDisarmed: new Counter({ name: "mumuka_links_disarmed_total", help: "Links defanged or removed", registers }),
+    deliveryLatency: new Histogram({
+      name: "mumuka_delivery_latency_seconds",
+      help: "Seconds from acceptance to downstream acceptance",
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 3600, 86400],
+      registers,
+    }),
+    deliveryAttempts: new Counter({ name: "mumuka_delivery_attempts_total", help: "Delivery attempts by result", labelNames: ["result"], registers }),
+    queueDepth: new Gauge({ name: "mumuka_queue_depth", help: "Messages in the spool by state", labelNames: ["state"], registers }),
+    auditLag: new Gauge({ name: "mumuka_audit_lag_events", help: "Audit events recorded but not yet stored", registers }),
+  };
+}
