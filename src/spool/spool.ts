@@ -1,0 +1,259 @@
+/**
+ * The spool: the durable queue between receiving and delivering. Its state is
+ * visible on disk, one directory per queue state (Postfix style):
+ *
+ *   <dataDir>/spool/
+ *     incoming/ID     received, waiting for the queue manager (also: retried / released)
+ *     active/ID       being sanitized or delivered by the running gateway
+ *     deferred/ID     waiting for its next attempt (meta/ID.json says when)
+ *     held/ID         waiting for an administrator (meta/ID.json says why)
+ *     corrupt/ID      inconsistent files, kept for inspection, never deleted silently
+ *     meta/ID.json    mutable delivery state (recipients left, attempts, errors)
+ *     out/ID.eml      the sanitized message, written once before the first attempt
+ *
+ * A state change is one rename() of the record file, so a concurrent
+ * administrator (CLI) and the gateway resolve races by who renames first; the
+ * loser gets ENOENT and backs off. Ownership: the gateway moves files out of
+ * incoming/, active/ and deferred/; an administrator first claims a message by
+ * renaming it into held/ and only then edits its meta.
+ *
+ * SECURITY: file names are audit ids, checked with isAuditId() before any
+ * path is built from a caller's string. Message bytes are never interpreted here.
+ * Crash state: at most a `.tmp-*` file (never acknowledged) and messages left in
+ * active/; `recover()` removes the former and moves the latter back to incoming/.
+ */
+import { createHash } from "node:crypto";
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from "node:fs/promises";
+import path from "node:path";
+import { isAuditId } from "../lib/ids.ts";
+import type { QueueState } from "./queue-types.ts";
+import { createDirSyncer, durableRename, isTempName, tempName, writeFileDurable, type DirSyncer } from "./durable.ts";
+import { encodeRecordHead, encodeRecordTrailer, readRecordInfo, type SpoolEnvelope } from "./record.ts";
+
+export const STATES: readonly QueueState[] = ["incoming", "active", "deferred", "held", "corrupt"];
+
+/** A recipient the downstream server refused for good (5xx), or that expired. */
+export interface FailedRecipient {
+  rcpt: string;
+  /** the server's reply, or our reason ("expired after 5 days") */
+  reply: string;
+  code?: number;
+  at: string;
+}
+
+/** The mutable part of a queued message; absent file = fresh message, nothing attempted yet. */
+export interface DeliveryMeta {
+  v: 1;
+  /** recipients still to be delivered */
+  pending: string[];
+  delivered: string[];
+  failed: FailedRecipient[];
+  attempts: number;
+  /** start of the queue lifetime (maxQueueDays); reset by an administrator's release */
+  queuedAt: string;
+  nextAttemptAt?: string;
+  lastError?: string;
+  holdReason?: string;
+  /** released by an administrator: a rule's "hold" no longer applies */
+  released?: boolean;
+  /** the sanitized output in out/ID.eml */
+  sanitized?: { sha256: string; size: number };
+  /** failed recipients already covered by a DSN (so a retry does not send another) */
+  dsnSentFor?: string[];
+}
+
+export function freshMeta(envelope: SpoolEnvelope): DeliveryMeta {
+  return { v: 1, pending: [...envelope.rcptTo], delivered: [], failed: [], attempts: 0, queuedAt: envelope.receivedAt };
+}
+
+export class SpoolError extends Error {
+  override name = "SpoolError";
+  readonly code: string;
+  constructor(message: string, code = "ESPOOL") {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** A message being received: bytes go straight to an exclusive-create temp file. */
+export interface SpoolWriter {
+  write(chunk: Buffer): Promise<void>;
+  /** fsync, rename into incoming/, fsync the directory; resolves when the message is durable */
+  commit(): Promise<{ size: number; sha256: string }>;
+  /** removes the temp file (client aborted, too large, …) */
+  abort(): Promise<void>;
+}
+
+export interface Spool {
+  readonly root: string;
+  dir(state: QueueState): string;
+  recordPath(state: QueueState, id: string): string;
+  outPath(id: string): string;
+  /** starts writing a new message; the envelope's id becomes its file name */
+  create(envelope: SpoolEnvelope): Promise<SpoolWriter>;
+  /** atomic state change; false when the message was not in `from` (someone else moved it) */
+  move(id: string, from: QueueState, to: QueueState, durable?: boolean): Promise<boolean>;
+  /** where the message is now, or undefined */
+  locate(id: string): Promise<QueueState | undefined>;
+  list(state: QueueState): Promise<string[]>;
+  readMeta(id: string): Promise<DeliveryMeta | undefined>;
+  writeMeta(id: string, meta: DeliveryMeta): Promise<void>;
+  writeOut(id: string, message: Buffer): Promise<void>;
+  hasOut(id: string): Promise<boolean>;
+  /** removes the record and its meta and output (delivered or deleted) */
+  remove(id: string, state: QueueState): Promise<void>;
+  /** startup: removes never-acknowledged temp files, moves active/ back to incoming/ */
+  recover(): Promise<{ tempRemoved: number; requeued: string[] }>;
+}
+
+export function checkId(id: string): string {
+  if (!isAuditId(id)) throw new SpoolError(`not a queue id: ${JSON.stringify(id.slice(0, 80))}`, "EBADID");
+  return id;
+}
+
+export async function openSpool(dataDir: string, syncer: DirSyncer = createDirSyncer()): Promise<Spool> {
+  const root = path.resolve(dataDir, "spool");
+  const dirs = Object.fromEntries(STATES.map((s) => [s, path.join(root, s)])) as Record<QueueState, string>;
+  const metaDir = path.join(root, "meta");
+  const outDir = path.join(root, "out");
+  for (const d of [...Object.values(dirs), metaDir, outDir]) await mkdir(d, { recursive: true, mode: 0o750 });
+
+  const recordPath = (state: QueueState, id: string) => path.join(dirs[state], checkId(id));
+  const metaPath = (id: string) => path.join(metaDir, `${checkId(id)}.json`);
+  const outPath = (id: string) => path.join(outDir, `${checkId(id)}.eml`);
+
+  async function create(envelope: SpoolEnvelope): Promise<SpoolWriter> {
+    const final = recordPath("incoming", envelope.id);
+    const tmp = tempName(dirs.incoming, envelope.id);
+    const handle: FileHandle = await open(tmp, "wx", 0o640);
+    const hash = createHash("sha256");
+    let size = 0;
+    let closed = false;
+    const closeAndUnlink = async () => {
+      if (!closed) {
+        closed = true;
+        await handle.close().catch(() => {});
+      }
+      await unlink(tmp).catch(() => {});
+    };
+    try {
+      await handle.write(encodeRecordHead(envelope));
+    } catch (error) {
+      await closeAndUnlink();
+      throw error;
+    }
+    return {
+      async write(chunk) {
+        hash.update(chunk);
+        size += chunk.length;
+        await handle.write(chunk);
+      },
+      async commit() {
+        try {
+          const sha256 = hash.digest("hex");
+          await handle.write(encodeRecordTrailer(size, sha256));
+          await handle.sync();
+          closed = true;
+          await handle.close();
+          await durableRename(tmp, final, syncer);
+          return { size, sha256 };
+        } catch (error) {
+          await closeAndUnlink();
+          throw error;
+        }
+      },
+      abort: closeAndUnlink,
+    };
+  }
+
+  async function move(id: string, from: QueueState, to: QueueState, durable = true): Promise<boolean> {
+    try {
+      if (durable) await durableRename(recordPath(from, id), recordPath(to, id), syncer);
+      else await rename(recordPath(from, id), recordPath(to, id));
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
+      throw error;
+    }
+  }
+
+  async function locate(id: string): Promise<QueueState | undefined> {
+    for (const state of STATES) {
+      try {
+        await stat(recordPath(state, id));
+        return state;
+      } catch {
+        // not in this state
+      }
+    }
+    return undefined;
+  }
+
+  async function list(state: QueueState): Promise<string[]> {
+    const names = await readdir(dirs[state]);
+    return names.filter((n) => isAuditId(n)).sort();
+  }
+
+  async function readMeta(id: string): Promise<DeliveryMeta | undefined> {
+    try {
+      const meta = JSON.parse(await readFile(metaPath(id), "utf8")) as DeliveryMeta;
+      return meta.v === 1 && Array.isArray(meta.pending) ? meta : undefined;
+    } catch {
+      // absent (fresh message) or unreadable: the caller starts from the envelope (at-least-once)
+      return undefined;
+    }
+  }
+
+  async function hasOut(id: string): Promise<boolean> {
+    try {
+      await stat(outPath(id));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async function remove(id: string, state: QueueState): Promise<void> {
+    // record first: once it is gone the message no longer exists for any scan
+    await rm(recordPath(state, id), { force: true });
+    await rm(metaPath(id), { force: true });
+    await rm(outPath(id), { force: true });
+  }
+
+  async function recover(): Promise<{ tempRemoved: number; requeued: string[] }> {
+    let tempRemoved = 0;
+    for (const d of [...Object.values(dirs), metaDir, outDir]) {
+      for (const name of await readdir(d)) {
+        if (isTempName(name)) {
+          await rm(path.join(d, name), { force: true });
+          tempRemoved++;
+        }
+      }
+    }
+    const requeued: string[] = [];
+    for (const id of await list("active")) {
+      if (await move(id, "active", "incoming")) requeued.push(id);
+    }
+    return { tempRemoved, requeued };
+  }
+
+  return {
+    root,
+    dir: (state) => dirs[state],
+    recordPath,
+    outPath,
+    create,
+    move,
+    locate,
+    list,
+    readMeta,
+    writeMeta: (id, meta) => writeFileDurable(metaPath(id), JSON.stringify(meta), syncer),
+    writeOut: (id, message) => writeFileDurable(outPath(id), message, syncer),
+    hasOut,
+    remove,
+    recover,
+  };
+}
+
+export { readRecordInfo };
+export type { SpoolEnvelope };
