@@ -1,0 +1,225 @@
+/**
+ * The rules engine: compiled, ordered rules → a RuleDecision for one message.
+ *
+ * decide() runs for every message, synchronously, with no I/O: everything a
+ * rule needs (templates included) was loaded when the file was parsed. Each
+ * matching rule contributes its actions; how they combine is fixed here and
+ * documented in docs/rules.md:
+ * - links: the strictest wins (remove > defang > keep);
+ * - language and notice template: the first matching rule that sets one wins
+ *   (rules higher in the file take precedence, as with `stop`);
+ * - subject tags accumulate in rule order (each tag once);
+ * - inline_text extensions accumulate;
+ * - reject beats hold, hold beats deliver; the reason is the first one given
+ *   for the winning action; notify/dsn are true when any rule of the winning
+ *   action asks for it;
+ * - stop: no rule below is evaluated.
+ *
+ * SECURITY: the facts and envelope are sender-controlled; matchers are bounded
+ * (see rules-match.ts). The decision type has no field that could let HTML, an
+ * attachment or a raw header through, so no rule can switch off the safety
+ * invariant.
+ */
+import type { LinkMode, Language } from "../config/schema.ts";
+import type { MessageFacts } from "../sanitize/sanitize-types.ts";
+import type { Envelope, RuleDecision, RulesEngine } from "./rules-types.ts";
+import { fold, japanClock, splitAddress } from "./rules-match.ts";
+
+/** What conditions look at, computed once per message. */
+export interface MatchContext {
+  mailFrom: string;
+  headerFrom: string[];
+  rcpt: string[];
+  clientAddress: string;
+  /** folded (NFKC, lower case, capped) */
+  subject: string;
+  size: number;
+  hasHtml: boolean;
+  attachments: {
+    /** folded file name */
+    name: string;
+    /** folded extension without dot, "" when none */
+    ext: string;
+    declared: string;
+    sniffed: string;
+    mismatch: boolean;
+    encrypted: boolean;
+    display: string;
+  }[];
+  day: number;
+  minute: number;
+  clock: string;
+}
+
+export interface Condition {
+  /** "all" / "any" / "not" combine children; "leaf" is one test */
+  kind: "all" | "any" | "not" | "leaf";
+  /** how the operator wrote it, e.g. `header_from: *@city.example.lg.jp` */
+  describe: string;
+  children: Condition[];
+  test(ctx: MatchContext): boolean;
+  /** for a leaf: what it saw in this message (for `rules test`) */
+  observed?(ctx: MatchContext): string;
+}
+
+export interface RuleActions {
+  links?: LinkMode;
+  language?: Language;
+  /** template text, loaded at parse time */
+  noticeTemplate?: string;
+  noticeTemplateFile?: string;
+  subjectTags: string[];
+  inlineText: string[];
+  hold?: { reason: string; notifyRecipients: boolean };
+  reject?: { reason: string; dsn: boolean };
+  stop: boolean;
+}
+
+export interface CompiledRule {
+  name: string;
+  description?: string;
+  /** line of the rule in its file (1-based) */
+  line: number;
+  /** absent: the rule applies to every message */
+  when?: Condition;
+  actions: RuleActions;
+}
+
+export interface ConditionTrace {
+  describe: string;
+  result: boolean;
+  observed?: string;
+  children: ConditionTrace[];
+}
+
+export interface RuleTrace {
+  name: string;
+  line: number;
+  /** false when an earlier rule said stop */
+  evaluated: boolean;
+  matched: boolean;
+  condition?: ConditionTrace;
+}
+
+/** The engine parseRules() returns: the shared contract plus what the CLI and console show. */
+export interface LoadedRules extends RulesEngine {
+  readonly rules: readonly CompiledRule[];
+  /** decide(), and why: every rule with each condition's result */
+  explain(facts: MessageFacts, envelope: Envelope, now: Date): { decision: RuleDecision; trace: RuleTrace[]; clock: string };
+}
+
+const LINK_STRICTNESS: Record<LinkMode, number> = { keep: 0, defang: 1, remove: 2 };
+
+function extensionOf(name: string): string {
+  const dot = name.lastIndexOf(".");
+  return dot > 0 && dot < name.length - 1 ? name.slice(dot + 1) : "";
+}
+
+export function matchContext(facts: MessageFacts, envelope: Envelope, now: Date): MatchContext {
+  const clock = japanClock(now);
+  return {
+    mailFrom: splitAddress(envelope.mailFrom).address,
+    headerFrom: facts.from.map((a) => splitAddress(a.address).address).filter((a) => a !== ""),
+    rcpt: envelope.rcptTo.map((r) => splitAddress(r).address),
+    clientAddress: envelope.clientAddress,
+    subject: fold(facts.subject),
+    size: facts.size,
+    hasHtml: facts.hasHtml,
+    attachments: facts.attachments.map((a) => {
+      const name = fold(a.filename);
+      return {
+        name,
+        ext: extensionOf(name),
+        declared: fold(a.contentType),
+        sniffed: fold(a.sniffedType ?? ""),
+        mismatch: a.typeMismatch,
+        encrypted: a.encrypted,
+        display: a.filename,
+      };
+    }),
+    day: clock.day,
+    minute: clock.minute,
+    clock: clock.label,
+  };
+}
+
+function traceCondition(c: Condition, ctx: MatchContext): ConditionTrace {
+  const children = c.children.map((child) => traceCondition(child, ctx));
+  const result = c.test(ctx);
+  const t: ConditionTrace = { describe: c.describe, result, children };
+  if (c.observed) t.observed = c.observed(ctx);
+  return t;
+}
+
+class Engine implements LoadedRules {
+  readonly version: string;
+  readonly rules: readonly CompiledRule[];
+
+  constructor(version: string, rules: CompiledRule[]) {
+    this.version = version;
+    this.rules = Object.freeze(rules);
+  }
+
+  decide(facts: MessageFacts, envelope: Envelope, now: Date): RuleDecision {
+    return this.run(matchContext(facts, envelope, now), undefined);
+  }
+
+  explain(facts: MessageFacts, envelope: Envelope, now: Date) {
+    const ctx = matchContext(facts, envelope, now);
+    const trace: RuleTrace[] = [];
+    const decision = this.run(ctx, trace);
+    return { decision, trace, clock: ctx.clock };
+  }
+
+  private run(ctx: MatchContext, trace: RuleTrace[] | undefined): RuleDecision {
+    let links: LinkMode | undefined;
+    let language: Language | undefined;
+    let noticeTemplate: string | undefined;
+    const subjectTags: string[] = [];
+    const inlineText: string[] = [];
+    const applied: string[] = [];
+    let hold: { reason: string; notifyRecipients: boolean } | undefined;
+    let reject: { reason: string; dsn: boolean } | undefined;
+    let stopped = false;
+
+    for (const rule of this.rules) {
+      if (stopped) {
+        trace?.push({ name: rule.name, line: rule.line, evaluated: false, matched: false });
+        continue;
+      }
+      const matched = rule.when ? rule.when.test(ctx) : true;
+      if (trace) {
+        const t: RuleTrace = { name: rule.name, line: rule.line, evaluated: true, matched };
+        if (rule.when) t.condition = traceCondition(rule.when, ctx);
+        trace.push(t);
+      }
+      if (!matched) continue;
+      applied.push(rule.name);
+      const a = rule.actions;
+      if (a.links && (links === undefined || LINK_STRICTNESS[a.links] > LINK_STRICTNESS[links])) links = a.links;
+      if (a.language && language === undefined) language = a.language;
+      if (a.noticeTemplate !== undefined && noticeTemplate === undefined) noticeTemplate = a.noticeTemplate;
+      for (const tag of a.subjectTags) if (!subjectTags.includes(tag)) subjectTags.push(tag);
+      for (const ext of a.inlineText) if (!inlineText.includes(ext)) inlineText.push(ext);
+      if (a.hold) hold = hold ? { reason: hold.reason, notifyRecipients: hold.notifyRecipients || a.hold.notifyRecipients } : { ...a.hold };
+      if (a.reject) reject = reject ? { reason: reject.reason, dsn: reject.dsn || a.reject.dsn } : { ...a.reject };
+      if (a.stop) stopped = true;
+    }
+
+    const render: RuleDecision["render"] = { subjectTags };
+    if (links !== undefined) render.links = links;
+    if (language !== undefined) render.language = language;
+    if (noticeTemplate !== undefined) render.noticeTemplate = noticeTemplate;
+    if (inlineText.length > 0) render.inlineText = inlineText;
+    if (reject) return { action: "reject", reason: reject.reason, notifyRecipients: false, dsn: reject.dsn, render, rulesApplied: applied };
+    if (hold) return { action: "hold", reason: hold.reason, notifyRecipients: hold.notifyRecipients, dsn: false, render, rulesApplied: applied };
+    return { action: "deliver", notifyRecipients: false, dsn: false, render, rulesApplied: applied };
+  }
+}
+
+export function createEngine(version: string, rules: CompiledRule[]): LoadedRules {
+  return new Engine(version, rules);
+}
+
+/** No rules file: every message is delivered with the configured defaults. */
+export const noRules: LoadedRules = createEngine("", []);
