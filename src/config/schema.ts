@@ -124,6 +124,8 @@ export const adminSchema = z.strictObject({
   tls: tlsFiles.optional(),
   /** idle session lifetime, minutes */
   sessionMinutes: positiveInt.default(30),
+  /** serve /metrics without login (Prometheus cannot log in); counts only, no message data. false: no /metrics */
+  metrics: z.boolean().default(true),
 });
 
 export const logSchema = z.strictObject({

@@ -1,0 +1,67 @@
+/**
+ * What the console needs from the rest of the gateway: narrow interfaces, wired
+ * by the composition root (src/serve.ts).
+ */
+import type { Config } from "../config/schema.ts";
+import type { AuditReader, AuditSink } from "../audit/audit-types.ts";
+import type { QueueAdmin } from "../spool/queue-types.ts";
+import type { Metrics } from "../lib/metrics.ts";
+import type { Logger } from "../lib/logger.ts";
+import type { Envelope, RuleDecision, RulesEngine } from "../rules/rules-types.ts";
+import type { MessageFacts } from "../sanitize/sanitize-types.ts";
+
+/** The rules as the console shows them. */
+export interface RulesStatus {
+  /** the rules file, absent when none is configured */
+  file?: string;
+  /** false when the last load or reload failed (the previous rules stay in force) */
+  ok: boolean;
+  /** the last load error, when ok is false */
+  error?: string;
+  /** ISO time of the last successful load */
+  loadedAt?: string;
+  /** the text of the rules file in force, to show it */
+  source?: string;
+  /** names of the rules in force, in order */
+  names?: string[];
+}
+
+export interface RulesView {
+  current(): RulesEngine;
+  status(): RulesStatus;
+  /** re-reads the rules file; resolves to the new status (also when invalid) */
+  reload?(actor: string): Promise<RulesStatus>;
+}
+
+/** The result of trying a message against the rules in force (the engine of `mumuka rules test`). */
+export interface RuleTrial {
+  facts: MessageFacts;
+  decision: RuleDecision;
+  /** the sanitized message's text as staff would receive it (decoded body) */
+  text: string;
+}
+
+export type HealthCheck = { ok: boolean; checks: Record<string, { ok: boolean; detail?: string }> };
+
+export interface AdminDeps {
+  config: Config["admin"];
+  dataDir: string;
+  logger: Logger;
+  metrics: Metrics;
+  audit: AuditSink & AuditReader;
+  queue: QueueAdmin;
+  rules?: RulesView;
+  originals?: { get(auditId: string, actor: string): Promise<NodeJS.ReadableStream> };
+  health: () => Promise<HealthCheck>;
+  /** tries a raw message against the rules in force and the sanitizer; absent: the form says unavailable */
+  sanitizeText?: (raw: Buffer, envelope: Envelope) => Promise<RuleTrial>;
+  /** tests only: the clock of sessions and rate limits */
+  now?: () => number;
+  /** tests only: scrypt cost of accounts created from the console */
+  scryptCost?: { log2N: number; r: number; p: number };
+}
+
+export interface AdminServer {
+  address: { host: string; port: number };
+  close(): Promise<void>;
+}

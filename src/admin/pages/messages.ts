@@ -1,0 +1,138 @@
+/** Log search and message detail. Pure renderers; every message field is escaped by `html`. */
+import type { AuditEvent, MessageStatus, MessageSummary } from "../../audit/audit-types.ts";
+import type { QueueEntry } from "../../spool/queue-types.ts";
+import { href, html, visible, type Html } from "../html.ts";
+import { formatBytes, formatJst, statusLabel } from "../i18n.ts";
+import { layout, type PageContext } from "../layout.ts";
+import { eventDetails, readStory } from "../story.ts";
+import { roleAtLeast } from "../user-store.ts";
+import { queueActionsFor } from "./queue.ts";
+
+export const messageStatuses: MessageStatus[] = ["received", "queued", "delivered", "deferred", "bounced", "held", "rejected", "expired", "deleted"];
+
+export interface SearchForm {
+  since?: string;
+  until?: string;
+  from?: string;
+  to?: string;
+  subject?: string;
+  status?: string;
+  id?: string;
+  page: number;
+}
+
+export const PAGE_SIZE = 50;
+
+export function statusPill(ctx: PageContext, status: string): Html {
+  return html`<span class="pill st-${status}">${statusLabel(ctx.t, status)}</span>`;
+}
+
+export function searchPage(ctx: PageContext, form: SearchForm, result: { total: number; rows: MessageSummary[] } | undefined, error?: string): Html {
+  const { t } = ctx;
+  const query = (page: number) =>
+    href(["messages"], { since: form.since, until: form.until, from: form.from, to: form.to, subject: form.subject, status: form.status, id: form.id, page: page > 1 ? page : undefined });
+  const pages = result ? Math.max(1, Math.ceil(result.total / PAGE_SIZE)) : 1;
+  return layout(
+    ctx,
+    t("messages"),
+    html`<section class="card">
+<form method="get" action="/messages" class="search">
+  <label>${t("dateFrom")}<input type="date" name="since" value="${form.since ?? ""}"></label>
+  <label>${t("dateTo")}<input type="date" name="until" value="${form.until ?? ""}"></label>
+  <label>${t("sender")}<input name="from" value="${form.from ?? ""}" maxlength="256"></label>
+  <label>${t("recipient")}<input name="to" value="${form.to ?? ""}" maxlength="256"></label>
+  <label>${t("subject")}<input name="subject" value="${form.subject ?? ""}" maxlength="256"></label>
+  <label>${t("status")}<select name="status"><option value="">${t("any")}</option>${messageStatuses.map(
+    (s) => html`<option value="${s}"${form.status === s ? html` selected` : ""}>${statusLabel(t, s)}</option>`,
+  )}</select></label>
+  <label>${t("auditId")}<input name="id" value="${form.id ?? ""}" maxlength="64" class="mono"></label>
+  <div class="actions"><button type="submit" class="primary">${t("search")}</button></div>
+</form>
+</section>
+${error ? html`<p class="notice error">${error}</p>` : ""}
+${result
+  ? html`<section class="card">
+<p class="muted">${result.total.toLocaleString("ja-JP")} ${t("results")}${pages > 1 ? html` · ${t("page")} ${form.page} / ${pages}` : ""}</p>
+${result.rows.length === 0
+  ? html`<p>${t("noResults")}</p>`
+  : html`<table class="list">
+<thead><tr><th>${t("receivedAt")}</th><th>${t("sender")}</th><th>${t("recipient")}</th><th>${t("subject")}</th><th>${t("status")}</th><th class="num">${t("attachmentsRemoved")}</th><th class="num">${t("size")}</th></tr></thead>
+<tbody>${result.rows.map(
+    (r) => html`<tr>
+<td class="nowrap">${formatJst(r.receivedAt)}</td>
+<td class="addr">${visible(r.headerFrom || r.mailFrom)}${r.headerFrom && r.mailFrom && !r.headerFrom.includes(r.mailFrom) ? html`<br><span class="muted">${visible(r.mailFrom)}</span>` : ""}</td>
+<td class="addr">${visible(r.rcptTo.join(", "))}</td>
+<td class="subject"><a href="${href(["messages", r.auditId])}">${visible(r.subject) || html`<span class="muted">(${t("none")})</span>`}</a></td>
+<td>${statusPill(ctx, r.status)}</td>
+<td class="num">${r.attachmentsRemoved}</td>
+<td class="num nowrap">${formatBytes(r.size)}</td>
+</tr>`,
+  )}</tbody></table>`}
+<nav class="pager">${form.page > 1 ? html`<a href="${query(form.page - 1)}">← ${t("prev")}</a>` : ""}${form.page < pages ? html`<a href="${query(form.page + 1)}">${t("next")} →</a>` : ""}</nav>
+</section>`
+  : ""}`,
+  );
+}
+
+export function detailPage(
+  ctx: PageContext,
+  auditId: string,
+  summary: MessageSummary | undefined,
+  events: AuditEvent[],
+  queueEntry: QueueEntry | undefined,
+  canDownloadOriginal: boolean,
+): Html {
+  const { t, user } = ctx;
+  const story = readStory(events);
+  const actions = queueEntry && user && roleAtLeast(user.role, "operator") ? queueActionsFor(queueEntry.state) : [];
+  return layout(
+    ctx,
+    t("detail"),
+    html`<section class="card">
+<h2>${t("summary")}</h2>
+<dl class="facts">
+  <dt>${t("auditId")}</dt><dd class="mono">${auditId}</dd>
+  ${summary
+    ? html`<dt>${t("subject")}</dt><dd class="subject-line">${visible(summary.subject)}</dd>
+  <dt>${t("sender")}</dt><dd>${visible(summary.headerFrom)}${summary.mailFrom ? html` <span class="muted">(MAIL FROM: ${visible(summary.mailFrom)})</span>` : ""}</dd>
+  <dt>${t("recipient")}</dt><dd>${visible(summary.rcptTo.join(", "))}</dd>
+  <dt>${t("receivedAt")}</dt><dd>${formatJst(summary.receivedAt)}</dd>
+  <dt>${t("status")}</dt><dd>${statusPill(ctx, summary.status)}</dd>
+  <dt>${t("size")}</dt><dd>${formatBytes(summary.size)}</dd>`
+    : ""}
+  <dt>${t("rulesApplied")}</dt><dd>${story.rulesApplied.length ? story.rulesApplied.map((r) => html`<span class="tag">${r}</span> `) : t("none")}</dd>
+  ${queueEntry ? html`<dt>${t("queue")}</dt><dd>${statusPill(ctx, queueEntry.state)} ${actions.map((a) => html`<a class="button small" href="${href(["queue", auditId, a])}">${t(a)}</a> `)}</dd>` : ""}
+  ${canDownloadOriginal ? html`<dt>${t("original")}</dt><dd><a class="button small" href="${href(["messages", auditId, "original"])}">${t("downloadOriginal")}</a></dd>` : ""}
+</dl>
+</section>
+<section class="card">
+<h2>${t("removedParts")} <span class="count">${story.removedParts.length}</span></h2>
+${story.removedParts.length === 0
+  ? html`<p class="muted">${t("none")}</p>`
+  : html`<table class="list parts"><thead><tr><th>${t("fileName")}</th><th>${t("declaredType")}</th><th>${t("sniffedType")}</th><th class="num">${t("size")}</th><th>SHA-256</th></tr></thead><tbody>${story.removedParts.map(
+      (p) => html`<tr><td class="filename">${visible(p.filename) || html`<span class="muted">(${t("none")})</span>`}${p.encrypted ? html` <span class="pill warn">${t("encrypted")}</span>` : ""}</td>
+<td class="mono">${p.contentType}</td><td class="mono">${p.sniffedType ?? ""}${p.typeMismatch ? html` <span class="pill bad">${t("typeMismatch")}</span>` : ""}</td>
+<td class="num nowrap">${p.size === undefined ? "" : formatBytes(p.size)}</td><td class="mono hash">${p.sha256}</td></tr>`,
+    )}</tbody></table>`}
+</section>
+<section class="card">
+<h2>${t("deliveryAttempts")} <span class="count">${story.attempts.length}</span></h2>
+${story.attempts.length === 0
+  ? html`<p class="muted">${t("none")}</p>`
+  : html`<table class="list"><thead><tr><th>${t("time")}</th><th>${t("server")}</th><th>${t("result")}</th><th>${t("reply")}</th></tr></thead><tbody>${story.attempts.map(
+      (a) => html`<tr><td class="nowrap">${formatJst(a.ts)}</td><td class="mono">${a.host ?? ""}</td><td>${a.result ?? a.type}</td><td class="mono reply">${visible(a.reply ?? "")}</td></tr>`,
+    )}</tbody></table>`}
+</section>
+<section class="card">
+<h2>${t("timeline")}</h2>
+<ol class="timeline">${events.map(
+    (e) => html`<li class="ev-${e.type}"><span class="when">${formatJst(e.ts)}</span> <span class="pill">${e.type}</span> <span class="muted">${e.actor ?? ""}</span>
+<ul class="kv">${eventDetails(e).map((d) => html`<li>${visible(d)}</li>`)}</ul></li>`,
+  )}</ol>
+</section>
+<section class="card">
+<h2>${t("sanitizedText")}</h2>
+${story.sanitizedText !== undefined ? html`<pre class="mailtext">${visible(story.sanitizedText)}</pre>` : html`<p class="muted">${t("notRecorded")}</p>`}
+</section>`,
+  );
+}
