@@ -97,8 +97,11 @@ export interface MessageSummary {
 export interface VerifyResult {
   ok: boolean;
   checked: number;
-  /** the first event that does not verify, with why */
-  firstBad?: { seq: number; reason: string };
+  /** the first event that does not verify, with why (auditId: when a message summary is what does not add up) */
+  firstBad?: { seq: number; reason: string; auditId?: string };
+  /** the last event checked: note it somewhere else (a ticket, a printout) to anchor the chain externally */
+  headSeq?: number;
+  headHash?: string;
 }
 
 export interface DailyCounts {

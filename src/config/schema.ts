@@ -101,6 +101,12 @@ export const auditSchema = z.strictObject({
   retentionDays: positiveInt.default(365),
   /** the longest an event waits before its batch is written, milliseconds */
   flushMs: positiveInt.default(200),
+  /** events written in one transaction at most; a full batch is written at once */
+  batchSize: positiveInt.default(500),
+  /** events held in memory while the store is failing; past this they go to <dataDir>/audit-spill/ (see docs/audit.md) */
+  maxQueueEvents: positiveInt.default(100_000),
+  /** table names are <prefix>_events and <prefix>_messages (lets several deployments share one database) */
+  tablePrefix: z.string().regex(/^[a-z_][a-z0-9_]{0,40}$/, "a plain lower-case SQL name").default("audit"),
 });
 
 export const originalsSchema = z.strictObject({

@@ -1,0 +1,248 @@
+/**
+ * The pure core of the audit trail: canonical serialisation, the hash chain,
+ * and how each event moves a message's summary (status, sender, subject …).
+ *
+ * Both stores (SQLite, PostgreSQL), the writer and `verify` use these same
+ * functions, so what is written and what is checked can never drift apart.
+ *
+ * SECURITY: event data carries sender-controlled strings (subject, names,
+ * addresses). They are only ever serialised as JSON values here, never
+ * interpreted; no I/O, no clock.
+ */
+import { createHash } from "node:crypto";
+import type { AuditEvent, AuditEventInput, AuditEventType, MessageStatus, MessageSummary } from "./audit-types.ts";
+
+/** prevHash of the very first event of a chain that was never purged */
+export const GENESIS_HASH = "0".repeat(64);
+
+/** An event recorded but not yet stored: it has its time, not yet its place in the chain. */
+export interface PendingEvent extends AuditEventInput {
+  ts: string;
+  gateway: string;
+}
+
+/**
+ * JSON with object keys sorted at every level and no whitespace: the same
+ * content always gives the same bytes, whatever order a writer built it in
+ * and whatever a database (jsonb, …) did to key order.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== "object") {
+    if (typeof value === "number" && !Number.isFinite(value)) return "null";
+    if (value === undefined) return "null";
+    return JSON.stringify(value);
+  }
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(",")}]`;
+  const entries = Object.keys(value as Record<string, unknown>)
+    .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
+  return `{${entries.join(",")}}`;
+}
+
+/** The hash of an event: SHA-256 over the canonical JSON of its content and the previous hash. */
+export function eventHash(event: Omit<AuditEvent, "hash">): string {
+  const content = {
+    seq: event.seq,
+    ts: event.ts,
+    gateway: event.gateway,
+    type: event.type,
+    auditId: event.auditId ?? null,
+    actor: event.actor ?? null,
+    data: event.data,
+    prevHash: event.prevHash,
+  };
+  return createHash("sha256").update(canonicalJson(content), "utf8").digest("hex");
+}
+
+/** Places pending events after `head` in the chain: assigns seq, prevHash and hash. */
+export function chainEvents(head: { seq: number; hash: string }, pending: readonly PendingEvent[]): AuditEvent[] {
+  let { seq, hash } = head;
+  const out: AuditEvent[] = [];
+  for (const p of pending) {
+    seq += 1;
+    const unhashed: Omit<AuditEvent, "hash"> = {
+      seq,
+      ts: p.ts,
+      gateway: p.gateway,
+      type: p.type,
+      ...(p.auditId !== undefined ? { auditId: p.auditId } : {}),
+      ...(p.actor !== undefined ? { actor: p.actor } : {}),
+      data: p.data,
+      prevHash: hash,
+    };
+    hash = eventHash(unhashed);
+    out.push({ ...unhashed, hash });
+  }
+  return out;
+}
+
+/**
+ * Makes event data plain JSON (drops undefined, turns Dates into strings) so
+ * that the stored form and the hashed form are the same. Never throws: data
+ * that cannot be serialised (cycles, BigInt) is replaced by a note saying so,
+ * because record() must not fail the relay.
+ */
+export function plainData(data: unknown): Record<string, unknown> {
+  try {
+    const parsed: unknown = JSON.parse(JSON.stringify(data ?? {}));
+    if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+    return { value: parsed };
+  } catch (error) {
+    return { unserialisable: String((error as Error).message ?? error) };
+  }
+}
+
+/** A message summary as stored: the public fields plus where in the chain it began and last changed. */
+export interface StoredSummary extends MessageSummary {
+  /** seq of the event that created it (its `received` event) */
+  firstSeq: number;
+  /** seq of the last event that changed it */
+  lastSeq: number;
+  /** receivedAt as a Japan-time day, YYYY-MM-DD, for daily counts */
+  dayJst: string;
+}
+
+/**
+ * How each event type moves a message's status. Types absent here
+ * (delivery-attempt, dsn-sent, admin, original-retrieved, …) leave it as is.
+ * The latest event wins: the summary is the state of the end of the story.
+ */
+export const STATUS_AFTER: Partial<Record<AuditEventType, MessageStatus>> = {
+  received: "received",
+  sanitized: "queued",
+  released: "queued",
+  delivered: "delivered",
+  deferred: "deferred",
+  bounced: "bounced",
+  held: "held",
+  rejected: "rejected",
+  expired: "expired",
+  deleted: "deleted",
+};
+
+export const MESSAGE_STATUSES: readonly MessageStatus[] = [
+  "received",
+  "queued",
+  "delivered",
+  "deferred",
+  "bounced",
+  "held",
+  "rejected",
+  "expired",
+  "deleted",
+];
+
+const str = (v: unknown): string => (typeof v === "string" ? v : "");
+const num = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) ? v : 0);
+const strList = (v: unknown): string[] =>
+  Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : typeof v === "string" ? [v] : [];
+
+/** headerFrom may be given as a string or as the sanitizer's Address[]. */
+function fromText(v: unknown): string {
+  if (typeof v === "string") return v;
+  if (Array.isArray(v)) {
+    return v
+      .map((a) => {
+        if (typeof a === "string") return a;
+        const o = a as { name?: unknown; address?: unknown };
+        const name = str(o?.name);
+        const address = str(o?.address);
+        return name && address ? `${name} <${address}>` : name || address;
+      })
+      .filter(Boolean)
+      .join(", ");
+  }
+  return "";
+}
+
+/** A Japan-time calendar day (YYYY-MM-DD) of an ISO instant. */
+export function dayInJapan(iso: string): string {
+  const t = Date.parse(iso);
+  if (!Number.isFinite(t)) return "";
+  const JST_OFFSET_MS = 9 * 3600 * 1000; // Japan has no daylight saving time
+  return new Date(t + JST_OFFSET_MS).toISOString().slice(0, 10);
+}
+
+/**
+ * The summary after one more event. Only a `received` event (or a `rejected`
+ * one carrying a sender, for messages refused before they had a story) creates
+ * a summary; other events of an unknown message leave none, which is what
+ * keeps summaries consistent after a retention purge removed the beginning of
+ * a story.
+ */
+export function applyEvent(current: StoredSummary | undefined, event: AuditEvent): StoredSummary | undefined {
+  if (!event.auditId) return current;
+  const d = event.data;
+  let next = current;
+  if (!next) {
+    const creates = event.type === "received" || (event.type === "rejected" && typeof d.mailFrom === "string");
+    if (!creates) return undefined;
+    next = {
+      auditId: event.auditId,
+      receivedAt: event.ts,
+      dayJst: dayInJapan(event.ts),
+      mailFrom: str(d.mailFrom),
+      headerFrom: fromText(d.headerFrom),
+      rcptTo: strList(d.rcptTo),
+      subject: str(d.subject),
+      status: "received",
+      size: num(d.size),
+      attachmentsRemoved: 0,
+      firstSeq: event.seq,
+      lastSeq: event.seq,
+    };
+  } else {
+    next = { ...next, rcptTo: [...next.rcptTo] };
+  }
+  if (event.type === "sanitized") {
+    const attachments = d.attachments;
+    if (Array.isArray(attachments)) next.attachmentsRemoved = attachments.length;
+    else if (typeof d.attachmentsRemoved === "number") next.attachmentsRemoved = num(d.attachmentsRemoved);
+  }
+  const status = STATUS_AFTER[event.type];
+  if (status) next.status = status;
+  next.lastSeq = event.seq;
+  return next;
+}
+
+/** Names the first field in which two summaries differ, or undefined when they agree. */
+export function summaryDifference(stored: StoredSummary, expected: StoredSummary): string | undefined {
+  const fields: (keyof StoredSummary)[] = [
+    "receivedAt",
+    "mailFrom",
+    "headerFrom",
+    "rcptTo",
+    "subject",
+    "status",
+    "size",
+    "attachmentsRemoved",
+    "firstSeq",
+    "lastSeq",
+  ];
+  for (const f of fields) {
+    const a = canonicalJson(stored[f]);
+    const b = canonicalJson(expected[f]);
+    if (a !== b) return `${f} is ${a} but its events say ${b}`;
+  }
+  return undefined;
+}
+
+export function toPublicSummary(s: StoredSummary): MessageSummary {
+  return {
+    auditId: s.auditId,
+    receivedAt: s.receivedAt,
+    mailFrom: s.mailFrom,
+    headerFrom: s.headerFrom,
+    rcptTo: s.rcptTo,
+    subject: s.subject,
+    status: s.status,
+    size: s.size,
+    attachmentsRemoved: s.attachmentsRemoved,
+  };
+}
+
+/** LIKE pattern for a substring, with %, _ and \ escaped (used with ESCAPE '\'). */
+export function likeContains(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}

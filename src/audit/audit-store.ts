@@ -1,0 +1,228 @@
+/**
+ * What a storage backend of the audit trail must do (SQLite: sqlite-store.ts,
+ * PostgreSQL: pg-store.ts). The writer (audit-log.ts) and verify
+ * (audit-verify.ts) are written once against this interface.
+ *
+ * Every append runs in one transaction that reads the chain's head, places the
+ * events after it and updates the message summaries, so summaries and events
+ * can never disagree except by tampering.
+ */
+import { applyEvent, likeContains, type PendingEvent, type StoredSummary } from "./audit-fns.ts";
+import type { AuditEvent, AuditQuery, DailyCounts, MessageSummary } from "./audit-types.ts";
+
+export interface PurgeOutcome {
+  removed: number;
+  /** the checkpoint appended to anchor what remains, absent when nothing was old enough */
+  checkpoint?: AuditEvent;
+}
+
+export interface AuditStore {
+  readonly kind: "sqlite" | "postgres";
+  /** creates tables and indexes if missing; safe to call again after a failure */
+  init(): Promise<void>;
+  /** appends events in one transaction; returns them as stored */
+  append(pending: readonly PendingEvent[]): Promise<AuditEvent[]>;
+  search(query: AuditQuery): Promise<{ total: number; rows: MessageSummary[] }>;
+  story(auditId: string): Promise<AuditEvent[]>;
+  dailyCounts(since: Date, until: Date): Promise<DailyCounts[]>;
+  /** events with seq > afterSeq, in seq order */
+  eventsAfter(afterSeq: number, limit: number, range?: { since: Date; until: Date }): Promise<AuditEvent[]>;
+  /** events of messages, ordered by (auditId, seq), after the given key */
+  messageEventsAfter(after: { auditId: string; seq: number }, limit: number): Promise<AuditEvent[]>;
+  summaries(auditIds: readonly string[]): Promise<StoredSummary[]>;
+  countSummaries(): Promise<number>;
+  /** one summary row without any event, if there is one */
+  orphanSummary(): Promise<string | undefined>;
+  /** the latest checkpoint events (newest first) */
+  checkpoints(): Promise<AuditEvent[]>;
+  /**
+   * Removes events older than `before` (a prefix of the chain) and the
+   * summaries of messages whose story began there, then appends a checkpoint
+   * built by `makeCheckpoint` — all in one transaction.
+   */
+  purge(before: Date, makeCheckpoint: (purgedThrough: AuditEvent, removed: number) => PendingEvent): Promise<PurgeOutcome>;
+  close(): Promise<void>;
+}
+
+/** Table names of one audit store; a prefix lets test runs (and deployments) share a database. */
+export function tableNames(prefix: string): { events: string; messages: string } {
+  if (!/^[a-z_][a-z0-9_]{0,40}$/.test(prefix)) throw new Error(`audit table prefix ${JSON.stringify(prefix)} is not a plain lower-case SQL name`);
+  return { events: `${prefix}_events`, messages: `${prefix}_messages` };
+}
+
+/** Rows per page when a store is walked (verify, export): bounded memory on any size. */
+export const PAGE_SIZE = 5000;
+
+/** A WHERE clause over the messages table for a search, with placeholders made by `ph`. */
+export function searchWhere(
+  query: AuditQuery,
+  ph: (value: unknown) => string,
+  like: "LIKE" | "ILIKE",
+): string {
+  const clauses: string[] = [];
+  const esc = " ESCAPE '\\'";
+  if (query.since) clauses.push(`received_at >= ${ph(query.since.toISOString())}`);
+  if (query.until) clauses.push(`received_at < ${ph(query.until.toISOString())}`);
+  if (query.from) {
+    const p = likeContains(query.from);
+    clauses.push(`(mail_from ${like} ${ph(p)}${esc} OR header_from ${like} ${ph(p)}${esc})`);
+  }
+  if (query.to) clauses.push(`rcpt_to ${like} ${ph(likeContains(query.to))}${esc}`);
+  if (query.subject) clauses.push(`subject ${like} ${ph(likeContains(query.subject))}${esc}`);
+  if (query.status) clauses.push(`status = ${ph(query.status)}`);
+  if (query.auditId) clauses.push(`audit_id = ${ph(query.auditId)}`);
+  return clauses.length ? `WHERE ${clauses.join(" AND ")}` : "";
+}
+
+/** Searches return at most this many rows a page (a console page, a CLI screen). */
+export const MAX_SEARCH_LIMIT = 1000;
+export const DEFAULT_SEARCH_LIMIT = 50;
+
+export function pageOf(query: AuditQuery): { limit: number; offset: number } {
+  const limit = Math.min(Math.max(1, Math.trunc(query.limit ?? DEFAULT_SEARCH_LIMIT)), MAX_SEARCH_LIMIT);
+  const offset = Math.max(0, Math.trunc(query.offset ?? 0));
+  return { limit, offset };
+}
+
+export interface SummaryRow {
+  audit_id: string;
+  received_at: string;
+  day_jst: string;
+  mail_from: string;
+  header_from: string;
+  rcpt_to: string;
+  subject: string;
+  status: string;
+  size: number | string;
+  attachments_removed: number | string;
+  first_seq: number | string;
+  last_seq: number | string;
+}
+
+export function summaryFromRow(r: SummaryRow): StoredSummary {
+  let rcpt: unknown;
+  try {
+    rcpt = JSON.parse(r.rcpt_to);
+  } catch {
+    rcpt = [r.rcpt_to];
+  }
+  return {
+    auditId: r.audit_id,
+    receivedAt: r.received_at,
+    dayJst: r.day_jst,
+    mailFrom: r.mail_from,
+    headerFrom: r.header_from,
+    rcptTo: Array.isArray(rcpt) ? rcpt.map(String) : [String(rcpt)],
+    subject: r.subject,
+    status: r.status as StoredSummary["status"],
+    size: Number(r.size),
+    attachmentsRemoved: Number(r.attachments_removed),
+    firstSeq: Number(r.first_seq),
+    lastSeq: Number(r.last_seq),
+  };
+}
+
+export function summaryParams(s: StoredSummary): unknown[] {
+  return [
+    s.auditId,
+    s.receivedAt,
+    s.dayJst,
+    s.mailFrom,
+    s.headerFrom,
+    JSON.stringify(s.rcptTo),
+    s.subject,
+    s.status,
+    s.size,
+    s.attachmentsRemoved,
+    s.firstSeq,
+    s.lastSeq,
+  ];
+}
+
+export const SUMMARY_COLUMNS =
+  "audit_id, received_at, day_jst, mail_from, header_from, rcpt_to, subject, status, size, attachments_removed, first_seq, last_seq";
+
+export interface EventRow {
+  seq: number | string;
+  ts: string;
+  gateway: string;
+  type: string;
+  audit_id: string | null;
+  actor: string | null;
+  data: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export const EVENT_COLUMNS = "seq, ts, gateway, type, audit_id, actor, data, prev_hash, hash";
+
+/** A stored row back to an event. Data that no longer parses is kept as text so verify reports it as a mismatch, not a crash. */
+export function eventFromRow(r: EventRow): AuditEvent {
+  let data: Record<string, unknown>;
+  try {
+    const parsed: unknown = JSON.parse(r.data);
+    data = parsed && typeof parsed === "object" && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : { unparseable: r.data };
+  } catch {
+    data = { unparseable: r.data };
+  }
+  return {
+    seq: Number(r.seq),
+    ts: r.ts,
+    gateway: r.gateway,
+    type: r.type as AuditEvent["type"],
+    ...(r.audit_id !== null ? { auditId: r.audit_id } : {}),
+    ...(r.actor !== null ? { actor: r.actor } : {}),
+    data,
+    prevHash: r.prev_hash,
+    hash: r.hash,
+  };
+}
+
+export function eventParams(e: AuditEvent): unknown[] {
+  return [e.seq, e.ts, e.gateway, e.type, e.auditId ?? null, e.actor ?? null, JSON.stringify(e.data), e.prevHash, e.hash];
+}
+
+/** Folds a batch of new events into the summaries it touches; returns the changed ones. */
+export function foldBatch(existing: Map<string, StoredSummary>, events: readonly AuditEvent[]): StoredSummary[] {
+  const changed = new Map<string, StoredSummary>();
+  for (const e of events) {
+    if (!e.auditId) continue;
+    const before = changed.get(e.auditId) ?? existing.get(e.auditId);
+    const after = applyEvent(before, e);
+    if (after) changed.set(e.auditId, after);
+  }
+  return [...changed.values()];
+}
+
+/** Rows of daily counts as both stores return them. */
+export interface DailyRow {
+  day: string;
+  received: number | string;
+  delivered: number | string;
+  attachments: number | string | null;
+  held: number | string;
+  deferred: number | string;
+  bounced: number | string;
+  rejected: number | string;
+}
+
+export const DAILY_SELECT = `day_jst AS day, COUNT(*) AS received,
+  SUM(CASE WHEN status = 'delivered' THEN 1 ELSE 0 END) AS delivered,
+  SUM(attachments_removed) AS attachments,
+  SUM(CASE WHEN status = 'held' THEN 1 ELSE 0 END) AS held,
+  SUM(CASE WHEN status = 'deferred' THEN 1 ELSE 0 END) AS deferred,
+  SUM(CASE WHEN status = 'bounced' THEN 1 ELSE 0 END) AS bounced,
+  SUM(CASE WHEN status = 'rejected' THEN 1 ELSE 0 END) AS rejected`;
+
+export function dailyFromRow(r: DailyRow): DailyCounts {
+  return {
+    day: r.day,
+    received: Number(r.received),
+    delivered: Number(r.delivered),
+    attachmentsRemoved: Number(r.attachments ?? 0),
+    held: Number(r.held),
+    deferred: Number(r.deferred),
+    bounced: Number(r.bounced),
+    rejected: Number(r.rejected),
+  };
+}

@@ -1,0 +1,273 @@
+/**
+ * The shared audit store: PostgreSQL, for several gateways writing one chain.
+ *
+ * Appends are serialised by a transaction-scoped advisory lock (one key per
+ * table prefix); the head of the chain is read after taking it, inside the
+ * same transaction, so concurrent gateways interleave whole batches and never
+ * fork the chain. A crash or a lost connection rolls the batch back; the
+ * writer keeps it and retries.
+ *
+ * SECURITY: only values are bound as parameters; table names come from
+ * tableNames(), which accepts plain identifiers only. The URL (with any
+ * password) is never logged by this module.
+ */
+import { createHash } from "node:crypto";
+import pg from "pg";
+import { chainEvents, GENESIS_HASH, toPublicSummary, type PendingEvent, type StoredSummary } from "./audit-fns.ts";
+import {
+  DAILY_SELECT,
+  dailyFromRow,
+  EVENT_COLUMNS,
+  eventFromRow,
+  eventParams,
+  foldBatch,
+  pageOf,
+  searchWhere,
+  SUMMARY_COLUMNS,
+  summaryFromRow,
+  summaryParams,
+  tableNames,
+  type AuditStore,
+  type DailyRow,
+  type EventRow,
+  type PurgeOutcome,
+  type SummaryRow,
+} from "./audit-store.ts";
+import type { AuditEvent, AuditQuery, MessageSummary } from "./audit-types.ts";
+
+/** Connections per process: one writer, a few readers (console, CLI). */
+const POOL_SIZE = 4;
+/** Fail a connection attempt fast so the writer's backoff, not TCP, sets the pace. */
+const CONNECT_TIMEOUT_MS = 5_000;
+/** Rows per multi-row INSERT; 500 × 12 parameters stays far below PostgreSQL's 65,535. */
+const INSERT_CHUNK = 500;
+
+export function openPgStore(options: { url: string; tablePrefix?: string }): AuditStore {
+  const prefix = options.tablePrefix ?? "audit";
+  const t = tableNames(prefix);
+  const pool = new pg.Pool({ connectionString: options.url, max: POOL_SIZE, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  // An idle client losing its connection must not crash the gateway: the next query reconnects.
+  pool.on("error", () => {});
+  // Advisory lock key: 64 bits of the prefix's hash, so separate prefixes never contend.
+  const lockKey = BigInt.asIntN(64, BigInt(`0x${createHash("sha256").update(`mumuka-audit:${prefix}`).digest("hex").slice(0, 16)}`)).toString();
+  let initialised = false;
+
+  const events = (rows: EventRow[]): AuditEvent[] => rows.map(eventFromRow);
+
+  const inTx = async <T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> => {
+    const client = await pool.connect();
+    try {
+      await client.query("BEGIN");
+      const result = await fn(client);
+      await client.query("COMMIT");
+      return result;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  };
+
+  const init = async (): Promise<void> => {
+    if (initialised) return;
+    await inTx(async (c) => {
+      // the lock also serialises two gateways creating the tables at the same moment
+      await c.query("SELECT pg_advisory_xact_lock($1)", [lockKey]);
+      await c.query(`
+        CREATE TABLE IF NOT EXISTS ${t.events} (
+          seq BIGINT PRIMARY KEY,
+          ts TEXT NOT NULL,
+          gateway TEXT NOT NULL,
+          type TEXT NOT NULL,
+          audit_id TEXT,
+          actor TEXT,
+          data TEXT NOT NULL,
+          prev_hash TEXT NOT NULL,
+          hash TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS ${t.events}_audit_id ON ${t.events} (audit_id, seq) WHERE audit_id IS NOT NULL;
+        CREATE INDEX IF NOT EXISTS ${t.events}_ts ON ${t.events} (ts);
+        CREATE INDEX IF NOT EXISTS ${t.events}_checkpoint ON ${t.events} (seq) WHERE type = 'checkpoint';
+        CREATE TABLE IF NOT EXISTS ${t.messages} (
+          audit_id TEXT PRIMARY KEY,
+          received_at TEXT NOT NULL,
+          day_jst TEXT NOT NULL,
+          mail_from TEXT NOT NULL,
+          header_from TEXT NOT NULL,
+          rcpt_to TEXT NOT NULL,
+          subject TEXT NOT NULL,
+          status TEXT NOT NULL,
+          size BIGINT NOT NULL,
+          attachments_removed INTEGER NOT NULL,
+          first_seq BIGINT NOT NULL,
+          last_seq BIGINT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS ${t.messages}_received ON ${t.messages} (received_at);
+        CREATE INDEX IF NOT EXISTS ${t.messages}_status ON ${t.messages} (status, received_at);
+        CREATE INDEX IF NOT EXISTS ${t.messages}_first_seq ON ${t.messages} (first_seq);
+      `);
+    });
+    initialised = true;
+  };
+
+  const head = async (c: pg.PoolClient): Promise<{ seq: number; hash: string } | undefined> => {
+    const r = await c.query<{ seq: string; hash: string }>(`SELECT seq, hash FROM ${t.events} ORDER BY seq DESC LIMIT 1`);
+    const row = r.rows[0];
+    return row ? { seq: Number(row.seq), hash: row.hash } : undefined;
+  };
+
+  const appendInTx = async (c: pg.PoolClient, pending: readonly PendingEvent[], after?: { seq: number; hash: string }): Promise<AuditEvent[]> => {
+    const chained = chainEvents(after ?? (await head(c)) ?? { seq: 0, hash: GENESIS_HASH }, pending);
+    const ids = [...new Set(chained.map((e) => e.auditId).filter((x): x is string => !!x))];
+    const existing = new Map<string, StoredSummary>();
+    if (ids.length) {
+      const r = await c.query<SummaryRow>(`SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} WHERE audit_id = ANY($1)`, [ids]);
+      for (const row of r.rows) existing.set(row.audit_id, summaryFromRow(row));
+    }
+    for (let i = 0; i < chained.length; i += INSERT_CHUNK) {
+      const chunk = chained.slice(i, i + INSERT_CHUNK);
+      const params: unknown[] = [];
+      const values = chunk.map((e) => {
+        const base = params.length;
+        params.push(...eventParams(e));
+        return `(${Array.from({ length: 9 }, (_, k) => `$${base + k + 1}`).join(",")})`;
+      });
+      await c.query(`INSERT INTO ${t.events} (${EVENT_COLUMNS}) VALUES ${values.join(",")}`, params);
+    }
+    const changed = foldBatch(existing, chained);
+    for (let i = 0; i < changed.length; i += INSERT_CHUNK) {
+      const chunk = changed.slice(i, i + INSERT_CHUNK);
+      const params: unknown[] = [];
+      const values = chunk.map((s) => {
+        const base = params.length;
+        params.push(...summaryParams(s));
+        return `(${Array.from({ length: 12 }, (_, k) => `$${base + k + 1}`).join(",")})`;
+      });
+      const updates = SUMMARY_COLUMNS.split(", ")
+        .filter((col) => col !== "audit_id")
+        .map((col) => `${col} = EXCLUDED.${col}`)
+        .join(", ");
+      await c.query(
+        `INSERT INTO ${t.messages} (${SUMMARY_COLUMNS}) VALUES ${values.join(",")} ON CONFLICT (audit_id) DO UPDATE SET ${updates}`,
+        params,
+      );
+    }
+    return chained;
+  };
+
+  const query = async <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> => {
+    await init();
+    return (await pool.query<R>(sql, params)).rows;
+  };
+
+  return {
+    kind: "postgres",
+    init,
+    async append(pending) {
+      if (pending.length === 0) return [];
+      await init();
+      return inTx(async (c) => {
+        await c.query("SELECT pg_advisory_xact_lock($1)", [lockKey]);
+        return appendInTx(c, pending);
+      });
+    },
+    async search(q: AuditQuery): Promise<{ total: number; rows: MessageSummary[] }> {
+      const params: unknown[] = [];
+      const where = searchWhere(q, (v) => (params.push(v), `$${params.length}`), "ILIKE");
+      const { limit, offset } = pageOf(q);
+      const [count] = await query<{ n: string }>(`SELECT COUNT(*) AS n FROM ${t.messages} ${where}`, params);
+      const rows = await query<SummaryRow>(
+        `SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} ${where} ORDER BY received_at DESC, audit_id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+        [...params, limit, offset],
+      );
+      return { total: Number(count?.n ?? 0), rows: rows.map((r) => toPublicSummary(summaryFromRow(r))) };
+    },
+    async story(auditId) {
+      return events(await query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE audit_id = $1 ORDER BY seq`, [auditId]));
+    },
+    async dailyCounts(since, until) {
+      const rows = await query<DailyRow>(
+        `SELECT ${DAILY_SELECT} FROM ${t.messages} WHERE received_at >= $1 AND received_at < $2 GROUP BY day_jst ORDER BY day_jst`,
+        [since.toISOString(), until.toISOString()],
+      );
+      return rows.map(dailyFromRow);
+    },
+    async eventsAfter(afterSeq, limit, range) {
+      if (range) {
+        return events(
+          await query<EventRow>(
+            `SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE seq > $1 AND ts >= $2 AND ts < $3 ORDER BY seq LIMIT $4`,
+            [afterSeq, range.since.toISOString(), range.until.toISOString(), limit],
+          ),
+        );
+      }
+      return events(await query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE seq > $1 ORDER BY seq LIMIT $2`, [afterSeq, limit]));
+    },
+    async messageEventsAfter(after, limit) {
+      return events(
+        await query<EventRow>(
+          `SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE audit_id IS NOT NULL AND (audit_id, seq) > ($1, $2)
+           ORDER BY audit_id, seq LIMIT $3`,
+          [after.auditId, after.seq, limit],
+        ),
+      );
+    },
+    async summaries(auditIds) {
+      if (auditIds.length === 0) return [];
+      const rows = await query<SummaryRow>(`SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} WHERE audit_id = ANY($1)`, [[...auditIds]]);
+      return rows.map(summaryFromRow);
+    },
+    async countSummaries() {
+      const [row] = await query<{ n: string }>(`SELECT COUNT(*) AS n FROM ${t.messages}`);
+      return Number(row?.n ?? 0);
+    },
+    async orphanSummary() {
+      const [row] = await query<{ audit_id: string }>(
+        `SELECT audit_id FROM ${t.messages} m WHERE NOT EXISTS (SELECT 1 FROM ${t.events} e WHERE e.audit_id = m.audit_id) LIMIT 1`,
+      );
+      return row?.audit_id;
+    },
+    async checkpoints() {
+      return events(await query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE type = 'checkpoint' ORDER BY seq DESC LIMIT 10`));
+    },
+    async purge(before, makeCheckpoint): Promise<PurgeOutcome> {
+      await init();
+      return inTx(async (c) => {
+        await c.query("SELECT pg_advisory_xact_lock($1)", [lockKey]);
+        const cutoff = before.toISOString();
+        const r = await c.query<{ first_kept: string | null; lowest: string | null; highest: string | null }>(
+          `SELECT (SELECT MIN(seq) FROM ${t.events} WHERE ts >= $1) AS first_kept, MIN(seq) AS lowest, MAX(seq) AS highest FROM ${t.events}`,
+          [cutoff],
+        );
+        const row = r.rows[0];
+        if (!row || row.highest === null || row.lowest === null) return { removed: 0 };
+        const through = row.first_kept === null ? Number(row.highest) : Number(row.first_kept) - 1;
+        if (through < Number(row.lowest)) return { removed: 0 };
+        const lp = await c.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE seq = $1`, [through]);
+        const lastPurged = lp.rows[0] && eventFromRow(lp.rows[0]);
+        if (!lastPurged) return { removed: 0 };
+        const del = await c.query(`DELETE FROM ${t.events} WHERE seq <= $1`, [through]);
+        await c.query(`DELETE FROM ${t.messages} WHERE first_seq <= $1`, [through]);
+        const remaining = await head(c);
+        const [checkpoint] = await appendInTx(c, [makeCheckpoint(lastPurged, del.rowCount ?? 0)], remaining ?? lastPurged);
+        return { removed: del.rowCount ?? 0, ...(checkpoint ? { checkpoint } : {}) };
+      });
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}
+
+/** Drops an audit store's tables (tests: each run uses its own prefix). */
+export async function dropPgTables(url: string, prefix: string): Promise<void> {
+  const t = tableNames(prefix);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`DROP TABLE IF EXISTS ${t.events}, ${t.messages}`);
+  } finally {
+    await client.end();
+  }
+}

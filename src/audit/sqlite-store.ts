@@ -1,0 +1,221 @@
+/**
+ * The embedded audit store: one SQLite file (`<dataDir>/audit.sqlite`), WAL
+ * mode so the CLI and the console read while the gateway writes.
+ *
+ * Appends run in a `BEGIN IMMEDIATE` transaction: the head of the chain is read
+ * under the write lock, so two processes appending to the same file (the
+ * gateway and `mumuka original get`) still make one chain.
+ *
+ * A crash leaves either the whole batch or none of it (SQLite's journal).
+ * SECURITY: only values are bound as parameters; table names come from
+ * tableNames(), which accepts plain identifiers only.
+ */
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import Database from "better-sqlite3";
+import type { Database as Db } from "better-sqlite3";
+import { chainEvents, GENESIS_HASH, toPublicSummary, type PendingEvent, type StoredSummary } from "./audit-fns.ts";
+import {
+  DAILY_SELECT,
+  dailyFromRow,
+  EVENT_COLUMNS,
+  eventFromRow,
+  eventParams,
+  foldBatch,
+  pageOf,
+  searchWhere,
+  SUMMARY_COLUMNS,
+  summaryFromRow,
+  summaryParams,
+  tableNames,
+  type AuditStore,
+  type DailyRow,
+  type EventRow,
+  type PurgeOutcome,
+  type SummaryRow,
+} from "./audit-store.ts";
+import type { AuditEvent, AuditQuery, DailyCounts, MessageSummary } from "./audit-types.ts";
+
+/** How long a statement waits for another process's write lock before failing, ms. */
+const BUSY_TIMEOUT_MS = 10_000;
+
+export function openSqliteStore(options: { file: string; tablePrefix?: string; readonly?: boolean }): AuditStore {
+  mkdirSync(path.dirname(options.file), { recursive: true, mode: 0o700 });
+  const db: Db = new Database(options.file);
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  db.pragma("journal_mode = WAL");
+  // NORMAL in WAL mode: a committed batch survives a process crash; only a power loss may
+  // lose the last transactions, and the spool (not the audit store) is what must never lose mail.
+  db.pragma("synchronous = NORMAL");
+  const t = tableNames(options.tablePrefix ?? "audit");
+
+  const init = (): void => {
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS ${t.events} (
+        seq INTEGER PRIMARY KEY,
+        ts TEXT NOT NULL,
+        gateway TEXT NOT NULL,
+        type TEXT NOT NULL,
+        audit_id TEXT,
+        actor TEXT,
+        data TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS ${t.events}_audit_id ON ${t.events} (audit_id, seq) WHERE audit_id IS NOT NULL;
+      CREATE INDEX IF NOT EXISTS ${t.events}_ts ON ${t.events} (ts);
+      CREATE INDEX IF NOT EXISTS ${t.events}_checkpoint ON ${t.events} (seq) WHERE type = 'checkpoint';
+      CREATE TABLE IF NOT EXISTS ${t.messages} (
+        audit_id TEXT PRIMARY KEY,
+        received_at TEXT NOT NULL,
+        day_jst TEXT NOT NULL,
+        mail_from TEXT NOT NULL,
+        header_from TEXT NOT NULL,
+        rcpt_to TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        status TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        attachments_removed INTEGER NOT NULL,
+        first_seq INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS ${t.messages}_received ON ${t.messages} (received_at);
+      CREATE INDEX IF NOT EXISTS ${t.messages}_status ON ${t.messages} (status, received_at);
+      CREATE INDEX IF NOT EXISTS ${t.messages}_first_seq ON ${t.messages} (first_seq);
+    `);
+  };
+  init();
+
+  const headStmt = db.prepare(`SELECT seq, hash FROM ${t.events} ORDER BY seq DESC LIMIT 1`);
+  const insertEvent = db.prepare(`INSERT INTO ${t.events} (${EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+  const upsertSummary = db.prepare(
+    `INSERT OR REPLACE INTO ${t.messages} (${SUMMARY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const getSummary = db.prepare(`SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} WHERE audit_id = ?`);
+
+  const head = (): { seq: number; hash: string } => {
+    const row = headStmt.get() as { seq: number; hash: string } | undefined;
+    return row ?? { seq: 0, hash: GENESIS_HASH };
+  };
+
+  const appendInTx = (pending: readonly PendingEvent[], after?: { seq: number; hash: string }): AuditEvent[] => {
+    const events = chainEvents(after ?? head(), pending);
+    const existing = new Map<string, StoredSummary>();
+    for (const e of events) {
+      if (e.auditId && !existing.has(e.auditId)) {
+        const row = getSummary.get(e.auditId) as SummaryRow | undefined;
+        if (row) existing.set(e.auditId, summaryFromRow(row));
+      }
+    }
+    for (const e of events) insertEvent.run(...eventParams(e));
+    for (const s of foldBatch(existing, events)) upsertSummary.run(...summaryParams(s));
+    return events;
+  };
+  const appendTx = db.transaction((pending: readonly PendingEvent[]) => appendInTx(pending));
+
+  const eventsAll = (sql: string, ...params: unknown[]): AuditEvent[] =>
+    (db.prepare(sql).all(...params) as EventRow[]).map(eventFromRow);
+
+  const store: AuditStore = {
+    kind: "sqlite",
+    async init() {
+      init();
+    },
+    async append(pending) {
+      if (pending.length === 0) return [];
+      return appendTx.immediate(pending);
+    },
+    async search(query: AuditQuery): Promise<{ total: number; rows: MessageSummary[] }> {
+      const params: unknown[] = [];
+      const where = searchWhere(query, (v) => (params.push(v), "?"), "LIKE");
+      const { limit, offset } = pageOf(query);
+      const total = (db.prepare(`SELECT COUNT(*) AS n FROM ${t.messages} ${where}`).get(...params) as { n: number }).n;
+      const rows = db
+        .prepare(`SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} ${where} ORDER BY received_at DESC, audit_id DESC LIMIT ? OFFSET ?`)
+        .all(...params, limit, offset) as SummaryRow[];
+      return { total, rows: rows.map((r) => toPublicSummary(summaryFromRow(r))) };
+    },
+    async story(auditId) {
+      return eventsAll(`SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE audit_id = ? ORDER BY seq`, auditId);
+    },
+    async dailyCounts(since, until): Promise<DailyCounts[]> {
+      const rows = db
+        .prepare(`SELECT ${DAILY_SELECT} FROM ${t.messages} WHERE received_at >= ? AND received_at < ? GROUP BY day_jst ORDER BY day_jst`)
+        .all(since.toISOString(), until.toISOString()) as DailyRow[];
+      return rows.map(dailyFromRow);
+    },
+    async eventsAfter(afterSeq, limit, range) {
+      if (range) {
+        return eventsAll(
+          `SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE seq > ? AND ts >= ? AND ts < ? ORDER BY seq LIMIT ?`,
+          afterSeq,
+          range.since.toISOString(),
+          range.until.toISOString(),
+          limit,
+        );
+      }
+      return eventsAll(`SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, limit);
+    },
+    async messageEventsAfter(after, limit) {
+      return eventsAll(
+        `SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE audit_id IS NOT NULL AND (audit_id > ? OR (audit_id = ? AND seq > ?))
+         ORDER BY audit_id, seq LIMIT ?`,
+        after.auditId,
+        after.auditId,
+        after.seq,
+        limit,
+      );
+    },
+    async summaries(auditIds) {
+      if (auditIds.length === 0) return [];
+      const out: StoredSummary[] = [];
+      const CHUNK = 500; // below SQLite's default limit of bound parameters
+      for (let i = 0; i < auditIds.length; i += CHUNK) {
+        const ids = auditIds.slice(i, i + CHUNK);
+        const rows = db
+          .prepare(`SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} WHERE audit_id IN (${ids.map(() => "?").join(",")})`)
+          .all(...ids) as SummaryRow[];
+        out.push(...rows.map(summaryFromRow));
+      }
+      return out;
+    },
+    async countSummaries() {
+      return (db.prepare(`SELECT COUNT(*) AS n FROM ${t.messages}`).get() as { n: number }).n;
+    },
+    async orphanSummary() {
+      const row = db
+        .prepare(
+          `SELECT audit_id FROM ${t.messages} m WHERE NOT EXISTS (SELECT 1 FROM ${t.events} e WHERE e.audit_id = m.audit_id) LIMIT 1`,
+        )
+        .get() as { audit_id: string } | undefined;
+      return row?.audit_id;
+    },
+    async checkpoints() {
+      return eventsAll(`SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE type = 'checkpoint' ORDER BY seq DESC LIMIT 10`);
+    },
+    async purge(before, makeCheckpoint): Promise<PurgeOutcome> {
+      const run = db.transaction((): PurgeOutcome => {
+        const cutoff = before.toISOString();
+        const firstKept = db.prepare(`SELECT MIN(seq) AS s FROM ${t.events} WHERE ts >= ?`).get(cutoff) as { s: number | null };
+        const lastSeq = (db.prepare(`SELECT MAX(seq) AS s FROM ${t.events}`).get() as { s: number | null }).s;
+        if (lastSeq === null) return { removed: 0 };
+        const through = firstKept.s === null ? lastSeq : firstKept.s - 1;
+        const lowest = (db.prepare(`SELECT MIN(seq) AS s FROM ${t.events}`).get() as { s: number }).s;
+        if (through < lowest) return { removed: 0 };
+        const lastPurged = eventsAll(`SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE seq = ?`, through)[0];
+        if (!lastPurged) return { removed: 0 };
+        const removed = db.prepare(`DELETE FROM ${t.events} WHERE seq <= ?`).run(through).changes;
+        db.prepare(`DELETE FROM ${t.messages} WHERE first_seq <= ?`).run(through);
+        // when nothing remains, the checkpoint still continues the numbering after the purged events
+        const remaining = headStmt.get() as { seq: number; hash: string } | undefined;
+        const [checkpoint] = appendInTx([makeCheckpoint(lastPurged, removed)], remaining ?? lastPurged);
+        return { removed, ...(checkpoint ? { checkpoint } : {}) };
+      });
+      return run.immediate();
+    },
+    async close() {
+      if (db.open) db.close();
+    },
+  };
+  return store;
+}
