@@ -1,0 +1,359 @@
+/**
+ * The safety invariant of DESIGN.md, checked on the OUTPUT BYTES.
+ *
+ * The sanitized message is parsed again here, independently of the core: a
+ * strict hand check of the header block (allow-list, counts, ASCII, folding,
+ * RFC 2047 words decoded with fatal decoders), the transfer encoding and the
+ * charset of the body, then a second opinion from mailparser (one part, no
+ * attachment, no HTML). Nothing of the core's code is imported, so a bug in
+ * the core's encoder cannot hide the same bug in the check.
+ *
+ * SECURITY: reads sanitizer output (untrusted input made safe) and, when given,
+ * the raw input (hostile) — only to learn which `<tag>`-looking strings the
+ * sender legitimately wrote as plain text.
+ */
+import { createHash } from "node:crypto";
+import { convert } from "html-to-text";
+import { simpleParser } from "mailparser";
+import type { SanitizeResult } from "../../src/sanitize/sanitize-types.ts";
+
+/** RFC 5322 §2.1.1: a line is at most 998 octets, CRLF excluded. */
+export const MAX_LINE_OCTETS = 998;
+/** RFC 2047 §2: an encoded-word is at most 75 characters. */
+const MAX_ENCODED_WORD = 75;
+/** Inputs larger than this are not re-parsed for the markup allowance (mailparser holds them whole). */
+const MAX_ALLOWANCE_INPUT = 20 * 1024 * 1024;
+
+/** Header names the output may carry (lower case), and how often (RFC 5322 §3.6 where it speaks). */
+const HEADER_COUNTS: Record<string, { min: number; max: number }> = {
+  from: { min: 1, max: 1 },
+  to: { min: 0, max: 1 },
+  cc: { min: 0, max: 1 },
+  "reply-to": { min: 0, max: 1 },
+  subject: { min: 0, max: 1 },
+  date: { min: 1, max: 1 },
+  "message-id": { min: 0, max: 1 },
+  "in-reply-to": { min: 0, max: 1 },
+  references: { min: 0, max: 1 },
+  "mime-version": { min: 1, max: 1 },
+  "content-type": { min: 1, max: 1 },
+  "content-transfer-encoding": { min: 0, max: 1 },
+  received: { min: 0, max: Infinity },
+  "authentication-results": { min: 0, max: Infinity },
+};
+/** mumuka's own headers that must be unique. */
+const UNIQUE_MUMUKA = new Set(["x-mumuka-id"]);
+
+/**
+ * Markup that html-to-text always removes: if one of these is in the output and
+ * the sender did not write it as text, HTML leaked through.
+ */
+const MARKUP =
+  /<\s*\/?\s*(script|style|iframe|object|embed|form|input|meta|link|html|head|body|table|tr|td|div|span|font|img|a|p|br|center|svg|base|frame|frameset|applet)(?=[\s>/])[^<>]{0,200}>/gi;
+
+export interface SanitizedView {
+  /** header fields in order, names as written, values unfolded and RFC 2047-decoded */
+  headers: Array<{ name: string; value: string; raw: string }>;
+  /** charset declared in Content-Type, lower case */
+  charset: string;
+  transferEncoding: string;
+  /** the body decoded to text (CRLF kept) */
+  text: string;
+  /** first value of a header, decoded; undefined when absent */
+  get(name: string): string | undefined;
+}
+
+export interface InvariantOptions {
+  /** the raw input: lets `<b>`-like text the sender wrote in text/plain pass */
+  input?: Buffer;
+  /** the audit id the caller passed in the options */
+  auditId?: string;
+}
+
+/** Checks the invariant; returns the violations (empty when the output is safe) and the parsed view. */
+export async function checkSanitized(
+  result: SanitizeResult,
+  options: InvariantOptions = {},
+): Promise<{ violations: string[]; view?: SanitizedView }> {
+  const violations: string[] = [];
+  const bad = (what: string) => violations.push(what);
+  const message = result.message;
+  if (!Buffer.isBuffer(message)) return { violations: ["result.message is not a Buffer"] };
+
+  // --- line structure: CRLF only, ≤ 998 octets ---------------------------
+  let lineStart = 0;
+  let lineNo = 1;
+  for (let i = 0; i < message.length; i++) {
+    const byte = message[i];
+    if (byte === 0x0d) {
+      if (message[i + 1] !== 0x0a) {
+        bad(`bare CR at byte ${i} (line ${lineNo})`);
+        break;
+      }
+    } else if (byte === 0x0a) {
+      if (message[i - 1] !== 0x0d) {
+        bad(`bare LF at byte ${i} (line ${lineNo})`);
+        break;
+      }
+      const len = i - 1 - lineStart;
+      if (len > MAX_LINE_OCTETS) bad(`line ${lineNo} is ${len} octets (> ${MAX_LINE_OCTETS})`);
+      lineStart = i + 1;
+      lineNo++;
+    } else if (byte === 0x00) {
+      bad(`NUL byte at ${i}`);
+      break;
+    }
+  }
+  if (message.length - lineStart > MAX_LINE_OCTETS) bad(`last line is ${message.length - lineStart} octets`);
+
+  // --- header block -------------------------------------------------------
+  const sep = message.indexOf("\r\n\r\n");
+  if (sep < 0) return { violations: [...violations, "no blank line between header and body"] };
+  const headerBytes = message.subarray(0, sep + 2);
+  for (let i = 0; i < headerBytes.length; i++) {
+    const b = headerBytes[i]!;
+    if (b > 0x7e || (b < 0x20 && b !== 0x09 && b !== 0x0d && b !== 0x0a)) {
+      bad(`header block has non-ASCII or control byte 0x${b.toString(16)} at ${i}`);
+      break;
+    }
+  }
+  const headerText = headerBytes.toString("latin1");
+  const fields: Array<{ name: string; raw: string }> = [];
+  for (const line of headerText.split("\r\n").slice(0, -1)) {
+    if (/^[ \t]/.test(line)) {
+      const last = fields.at(-1);
+      if (!last) {
+        bad("header block starts with a continuation line");
+        continue;
+      }
+      if (line.trim() === "") bad(`header ${last.name} has a whitespace-only continuation line`);
+      last.raw += `\r\n${line}`;
+      continue;
+    }
+    const m = /^([!-9;-~]+):/.exec(line);
+    if (!m) {
+      bad(`not a header field: ${JSON.stringify(line.slice(0, 80))}`);
+      continue;
+    }
+    fields.push({ name: m[1]!, raw: line.slice(m[0].length) });
+  }
+  const counts = new Map<string, number>();
+  const headers: SanitizedView["headers"] = [];
+  for (const field of fields) {
+    const lower = field.name.toLowerCase();
+    counts.set(lower, (counts.get(lower) ?? 0) + 1);
+    if (!(lower in HEADER_COUNTS) && !lower.startsWith("x-mumuka-")) bad(`header not allow-listed: ${field.name}`);
+    const unfolded = field.raw.replace(/\r\n(?=[ \t])/g, "").trim();
+    const decoded = decodeWords(unfolded, lower, bad);
+    if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(decoded)) {
+      bad(`header ${field.name} decodes to a control character: ${JSON.stringify(decoded.slice(0, 120))}`);
+    }
+    headers.push({ name: field.name, value: decoded, raw: field.raw });
+  }
+  for (const [name, { min, max }] of Object.entries(HEADER_COUNTS)) {
+    const n = counts.get(name) ?? 0;
+    if (n < min || n > max) bad(`header ${name} appears ${n} times (allowed ${min}..${max})`);
+  }
+  for (const name of UNIQUE_MUMUKA) {
+    const n = counts.get(name) ?? 0;
+    if (n !== 1) bad(`header ${name} appears ${n} times (exactly once expected)`);
+  }
+  const get = (name: string) => headers.find((h) => h.name.toLowerCase() === name.toLowerCase())?.value;
+
+  const mumukaId = get("X-Mumuka-Id");
+  if (mumukaId !== undefined && mumukaId !== result.report?.auditId) {
+    bad(`X-Mumuka-Id ${mumukaId} differs from report.auditId ${result.report?.auditId}`);
+  }
+  if (options.auditId !== undefined && mumukaId !== options.auditId) {
+    bad(`X-Mumuka-Id ${mumukaId} differs from the audit id given ${options.auditId}`);
+  }
+  if (get("MIME-Version") !== undefined && get("MIME-Version") !== "1.0") bad(`MIME-Version is ${get("MIME-Version")}`);
+
+  // --- Content-Type and transfer encoding ---------------------------------
+  const contentType = (get("Content-Type") ?? "").toLowerCase();
+  const ct = /^text\/plain\s*(;.*)?$/.exec(contentType);
+  if (!ct) bad(`Content-Type is not text/plain: ${contentType}`);
+  const params = parseParams(ct?.[1] ?? "");
+  const charset = params.get("charset") ?? "";
+  if (charset !== "utf-8" && charset !== "iso-2022-jp") bad(`charset is ${JSON.stringify(charset)}, not utf-8 or iso-2022-jp`);
+  for (const key of params.keys()) {
+    if (!["charset", "format", "delsp"].includes(key)) bad(`Content-Type has parameter ${key}`);
+  }
+  const transferEncoding = (get("Content-Transfer-Encoding") ?? "7bit").toLowerCase();
+  const body = message.subarray(sep + 4);
+  let decodedBody: Buffer | undefined;
+  switch (transferEncoding) {
+    case "7bit":
+      if (body.some((b) => b > 0x7f)) bad("7bit body has 8-bit bytes");
+      decodedBody = body;
+      break;
+    case "8bit":
+      decodedBody = body;
+      break;
+    case "base64": {
+      const compact = body.toString("latin1").replace(/\r\n/g, "");
+      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 !== 0) bad("base64 body is not clean base64");
+      decodedBody = Buffer.from(compact, "base64");
+      break;
+    }
+    case "quoted-printable":
+      decodedBody = decodeQuotedPrintable(body.toString("latin1"), bad);
+      break;
+    default:
+      bad(`Content-Transfer-Encoding ${transferEncoding} is not allowed`);
+  }
+  let text = "";
+  if (decodedBody) {
+    if (charset === "iso-2022-jp" && decodedBody.some((b) => b > 0x7f)) bad("iso-2022-jp body has 8-bit bytes");
+    try {
+      text = new TextDecoder(charset === "iso-2022-jp" ? "iso-2022-jp" : "utf-8", { fatal: true }).decode(decodedBody);
+    } catch {
+      bad(`body does not decode as ${charset}`);
+      text = new TextDecoder("utf-8").decode(decodedBody);
+    }
+    if (/\r(?!\n)|(?<!\r)\n/.test(text)) bad("decoded body has bare CR or LF line breaks");
+    if (text.includes("\u0000")) bad("decoded body contains NUL");
+  }
+
+  // --- report consistency -------------------------------------------------
+  const report = result.report;
+  if (!report) bad("no report");
+  else {
+    if (report.output?.sha256 !== createHash("sha256").update(message).digest("hex")) bad("report.output.sha256 is not the SHA-256 of the message");
+    if (report.output?.size !== message.length) bad(`report.output.size ${report.output?.size} != ${message.length}`);
+    if ((report.output?.charset ?? "").toLowerCase() !== charset) bad(`report.output.charset ${report.output?.charset} != ${charset}`);
+    if (!Array.isArray(report.attachments)) bad("report.attachments is not an array");
+    else {
+      const flat = text.replace(/\s+/g, "");
+      for (const part of report.attachments) {
+        if (!/^[0-9a-f]{64}$/.test(part.sha256)) bad(`attachment ${part.path} sha256 is not lower-case hex: ${part.sha256}`);
+        else if (!flat.includes(part.sha256)) bad(`notice does not list the SHA-256 of removed part ${part.path} (${part.filename})`);
+        if (part.filename && part.filename.length <= 200 && !flat.includes(part.filename.replace(/\s+/g, ""))) {
+          bad(`notice does not list the file name of removed part ${part.path}: ${JSON.stringify(part.filename)}`);
+        }
+        if (/[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u0000-\u001f\u007f]/.test(part.filename)) {
+          bad(`report file name keeps a control/bidi character: ${JSON.stringify(part.filename)}`);
+        }
+      }
+    }
+  }
+
+  // --- second opinion: mailparser -----------------------------------------
+  try {
+    const parsed = await simpleParser(message, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true });
+    if (parsed.attachments.length > 0) bad(`mailparser finds ${parsed.attachments.length} attachment(s) in the output`);
+    if (parsed.html !== false && parsed.html !== undefined) bad("mailparser finds an HTML body in the output");
+  } catch (error) {
+    bad(`mailparser cannot parse the output: ${(error as Error).message}`);
+  }
+
+  // --- no markup from the input -------------------------------------------
+  const tags = [...new Set([...text.matchAll(MARKUP)].map((m) => m[0].toLowerCase().replace(/\s+/g, " ")))];
+  if (tags.length > 0) {
+    const allowance = options.input && options.input.length <= MAX_ALLOWANCE_INPUT ? await plainTextOf(options.input) : "";
+    const leaked = tags.filter((tag) => !allowance.includes(tag));
+    if (leaked.length > 0) bad(`markup in the output that the sender did not write as text: ${leaked.slice(0, 5).join(" ")}`);
+  }
+
+  const view: SanitizedView = { headers, charset, transferEncoding, text, get };
+  return { violations, view };
+}
+
+/** Throws one error listing every violation; returns the parsed output for assertions on meaning. */
+export async function assertSanitized(result: SanitizeResult, input?: Buffer, expect: { auditId?: string } = {}): Promise<SanitizedView> {
+  const { violations, view } = await checkSanitized(result, { input, ...expect });
+  if (violations.length > 0 || !view) {
+    const head = result.message?.subarray(0, 1500).toString("latin1") ?? "";
+    throw new Error(`sanitized output breaks the invariant:\n - ${violations.join("\n - ")}\n--- output starts ---\n${head}`);
+  }
+  return view;
+}
+
+/**
+ * What the sender wrote as text (text parts, text attachments, HTML converted):
+ * `<div>` found here may legitimately appear in the output.
+ */
+async function plainTextOf(input: Buffer, depth = 0): Promise<string> {
+  try {
+    const parsed = await simpleParser(input, { skipImageLinks: true, skipTextToHtml: true });
+    const pieces = [parsed.text ?? ""];
+    if (typeof parsed.html === "string") pieces.push(convert(parsed.html, { wordwrap: false }));
+    for (const att of parsed.attachments) {
+      if (att.contentType === "message/rfc822" && depth < 3) pieces.push(await plainTextOf(att.content, depth + 1));
+      else if (att.contentType === "text/html") pieces.push(convert(att.content.toString("utf8"), { wordwrap: false }));
+      else if (att.contentType.startsWith("text/")) pieces.push(att.content.toString("utf8"), att.content.toString("latin1"));
+    }
+    return pieces.join("\n").toLowerCase().replace(/\s+/g, " ");
+  } catch {
+    return "";
+  }
+}
+
+function parseParams(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const m of text.matchAll(/;\s*([!#-'*+.0-9A-Z^-~-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s]*)/gi)) {
+    out.set(m[1]!.toLowerCase(), m[2]!.replace(/^"|"$/g, "").toLowerCase());
+  }
+  return out;
+}
+
+const ENCODED_WORD = /=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=/g;
+
+/** RFC 2047 decoding with fatal decoders: a malformed word mumuka wrote is a violation. */
+function decodeWords(value: string, header: string, bad: (what: string) => void): string {
+  // whitespace between two adjacent encoded words is not displayed (RFC 2047 §6.2)
+  const joined = value.replace(/(\?=)\s+(?==\?)/g, "$1");
+  return joined.replace(ENCODED_WORD, (word, cs: string, enc: string, data: string) => {
+    if (word.length > MAX_ENCODED_WORD) bad(`header ${header}: encoded-word longer than ${MAX_ENCODED_WORD}: ${word.slice(0, 40)}…`);
+    const label = cs.toLowerCase().replace(/\*.*$/, "");
+    if (!["utf-8", "iso-2022-jp", "us-ascii"].includes(label)) bad(`header ${header}: encoded-word charset ${cs}`);
+    let bytes: Buffer;
+    if (enc.toLowerCase() === "b") {
+      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(data) || data.length % 4 !== 0) bad(`header ${header}: bad base64 in encoded-word`);
+      bytes = Buffer.from(data, "base64");
+    } else {
+      if (/[^!-~]|[?]/.test(data)) bad(`header ${header}: bad Q encoded-word`);
+      bytes = Buffer.from(
+        data.replace(/_/g, " ").replace(/=([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))),
+        "latin1",
+      );
+    }
+    try {
+      return new TextDecoder(label === "iso-2022-jp" ? "iso-2022-jp" : "utf-8", { fatal: true }).decode(bytes);
+    } catch {
+      bad(`header ${header}: encoded-word does not decode as ${cs} (split inside a character?)`);
+      return "\ufffd";
+    }
+  });
+}
+
+function decodeQuotedPrintable(text: string, bad: (what: string) => void): Buffer {
+  const out: number[] = [];
+  const lines = text.split("\r\n");
+  lines.forEach((line, index) => {
+    if (/[ \t]$/.test(line)) bad("quoted-printable line ends in whitespace");
+    let soft = false;
+    for (let i = 0; i < line.length; i++) {
+      const c = line.charCodeAt(i);
+      if (c === 0x3d) {
+        if (i === line.length - 1) {
+          soft = true;
+          break;
+        }
+        const hex = line.slice(i + 1, i + 3);
+        if (!/^[0-9A-F]{2}$/.test(hex)) {
+          bad(`bad quoted-printable escape =${hex}`);
+          out.push(c);
+          continue;
+        }
+        out.push(parseInt(hex, 16));
+        i += 2;
+      } else {
+        if (c > 0x7e || (c < 0x20 && c !== 0x09)) bad("quoted-printable body has a raw control or 8-bit byte");
+        out.push(c);
+      }
+    }
+    if (!soft && index < lines.length - 1) out.push(0x0d, 0x0a);
+  });
+  return Buffer.from(out);
+}

@@ -1,0 +1,342 @@
+/**
+ * Builders for test messages: small functions that assemble raw RFC 5322 /
+ * MIME bytes exactly as hostile or odd senders produce them (wrong charsets,
+ * split encoded words, injection attempts, deep nesting, real ZipCrypto
+ * archives …), so focused tests need no binary fixtures.
+ *
+ * Everything here produces bytes for the sanitizer to read; nothing is sent.
+ */
+import { createHash } from "node:crypto";
+import { Readable } from "node:stream";
+import Encoding from "encoding-japanese";
+import iconv from "iconv-lite";
+
+export const CRLF = "\r\n";
+
+export type Charset = "utf-8" | "iso-2022-jp" | "shift_jis" | "cp932" | "euc-jp" | "iso-8859-1";
+
+/** Text → bytes in a charset (ISO-2022-JP through encoding-japanese: iconv-lite lacks it). */
+export function encodeText(text: string, charset: Charset): Buffer {
+  if (charset === "iso-2022-jp") {
+    const codes = Encoding.convert(Encoding.stringToCode(text), { to: "JIS", from: "UNICODE" });
+    return Buffer.from(codes);
+  }
+  return iconv.encode(text, charset === "cp932" ? "cp932" : charset);
+}
+
+/** One RFC 2047 encoded-word (no length check: tests decide how to split). */
+export function encodedWord(text: string | Buffer, charset: string = "UTF-8", encoding: "B" | "Q" = "B"): string {
+  const bytes = typeof text === "string" ? encodeText(text, charset.toLowerCase() as Charset) : text;
+  if (encoding === "B") return `=?${charset}?B?${bytes.toString("base64")}?=`;
+  let q = "";
+  for (const b of bytes) {
+    if (b === 0x20) q += "_";
+    else if ((b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a)) q += String.fromCharCode(b);
+    else q += `=${b.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return `=?${charset}?Q?${q}?=`;
+}
+
+/** base64 in 76-character lines, CRLF. */
+export function base64Lines(data: Buffer): string {
+  return (data.toString("base64").match(/.{1,76}/g) ?? []).join(CRLF);
+}
+
+export interface PartSpec {
+  /** full Content-Type value, e.g. `text/plain; charset=utf-8` */
+  contentType: string;
+  /** extra header lines (without CRLF), raw */
+  headers?: string[];
+  /** Content-Transfer-Encoding: `base64` encodes `body` for you */
+  encoding?: "7bit" | "8bit" | "base64" | "quoted-printable" | "binary";
+  /** the decoded content (for base64) or the raw content (otherwise) */
+  body: string | Buffer;
+}
+
+/** One MIME entity (headers + blank line + body) as bytes. */
+export function part(spec: PartSpec): Buffer {
+  const head = [`Content-Type: ${spec.contentType}`, ...(spec.headers ?? [])];
+  if (spec.encoding) head.push(`Content-Transfer-Encoding: ${spec.encoding}`);
+  const raw = typeof spec.body === "string" ? Buffer.from(spec.body, "utf8") : spec.body;
+  const body = spec.encoding === "base64" ? Buffer.from(base64Lines(raw), "latin1") : raw;
+  // header lines are written as UTF-8: ASCII stays ASCII, and a test that wants raw 8-bit headers gets them
+  return Buffer.concat([Buffer.from(head.join(CRLF) + CRLF + CRLF, "utf8"), body]);
+}
+
+/** A multipart entity from ready parts. */
+export function multipart(subtype: string, parts: Buffer[], options: { boundary?: string; params?: string; close?: boolean } = {}): Buffer {
+  const boundary = options.boundary ?? `b-${subtype}-${parts.length}-${createHash("sha1").update(Buffer.concat(parts)).digest("hex").slice(0, 12)}`;
+  const chunks: Buffer[] = [
+    Buffer.from(`Content-Type: multipart/${subtype}; boundary="${boundary}"${options.params ?? ""}${CRLF}${CRLF}This is a multi-part message in MIME format.${CRLF}`, "latin1"),
+  ];
+  for (const p of parts) chunks.push(Buffer.from(`--${boundary}${CRLF}`, "latin1"), p, Buffer.from(CRLF, "latin1"));
+  if (options.close !== false) chunks.push(Buffer.from(`--${boundary}--${CRLF}`, "latin1"));
+  return Buffer.concat(chunks);
+}
+
+export interface MessageSpec {
+  from?: string;
+  to?: string;
+  subject?: string;
+  date?: string;
+  messageId?: string;
+  /** more raw header lines (may contain 8-bit bytes: pass a Buffer line via rawHeaders) */
+  headers?: string[];
+  rawHeaders?: Buffer[];
+  /** the top-level entity: from part()/multipart(), which supply Content-Type */
+  entity: Buffer;
+}
+
+/** A complete message: envelope-ish headers + MIME-Version + the entity. */
+export function message(spec: MessageSpec): Buffer {
+  const head = [
+    `From: ${spec.from ?? "Sender <sender@example.jp>"}`,
+    `To: ${spec.to ?? "staff@city.example.lg.jp"}`,
+    ...(spec.subject !== undefined ? [`Subject: ${spec.subject}`] : []),
+    `Date: ${spec.date ?? "Thu, 26 Nov 2026 18:00:00 +0900"}`,
+    `Message-ID: ${spec.messageId ?? "<test-1@example.jp>"}`,
+    ...(spec.headers ?? []),
+    "MIME-Version: 1.0",
+  ];
+  return Buffer.concat([
+    Buffer.from(head.join(CRLF) + CRLF, "utf8"),
+    ...(spec.rawHeaders ?? []).map((line) => Buffer.concat([line, Buffer.from(CRLF)])),
+    spec.entity,
+  ]);
+}
+
+/** A plain text message in one charset (Subject as an encoded-word in the same charset). */
+export function textMessage(text: string, options: { charset?: Charset; subject?: string; encoding?: PartSpec["encoding"]; from?: string } = {}): Buffer {
+  const charset = options.charset ?? "utf-8";
+  const encoding = options.encoding ?? (charset === "iso-2022-jp" ? "7bit" : "8bit");
+  return message({
+    subject: options.subject,
+    from: options.from,
+    entity: part({ contentType: `text/plain; charset=${charset}`, encoding, body: encodeText(text.replace(/\r?\n/g, CRLF), charset) }),
+  });
+}
+
+/**
+ * An attachment part with a file name, written the way common mailers do:
+ * ASCII names quoted, other names as RFC 2231 (Content-Disposition) and
+ * RFC 2047 (the Content-Type name parameter).
+ */
+export function attachment(filename: string, contentType: string, content: Buffer, extraHeaders?: string[]): Buffer {
+  const ascii = /^[\x20-\x7e]*$/.test(filename) && !/["\\]/.test(filename);
+  const rfc2231 = [...Buffer.from(filename, "utf8")]
+    .map((b) => (/[A-Za-z0-9.\-_]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, "0")}`))
+    .join("");
+  return part({
+    contentType: ascii ? `${contentType}; name="${filename}"` : `${contentType}; name="${encodedWord(filename)}"`,
+    headers: extraHeaders ?? [ascii ? `Content-Disposition: attachment; filename="${filename}"` : `Content-Disposition: attachment; filename*=UTF-8''${rfc2231}`],
+    encoding: "base64",
+    body: content,
+  });
+}
+
+/** multipart/mixed nested `depth` times around one text part. */
+export function nestedMultipart(depth: number, innermost: Buffer): Buffer {
+  let entity = innermost;
+  for (let i = 0; i < depth; i++) entity = multipart("mixed", [entity], { boundary: `nest-${i}` });
+  return entity;
+}
+
+/** message/rfc822 nested `depth` times around one message. */
+export function nestedRfc822(depth: number, innermost: Buffer): Buffer {
+  let msg = innermost;
+  for (let i = 0; i < depth; i++) {
+    msg = message({ subject: `Fwd level ${i}`, messageId: `<nest-${i}@example.jp>`, entity: part({ contentType: "message/rfc822", body: msg }) });
+  }
+  return msg;
+}
+
+// --- PPAP: a real password-protected ZIP (traditional PKWARE encryption) -------
+
+const CRC_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+function crc32Update(crc: number, byte: number): number {
+  return (CRC_TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8)) >>> 0;
+}
+
+export function crc32(data: Buffer): number {
+  let crc = 0xffffffff;
+  for (const b of data) crc = crc32Update(crc, b);
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+/**
+ * A ZIP with one stored file encrypted with ZipCrypto (general purpose flag
+ * bit 0): what `zip -e` makes and what PPAP mail carries. `unzip -P password`
+ * opens it.
+ */
+export function encryptedZip(name: string, content: Buffer, password: string): Buffer {
+  let k0 = 0x12345678;
+  let k1 = 0x23456789;
+  let k2 = 0x34567890;
+  const update = (b: number) => {
+    k0 = crc32Update(k0, b);
+    k1 = (Math.imul((k1 + (k0 & 0xff)) >>> 0, 134775813) + 1) >>> 0;
+    k2 = crc32Update(k2, k1 >>> 24);
+  };
+  const streamByte = () => {
+    const t = (k2 | 2) & 0xffff;
+    return (Math.imul(t, t ^ 1) >>> 8) & 0xff;
+  };
+  for (const ch of Buffer.from(password, "utf8")) update(ch);
+  const crc = crc32(content);
+  // 12-byte encryption header: 11 fixed "random" bytes (deterministic test) + CRC high byte
+  const header = Buffer.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, crc >>> 24]);
+  const plain = Buffer.concat([header, content]);
+  const cipher = Buffer.alloc(plain.length);
+  for (let i = 0; i < plain.length; i++) {
+    cipher[i] = plain[i]! ^ streamByte();
+    update(plain[i]!);
+  }
+  const fileName = Buffer.from(name, "utf8");
+  const local = Buffer.alloc(30);
+  local.writeUInt32LE(0x04034b50, 0);
+  local.writeUInt16LE(20, 4); // version needed
+  local.writeUInt16LE(0x0001 | 0x0800, 6); // encrypted, UTF-8 names
+  local.writeUInt16LE(0, 8); // stored
+  local.writeUInt16LE(0, 10);
+  local.writeUInt16LE(0x5b7a, 12); // 2025-11-26
+  local.writeUInt32LE(crc, 14);
+  local.writeUInt32LE(cipher.length, 18);
+  local.writeUInt32LE(content.length, 22);
+  local.writeUInt16LE(fileName.length, 26);
+  local.writeUInt16LE(0, 28);
+  const central = Buffer.alloc(46);
+  central.writeUInt32LE(0x02014b50, 0);
+  central.writeUInt16LE(20, 4);
+  central.writeUInt16LE(20, 6);
+  central.writeUInt16LE(0x0001 | 0x0800, 8);
+  central.writeUInt16LE(0, 10);
+  central.writeUInt16LE(0, 12);
+  central.writeUInt16LE(0x5b7a, 14);
+  central.writeUInt32LE(crc, 16);
+  central.writeUInt32LE(cipher.length, 20);
+  central.writeUInt32LE(content.length, 24);
+  central.writeUInt16LE(fileName.length, 28);
+  central.writeUInt32LE(0, 42); // local header offset
+  const centralOffset = local.length + fileName.length + cipher.length;
+  const centralSize = central.length + fileName.length;
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(1, 8);
+  end.writeUInt16LE(1, 10);
+  end.writeUInt32LE(centralSize, 12);
+  end.writeUInt32LE(centralOffset, 16);
+  return Buffer.concat([local, fileName, cipher, central, fileName, end]);
+}
+
+/** A plain (unencrypted) ZIP with one stored file, to contrast with encryptedZip. */
+export function plainZip(name: string, content: Buffer): Buffer {
+  const fileName = Buffer.from(name, "utf8");
+  const crc = crc32(content);
+  const local = Buffer.alloc(30);
+  local.writeUInt32LE(0x04034b50, 0);
+  local.writeUInt16LE(20, 4);
+  local.writeUInt16LE(0x0800, 6);
+  local.writeUInt32LE(crc, 14);
+  local.writeUInt32LE(content.length, 18);
+  local.writeUInt32LE(content.length, 22);
+  local.writeUInt16LE(fileName.length, 26);
+  const central = Buffer.alloc(46);
+  central.writeUInt32LE(0x02014b50, 0);
+  central.writeUInt16LE(20, 4);
+  central.writeUInt16LE(20, 6);
+  central.writeUInt16LE(0x0800, 8);
+  central.writeUInt32LE(crc, 16);
+  central.writeUInt32LE(content.length, 20);
+  central.writeUInt32LE(content.length, 24);
+  central.writeUInt16LE(fileName.length, 28);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(1, 8);
+  end.writeUInt16LE(1, 10);
+  end.writeUInt32LE(central.length + fileName.length, 12);
+  end.writeUInt32LE(local.length + fileName.length + content.length, 16);
+  return Buffer.concat([local, fileName, content, central, fileName, end]);
+}
+
+// --- big messages, streamed -----------------------------------------------------
+
+/** Deterministic pseudo-random bytes: SHA-256 in counter mode. */
+export function pseudoRandom(size: number, seed = "mumuka"): Buffer {
+  const out = Buffer.alloc(size);
+  let offset = 0;
+  for (let i = 0; offset < size; i++) {
+    const block = createHash("sha256").update(`${seed}:${i}`).digest();
+    offset += block.copy(out, offset);
+  }
+  return out;
+}
+
+/**
+ * A message with one attachment of `size` bytes, produced as a stream so the
+ * test itself never holds it: yields the head, then base64 lines computed
+ * chunk by chunk. `expected` gives the SHA-256 of the decoded attachment.
+ */
+export function streamingAttachmentMessage(size: number, filename = "big.bin"): { stream: Readable; sha256: string } {
+  const CHUNK = 57 * 1024; // a multiple of 57 bytes → whole 76-char base64 lines
+  const hash = createHash("sha256");
+  const chunks: Array<() => Buffer> = [];
+  const boundary = "big-boundary-0001";
+  const head = Buffer.from(
+    [
+      "From: Big <big@example.jp>",
+      "To: staff@city.example.lg.jp",
+      "Subject: big attachment",
+      "Date: Thu, 26 Nov 2026 18:00:00 +0900",
+      "Message-ID: <big@example.jp>",
+      "MIME-Version: 1.0",
+      `Content-Type: multipart/mixed; boundary="${boundary}"`,
+      "",
+      `--${boundary}`,
+      "Content-Type: text/plain; charset=utf-8",
+      "",
+      "添付ファイルをお送りします。",
+      `--${boundary}`,
+      `Content-Type: application/octet-stream; name="${filename}"`,
+      `Content-Disposition: attachment; filename="${filename}"`,
+      "Content-Transfer-Encoding: base64",
+      "",
+      "",
+    ].join(CRLF),
+    "utf8",
+  );
+  // hash synchronously up front (cheap: SHA-256 of the generated stream) so the caller knows the answer
+  let produced = 0;
+  let i = 0;
+  while (produced < size) {
+    const n = Math.min(CHUNK, size - produced);
+    const index = i++;
+    const block = chunkAt(index, n);
+    hash.update(block);
+    produced += n;
+    chunks.push(() => Buffer.from(base64Lines(chunkAt(index, n)) + CRLF, "latin1"));
+  }
+  const tail = Buffer.from(`--${boundary}--${CRLF}`, "latin1");
+  function* generate() {
+    yield head;
+    for (const make of chunks) yield make();
+    yield tail;
+  }
+  return { stream: Readable.from(generate(), { objectMode: false }), sha256: hash.digest("hex") };
+}
+
+function chunkAt(index: number, size: number): Buffer {
+  const seed = createHash("sha256").update(`chunk:${index}`).digest();
+  const out = Buffer.alloc(size);
+  for (let o = 0; o < size; o += seed.length) seed.copy(out, o, 0, Math.min(seed.length, size - o));
+  out.writeUInt32LE(index, 0 % Math.max(1, size - 4));
+  return out;
+}

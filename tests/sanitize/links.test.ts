@@ -1,0 +1,98 @@
+/**
+ * Links: the real target of every link is visible next to its text, so link
+ * text pretending to be another URL cannot deceive; `defang` (the default)
+ * keeps URLs readable but not clickable, `keep` leaves them, `remove` drops
+ * them; the report counts them.
+ */
+import { describe, expect, it } from "vitest";
+import { sanitize } from "../../src/sanitize/index.ts";
+import { assertSanitized } from "../helpers/invariant.ts";
+import { message, multipart, part } from "../helpers/mime-builders.ts";
+import { testOptions } from "../helpers/options.ts";
+
+const deceptive = message({
+  subject: "Your account",
+  entity: part({
+    contentType: "text/html; charset=utf-8",
+    body: '<html><body><p>Please sign in: <a href="https://evil.example/login?u=1">https://bank.example</a></p><p>Or call us.</p><img src="https://tracker.example/p.gif" alt="ロゴ画像"></body></html>',
+  }),
+});
+
+/** Anything a mail client would turn into a clickable link. */
+const CLICKABLE = /\b(?:https?|ftp):\/\/|\bwww\.[a-z0-9-]+\.[a-z]/i;
+
+async function run(input: Buffer, overrides = {}) {
+  const result = await sanitize(input, testOptions(overrides));
+  const view = await assertSanitized(result, input);
+  return { result, view };
+}
+
+describe("deceptive link text", () => {
+  it("shows the real target next to the pretended URL, defanged by default", async () => {
+    const { view, result } = await run(deceptive);
+    const at = view.text.indexOf("bank.example");
+    expect(at).toBeGreaterThanOrEqual(0);
+    const near = view.text.slice(Math.max(0, at - 300), at + 300);
+    expect(near).toMatch(/evil\W{0,5}example/); // the real host, in whatever defanged spelling
+    expect(view.text).not.toMatch(CLICKABLE);
+    expect(result.report.links.mode).toBe("defang");
+    expect(result.report.links.found).toBeGreaterThanOrEqual(1);
+    expect(result.report.links.disarmed).toBe(result.report.links.found);
+    expect(result.report.html).toEqual({ present: true, converted: true });
+  });
+
+  it("shows images as their alt text, never fetching or linking the image", async () => {
+    const { view } = await run(deceptive);
+    expect(view.text).toContain("ロゴ画像");
+    expect(view.text).not.toContain("tracker.example/p.gif");
+  });
+
+  it("keeps the real URL clickable in keep mode", async () => {
+    const { view, result } = await run(deceptive, { links: "keep" });
+    expect(view.text).toContain("https://evil.example/login?u=1");
+    expect(result.report.links.disarmed).toBe(0);
+    expect(result.report.links.mode).toBe("keep");
+  });
+
+  it("leaves no trace of the target in remove mode, but keeps the surrounding words", async () => {
+    const { view, result } = await run(deceptive, { links: "remove" });
+    expect(view.text).not.toMatch(/evil\W{0,5}example/);
+    expect(view.text).not.toMatch(CLICKABLE);
+    expect(view.text).toContain("Please sign in");
+    expect(view.text).toContain("Or call us.");
+    expect(result.report.links.disarmed).toBe(result.report.links.found);
+  });
+});
+
+describe("links in plain text and the count in the report", () => {
+  const text = "資料はこちら https://files.example.jp/a/b?c=d\r\nミラー: http://mirror.example.org/x\r\nwww.example.net もどうぞ\r\n";
+  const input = message({ subject: "links", entity: part({ contentType: "text/plain; charset=utf-8", encoding: "8bit", body: text }) });
+
+  it("defangs URLs written in a text part and counts them", async () => {
+    const { view, result } = await run(input);
+    expect(view.text).not.toMatch(CLICKABLE);
+    expect(view.text).toMatch(/files\W{0,5}example\W{0,5}jp/);
+    expect(result.report.links.found).toBe(3);
+    expect(result.report.links.disarmed).toBe(3);
+  });
+
+  it("counts the links of an HTML body", async () => {
+    const html = `<p>${[1, 2, 3, 4, 5].map((i) => `<a href="https://site${i}.example/">link ${i}</a>`).join(" ")}</p>`;
+    const { result } = await run(message({ subject: "five", entity: part({ contentType: "text/html; charset=utf-8", body: html }) }));
+    expect(result.report.links.found).toBe(5);
+    expect(result.report.links.disarmed).toBe(5);
+  });
+});
+
+describe("HTML conversion", () => {
+  it("drops script, style and head content and keeps tables readable", async () => {
+    const html = `<html><head><title>HEADTITLE</title><style>.x{display:none}</style><script>var secret="SCRIPTBODY"</script></head>
+<body><table><tr><th>品名</th><th>数量</th></tr><tr><td>コピー用紙</td><td>10箱</td></tr></table><noscript>NOSCRIPT</noscript></body></html>`;
+    const input = message({ subject: "table", entity: multipart("alternative", [part({ contentType: "text/html; charset=utf-8", body: html })]) });
+    const { view } = await run(input);
+    for (const gone of ["SCRIPTBODY", "display:none", "HEADTITLE"]) expect(view.text).not.toContain(gone);
+    for (const kept of ["品名", "数量", "コピー用紙", "10箱"]) expect(view.text).toContain(kept);
+    const row = view.text.split("\r\n").find((l) => l.includes("コピー用紙")) ?? "";
+    expect(row).toContain("10箱"); // one table row stays on one line
+  });
+});

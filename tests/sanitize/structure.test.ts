@@ -1,0 +1,202 @@
+/**
+ * Message structure and bounds: deep nesting, thousands of parts, unclosed
+ * boundaries, bad base64, a multi-megabyte single line, empty and garbage
+ * input — past any bound the output is still a safe message that says what
+ * was cut; forwarded messages and calendar invitations keep their meaning.
+ */
+import { describe, expect, it } from "vitest";
+import { sanitize } from "../../src/sanitize/index.ts";
+import { assertSanitized } from "../helpers/invariant.ts";
+import { attachment, encodedWord, message, multipart, nestedMultipart, nestedRfc822, part, pseudoRandom } from "../helpers/mime-builders.ts";
+import { testOptions } from "../helpers/options.ts";
+
+async function run(input: Buffer, overrides = {}) {
+  const result = await sanitize(input, testOptions(overrides));
+  const view = await assertSanitized(result, input);
+  return { result, view };
+}
+
+const leaf = (words: string) => part({ contentType: "text/plain; charset=utf-8", encoding: "8bit", body: words });
+
+describe("bounds", () => {
+  it("sanitizes 1,000 levels of multipart nesting, saying the depth limit was hit", async () => {
+    const input = message({ subject: "deep", entity: nestedMultipart(1000, leaf("最深部のテキスト")) });
+    const { result, view } = await run(input);
+    expect(result.report.limitsHit).toContain("maxDepth");
+    expect(view.text.length).toBeGreaterThan(0);
+  });
+
+  it("sanitizes 1,000 levels of message/rfc822 nesting", async () => {
+    const input = nestedRfc822(1000, message({ subject: "inner", entity: leaf("inner words") }));
+    const { result } = await run(input);
+    expect(result.report.limitsHit).toContain("maxDepth");
+  });
+
+  it("keeps text above the depth limit when nesting is within bounds", async () => {
+    const input = message({ subject: "ok", entity: nestedMultipart(5, leaf("五階層下の本文")) });
+    const { result, view } = await run(input);
+    expect(view.text).toContain("五階層下の本文");
+    expect(result.report.limitsHit).toEqual([]);
+  });
+
+  it("sanitizes 10,000 parts, listing up to the limit and saying parts were cut", async () => {
+    const parts = [leaf("一万個の添付")];
+    for (let i = 0; i < 10_000; i++) parts.push(part({ contentType: `application/octet-stream; name="f${i}.bin"`, body: `x${i}` }));
+    const input = message({ subject: "many", entity: multipart("mixed", parts) });
+    const { result, view } = await run(input);
+    expect(result.report.limitsHit).toContain("maxParts");
+    expect(view.text).toContain("一万個の添付");
+    expect(result.report.attachments.length).toBeLessThanOrEqual(500);
+  }, 60_000);
+
+  it("cuts an oversized text at maxTextChars and says so", async () => {
+    const input = message({ subject: "big", entity: leaf("あ".repeat(50_000)) });
+    const { result, view } = await run(input, { limits: { maxTextChars: 10_000 } });
+    expect(result.report.limitsHit).toContain("maxTextChars");
+    expect(view.text.length).toBeLessThan(40_000);
+  });
+
+  it("cuts an oversized header block and still delivers a safe message", async () => {
+    const input = message({ subject: "x", headers: Array.from({ length: 5000 }, (_, i) => `X-Filler-${i}: ${"y".repeat(100)}`), entity: leaf("本文は残る") });
+    const { result } = await run(input, { limits: { maxHeaderBytes: 64 * 1024 } });
+    expect(result.report.limitsHit).toContain("maxHeaderBytes");
+  });
+
+  it("ends in a safe 'limit hit' message when the AbortSignal fires", async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const input = message({ subject: "aborted", entity: leaf("text") });
+    const result = await sanitize(input, testOptions({ signal: controller.signal }));
+    await assertSanitized(result, input);
+    expect(result.report.limitsHit).toContain("maxTimeMs");
+  });
+});
+
+describe("long lines", () => {
+  it("keeps a 3 MB single line whole across ≤ 998-octet output lines", async () => {
+    const line = "0123456789abcdef".repeat(3 * 65_536); // 3 MiB, no spaces
+    const input = message({ subject: "one line", entity: leaf(line) });
+    const { view } = await run(input, { limits: { maxTextChars: 4_000_000 } });
+    expect(view.text.replace(/\s+/g, "")).toContain(line);
+  }, 60_000);
+
+  it("keeps a 1 MB Japanese single line whole", async () => {
+    const line = "日本語の長い一行".repeat(40_000);
+    const input = message({ subject: "one line ja", entity: leaf(line) });
+    const { view } = await run(input);
+    expect(view.text.replace(/\s+/g, "")).toContain(line);
+  }, 60_000);
+});
+
+describe("malformed structure", () => {
+  it("shows the text of a multipart whose closing boundary never comes", async () => {
+    const input = message({ subject: "unclosed", entity: multipart("mixed", [leaf("閉じない境界の本文"), attachment("a.txt", "text/plain", Buffer.from("aaa"))], { close: false }) });
+    const { view } = await run(input);
+    expect(view.text).toContain("閉じない境界の本文");
+  });
+
+  it("shows the text when the boundary parameter is missing", async () => {
+    const input = Buffer.from("From: a@example.jp\r\nSubject: nb\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nvisible words\r\n--x--\r\n");
+    const { view } = await run(input);
+    expect(view.text).toContain("visible words");
+  });
+
+  it("decodes what it can of bad base64 and still delivers", async () => {
+    const good = Buffer.from("Hello World, こんにちは", "utf8").toString("base64");
+    const raw = message({
+      subject: "b64",
+      entity: part({ contentType: "text/plain; charset=utf-8", headers: ["Content-Transfer-Encoding: base64"], body: `${good}\r\n*** not base64 !!!\r\n===\r\n` }),
+    });
+    const { view } = await run(raw);
+    expect(view.text).toContain("Hello World");
+  });
+
+  it("treats an unknown transfer encoding as opaque rather than crashing", async () => {
+    const input = Buffer.from("From: a@example.jp\r\nSubject: cte\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: x-gzip64\r\n\r\nH4sIAAAAAAAA\r\n");
+    await run(input);
+  });
+
+  it("turns empty input into a safe message", async () => {
+    const { result } = await run(Buffer.alloc(0));
+    expect(result.report.input.size).toBe(0);
+  });
+
+  it.each([
+    ["random bytes", pseudoRandom(64 * 1024, "garbage")],
+    ["NUL bytes", Buffer.alloc(4096)],
+    ["only a header line", Buffer.from("Subject: nothing else")],
+    ["lone CRs", Buffer.from("From: a@b\rSubject: cr only\r\rbody line\rmore\r")],
+    ["an mbox From_ line", Buffer.from("From sender@example.jp Thu Nov 26 10:00:00 2026\nFrom: sender@example.jp\nSubject: mbox\n\nmbox body\n")],
+  ])("turns %s into a safe message", async (_what, input) => {
+    await run(input);
+  });
+});
+
+describe("forwarded messages", () => {
+  it("includes the forwarded text, marked as forwarded, and lists its attachment", async () => {
+    const inner = message({
+      from: `${encodedWord("取引先")} <partner@example.com>`,
+      subject: encodedWord("元のメール"),
+      entity: multipart("mixed", [leaf("転送された本文です。"), attachment("inner.xlsx", "application/vnd.ms-excel", Buffer.from("PK\u0003\u0004inner"))]),
+    });
+    const input = message({ subject: "Fwd", entity: multipart("mixed", [leaf("転送します。"), part({ contentType: "message/rfc822", headers: ['Content-Disposition: inline; filename="fwd.eml"'], body: inner })]) });
+    const { view, result } = await run(input);
+    expect(view.text).toContain("転送します。");
+    expect(view.text).toContain("転送された本文です。");
+    expect(view.text).toContain("元のメール");
+    expect(result.report.forwarded).toBe(1);
+    expect(result.report.attachments.map((a) => a.filename)).toContain("inner.xlsx");
+    expect(view.text.indexOf("転送します。")).toBeLessThan(view.text.indexOf("転送された本文です。"));
+  });
+});
+
+describe("calendar invitations", () => {
+  const ics = [
+    "BEGIN:VCALENDAR",
+    "VERSION:2.0",
+    "PRODID:-//Test//EN",
+    "METHOD:REQUEST",
+    "BEGIN:VEVENT",
+    "UID:20261201-meeting@example.jp",
+    "DTSTART:20261201T010000Z",
+    "DTEND:20261201T023000Z",
+    "SUMMARY:予算説明会",
+    "LOCATION:本庁舎 5階 第1会議室",
+    "ORGANIZER;CN=\"財政課\":mailto:zaisei@city.example.lg.jp",
+    "END:VEVENT",
+    "END:VCALENDAR",
+    "",
+  ].join("\r\n");
+
+  it("renders the event (title, start and end in Japan time, place, organizer) and removes the file", async () => {
+    const input = message({
+      subject: encodedWord("招待: 予算説明会"),
+      entity: multipart("mixed", [
+        multipart("alternative", [leaf("予算説明会のご招待です。"), part({ contentType: "text/html; charset=utf-8", body: "<p>予算説明会のご招待です。</p>" }), part({ contentType: "text/calendar; charset=utf-8; method=REQUEST", encoding: "8bit", body: ics })]),
+        attachment("invite.ics", "application/ics", Buffer.from(ics)),
+      ]),
+    });
+    const { view, result } = await run(input);
+    expect(result.report.calendar).toHaveLength(1);
+    const event = result.report.calendar[0]!;
+    expect(event.summary).toBe("予算説明会");
+    expect(event.start).toBe("2026-12-01T10:00:00+09:00");
+    expect(event.end).toBe("2026-12-01T11:30:00+09:00");
+    expect(event.location).toContain("第1会議室");
+    expect(event.organizer).toMatch(/財政課|zaisei@city\.example\.lg\.jp/);
+    expect(view.text).toContain("予算説明会");
+    expect(view.text).toMatch(/10:00/);
+    expect(view.text).toMatch(/11:30/);
+    expect(view.text).toContain("第1会議室");
+    expect(result.report.attachments.some((a) => a.contentType === "text/calendar" || a.filename === "invite.ics")).toBe(true);
+    expect(view.text).not.toContain("BEGIN:VEVENT");
+  });
+
+  it("reads a TZID=Asia/Tokyo start as Japan time", async () => {
+    const local = ics.replace("DTSTART:20261201T010000Z", "DTSTART;TZID=Asia/Tokyo:20261201T140000").replace("DTEND:20261201T023000Z", "DTEND;TZID=Asia/Tokyo:20261201T150000");
+    const input = message({ subject: "invite", entity: multipart("alternative", [leaf("招待"), part({ contentType: "text/calendar; charset=utf-8; method=REQUEST", encoding: "8bit", body: local })]) });
+    const { result, view } = await run(input);
+    expect(result.report.calendar[0]?.start).toBe("2026-12-01T14:00:00+09:00");
+    expect(view.text).toMatch(/14:00/);
+  });
+});
