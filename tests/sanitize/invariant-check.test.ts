@@ -1,0 +1,115 @@
+/**
+ * The invariant check itself can fail: a hand-written safe message passes,
+ * and each way an output could break the promise is caught. Without this,
+ * a corpus run that "passes" could be a check that sees nothing.
+ */
+import { createHash } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import type { SanitizeReport, SanitizeResult } from "../../src/sanitize/sanitize-types.ts";
+import { checkSanitized } from "../helpers/invariant.ts";
+
+const ID = "20261126T100000Z-0123456789ABCDEF";
+const HASH = "a".repeat(64);
+
+function result(head: string[], body: string | Buffer, overrides: Partial<SanitizeReport> = {}, charset = "utf-8"): SanitizeResult {
+  const message = Buffer.concat([Buffer.from(`${head.join("\r\n")}\r\n\r\n`, "latin1"), typeof body === "string" ? Buffer.from(body, "utf8") : body]);
+  const report = {
+    auditId: ID,
+    input: { size: 0, sha256: "" },
+    output: { size: message.length, sha256: createHash("sha256").update(message).digest("hex"), charset, transferEncoding: "8bit" },
+    headers: { from: [], to: [], cc: [], subject: "" },
+    html: { present: false, converted: false },
+    attachments: [{ path: "2", filename: "a.pdf", contentType: "application/pdf", typeMismatch: false, size: 1, sha256: HASH, encrypted: false }],
+    links: { found: 0, disarmed: 0, mode: "defang" },
+    charsets: [],
+    forwarded: 0,
+    calendar: [],
+    encrypted: { smime: false, pgp: false, protectedFiles: 0 },
+    limitsHit: [],
+    warnings: [],
+    rulesApplied: [],
+    ...overrides,
+  } as SanitizeReport;
+  return { message, report };
+}
+
+const GOOD_HEAD = [
+  "Received: from mx.example.jp by mumuka.test; Thu, 26 Nov 2026 19:00:00 +0900",
+  "From: =?UTF-8?B?5bGx55Sw?= <yamada@example.jp>",
+  "To: staff@example.lg.jp",
+  "Subject: =?UTF-8?B?5Lya6K2w?=",
+  "Date: Thu, 26 Nov 2026 18:00:00 +0900",
+  "Message-ID: <x@example.jp>",
+  "MIME-Version: 1.0",
+  "Content-Type: text/plain; charset=utf-8",
+  "Content-Transfer-Encoding: 8bit",
+  `X-Mumuka-Id: ${ID}`,
+];
+const GOOD_BODY = `添付を削除しました: a.pdf SHA-256 ${HASH}\r\n\r\n会議の本文 a < b\r\n`;
+
+async function violations(r: SanitizeResult, input?: Buffer) {
+  return (await checkSanitized(r, { input, auditId: ID })).violations;
+}
+
+describe("the invariant check", () => {
+  it("passes a safe message and decodes its headers and body", async () => {
+    const { violations: v, view } = await checkSanitized(result(GOOD_HEAD, GOOD_BODY), { auditId: ID });
+    expect(v).toEqual([]);
+    expect(view?.get("Subject")).toBe("会議");
+    expect(view?.text).toContain("会議の本文");
+  });
+
+  it.each<[string, string[], string | Buffer, RegExp]>([
+    ["a header not on the allow-list", [...GOOD_HEAD, "Bcc: x@example.jp"], GOOD_BODY, /not allow-listed: Bcc/],
+    ["two Subject headers", [...GOOD_HEAD, "Subject: again"], GOOD_BODY, /subject appears 2 times/],
+    ["no From", GOOD_HEAD.filter((h) => !h.startsWith("From")), GOOD_BODY, /from appears 0 times/],
+    ["multipart", GOOD_HEAD.map((h) => (h.startsWith("Content-Type") ? 'Content-Type: multipart/mixed; boundary="b"' : h)), GOOD_BODY, /not text\/plain/],
+    ["text/html", GOOD_HEAD.map((h) => (h.startsWith("Content-Type") ? "Content-Type: text/html; charset=utf-8" : h)), GOOD_BODY, /not text\/plain/],
+    ["no charset", GOOD_HEAD.map((h) => (h.startsWith("Content-Type") ? "Content-Type: text/plain" : h)), GOOD_BODY, /charset is ""/],
+    ["a name parameter", GOOD_HEAD.map((h) => (h.startsWith("Content-Type") ? 'Content-Type: text/plain; charset=utf-8; name="x.exe"' : h)), GOOD_BODY, /parameter name/],
+    ["8-bit bytes in a header", [...GOOD_HEAD.slice(0, 3), "Subject: 会議", ...GOOD_HEAD.slice(4)], GOOD_BODY, /non-ASCII/],
+    ["a line over 998 octets", GOOD_HEAD, `${GOOD_BODY}${"x".repeat(999)}\r\n`, /> 998/],
+    ["a bare LF", GOOD_HEAD, `${GOOD_BODY}bare\nLF\r\n`, /bare LF/],
+    ["invalid UTF-8", GOOD_HEAD, Buffer.concat([Buffer.from(GOOD_BODY), Buffer.from([0xff, 0xfe, 0x0d, 0x0a])]), /does not decode/],
+    ["an encoded word split inside a character", GOOD_HEAD.map((h) => (h.startsWith("Subject") ? "Subject: =?UTF-8?B?5Lo=?=" : h)), GOOD_BODY, /split inside a character/],
+    ["an encoded word hiding CRLF", GOOD_HEAD.map((h) => (h.startsWith("Subject") ? "Subject: =?UTF-8?Q?a=0D=0ABcc:_x?=" : h)), GOOD_BODY, /control character/],
+    ["a wrong X-Mumuka-Id", GOOD_HEAD.map((h) => (h.startsWith("X-Mumuka-Id") ? "X-Mumuka-Id: other" : h)), GOOD_BODY, /X-Mumuka-Id/],
+    ["a removed part missing from the notice", GOOD_HEAD, "nothing listed\r\n", /does not list the SHA-256/],
+    ["HTML markup left in the text", GOOD_HEAD, `${GOOD_BODY}<a href="https://evil.example">x</a>\r\n`, /markup/],
+    ["8-bit bytes under 7bit", GOOD_HEAD.map((h) => (h.startsWith("Content-Transfer") ? "Content-Transfer-Encoding: 7bit" : h)), GOOD_BODY, /7bit body/],
+  ])("catches %s", async (_what, head, body, expected) => {
+    const v = await violations(result(head, body));
+    expect(v.join("\n")).toMatch(expected);
+  });
+
+  it("catches a report whose output hash is not the message's", async () => {
+    const r = result(GOOD_HEAD, GOOD_BODY);
+    r.report.output.sha256 = HASH;
+    expect((await violations(r)).join("\n")).toMatch(/output.sha256/);
+  });
+
+  it("allows markup the sender wrote as plain text", async () => {
+    const input = Buffer.from('From: a@example.jp\r\nSubject: s\r\nContent-Type: text/plain\r\n\r\nuse <div class="x"> here\r\n');
+    const v = await violations(result(GOOD_HEAD, `${GOOD_BODY}use <div class="x"> here\r\n`), input);
+    expect(v).toEqual([]);
+  });
+
+  it("does not allow markup that came from an HTML part of the input", async () => {
+    const input = Buffer.from('From: a@example.jp\r\nSubject: s\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<div class="x"> here</div>\r\n');
+    const v = await violations(result(GOOD_HEAD, `${GOOD_BODY}<div class="x"> here\r\n`), input);
+    expect(v.join("\n")).toMatch(/markup/);
+  });
+
+  it("decodes base64 and quoted-printable bodies and ISO-2022-JP text", async () => {
+    const jis = Buffer.from("\u001b$B2q5D\u001b(B\r\n", "latin1"); // 会議
+    const body = Buffer.from(`${GOOD_BODY.replace(/会議の本文 /, "")}`).toString("latin1");
+    const head = GOOD_HEAD.map((h) =>
+      h.startsWith("Content-Type") ? "Content-Type: text/plain; charset=ISO-2022-JP" : h.startsWith("Content-Transfer") ? "Content-Transfer-Encoding: base64" : h,
+    );
+    const asciiNotice = Buffer.from(body.replace(/[^\x00-\x7f]/g, ""), "latin1");
+    const payload = Buffer.concat([asciiNotice, jis]).toString("base64").replace(/(.{76})/g, "$1\r\n");
+    const { violations: v, view } = await checkSanitized(result(head, `${payload}\r\n`, {}, "iso-2022-jp"), { auditId: ID });
+    expect(v).toEqual([]);
+    expect(view?.text).toContain("会議");
+  });
+});
