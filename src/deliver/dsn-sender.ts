@@ -1,0 +1,31 @@
+/**
+ * Sends delivery status notifications through delivery.dsnRelay (usually the
+ * Internet-zone MTA, which routes them back to the sender), always with the
+ * null reverse-path (MAIL FROM:<>) as RFC 5321 §4.5.5 requires.
+ *
+ * SECURITY: the DSN is built by dsn.ts from cleaned values; the recipient is
+ * the original envelope sender, passed as an envelope address only.
+ */
+import nodemailer from "nodemailer";
+import type { Config } from "../config/schema.ts";
+import type { DsnSender } from "./queue-manager.ts";
+
+export function createDsnSender(relay: NonNullable<Config["delivery"]["dsnRelay"]>, hostname: string, timeoutMs: number): DsnSender & { close(): void } {
+  const transport = nodemailer.createTransport({
+    host: relay.host,
+    port: relay.port,
+    secure: false,
+    name: hostname,
+    tls: { rejectUnauthorized: false },
+    connectionTimeout: timeoutMs,
+    greetingTimeout: timeoutMs,
+    disableFileAccess: true,
+    disableUrlAccess: true,
+  });
+  return {
+    async send(to: string, message: Buffer): Promise<void> {
+      await transport.sendMail({ envelope: { from: "", to: [to] }, raw: message });
+    },
+    close: () => transport.close(),
+  };
+}

@@ -1,0 +1,182 @@
+/**
+ * Runs the sanitizer off the event loop: a small pool of worker threads, each
+ * with V8 resource limits, each job under a wall-clock budget. A worker that
+ * dies, runs out of memory or overruns the budget is terminated and replaced;
+ * its message gets a "failed" outcome (the queue manager holds it with the
+ * reason). The gateway itself never crashes on a message.
+ *
+ * Between analysis and rendering the pool calls back into the main thread
+ * (`decide`), where the rules engine lives.
+ *
+ * SECURITY: the raw message is only read inside the workers. What comes back
+ * (facts, report, the sanitized message) is produced by our own code.
+ * Crash state: none; jobs are re-run from the spool after a restart.
+ */
+import { Worker } from "node:worker_threads";
+import type { Limits } from "../config/schema.ts";
+import type { MessageFacts, RenderOptions, SanitizeReport } from "../sanitize/sanitize-types.ts";
+
+export interface SanitizeJob {
+  file: string;
+  offset: number;
+  length: number;
+  limits: Limits;
+}
+
+/** what the main thread answers once it has the facts: render with these options, or stop here */
+export type Decision<T> = { render: RenderOptions; context: T } | { stop: true; context: T };
+
+export type PoolOutcome<T> =
+  | { kind: "rendered"; facts: MessageFacts; message: Buffer; report: SanitizeReport; context: T }
+  | { kind: "stopped"; facts: MessageFacts; context: T }
+  | { kind: "failed"; reason: string };
+
+export interface SanitizePool {
+  run<T>(job: SanitizeJob, decide: (facts: MessageFacts) => Decision<T>): Promise<PoolOutcome<T>>;
+  /** terminates the workers once the running jobs are done (queued jobs fail) */
+  close(): Promise<void>;
+  readonly size: number;
+}
+
+export interface PoolOptions {
+  size: number;
+  /** V8 heap of one worker, MiB: the sanitizer streams attachments, so the heap holds text, not files */
+  maxOldGenerationSizeMb?: number;
+  /** beyond the sanitizer's own budget (limits.maxTimeMs), how long before the worker is killed */
+  graceMs?: number;
+  /** for tests: another worker script */
+  workerUrl?: URL;
+}
+
+/** 512 MiB: maxTextChars (2 M chars) and maxHtmlBytes (10 MiB) with html-to-text's overhead fit well inside */
+const DEFAULT_HEAP_MB = 512;
+/** the analyzer stops itself at maxTimeMs; this is how long we wait for it to notice before killing it */
+const DEFAULT_GRACE_MS = 2_000;
+
+interface Slot {
+  worker: Worker;
+  busy: boolean;
+}
+
+interface Pending {
+  /** undefined: the pool closed before a worker became free */
+  start: (slot: Slot | undefined) => void;
+}
+
+export function createSanitizePool(options: PoolOptions): SanitizePool {
+  const workerUrl =
+    options.workerUrl ?? new URL(import.meta.url.endsWith(".ts") ? "./sanitize-worker.ts" : "./sanitize-worker.js", import.meta.url);
+  const heap = options.maxOldGenerationSizeMb ?? DEFAULT_HEAP_MB;
+  const grace = options.graceMs ?? DEFAULT_GRACE_MS;
+  const slots: Slot[] = [];
+  const queue: Pending[] = [];
+  let closed = false;
+
+  const spawn = (): Slot => {
+    const worker = new Worker(workerUrl, {
+      resourceLimits: { maxOldGenerationSizeMb: heap, maxYoungGenerationSizeMb: 64, stackSizeMb: 8 },
+    });
+    worker.unref();
+    // errors are handled per job; an idle worker's death is noticed at its next job
+    worker.on("error", () => {});
+    return { worker, busy: false };
+  };
+  for (let i = 0; i < options.size; i++) slots.push(spawn());
+
+  function replace(slot: Slot): Slot {
+    void slot.worker.terminate().catch(() => {});
+    const fresh = spawn();
+    slots[slots.indexOf(slot)] = fresh;
+    return fresh;
+  }
+
+  function release(slot: Slot): void {
+    slot.busy = false;
+    const next = queue.shift();
+    if (next) {
+      slot.busy = true;
+      next.start(slot);
+    }
+  }
+
+  function acquire(): Promise<Slot | undefined> {
+    return new Promise((resolve) => {
+      const free = slots.find((s) => !s.busy);
+      if (free) {
+        free.busy = true;
+        resolve(free);
+      } else queue.push({ start: resolve });
+    });
+  }
+
+  async function run<T>(job: SanitizeJob, decide: (facts: MessageFacts) => Decision<T>): Promise<PoolOutcome<T>> {
+    if (closed) return { kind: "failed", reason: "the sanitizer is shutting down" };
+    const acquired = await acquire();
+    if (!acquired) return { kind: "failed", reason: "the sanitizer is shutting down" };
+    let slot = acquired;
+    const worker = slot.worker;
+    return new Promise<PoolOutcome<T>>((resolve) => {
+      let facts: MessageFacts | undefined;
+      let context: T | undefined;
+      let finished = false;
+      const finish = (outcome: PoolOutcome<T>, broken: boolean) => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(timer);
+        worker.off("message", onMessage);
+        worker.off("error", onError);
+        worker.off("exit", onExit);
+        if (broken) slot = replace(slot);
+        release(slot);
+        resolve(outcome);
+      };
+      const timer = setTimeout(
+        () => finish({ kind: "failed", reason: `sanitizer time budget exceeded (${job.limits.maxTimeMs} ms)` }, true),
+        job.limits.maxTimeMs + grace,
+      );
+      const onError = (error: Error) => {
+        const oom = (error as NodeJS.ErrnoException).code === "ERR_WORKER_OUT_OF_MEMORY";
+        finish({ kind: "failed", reason: oom ? "sanitizer ran out of memory" : `sanitizer worker failed: ${error.message}` }, true);
+      };
+      const onExit = (code: number) => finish({ kind: "failed", reason: `sanitizer worker exited (code ${code})` }, true);
+      const onMessage = (msg: { type: string; facts?: MessageFacts; message?: Uint8Array; report?: SanitizeReport; [k: string]: unknown }) => {
+        if (msg.type === "analyzed") {
+          facts = msg.facts!;
+          let decision: Decision<T>;
+          try {
+            decision = decide(facts);
+          } catch (error) {
+            worker.postMessage({ type: "drop" });
+            finish({ kind: "failed", reason: `decision failed: ${(error as Error).message}` }, false);
+            return;
+          }
+          context = decision.context;
+          if ("stop" in decision) {
+            worker.postMessage({ type: "drop" });
+            finish({ kind: "stopped", facts, context: decision.context }, false);
+          } else worker.postMessage({ type: "render", options: decision.render });
+        } else if (msg.type === "rendered") {
+          const m = msg.message!;
+          const message = Buffer.from(m.buffer, m.byteOffset, m.byteLength);
+          finish({ kind: "rendered", facts: facts!, message, report: msg.report!, context: context as T }, false);
+        } else if (msg.type === "error") {
+          finish({ kind: "failed", reason: `sanitizer error: ${String(msg.message)}` }, false);
+        }
+      };
+      worker.on("message", onMessage);
+      worker.on("error", onError);
+      worker.on("exit", onExit);
+      worker.postMessage({ type: "analyze", file: job.file, offset: job.offset, length: job.length, limits: job.limits });
+    });
+  }
+
+  return {
+    run,
+    size: options.size,
+    async close() {
+      closed = true;
+      for (const p of queue.splice(0)) p.start(undefined);
+      await Promise.all(slots.map((s) => s.worker.terminate().catch(() => 0)));
+    },
+  };
+}

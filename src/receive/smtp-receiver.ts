@@ -1,0 +1,200 @@
+/**
+ * The receiving side of the relay: an SMTP server (smtp-server) that accepts
+ * mail only from the configured client networks and only for the configured
+ * recipient domains, streams each message into the spool, and answers 250
+ * only once the spool says the message is durable.
+ *
+ * SECURITY: everything here is untrusted input from the network: the client's
+ * commands, envelope and message bytes. Bounded by SIZE, recipient count,
+ * connection count and socket timeouts; the message is never held whole in
+ * memory (chunks go to the spool file with back-pressure).
+ * Crash state: a message whose 250 was not sent may leave a temp file, which
+ * the spool's recovery removes; the client retries it (it never got a 250).
+ */
+import { readFileSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { SMTPServer, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from "smtp-server";
+import type { AuditSink } from "../audit/audit-types.ts";
+import type { Config } from "../config/schema.ts";
+import { newAuditId } from "../lib/ids.ts";
+import type { Logger } from "../lib/logger.ts";
+import type { Metrics } from "../lib/metrics.ts";
+import type { Spool } from "../spool/spool.ts";
+import type { SpoolEnvelope } from "../spool/record.ts";
+import { clientAllowList, recipientDomainMatcher } from "./client-policy.ts";
+import { createHeaderPeek } from "./header-peek.ts";
+import { replies, replyError } from "./replies.ts";
+
+export interface ReceiverDeps {
+  smtp: Config["smtp"];
+  hostname: string;
+  spool: Pick<Spool, "create">;
+  audit: AuditSink;
+  logger: Logger;
+  metrics?: Pick<Metrics, "refused">;
+  /** called after the 250 is decided: the message is durable in incoming/ */
+  onQueued(id: string): void;
+}
+
+export interface Receiver {
+  listen(): Promise<AddressInfo>;
+  /** stops accepting connections, lets sessions finish (bounded), resolves when all are closed */
+  close(): Promise<void>;
+}
+
+/** on shutdown, sessions get this long to finish their transaction before being cut (ms) */
+const CLOSE_GRACE_MS = 10_000;
+
+export function createReceiver(deps: ReceiverDeps): Receiver {
+  const { smtp, logger, audit } = deps;
+  const clientAllowed = clientAllowList(smtp.clients);
+  const domainOk = recipientDomainMatcher(smtp.recipientDomains);
+  const refused = (reason: string) => deps.metrics?.refused.inc({ reason });
+  let closing = false;
+
+  const options: SMTPServerOptions = {
+    name: deps.hostname,
+    banner: "mumuka ESMTP",
+    size: smtp.maxMessageBytes,
+    maxClients: smtp.maxConnections,
+    socketTimeout: smtp.socketTimeoutMs,
+    closeTimeout: CLOSE_GRACE_MS,
+    authOptional: true,
+    disabledCommands: smtp.tls ? ["AUTH"] : ["AUTH", "STARTTLS"],
+    // the reverse lookup would cost a DNS round trip per connection and only adds a name we do not trust
+    disableReverseLookup: true,
+    logger: false,
+    onConnect(session, callback) {
+      if (closing) return callback(replyError(replies.shuttingDown));
+      if (!clientAllowed(session.remoteAddress)) {
+        refused("client");
+        logger.info({ conn: session.id, client: session.remoteAddress }, "client refused: not in smtp.clients");
+        return callback(replyError(replies.clientDenied));
+      }
+      callback();
+    },
+    onMailFrom(_address, _session, callback) {
+      callback();
+    },
+    onRcptTo(address, session, callback) {
+      if (session.envelope.rcptTo.length >= smtp.maxRecipients) {
+        refused("recipients");
+        return callback(replyError(replies.tooManyRecipients));
+      }
+      const verdict = domainOk(address.address);
+      if (verdict === "syntax") return callback(replyError(replies.badRecipient));
+      if (verdict === "denied") {
+        refused("relay");
+        logger.info({ conn: session.id, client: session.remoteAddress }, "recipient refused: relay access denied");
+        return callback(replyError(replies.relayDenied(address.address)));
+      }
+      callback();
+    },
+    onData(stream, session, callback) {
+      receiveData(stream, session).then(
+        (id) => callback(null, replies.queued(id)),
+        (error: Error) => callback(error),
+      );
+    },
+  };
+  if (smtp.tls) {
+    options.key = readFileSync(smtp.tls.key);
+    options.cert = readFileSync(smtp.tls.cert);
+  }
+  const server = new SMTPServer(options);
+  server.on("error", (error) => logger.warn({ err: error }, "smtp server error"));
+
+  async function receiveData(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
+    const receivedAt = new Date();
+    const id = newAuditId(receivedAt);
+    const log = logger.child({ queueId: id, conn: session.id });
+    const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : "";
+    const envelope: SpoolEnvelope = {
+      v: 1,
+      id,
+      receivedAt: receivedAt.toISOString(),
+      mailFrom,
+      rcptTo: session.envelope.rcptTo.map((r) => r.address),
+      clientAddress: session.remoteAddress,
+      clientHelo: session.hostNameAppearsAs || "",
+      protocol: session.transmissionType || "ESMTP",
+      smtputf8: Boolean((session.envelope.mailFrom && session.envelope.mailFrom.args && (session.envelope.mailFrom.args as Record<string, unknown>).SMTPUTF8) ?? false),
+    };
+    const peek = createHeaderPeek();
+    let writer: Awaited<ReturnType<typeof deps.spool.create>> | undefined;
+    let failure: unknown;
+    try {
+      writer = await deps.spool.create(envelope);
+    } catch (error) {
+      failure = error;
+    }
+    // Read the whole DATA stream even after a failure: the reply can only be sent once it ended.
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      if (failure || stream.sizeExceeded) continue;
+      peek.push(chunk);
+      try {
+        await writer!.write(chunk);
+      } catch (error) {
+        failure = error;
+      }
+    }
+    if (stream.sizeExceeded) {
+      await writer?.abort();
+      refused("size");
+      log.info({ bytes: stream.byteLength }, "message refused: too large");
+      throw replyError(replies.tooLarge(smtp.maxMessageBytes));
+    }
+    let committed: { size: number; sha256: string } | undefined;
+    if (!failure) {
+      try {
+        committed = await writer!.commit();
+      } catch (error) {
+        failure = error;
+      }
+    }
+    if (failure || !committed) {
+      await writer?.abort();
+      refused("tempfail");
+      const code = (failure as NodeJS.ErrnoException | undefined)?.code;
+      log.error({ err: failure }, "spool write failed: message refused with 4xx");
+      throw replyError(code === "ENOSPC" || code === "EDQUOT" ? replies.diskFull : replies.spoolError);
+    }
+    const headers = peek.result();
+    audit.record({
+      type: "received",
+      auditId: id,
+      actor: "gateway",
+      data: {
+        clientAddress: envelope.clientAddress,
+        clientHelo: envelope.clientHelo,
+        protocol: envelope.protocol,
+        mailFrom: envelope.mailFrom,
+        rcptTo: envelope.rcptTo,
+        headerFrom: headers.from,
+        subject: headers.subject,
+        messageId: headers.messageId,
+        size: committed.size,
+        sha256: committed.sha256,
+      },
+    });
+    log.info({ size: committed.size, rcpts: envelope.rcptTo.length }, "queued");
+    deps.onQueued(id);
+    return id;
+  }
+
+  return {
+    listen() {
+      return new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(smtp.port, smtp.host, () => {
+          server.off("error", reject);
+          resolve(server.server.address() as AddressInfo);
+        });
+      });
+    },
+    close() {
+      closing = true;
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,37 @@
+/**
+ * `mumuka serve [--config FILE]`: runs the gateway until SIGTERM/SIGINT;
+ * SIGHUP reloads the rules. Without a configuration file, the embedded
+ * defaults: 127.0.0.1:2525, sanitized messages written into ./data/outbox.
+ */
+import type { Command } from "commander";
+import { loadConfig } from "./config/load.ts";
+import { startGateway } from "./serve.ts";
+
+export function registerServeCommands(program: Command): void {
+  program
+    .command("serve")
+    .description("run the gateway (SMTP relay) / ゲートウェイを起動する")
+    .option("-c, --config <file>", "configuration file (YAML); without one, the embedded defaults")
+    .action(async (opts: { config?: string }) => {
+      const config = loadConfig(opts.config);
+      const gateway = await startGateway(config);
+      await new Promise<void>((resolve) => {
+        let stopping = false;
+        const stop = (signal: string) => {
+          if (stopping) return;
+          stopping = true;
+          gateway.logger.info({ signal }, "signal received");
+          gateway.close().then(resolve, (error: unknown) => {
+            gateway.logger.error({ err: error }, "error while stopping");
+            process.exitCode = 1;
+            resolve();
+          });
+        };
+        process.on("SIGTERM", () => stop("SIGTERM"));
+        process.on("SIGINT", () => stop("SIGINT"));
+        process.on("SIGHUP", () => {
+          void gateway.rules.reload("sighup").then((r) => gateway.logger.info({ ok: r.ok, version: r.version }, "rules reloaded (SIGHUP)"));
+        });
+      });
+    });
+}

@@ -1,0 +1,122 @@
+/**
+ * The composition root of the gateway: the one place where the concrete parts
+ * (spool, receiver, sanitizer pool, rules, queue manager, deliverer, audit
+ * log, metrics) are created and wired together. Nothing else imports across
+ * stages; `receive/` never imports `deliver/`.
+ *
+ * SECURITY: reads the operator's configuration (already validated) and the
+ * notice template file. No sender input is handled here.
+ * Crash state: see the spool; everything in it is resumed at the next start.
+ */
+import { readFileSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { openAuditLog } from "./audit/index.ts";
+import type { AuditSink } from "./audit/audit-types.ts";
+import type { Config } from "./config/schema.ts";
+import { createDirectoryDeliverer } from "./deliver/directory-delivery.ts";
+import type { Deliverer } from "./deliver/delivery-types.ts";
+import { createDsnSender } from "./deliver/dsn-sender.ts";
+import { createQueueManager, type QueueManager } from "./deliver/queue-manager.ts";
+import { createSanitizePool } from "./deliver/sanitize-pool.ts";
+import { createSmtpDeliverer } from "./deliver/smtp-delivery.ts";
+import { createLogger, type Logger } from "./lib/logger.ts";
+import { createMetrics, type Metrics } from "./lib/metrics.ts";
+import { createReceiver } from "./receive/smtp-receiver.ts";
+import { openRules, type RulesHolder } from "./rules/index.ts";
+import { renderOptionsFromConfig } from "./sanitize/index.ts";
+import { openSpool, type Spool } from "./spool/spool.ts";
+
+/** two sanitizer workers: this gateway's machines have 2 cores, and receiving/delivering needs the event loop */
+const DEFAULT_WORKERS = Math.max(1, Math.min(2, os.availableParallelism()));
+
+export interface Gateway {
+  /** where the SMTP listener is bound */
+  address: AddressInfo;
+  spool: Spool;
+  queue: QueueManager;
+  rules: RulesHolder;
+  metrics: Metrics;
+  audit: AuditSink;
+  logger: Logger;
+  /** SIGTERM: stop accepting, finish what is in flight, close the stores */
+  close(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  logger?: Logger;
+  metrics?: Metrics;
+  /** replaces the audit log (tests) */
+  audit?: AuditSink & { close?(): Promise<void> };
+  workers?: number;
+}
+
+export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
+  const logger = options.logger ?? createLogger(config.log);
+  const metrics = options.metrics ?? createMetrics();
+  const hostname = config.smtp.hostname ?? os.hostname();
+  const audit =
+    options.audit ?? (await openAuditLog({ config: config.audit, dataDir: config.dataDir, gateway: hostname, logger, metrics }));
+  const rules = await openRules({ config: config.rules, logger, audit });
+  const spool = await openSpool(config.dataDir);
+  const noticeTemplate = config.sanitize.noticeTemplate ? readFileSync(config.sanitize.noticeTemplate, "utf8") : undefined;
+  const pool = createSanitizePool({ size: options.workers ?? DEFAULT_WORKERS });
+  const deliverer: Deliverer =
+    config.delivery.mode === "smtp"
+      ? createSmtpDeliverer(config.delivery, hostname)
+      : createDirectoryDeliverer(config.delivery.directory ?? path.join(config.dataDir, "outbox"));
+  const dsn = config.delivery.dsnRelay ? createDsnSender(config.delivery.dsnRelay, hostname, config.delivery.connectTimeoutMs) : undefined;
+  const queue = createQueueManager({
+    spool,
+    delivery: config.delivery,
+    limits: config.sanitize.limits,
+    hostname,
+    pool,
+    deliverer,
+    ...(dsn ? { dsn } : {}),
+    rules,
+    renderOptions: (auditId, now) => renderOptionsFromConfig(config.sanitize, { auditId, now, hostname }, noticeTemplate),
+    audit,
+    logger,
+    metrics,
+  });
+  await queue.start();
+  const receiver = createReceiver({ smtp: config.smtp, hostname, spool, audit, logger, metrics, onQueued: (id) => queue.enqueue(id) });
+  let address: AddressInfo;
+  try {
+    address = await receiver.listen();
+  } catch (error) {
+    await queue.close();
+    await pool.close();
+    throw error;
+  }
+  logger.info({ host: address.address, port: address.port, mode: config.delivery.mode, dataDir: config.dataDir }, "mumuka gateway listening");
+
+  let closing: Promise<void> | undefined;
+  return {
+    address,
+    spool,
+    queue,
+    rules,
+    metrics,
+    audit,
+    logger,
+    close() {
+      closing ??= (async () => {
+        logger.info("shutting down: no new connections, finishing messages in flight");
+        await receiver.close();
+        await queue.close();
+        await pool.close();
+        await deliverer.close();
+        dsn?.close();
+        rules.close();
+        if (options.audit?.close) await options.audit.close();
+        else if (!options.audit) await (audit as AuditSink & { close(): Promise<void> }).close();
+        else await audit.flush();
+        logger.info("stopped");
+      })();
+      return closing;
+    },
+  };
+}
