@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { ConfigError, loadConfig } from "./config/load.ts";
+import { registerServeCommands } from "./serve-command.ts";
 
 /** A failure to report as one line on stderr with this exit code. */
 export class CliError extends Error {
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
     });
 
   // commands: each stage adds one line below
+  registerServeCommands(program);
 
   return program;
 }

@@ -5,7 +5,6 @@
  */
 import type { Command } from "commander";
 import { loadConfig } from "./config/load.ts";
-import { startGateway } from "./serve.ts";
 
 export function registerServeCommands(program: Command): void {
   program
@@ -14,6 +13,8 @@ export function registerServeCommands(program: Command): void {
     .option("-c, --config <file>", "configuration file (YAML); without one, the embedded defaults")
     .action(async (opts: { config?: string }) => {
       const config = loadConfig(opts.config);
+      // loaded on demand: the other commands do not pay for the relay's modules
+      const { startGateway } = await import("./serve.ts");
       const gateway = await startGateway(config);
       await new Promise<void>((resolve) => {
         let stopping = false;
