@@ -5,6 +5,7 @@
 import { Command, CommanderError } from "commander";
 import { ConfigError, loadConfig } from "./config/load.ts";
 import { registerServeCommands } from "./serve-command.ts";
+import { registerAdminCommands } from "./admin/admin-command.ts";
 
 /** A failure to report as one line on stderr with this exit code. */
 export class CliError extends Error {
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
 
   // commands: each stage adds one line below
   registerServeCommands(program);
+  registerAdminCommands(program);
 
   return program;
 }

@@ -7,31 +7,15 @@ import type { AuditReader, AuditSink } from "../audit/audit-types.ts";
 import type { QueueAdmin } from "../spool/queue-types.ts";
 import type { Metrics } from "../lib/metrics.ts";
 import type { Logger } from "../lib/logger.ts";
-import type { Envelope, RuleDecision, RulesEngine } from "../rules/rules-types.ts";
+import type { Envelope, RuleDecision } from "../rules/rules-types.ts";
+import type { RulesHolder } from "../rules/index.ts";
 import type { MessageFacts } from "../sanitize/sanitize-types.ts";
 
-/** The rules as the console shows them. */
-export interface RulesStatus {
-  /** the rules file, absent when none is configured */
-  file?: string;
-  /** false when the last load or reload failed (the previous rules stay in force) */
-  ok: boolean;
-  /** the last load error, when ok is false */
-  error?: string;
-  /** ISO time of the last successful load */
-  loadedAt?: string;
-  /** the text of the rules file in force, to show it */
-  source?: string;
-  /** names of the rules in force, in order */
-  names?: string[];
-}
-
-export interface RulesView {
-  current(): RulesEngine;
-  status(): RulesStatus;
-  /** re-reads the rules file; resolves to the new status (also when invalid) */
-  reload?(actor: string): Promise<RulesStatus>;
-}
+/**
+ * The rules as the console sees them: the live holder from src/rules
+ * (`openRules()` returns one; pass it as is).
+ */
+export type RulesView = Pick<RulesHolder, "current" | "status"> & Partial<Pick<RulesHolder, "reload">>;
 
 /** The result of trying a message against the rules in force (the engine of `mumuka rules test`). */
 export interface RuleTrial {

@@ -11,7 +11,7 @@ import type { AddressInfo } from "node:net";
 import type { AdminDeps, AdminServer } from "./admin-types.ts";
 import { buildAdminApp } from "./server.ts";
 
-export type { AdminDeps, AdminServer, HealthCheck, RulesStatus, RulesView, RuleTrial } from "./admin-types.ts";
+export type { AdminDeps, AdminServer, HealthCheck, RulesView, RuleTrial } from "./admin-types.ts";
 export { buildAdminApp } from "./server.ts";
 export { openUserStore, roles, type Role, type UserStore } from "./user-store.ts";
 

@@ -13,7 +13,7 @@
  * single SQLite statements, queue actions are the spool's own atomic moves.
  */
 import { readFileSync } from "node:fs";
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { isAuditId } from "../lib/ids.ts";
 import type { DailyCounts, VerifyResult } from "../audit/audit-types.ts";
 import type { QueueEntry, QueueState } from "../spool/queue-types.ts";
@@ -74,7 +74,8 @@ export async function buildAdminApp(deps: AdminDeps): Promise<AdminApp> {
 
   const app = Fastify({
     loggerInstance: log,
-    disableRequestLogging: true,
+    // no per-request log lines: URLs carry search terms a sender wrote; errors are logged where they happen
+    logController: new LogController({ disableRequestLogging: true }),
     trustProxy: false,
     bodyLimit: FORM_BODY_LIMIT,
     requestTimeout: 60_000,
@@ -458,19 +459,11 @@ export async function buildAdminApp(deps: AdminDeps): Promise<AdminApp> {
 
   // ---- rules -------------------------------------------------------------------------------
   const rulesView = () => {
-    const r = deps.rules;
-    const status = r?.status();
-    let version: string | undefined;
-    try {
-      version = r?.current().version || undefined;
-    } catch {
-      version = undefined;
-    }
+    const status = deps.rules?.status();
     return {
       ...(status ? { status } : {}),
-      ...(version ? { version } : {}),
       canTry: deps.sanitizeText !== undefined,
-      canReload: r?.reload !== undefined,
+      canReload: deps.rules?.reload !== undefined,
     };
   };
 
@@ -508,12 +501,13 @@ export async function buildAdminApp(deps: AdminDeps): Promise<AdminApp> {
     const ctx = ctxOf(request);
     if (!deps.rules?.reload) return fail(request, reply, 404, "notFound");
     const actor = actorOf(request);
-    const status = await deps.rules.reload(actor);
-    deps.audit.record({ type: "admin", actor, data: { action: "rules-reload", ok: status.ok } });
+    const result = await deps.rules.reload("admin");
+    deps.audit.record({ type: "admin", actor, data: { action: "rules-reload", ok: result.ok, version: result.version } });
+    const problems = (result.problems ?? []).map((p) => `${p.line}:${p.column}: ${p.message}`).join(" / ");
     return send(
       reply,
-      rulesPage(ctx, rulesView(), undefined, status.ok ? { kind: "ok", text: `${ctx.t("done")}: ${ctx.t("reload")}` } : { kind: "error", text: status.error ?? ctx.t("invalid") }),
-      status.ok ? 200 : 422,
+      rulesPage(ctx, rulesView(), undefined, result.ok ? { kind: "ok", text: `${ctx.t("done")}: ${ctx.t("reload")}` } : { kind: "error", text: `${ctx.t("invalid")}: ${problems}` }),
+      result.ok ? 200 : 422,
     );
   });
 

@@ -1,5 +1,6 @@
 /** The rules page: rules in force, validation state, the "try a message" form and its result. Pure renderer. */
-import type { RulesStatus, RuleTrial } from "../admin-types.ts";
+import type { RuleTrial } from "../admin-types.ts";
+import type { RulesStatus } from "../../rules/index.ts";
 import { html, visible, type Html } from "../html.ts";
 import { formatBytes, formatJst } from "../i18n.ts";
 import { csrfField, layout, notice, type PageContext } from "../layout.ts";
@@ -13,7 +14,7 @@ export interface TryForm {
 
 export function rulesPage(
   ctx: PageContext,
-  view: { status?: RulesStatus; version?: string; canTry: boolean; canReload: boolean },
+  view: { status?: RulesStatus; canTry: boolean; canReload: boolean },
   trial?: { form: TryForm; result?: RuleTrial; error?: string },
   flash?: { kind: "ok" | "error"; text: string },
 ): Html {
@@ -31,14 +32,16 @@ ${!s
   ? html`<p class="muted">${t("unavailable")}</p>`
   : html`<dl class="facts">
   <dt>${t("rulesFile")}</dt><dd class="mono">${s.file ?? t("none")}</dd>
-  <dt>${t("validation")}</dt><dd>${s.ok ? html`<span class="pill ok">${t("valid")}</span>` : html`<span class="pill bad">${t("invalid")}</span>`}</dd>
-  ${s.error ? html`<dt>${t("reason")}</dt><dd><pre class="mono error-text">${s.error}</pre></dd>` : ""}
-  ${view.version ? html`<dt>${t("rulesVersion")}</dt><dd class="mono hash">${view.version}</dd>` : ""}
+  <dt>${t("validation")}</dt><dd>${s.lastError ? html`<span class="pill bad">${t("invalid")}</span>` : html`<span class="pill ok">${t("valid")}</span>`}</dd>
+  ${s.lastError
+    ? html`<dt>${t("reason")}</dt><dd><p class="muted">${formatJst(s.lastError.at)} · ${s.lastError.reason}</p><pre class="mono error-text">${s.lastError.problems.map((p) => `${p.line}:${p.column}: ${p.message}\n`)}</pre></dd>`
+    : ""}
+  ${s.version ? html`<dt>${t("rulesVersion")}</dt><dd class="mono hash">${s.version}</dd>` : ""}
   ${s.loadedAt ? html`<dt>${t("loadedAt")}</dt><dd>${formatJst(s.loadedAt)}</dd>` : ""}
-  ${s.names?.length ? html`<dt>${t("rules")}</dt><dd>${s.names.map((n) => html`<span class="tag">${n}</span> `)}</dd>` : ""}
+  ${s.ruleNames.length ? html`<dt>${t("rules")}</dt><dd>${s.ruleNames.map((n) => html`<span class="tag">${n}</span> `)}</dd>` : ""}
 </dl>
 ${s.file === undefined ? html`<p>${t("noRules")}</p>` : ""}
-${s.source !== undefined ? html`<pre class="source">${s.source}</pre>` : ""}
+${s.source ? html`<pre class="source">${s.source}</pre>` : ""}
 ${operator && view.canReload ? html`<form method="post" action="/rules/reload" class="inline">${csrfField(ctx)}<button type="submit">${t("reload")}</button></form>` : ""}`}
 </section>
 ${operator
