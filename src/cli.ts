@@ -4,6 +4,8 @@
  */
 import { Command, CommanderError } from "commander";
 import { ConfigError, loadConfig } from "./config/load.ts";
+import { registerAuditCommands } from "./audit/audit-command.ts";
+import { registerOriginalCommands } from "./originals/original-command.ts";
 import { registerServeCommands } from "./serve-command.ts";
 import { registerAdminCommands } from "./admin/admin-command.ts";
 
@@ -34,6 +36,8 @@ export function buildProgram(): Command {
     });
 
   // commands: each stage adds one line below
+  registerAuditCommands(program);
+  registerOriginalCommands(program);
   registerServeCommands(program);
   registerAdminCommands(program);
 

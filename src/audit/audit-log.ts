@@ -279,16 +279,36 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     async exportJsonl(since, until, out) {
       let after = 0;
       let count = 0;
-      for (;;) {
-        const page = await store.eventsAfter(after, PAGE_SIZE, { since, until });
-        if (page.length === 0) break;
-        for (const e of page) {
-          if (!out.write(`${JSON.stringify(e)}\n`)) await new Promise((r) => out.once("drain", r));
-          count += 1;
+      let failed: Error | undefined;
+      const onError = (error: Error): void => {
+        failed = error;
+      };
+      out.on("error", onError);
+      try {
+        for (;;) {
+          const page = await store.eventsAfter(after, PAGE_SIZE, { since, until });
+          if (page.length === 0) break;
+          // one write per page: fewer syscalls, and backpressure is honoured per page
+          const text = page.map((e) => JSON.stringify(e)).join("\n") + "\n";
+          if (!out.write(text)) {
+            await new Promise<void>((resolve) => {
+              const done = (): void => {
+                out.off("drain", done);
+                out.off("error", done);
+                resolve();
+              };
+              out.once("drain", done);
+              out.once("error", done);
+            });
+          }
+          if (failed) throw failed;
+          count += page.length;
+          after = page[page.length - 1]!.seq;
         }
-        after = page[page.length - 1]!.seq;
+        return count;
+      } finally {
+        out.off("error", onError);
       }
-      return count;
     },
     async purge(olderThan, actor) {
       const result = await store.purge(olderThan, (last, removed) => ({

@@ -1,0 +1,242 @@
+/**
+ * `mumuka audit …`: search, show, export, verify and purge the audit trail.
+ *
+ * Every command opens the store named by the configuration on its own
+ * connection, so it works while the gateway runs (SQLite WAL lets readers in
+ * beside the writer; writes wait on busy_timeout). Output for people is a
+ * table in Japan time; `--json` / `export` are for machines.
+ *
+ * SECURITY: sender-controlled text is passed through displaySafe() before it
+ * reaches a terminal (audit-format.ts). Exit codes: 0 ok, 1 verify failed or
+ * an operation failed, 2 bad arguments or configuration.
+ */
+import os from "node:os";
+import type { Command } from "commander";
+import { CliError } from "../cli.ts";
+import { loadConfig } from "../config/load.ts";
+import type { Config } from "../config/schema.ts";
+import { createLogger } from "../lib/logger.ts";
+import { dayInJapan, MESSAGE_STATUSES } from "./audit-fns.ts";
+import { DateArgError, displaySafe, formatTable, jstTime, parseDateArg, type Column } from "./audit-format.ts";
+import type { AuditEvent, AuditQuery, MessageStatus, MessageSummary } from "./audit-types.ts";
+import { openAuditLog, type AuditLog } from "./index.ts";
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/** Who a CLI action is recorded as. */
+export function cliActor(): string {
+  let user: string;
+  try {
+    user = os.userInfo().username;
+  } catch {
+    user = String(process.getuid?.() ?? "unknown");
+  }
+  return `cli:${user}`;
+}
+
+/** Opens the audit log of a configuration for one CLI command; never spills (a CLI has no next start). */
+export async function openCliAuditLog(config: Config): Promise<AuditLog> {
+  const logger = createLogger({ level: "warn", format: "json" });
+  return openAuditLog({
+    config: config.audit,
+    dataDir: config.dataDir,
+    gateway: config.smtp.hostname ?? os.hostname(),
+    logger,
+    spillDir: false,
+  });
+}
+
+async function withLog<T>(configFile: string | undefined, fn: (log: AuditLog, config: Config) => Promise<T>): Promise<T> {
+  const config = loadConfig(configFile);
+  const log = await openCliAuditLog(config);
+  try {
+    return await fn(log, config);
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    const e = error as NodeJS.ErrnoException;
+    throw new CliError(`audit store: ${e.message || e.code || String(error)}`, 1);
+  } finally {
+    await log.close();
+  }
+}
+
+function dateOpt(value: string | undefined, bound: "since" | "until"): Date | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parseDateArg(value, bound);
+  } catch (error) {
+    if (error instanceof DateArgError) throw new CliError(error.message, 2);
+    throw error;
+  }
+}
+
+function intOpt(value: string | undefined, name: string, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < min) throw new CliError(`--${name} must be a whole number ≥ ${min}`, 2);
+  return Number(value);
+}
+
+const summaryColumns: Column<MessageSummary>[] = [
+  { title: "受信日時 (JST)", width: 19, value: (r) => jstTime(r.receivedAt) },
+  { title: "状態 status", width: 11, value: (r) => r.status },
+  { title: "差出人 from", width: 28, value: (r) => r.mailFrom || r.headerFrom },
+  { title: "宛先 to", width: 24, value: (r) => r.rcptTo.join(", ") },
+  { title: "添付削除", width: 8, value: (r) => (r.attachmentsRemoved ? String(r.attachmentsRemoved) : "") },
+  { title: "件名 subject", width: 36, value: (r) => r.subject },
+  { title: "ID", width: 34, value: (r) => r.auditId },
+];
+
+/** The details of an event worth a glance, on one line; the whole of it is in --json. */
+function eventDetails(e: AuditEvent): string {
+  const d = e.data;
+  const pick = (keys: string[]): string =>
+    keys
+      .filter((k) => d[k] !== undefined && d[k] !== "" && !(Array.isArray(d[k]) && (d[k] as unknown[]).length === 0))
+      .map((k) => `${k}=${typeof d[k] === "string" ? d[k] : JSON.stringify(d[k])}`)
+      .join(" ");
+  switch (e.type) {
+    case "received":
+      return pick(["clientAddress", "helo", "mailFrom", "rcptTo", "headerFrom", "subject", "messageId", "size", "sha256"]);
+    case "sanitized": {
+      const atts = Array.isArray(d.attachments) ? (d.attachments as { filename?: string; contentType?: string; size?: number; sha256?: string }[]) : [];
+      const removed = atts.map((a) => `${a.filename || "(名前なし)"} ${a.contentType ?? ""} ${a.size ?? "?"}B sha256:${String(a.sha256 ?? "").slice(0, 12)}`);
+      return [pick(["html", "links", "limitsHit", "rulesApplied", "withheld"]), ...removed.map((r) => `removed: ${r}`)].filter(Boolean).join(" | ");
+    }
+    default:
+      return canonicalShort(d);
+  }
+}
+
+function canonicalShort(d: Record<string, unknown>): string {
+  const s = JSON.stringify(d);
+  return s === "{}" ? "" : s;
+}
+
+export function registerAuditCommands(program: Command): void {
+  const audit = program.command("audit").description("the audit trail: search, show, export, verify, purge / 監査ログ");
+
+  audit
+    .command("search")
+    .description("find messages by date, sender, recipient, subject, status or id / メッセージ検索")
+    .option("-c, --config <file>", "configuration file (YAML)")
+    .option("--since <date>", "received at or after (YYYY-MM-DD in Japan time, or ISO 8601)")
+    .option("--until <date>", "received before (YYYY-MM-DD: to the end of that day in Japan time)")
+    .option("--from <text>", "part of the envelope sender or header From")
+    .option("--to <text>", "part of a recipient")
+    .option("--subject <text>", "part of the subject")
+    .option("--status <status>", `one of: ${MESSAGE_STATUSES.join(", ")}`)
+    .option("--id <auditId>", "one message's audit id")
+    .option("--limit <n>", "rows per page (max 1000)", "50")
+    .option("--page <n>", "page number, from 1", "1")
+    .option("--json", "JSON output: {total, rows}")
+    .action(async (opts: Record<string, string | boolean | undefined>) => {
+      const status = opts.status as string | undefined;
+      if (status !== undefined && !MESSAGE_STATUSES.includes(status as MessageStatus)) {
+        throw new CliError(`--status must be one of: ${MESSAGE_STATUSES.join(", ")}`, 2);
+      }
+      const limit = intOpt(opts.limit as string, "limit", 1)!;
+      const page = intOpt(opts.page as string, "page", 1)!;
+      const since = dateOpt(opts.since as string | undefined, "since");
+      const until = dateOpt(opts.until as string | undefined, "until");
+      const query: AuditQuery = {
+        ...(since ? { since } : {}),
+        ...(until ? { until } : {}),
+        ...(opts.from ? { from: String(opts.from) } : {}),
+        ...(opts.to ? { to: String(opts.to) } : {}),
+        ...(opts.subject ? { subject: String(opts.subject) } : {}),
+        ...(status ? { status: status as MessageStatus } : {}),
+        ...(opts.id ? { auditId: String(opts.id) } : {}),
+        limit,
+        offset: (page - 1) * limit,
+      };
+      await withLog(opts.config as string | undefined, async (log) => {
+        const result = await log.search(query);
+        if (opts.json) {
+          process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+          return;
+        }
+        process.stdout.write(formatTable(summaryColumns, result.rows));
+        const first = result.rows.length ? (query.offset ?? 0) + 1 : 0;
+        const last = (query.offset ?? 0) + result.rows.length;
+        process.stdout.write(`${first}–${last} / ${result.total} 件 (messages)${last < result.total ? `  次のページ next: --page ${page + 1}` : ""}\n`);
+      });
+    });
+
+  audit
+    .command("show")
+    .description("the whole story of one message, in order / メッセージの経過")
+    .argument("<id>", "audit id")
+    .option("-c, --config <file>", "configuration file (YAML)")
+    .option("--json", "JSON output: the events")
+    .action(async (id: string, opts: { config?: string; json?: boolean }) => {
+      await withLog(opts.config, async (log) => {
+        const events = await log.story(id);
+        if (events.length === 0) throw new CliError(`no audit events for ${displaySafe(id)}`, 1);
+        if (opts.json) {
+          process.stdout.write(`${JSON.stringify(events, null, 2)}\n`);
+          return;
+        }
+        const lines = events.map(
+          (e) => `${jstTime(e.ts, true)}  #${e.seq}  ${e.type.padEnd(16)} ${(e.actor ?? "gateway").padEnd(14)} ${displaySafe(eventDetails(e))}`,
+        );
+        process.stdout.write(`${displaySafe(id)} (JST)\n${lines.join("\n")}\n`);
+      });
+    });
+
+  audit
+    .command("export")
+    .description("events between two dates as JSON lines, for a SIEM / JSON Lines 出力")
+    .requiredOption("--since <date>", "from (YYYY-MM-DD in Japan time, or ISO 8601)")
+    .requiredOption("--until <date>", "to, exclusive (YYYY-MM-DD: to the end of that day)")
+    .option("-c, --config <file>", "configuration file (YAML)")
+    .action(async (opts: { config?: string; since: string; until: string }) => {
+      const since = dateOpt(opts.since, "since")!;
+      const until = dateOpt(opts.until, "until")!;
+      await withLog(opts.config, async (log) => {
+        let n: number;
+        try {
+          n = await log.exportJsonl(since, until, process.stdout);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === "EPIPE") return; // the reader (head, a closed SIEM pipe) stopped: not our failure
+          throw error;
+        }
+        process.stderr.write(`exported ${n} events (${jstTime(since.toISOString())} – ${jstTime(until.toISOString())} JST)\n`);
+      });
+    });
+
+  audit
+    .command("verify")
+    .description("check the hash chain and the message summaries; exit 1 naming the first bad event / 改ざん検査")
+    .option("-c, --config <file>", "configuration file (YAML)")
+    .option("--json", "JSON output")
+    .action(async (opts: { config?: string; json?: boolean }) => {
+      await withLog(opts.config, async (log) => {
+        const result = await log.verify();
+        if (opts.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+        if (!result.ok) {
+          const bad = result.firstBad!;
+          throw new CliError(`audit verify FAILED (改ざん検出) at event seq ${bad.seq}: ${displaySafe(bad.reason)} (${result.checked} events checked)`, 1);
+        }
+        if (!opts.json) {
+          process.stdout.write(
+            `OK 検証成功: ${result.checked} events, chain and message summaries intact` +
+              (result.headSeq ? `; head seq ${result.headSeq} hash ${result.headHash}` : "") +
+              "\n",
+          );
+        }
+      });
+    });
+
+  audit
+    .command("purge")
+    .description("remove events older than the retention behind a checkpoint / 保存期間を過ぎたイベントの削除")
+    .option("-c, --config <file>", "configuration file (YAML)")
+    .option("--before <date>", "remove events before this time (default: now minus audit.retentionDays)")
+    .action(async (opts: { config?: string; before?: string }) => {
+      await withLog(opts.config, async (log, config) => {
+        const before = dateOpt(opts.before, "since") ?? new Date(Date.now() - config.audit.retentionDays * DAY_MS);
+        const { removed } = await log.purge(before, cliActor());
+        process.stdout.write(`removed ${removed} events before ${jstTime(before.toISOString())} JST (${dayInJapan(before.toISOString())})\n`);
+      });
+    });
+}
