@@ -71,8 +71,6 @@ function toPart(v: unknown): PartView | undefined {
   return part;
 }
 
-const ATTEMPT_TYPES = new Set(["delivery-attempt", "delivered", "deferred", "bounced"]);
-
 export function readStory(events: readonly AuditEvent[]): StoryView {
   const view: StoryView = { removedParts: [], rulesApplied: [], attempts: [] };
   for (const event of events) {
@@ -85,11 +83,11 @@ export function readStory(events: readonly AuditEvent[]): StoryView {
     if (rules && rules.length > 0) view.rulesApplied = rules;
     const text = str(data.sanitizedText) ?? str(data.text);
     if (text !== undefined && event.type === "sanitized") view.sanitizedText = text;
-    if (event.type === "delivery-attempt" || (ATTEMPT_TYPES.has(event.type) && (data.reply !== undefined || data.response !== undefined))) {
+    if (event.type === "delivery-attempt") {
       const attempt: AttemptView = { ts: event.ts, type: event.type };
       const host = str(data.host) ?? str(data.server) ?? str(data.mx);
       if (host !== undefined) attempt.host = str(data.port) ? `${host}:${str(data.port)}` : host;
-      const result = str(data.result) ?? str(data.outcome) ?? str(data.status);
+      const result = str(data.result) ?? str(data.outcome) ?? str(data.status) ?? (typeof data.ok === "boolean" ? (data.ok ? "ok" : "failed") : undefined);
       if (result !== undefined) attempt.result = result;
       const reply = str(data.reply) ?? str(data.response) ?? str(data.error);
       if (reply !== undefined) attempt.reply = reply;

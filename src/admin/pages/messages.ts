@@ -120,7 +120,7 @@ ${story.removedParts.length === 0
 ${story.attempts.length === 0
   ? html`<p class="muted">${t("none")}</p>`
   : html`<table class="list"><thead><tr><th>${t("time")}</th><th>${t("server")}</th><th>${t("result")}</th><th>${t("reply")}</th></tr></thead><tbody>${story.attempts.map(
-      (a) => html`<tr><td class="nowrap">${formatJst(a.ts)}</td><td class="mono">${a.host ?? ""}</td><td>${a.result ?? a.type}</td><td class="mono reply">${visible(a.reply ?? "")}</td></tr>`,
+      (a) => html`<tr><td class="nowrap">${formatJst(a.ts)}</td><td class="mono">${a.host ?? ""}</td><td>${a.result === "ok" ? html`<span class="pill ok">${t("ok")}</span>` : html`<span class="pill warn">${a.result ?? a.type}</span>`}</td><td class="mono reply">${visible(a.reply ?? "")}</td></tr>`,
     )}</tbody></table>`}
 </section>
 <section class="card">
