@@ -5,8 +5,11 @@
  */
 import type { Command } from "commander";
 import { loadConfig } from "./config/load.ts";
+import { registerQueueCommands } from "./spool/queue-command.ts";
 
+/** registers `serve` and `queue` (the relay's commands) */
 export function registerServeCommands(program: Command): void {
+  registerQueueCommands(program);
   program
     .command("serve")
     .description("run the gateway (SMTP relay) / ゲートウェイを起動する")

@@ -1,0 +1,213 @@
+/**
+ * The administrator's view of and hand on the queue (`QueueAdmin`), used by
+ * the `mumuka queue` CLI and the console, in the gateway's process or in
+ * another one while the gateway runs.
+ *
+ * Concurrency with a running gateway, without locks: every change is a
+ * rename(), which is atomic, and ownership follows the directory:
+ * - the gateway moves messages out of incoming/, active/ and deferred/;
+ * - an administrator first CLAIMS a message by renaming it into held/ (which
+ *   the gateway never touches), then edits its meta, then (retry/release)
+ *   renames it into incoming/, where the gateway's rescan (every 2 s) finds it.
+ * A message in active/ is being sanitized or delivered right now: actions on it
+ * are refused with "busy, try again" instead of racing the gateway. If the
+ * gateway wins a race (moved the message first), the claim's rename fails with
+ * ENOENT and we look again once.
+ *
+ * SECURITY: ids come from an administrator (CLI argument, console URL): they
+ * are checked with isAuditId() before they become paths. Actors are recorded
+ * in the audit trail with every action.
+ * Crash state: between claim and final rename a message may stay in held/
+ * (visible, with its reason); never lost.
+ */
+import { stat } from "node:fs/promises";
+import type { AuditSink } from "../audit/audit-types.ts";
+import { isAuditId } from "../lib/ids.ts";
+import type { QueueAdmin, QueueEntry, QueueState } from "./queue-types.ts";
+import { readRecordInfo } from "./record.ts";
+import { freshMeta, openSpool, STATES, type DeliveryMeta, type Spool } from "./spool.ts";
+
+export class QueueAdminError extends Error {
+  override name = "QueueAdminError";
+  readonly code: "ENOTFOUND" | "EBUSY" | "ESTATE" | "EBADID";
+  constructor(message: string, code: QueueAdminError["code"]) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** what an administrator sees of a message, plus what the console's detail page shows */
+export interface QueueEntryDetail extends QueueEntry {
+  clientAddress?: string;
+  delivered?: string[];
+  failed?: { rcpt: string; reply: string; at: string }[];
+  sanitized: boolean;
+}
+
+export function openQueueAdmin(dataDir: string, audit: AuditSink): QueueAdmin & { getDetail(id: string): Promise<QueueEntryDetail | undefined> } {
+  let spoolPromise: Promise<Spool> | undefined;
+  const spool = () => (spoolPromise ??= openSpool(dataDir));
+
+  async function entryFor(s: Spool, id: string, state: QueueState): Promise<QueueEntryDetail | undefined> {
+    const file = s.recordPath(state, id);
+    const meta = await s.readMeta(id);
+    try {
+      const info = await readRecordInfo(file);
+      const m: DeliveryMeta = meta ?? freshMeta(info.envelope);
+      return {
+        id,
+        state,
+        receivedAt: info.envelope.receivedAt,
+        mailFrom: info.envelope.mailFrom,
+        rcptTo: m.pending,
+        size: info.messageLength,
+        attempts: m.attempts,
+        ...(m.nextAttemptAt ? { nextAttemptAt: m.nextAttemptAt } : {}),
+        ...(m.lastError ? { lastError: m.lastError } : {}),
+        ...(m.holdReason && state === "held" ? { holdReason: m.holdReason } : {}),
+        clientAddress: info.envelope.clientAddress,
+        delivered: m.delivered,
+        failed: m.failed,
+        sanitized: await s.hasOut(id),
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      // unreadable framing: shown as it is, with why (typically in corrupt/)
+      const size = await stat(file).then((st) => st.size, () => 0);
+      return {
+        id,
+        state,
+        receivedAt: idTime(id),
+        mailFrom: "",
+        rcptTo: [],
+        size,
+        attempts: meta?.attempts ?? 0,
+        lastError: `unreadable spool file: ${(error as Error).message}`,
+        ...(meta?.holdReason ? { holdReason: meta.holdReason } : {}),
+        sanitized: false,
+      };
+    }
+  }
+
+  async function find(id: string): Promise<QueueEntryDetail | undefined> {
+    if (!isAuditId(id)) throw new QueueAdminError(`not a queue id: ${JSON.stringify(id.slice(0, 80))}`, "EBADID");
+    const s = await spool();
+    // two passes: the gateway may move the message between locate() and reading it
+    for (let pass = 0; pass < 2; pass++) {
+      const state = await s.locate(id);
+      if (!state) return undefined;
+      const entry = await entryFor(s, id, state);
+      if (entry) return entry;
+    }
+    return undefined;
+  }
+
+  async function mustFind(id: string): Promise<QueueEntryDetail> {
+    const entry = await find(id);
+    if (!entry) throw new QueueAdminError(`no message ${id} in the queue`, "ENOTFOUND");
+    return entry;
+  }
+
+  /** renames the message into held/ so that the gateway leaves it alone; returns the state it came from */
+  async function claim(s: Spool, id: string): Promise<QueueState> {
+    for (let pass = 0; pass < 3; pass++) {
+      const state = await s.locate(id);
+      if (!state) throw new QueueAdminError(`no message ${id} in the queue`, "ENOTFOUND");
+      if (state === "held") return "held";
+      if (state === "active") throw new QueueAdminError(`message ${id} is being processed right now; try again in a moment`, "EBUSY");
+      if (state === "corrupt") throw new QueueAdminError(`message ${id} is in corrupt/: it can only be deleted`, "ESTATE");
+      if (await s.move(id, state, "held")) return state;
+    }
+    throw new QueueAdminError(`message ${id} keeps moving; try again in a moment`, "EBUSY");
+  }
+
+  async function metaOf(s: Spool, id: string, state: QueueState): Promise<DeliveryMeta> {
+    const meta = await s.readMeta(id);
+    if (meta) return meta;
+    const info = await readRecordInfo(s.recordPath(state, id));
+    return freshMeta(info.envelope);
+  }
+
+  /** held → incoming with every recipient not yet delivered pending again */
+  async function requeue(s: Spool, id: string, actor: string, kind: "released" | "admin"): Promise<void> {
+    const meta = await metaOf(s, id, "held");
+    const retryRcpts = meta.failed.map((f) => f.rcpt).filter((r) => !meta.delivered.includes(r) && !meta.pending.includes(r));
+    const next: DeliveryMeta = {
+      ...meta,
+      pending: [...meta.pending, ...retryRcpts],
+      failed: [],
+      dsnSentFor: [],
+      released: true,
+      queuedAt: new Date().toISOString(),
+    };
+    delete next.holdReason;
+    delete next.nextAttemptAt;
+    await s.writeMeta(id, next);
+    if (!(await s.move(id, "held", "incoming"))) throw new QueueAdminError(`message ${id} moved while being released`, "EBUSY");
+    audit.record({
+      type: kind,
+      auditId: id,
+      actor,
+      data: kind === "admin" ? { action: "retry", rcptTo: next.pending } : { rcptTo: next.pending, previousReason: meta.holdReason ?? "" },
+    });
+  }
+
+  return {
+    async list(filter) {
+      const s = await spool();
+      const states = filter?.state ? [filter.state] : STATES;
+      const out: QueueEntry[] = [];
+      for (const state of states) {
+        for (const id of await s.list(state)) {
+          const entry = await entryFor(s, id, state);
+          if (entry) out.push(entry);
+        }
+      }
+      return out;
+    },
+    get: find,
+    getDetail: find,
+    async retry(id, actor) {
+      const s = await spool();
+      await mustFind(id);
+      const from = await claim(s, id);
+      if (from === "held") return requeue(s, id, actor, "released");
+      const meta = await metaOf(s, id, "held");
+      delete meta.nextAttemptAt;
+      await s.writeMeta(id, meta);
+      if (!(await s.move(id, "held", "incoming"))) throw new QueueAdminError(`message ${id} moved during retry`, "EBUSY");
+      audit.record({ type: "admin", auditId: id, actor, data: { action: "retry", from } });
+    },
+    async hold(id, actor, reason) {
+      const s = await spool();
+      const from = await claim(s, id);
+      if (from === "held") throw new QueueAdminError(`message ${id} is already held`, "ESTATE");
+      const meta = await metaOf(s, id, "held");
+      meta.holdReason = reason ? `held by ${actor}: ${reason}` : `held by ${actor}`;
+      delete meta.nextAttemptAt;
+      await s.writeMeta(id, meta);
+      audit.record({ type: "held", auditId: id, actor, data: { reason: meta.holdReason, from } });
+    },
+    async release(id, actor) {
+      const s = await spool();
+      const state = await s.locate(id);
+      if (!state) throw new QueueAdminError(`no message ${id} in the queue`, "ENOTFOUND");
+      if (state !== "held") throw new QueueAdminError(`message ${id} is not held (it is ${state})`, "ESTATE");
+      await requeue(s, id, actor, "released");
+    },
+    async delete(id, actor) {
+      const s = await spool();
+      const state = await s.locate(id);
+      if (!state) throw new QueueAdminError(`no message ${id} in the queue`, "ENOTFOUND");
+      const from = state === "corrupt" ? "corrupt" : await claim(s, id);
+      await s.remove(id, from === "corrupt" ? "corrupt" : "held");
+      audit.record({ type: "deleted", auditId: id, actor, data: { from } });
+    },
+  };
+}
+
+function idTime(id: string): string {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(id);
+  return m ? `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.000Z` : "";
+}
+
