@@ -8,6 +8,7 @@ import { registerAuditCommands } from "./audit/audit-command.ts";
 import { registerOriginalCommands } from "./originals/original-command.ts";
 import { registerServeCommands } from "./serve-command.ts";
 import { registerAdminCommands } from "./admin/admin-command.ts";
+import { registerSanitizeCommands } from "./sanitize/sanitize-command.ts";
 
 /** A failure to report as one line on stderr with this exit code. */
 export class CliError extends Error {
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
     });
 
   // commands: each stage adds one line below
+  registerSanitizeCommands(program);
   registerAuditCommands(program);
   registerOriginalCommands(program);
   registerServeCommands(program);

@@ -62,6 +62,56 @@ export interface MessageFacts {
 /** The parsed message, ready to be rendered any number of times with different options. */
 export interface AnalyzedMessage {
   facts: MessageFacts;
+  /**
+   * What render() needs beyond the facts (text blocks, decoded headers, defects).
+   * Plain data, structured-clone-able. Optional so that a message built from
+   * facts alone (e.g. in a rules test) still renders: as headers and notice only.
+   */
+  content?: AnalyzedContent;
+}
+
+/** Decoded headers of the original, before display-safety and re-encoding. */
+export interface AnalyzedHeaders {
+  from: Address[];
+  to: Address[];
+  cc: Address[];
+  replyTo: Address[];
+  subject: string;
+  /** RFC 5322 date re-formatted from the parsed original; absent when missing or invalid */
+  date?: string;
+  /** valid msg-id without angle brackets; absent when missing or invalid */
+  messageId?: string;
+  inReplyTo: string[];
+  references: string[];
+}
+
+/** A piece of the body, in message order. Text is already display-safe body text. */
+export type BodyBlock =
+  | { kind: "text"; path: string; text: string }
+  /** converted HTML; may carry the converter's link markers (private-use sentinels) */
+  | { kind: "html"; path: string; text: string }
+  /** multipart/alternative: render picks one option */
+  | { kind: "alternative"; path: string; options: AlternativeOption[] }
+  | { kind: "forwarded"; path: string; from: string; date: string; subject: string; blocks: BodyBlock[] }
+  /** a text attachment whose text render shows when its extension is in inlineText */
+  | { kind: "attachmentText"; path: string; filename: string; extension: string; text: string }
+  /** a part that could not be read (encrypted S/MIME or PGP) */
+  | { kind: "unreadable"; path: string; what: "smime" | "pgp" };
+
+export interface AlternativeOption {
+  flavor: "text" | "html" | "other";
+  blocks: BodyBlock[];
+}
+
+export interface AnalyzedContent {
+  headers: AnalyzedHeaders;
+  blocks: BodyBlock[];
+  charsets: string[];
+  warnings: string[];
+  limitsHit: string[];
+  calendar: CalendarEventSummary[];
+  forwarded: number;
+  encrypted: { smime: boolean; pgp: boolean };
 }
 
 /** Trace information for mumuka's own Received header. */

@@ -1,0 +1,548 @@
+/**
+ * analyze(): raw message bytes → AnalyzedMessage (plain, structured-clone-able
+ * data: the relay may analyze in a worker thread and render elsewhere).
+ *
+ * The input is streamed once: the whole-message SHA-256 and size are taken as
+ * it passes; the splitter reports MIME nodes; each leaf's body is
+ * transfer-decoded, hashed, sniffed and — only for text that will be shown —
+ * kept up to a budget. Attachments are never held whole, so memory does not
+ * grow with their size. Forwarded messages (message/rfc822) are decoded and fed
+ * to a nested split session, depth-bounded.
+ *
+ * SECURITY: every byte is hostile. Bounds (Limits): nesting depth, number of
+ * parts, header bytes (enforced by the splitter), text characters, HTML bytes,
+ * and time (the AbortSignal). Past a bound the rest of the input is still read
+ * and hashed, the structure stops growing, and the limit is named in
+ * `limitsHit`. Nothing here throws on bad input; no clock, no I/O besides the
+ * given stream, no randomness.
+ */
+import { createHash, type Hash } from "node:crypto";
+import type { Readable } from "node:stream";
+import type { Limits } from "../config/schema.ts";
+import type {
+  Address,
+  AlternativeOption,
+  AnalyzedContent,
+  AnalyzedMessage,
+  BodyBlock,
+  CalendarEventSummary,
+  RemovedPart,
+} from "./sanitize-types.ts";
+import { createSplitSession, type RawNode, type SplitSession } from "./mime-adapter.ts";
+import { decodeText } from "./charset.ts";
+import { bodySafe, displaySafe, truncateChars } from "./display-safe.ts";
+import {
+  decodeWords,
+  extractMsgIds,
+  firstField,
+  formatDate,
+  parseAddressList,
+  parseDate,
+  parseHeaderBlock,
+  parseStructured,
+  type HeaderField,
+} from "./header-decode.ts";
+import { createSniffer, extensionOf, isMismatch, type Sniffer } from "./sniff.ts";
+import { transferDecoder, type TransferDecoder } from "./transfer-decode.ts";
+import { htmlToText, metaCharset } from "./html-text.ts";
+import { parseCalendar } from "./calendar.ts";
+
+/** a file name longer than this is cut (no file system accepts more than 255) */
+const MAX_FILENAME_CHARS = 255;
+/** a display name or subject longer than this is cut: staff cannot read more in a header */
+const MAX_HEADER_TEXT_CHARS = 1000;
+/** UTF-8 needs at most 4 bytes a character: the byte budget that can fill the character budget */
+const BYTES_PER_CHAR = 4;
+/** the splitter's own node cap sits above ours, so our limit (which keeps hashing) triggers first */
+const SPLITTER_NODE_SLACK = 16;
+/** references kept: threading needs the last few, a hostile header may carry thousands */
+const MAX_REFERENCES = 50;
+
+type Role = "multipart" | "text" | "html" | "calendar" | "message" | "attachment" | "encrypted";
+
+interface NodeRec {
+  path: string;
+  depth: number;
+  parent: NodeRec | undefined;
+  children: NodeRec[];
+  childCount: number;
+  contentType: string;
+  params: Record<string, string>;
+  disposition: string;
+  filename: string;
+  role: Role;
+  /** header fields of a message root (top or forwarded) */
+  fields?: HeaderField[];
+  /** multipart without a parsed child list: kept for the tree */
+  multipart: boolean;
+  decoder?: TransferDecoder;
+  hash?: Hash;
+  size: number;
+  sniffer?: Sniffer;
+  /** kept bytes of a text part (bounded) */
+  kept: Buffer[];
+  keptBytes: number;
+  truncated: boolean;
+  nested?: SessionState;
+  /** results */
+  removed?: RemovedPart;
+  blocks: BodyBlock[];
+  /** inner message root of a message/rfc822 leaf */
+  inner?: NodeRec;
+}
+
+interface SessionState {
+  split: SplitSession;
+  recs: NodeRec[];
+  byId: Map<number, NodeRec | null>;
+  depthBase: number;
+  holder: NodeRec | undefined;
+}
+
+interface Ctx {
+  limits: Limits;
+  signal: AbortSignal | undefined;
+  parts: number;
+  charsLeft: number;
+  htmlBytesLeft: number;
+  warnings: string[];
+  limitsHit: Set<string>;
+  charsets: Set<string>;
+  calendar: CalendarEventSummary[];
+  encrypted: { smime: boolean; pgp: boolean };
+  forwarded: number;
+  attachments: RemovedPart[];
+  hasHtml: boolean;
+  aborted: boolean;
+}
+
+const TEXT_LIKE = new Set(["message/delivery-status", "message/disposition-notification", "text/rfc822-headers", "message/feedback-report", "text/enriched", "text/richtext"]);
+
+function classify(rec: NodeRec): Role {
+  const ct = rec.contentType;
+  if (rec.multipart) return "multipart";
+  const isAttachment = rec.disposition === "attachment" || rec.filename !== "";
+  if (ct === "message/rfc822" || ct === "message/global") return "message";
+  if (ct === "application/pkcs7-mime" || ct === "application/x-pkcs7-mime") return "encrypted";
+  if (ct === "text/calendar") return "calendar";
+  if (ct.startsWith("multipart/")) return isAttachment ? "attachment" : "text"; // no boundary: its words still count
+  if (isAttachment) return "attachment";
+  if (ct === "text/plain" || TEXT_LIKE.has(ct)) return "text";
+  if (ct === "text/html") return "html";
+  return "attachment";
+}
+
+function limitHit(ctx: Ctx, name: keyof Limits): void {
+  ctx.limitsHit.add(name);
+}
+
+function openSession(ctx: Ctx, holder: NodeRec | undefined, depthBase: number): SessionState {
+  const state: SessionState = {
+    split: undefined as unknown as SplitSession,
+    recs: [],
+    byId: new Map(),
+    depthBase,
+    holder,
+  };
+  state.split = createSplitSession(
+    {
+      node: (raw) => onNode(ctx, state, raw),
+      body: (id, chunk) => {
+        const rec = state.byId.get(id);
+        if (!rec || !rec.decoder) return;
+        return onDecoded(ctx, rec, rec.decoder.update(chunk));
+      },
+    },
+    { maxHeaderBytes: ctx.limits.maxHeaderBytes, maxNodes: ctx.limits.maxParts + SPLITTER_NODE_SLACK },
+  );
+  return state;
+}
+
+function onNode(ctx: Ctx, state: SessionState, raw: RawNode): void {
+  const parent = (raw.parentId === undefined ? state.holder : state.byId.get(raw.parentId)) ?? undefined;
+  if (raw.parentId !== undefined && !parent) {
+    state.byId.set(raw.id, null); // inside a part that was cut: not structure any more
+    return;
+  }
+  const depth = state.depthBase + raw.depth;
+  if (depth > ctx.limits.maxDepth) {
+    limitHit(ctx, "maxDepth");
+    state.byId.set(raw.id, null);
+    return;
+  }
+  if (ctx.parts >= ctx.limits.maxParts) {
+    limitHit(ctx, "maxParts");
+    state.byId.set(raw.id, null);
+    return;
+  }
+  ctx.parts++;
+  const fields = parseHeaderBlock(raw.header, ctx.warnings);
+  const ctRaw = firstField(fields, "content-type");
+  const parentIsDigest = parent?.contentType === "multipart/digest";
+  let ct = ctRaw ? parseStructured(ctRaw, ctx.charsets) : { value: parentIsDigest ? "message/rfc822" : "text/plain", params: {} };
+  if (!/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/.test(ct.value)) {
+    if (ctRaw) ctx.warnings.push(`invalid Content-Type ${JSON.stringify(ct.value.slice(0, 60))} at part ${raw.id}: taken as text/plain`);
+    ct = { value: "text/plain", params: ct.params };
+  }
+  const disp = parseStructured(firstField(fields, "content-disposition") ?? "", ctx.charsets);
+  const rawName = disp.params.filename ?? ct.params.name ?? "";
+  const filename = truncateChars(displaySafe(rawName.trim()), MAX_FILENAME_CHARS);
+  const cte = (firstField(fields, "content-transfer-encoding") ?? "").trim().toLowerCase();
+  if (ct.params.charset) ctx.charsets.add(ct.params.charset.trim().toLowerCase().slice(0, 40));
+  const rec: NodeRec = {
+    path: "",
+    depth,
+    parent,
+    children: [],
+    childCount: 0,
+    contentType: ct.value,
+    params: ct.params,
+    disposition: disp.value,
+    filename,
+    role: "attachment",
+    multipart: raw.multipart,
+    size: 0,
+    kept: [],
+    keptBytes: 0,
+    truncated: false,
+    blocks: [],
+  };
+  if (raw.parentId === undefined) rec.fields = fields;
+  // paths as IMAP numbers them: the root multipart is "", its children 1, 2 …; a single-part root is "1"
+  if (!parent) rec.path = raw.multipart ? "" : "1";
+  else if (parent.role === "message") rec.path = raw.multipart ? parent.path : `${parent.path}.1`;
+  else {
+    parent.childCount++;
+    rec.path = parent.path ? `${parent.path}.${parent.childCount}` : String(parent.childCount);
+  }
+  if (parent && parent.role === "message") parent.inner = rec;
+  else parent?.children.push(rec);
+  rec.role = classify(rec);
+  if (rec.role !== "multipart") {
+    if (cte && !["7bit", "8bit", "binary", "base64", "quoted-printable"].includes(cte)) {
+      ctx.warnings.push(`unknown transfer encoding ${JSON.stringify(cte.slice(0, 40))} at part ${rec.path}: taken as is`);
+    }
+    rec.decoder = transferDecoder(cte);
+    rec.hash = createHash("sha256");
+    rec.sniffer = createSniffer();
+    if (rec.role === "message") {
+      if (depth + 1 > ctx.limits.maxDepth) {
+        limitHit(ctx, "maxDepth");
+        rec.role = "attachment";
+      } else rec.nested = openSession(ctx, rec, depth + 1);
+    }
+  }
+  state.recs.push(rec);
+  state.byId.set(raw.id, rec);
+}
+
+function keepsText(role: Role): boolean {
+  return role === "text" || role === "html" || role === "calendar";
+}
+
+function onDecoded(ctx: Ctx, rec: NodeRec, data: Buffer): Promise<void> | void {
+  if (data.length === 0) return;
+  rec.size += data.length;
+  rec.hash?.update(data);
+  rec.sniffer?.update(data);
+  const textAttachment = rec.role === "attachment" && rec.contentType.startsWith("text/");
+  if (keepsText(rec.role) || textAttachment) {
+    const cap =
+      rec.role === "html"
+        ? Math.min(ctx.limits.maxHtmlBytes, ctx.htmlBytesLeft)
+        : Math.max(0, ctx.charsLeft) * BYTES_PER_CHAR;
+    const room = cap - rec.keptBytes;
+    if (room > 0) {
+      const take = data.length <= room ? data : data.subarray(0, room);
+      rec.kept.push(Buffer.from(take));
+      rec.keptBytes += take.length;
+      if (rec.role === "html") ctx.htmlBytesLeft -= take.length;
+    }
+    if (data.length > room) rec.truncated = true;
+  }
+  if (rec.nested && !ctx.aborted) return rec.nested.split.write(data);
+}
+
+/** Flushes the decoder of each leaf, then turns what was kept into blocks and report entries. */
+async function endSession(ctx: Ctx, state: SessionState): Promise<void> {
+  await state.split.end();
+  if (state.split.failure) {
+    limitHit(ctx, state.split.failure === "maxParts" ? "maxParts" : state.split.failure === "maxHeaderBytes" ? "maxHeaderBytes" : "maxParts");
+    if (state.split.failure === "malformed") ctx.warnings.push("the MIME structure could not be followed to its end");
+  }
+  for (const rec of state.recs) {
+    if (rec.role === "multipart" || !rec.decoder) continue;
+    const tail = onDecoded(ctx, rec, rec.decoder.end());
+    if (tail) await tail;
+    if (rec.nested) await endSession(ctx, rec.nested);
+    finishLeaf(ctx, rec);
+  }
+}
+
+function decodeKept(ctx: Ctx, rec: NodeRec, html = false): string {
+  const bytes = Buffer.concat(rec.kept);
+  let label = rec.params.charset;
+  if (!label && html) label = metaCharset(bytes);
+  const decoded = decodeText(bytes, label);
+  if (decoded.warning) ctx.warnings.push(`part ${rec.path}: ${decoded.warning}`);
+  return decoded.text;
+}
+
+/** Takes at most the remaining character budget of the message. */
+function budgetText(ctx: Ctx, rec: NodeRec, text: string): string {
+  if (rec.truncated) limitHit(ctx, rec.role === "html" ? "maxHtmlBytes" : "maxTextChars");
+  if (text.length > ctx.charsLeft) {
+    limitHit(ctx, "maxTextChars");
+    const cut = truncateChars(text, Math.max(0, ctx.charsLeft));
+    ctx.charsLeft = 0;
+    return cut;
+  }
+  ctx.charsLeft -= text.length;
+  return text;
+}
+
+function removedPart(ctx: Ctx, rec: NodeRec): RemovedPart {
+  const sniff = rec.sniffer?.finish() ?? { encrypted: false };
+  const part: RemovedPart = {
+    path: rec.path,
+    filename: rec.filename,
+    contentType: rec.contentType,
+    typeMismatch: isMismatch(sniff.family, rec.contentType, rec.filename),
+    size: rec.size,
+    sha256: rec.hash?.digest("hex") ?? "",
+    encrypted: sniff.encrypted,
+  };
+  if (sniff.sniffedType) part.sniffedType = sniff.sniffedType;
+  return part;
+}
+
+function finishLeaf(ctx: Ctx, rec: NodeRec): void {
+  const html = rec.role === "html";
+  switch (rec.role) {
+    case "text": {
+      rec.hash?.digest();
+      const text = budgetText(ctx, rec, bodySafe(decodeKept(ctx, rec)));
+      if (text.includes("-----BEGIN PGP MESSAGE-----")) ctx.encrypted.pgp = true;
+      rec.blocks = [{ kind: "text", path: rec.path, text }];
+      return;
+    }
+    case "html": {
+      rec.hash?.digest();
+      ctx.hasHtml = true;
+      if (ctx.aborted) {
+        rec.blocks = [];
+        return;
+      }
+      const source = decodeKept(ctx, rec, html);
+      let converted = "";
+      try {
+        converted = htmlToText(source, ctx.limits.maxHtmlBytes);
+      } catch {
+        ctx.warnings.push(`part ${rec.path}: HTML could not be converted`);
+      }
+      rec.blocks = [{ kind: "html", path: rec.path, text: budgetText(ctx, rec, bodySafe(converted, true)) }];
+      return;
+    }
+    case "calendar": {
+      const text = decodeKept(ctx, rec);
+      ctx.calendar.push(
+        ...parseCalendar(text, ctx.warnings).map((e) => {
+          const safe: CalendarEventSummary = { summary: displaySafe(e.summary) };
+          if (e.start) safe.start = e.start;
+          if (e.end) safe.end = e.end;
+          if (e.location) safe.location = displaySafe(e.location);
+          if (e.organizer) safe.organizer = displaySafe(e.organizer);
+          return safe;
+        }),
+      );
+      rec.removed = removedPart(ctx, rec);
+      ctx.attachments.push(rec.removed);
+      return;
+    }
+    case "encrypted": {
+      const smimeType = (rec.params["smime-type"] ?? "").toLowerCase();
+      if (smimeType !== "signed-data" && smimeType !== "certs-only") ctx.encrypted.smime = true;
+      rec.blocks = [{ kind: "unreadable", path: rec.path, what: "smime" }];
+      rec.removed = removedPart(ctx, rec);
+      ctx.attachments.push(rec.removed);
+      return;
+    }
+    case "message": {
+      ctx.forwarded++;
+      rec.removed = removedPart(ctx, rec);
+      ctx.attachments.push(rec.removed);
+      const inner = rec.inner;
+      const fields = inner?.fields ?? [];
+      const from = parseAddressList(firstField(fields, "from"), ctx.charsets).map(formatAddressForText).join(", ");
+      const date = firstField(fields, "date") ?? "";
+      const subject = decodeWords(firstField(fields, "subject") ?? "", ctx.charsets);
+      rec.blocks = [
+        {
+          kind: "forwarded",
+          path: rec.path,
+          from: truncateChars(displaySafe(from), MAX_HEADER_TEXT_CHARS),
+          date: truncateChars(displaySafe(date), 200),
+          subject: truncateChars(displaySafe(subject), MAX_HEADER_TEXT_CHARS),
+          blocks: inner ? blocksOf(ctx, inner) : [],
+        },
+      ];
+      return;
+    }
+    default: {
+      rec.removed = removedPart(ctx, rec);
+      ctx.attachments.push(rec.removed);
+      if (rec.contentType.startsWith("text/") && rec.filename) {
+        const text = budgetText(ctx, rec, bodySafe(decodeKept(ctx, rec)));
+        rec.blocks = [{ kind: "attachmentText", path: rec.path, filename: rec.filename, extension: extensionOf(rec.filename), text }];
+      }
+    }
+  }
+}
+
+export function formatAddressForText(a: Address): string {
+  if (a.name && a.address) return `${a.name} <${a.address}>`;
+  return a.name || a.address;
+}
+
+function flavorOf(blocks: BodyBlock[]): AlternativeOption["flavor"] {
+  let flavor: AlternativeOption["flavor"] = "other";
+  const visit = (list: BodyBlock[]): void => {
+    for (const b of list) {
+      if (b.kind === "html") flavor = "html";
+      else if (b.kind === "text" && flavor === "other") flavor = "text";
+      else if (b.kind === "alternative") b.options.forEach((o) => visit(o.blocks));
+    }
+  };
+  visit(blocks);
+  return flavor;
+}
+
+/** The body blocks of a subtree, in message order. */
+function blocksOf(ctx: Ctx, rec: NodeRec): BodyBlock[] {
+  if (rec.role !== "multipart") return rec.blocks;
+  const sub = rec.contentType;
+  if (sub === "multipart/alternative") {
+    const options = rec.children.map((c) => {
+      const blocks = blocksOf(ctx, c);
+      return { flavor: flavorOf(blocks), blocks };
+    });
+    return options.length ? [{ kind: "alternative", path: rec.path, options }] : [];
+  }
+  if (sub === "multipart/signed") {
+    // the first part is the signed content; the rest (the signature) is removed like any part
+    const [content] = rec.children;
+    return content ? blocksOf(ctx, content) : [];
+  }
+  if (sub === "multipart/encrypted") {
+    ctx.encrypted.pgp = ctx.encrypted.pgp || /pgp/i.test(rec.params.protocol ?? "pgp");
+    return [{ kind: "unreadable", path: rec.path, what: /pkcs7/i.test(rec.params.protocol ?? "") ? "smime" : "pgp" }];
+  }
+  return rec.children.flatMap((c) => blocksOf(ctx, c));
+}
+
+function headerText(value: string | undefined, charsets: Set<string>): string {
+  return truncateChars(decodeWords(value ?? "", charsets), MAX_HEADER_TEXT_CHARS);
+}
+
+function cleanAddresses(list: Address[]): Address[] {
+  return list.map((a) => ({ name: truncateChars(a.name, MAX_HEADER_TEXT_CHARS), address: a.address }));
+}
+
+async function* chunksOf(input: Readable | Buffer): AsyncGenerator<Buffer> {
+  if (Buffer.isBuffer(input)) {
+    // in slices, so a large buffer interleaves with the splitter like a stream does
+    const SLICE = 64 * 1024;
+    for (let i = 0; i < input.length; i += SLICE) yield input.subarray(i, i + SLICE);
+    return;
+  }
+  for await (const chunk of input) yield Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+}
+
+export async function analyze(input: Readable | Buffer, limits: Limits, signal?: AbortSignal): Promise<AnalyzedMessage> {
+  const ctx: Ctx = {
+    limits,
+    signal,
+    parts: 0,
+    charsLeft: limits.maxTextChars,
+    htmlBytesLeft: limits.maxHtmlBytes * 4,
+    warnings: [],
+    limitsHit: new Set(),
+    charsets: new Set(),
+    calendar: [],
+    encrypted: { smime: false, pgp: false },
+    forwarded: 0,
+    attachments: [],
+    hasHtml: false,
+    aborted: false,
+  };
+  const rawHash = createHash("sha256");
+  let rawSize = 0;
+  const top = openSession(ctx, undefined, 0);
+  let readError: Error | undefined;
+  try {
+    for await (const chunk of chunksOf(input)) {
+      rawHash.update(chunk);
+      rawSize += chunk.length;
+      if (!ctx.aborted && signal?.aborted) {
+        ctx.aborted = true;
+        limitHit(ctx, "maxTimeMs");
+      }
+      if (!ctx.aborted) await top.split.write(chunk);
+    }
+  } catch (error) {
+    // a failing input stream is the caller's problem (no message to speak of); report it as such
+    readError = error as Error;
+  }
+  if (readError) throw readError;
+  await endSession(ctx, top);
+  if (!ctx.aborted && signal?.aborted) limitHit(ctx, "maxTimeMs");
+
+  const root = top.recs[0];
+  const fields = root?.fields ?? [];
+  if (!root) ctx.warnings.push("no message structure found");
+  const date = parseDate(firstField(fields, "date"));
+  if (firstField(fields, "date") !== undefined && !date) ctx.warnings.push("invalid Date header replaced");
+  const [messageId] = extractMsgIds(firstField(fields, "message-id"), 1);
+  if (firstField(fields, "message-id") !== undefined && !messageId) ctx.warnings.push("invalid Message-ID replaced");
+  const headers: AnalyzedContent["headers"] = {
+    from: cleanAddresses(parseAddressList(firstField(fields, "from"), ctx.charsets)),
+    to: cleanAddresses(fields.filter((f) => f.name === "to").flatMap((f) => parseAddressList(f.value, ctx.charsets))),
+    cc: cleanAddresses(fields.filter((f) => f.name === "cc").flatMap((f) => parseAddressList(f.value, ctx.charsets))),
+    replyTo: cleanAddresses(parseAddressList(firstField(fields, "reply-to"), ctx.charsets)),
+    subject: headerText(firstField(fields, "subject"), ctx.charsets),
+    inReplyTo: extractMsgIds(firstField(fields, "in-reply-to"), 1),
+    references: extractMsgIds(firstField(fields, "references"), 1000).slice(-MAX_REFERENCES),
+  };
+  if (date) headers.date = formatDate(date.epoch, date.offset);
+  if (messageId) headers.messageId = messageId;
+  const blocks = root ? blocksOf(ctx, root) : [];
+
+  const sha256 = rawHash.digest("hex");
+  const content: AnalyzedContent = {
+    headers,
+    blocks,
+    charsets: [...ctx.charsets].filter(Boolean).sort(),
+    warnings: [...new Set(ctx.warnings)].slice(0, 200),
+    limitsHit: [...ctx.limitsHit].sort(),
+    calendar: ctx.calendar,
+    forwarded: ctx.forwarded,
+    encrypted: ctx.encrypted,
+  };
+  const message: AnalyzedMessage = {
+    facts: {
+      from: headers.from,
+      to: headers.to,
+      cc: headers.cc,
+      replyTo: headers.replyTo,
+      subject: headers.subject,
+      size: rawSize,
+      sha256,
+      hasHtml: ctx.hasHtml,
+      attachments: ctx.attachments,
+    },
+    content,
+  };
+  if (headers.messageId) message.facts.messageId = headers.messageId;
+  if (headers.date) message.facts.date = headers.date;
+  return message;
+}

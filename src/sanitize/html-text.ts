@@ -1,0 +1,166 @@
+/**
+ * HTML → plain text with html-to-text, configured for a sanitizing gateway:
+ * no script, style or head content; images as their alt text; table cells
+ * kept on one line per row; no word-wrapping (it would break Japanese); and
+ * every link shown with its REAL target. When the link text itself looks like
+ * an address on another host than the target, a marker (a private-use
+ * sentinel, turned into words in the notice language by render) follows it.
+ *
+ * SECURITY: the HTML is sender-controlled. Input is bounded by maxHtmlBytes
+ * (and html-to-text's own depth / child limits, which keep its recursive walk
+ * from overflowing the stack); sentinels are stripped from the input first so
+ * the sender cannot forge a marker. The output is text only; nothing is
+ * fetched, executed or kept from the HTML.
+ */
+import { convert } from "html-to-text";
+import type { FormatCallback } from "html-to-text";
+import { stripSentinels } from "./display-safe.ts";
+
+/** Marks a link whose text names another host than its real target; replaced in render. */
+export const DECEPTIVE_MARK = "\uE001";
+
+/** html-to-text walks the DOM recursively: deeper nesting than this is flattened, never a stack overflow */
+const MAX_HTML_DEPTH = 200;
+/** child nodes per element read by the converter (a layout table rarely has more than a few hundred) */
+const MAX_CHILD_NODES = 20_000;
+/** a link target longer than this is cut: no legitimate URL needs it and staff cannot read it */
+const MAX_HREF_CHARS = 2048;
+
+interface DomNode {
+  type: string;
+  data?: string;
+  name?: string;
+  attribs?: Record<string, string>;
+  children?: DomNode[];
+}
+
+function textOf(node: DomNode, budget = { left: 4096 }): string {
+  if (budget.left <= 0) return "";
+  if (node.type === "text") {
+    const data = (node.data ?? "").slice(0, budget.left);
+    budget.left -= data.length;
+    return data;
+  }
+  if (node.name === "img") return node.attribs?.alt ?? "";
+  return (node.children ?? []).map((c) => textOf(c, budget)).join("");
+}
+
+/** The target as it may be shown: no whitespace or controls, no angle brackets, bounded. */
+export function cleanHref(href: string): string {
+  let out = href.trim().replace(/[\s\u0000-\u001f\u007f-\u009f]+/g, "");
+  out = out.replace(/[<>"`]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  if (out.length > MAX_HREF_CHARS) out = `${out.slice(0, MAX_HREF_CHARS)}…`;
+  return out;
+}
+
+const HOST_IN_TEXT = /(?:^|[\s(<\["'])(?:[a-z][a-z0-9+.-]*:\/\/)?(?:[^\s/@]+@)?((?:[a-z0-9\u00a1-\uffff](?:[a-z0-9\u00a1-\uffff-]{0,62})\.)+[a-z\u00a1-\uffff]{2,63})(?=$|[\s/:?#)>\]"',.])/i;
+
+function hostOfText(text: string): string | undefined {
+  const m = HOST_IN_TEXT.exec(text.trim().toLowerCase());
+  return m?.[1];
+}
+
+function hostOfHref(href: string): string | undefined {
+  try {
+    const url = new URL(href);
+    if (url.protocol === "mailto:") return url.pathname.split("@")[1]?.toLowerCase();
+    return url.hostname.toLowerCase() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function sameSite(a: string, b: string): boolean {
+  const strip = (h: string): string => h.replace(/^www\./, "").replace(/\.$/, "");
+  const x = strip(a);
+  const y = strip(b);
+  return x === y || x.endsWith(`.${y}`) || y.endsWith(`.${x}`);
+}
+
+/** True when the link text names a host and the real target is on another one. */
+export function isDeceptiveLink(text: string, href: string): boolean {
+  const shown = hostOfText(text);
+  if (!shown) return false;
+  const real = hostOfHref(href);
+  if (!real) return true; // text claims an address, the target is not even a URL with a host
+  // IDN: the target may be in punycode while the text is in Unicode
+  let realUnicode = real;
+  try {
+    realUnicode = new URL(`http://${real}`).hostname;
+  } catch {
+    /* keep */
+  }
+  let shownAscii = shown;
+  try {
+    shownAscii = new URL(`http://${shown}`).hostname;
+  } catch {
+    /* keep */
+  }
+  return !sameSite(shownAscii, realUnicode) && !sameSite(shown, real);
+}
+
+function normaliseForCompare(s: string): string {
+  return s.trim().toLowerCase().replace(/^mailto:/, "").replace(/\/+$/, "");
+}
+
+const anchor: FormatCallback = (elem, walk, builder) => {
+  const node = elem as unknown as DomNode;
+  const rawHref = node.attribs?.href ?? "";
+  const href = cleanHref(rawHref);
+  walk(elem.children, builder);
+  if (!href || href.startsWith("#")) return;
+  const text = textOf(node);
+  if (normaliseForCompare(text) === normaliseForCompare(href)) return; // the text already is the target
+  builder.addInline(` <${href}>`, { noWordTransform: true });
+  if (isDeceptiveLink(text, href)) builder.addInline(` ${DECEPTIVE_MARK}`, { noWordTransform: true });
+};
+
+const image: FormatCallback = (elem, _walk, builder) => {
+  const alt = ((elem as unknown as DomNode).attribs?.alt ?? "").trim();
+  if (alt) builder.addInline(`[${alt}]`);
+};
+
+const cell: FormatCallback = (elem, walk, builder) => {
+  walk(elem.children, builder);
+  builder.addInline("  ");
+};
+
+/** Looks for a charset in <meta> when the MIME header declared none. */
+export function metaCharset(head: Buffer): string | undefined {
+  const text = head.subarray(0, 4096).toString("latin1");
+  const m = /<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})/i.exec(text);
+  return m?.[1]?.toLowerCase();
+}
+
+export function htmlToText(html: string, maxInputLength: number): string {
+  const text = convert(stripSentinels(html), {
+    wordwrap: false,
+    preserveNewlines: false,
+    decodeEntities: true,
+    limits: { maxInputLength, maxDepth: MAX_HTML_DEPTH, maxChildNodes: MAX_CHILD_NODES, ellipsis: "…" },
+    formatters: { mumukaAnchor: anchor, mumukaImage: image, mumukaCell: cell },
+    selectors: [
+      { selector: "head", format: "skip" },
+      { selector: "script", format: "skip" },
+      { selector: "style", format: "skip" },
+      { selector: "noscript", format: "skip" },
+      { selector: "template", format: "skip" },
+      { selector: "title", format: "skip" },
+      { selector: "object", format: "skip" },
+      { selector: "iframe", format: "skip" },
+      { selector: "a", format: "mumukaAnchor" },
+      { selector: "img", format: "mumukaImage" },
+      { selector: "table", format: "block" },
+      { selector: "tr", format: "block" },
+      { selector: "td", format: "mumukaCell" },
+      { selector: "th", format: "mumukaCell" },
+      { selector: "h1", options: { uppercase: false } },
+      { selector: "h2", options: { uppercase: false } },
+      { selector: "h3", options: { uppercase: false } },
+      { selector: "h4", options: { uppercase: false } },
+      { selector: "h5", options: { uppercase: false } },
+      { selector: "h6", options: { uppercase: false } },
+    ],
+  });
+  return text.replace(/[ \t]+$/gm, "").replace(/\n{3,}/g, "\n\n");
+}

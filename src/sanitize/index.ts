@@ -1,0 +1,54 @@
+/**
+ * The sanitizer core's public entry points. Everything another stage needs is
+ * exported here; the files behind it are internal.
+ *
+ *   analyze(input, limits, signal)  raw message → AnalyzedMessage (plain data)
+ *   render(message, options)        AnalyzedMessage → sanitized message + report (pure, sync)
+ *   sanitize(input, options)        both at once
+ *
+ * Determinism: the same bytes, options, `now` and audit id give byte-identical
+ * output. The only time-dependent path is the time budget: sanitize() aborts
+ * analysis after limits.maxTimeMs, and such a result says "maxTimeMs" in
+ * limitsHit (a message that ran out of time is not expected to reproduce).
+ */
+import type { Readable } from "node:stream";
+import type { SanitizeConfig } from "../config/schema.ts";
+import type { AnalyzedMessage, RenderOptions, SanitizeOptions, SanitizeResult } from "./sanitize-types.ts";
+import { analyze } from "./analyze.ts";
+import { render } from "./render.ts";
+
+export { analyze } from "./analyze.ts";
+export { render } from "./render.ts";
+export { builtinNotice, NOTICE_EN, NOTICE_JA } from "./notice.ts";
+export { checkTemplate, TemplateError } from "./notice-template.ts";
+export type * from "./sanitize-types.ts";
+
+export async function sanitize(input: Readable | Buffer, options: SanitizeOptions): Promise<SanitizeResult> {
+  const { limits, signal, ...renderOptions } = options;
+  const budget = AbortSignal.timeout(limits.maxTimeMs);
+  const combined = signal ? AbortSignal.any([signal, budget]) : budget;
+  const analyzed: AnalyzedMessage = await analyze(input, limits, combined);
+  return render(analyzed, renderOptions);
+}
+
+/** RenderOptions from the `sanitize` configuration slice and this message's ids. */
+export function renderOptionsFromConfig(
+  config: SanitizeConfig,
+  ids: { auditId: string; now: Date; hostname: string },
+  noticeTemplate?: string,
+): RenderOptions {
+  const options: RenderOptions = {
+    charset: config.charset,
+    links: config.links,
+    language: config.language,
+    alternative: config.alternative,
+    subjectTags: [],
+    inlineText: [],
+    rulesApplied: [],
+    auditId: ids.auditId,
+    now: ids.now,
+    hostname: ids.hostname,
+  };
+  if (noticeTemplate !== undefined) options.noticeTemplate = noticeTemplate;
+  return options;
+}

@@ -1,0 +1,49 @@
+/**
+ * Links in text: found, counted, and kept, defanged or removed.
+ *
+ * Defanging keeps a URL readable while no mail client can turn it into a
+ * clickable link: `https://www.example.com/a` becomes
+ * `hxxps[://]www[.]example[.]com/a` (scheme broken, separators bracketed, every
+ * dot of the host bracketed). Only URLs with a scheme or a `www.` prefix are
+ * recognised: those are what clients auto-link; bare domains in prose are left
+ * alone (too many false matches in ordinary text).
+ *
+ * SECURITY: the text is sender-controlled; the regex is linear (one character
+ * class, no nesting). Pure.
+ */
+import type { LinkMode } from "../config/schema.ts";
+
+/** a scheme (2–20 chars) and "://", or "www.", followed by URL characters; stops at non-ASCII (Japanese prose after a URL) */
+const URL_RE = /\b(?:[A-Za-z][A-Za-z0-9+.-]{1,19}:\/\/|www\.)[!#-;=?-~]+/gi;
+const TRAILING = /[.,;:!?'")\]}>]+$/;
+
+export interface LinkResult {
+  text: string;
+  found: number;
+  disarmed: number;
+}
+
+export function defangUrl(url: string): string {
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)(.*)$/s.exec(url);
+  if (m) {
+    const scheme = (m[1] ?? "").replace(/^http/i, (s) => (s[0] === "H" ? "HXXP" : "hxxp")).replace(/^ftp/i, "fxp");
+    const host = (m[2] ?? "").replace(/\./g, "[.]");
+    return `${scheme}[://]${host}${m[3] ?? ""}`;
+  }
+  const w = /^([^/?#]*)(.*)$/s.exec(url);
+  return `${(w?.[1] ?? "").replace(/\./g, "[.]")}${w?.[2] ?? ""}`;
+}
+
+export function processLinks(text: string, mode: LinkMode, removedLabel: string): LinkResult {
+  let found = 0;
+  const out = text.replace(URL_RE, (match) => {
+    const trail = TRAILING.exec(match)?.[0] ?? "";
+    const url = match.slice(0, match.length - trail.length);
+    if (url.length < 5 || /^www\.?$/i.test(url)) return match;
+    found++;
+    if (mode === "keep") return match;
+    if (mode === "remove") return `${removedLabel}${trail}`;
+    return `${defangUrl(url)}${trail}`;
+  });
+  return { text: out, found, disarmed: mode === "keep" ? 0 : found };
+}
