@@ -1,0 +1,202 @@
+import { readdir } from "node:fs/promises";
+import net from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { openQueueAdmin } from "../../src/spool/queue-admin.ts";
+import { startDownstream, type Downstream } from "../helpers/relay-downstream.ts";
+import { startTestGateway, type TestGateway } from "../helpers/relay-gateway.ts";
+import { plainMessage, recordingSink, sendRaw, waitFor } from "../helpers/relay-helpers.ts";
+
+const cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+
+async function downstream(): Promise<Downstream> {
+  const d = await startDownstream();
+  cleanup.push(() => d.stop());
+  return d;
+}
+
+async function gateway(opts: Parameters<typeof startTestGateway>[0]): Promise<TestGateway> {
+  const g = await startTestGateway(opts);
+  cleanup.push(() => g.gateway.close());
+  return g;
+}
+
+/** a port nothing listens on: bound, then closed */
+async function deadPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+const htmlWithAttachment = [
+  "From: =?UTF-8?B?5aSW6YOo?= <sender@example.com>",
+  "To: staff@city.example.lg.jp",
+  "Subject: invoice",
+  "Message-ID: <inv1@example.com>",
+  "MIME-Version: 1.0",
+  'Content-Type: multipart/mixed; boundary="b1"',
+  "",
+  "--b1",
+  "Content-Type: text/html; charset=utf-8",
+  "",
+  '<html><body><p>Please see <a href="https://evil.example/pay">the invoice</a></p><script>alert(1)</script></body></html>',
+  "--b1",
+  'Content-Type: application/octet-stream; name="invoice.exe"',
+  "Content-Transfer-Encoding: base64",
+  'Content-Disposition: attachment; filename="invoice.exe"',
+  "",
+  Buffer.from("MZ\x90\x00 evil payload").toString("base64"),
+  "--b1--",
+  "",
+].join("\r\n");
+
+const spoolEmpty = async (dataDir: string) => {
+  for (const state of ["incoming", "active", "deferred", "held"]) {
+    if ((await readdir(`${dataDir}/spool/${state}`)).length) return false;
+  }
+  return true;
+};
+
+describe("relaying", () => {
+  it("delivers the sanitized message, not the original, with the original envelope", async () => {
+    const down = await downstream();
+    const g = await gateway({ delivery: { port: down.port } });
+    const reply = await sendRaw({ port: g.port, from: "sender@example.com", to: ["staff@city.example.lg.jp", "boss@city.example.lg.jp"], raw: htmlWithAttachment });
+    const id = /queued as (\S+)/.exec(reply.response)![1]!;
+    await waitFor(() => down.received.length === 1, 15000, "downstream delivery");
+    const got = down.received[0]!;
+    expect(got.mailFrom).toBe("sender@example.com");
+    expect(got.rcptTo).toEqual(["staff@city.example.lg.jp", "boss@city.example.lg.jp"]);
+    const raw = got.raw.toString("latin1");
+    const split = raw.indexOf("\r\n\r\n");
+    const head = raw.slice(0, split);
+    const body = Buffer.from(raw.slice(split + 4), "base64").toString("utf8");
+    expect(head).toMatch(/^Content-Type: text\/plain/im);
+    expect(head).toMatch(/^Content-Transfer-Encoding: base64/im);
+    expect(raw).not.toMatch(/multipart/i);
+    expect(head).toContain(`X-Mumuka-Id: ${id}`);
+    expect(body).toContain("Please see the invoice");
+    expect(body).not.toMatch(/<script|alert\(1\)|evil payload|https:\/\/evil/);
+    await waitFor(() => g.audit.of("delivered", id).length === 1, 5000, "delivered event");
+    const sanitized = g.audit.of("sanitized", id)[0]!.data as { report: { output: { sha256: string }; attachments: unknown[] } };
+    expect(sanitized.report.attachments.length).toBe(1);
+    const { createHash } = await import("node:crypto");
+    expect(createHash("sha256").update(got.raw).digest("hex")).toBe(sanitized.report.output.sha256);
+    await waitFor(() => spoolEmpty(g.dataDir), 5000, "empty spool");
+  });
+
+  it("honours per-recipient replies: delivers to some, bounces a 5xx with a DSN, retries a 4xx", async () => {
+    const down = await downstream();
+    const dsnSink = await downstream();
+    down.rcptReplies.set("gone@city.example.lg.jp", { code: 550, message: "5.1.1 no such user" });
+    down.rcptReplies.set("busy@city.example.lg.jp", { code: 450, message: "4.2.1 try later" });
+    const g = await gateway({ delivery: { port: down.port, dsnRelay: { host: "127.0.0.1", port: dsnSink.port } } });
+    const rcpts = ["ok@city.example.lg.jp", "gone@city.example.lg.jp", "busy@city.example.lg.jp"];
+    const reply = await sendRaw({ port: g.port, from: "sender@example.com", to: rcpts, raw: plainMessage("partial") });
+    const id = /queued as (\S+)/.exec(reply.response)![1]!;
+    await waitFor(() => down.received.length === 1, 15000, "first delivery");
+    expect(down.received[0]!.rcptTo).toEqual(["ok@city.example.lg.jp"]);
+    await waitFor(() => dsnSink.received.length === 1, 10000, "DSN");
+    const dsn = dsnSink.received[0]!;
+    expect(dsn.mailFrom).toBe("");
+    expect(dsn.rcptTo).toEqual(["sender@example.com"]);
+    expect(dsn.raw.toString()).toMatch(/multipart\/report; report-type=delivery-status/);
+    expect(dsn.raw.toString()).toMatch(/Final-Recipient: rfc822; gone@city\.example\.lg\.jp\r\nOriginal-Recipient: [^\r]*\r\nAction: failed\r\nStatus: 5\.1\.1/);
+    expect(dsn.raw.toString()).not.toMatch(/busy@/);
+    await waitFor(() => g.audit.of("deferred", id).length >= 1, 5000, "deferred");
+    down.rcptReplies.delete("busy@city.example.lg.jp");
+    await waitFor(() => down.received.length === 2, 15000, "retry of the deferred recipient");
+    expect(down.received[1]!.rcptTo).toEqual(["busy@city.example.lg.jp"]);
+    // the retry sends the very same bytes
+    expect(down.received[1]!.raw.equals(down.received[0]!.raw)).toBe(true);
+    expect(dsnSink.received.length).toBe(1);
+    await waitFor(() => spoolEmpty(g.dataDir), 5000, "empty spool");
+  });
+
+  it("keeps messages while the downstream server is down and delivers them when it is back", async () => {
+    const down = await downstream();
+    await down.stop();
+    const g = await gateway({ delivery: { port: down.port } });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await sendRaw({ port: g.port, from: "sender@example.com", to: ["staff@city.example.lg.jp"], raw: plainMessage(`down ${i}`) });
+      ids.push(/queued as (\S+)/.exec(r.response)![1]!);
+    }
+    await waitFor(() => g.audit.of("deferred").length >= 5, 10000, "deferrals");
+    expect((await readdir(`${g.dataDir}/spool/deferred`)).sort()).toEqual([...ids].sort());
+    await down.start();
+    await waitFor(() => down.received.length === 5, 20000, "delivery after the downstream came back");
+    await waitFor(() => spoolEmpty(g.dataDir), 5000, "empty spool");
+  });
+
+  it("fails over to the next host when the first is unreachable", async () => {
+    const down = await downstream();
+    const g = await gateway({ delivery: { port: await deadPort(), failover: [{ host: "127.0.0.1", port: down.port }] } });
+    const r = await sendRaw({ port: g.port, from: "sender@example.com", to: ["staff@city.example.lg.jp"], raw: plainMessage("failover") });
+    const id = /queued as (\S+)/.exec(r.response)![1]!;
+    await waitFor(() => down.received.length === 1, 15000, "delivery via the failover host");
+    const attempts = g.audit.of("delivery-attempt", id).map((e) => e.data as { ok: boolean });
+    expect(attempts.map((a) => a.ok)).toEqual([false, true]);
+  });
+
+  it("holds a bounced message when no DSN relay is configured, and delivers it once released", async () => {
+    const down = await downstream();
+    down.rcptReplies.set("staff@city.example.lg.jp", { code: 550, message: "5.1.1 unknown" });
+    const g = await gateway({ delivery: { port: down.port } });
+    const r = await sendRaw({ port: g.port, from: "sender@example.com", to: ["staff@city.example.lg.jp"], raw: plainMessage("hold me") });
+    const id = /queued as (\S+)/.exec(r.response)![1]!;
+    await waitFor(() => g.audit.of("held", id).length === 1, 15000, "held");
+    const adminAudit = recordingSink();
+    const admin = openQueueAdmin(g.dataDir, adminAudit);
+    const entry = await admin.get(id);
+    expect(entry).toMatchObject({ state: "held" });
+    expect(entry!.holdReason).toMatch(/no DSN relay/);
+    down.rcptReplies.clear();
+    await admin.release(id, "cli:test");
+    expect(adminAudit.of("released", id)[0]).toMatchObject({ actor: "cli:test" });
+    await waitFor(() => down.received.length === 1, 15000, "delivery after release");
+    await waitFor(() => spoolEmpty(g.dataDir), 5000, "empty spool");
+  });
+
+  it("an administrator can hold a deferred message and retry it, while the gateway runs", async () => {
+    const down = await downstream();
+    await down.stop();
+    const g = await gateway({ delivery: { port: down.port, retryFirstSeconds: 300, retryMaxSeconds: 600 } });
+    const r = await sendRaw({ port: g.port, from: "sender@example.com", to: ["staff@city.example.lg.jp"], raw: plainMessage("admin") });
+    const id = /queued as (\S+)/.exec(r.response)![1]!;
+    await waitFor(() => g.audit.of("deferred", id).length === 1, 10000, "deferred");
+    const admin = openQueueAdmin(g.dataDir, recordingSink());
+    expect((await admin.list({ state: "deferred" })).map((e) => e.id)).toEqual([id]);
+    await admin.hold(id, "cli:test", "checking");
+    expect(await admin.get(id)).toMatchObject({ state: "held", holdReason: "held by cli:test: checking" });
+    await down.start();
+    await admin.retry(id, "cli:test");
+    // without the retry, the next attempt would be 5 minutes away
+    await waitFor(() => down.received.length === 1, 10000, "delivery after retry");
+  });
+
+  it("expires a message after maxQueueDays and holds it when there is no DSN relay", async () => {
+    const down = await downstream();
+    await down.stop();
+    // 0.00002 days ≈ 1.7 s
+    const g = await gateway({ delivery: { port: down.port, maxQueueDays: 0.00002 } });
+    const r = await sendRaw({ port: g.port, from: "sender@example.com", to: ["staff@city.example.lg.jp"], raw: plainMessage("expire") });
+    const id = /queued as (\S+)/.exec(r.response)![1]!;
+    await waitFor(() => g.audit.of("expired", id).length === 1, 15000, "expired");
+    await waitFor(() => g.audit.of("held", id).length === 1, 5000, "held");
+  });
+
+  it("writes sanitized messages atomically as .eml files in directory mode", async () => {
+    const g = await gateway({ delivery: { mode: "directory" } });
+    const r = await sendRaw({ port: g.port, from: "sender@example.com", to: ["staff@city.example.lg.jp"], raw: htmlWithAttachment });
+    const id = /queued as (\S+)/.exec(r.response)![1]!;
+    const outbox = `${g.dataDir}/outbox`;
+    await waitFor(async () => (await readdir(outbox).catch(() => [])).includes(`${id}.eml`), 10000, ".eml");
+    const names = await readdir(outbox);
+    expect(names.sort()).toEqual([`${id}.envelope.json`, `${id}.eml`].sort());
+  });
+});
