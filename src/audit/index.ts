@@ -46,6 +46,8 @@ export async function openAuditLog(options: {
   metrics?: Pick<Metrics, "auditLag">;
   /** where events go when the store cannot take them; default <dataDir>/audit-spill; false for short-lived commands */
   spillDir?: string | false;
+  /** the clock events are stamped with (tests) */
+  now?: () => Date;
 }): Promise<AuditLog> {
   const store = openAuditStore(options.config, options.dataDir);
   try {
@@ -60,5 +62,6 @@ export async function openAuditLog(options: {
     logger: options.logger,
     ...(options.metrics ? { metrics: options.metrics } : {}),
     spillDir: options.spillDir ?? path.join(options.dataDir, "audit-spill"),
+    ...(options.now ? { now: options.now } : {}),
   });
 }
