@@ -170,7 +170,6 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       // progress survives a crash mid-replay, so a restart does not store events twice
       writeFileSync(doneFile, String(done), { mode: 0o600 });
       batch = [];
-      settle();
     };
     const lines = createInterface({ input: createReadStream(item.file, "utf8"), crlfDelay: Infinity });
     for await (const text of lines) {
@@ -183,11 +182,15 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
         logger.error({ file: item.file, line }, "audit: unreadable spill line skipped");
         done += 1;
       }
-      if (batch.length >= config.batchSize) await write();
+      if (batch.length >= config.batchSize) {
+        await write();
+        setLag(); // waiters are released when the whole file is stored and removed
+      }
     }
     if (batch.length) await write();
     rmSync(item.file, { force: true });
     rmSync(doneFile, { force: true });
+    settle();
   };
 
   const loop = async (): Promise<void> => {

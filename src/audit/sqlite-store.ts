@@ -13,7 +13,7 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
-import type { Database as Db } from "better-sqlite3";
+import type { Database as Db, Statement } from "better-sqlite3";
 import { chainEvents, GENESIS_HASH, toPublicSummary, type PendingEvent, type StoredSummary } from "./audit-fns.ts";
 import {
   DAILY_SELECT,
@@ -86,12 +86,24 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
   };
   init();
 
+  // Statements are prepared once and reused: faster, and fewer native statement objects left
+  // for the garbage collector (better-sqlite3 can abort when one is collected at process exit).
+  const prepared = new Map<string, Statement>();
+  const prep = (sql: string): Statement => {
+    let stmt = prepared.get(sql);
+    if (!stmt) {
+      stmt = db.prepare(sql);
+      prepared.set(sql, stmt);
+    }
+    return stmt;
+  };
+
   const headStmt = db.prepare(`SELECT seq, hash FROM ${t.events} ORDER BY seq DESC LIMIT 1`);
-  const insertEvent = db.prepare(`INSERT INTO ${t.events} (${EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-  const upsertSummary = db.prepare(
+  const insertEvent = prep(`INSERT INTO ${t.events} (${EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+  const upsertSummary = prep(
     `INSERT OR REPLACE INTO ${t.messages} (${SUMMARY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
-  const getSummary = db.prepare(`SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} WHERE audit_id = ?`);
+  const getSummary = prep(`SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} WHERE audit_id = ?`);
 
   const head = (): { seq: number; hash: string } => {
     const row = headStmt.get() as { seq: number; hash: string } | undefined;
@@ -114,7 +126,7 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
   const appendTx = db.transaction((pending: readonly PendingEvent[]) => appendInTx(pending));
 
   const eventsAll = (sql: string, ...params: unknown[]): AuditEvent[] =>
-    (db.prepare(sql).all(...params) as EventRow[]).map(eventFromRow);
+    (prep(sql).all(...params) as EventRow[]).map(eventFromRow);
 
   const store: AuditStore = {
     kind: "sqlite",
@@ -129,9 +141,8 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
       const params: unknown[] = [];
       const where = searchWhere(query, (v) => (params.push(v), "?"), "LIKE");
       const { limit, offset } = pageOf(query);
-      const total = (db.prepare(`SELECT COUNT(*) AS n FROM ${t.messages} ${where}`).get(...params) as { n: number }).n;
-      const rows = db
-        .prepare(`SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} ${where} ORDER BY received_at DESC, audit_id DESC LIMIT ? OFFSET ?`)
+      const total = (prep(`SELECT COUNT(*) AS n FROM ${t.messages} ${where}`).get(...params) as { n: number }).n;
+      const rows = prep(`SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} ${where} ORDER BY received_at DESC, audit_id DESC LIMIT ? OFFSET ?`)
         .all(...params, limit, offset) as SummaryRow[];
       return { total, rows: rows.map((r) => toPublicSummary(summaryFromRow(r))) };
     },
@@ -139,8 +150,7 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
       return eventsAll(`SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE audit_id = ? ORDER BY seq`, auditId);
     },
     async dailyCounts(since, until): Promise<DailyCounts[]> {
-      const rows = db
-        .prepare(`SELECT ${DAILY_SELECT} FROM ${t.messages} WHERE received_at >= ? AND received_at < ? GROUP BY day_jst ORDER BY day_jst`)
+      const rows = prep(`SELECT ${DAILY_SELECT} FROM ${t.messages} WHERE received_at >= ? AND received_at < ? GROUP BY day_jst ORDER BY day_jst`)
         .all(since.toISOString(), until.toISOString()) as DailyRow[];
       return rows.map(dailyFromRow);
     },
@@ -168,23 +178,17 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
     },
     async summaries(auditIds) {
       if (auditIds.length === 0) return [];
-      const out: StoredSummary[] = [];
-      const CHUNK = 500; // below SQLite's default limit of bound parameters
-      for (let i = 0; i < auditIds.length; i += CHUNK) {
-        const ids = auditIds.slice(i, i + CHUNK);
-        const rows = db
-          .prepare(`SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} WHERE audit_id IN (${ids.map(() => "?").join(",")})`)
-          .all(...ids) as SummaryRow[];
-        out.push(...rows.map(summaryFromRow));
-      }
-      return out;
+      // one JSON array parameter: one statement for any number of ids
+      const rows = prep(`SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} WHERE audit_id IN (SELECT value FROM json_each(?))`).all(
+        JSON.stringify(auditIds),
+      ) as SummaryRow[];
+      return rows.map(summaryFromRow);
     },
     async countSummaries() {
-      return (db.prepare(`SELECT COUNT(*) AS n FROM ${t.messages}`).get() as { n: number }).n;
+      return (prep(`SELECT COUNT(*) AS n FROM ${t.messages}`).get() as { n: number }).n;
     },
     async orphanSummary() {
-      const row = db
-        .prepare(
+      const row = prep(
           `SELECT audit_id FROM ${t.messages} m WHERE NOT EXISTS (SELECT 1 FROM ${t.events} e WHERE e.audit_id = m.audit_id) LIMIT 1`,
         )
         .get() as { audit_id: string } | undefined;
@@ -196,16 +200,16 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
     async purge(before, makeCheckpoint): Promise<PurgeOutcome> {
       const run = db.transaction((): PurgeOutcome => {
         const cutoff = before.toISOString();
-        const firstKept = db.prepare(`SELECT MIN(seq) AS s FROM ${t.events} WHERE ts >= ?`).get(cutoff) as { s: number | null };
-        const lastSeq = (db.prepare(`SELECT MAX(seq) AS s FROM ${t.events}`).get() as { s: number | null }).s;
+        const firstKept = prep(`SELECT MIN(seq) AS s FROM ${t.events} WHERE ts >= ?`).get(cutoff) as { s: number | null };
+        const lastSeq = (prep(`SELECT MAX(seq) AS s FROM ${t.events}`).get() as { s: number | null }).s;
         if (lastSeq === null) return { removed: 0 };
         const through = firstKept.s === null ? lastSeq : firstKept.s - 1;
-        const lowest = (db.prepare(`SELECT MIN(seq) AS s FROM ${t.events}`).get() as { s: number }).s;
+        const lowest = (prep(`SELECT MIN(seq) AS s FROM ${t.events}`).get() as { s: number }).s;
         if (through < lowest) return { removed: 0 };
         const lastPurged = eventsAll(`SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE seq = ?`, through)[0];
         if (!lastPurged) return { removed: 0 };
-        const removed = db.prepare(`DELETE FROM ${t.events} WHERE seq <= ?`).run(through).changes;
-        db.prepare(`DELETE FROM ${t.messages} WHERE first_seq <= ?`).run(through);
+        const removed = prep(`DELETE FROM ${t.events} WHERE seq <= ?`).run(through).changes;
+        prep(`DELETE FROM ${t.messages} WHERE first_seq <= ?`).run(through);
         // when nothing remains, the checkpoint still continues the numbering after the purged events
         const remaining = headStmt.get() as { seq: number; hash: string } | undefined;
         const [checkpoint] = appendInTx([makeCheckpoint(lastPurged, removed)], remaining ?? lastPurged);
@@ -214,6 +218,7 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
       return run.immediate();
     },
     async close() {
+      prepared.clear();
       if (db.open) db.close();
     },
   };

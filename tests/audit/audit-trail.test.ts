@@ -262,7 +262,7 @@ describe.each(backendKinds())("the audit trail on %s", (kind) => {
       expect(removed).toBe(4);
       expect(await log.verify()).toMatchObject({ ok: true, checked: 9 });
       expect((await log.search({})).rows.map((r) => r.auditId).sort()).toEqual([bId, c].sort());
-      expect(await log.story(a)).toEqual([]);
+      expect(await log.story(a!)).toEqual([]);
       const [checkpoint] = (await b.exec("SELECT actor, data FROM {e} WHERE type = 'checkpoint'")) as { actor: string; data: string }[];
       expect(checkpoint!.actor).toBe("cli:admin");
       expect(JSON.parse(checkpoint!.data)).toMatchObject({ purgedThroughSeq: 4, removed: 4 });
