@@ -9,6 +9,7 @@ import { registerOriginalCommands } from "./originals/original-command.ts";
 import { registerServeCommands } from "./serve-command.ts";
 import { registerAdminCommands } from "./admin/admin-command.ts";
 import { registerSanitizeCommands } from "./sanitize/sanitize-command.ts";
+import { registerRulesCommands } from "./rules/rules-command.ts";
 
 /** A failure to report as one line on stderr with this exit code. */
 export class CliError extends Error {
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerOriginalCommands(program);
   registerServeCommands(program);
   registerAdminCommands(program);
+  registerRulesCommands(program);
 
   return program;
 }
