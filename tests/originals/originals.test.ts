@@ -1,0 +1,157 @@
+/**
+ * Retained originals: the exact bytes come back, private on disk, encrypted
+ * when a key is configured (and then useless without it), every retrieval is
+ * an audit event naming who asked, a wrong key or an altered file fails
+ * clearly, and nothing outlives its retention.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { AuditEventInput, AuditSink } from "../../src/audit/audit-types.ts";
+import { originalsSchema } from "../../src/config/schema.ts";
+import { newAuditId } from "../../src/lib/ids.ts";
+import { OriginalKeyError, OriginalNotFoundError, openOriginals } from "../../src/originals/index.ts";
+
+const KEY_HEX = "11".repeat(32);
+const OTHER_KEY_B64 = Buffer.alloc(32, 7).toString("base64");
+const DAY = 24 * 3600 * 1000;
+
+function recordingSink(): AuditSink & { events: AuditEventInput[] } {
+  const events: AuditEventInput[] = [];
+  return { events, record: (e) => void events.push(e), flush: async () => {} };
+}
+
+async function bytes(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream as AsyncIterable<Buffer>) chunks.push(Buffer.from(c));
+  return Buffer.concat(chunks);
+}
+
+describe("retained originals", () => {
+  let dataDir: string;
+  let source: string;
+  const raw = Buffer.concat([Buffer.from("From: a@example.jp\r\nSubject: =?UTF-8?B?5Lu25ZCN?=\r\n\r\n本文\r\n"), randomBytes(300_000)]);
+
+  beforeEach(() => {
+    dataDir = mkdtempSync(path.join(os.tmpdir(), "mumuka-orig-"));
+    source = path.join(dataDir, "spooled.eml");
+    writeFileSync(source, raw, { mode: 0o600 });
+  });
+  afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it("gives back the exact bytes, stored privately, and records who retrieved them", async () => {
+    const audit = recordingSink();
+    const store = openOriginals({ config: originalsSchema.parse({}), dataDir, audit });
+    const id = newAuditId();
+    await store.keep(id, source);
+    const day = readdirSync(path.join(dataDir, "originals"))[0]!;
+    const file = path.join(dataDir, "originals", day, `${id}.eml`);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(path.join(dataDir, "originals", day)).mode & 0o777).toBe(0o700);
+    rmSync(source); // the spool is done with it: the retained copy stands alone
+    expect((await bytes(await store.get(id, "cli:tanaka"))).equals(raw)).toBe(true);
+    expect(audit.events).toEqual([{ type: "original-retrieved", auditId: id, actor: "cli:tanaka", data: { encrypted: false, storedBytes: raw.length } }]);
+  });
+
+  it("encrypts at rest with the key from the environment, and decrypts to the exact bytes", async () => {
+    const audit = recordingSink();
+    const store = openOriginals({ config: originalsSchema.parse({ keyEnv: "MMK_KEY" }), dataDir, audit, env: { MMK_KEY: KEY_HEX } });
+    const id = newAuditId();
+    await store.keep(id, source);
+    const day = readdirSync(path.join(dataDir, "originals"))[0]!;
+    const file = path.join(dataDir, "originals", day, `${id}.eml.enc`);
+    const stored = readFileSync(file);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(stored.includes(Buffer.from("Subject:"))).toBe(false);
+    expect(stored.includes(raw.subarray(100, 132))).toBe(false);
+    expect((await bytes(await store.get(id, "admin:sato"))).equals(raw)).toBe(true);
+    expect(audit.events[0]).toMatchObject({ type: "original-retrieved", actor: "admin:sato", data: { encrypted: true } });
+  });
+
+  it("round-trips an empty message encrypted", async () => {
+    writeFileSync(source, "");
+    const store = openOriginals({ config: originalsSchema.parse({ keyEnv: "MMK_KEY" }), dataDir, audit: recordingSink(), env: { MMK_KEY: KEY_HEX } });
+    const id = newAuditId();
+    await store.keep(id, source);
+    expect((await bytes(await store.get(id, "cli:x"))).length).toBe(0);
+  });
+
+  it("refuses a wrong key clearly, before recording or releasing anything", async () => {
+    const id = newAuditId();
+    await openOriginals({ config: originalsSchema.parse({ keyEnv: "MMK_KEY" }), dataDir, audit: recordingSink(), env: { MMK_KEY: KEY_HEX } }).keep(id, source);
+    const audit = recordingSink();
+    const wrong = openOriginals({ config: originalsSchema.parse({ keyEnv: "MMK_KEY" }), dataDir, audit, env: { MMK_KEY: OTHER_KEY_B64 } });
+    await expect(wrong.get(id, "cli:x")).rejects.toThrow(/different key/);
+    await expect(wrong.get(id, "cli:x")).rejects.toBeInstanceOf(OriginalKeyError);
+    expect(audit.events).toEqual([]);
+    const nokey = openOriginals({ config: originalsSchema.parse({}), dataDir, audit });
+    await expect(nokey.get(id, "cli:x")).rejects.toThrow(/encrypted; set originals.keyEnv/);
+  });
+
+  it("fails authentication on an altered, truncated or extended file", async () => {
+    const store = openOriginals({ config: originalsSchema.parse({ keyEnv: "MMK_KEY" }), dataDir, audit: recordingSink(), env: { MMK_KEY: KEY_HEX } });
+    const id = newAuditId();
+    await store.keep(id, source);
+    const day = readdirSync(path.join(dataDir, "originals"))[0]!;
+    const file = path.join(dataDir, "originals", day, `${id}.eml.enc`);
+    const good = readFileSync(file);
+
+    const flipped = Buffer.from(good);
+    flipped[200_000]! ^= 1;
+    writeFileSync(file, flipped);
+    await expect(bytes(await store.get(id, "cli:x"))).rejects.toThrow(/authentication failed/);
+
+    writeFileSync(file, good.subarray(0, good.length - 40_000));
+    await expect(bytes(await store.get(id, "cli:x"))).rejects.toThrow(/truncated|authentication/);
+
+    writeFileSync(file, Buffer.concat([good, Buffer.from("extra")]));
+    await expect(bytes(await store.get(id, "cli:x"))).rejects.toThrow(/after the final chunk/);
+  });
+
+  it("will not start with a key variable that is missing or malformed", () => {
+    const config = originalsSchema.parse({ keyEnv: "MMK_KEY" });
+    expect(() => openOriginals({ config, dataDir, audit: recordingSink(), env: {} })).toThrow(/MMK_KEY.*not set/);
+    expect(() => openOriginals({ config, dataDir, audit: recordingSink(), env: { MMK_KEY: "short" } })).toThrow(/32-byte key/);
+  });
+
+  it("rejects what is not an audit id before it touches a path, and says when there is nothing", async () => {
+    const store = openOriginals({ config: originalsSchema.parse({}), dataDir, audit: recordingSink() });
+    await expect(store.get("../../etc/passwd", "cli:x")).rejects.toBeInstanceOf(OriginalNotFoundError);
+    await expect(store.keep("../x", source)).rejects.toBeInstanceOf(OriginalNotFoundError);
+    await expect(store.get(newAuditId(), "cli:x")).rejects.toThrow(/no retained original/);
+  });
+
+  it("purges originals past their retention, and records the purge", async () => {
+    const audit = recordingSink();
+    const store = openOriginals({ config: originalsSchema.parse({ retentionDays: 30 }), dataDir, audit });
+    const now = Date.parse("2026-11-26T03:00:00Z");
+    const old = newAuditId(new Date(now - 31 * DAY));
+    const recent = newAuditId(new Date(now - 29 * DAY));
+    await store.keep(old, source);
+    await store.keep(recent, source);
+    expect(await store.purge(new Date(now))).toBe(1);
+    await expect(store.get(old, "cli:x")).rejects.toThrow(/no retained original/);
+    expect((await bytes(await store.get(recent, "cli:x"))).equals(raw)).toBe(true);
+    expect(audit.events[0]).toMatchObject({ type: "purged", data: { what: "originals", removed: 1 } });
+    expect(readdirSync(path.join(dataDir, "originals"))).toHaveLength(1); // the emptied day is gone
+  });
+
+  it("keeps none when the retention is zero days", async () => {
+    const store = openOriginals({ config: originalsSchema.parse({ retentionDays: 0 }), dataDir, audit: recordingSink() });
+    const id = newAuditId();
+    await store.keep(id, source);
+    await expect(store.get(id, "cli:x")).rejects.toThrow(/no retained original/);
+  });
+
+  it("accepts the same message twice (a retry after a crash)", async () => {
+    for (const keyEnv of [undefined, "MMK_KEY"]) {
+      const store = openOriginals({ config: originalsSchema.parse({ keyEnv }), dataDir, audit: recordingSink(), env: { MMK_KEY: KEY_HEX } });
+      const id = newAuditId();
+      await store.keep(id, source);
+      await store.keep(id, source);
+      expect((await bytes(await store.get(id, "cli:x"))).equals(raw)).toBe(true);
+    }
+  });
+});
