@@ -223,7 +223,8 @@ export async function checkSanitized(
     if (report.output?.size !== message.length) bad(`report.output.size ${report.output?.size} != ${message.length}`);
     if ((report.output?.charset ?? "").toLowerCase() !== charset) bad(`report.output.charset ${report.output?.charset} != ${charset}`);
     if (!Array.isArray(report.attachments)) bad("report.attachments is not an array");
-    else {
+    else if (!report.withheld) {
+      // a withheld message carries no sender text at all, file names included
       const flat = text.replace(/\s+/g, "");
       for (const part of report.attachments) {
         if (!/^[0-9a-f]{64}$/.test(part.sha256)) bad(`attachment ${part.path} sha256 is not lower-case hex: ${part.sha256}`);
@@ -251,7 +252,12 @@ export async function checkSanitized(
   const tags = [...new Set([...text.matchAll(MARKUP)].map((m) => m[0].toLowerCase().replace(/\s+/g, " ")))];
   if (tags.length > 0) {
     const allowance = options.input && options.input.length <= MAX_ALLOWANCE_INPUT ? await plainTextOf(options.input) : "";
-    const leaked = tags.filter((tag) => !allowance.includes(tag));
+    // compare by tag name: the core may have rewritten the attributes (a defanged href), so
+    // `<a href="hxxp[://]…">` in the output is allowed when the sender wrote `<a ` as text
+    const leaked = tags.filter((tag) => {
+      const name = /^<\s*\/?\s*([a-z]+)/.exec(tag)?.[1] ?? "";
+      return !new RegExp(`<\\s*/?\\s*${name}[\\s>/]`).test(allowance);
+    });
     if (leaked.length > 0) bad(`markup in the output that the sender did not write as text: ${leaked.slice(0, 5).join(" ")}`);
   }
 
@@ -283,6 +289,10 @@ async function plainTextOf(input: Buffer, depth = 0): Promise<string> {
       else if (att.contentType === "text/html") pieces.push(convert(att.content.toString("utf8"), { wordwrap: false }));
       else if (att.contentType.startsWith("text/")) pieces.push(att.content.toString("utf8"), att.content.toString("latin1"));
     }
+    // no part of the input declares text/html: whatever markup it holds was sent as text
+    // (e.g. a raw TNEF or a text/plain bounce quoting HTML source)
+    const raw = input.toString("latin1");
+    if (!/^content-type:\s*text\/html/im.test(raw)) pieces.push(raw);
     return pieces.join("\n").toLowerCase().replace(/\s+/g, " ");
   } catch {
     return "";

@@ -66,7 +66,12 @@ describe("RFC 2231 file names", () => {
   it("joins continuations and decodes charset + percent-encoding", async () => {
     const name = "令和8年度 予算書（案）.xlsx";
     const encoded = encodeURIComponent(name).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-    const pieces = encoded.match(/.{1,30}/g)!;
+    // segments of about 30 characters, never splitting a %XX escape (a multi-byte character may be split)
+    const pieces: string[] = [];
+    for (const token of encoded.match(/%[0-9A-F]{2}|[^%]/g)!) {
+      if (!pieces.length || pieces.at(-1)!.length >= 30) pieces.push("");
+      pieces[pieces.length - 1] += token;
+    }
     const disposition = ["Content-Disposition: attachment;", ...pieces.map((p, i) => ` filename*${i}*=${i === 0 ? "UTF-8''" : ""}${p}${i < pieces.length - 1 ? ";" : ""}`)].join("\r\n");
     const input = message({ subject: "s", entity: multipart("mixed", [intro, part({ contentType: "application/vnd.ms-excel", headers: [disposition], encoding: "base64", body: Buffer.from("PK\u0003\u0004xx") })]) });
     const { attachments, view } = await run(input);

@@ -30,7 +30,7 @@ async function run(input: Buffer, overrides = {}) {
 describe("deceptive link text", () => {
   it("shows the real target next to the pretended URL, defanged by default", async () => {
     const { view, result } = await run(deceptive);
-    const at = view.text.indexOf("bank.example");
+    const at = view.text.search(/bank\W{0,5}example/); // the pretended URL, maybe defanged too
     expect(at).toBeGreaterThanOrEqual(0);
     const near = view.text.slice(Math.max(0, at - 300), at + 300);
     expect(near).toMatch(/evil\W{0,5}example/); // the real host, in whatever defanged spelling

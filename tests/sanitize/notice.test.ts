@@ -58,10 +58,12 @@ describe("the notice", () => {
   });
 
   it("uses a configured template", async () => {
-    const template = "TEMPLATE-MARKER-7Q\n";
+    // the core's template language (config/notice/*.txt): a marker plus the list of removed parts
+    const template = "TEMPLATE-MARKER-7Q {{auditId}}\n{{#attachments}}* {{filename}} {{sha256}}\n{{/attachments}}";
     const result = await sanitize(input, testOptions({ noticeTemplate: template }));
     const view = await assertSanitized(result, input);
     expect(view.text).toContain("TEMPLATE-MARKER-7Q");
+    expect(view.text).toContain("* report.xlsx");
     expect(view.text).toContain("Please find");
   });
 
