@@ -58,7 +58,7 @@ const SPLITTER_NODE_SLACK = 16;
 /** references kept: threading needs the last few, a hostile header may carry thousands */
 const MAX_REFERENCES = 50;
 
-type Role = "multipart" | "text" | "html" | "calendar" | "message" | "attachment" | "encrypted";
+type Role = "multipart" | "text" | "html" | "calendar" | "message" | "attachment" | "encrypted" | "reparse";
 
 interface NodeRec {
   path: string;
@@ -73,6 +73,10 @@ interface NodeRec {
   role: Role;
   /** header fields of a message root (top or forwarded) */
   fields?: HeaderField[];
+  /** no usable Content-Type: "missing" or "invalid" (the content may then be sniffed as HTML) */
+  typeUnsure?: "missing" | "invalid";
+  /** a root whose "header" lines were not headers at all: they are text */
+  prefix?: string;
   /** multipart without a parsed child list: kept for the tree */
   multipart: boolean;
   decoder?: TransferDecoder;
@@ -176,13 +180,16 @@ function onNode(ctx: Ctx, state: SessionState, raw: RawNode): void {
     return;
   }
   ctx.parts++;
-  const fields = parseHeaderBlock(raw.header, ctx.warnings);
+  const junk: string[] = [];
+  const fields = parseHeaderBlock(raw.header, ctx.warnings, junk);
   const ctRaw = firstField(fields, "content-type");
   const parentIsDigest = parent?.contentType === "multipart/digest";
   let ct = ctRaw ? parseStructured(ctRaw, ctx.charsets) : { value: parentIsDigest ? "message/rfc822" : "text/plain", params: {} };
+  let typeUnsure: NodeRec["typeUnsure"] = ctRaw ? undefined : "missing";
   if (!/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/.test(ct.value)) {
-    if (ctRaw) ctx.warnings.push(`invalid Content-Type ${JSON.stringify(ct.value.slice(0, 60))} at part ${raw.id}: taken as text/plain`);
+    if (ctRaw) ctx.warnings.push(`invalid Content-Type ${JSON.stringify(ct.value.slice(0, 60))}: taken as text/plain`);
     ct = { value: "text/plain", params: ct.params };
+    typeUnsure = "invalid";
   }
   const disp = parseStructured(firstField(fields, "content-disposition") ?? "", ctx.charsets);
   const rawName = disp.params.filename ?? ct.params.name ?? "";
@@ -207,15 +214,20 @@ function onNode(ctx: Ctx, state: SessionState, raw: RawNode): void {
     truncated: false,
     blocks: [],
   };
-  if (raw.parentId === undefined) rec.fields = fields;
+  if (typeUnsure) rec.typeUnsure = typeUnsure;
+  if (raw.parentId === undefined) {
+    rec.fields = fields;
+    // no header at all: what the splitter took for header lines is the sender's text
+    if (fields.length === 0 && junk.length > 0) rec.prefix = decodeText(Buffer.from(junk.join("\n"), "latin1"), undefined).text;
+  }
   // paths as IMAP numbers them: the root multipart is "", its children 1, 2 …; a single-part root is "1"
   if (!parent) rec.path = raw.multipart ? "" : "1";
-  else if (parent.role === "message") rec.path = raw.multipart ? parent.path : `${parent.path}.1`;
+  else if (parent.role === "message" || parent.role === "reparse") rec.path = raw.multipart ? parent.path : `${parent.path}.1`;
   else {
     parent.childCount++;
     rec.path = parent.path ? `${parent.path}.${parent.childCount}` : String(parent.childCount);
   }
-  if (parent && parent.role === "message") parent.inner = rec;
+  if (parent && (parent.role === "message" || parent.role === "reparse")) parent.inner = rec;
   else parent?.children.push(rec);
   rec.role = classify(rec);
   if (rec.role !== "multipart") {
@@ -225,7 +237,17 @@ function onNode(ctx: Ctx, state: SessionState, raw: RawNode): void {
     rec.decoder = transferDecoder(cte);
     rec.hash = createHash("sha256");
     rec.sniffer = createSniffer();
-    if (rec.role === "message") {
+    // Outlook bounces put `boundary=` on an unfolded line of its own: the splitter
+    // sees no boundary. Recover it and split the content again with a header we write
+    const lostBoundary = ct.value.startsWith("multipart/") && !raw.multipart && !ct.params.boundary
+      ? /^\s*boundary\s*=\s*"?([^"\s;]{1,200})"?/i.exec(junk.join("\n"))?.[1]
+      : undefined;
+    if (lostBoundary && depth + 1 <= ctx.limits.maxDepth) {
+      ctx.warnings.push(`part ${rec.path || "1"}: boundary parameter on an unfolded line, recovered`);
+      rec.role = "reparse";
+      rec.nested = openSession(ctx, rec, depth + 1);
+      void rec.nested.split.write(Buffer.from(`Content-Type: ${ct.value}; boundary="${lostBoundary}"\r\n\r\n`, "latin1"));
+    } else if (rec.role === "message") {
       if (depth + 1 > ctx.limits.maxDepth) {
         limitHit(ctx, "maxDepth");
         rec.role = "attachment";
@@ -237,6 +259,7 @@ function onNode(ctx: Ctx, state: SessionState, raw: RawNode): void {
 }
 
 function keepsText(role: Role): boolean {
+  // "reparse" keeps nothing itself: its nested session sees the bytes
   return role === "text" || role === "html" || role === "calendar";
 }
 
@@ -316,12 +339,44 @@ function removedPart(ctx: Ctx, rec: NodeRec): RemovedPart {
   return part;
 }
 
+/** NUL bytes or many control characters: not text, whatever the label says (a TNEF or .msg file fed as a message) */
+function looksBinary(bytes: Buffer): boolean {
+  let controls = 0;
+  for (const b of bytes) {
+    if (b === 0) return true;
+    if (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d && b !== 0x0c && b !== 0x1b) controls++;
+  }
+  // more than one byte in ten a control character: no charset makes that prose
+  return controls * 10 > bytes.length;
+}
+
+const HTML_TAG = /<(?:html|body|head|br|p|div|font|table|td|span|a\s|img\s|center|b|i|u)\b[^<>]{0,200}>/gi;
+
+/** Text with no usable Content-Type that is evidently HTML is converted as HTML rather than shown as tags. */
+function looksHtml(bytes: Buffer, unsure: NodeRec["typeUnsure"]): boolean {
+  if (!unsure) return false;
+  const head = bytes.subarray(0, 64 * 1024).toString("latin1");
+  if (/^\s*(?:<!doctype html|<html)/i.test(head)) return true;
+  const tags = head.match(HTML_TAG)?.length ?? 0;
+  return unsure === "invalid" ? tags >= 1 : tags >= 3;
+}
+
 function finishLeaf(ctx: Ctx, rec: NodeRec): void {
+  if (rec.role === "text" && rec.kept.length > 0) {
+    const sample = Buffer.concat(rec.kept).subarray(0, 64 * 1024);
+    if (looksBinary(sample)) {
+      ctx.warnings.push(`part ${rec.path || "1"}: declared as text but binary: removed`);
+      rec.role = "attachment";
+    } else if (looksHtml(sample, rec.typeUnsure)) {
+      ctx.warnings.push(`part ${rec.path || "1"}: no valid Content-Type and HTML content: converted as HTML`);
+      rec.role = "html";
+    }
+  }
   const html = rec.role === "html";
   switch (rec.role) {
     case "text": {
       rec.hash?.digest();
-      const text = budgetText(ctx, rec, bodySafe(decodeKept(ctx, rec)));
+      const text = budgetText(ctx, rec, bodySafe((rec.prefix ? `${rec.prefix}\n` : "") + decodeKept(ctx, rec)));
       if (text.includes("-----BEGIN PGP MESSAGE-----")) ctx.encrypted.pgp = true;
       rec.blocks = [{ kind: "text", path: rec.path, text }];
       return;
@@ -365,6 +420,11 @@ function finishLeaf(ctx: Ctx, rec: NodeRec): void {
       rec.blocks = [{ kind: "unreadable", path: rec.path, what: "smime" }];
       rec.removed = removedPart(ctx, rec);
       ctx.attachments.push(rec.removed);
+      return;
+    }
+    case "reparse": {
+      rec.hash?.digest();
+      rec.blocks = rec.inner ? blocksOf(ctx, rec.inner) : [];
       return;
     }
     case "message": {
@@ -441,11 +501,11 @@ function blocksOf(ctx: Ctx, rec: NodeRec): BodyBlock[] {
 }
 
 function headerText(value: string | undefined, charsets: Set<string>): string {
-  return truncateChars(decodeWords(value ?? "", charsets), MAX_HEADER_TEXT_CHARS);
+  return truncateChars(displaySafe(decodeWords(value ?? "", charsets)), MAX_HEADER_TEXT_CHARS);
 }
 
 function cleanAddresses(list: Address[]): Address[] {
-  return list.map((a) => ({ name: truncateChars(a.name, MAX_HEADER_TEXT_CHARS), address: a.address }));
+  return list.map((a) => ({ name: truncateChars(displaySafe(a.name), MAX_HEADER_TEXT_CHARS), address: displaySafe(a.address) }));
 }
 
 async function* chunksOf(input: Readable | Buffer): AsyncGenerator<Buffer> {

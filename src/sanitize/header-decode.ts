@@ -33,7 +33,7 @@ const MAX_ADDRESSES = 500;
  * an mbox "From " line) are skipped with a warning. Raw 8-bit values are
  * decoded by guessing (UTF-8, then CP932 / EUC-JP).
  */
-export function parseHeaderBlock(raw: Buffer, warnings: string[]): HeaderField[] {
+export function parseHeaderBlock(raw: Buffer, warnings: string[], junkLines?: string[]): HeaderField[] {
   const fields: HeaderField[] = [];
   const text = raw.toString("latin1");
   const lines = text.split(/\r?\n|\r/);
@@ -62,6 +62,7 @@ export function parseHeaderBlock(raw: Buffer, warnings: string[]): HeaderField[]
     const name = colon > 0 ? line.slice(0, colon).trim() : "";
     if (!/^[\x21-\x39\x3b-\x7e]+$/.test(name)) {
       junk++;
+      junkLines?.push(line);
       continue;
     }
     current = { name: name.toLowerCase(), parts: [line.slice(colon + 1)] };
@@ -210,7 +211,9 @@ export function parseStructured(raw: string, charsetsSeen?: Set<string>): Struct
   for (const [base, list] of continued) {
     list.sort((a, b) => a.index - b.index);
     let charset = "utf-8";
-    const bytes: Buffer[] = [];
+    // the segments are joined BEFORE percent-decoding: senders split inside "%XX"
+    // escapes and inside multi-byte characters, and both must come out whole
+    let joined = "";
     list.forEach((seg, i) => {
       let v = seg.value;
       if (seg.encoded) {
@@ -221,12 +224,12 @@ export function parseStructured(raw: string, charsetsSeen?: Set<string>): Struct
             v = m[2] ?? "";
           }
         }
-        bytes.push(percentDecode(v));
-      } else bytes.push(Buffer.from(v, "utf8"));
+        joined += v;
+      } else joined += [...Buffer.from(v, "utf8")].map((b) => `%${b.toString(16).padStart(2, "0")}`).join("");
     });
     charsetsSeen?.add(charset.toLowerCase());
     // an RFC 2231 value wins over a plain one of the same name (RFC 2231 says it carries more)
-    params[base] = decodeText(Buffer.concat(bytes), charset).text;
+    params[base] = decodeWords(decodeText(percentDecode(joined), charset).text, charsetsSeen);
   }
   return { value: head.trim().toLowerCase(), params };
 }

@@ -16,8 +16,20 @@ import { convert } from "html-to-text";
 import type { FormatCallback } from "html-to-text";
 import { stripSentinels } from "./display-safe.ts";
 
-/** Marks a link whose text names another host than its real target; replaced in render. */
-export const DECEPTIVE_MARK = "\uE001";
+/**
+ * Marks a link whose text names another host than its real target:
+ * U+E001 shown-host U+E002 real-host U+E003, dots as U+E004 (so the link
+ * finder never takes the hosts for URLs). render() turns it into words in the
+ * notice language, spelling the hosts per link mode.
+ */
+export const DECEPTIVE_RE = /\uE001([^\uE002]*)\uE002([^\uE003]*)\uE003/g;
+const DOT = "\uE004";
+export const SENTINEL_DOT_RE = /\uE004/g;
+
+function deceptiveMark(shown: string, real: string): string {
+  const clean = (h: string): string => h.replace(/[^\p{L}\p{N}.\-_:[\]]/gu, "").slice(0, 253).replaceAll(".", DOT);
+  return `\uE001${clean(shown)}\uE002${clean(real)}\uE003`;
+}
 
 /** html-to-text walks the DOM recursively: deeper nesting than this is flattened, never a stack overflow */
 const MAX_HTML_DEPTH = 200;
@@ -77,12 +89,12 @@ function sameSite(a: string, b: string): boolean {
   return x === y || x.endsWith(`.${y}`) || y.endsWith(`.${x}`);
 }
 
-/** True when the link text names a host and the real target is on another one. */
-export function isDeceptiveLink(text: string, href: string): boolean {
+/** When the link text names a host and the real target is on another one: both hosts; else undefined. */
+export function deceptiveHosts(text: string, href: string): { shown: string; real: string } | undefined {
   const shown = hostOfText(text);
-  if (!shown) return false;
+  if (!shown) return undefined;
   const real = hostOfHref(href);
-  if (!real) return true; // text claims an address, the target is not even a URL with a host
+  if (!real) return { shown, real: href.slice(0, 100) }; // text claims an address, the target is not even a URL with a host
   // IDN: the target may be in punycode while the text is in Unicode
   let realUnicode = real;
   try {
@@ -96,7 +108,11 @@ export function isDeceptiveLink(text: string, href: string): boolean {
   } catch {
     /* keep */
   }
-  return !sameSite(shownAscii, realUnicode) && !sameSite(shown, real);
+  return !sameSite(shownAscii, realUnicode) && !sameSite(shown, real) ? { shown, real } : undefined;
+}
+
+export function isDeceptiveLink(text: string, href: string): boolean {
+  return deceptiveHosts(text, href) !== undefined;
 }
 
 function normaliseForCompare(s: string): string {
@@ -112,7 +128,8 @@ const anchor: FormatCallback = (elem, walk, builder) => {
   const text = textOf(node);
   if (normaliseForCompare(text) === normaliseForCompare(href)) return; // the text already is the target
   builder.addInline(` <${href}>`, { noWordTransform: true });
-  if (isDeceptiveLink(text, href)) builder.addInline(` ${DECEPTIVE_MARK}`, { noWordTransform: true });
+  const hosts = deceptiveHosts(text, href);
+  if (hosts) builder.addInline(` ${deceptiveMark(hosts.shown, hosts.real)}`, { noWordTransform: true });
 };
 
 const image: FormatCallback = (elem, _walk, builder) => {

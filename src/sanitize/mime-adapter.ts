@@ -83,9 +83,10 @@ export function createSplitSession(sink: SplitSink, options: SplitOptions): Spli
           parentId: parent?.id,
           depth: info.depth,
           header: chunk.getHeaders(),
-          multipart: Boolean(chunk.multipart),
+          // a multipart without a boundary has no children: its content is reported as a body
+          multipart: Boolean(chunk.multipart && chunk._boundary),
         });
-      } else if (chunk.type === "body") {
+      } else if (chunk.type === "body" || (chunk.type === "data" && chunk.node.multipart && !chunk.node._boundary)) {
         const info = ids.get(chunk.node);
         if (!info) return;
         const wait = sink.body(info.id, chunk.value);
@@ -101,7 +102,7 @@ export function createSplitSession(sink: SplitSink, options: SplitOptions): Spli
   });
   stream.on("error", (error: Error & { code?: string }) => {
     if (!failure) {
-      if (error.code === "EMAXLEN") failure = /child|node/i.test(error.message) ? "maxParts" : "maxHeaderBytes";
+      if (error.code === "EMAXLEN") failure = /child/i.test(error.message) ? "maxParts" : "maxHeaderBytes";
       else failure = "malformed";
     }
     settle?.();

@@ -48,6 +48,7 @@ export const NOTICE_JA = `━━━━━━━━━━━━━━━━━━
 {{#unreadable}}
 ・⚠ 暗号化されたメール（S/MIME または PGP）のため、内容を読み取れませんでした。
 {{/unreadable}}
+{{/withheld}}
 {{#protectedFiles}}
 ・⚠ パスワード付きのファイルが {{protectedFiles}} 件ありました。このファイルは届きません。
   後からパスワードが届いても開けませんので、送信元に別の方法での送付を依頼してください。
@@ -69,7 +70,6 @@ export const NOTICE_JA = `━━━━━━━━━━━━━━━━━━
 {{#limits}}
 ・処理の上限（{{label}}）に達したため、一部を省略しました。
 {{/limits}}
-{{/withheld}}
 管理番号: {{auditId}}
 ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━
 `;
@@ -111,6 +111,7 @@ This message came from the Internet and was converted to plain text for safety.
 {{#unreadable}}
 - WARNING: the message is encrypted (S/MIME or PGP) and could not be read.
 {{/unreadable}}
+{{/withheld}}
 {{#protectedFiles}}
 - WARNING: {{protectedFiles}} password-protected file(s) were attached. They will not arrive,
   even if the password follows: ask the sender to share the file another way.
@@ -132,9 +133,33 @@ This message came from the Internet and was converted to plain text for safety.
 {{#limits}}
 - A processing limit ({{label}}) was reached: part of the message was left out.
 {{/limits}}
-{{/withheld}}
 Reference: {{auditId}}
 ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━
+`;
+
+/**
+ * What every notice must carry whatever the template says (DESIGN.md: each
+ * removed part with name, type, size and SHA-256, and the audit id). When an
+ * operator's template leaves any of it out, render appends this.
+ */
+export const MANDATORY_JA = `{{#hasAttachments}}
+削除した添付ファイルなど:
+{{#attachments}}
+  - {{filename}}  {{contentType}}{{#sniffedType}}（中身: {{sniffedType}}）{{/sniffedType}}  {{size}}{{#encrypted}}  パスワード付き{{/encrypted}}{{#mismatch}}  ⚠形式不一致{{/mismatch}}
+    SHA-256: {{sha256}}
+{{/attachments}}
+{{/hasAttachments}}
+管理番号: {{auditId}}
+`;
+
+export const MANDATORY_EN = `{{#hasAttachments}}
+Removed attachments and parts:
+{{#attachments}}
+  - {{filename}}  {{contentType}}{{#sniffedType}} (content: {{sniffedType}}){{/sniffedType}}  {{size}}{{#encrypted}}  password-protected{{/encrypted}}{{#mismatch}}  WARNING: type mismatch{{/mismatch}}
+    SHA-256: {{sha256}}
+{{/attachments}}
+{{/hasAttachments}}
+Reference: {{auditId}}
 `;
 
 export function builtinNotice(language: Language): string {
@@ -144,7 +169,7 @@ export function builtinNotice(language: Language): string {
 /** Words render() puts into the body, per language. */
 export interface BodyWords {
   noFilename: string;
-  deceptive: string;
+  deceptive: (shown: string, real: string) => string;
   linkRemoved: string;
   forwardedStart: string;
   forwardedEnd: string;
@@ -159,7 +184,7 @@ export interface BodyWords {
 export const WORDS: Record<Language, BodyWords> = {
   ja: {
     noFilename: "（名前なし）",
-    deceptive: "（⚠注意: 表示されているアドレスと実際のリンク先が異なります）",
+    deceptive: (shown, real) => `（⚠注意: リンクの表示は「${shown}」ですが、実際のリンク先は「${real}」です）`,
     linkRemoved: "[リンク削除]",
     forwardedStart: "---------- 転送メッセージ ----------",
     forwardedEnd: "---------- 転送メッセージここまで ----------",
@@ -179,7 +204,7 @@ export const WORDS: Record<Language, BodyWords> = {
   },
   en: {
     noFilename: "(no name)",
-    deceptive: "(WARNING: the link text shows a different address than the real target)",
+    deceptive: (shown, real) => `(WARNING: the link text shows "${shown}" but the real target is "${real}")`,
     linkRemoved: "[link removed]",
     forwardedStart: "---------- Forwarded message ----------",
     forwardedEnd: "---------- End of forwarded message ----------",

@@ -21,9 +21,9 @@ import { displaySafe } from "./display-safe.ts";
 import { encodeIso2022Jp } from "./charset.ts";
 import { addressHeader, tokenHeader, unstructuredHeader } from "./header-encode.ts";
 import { formatDate, isValidAddress } from "./header-decode.ts";
-import { DECEPTIVE_MARK } from "./html-text.ts";
+import { DECEPTIVE_RE, SENTINEL_DOT_RE } from "./html-text.ts";
 import { processLinks } from "./links.ts";
-import { builtinNotice, noticeScope, WORDS, type BodyWords } from "./notice.ts";
+import { builtinNotice, MANDATORY_EN, MANDATORY_JA, noticeScope, WORDS, type BodyWords } from "./notice.ts";
 import { renderTemplate } from "./notice-template.ts";
 
 /** RFC 5322 2.1.1: a line MUST be at most 998 octets (excluding CRLF) */
@@ -234,8 +234,12 @@ export function render(message: AnalyzedMessage, options: RenderOptions): Saniti
     const links = processLinks(pieces.join("\n\n"), options.links, words.linkRemoved);
     found = links.found;
     disarmed = links.disarmed;
-    deceptive = links.text.split(DECEPTIVE_MARK).length - 1;
-    text = links.text.replaceAll(DECEPTIVE_MARK, words.deceptive);
+    const dot = options.links === "keep" ? "." : "[.]";
+    text = links.text.replace(DECEPTIVE_RE, (_m, shown: string, real: string) => {
+      deceptive++;
+      const target = options.links === "remove" ? words.linkRemoved : real.replace(SENTINEL_DOT_RE, dot);
+      return words.deceptive(shown.replace(SENTINEL_DOT_RE, dot), target);
+    });
   }
   const hasHtml = message.facts.hasHtml;
   const attachments = message.facts.attachments;
@@ -259,7 +263,12 @@ export function render(message: AnalyzedMessage, options: RenderOptions): Saniti
     limitsHit,
   });
   // the template's own text is operator input: controls in it are shown, not obeyed, like any other
-  const notice = renderTemplate(template, scope).replace(/\r\n?/g, "\n").replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, "");
+  let notice = renderTemplate(template, scope).replace(/\r\n?/g, "\n").replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, "");
+  const complete = notice.includes(String(scope.auditId)) && attachments.every((a) => notice.includes(a.sha256));
+  if (!complete) {
+    // an operator's template may reword everything but cannot drop what staff and auditors rely on
+    notice = `${notice.replace(/\n*$/, "\n")}${renderTemplate(options.language === "en" ? MANDATORY_EN : MANDATORY_JA, scope)}`;
+  }
   const body = `${notice.replace(/\n*$/, "\n")}${text ? `\n${text}\n` : ""}`;
   const encoded = encodeBody(body, options.charset, warnings);
   const outCharset = encoded.charset === "ISO-2022-JP" ? "iso-2022-jp" : "utf-8";
