@@ -251,7 +251,16 @@ export async function checkSanitized(
   // --- no markup from the input -------------------------------------------
   const tags = [...new Set([...text.matchAll(MARKUP)].map((m) => m[0].toLowerCase().replace(/\s+/g, " ")))];
   if (tags.length > 0) {
-    const allowance = options.input && options.input.length <= MAX_ALLOWANCE_INPUT ? await plainTextOf(options.input) : "";
+    // sender-written names the notice shows (file names, subject, display names) are text too
+    const named = report
+      ? [
+          ...(report.attachments ?? []).map((a) => a.filename),
+          report.headers?.subject ?? "",
+          ...[...(report.headers?.from ?? []), ...(report.headers?.to ?? []), ...(report.headers?.cc ?? [])].map((a) => a.name),
+        ].join("\n")
+      : "";
+    const fromInput = options.input && options.input.length <= MAX_ALLOWANCE_INPUT ? await plainTextOf(options.input) : "";
+    const allowance = `${fromInput}\n${named.toLowerCase()}`;
     // compare by tag name: the core may have rewritten the attributes (a defanged href), so
     // `<a href="hxxp[://]…">` in the output is allowed when the sender wrote `<a ` as text
     const leaked = tags.filter((tag) => {

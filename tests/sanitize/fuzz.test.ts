@@ -17,7 +17,7 @@ import { attachment, encodedWord, encodeText, message, multipart, part } from ".
 import { testOptions } from "../helpers/options.ts";
 
 const SEED = Number(process.env.MUMUKA_FUZZ_SEED ?? 20261126);
-const RUNS = Number(process.env.MUMUKA_FUZZ_RUNS ?? 150);
+const RUNS = Number(process.env.MUMUKA_FUZZ_RUNS ?? 300);
 /** Corpus seeds are capped in size so each run stays fast. */
 const MAX_SEED_BYTES = 200 * 1024;
 
