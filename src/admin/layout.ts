@@ -36,7 +36,7 @@ export function layout(ctx: PageContext, title: string, body: Html | Html[]): Ht
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <title>${title} — ${t("title")}</title>
 <link rel="stylesheet" href="/static/console.css">
 </head>

@@ -119,7 +119,9 @@ export async function buildAdminApp(deps: AdminDeps): Promise<AdminApp> {
   app.addHook("onSend", async (request, reply, payload) => {
     reply.header("Content-Security-Policy", CSP);
     reply.header("X-Content-Type-Options", "nosniff");
-    reply.header("Referrer-Policy", "no-referrer");
+    // same-origin, not no-referrer: under no-referrer browsers send "Origin: null" on form posts, defeating the Origin check;
+    // URLs (which carry search terms) still never leave for another site
+    reply.header("Referrer-Policy", "same-origin");
     reply.header("X-Frame-Options", "DENY");
     reply.header("Cross-Origin-Opener-Policy", "same-origin");
     reply.header("Cross-Origin-Resource-Policy", "same-origin");

@@ -319,7 +319,7 @@ describe("escaping", () => {
       const res = await c.get(url);
       expect(res.headers["content-security-policy"], url).toBe(CSP);
       expect(res.headers["x-content-type-options"]).toBe("nosniff");
-      expect(res.headers["referrer-policy"]).toBe("no-referrer");
+      expect(res.headers["referrer-policy"]).toBe("same-origin");
     }
     const page = (await c.get("/login")).body;
     expect(page).not.toMatch(/<script|style=|\son[a-z]+=/i);

@@ -1,6 +1,7 @@
 /** Log search and message detail. Pure renderers; every message field is escaped by `html`. */
 import type { AuditEvent, MessageStatus, MessageSummary } from "../../audit/audit-types.ts";
 import type { QueueEntry } from "../../spool/queue-types.ts";
+import { headerText } from "../display.ts";
 import { href, html, visible, type Html } from "../html.ts";
 import { formatBytes, formatJst, statusLabel } from "../i18n.ts";
 import { layout, type PageContext } from "../layout.ts";
@@ -60,9 +61,9 @@ ${result.rows.length === 0
 <tbody>${result.rows.map(
     (r) => html`<tr>
 <td class="nowrap">${formatJst(r.receivedAt)}</td>
-<td class="addr">${visible(r.headerFrom || r.mailFrom)}${r.headerFrom && r.mailFrom && !r.headerFrom.includes(r.mailFrom) ? html`<br><span class="muted">${visible(r.mailFrom)}</span>` : ""}</td>
+<td class="addr">${headerText(r.headerFrom || r.mailFrom)}${r.headerFrom && r.mailFrom && !r.headerFrom.includes(r.mailFrom) ? html`<br><span class="muted">${visible(r.mailFrom)}</span>` : ""}</td>
 <td class="addr">${visible(r.rcptTo.join(", "))}</td>
-<td class="subject"><a href="${href(["messages", r.auditId])}">${visible(r.subject) || html`<span class="muted">(${t("none")})</span>`}</a></td>
+<td class="subject"><a href="${href(["messages", r.auditId])}">${headerText(r.subject) || html`<span class="muted">(${t("none")})</span>`}</a></td>
 <td>${statusPill(ctx, r.status)}</td>
 <td class="num">${r.attachmentsRemoved}</td>
 <td class="num nowrap">${formatBytes(r.size)}</td>
@@ -93,8 +94,8 @@ export function detailPage(
 <dl class="facts">
   <dt>${t("auditId")}</dt><dd class="mono">${auditId}</dd>
   ${summary
-    ? html`<dt>${t("subject")}</dt><dd class="subject-line">${visible(summary.subject)}</dd>
-  <dt>${t("sender")}</dt><dd>${visible(summary.headerFrom)}${summary.mailFrom ? html` <span class="muted">(MAIL FROM: ${visible(summary.mailFrom)})</span>` : ""}</dd>
+    ? html`<dt>${t("subject")}</dt><dd class="subject-line">${headerText(summary.subject)}</dd>
+  <dt>${t("sender")}</dt><dd>${headerText(summary.headerFrom)}${summary.mailFrom ? html` <span class="muted">(MAIL FROM: ${visible(summary.mailFrom)})</span>` : ""}</dd>
   <dt>${t("recipient")}</dt><dd>${visible(summary.rcptTo.join(", "))}</dd>
   <dt>${t("receivedAt")}</dt><dd>${formatJst(summary.receivedAt)}</dd>
   <dt>${t("status")}</dt><dd>${statusPill(ctx, summary.status)}</dd>

@@ -60,7 +60,7 @@ ${entries.length === 0
 <td class="addr">${visible(e.rcptTo.join(", "))}</td>
 <td class="num">${e.attempts}</td>
 <td class="nowrap">${formatJst(e.nextAttemptAt)}</td>
-<td class="reply">${visible(e.lastError ?? e.holdReason ?? "")}</td>
+<td class="reply">${e.holdReason ? html`<strong>${visible(e.holdReason)}</strong><br>` : ""}<span class="${e.holdReason ? "muted" : ""}">${visible(e.lastError ?? "")}</span></td>
 ${canAct ? html`<td class="nowrap">${queueActionsFor(e.state).map((a) => html`<a class="button small${a === "delete" ? " danger" : ""}" href="${href(["queue", e.id, a])}">${t(a)}</a> `)}</td>` : ""}
 </tr>`,
   )}</tbody></table>`}
