@@ -17,6 +17,7 @@
 import { createHash } from "node:crypto";
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from "yaml";
 import { languages, linkModes, type Language, type LinkMode } from "../config/schema.ts";
+import { checkTemplate } from "../sanitize/index.ts";
 import { createEngine, type CompiledRule, type Condition, type LoadedRules, type MatchContext, type RuleActions } from "./rules-engine.ts";
 import {
   compileAddressPattern,
@@ -551,16 +552,30 @@ function actions(w: Walker, node: Node | null, ruleName: string, options: ParseR
           ok = false;
           break;
         }
+        let text: string;
         try {
-          const text = options.loadTemplate(p);
-          if (Buffer.byteLength(text, "utf8") > MAX_TEMPLATE_BYTES) throw new Error(`larger than ${MAX_TEMPLATE_BYTES / 1024} KB`);
-          a.noticeTemplate = text;
-          a.noticeTemplateFile = p;
+          text = options.loadTemplate(p);
         } catch (error) {
           const e = error as NodeJS.ErrnoException;
           w.err(value, `notice_template "${p}" cannot be read: ${e.code ?? e.message}`);
           ok = false;
+          break;
         }
+        if (Buffer.byteLength(text, "utf8") > MAX_TEMPLATE_BYTES) {
+          w.err(value, `notice_template "${p}" is larger than ${MAX_TEMPLATE_BYTES / 1024} KB`);
+          ok = false;
+          break;
+        }
+        try {
+          // the same template language the core renders: a broken template is refused here, not at the first message
+          checkTemplate(text);
+        } catch (error) {
+          w.err(value, `notice_template "${p}" is not a valid template: ${(error as Error).message}`);
+          ok = false;
+          break;
+        }
+        a.noticeTemplate = text;
+        a.noticeTemplateFile = p;
         break;
       }
       case "subject_tag": {

@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { parseRules, RulesError } from "../../src/rules/index.ts";
 import { globMatch, fold, MAX_MATCH_CHARS } from "../../src/rules/rules-match.ts";
 import { envelope, facts, THURSDAY_10_JST } from "./facts.ts";
@@ -95,6 +97,21 @@ rules:
     expect(problems(`rules:\n  - name: a\n    then:\n      notice_template: notices/missing.txt\n`, { loadTemplate })).toEqual([
       { line: 4, column: 24, message: 'notice_template "notices/missing.txt" cannot be read: ENOENT' },
     ]);
+  });
+
+  it("reports a notice template that the core could not render, at its line", () => {
+    const loadTemplate = () => "{{#attachments}}\n- {{name}}\n";
+    expect(problems(`rules:\n  - name: a\n    then:\n      notice_template: broken.txt\n`, { loadTemplate })).toEqual([
+      { line: 4, column: 24, message: expect.stringMatching(/notice_template "broken.txt" is not a valid template: unclosed/) },
+    ]);
+  });
+
+  it("accepts the shipped notice templates", () => {
+    for (const name of ["ja", "en"]) {
+      const text = readFileSync(path.join(import.meta.dirname, `../../config/notice/${name}.txt`), "utf8");
+      const engine = parseRules(`rules:\n  - name: t\n    then: { notice_template: ${name}.txt }\n`, "r.yaml", { loadTemplate: () => text });
+      expect(engine.decide(facts(), envelope(), THURSDAY_10_JST).render.noticeTemplate).toBe(text);
+    }
   });
 
   it("refuses YAML aliases", () => {
