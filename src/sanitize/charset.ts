@@ -67,9 +67,10 @@ export function normalizeLabel(label: string | undefined): string {
   return raw.replace(/\*.*$/, "").slice(0, 64);
 }
 
+/** Valid UTF-8, allowing an incomplete last character (text cut at a byte budget). */
 function isValidUtf8(bytes: Buffer): boolean {
   try {
-    new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    new TextDecoder("utf-8", { fatal: true }).decode(bytes, { stream: true });
     return true;
   } catch {
     return false;

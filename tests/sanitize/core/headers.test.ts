@@ -1,0 +1,116 @@
+import { describe, expect, it } from "vitest";
+import { addressHeader, unstructuredHeader } from "../../../src/sanitize/header-encode.ts";
+import {
+  decodeWords,
+  extractMsgIds,
+  formatDate,
+  isValidAddress,
+  parseAddressList,
+  parseDate,
+  parseHeaderBlock,
+  parseStructured,
+} from "../../../src/sanitize/header-decode.ts";
+
+const b64 = (b: Buffer) => b.toString("base64");
+
+describe("decodeWords (RFC 2047)", () => {
+  it("decodes a UTF-8 character split across two encoded words", () => {
+    const bytes = Buffer.from("会議", "utf8"); // 6 bytes, split inside the first character
+    const header = `=?UTF-8?B?${b64(bytes.subarray(0, 2))}?= =?UTF-8?B?${b64(bytes.subarray(2))}?=`;
+    expect(decodeWords(header)).toBe("会議");
+  });
+
+  it("keeps the space between an encoded word and plain text, drops it between two words", () => {
+    expect(decodeWords("=?UTF-8?Q?a?= b =?UTF-8?Q?c?= =?UTF-8?Q?d?=")).toBe("a b cd");
+  });
+
+  it("decodes Q encoding with underscores and ISO-2022-JP words", () => {
+    expect(decodeWords("=?utf-8?q?hello_world=21?=")).toBe("hello world!");
+    expect(decodeWords("=?ISO-2022-JP?B?GyRCJDMkcyRLJEEkTxsoQg==?=")).toBe("こんにちは");
+  });
+});
+
+describe("parseStructured (RFC 2231)", () => {
+  it("joins continuations split inside a percent escape, then decodes the charset", () => {
+    const value = "attachment; filename*0*=UTF-8''%E8%B3%87%E6; filename*1*=%96%99.pdf";
+    expect(parseStructured(value).params.filename).toBe("資料.pdf");
+  });
+
+  it("decodes a plain parameter carrying encoded words (a common violation)", () => {
+    expect(parseStructured('application/pdf; name="=?UTF-8?B?6LOH5paZLnBkZg==?="').params.name).toBe("資料.pdf");
+  });
+
+  it("keeps quoted semicolons inside a value", () => {
+    expect(parseStructured('text/plain; name="a;b.txt"; charset=utf-8').params).toMatchObject({ name: "a;b.txt", charset: "utf-8" });
+  });
+});
+
+describe("parseHeaderBlock", () => {
+  it("unfolds, and decodes raw 8-bit values by guessing", () => {
+    const warnings: string[] = [];
+    const fields = parseHeaderBlock(Buffer.concat([Buffer.from("Subject: "), Buffer.from("件名", "utf8"), Buffer.from("\r\n continued\r\nX: y\r\n\r\n")]), warnings);
+    expect(fields[0]).toEqual({ name: "subject", value: "件名 continued" });
+    expect(warnings.join()).toMatch(/raw 8-bit/);
+  });
+});
+
+describe("addresses, dates, ids", () => {
+  it("decodes display names after parsing, so an encoded comma cannot split an address", () => {
+    const list = parseAddressList(`=?UTF-8?B?${b64(Buffer.from("山田, 太郎"))}?= <taro@example.jp>, b@example.jp`);
+    expect(list).toEqual([
+      { name: "山田, 太郎", address: "taro@example.jp" },
+      { name: "", address: "b@example.jp" },
+    ]);
+  });
+
+  it("rejects addr-specs that could not be written back safely", () => {
+    expect(isValidAddress("a@example.jp")).toBe(true);
+    expect(isValidAddress("a b@example.jp")).toBe(false);
+    expect(isValidAddress("a@exa\r\nmple.jp")).toBe(false);
+  });
+
+  it("parses RFC 5322 dates with obsolete zones and re-formats them", () => {
+    const d = parseDate("Mon, 1 Dec 2025 09:00:00 JST");
+    expect(d).toBeDefined();
+    expect(formatDate(d!.epoch, d!.offset)).toBe("Mon, 1 Dec 2025 09:00:00 +0900");
+    expect(parseDate("yesterday")).toBeUndefined();
+  });
+
+  it("keeps only syntactically valid message ids", () => {
+    expect(extractMsgIds("<a@b> junk <c d@e> <f@g>")).toEqual(["a@b", "f@g"]);
+  });
+});
+
+describe("header encoder", () => {
+  it("folds long ASCII subjects at 78 characters", () => {
+    const header = unstructuredHeader("Subject", "word ".repeat(40).trim(), "utf-8");
+    for (const line of header.split("\r\n")) expect(line.length).toBeLessThanOrEqual(78);
+    expect(header.replace(/\r\n /g, " ")).toBe(`Subject: ${"word ".repeat(40).trim()}`);
+  });
+
+  it("encodes non-ASCII as encoded words of at most 75 characters, never splitting a character", () => {
+    const text = "長い件名".repeat(30);
+    const header = unstructuredHeader("Subject", text, "utf-8");
+    const words = header.match(/=\?[^?]+\?B\?[^?]*\?=/g) ?? [];
+    expect(words.every((w) => w.length <= 75)).toBe(true);
+    expect(decodeWords(header.slice("Subject: ".length).replace(/\r\n /g, " "))).toBe(text);
+  });
+
+  it("uses ISO-2022-JP words when asked for and possible, UTF-8 otherwise", () => {
+    expect(unstructuredHeader("Subject", "お知らせ", "iso-2022-jp")).toMatch(/=\?ISO-2022-JP\?B\?/);
+    expect(unstructuredHeader("Subject", "😀", "iso-2022-jp")).toMatch(/=\?UTF-8\?B\?/);
+  });
+
+  it("encodes an ASCII subject that looks like an encoded word, so it is not decoded twice", () => {
+    expect(unstructuredHeader("Subject", "=?UTF-8?B?SGk=?=", "utf-8")).toMatch(/^Subject: =\?UTF-8\?B\?/);
+  });
+
+  it("writes CR and LF in a value as spaces, never as line breaks", () => {
+    const header = addressHeader("From", [{ name: "Evil\r\nBcc: x@example.jp", address: "a@example.jp" }], "utf-8");
+    expect(header.split("\r\n").every((line, i) => i === 0 || line.startsWith(" "))).toBe(true);
+  });
+
+  it("quotes ASCII names with specials", () => {
+    expect(addressHeader("From", [{ name: "Yamada, Taro", address: "t@example.jp" }], "utf-8")).toBe('From: "Yamada, Taro" <t@example.jp>');
+  });
+});

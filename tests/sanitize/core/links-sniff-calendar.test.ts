@@ -1,0 +1,128 @@
+import { describe, expect, it } from "vitest";
+import { defangUrl, processLinks } from "../../../src/sanitize/links.ts";
+import { createSniffer, isMismatch } from "../../../src/sanitize/sniff.ts";
+import { parseCalendar } from "../../../src/sanitize/calendar.ts";
+import { htmlToText, isDeceptiveLink } from "../../../src/sanitize/html-text.ts";
+import { base64Decoder, quotedPrintableDecoder } from "../../../src/sanitize/transfer-decode.ts";
+
+describe("links", () => {
+  it("defangs scheme, separator and every dot of the host, keeping the path readable", () => {
+    expect(defangUrl("https://www.example.com/a.pdf?x=1")).toBe("hxxps[://]www[.]example[.]com/a.pdf?x=1");
+    expect(defangUrl("www.example.com/a")).toBe("www[.]example[.]com/a");
+  });
+
+  it("counts links in text, stops at Japanese prose and trailing punctuation", () => {
+    const r = processLinks("詳細はhttps://example.jp/x。または (www.example.com).", "defang", "[x]");
+    expect(r.found).toBe(2);
+    expect(r.disarmed).toBe(2);
+    expect(r.text).toBe("詳細はhxxps[://]example[.]jp/x。または (www[.]example[.]com).");
+  });
+
+  it("keeps and removes on request", () => {
+    expect(processLinks("see https://a.example/", "keep", "[x]")).toEqual({ text: "see https://a.example/", found: 1, disarmed: 0 });
+    expect(processLinks("see https://a.example/", "remove", "[removed]").text).toBe("see [removed]");
+  });
+});
+
+describe("deceptive links in HTML", () => {
+  it("flags link text naming another host than the target", () => {
+    expect(isDeceptiveLink("https://www.bank.example/login", "https://evil.example/x")).toBe(true);
+    expect(isDeceptiveLink("www.bank.example", "https://login.bank.example/")).toBe(false);
+    expect(isDeceptiveLink("こちらをクリック", "https://evil.example/")).toBe(false);
+  });
+
+  it("shows the real target of every link and converts without wrapping Japanese", () => {
+    const long = "あ".repeat(300);
+    const text = htmlToText(`<p>${long}</p><a href="https://a.example/x">ここ</a><script>evil()</script><img src="t.gif" alt="ロゴ">`, 1_000_000);
+    expect(text).toContain(long);
+    expect(text).toContain("ここ <https://a.example/x>");
+    expect(text).toContain("[ロゴ]");
+    expect(text).not.toContain("evil()");
+  });
+});
+
+describe("sniffing", () => {
+  const sniff = (...chunks: Buffer[]) => {
+    const s = createSniffer();
+    chunks.forEach((c) => s.update(c));
+    return s.finish();
+  };
+
+  it("recognises an executable posing as a PDF", () => {
+    const result = sniff(Buffer.from("MZ\x90\x00", "latin1"));
+    expect(result.sniffedType).toBe("application/x-msdownload");
+    expect(isMismatch(result.family, "application/pdf", "invoice.pdf")).toBe(true);
+    expect(isMismatch(result.family, "application/octet-stream", "setup.exe")).toBe(false);
+  });
+
+  it("detects a password-protected ZIP by its first local header", () => {
+    const header = Buffer.alloc(30);
+    header.write("PK\x03\x04", 0, "latin1");
+    header.writeUInt16LE(1, 6);
+    expect(sniff(header).encrypted).toBe(true);
+    header.writeUInt16LE(0, 6);
+    expect(sniff(header).encrypted).toBe(false);
+  });
+
+  it("finds /Encrypt in a PDF trailer even when split across chunks", () => {
+    const result = sniff(Buffer.from("%PDF-1.7\n"), Buffer.alloc(100_000, 0x20), Buffer.from("trailer << /Enc"), Buffer.from("rypt 5 0 R >>"));
+    expect(result).toMatchObject({ sniffedType: "application/pdf", encrypted: true });
+  });
+
+  it("detects an encrypted OOXML file (CFB holding EncryptionInfo)", () => {
+    const cfb = Buffer.concat([Buffer.from([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]), Buffer.alloc(600), Buffer.from("EncryptionInfo", "utf16le")]);
+    expect(sniff(cfb)).toMatchObject({ family: "cfb", encrypted: true });
+  });
+});
+
+describe("calendar", () => {
+  it("renders start and end in Japan time from UTC, TZID and Windows zone names", () => {
+    const warnings: string[] = [];
+    const events = parseCalendar(
+      [
+        "BEGIN:VCALENDAR",
+        "BEGIN:VEVENT",
+        "SUMMARY:定例会議\\, 第3回",
+        "DTSTART;TZID=Tokyo Standard Time:20261201T100000",
+        "DTEND:20261201T020000Z",
+        "LOCATION:会議室A",
+        'ORGANIZER;CN="Yamada":mailto:yamada@example.jp',
+        "BEGIN:VALARM",
+        "SUMMARY:alarm",
+        "END:VALARM",
+        "END:VEVENT",
+        "BEGIN:VEVENT",
+        "SUMMARY:NY",
+        "DTSTART;TZID=America/New_York:20260701T090000",
+        "END:VEVENT",
+        "END:VCALENDAR",
+      ].join("\r\n"),
+      warnings,
+    );
+    expect(events[0]).toEqual({
+      summary: "定例会議, 第3回",
+      start: "2026-12-01T10:00:00+09:00",
+      end: "2026-12-01T11:00:00+09:00",
+      location: "会議室A",
+      organizer: "Yamada <yamada@example.jp>",
+    });
+    expect(events[1]?.start).toBe("2026-07-01T22:00:00+09:00");
+    expect(warnings).toEqual([]);
+  });
+});
+
+describe("transfer decoders", () => {
+  it("decode base64 split anywhere, with junk and a second padded body glued on", () => {
+    const d = base64Decoder();
+    const input = "5pel5pys\r\n6Kqe!!=" + "44Gq"; // 日本語 then (after a stray "=") な
+    const out = Buffer.concat([...input].map((c) => d.update(Buffer.from(c))).concat(d.end())).toString("utf8");
+    expect(out).toBe("日本語な");
+  });
+
+  it("decode quoted-printable with soft breaks split across chunks and keep bad escapes", () => {
+    const d = quotedPrintableDecoder();
+    const chunks = ["caf=C3", "=A9 =\r", "\nnext =ZZ"];
+    const out = Buffer.concat(chunks.map((c) => d.update(Buffer.from(c))).concat(d.end())).toString("utf8");
+    expect(out).toBe("café next =ZZ");
+  });
+});
