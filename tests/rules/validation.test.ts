@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
+import fc from "fast-check";
 import path from "node:path";
 import { parseRules, RulesError } from "../../src/rules/index.ts";
 import { globMatch, fold, MAX_MATCH_CHARS } from "../../src/rules/rules-match.ts";
@@ -147,6 +148,17 @@ describe("patterns are safe against catastrophic backtracking", () => {
     expect(fold("x".repeat(MAX_MATCH_CHARS + 10) + "needle")).toHaveLength(MAX_MATCH_CHARS);
     const engine = parseRules(`rules:\n  - name: far\n    when: { subject: needle }\n    then: { hold: true }\n`, "t.yaml");
     expect(engine.decide(facts({ subject: `${"x".repeat(MAX_MATCH_CHARS)}needle` }), envelope(), THURSDAY_10_JST).action).toBe("deliver");
+  });
+
+  it("the glob matcher agrees with a reference regular expression on random small inputs", () => {
+    const reference = (pattern: string, text: string) =>
+      new RegExp(`^${[...pattern].map((c) => (c === "*" ? ".*" : c === "?" ? "." : c.replace(/[.+^${}()|[\]\\]/g, "\\$&"))).join("")}$`, "su").test(text);
+    fc.assert(
+      fc.property(fc.stringMatching(/^[ab*?.]{0,8}$/), fc.stringMatching(/^[ab.]{0,10}$/), (pattern, text) => {
+        expect(globMatch(pattern, text)).toBe(reference(pattern, text));
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it("glob semantics: * spans any run, ? one character, literal otherwise", () => {
