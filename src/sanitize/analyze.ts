@@ -240,7 +240,7 @@ function onNode(ctx: Ctx, state: SessionState, raw: RawNode): void {
     // Outlook bounces put `boundary=` on an unfolded line of its own: the splitter
     // sees no boundary. Recover it and split the content again with a header we write
     const lostBoundary = ct.value.startsWith("multipart/") && !raw.multipart && !ct.params.boundary
-      ? /^\s*boundary\s*=\s*"?([^"\s;]{1,200})"?/i.exec(junk.join("\n"))?.[1]
+      ? /^[ \t]*boundary[ \t]*=[ \t]*"?([^"\s;]{1,200})"?/im.exec(junk.join("\n"))?.[1]
       : undefined;
     if (lostBoundary && depth + 1 <= ctx.limits.maxDepth) {
       ctx.warnings.push(`part ${rec.path || "1"}: boundary parameter on an unfolded line, recovered`);
