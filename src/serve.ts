@@ -82,7 +82,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     metrics,
   });
   await queue.start();
-  const receiver = createReceiver({ smtp: config.smtp, hostname, spool, audit, logger, metrics, onQueued: (id) => queue.enqueue(id) });
+  const receiver = createReceiver({ smtp: config.smtp, hostname, spool, audit, logger, metrics, onQueued: (id, info) => queue.enqueue(id, info) });
   let address: AddressInfo;
   try {
     address = await receiver.listen();

@@ -66,8 +66,8 @@ export interface QueueManagerDeps {
 export interface QueueManager {
   /** recovers the spool after a crash and starts working */
   start(): Promise<void>;
-  /** a message just landed in incoming/ */
-  enqueue(id: string): void;
+  /** a message just landed in incoming/; `fresh`: its framing as just written by the receiver */
+  enqueue(id: string, fresh?: RecordInfo): void;
   /** stops taking new work and resolves when the messages in flight are settled */
   close(): Promise<void>;
   /** resolves when nothing is queued in memory or in flight (tests, benchmarks) */
@@ -83,6 +83,8 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
   const ready: string[] = [];
   const known = new Set<string>();
   const due = new Map<string, number>();
+  /** framing of messages the receiver just wrote: no meta, no output yet, no need to read them back */
+  const freshInfo = new Map<string, RecordInfo>();
   let active = 0;
   let closing = false;
   let rescanTimer: NodeJS.Timeout | undefined;
@@ -90,8 +92,9 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
   const inFlight = new Set<Promise<unknown>>();
   let idleWaiters: (() => void)[] = [];
 
-  function enqueue(id: string): void {
+  function enqueue(id: string, fresh?: RecordInfo): void {
     if (closing || known.has(id)) return;
+    if (fresh && fresh.envelope.id === id) freshInfo.set(id, fresh);
     known.add(id);
     due.delete(id);
     ready.push(id);
@@ -110,6 +113,7 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
         .finally(() => {
           active--;
           known.delete(id);
+          freshInfo.delete(id);
           inFlight.delete(p);
           pump();
           checkIdle();
@@ -173,16 +177,20 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
     if (!(await spool.move(id, from, "active", false))) return "gone";
     const log = logger.child({ queueId: id });
     const file = spool.recordPath("active", id);
+    const fresh = from === "incoming" ? freshInfo.get(id) : undefined;
     let info: RecordInfo;
-    try {
-      info = await readRecordInfo(file);
-    } catch (error) {
-      if (error instanceof CorruptRecordError) return toCorrupt(id, error.message, log);
-      throw error;
+    if (fresh) info = fresh;
+    else {
+      try {
+        info = await readRecordInfo(file);
+      } catch (error) {
+        if (error instanceof CorruptRecordError) return toCorrupt(id, error.message, log);
+        throw error;
+      }
     }
-    const meta = (await spool.readMeta(id)) ?? freshMeta(info.envelope);
+    const meta = (fresh ? undefined : await spool.readMeta(id)) ?? freshMeta(info.envelope);
 
-    if (!(await spool.hasOut(id))) {
+    if (fresh || !(await spool.hasOut(id))) {
       const settled = await sanitizeStage(id, info, meta, log);
       if (settled) return settled;
     }

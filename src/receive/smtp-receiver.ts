@@ -13,16 +13,17 @@
  */
 import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import { SMTPServer, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from "smtp-server";
+import type { SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from "smtp-server";
 import type { AuditSink } from "../audit/audit-types.ts";
 import type { Config } from "../config/schema.ts";
 import { newAuditId } from "../lib/ids.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { Metrics } from "../lib/metrics.ts";
 import type { Spool } from "../spool/spool.ts";
-import type { SpoolEnvelope } from "../spool/record.ts";
+import type { RecordInfo, SpoolEnvelope } from "../spool/record.ts";
 import { clientAllowList, recipientDomainMatcher } from "./client-policy.ts";
 import { createHeaderPeek } from "./header-peek.ts";
+import { PromptSMTPServer } from "./prompt-greeting.ts";
 import { replies, replyError } from "./replies.ts";
 
 export interface ReceiverDeps {
@@ -32,8 +33,8 @@ export interface ReceiverDeps {
   audit: AuditSink;
   logger: Logger;
   metrics?: Pick<Metrics, "refused">;
-  /** called after the 250 is decided: the message is durable in incoming/ */
-  onQueued(id: string): void;
+  /** called after the 250 is decided: the message is durable in incoming/ (info: its framing, to spare a re-read) */
+  onQueued(id: string, info?: RecordInfo): void;
 }
 
 export interface Receiver {
@@ -101,7 +102,7 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
     options.key = readFileSync(smtp.tls.key);
     options.cert = readFileSync(smtp.tls.cert);
   }
-  const server = new SMTPServer(options);
+  const server = new PromptSMTPServer(options);
   server.on("error", (error) => logger.warn({ err: error }, "smtp server error"));
 
   async function receiveData(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
@@ -144,7 +145,7 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
       log.info({ bytes: stream.byteLength }, "message refused: too large");
       throw replyError(replies.tooLarge(smtp.maxMessageBytes));
     }
-    let committed: { size: number; sha256: string } | undefined;
+    let committed: { size: number; sha256: string; info: RecordInfo } | undefined;
     if (!failure) {
       try {
         committed = await writer!.commit();
@@ -178,7 +179,7 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
       },
     });
     log.info({ size: committed.size, rcpts: envelope.rcptTo.length }, "queued");
-    deps.onQueued(id);
+    deps.onQueued(id, committed.info);
     return id;
   }
 

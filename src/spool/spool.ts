@@ -23,12 +23,12 @@
  * active/; `recover()` removes the former and moves the latter back to incoming/.
  */
 import { createHash } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { isAuditId } from "../lib/ids.ts";
 import type { QueueState } from "./queue-types.ts";
 import { createDirSyncer, durableRename, isTempName, tempName, writeFileDurable, type DirSyncer } from "./durable.ts";
-import { encodeRecordHead, encodeRecordTrailer, readRecordInfo, type SpoolEnvelope } from "./record.ts";
+import { encodeRecordHead, encodeRecordTrailer, readRecordInfo, type RecordInfo, type SpoolEnvelope } from "./record.ts";
 
 export const STATES: readonly QueueState[] = ["incoming", "active", "deferred", "held", "corrupt"];
 
@@ -79,7 +79,7 @@ export class SpoolError extends Error {
 export interface SpoolWriter {
   write(chunk: Buffer): Promise<void>;
   /** fsync, rename into incoming/, fsync the directory; resolves when the message is durable */
-  commit(): Promise<{ size: number; sha256: string }>;
+  commit(): Promise<{ size: number; sha256: string; info: RecordInfo }>;
   /** removes the temp file (client aborted, too large, …) */
   abort(): Promise<void>;
 }
@@ -106,6 +106,14 @@ export interface Spool {
   recover(): Promise<{ tempRemoved: number; requeued: string[] }>;
 }
 
+async function unlinkIfPresent(file: string): Promise<void> {
+  try {
+    await unlink(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+}
+
 export function checkId(id: string): string {
   if (!isAuditId(id)) throw new SpoolError(`not a queue id: ${JSON.stringify(id.slice(0, 80))}`, "EBADID");
   return id;
@@ -126,6 +134,7 @@ export async function openSpool(dataDir: string, syncer: DirSyncer = createDirSy
     const final = recordPath("incoming", envelope.id);
     const tmp = tempName(dirs.incoming, envelope.id);
     const handle: FileHandle = await open(tmp, "wx", 0o640);
+    const head = encodeRecordHead(envelope);
     const hash = createHash("sha256");
     let size = 0;
     let closed = false;
@@ -137,7 +146,7 @@ export async function openSpool(dataDir: string, syncer: DirSyncer = createDirSy
       await unlink(tmp).catch(() => {});
     };
     try {
-      await handle.write(encodeRecordHead(envelope));
+      await handle.write(head);
     } catch (error) {
       await closeAndUnlink();
       throw error;
@@ -151,12 +160,14 @@ export async function openSpool(dataDir: string, syncer: DirSyncer = createDirSy
       async commit() {
         try {
           const sha256 = hash.digest("hex");
-          await handle.write(encodeRecordTrailer(size, sha256));
+          const trailer = encodeRecordTrailer(size, sha256);
+          await handle.write(trailer);
           await handle.sync();
           closed = true;
           await handle.close();
           await durableRename(tmp, final, syncer);
-          return { size, sha256 };
+          const info: RecordInfo = { envelope, messageOffset: head.length, messageLength: size, sha256, fileSize: head.length + size + trailer.length };
+          return { size, sha256, info };
         } catch (error) {
           await closeAndUnlink();
           throw error;
@@ -215,9 +226,10 @@ export async function openSpool(dataDir: string, syncer: DirSyncer = createDirSy
 
   async function remove(id: string, state: QueueState): Promise<void> {
     // record first: once it is gone the message no longer exists for any scan
-    await rm(recordPath(state, id), { force: true });
-    await rm(metaPath(id), { force: true });
-    await rm(outPath(id), { force: true });
+    // (unlink, not rm: fs.promises.rm makes a synchronous lstat on the event loop)
+    await unlinkIfPresent(recordPath(state, id));
+    await unlinkIfPresent(metaPath(id));
+    await unlinkIfPresent(outPath(id));
   }
 
   async function recover(): Promise<{ tempRemoved: number; requeued: string[] }> {
@@ -225,7 +237,7 @@ export async function openSpool(dataDir: string, syncer: DirSyncer = createDirSy
     for (const d of [...Object.values(dirs), metaDir, outDir]) {
       for (const name of await readdir(d)) {
         if (isTempName(name)) {
-          await rm(path.join(d, name), { force: true });
+          await unlinkIfPresent(path.join(d, name));
           tempRemoved++;
         }
       }

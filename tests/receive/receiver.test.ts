@@ -161,6 +161,15 @@ describe("receiving", () => {
     expect(ok.response).toMatch(/^250 /);
   });
 
+  it("greets at once (no early-talker pause that would cap a connection-per-message MTA)", async () => {
+    const r = await start();
+    await dialogue(r.port, ["QUIT\r\n"]); // warm-up
+    const started = performance.now();
+    await dialogue(r.port, ["QUIT\r\n"]);
+    // smtp-server's built-in pause is 100 ms; a prompt greeting on loopback takes a few
+    expect(performance.now() - started).toBeLessThan(80);
+  });
+
   it("accepts the null sender (bounces must be deliverable)", async () => {
     const r = await start();
     const reply = await sendRaw({ port: r.port, from: "", to: ["staff@city.example.lg.jp"], raw: plainMessage("bounce") });
