@@ -204,7 +204,18 @@ export async function checkSanitized(
   }
   let text = "";
   if (decodedBody) {
-    if (charset === "iso-2022-jp" && decodedBody.some((b) => b > 0x7f)) bad("iso-2022-jp body has 8-bit bytes");
+    if (charset === "iso-2022-jp") {
+      if (decodedBody.some((b) => b > 0x7f)) bad("iso-2022-jp body has 8-bit bytes");
+      // RFC 1468 allows only ASCII, JIS X 0201 Roman and JIS X 0208; half-width kana (ESC ( I)
+      // or JIS X 0212 would be ISO-2022-JP-1/CP50221, which many Japanese mail clients misread
+      const escapes = decodedBody.toString("latin1").match(/\x1b[^\x1b]{0,3}/g) ?? [];
+      for (const esc of escapes) {
+        if (!/^\x1b(\(B|\(J|\$@|\$B)/.test(esc)) {
+          bad(`iso-2022-jp body has an escape sequence outside RFC 1468: ${JSON.stringify(esc)}`);
+          break;
+        }
+      }
+    }
     try {
       text = new TextDecoder(charset === "iso-2022-jp" ? "iso-2022-jp" : "utf-8", { fatal: true }).decode(decodedBody);
     } catch {

@@ -8,6 +8,7 @@
  * to run more. Seeds come from corpus messages when the corpus is present and
  * from built messages otherwise, so the property runs on any machine.
  */
+import { Readable } from "node:stream";
 import fc from "fast-check";
 import { describe, it } from "vitest";
 import { sanitize } from "../../src/sanitize/index.ts";
@@ -127,6 +128,27 @@ describe("mutated messages", () => {
         if (violations.length > 0) throw new Error(`${seed.name} after ${JSON.stringify(mutations).slice(0, 300)}:\n - ${violations.join("\n - ")}`);
       }),
       { seed: SEED, numRuns: RUNS, endOnFailure: true, verbose: 1 },
+    );
+  }, 240_000);
+
+  it("give the same bytes whether read whole or streamed in arbitrary chunks (split CRLFs, boundaries, base64 quads)", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.nat({ max: SEEDS.length - 1 }), fc.array(fc.integer({ min: 1, max: 4096 }), { minLength: 1, maxLength: 64 }), async (index, sizes) => {
+        const bytes = SEEDS[index]!.bytes;
+        const chunks: Buffer[] = [];
+        let offset = 0;
+        for (let i = 0; offset < bytes.length; i++) {
+          const n = sizes[i % sizes.length]!;
+          chunks.push(bytes.subarray(offset, offset + n));
+          offset += n;
+        }
+        const whole = await sanitize(bytes, testOptions());
+        const streamed = await sanitize(Readable.from(chunks), testOptions());
+        if (!whole.message.equals(streamed.message) || JSON.stringify(whole.report) !== JSON.stringify(streamed.report)) {
+          throw new Error(`${SEEDS[index]!.name}: streamed output differs (chunk sizes ${sizes.slice(0, 10).join(",")}…)`);
+        }
+      }),
+      { seed: SEED, numRuns: Math.max(20, Math.floor(RUNS / 5)), endOnFailure: true },
     );
   }, 240_000);
 

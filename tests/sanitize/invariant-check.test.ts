@@ -82,6 +82,14 @@ describe("the invariant check", () => {
     expect(v.join("\n")).toMatch(expected);
   });
 
+  it("catches half-width katakana (ESC ( I) in an ISO-2022-JP body", async () => {
+    const head = GOOD_HEAD.map((h) =>
+      h.startsWith("Content-Type") ? "Content-Type: text/plain; charset=iso-2022-jp" : h.startsWith("Content-Transfer") ? "Content-Transfer-Encoding: 7bit" : h,
+    );
+    const body = Buffer.from(`a.pdf ${HASH}\r\n\u001b(I4\u001b(B\r\n`, "latin1");
+    expect((await violations(result(head, body, {}, "iso-2022-jp"))).join("\n")).toMatch(/outside RFC 1468/);
+  });
+
   it("catches a report whose output hash is not the message's", async () => {
     const r = result(GOOD_HEAD, GOOD_BODY);
     r.report.output.sha256 = HASH;

@@ -154,6 +154,21 @@ describe("ISO-2022-JP output mode", () => {
   });
 });
 
+describe("ISO-2022-JP output of characters RFC 1468 lacks", () => {
+  it("never writes half-width katakana as ESC ( I; the words survive", async () => {
+    const { view } = await run(textMessage("ﾃｽﾄ用のｶﾀｶﾅです"), { charset: "iso-2022-jp" });
+    // either converted to full-width in ISO-2022-JP, or the whole message falls back to UTF-8
+    expect(view.text.normalize("NFKC")).toContain("テスト用のカタカナです");
+  });
+
+  it("keeps an emoji in the Subject when the body fits ISO-2022-JP", async () => {
+    const input = message({ subject: encodedWord("ご案内🎉"), entity: part({ contentType: "text/plain; charset=utf-8", encoding: "8bit", body: "本文です。" }) });
+    const { view } = await run(input, { charset: "iso-2022-jp" });
+    expect(view.get("Subject")).toContain("ご案内🎉");
+    expect(view.text).toContain("本文です。");
+  });
+});
+
 describe("golden output for a plain Japanese message", () => {
   it("is stable (same bytes as the reviewed golden file)", async () => {
     const { readFileSync, writeFileSync, existsSync, mkdirSync } = await import("node:fs");

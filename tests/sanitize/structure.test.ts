@@ -72,6 +72,47 @@ describe("bounds", () => {
   });
 });
 
+describe("time and HTML budgets", () => {
+  it("stops at maxTimeMs on a message that takes longer, with a safe message saying so", async () => {
+    const parts = [leaf("時間切れでも安全")];
+    for (let i = 0; i < 20_000; i++) parts.push(part({ contentType: `application/octet-stream; name="f${i}.bin"`, body: `x${i}` }));
+    const input = message({ subject: "slow", entity: multipart("mixed", parts) });
+    const { result } = await run(input, { limits: { maxTimeMs: 1, maxParts: 100_000 } });
+    expect(result.report.limitsHit).toContain("maxTimeMs");
+  }, 60_000);
+
+  it("gives the HTML converter at most maxHtmlBytes and says the rest was cut", async () => {
+    const html = `<html><body>${"<p>段落の本文です。</p>".repeat(20_000)}<p>END-MARKER</p></body></html>`;
+    const input = message({ subject: "big html", entity: part({ contentType: "text/html; charset=utf-8", body: html }) });
+    const { result, view } = await run(input, { limits: { maxHtmlBytes: 64 * 1024 } });
+    expect(result.report.limitsHit).toContain("maxHtmlBytes");
+    expect(view.text).toContain("段落の本文です。");
+    expect(view.text).not.toContain("END-MARKER");
+  });
+});
+
+describe("hostile HTML", () => {
+  it("shows no markup and no script text whatever tricks the HTML plays", async () => {
+    const html = [
+      "<!DOCTYPE html><html><head><meta http-equiv='refresh' content='0;url=https://evil.example/'><base href='https://evil.example/'>",
+      "<script>document.write('SCRIPT-A')</script><style>@import 'https://evil.example/x.css';</style></head><body onload=\"alert('ONLOAD')\">",
+      "<scr<script>ipt>alert('SCRIPT-B')</scr</script>ipt>",
+      "<!-- <script>alert('COMMENT')</script> -->",
+      "<svg><script>alert('SVG')</script></svg>",
+      "<iframe src='https://evil.example/frame'>IFRAME-FALLBACK</iframe>",
+      "<form action='https://evil.example/post'><input name='password' value='pw'></form>",
+      "<p>見える本文 &lt;b&gt;エスケープされた記号&lt;/b&gt;</p>",
+      "<object data='x.swf'></object><embed src='x.swf'>",
+      "</body></html>",
+    ].join("\n");
+    const input = message({ subject: "hostile", entity: part({ contentType: "text/html; charset=utf-8", body: html }) });
+    const { view } = await run(input);
+    expect(view.text).toContain("見える本文");
+    expect(view.text).toContain("<b>エスケープされた記号</b>"); // what the sender wrote as text stays text
+    for (const gone of ["SCRIPT-A", "ONLOAD", "COMMENT", "SVG')", "x.css"]) expect(view.text).not.toContain(gone);
+  });
+});
+
 describe("long lines", () => {
   it("keeps a 3 MB single line whole across ≤ 998-octet output lines", async () => {
     const line = "0123456789abcdef".repeat(3 * 65_536); // 3 MiB, no spaces
@@ -99,6 +140,20 @@ describe("malformed structure", () => {
     const input = Buffer.from("From: a@example.jp\r\nSubject: nb\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nvisible words\r\n--x--\r\n");
     const { view } = await run(input);
     expect(view.text).toContain("visible words");
+  });
+
+  it.each([
+    ["one ASCII character off", 'boundary="real-boundary-3"'],
+    ["one raw 8-bit byte off", 'boundary="real-bound\u00e0ry-2"'],
+  ])("does not show raw MIME source (HTML markup, an attachment's base64) when the declared boundary is %s", async (_what, declared) => {
+    const exe = Buffer.concat([Buffer.from("MZ\u0090\u0000", "latin1"), pseudoRandom(3000)]);
+    const body = multipart("alternative", [leaf("テキスト版の本文"), part({ contentType: "text/html; charset=utf-8", body: "<html><body><p>HTML版の本文</p></body></html>" }), attachment("tool.exe", "application/octet-stream", exe)], { boundary: "real-boundary-2" });
+    // the header declares a boundary one character off: no delimiter line matches it
+    const input = message({ subject: "boundary mismatch", entity: Buffer.from(body.toString("latin1").replace('boundary="real-boundary-2"', declared), "latin1") });
+    const { view } = await run(input);
+    expect(view.text).not.toMatch(/<html|<body|<p>/i);
+    expect(view.text).not.toContain(exe.toString("base64").slice(0, 60));
+    expect(view.text).not.toMatch(/^Content-Transfer-Encoding:/im);
   });
 
   it("decodes what it can of bad base64 and still delivers", async () => {
