@@ -7,8 +7,8 @@ import type { DailyCounts } from "../audit/audit-types.ts";
 import { html, type Html } from "./html.ts";
 import type { Translate } from "./i18n.ts";
 
-const WIDTH = 720;
-const HEIGHT = 240;
+const WIDTH = 1000;
+const HEIGHT = 250;
 const PAD = { left: 44, right: 12, top: 14, bottom: 34 };
 
 interface Series {
@@ -38,7 +38,10 @@ export function dailyChart(days: DailyCounts[], t: Translate): Html {
   const barW = Math.max(2, (slot * 0.78) / series.length);
   const y = (v: number) => PAD.top + plotH - (v / max) * plotH;
 
-  const grid = [0, 0.25, 0.5, 0.75, 1].map((f) => {
+  // 2·10^k and 4 divide into quarters, 1·10^k and 5·10^k into fifths: every tick is a whole number
+  const lead = Number(String(max)[0]);
+  const divisions = lead === 2 || lead === 4 ? 4 : 5;
+  const grid = Array.from({ length: divisions + 1 }, (_, i) => i / divisions).map((f) => {
     const v = Math.round(max * f);
     const gy = y(v).toFixed(1);
     return html`<line class="grid" x1="${PAD.left}" x2="${WIDTH - PAD.right}" y1="${gy}" y2="${gy}"/><text class="axis" x="${PAD.left - 6}" y="${(Number(gy) + 4).toFixed(1)}" text-anchor="end">${v}</text>`;

@@ -48,14 +48,14 @@ footer { text-align: center; color: var(--muted); font-size: 0.85rem; padding: 1
 .tile.warn { background: var(--warn-bg); border-color: #f0d08a; }
 .tile.bad { background: var(--bad-bg); border-color: #f1b3b6; }
 .chart { margin: 0; }
-.chart svg { width: 100%; height: auto; max-height: 300px; display: block; }
+.chart svg { width: 100%; height: auto; display: block; }
 .chart .grid { stroke: #e6ebf1; stroke-width: 1; }
 .chart .baseline { stroke: #9aa8b6; stroke-width: 1; }
 .chart .axis { fill: var(--muted); font-size: 11px; }
 .chart .bar.received, .swatch.received { fill: var(--received); background: var(--received); }
 .chart .bar.attachmentsRemoved, .swatch.attachmentsRemoved { fill: var(--attachmentsRemoved); background: var(--attachmentsRemoved); }
 .chart .bar.problems, .swatch.problems { fill: var(--problems); background: var(--problems); }
-.legend { list-style: none; display: flex; gap: 20px; padding: 0; margin: 8px 0 0 44px; color: var(--muted); font-size: 0.9rem; }
+.legend { list-style: none; display: flex; gap: 20px; padding: 0; margin: 8px 0 0 40px; color: var(--muted); font-size: 0.9rem; }
 .swatch { display: inline-block; width: 12px; height: 12px; border-radius: 2px; margin-right: 6px; vertical-align: -1px; }
 .pill { display: inline-block; padding: 1px 9px; border-radius: 999px; font-size: 0.82rem; background: #e8edf3; color: #334; white-space: nowrap; }
 .pill.ok, .pill.st-delivered { background: var(--ok-bg); color: var(--ok); }

@@ -353,3 +353,30 @@ export function formatBytes(n: number): string {
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
+
+const EVENT_JA: Record<string, string> = {
+  received: "受信",
+  sanitized: "無害化",
+  "delivery-attempt": "配送の試行",
+  delivered: "配送完了",
+  deferred: "再送待ち",
+  bounced: "不達",
+  "dsn-sent": "不達通知を送信",
+  held: "保留",
+  released: "保留解除",
+  rejected: "拒否",
+  expired: "期限切れ",
+  deleted: "削除",
+  admin: "管理操作",
+  "original-retrieved": "原本の取り出し",
+  "rules-reloaded": "ルール再読み込み",
+  login: "ログイン",
+  "login-failed": "ログイン失敗",
+  purged: "保存期間による削除",
+  checkpoint: "チェックポイント",
+};
+
+/** An audit event type in the page's language (English: the type itself). */
+export function eventLabel(lang: Lang, type: string): string {
+  return lang === "ja" ? (EVENT_JA[type] ?? type) : type;
+}

@@ -103,6 +103,20 @@ export function readStory(events: readonly AuditEvent[]): StoryView {
 export function eventDetails(event: AuditEvent, maxChars = 160): string[] {
   const data = isObj(event.data) ? event.data : {};
   const out: string[] = [];
+  const report = data.report;
+  if (isObj(report)) {
+    // the sanitizer's report: its headline numbers, not the whole object
+    const attachments = Array.isArray(report.attachments) ? report.attachments.length : undefined;
+    const html = isObj(report.html) ? report.html.converted === true : undefined;
+    const links = isObj(report.links) ? `${str(report.links.disarmed) ?? "?"}/${str(report.links.found) ?? "?"}` : undefined;
+    const output = isObj(report.output) ? str(report.output.sha256) : undefined;
+    if (attachments !== undefined) out.push(`attachments removed: ${attachments}`);
+    if (html !== undefined) out.push(`html converted: ${html}`);
+    if (links !== undefined) out.push(`links disarmed: ${links}`);
+    if (output !== undefined) out.push(`output sha256: ${output}`);
+    const limits = strings(report.limitsHit);
+    if (limits?.length) out.push(`limits hit: ${limits.join(", ")}`);
+  }
   for (const [key, value] of Object.entries(data)) {
     if (key === "text" || key === "sanitizedText") continue;
     let shown: string;

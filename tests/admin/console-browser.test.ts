@@ -98,7 +98,7 @@ describe.skipIf(missing !== "")("the console in Chromium", () => {
     expect(parts).toContain("application/pdf");
     expect(parts).toContain(createHash("sha256").update(PDF_BYTES).digest("hex"));
     expect(await page.textContent("body")).toContain("250 2.0.0 Ok: queued downstream");
-    expect(await page.textContent("ol.timeline")).toContain("delivered");
+    expect(await page.textContent("ol.timeline")).toContain("配送完了");
     await context.close();
   });
 

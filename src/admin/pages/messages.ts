@@ -3,7 +3,7 @@ import type { AuditEvent, MessageStatus, MessageSummary } from "../../audit/audi
 import type { QueueEntry } from "../../spool/queue-types.ts";
 import { headerText } from "../display.ts";
 import { href, html, visible, type Html } from "../html.ts";
-import { formatBytes, formatJst, statusLabel } from "../i18n.ts";
+import { eventLabel, formatBytes, formatJst, statusLabel } from "../i18n.ts";
 import { layout, type PageContext } from "../layout.ts";
 import { eventDetails, readStory } from "../story.ts";
 import { roleAtLeast } from "../user-store.ts";
@@ -127,8 +127,8 @@ ${story.attempts.length === 0
 <section class="card">
 <h2>${t("timeline")}</h2>
 <ol class="timeline">${events.map(
-    (e) => html`<li class="ev-${e.type}"><span class="when">${formatJst(e.ts)}</span> <span class="pill">${e.type}</span> <span class="muted">${e.actor ?? ""}</span>
-<ul class="kv">${eventDetails(e).map((d) => html`<li>${visible(d)}</li>`)}</ul></li>`,
+    (e) => html`<li class="ev-${e.type}"><span class="when">${formatJst(e.ts)}</span> <span class="pill">${eventLabel(ctx.lang, e.type)}</span> <span class="muted">${e.actor ?? ""}</span>
+<ul class="kv">${eventDetails(e).map((d) => html`<li>${headerText(d)}</li>`)}</ul></li>`,
   )}</ol>
 </section>
 <section class="card">
