@@ -156,6 +156,17 @@ describe("malformed structure", () => {
     expect(view.text).not.toMatch(/^Content-Transfer-Encoding:/im);
   });
 
+  it("does not show raw MIME source when only closing delimiters are left (found by fuzz, seed 11)", async () => {
+    const exe = Buffer.concat([Buffer.from("MZ\u0090\u0000", "latin1"), pseudoRandom(3000)]);
+    const body = multipart("mixed", [part({ contentType: "text/html; charset=utf-8", encoding: "quoted-printable", body: "<body>HTML=E7=89=88</body>" }), attachment("tool.exe", "application/octet-stream", exe)], { boundary: "only-close" });
+    // drop the opening delimiters: the parts are all "preamble", then --only-close-- several times
+    const mangled = body.toString("latin1").replace(/^--only-close\r\n/gm, "").replace(/(--only-close--\r\n)/, "$1$1$1");
+    const input = message({ subject: "no opening delimiter", entity: Buffer.from(mangled, "latin1") });
+    const { view } = await run(input);
+    expect(view.text).not.toMatch(/<body/i);
+    expect(view.text).not.toContain(exe.toString("base64").slice(0, 60));
+  });
+
   it("decodes what it can of bad base64 and still delivers", async () => {
     const good = Buffer.from("Hello World, こんにちは", "utf8").toString("base64");
     const raw = message({
