@@ -168,6 +168,20 @@ export async function checkSanitized(
     bad(`X-Mumuka-Id ${mumukaId} differs from the audit id given ${options.auditId}`);
   }
   if (get("MIME-Version") !== undefined && get("MIME-Version") !== "1.0") bad(`MIME-Version is ${get("MIME-Version")}`);
+  // the structured headers mumuka writes must parse for the downstream MTA and mail clients
+  const date = get("Date");
+  if (date !== undefined && !/^(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?\d{1,2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}(?::\d{2})? [+-]\d{4}$/.test(date)) {
+    bad(`Date is not an RFC 5322 date-time: ${JSON.stringify(date)}`);
+  }
+  const msgId = /^<[^<>\s@]+@[^<>\s@]+>$/;
+  const messageId = get("Message-ID");
+  if (messageId !== undefined && !msgId.test(messageId)) bad(`Message-ID is not a msg-id: ${JSON.stringify(messageId.slice(0, 120))}`);
+  for (const name of ["In-Reply-To", "References"]) {
+    const value = get(name);
+    if (value !== undefined && !value.split(/\s+/).every((id) => msgId.test(id))) bad(`${name} is not a list of msg-ids: ${JSON.stringify(value.slice(0, 120))}`);
+  }
+  const from = get("From");
+  if (from !== undefined && !/[^\s<>@]+@[^\s<>@]+/.test(from)) bad(`From has no address: ${JSON.stringify(from.slice(0, 120))}`);
 
   // --- Content-Type and transfer encoding ---------------------------------
   const contentType = (get("Content-Type") ?? "").toLowerCase();
