@@ -202,14 +202,18 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
     const ruleEnvelope: Envelope = { mailFrom: env.mailFrom, rcptTo: env.rcptTo, clientAddress: env.clientAddress, clientHelo: env.clientHelo };
     const trace: Trace = { clientAddress: env.clientAddress, clientHelo: env.clientHelo, protocol: env.protocol };
     const at = now();
+    const engine = deps.rules.current();
+    // no rules file: the decision is always "deliver, no overrides", so the worker may render at once
+    const eager = engine.version === "" ? withOverrides(deps.renderOptions(id, at), { subjectTags: [] }, [], trace) : undefined;
     const outcome = await deps.pool.run<RuleDecision | undefined>(
       { file: spool.recordPath("active", id), offset: info.messageOffset, length: info.messageLength, limits: deps.limits },
       (facts) => {
         if (facts.sha256 !== info.sha256) return { stop: true, context: undefined };
-        const decision = deps.rules.current().decide(facts, ruleEnvelope, at);
+        const decision = engine.decide(facts, ruleEnvelope, at);
         if (decision.action !== "deliver" && !meta.released) return { stop: true, context: decision };
-        return { render: withOverrides(deps.renderOptions(id, at), decision.render, decision.rulesApplied, trace), context: decision };
+        return { render: eager ?? withOverrides(deps.renderOptions(id, at), decision.render, decision.rulesApplied, trace), context: decision };
       },
+      eager,
     );
     if (outcome.kind === "failed") {
       return hold(id, meta, outcome.reason, log);

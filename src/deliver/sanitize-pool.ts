@@ -32,7 +32,12 @@ export type PoolOutcome<T> =
   | { kind: "failed"; reason: string };
 
 export interface SanitizePool {
-  run<T>(job: SanitizeJob, decide: (facts: MessageFacts) => Decision<T>): Promise<PoolOutcome<T>>;
+  /**
+   * `eager`: render options known before analysis (no rules to consult); the worker then renders
+   * without waiting for the main thread, saving a round trip. `decide` still sees the facts and
+   * may stop (the rendered message is then discarded).
+   */
+  run<T>(job: SanitizeJob, decide: (facts: MessageFacts) => Decision<T>, eager?: RenderOptions): Promise<PoolOutcome<T>>;
   /** terminates the workers once the running jobs are done (queued jobs fail) */
   close(): Promise<void>;
   readonly size: number;
@@ -109,7 +114,7 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
     });
   }
 
-  async function run<T>(job: SanitizeJob, decide: (facts: MessageFacts) => Decision<T>): Promise<PoolOutcome<T>> {
+  async function run<T>(job: SanitizeJob, decide: (facts: MessageFacts) => Decision<T>, eager?: RenderOptions): Promise<PoolOutcome<T>> {
     if (closed) return { kind: "failed", reason: "the sanitizer is shutting down" };
     const acquired = await acquire();
     if (!acquired) return { kind: "failed", reason: "the sanitizer is shutting down" };
@@ -156,6 +161,21 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
             finish({ kind: "stopped", facts, context: decision.context }, false);
           } else worker.postMessage({ type: "render", options: decision.render });
         } else if (msg.type === "rendered") {
+          if (eager) {
+            facts = msg.facts!;
+            let decision: Decision<T>;
+            try {
+              decision = decide(facts);
+            } catch (error) {
+              finish({ kind: "failed", reason: `decision failed: ${(error as Error).message}` }, false);
+              return;
+            }
+            context = decision.context;
+            if ("stop" in decision) {
+              finish({ kind: "stopped", facts, context: decision.context }, false);
+              return;
+            }
+          }
           const m = msg.message!;
           const message = Buffer.from(m.buffer, m.byteOffset, m.byteLength);
           finish({ kind: "rendered", facts: facts!, message, report: msg.report!, context: context as T }, false);
@@ -166,7 +186,7 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
       worker.on("message", onMessage);
       worker.on("error", onError);
       worker.on("exit", onExit);
-      worker.postMessage({ type: "analyze", file: job.file, offset: job.offset, length: job.length, limits: job.limits });
+      worker.postMessage({ type: "analyze", file: job.file, offset: job.offset, length: job.length, limits: job.limits, ...(eager ? { render: eager } : {}) });
     });
   }
 

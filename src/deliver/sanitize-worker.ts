@@ -5,6 +5,7 @@
  *
  * Protocol (main → worker → main):
  *   {type:"analyze", file, offset, length, limits}  → {type:"analyzed", facts} | {type:"error"}
+ *   {type:"analyze", …, render: options}             → {type:"rendered", facts, message, report} (no rules: one trip)
  *   {type:"render", options}                         → {type:"rendered", message, report} | {type:"error"}
  *   {type:"drop"}                                    (the rules rejected or held it)
  *
@@ -20,7 +21,7 @@ import type { Limits } from "../config/schema.ts";
 import type { AnalyzedMessage, RenderOptions } from "../sanitize/sanitize-types.ts";
 
 type Request =
-  | { type: "analyze"; file: string; offset: number; length: number; limits: Limits }
+  | { type: "analyze"; file: string; offset: number; length: number; limits: Limits; render?: RenderOptions }
   | { type: "render"; options: RenderOptions }
   | { type: "drop" };
 
@@ -44,6 +45,12 @@ async function handle(request: Request): Promise<void> {
     // the analyzer's own time budget; the pool also enforces one from outside
     const signal = AbortSignal.timeout(request.limits.maxTimeMs);
     const analyzed = await analyze(input, request.limits, signal);
+    if (request.render) {
+      // eager: no rules to consult, render at once and send facts with the result
+      const result = await render(analyzed, request.render);
+      port.postMessage({ type: "rendered", facts: analyzed.facts, message: result.message, report: result.report });
+      return;
+    }
     current = analyzed;
     port.postMessage({ type: "analyzed", facts: analyzed.facts });
   } else if (request.type === "render") {

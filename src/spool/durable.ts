@@ -17,7 +17,6 @@
  */
 import { open, rename, unlink } from "node:fs/promises";
 import path from "node:path";
-import { randomBytes } from "node:crypto";
 
 /** fsync of one directory: makes the names created/removed in it durable. */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -81,8 +80,10 @@ export function createDirSyncer(fsync: (dir: string) => Promise<void> = fsyncDir
 }
 
 /** A temp name in `dir` that the recovery scan recognises (and removes) as never acknowledged. */
+let tempCounter = 0;
 export function tempName(dir: string, hint: string): string {
-  return path.join(dir, `.tmp-${hint}-${randomBytes(6).toString("hex")}`);
+  // unique per process by pid + counter (open with "wx" still refuses any clash); no random bytes needed
+  return path.join(dir, `.tmp-${hint}-${process.pid}-${++tempCounter}`);
 }
 
 export function isTempName(name: string): boolean {

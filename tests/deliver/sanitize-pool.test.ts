@@ -26,7 +26,13 @@ describe("the sanitizer pool", () => {
   it("turns a hanging, crashing or throwing message into a failure and keeps serving", async () => {
     const pool = createSanitizePool({ size: 2, workerUrl, graceMs: 200 });
     pools.push(pool);
-    const outcomes = await Promise.all(["a-hang", "b-crash", "c-throw"].map(async (n) => pool.run(await job(n), render)));
+    // a generous budget for crash/throw, so a slow worker start on a busy machine is not mistaken for a hang
+    const roomy = limitsSchema.parse({ maxTimeMs: 30_000 });
+    const outcomes = await Promise.all([
+      pool.run(await job("a-hang"), render),
+      pool.run(await job("b-crash", roomy), render),
+      pool.run(await job("c-throw", roomy), render),
+    ]);
     expect(outcomes.map((o) => o.kind)).toEqual(["failed", "failed", "failed"]);
     expect((outcomes[0] as { reason: string }).reason).toMatch(/time budget/);
     expect((outcomes[1] as { reason: string }).reason).toMatch(/exited \(code 7\)/);

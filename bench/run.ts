@@ -1,0 +1,216 @@
+/**
+ * Relay throughput benchmark (`npm run bench`): N messages at S concurrent
+ * SMTP sessions into a real mumuka gateway process, which sanitizes, spools
+ * (fsync) and relays them to a sink. Reports messages per second end to end
+ * (first connection → spool empty), the receive rate alone, and the peak RSS
+ * (VmHWM) of the gateway process.
+ *
+ *   node bench/run.ts [--messages 2000] [--sessions 10] [--size 2000]
+ *                     [--sender auto|smtp-source|node] [--mime] [--sink auto|smtp-sink|node]
+ *
+ * With Postfix's tools installed (Debian package `postfix`), the sender is
+ * `smtp-source` and the sink `smtp-sink`, as in Postfix's own measurements;
+ * otherwise both are small Node SMTP peers in this process. `--mime` sends a
+ * multipart message (HTML + a small attachment) through the Node sender so the
+ * sanitizer has real work.
+ *
+ * Only loopback addresses are used; the run is bounded by a timeout.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import nodemailer from "nodemailer";
+import { SMTPServer } from "smtp-server";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+/** the whole run gives up after this long: a benchmark must stop by itself */
+const TIMEOUT_MS = 10 * 60 * 1000;
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+const messages = Number(arg("messages", "2000"));
+const sessions = Number(arg("sessions", "10"));
+const size = Number(arg("size", "2000"));
+const mime = process.argv.includes("--mime");
+const has = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
+const senderKind = arg("sender", "auto") === "auto" ? (has("smtp-source") && !mime ? "smtp-source" : "node") : arg("sender", "auto");
+const sinkKind = arg("sink", "auto") === "auto" ? (has("smtp-sink") ? "smtp-sink" : "node") : arg("sink", "auto");
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+async function waitListening(port: number, child: ChildProcess, output: () => string): Promise<void> {
+  const start = Date.now();
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`gateway exited:\n${output()}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, "127.0.0.1");
+      s.on("connect", () => (s.destroy(), resolve(true)));
+      s.on("error", () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() - start > 30_000) throw new Error(`gateway did not listen:\n${output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function startSink(port: number): Promise<{ stop(): Promise<void> }> {
+  if (sinkKind === "smtp-sink") {
+    // smtp-sink refuses to run as root without a user to drop to
+    const user = process.getuid?.() === 0 ? ["-u", "nobody"] : [];
+    const child = spawn("smtp-sink", [...user, `127.0.0.1:${port}`, "1000"], { stdio: "ignore" });
+    await new Promise((r) => setTimeout(r, 300));
+    return { stop: async () => void child.kill("SIGTERM") };
+  }
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ["AUTH", "STARTTLS"],
+    disableReverseLookup: true,
+    logger: false,
+    closeTimeout: 100,
+    onData(stream, _s, cb) {
+      stream.on("data", () => {});
+      stream.on("end", () => cb(null, "Ok"));
+    },
+  });
+  await new Promise<void>((r) => server.listen(port, "127.0.0.1", () => r()));
+  return { stop: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+function mimeMessage(i: number): string {
+  const filler = "これは性能測定用のメールです。This is a benchmark message.\r\n".repeat(Math.max(1, Math.floor(size / 80)));
+  return [
+    "From: Bench <bench@example.com>",
+    "To: staff@city.example.lg.jp",
+    `Subject: bench ${i}`,
+    `Message-ID: <bench-${i}@example.com>`,
+    "MIME-Version: 1.0",
+    'Content-Type: multipart/mixed; boundary="b"',
+    "",
+    "--b",
+    "Content-Type: text/html; charset=utf-8",
+    "Content-Transfer-Encoding: 8bit",
+    "",
+    `<p>${filler}</p><a href="https://example.com/x">link</a>`,
+    "--b",
+    'Content-Type: application/pdf; name="a.pdf"',
+    "Content-Transfer-Encoding: base64",
+    "",
+    Buffer.from("%PDF-1.4 benchmark").toString("base64"),
+    "--b--",
+    "",
+  ].join("\r\n");
+}
+
+async function sendAll(port: number): Promise<void> {
+  if (senderKind === "smtp-source") {
+    const r = spawnSync("smtp-source", ["-s", String(sessions), "-m", String(messages), "-l", String(size), "-f", "bench@example.com", "-t", "staff@city.example.lg.jp", `127.0.0.1:${port}`], {
+      stdio: "inherit",
+      timeout: TIMEOUT_MS,
+    });
+    if (r.status !== 0) throw new Error(`smtp-source failed (${r.status})`);
+    return;
+  }
+  let next = 0;
+  const worker = async () => {
+    const t = nodemailer.createTransport({ host: "127.0.0.1", port, secure: false, ignoreTLS: true, pool: true, maxConnections: 1, maxMessages: Infinity });
+    while (next < messages) {
+      const i = next++;
+      const raw = mime ? mimeMessage(i) : `Subject: bench ${i}\r\nFrom: bench@example.com\r\n\r\n${"x".repeat(size)}\r\n`;
+      await t.sendMail({ envelope: { from: "bench@example.com", to: ["staff@city.example.lg.jp"] }, raw });
+    }
+    t.close();
+  };
+  await Promise.all(Array.from({ length: sessions }, worker));
+}
+
+async function countSpool(dataDir: string): Promise<{ waiting: number; held: number }> {
+  let waiting = 0;
+  for (const s of ["incoming", "active", "deferred"]) waiting += (await readdir(path.join(dataDir, "spool", s))).filter((n) => !n.startsWith(".")).length;
+  const held = (await readdir(path.join(dataDir, "spool", "held"))).length;
+  return { waiting, held };
+}
+
+async function peakRss(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "mumuka-bench-"));
+  const [smtpPort, sinkPort] = [await freePort(), await freePort()];
+  const config = path.join(dir, "mumuka.yaml");
+  await writeFile(
+    config,
+    [
+      `dataDir: ${dir}/data`,
+      `smtp: { host: 127.0.0.1, port: ${smtpPort}, clients: [127.0.0.0/8], recipientDomains: ["*"], maxConnections: 200 }`,
+      `delivery: { mode: smtp, host: 127.0.0.1, port: ${sinkPort}, concurrency: 8 }`,
+      "log: { level: warn, format: json }",
+      "",
+    ].join("\n"),
+  );
+  const sink = await startSink(sinkPort);
+  const gateway = spawn(process.execPath, ["src/cli.ts", "serve", "--config", config], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  gateway.stdout!.on("data", (d) => (out += d));
+  gateway.stderr!.on("data", (d) => (out += d));
+  const deadline = setTimeout(() => {
+    process.stderr.write("bench: timed out\n");
+    gateway.kill("SIGKILL");
+    process.exit(1);
+  }, TIMEOUT_MS);
+  try {
+    await waitListening(smtpPort, gateway, () => out);
+    process.stderr.write(`bench: ${messages} messages of ~${size} bytes, ${sessions} sessions, sender=${senderKind}${mime ? " (MIME)" : ""}, sink=${sinkKind}\n`);
+    const t0 = performance.now();
+    await sendAll(smtpPort);
+    const tReceived = performance.now();
+    let counts = await countSpool(`${dir}/data`);
+    while (counts.waiting > 0) {
+      await new Promise((r) => setTimeout(r, 50));
+      counts = await countSpool(`${dir}/data`);
+    }
+    const tDone = performance.now();
+    const rss = await peakRss(gateway.pid!);
+    const result = {
+      messages,
+      sessions,
+      size,
+      sender: senderKind,
+      sink: sinkKind,
+      mime,
+      receiveSeconds: +((tReceived - t0) / 1000).toFixed(2),
+      totalSeconds: +((tDone - t0) / 1000).toFixed(2),
+      receivedPerSecond: Math.round(messages / ((tReceived - t0) / 1000)),
+      relayedPerSecond: Math.round(messages / ((tDone - t0) / 1000)),
+      held: counts.held,
+      peakRssMiB: Math.round(rss / 1024 / 1024),
+      cpus: os.cpus().length,
+      loadAverage: os.loadavg().map((l) => +l.toFixed(2)),
+    };
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    process.stderr.write(
+      `bench: relayed ${messages} in ${result.totalSeconds} s = ${result.relayedPerSecond} msg/s ` +
+        `(received at ${result.receivedPerSecond} msg/s), held ${counts.held}, gateway peak RSS ${result.peakRssMiB} MiB\n`,
+    );
+  } finally {
+    clearTimeout(deadline);
+    gateway.kill("SIGTERM");
+    await new Promise((r) => gateway.once("exit", r));
+    await sink.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
