@@ -55,6 +55,8 @@ const MAX_HEADER_TEXT_CHARS = 1000;
 const BYTES_PER_CHAR = 4;
 /** the splitter's own node cap sits above ours, so our limit (which keeps hashing) triggers first */
 const SPLITTER_NODE_SLACK = 16;
+/** bytes of a multipart kept while none of its delimiters has matched, to recover it from (real preambles are tiny) */
+const PROBE_BYTES = 1024 * 1024;
 /** references kept: threading needs the last few, a hostile header may carry thousands */
 const MAX_REFERENCES = 50;
 
@@ -75,6 +77,8 @@ interface NodeRec {
   fields?: HeaderField[];
   /** no usable Content-Type: "missing" or "invalid" (the content may then be sniffed as HTML) */
   typeUnsure?: "missing" | "invalid";
+  /** the splitter found at least one part inside this multipart (kept or cut by a limit) */
+  sawChild?: boolean;
   /** a root whose "header" lines were not headers at all: they are text */
   prefix?: string;
   /** multipart without a parsed child list: kept for the tree */
@@ -151,6 +155,16 @@ function openSession(ctx: Ctx, holder: NodeRec | undefined, depthBase: number): 
   state.split = createSplitSession(
     {
       node: (raw) => onNode(ctx, state, raw),
+      data: (id, chunk) => {
+        const rec = state.byId.get(id);
+        // a multipart whose delimiters never matched: keep the start, to try to recover it at the end
+        if (rec && rec.role === "multipart" && !rec.sawChild && rec.keptBytes < PROBE_BYTES) {
+          const take = chunk.subarray(0, PROBE_BYTES - rec.keptBytes);
+          rec.kept.push(Buffer.from(take));
+          rec.keptBytes += take.length;
+          if (take.length < chunk.length) rec.truncated = true;
+        }
+      },
       body: (id, chunk) => {
         const rec = state.byId.get(id);
         if (!rec || !rec.decoder) return;
@@ -168,6 +182,7 @@ function onNode(ctx: Ctx, state: SessionState, raw: RawNode): void {
     state.byId.set(raw.id, null); // inside a part that was cut: not structure any more
     return;
   }
+  if (parent) parent.sawChild = true;
   const depth = state.depthBase + raw.depth;
   if (depth > ctx.limits.maxDepth) {
     limitHit(ctx, "maxDepth");
@@ -294,12 +309,68 @@ async function endSession(ctx: Ctx, state: SessionState): Promise<void> {
     if (state.split.failure === "malformed") ctx.warnings.push("the MIME structure could not be followed to its end");
   }
   for (const rec of state.recs) {
+    // a multipart none of whose delimiters matched, or one with no boundary at all
+    const unsplit =
+      (rec.role === "multipart" && !rec.sawChild && rec.keptBytes > 0) ||
+      (rec.role === "text" && rec.contentType.startsWith("multipart/") && rec.keptBytes > 0);
+    if (unsplit) {
+      if (rec.decoder) {
+        const tail = onDecoded(ctx, rec, rec.decoder.end());
+        if (tail) await tail;
+        rec.decoder = undefined;
+      }
+      await recoverMultipart(ctx, rec);
+      if (rec.role === "reparse") {
+        finishLeaf(ctx, rec);
+        continue;
+      }
+    }
     if (rec.role === "multipart" || !rec.decoder) continue;
     const tail = onDecoded(ctx, rec, rec.decoder.end());
     if (tail) await tail;
     if (rec.nested) await endSession(ctx, rec.nested);
     finishLeaf(ctx, rec);
   }
+}
+
+/**
+ * A multipart whose declared boundary matches no line (one character off, a raw
+ * 8-bit byte, none declared): the first line shaped like a delimiter and
+ * followed by a header line gives the real boundary, and the kept bytes are
+ * split again. Without such a line the content stays text.
+ */
+async function recoverMultipart(ctx: Ctx, rec: NodeRec): Promise<void> {
+  const bytes = Buffer.concat(rec.kept);
+  const latin = bytes.toString("latin1");
+  const delimiter = /^--([!-~]{1,200}?)(?:--)?[ \t]*\r?\n(?=[A-Za-z][A-Za-z0-9-]*:)/m.exec(latin);
+  // no delimiter at all, but the content starts with a part's own header block (opening delimiter lost)
+  const entity = !delimiter && /^(?:[ \t]*\r?\n)*Content-[A-Za-z-]+:/i.test(latin);
+  if ((!delimiter && !entity) || rec.depth + 1 > ctx.limits.maxDepth || ctx.parts >= ctx.limits.maxParts) {
+    if (rec.role === "multipart") {
+      rec.role = "text"; // nothing to split: the words are still the sender's text
+      rec.blocks = [];
+      rec.hash = createHash("sha256");
+      rec.decoder = transferDecoder("7bit");
+    }
+    rec.typeUnsure = "invalid"; // evidently HTML? then it is converted, not shown as tags
+    return;
+  }
+  ctx.warnings.push(
+    delimiter
+      ? `part ${rec.path || "1"}: no delimiter matched the declared boundary; split again on "--${delimiter[1]!.slice(0, 60)}"`
+      : `part ${rec.path || "1"}: multipart without delimiters; its content read as one part`,
+  );
+  if (rec.truncated) limitHit(ctx, "maxTextChars");
+  rec.role = "reparse";
+  rec.hash = createHash("sha256");
+  const nested = openSession(ctx, rec, rec.depth + 1);
+  if (delimiter) {
+    await nested.split.write(Buffer.from(`Content-Type: ${rec.contentType}; boundary="${delimiter[1]!.replace(/"/g, "")}"\r\n\r\n`, "latin1"));
+  }
+  await nested.split.write(entity ? Buffer.from(latin.replace(/^(?:[ \t]*\r?\n)+/, ""), "latin1") : bytes);
+  rec.kept = [];
+  rec.keptBytes = 0;
+  await endSession(ctx, nested);
 }
 
 function decodeKept(ctx: Ctx, rec: NodeRec, html = false): string {

@@ -23,15 +23,18 @@ export interface LinkResult {
   disarmed: number;
 }
 
+/** URLs inside a URL's path or query (redirectors: `?forward=http://…`) are defanged too */
+const NESTED_RE = /(?:[A-Za-z][A-Za-z0-9+.-]{1,19}:\/\/|www\.)[!#-;=?-~]*/gi;
+
 export function defangUrl(url: string): string {
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)(.*)$/s.exec(url);
   if (m) {
     const scheme = (m[1] ?? "").replace(/^http/i, (s) => (s[0] === "H" ? "HXXP" : "hxxp")).replace(/^ftp/i, "fxp");
     const host = (m[2] ?? "").replace(/\./g, "[.]");
-    return `${scheme}[://]${host}${m[3] ?? ""}`;
+    return `${scheme}[://]${host}${(m[3] ?? "").replace(NESTED_RE, defangUrl)}`;
   }
   const w = /^([^/?#]*)(.*)$/s.exec(url);
-  return `${(w?.[1] ?? "").replace(/\./g, "[.]")}${w?.[2] ?? ""}`;
+  return `${(w?.[1] ?? "").replace(/\./g, "[.]")}${(w?.[2] ?? "").replace(NESTED_RE, defangUrl)}`;
 }
 
 export function processLinks(text: string, mode: LinkMode, removedLabel: string): LinkResult {

@@ -36,6 +36,8 @@ export interface SplitSink {
   node(node: RawNode): void;
   /** body bytes of a leaf node, still transfer-encoded; a returned promise pauses the splitter */
   body(id: number, chunk: Buffer): Promise<void> | void;
+  /** bytes of a multipart node outside its parts (preamble, epilogue, text no delimiter matched) */
+  data?(id: number, chunk: Buffer): void;
 }
 
 export type SplitFailure = "maxHeaderBytes" | "maxParts" | "malformed";
@@ -94,8 +96,11 @@ export function createSplitSession(sink: SplitSink, options: SplitOptions): Spli
           splitter.pause();
           void wait.finally(() => splitter.resume());
         }
+      } else if (chunk.type === "data" && chunk.node) {
+        // preambles and epilogues; when no delimiter ever matches, the whole content
+        const info = ids.get(chunk.node);
+        if (info) sink.data?.(info.id, chunk.value);
       }
-      // "data" chunks are multipart preambles, delimiters and epilogues: not content
     } catch {
       failure = "malformed";
     }

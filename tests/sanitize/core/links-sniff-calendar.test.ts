@@ -126,3 +126,11 @@ describe("transfer decoders", () => {
     expect(out).toBe("café next =ZZ");
   });
 });
+
+describe("nested links", () => {
+  it("defangs a URL carried inside another URL's query (redirectors)", () => {
+    const r = processLinks("go http://r.example/c?forward=http://evil.example/x&u=www.evil2.example", "defang", "[x]");
+    expect(r.text).not.toMatch(/https?:\/\/|www\.[a-z]/i);
+    expect(r.text).toContain("hxxp[://]evil[.]example/x");
+  });
+});
