@@ -23,13 +23,14 @@
 import type { LinkMode, Language } from "../config/schema.ts";
 import type { MessageFacts } from "../sanitize/sanitize-types.ts";
 import type { Envelope, RuleDecision, RulesEngine } from "./rules-types.ts";
-import { fold, japanClock, splitAddress } from "./rules-match.ts";
+import { fold, japanClock, japanClockLabel, splitAddress, type SplitAddress } from "./rules-match.ts";
 
 /** What conditions look at, computed once per message. */
 export interface MatchContext {
-  mailFrom: string;
-  headerFrom: string[];
-  rcpt: string[];
+  /** split once per message: conditions compare folded addresses and domains */
+  mailFrom: SplitAddress;
+  headerFrom: SplitAddress[];
+  rcpt: SplitAddress[];
   clientAddress: string;
   /** folded (NFKC, lower case, capped) */
   subject: string;
@@ -115,31 +116,44 @@ function extensionOf(name: string): string {
   return dot > 0 && dot < name.length - 1 ? name.slice(dot + 1) : "";
 }
 
+/**
+ * The context of one message. The subject and the attachment list are folded
+ * only when a condition first asks for them: a message may carry hundreds of
+ * attachments, and most rules never look at them.
+ */
 export function matchContext(facts: MessageFacts, envelope: Envelope, now: Date): MatchContext {
   const clock = japanClock(now);
+  let subject: string | undefined;
+  let attachments: MatchContext["attachments"] | undefined;
   return {
-    mailFrom: splitAddress(envelope.mailFrom).address,
-    headerFrom: facts.from.map((a) => splitAddress(a.address).address).filter((a) => a !== ""),
-    rcpt: envelope.rcptTo.map((r) => splitAddress(r).address),
+    mailFrom: splitAddress(envelope.mailFrom),
+    headerFrom: facts.from.filter((a) => a.address !== "").map((a) => splitAddress(a.address)),
+    rcpt: envelope.rcptTo.map((r) => splitAddress(r)),
     clientAddress: envelope.clientAddress,
-    subject: fold(facts.subject),
+    get subject() {
+      return (subject ??= fold(facts.subject));
+    },
     size: facts.size,
     hasHtml: facts.hasHtml,
-    attachments: facts.attachments.map((a) => {
-      const name = fold(a.filename);
-      return {
-        name,
-        ext: extensionOf(name),
-        declared: fold(a.contentType),
-        sniffed: fold(a.sniffedType ?? ""),
-        mismatch: a.typeMismatch,
-        encrypted: a.encrypted,
-        display: a.filename,
-      };
-    }),
+    get attachments() {
+      return (attachments ??= facts.attachments.map((a) => {
+        const name = fold(a.filename);
+        return {
+          name,
+          ext: extensionOf(name),
+          declared: fold(a.contentType),
+          sniffed: fold(a.sniffedType ?? ""),
+          mismatch: a.typeMismatch,
+          encrypted: a.encrypted,
+          display: a.filename,
+        };
+      }));
+    },
     day: clock.day,
     minute: clock.minute,
-    clock: clock.label,
+    get clock() {
+      return japanClockLabel(now);
+    },
   };
 }
 

@@ -32,6 +32,7 @@ import {
   parseTimeRange,
   suggest,
   type AddressPattern,
+  type SplitAddress,
 } from "./rules-match.ts";
 
 export interface RulesProblem {
@@ -229,7 +230,7 @@ function leaf(describe: string, test: (ctx: MatchContext) => boolean, observed?:
   return c;
 }
 
-function addressCondition(w: Walker, key: string, node: Node | null, pick: (ctx: MatchContext) => string[]): Condition | undefined {
+function addressCondition(w: Walker, key: string, node: Node | null, pick: (ctx: MatchContext) => SplitAddress[]): Condition | undefined {
   const list = w.strings(node, key);
   if (!list) return undefined;
   const patterns: AddressPattern[] = [];
@@ -244,7 +245,7 @@ function addressCondition(w: Walker, key: string, node: Node | null, pick: (ctx:
     (ctx) => pick(ctx).some((a) => patterns.some((p) => p.test(a))),
     (ctx) => {
       const seen = pick(ctx);
-      return seen.length ? seen.map((a) => (a === "" ? "<>" : a)).join(", ") : "(none)";
+      return seen.length ? seen.map((a) => (a.address === "" ? "<>" : a.address)).join(", ") : "(none)";
     },
   );
 }
@@ -411,7 +412,7 @@ function conditionEntry(w: Walker, key: string, value: Node | null, depth: numbe
     case "header_from":
       return addressCondition(w, key, value, (ctx) => ctx.headerFrom);
     case "from":
-      return addressCondition(w, key, value, (ctx) => [ctx.mailFrom, ...ctx.headerFrom.filter((a) => a !== ctx.mailFrom)]);
+      return addressCondition(w, key, value, (ctx) => [ctx.mailFrom, ...ctx.headerFrom.filter((a) => a.address !== ctx.mailFrom.address)]);
     case "rcpt":
       return addressCondition(w, key, value, (ctx) => ctx.rcpt);
     case "client_ip": {

@@ -36,9 +36,13 @@ export function fold(value: string): string {
  * Greedy with one backtrack point (the last `*`): linear in practice,
  * O(|pattern| × |text|) at worst.
  */
+const SURROGATE_RE = /[\uD800-\uDFFF]/;
+
 export function globMatch(pattern: string, text: string): boolean {
-  const p = Array.from(pattern);
-  const t = Array.from(text);
+  // index by code point (so "?" is one character, even outside the BMP); plain strings need no split
+  const astral = SURROGATE_RE.test(pattern) || SURROGATE_RE.test(text);
+  const p: ArrayLike<string> = astral ? Array.from(pattern) : pattern;
+  const t: ArrayLike<string> = astral ? Array.from(text) : text;
   let pi = 0;
   let ti = 0;
   let starP = -1;
@@ -62,15 +66,23 @@ export function globMatch(pattern: string, text: string): boolean {
   return pi === p.length;
 }
 
+/** An address folded for matching (see fold) and its domain. */
+export interface SplitAddress {
+  address: string;
+  /** after the last "@"; "" when none */
+  domain: string;
+}
+
 /** An envelope or header address pattern, compiled. */
 export interface AddressPattern {
   /** as the operator wrote it */
   source: string;
-  test(address: string): boolean;
+  /** takes an address already split once per message (splitAddress) */
+  test(address: SplitAddress): boolean;
 }
 
-/** Lower-case address and its domain (after the last "@"); "" for the null sender. */
-export function splitAddress(address: string): { address: string; domain: string } {
+/** Folded address and its domain (after the last "@"); "" for the null sender. */
+export function splitAddress(address: string): SplitAddress {
   const a = fold(address.trim().replace(/^<(.*)>$/, "$1"));
   const at = a.lastIndexOf("@");
   return { address: a, domain: at >= 0 ? a.slice(at + 1) : "" };
@@ -90,7 +102,7 @@ const LOCAL_PATTERN_RE = /^[^\s@<>()\[\]\\,;:"\p{Cc}]+$/u;
 export function compileAddressPattern(source: string): AddressPattern | string {
   const raw = source.trim();
   if (raw === "") return "an empty address pattern matches nothing; write e.g. *@example.jp";
-  if (raw === "<>") return { source, test: (address) => splitAddress(address).address === "" };
+  if (raw === "<>") return { source, test: (a) => a.address === "" };
   const folded = fold(raw.startsWith("@") ? `*${raw}` : raw);
   const ats = folded.split("@").length - 1;
   if (ats > 1) return `"${source}" has more than one "@"`;
@@ -98,10 +110,10 @@ export function compileAddressPattern(source: string): AddressPattern | string {
     const [local = "", domain = ""] = folded.split("@");
     if (!LOCAL_PATTERN_RE.test(local)) return `"${source}": the part before "@" is empty or has spaces or characters not allowed in an address`;
     if (!DOMAIN_PATTERN_RE.test(domain)) return `"${source}": "${domain}" is not a domain pattern (letters, digits, "-", ".", "*", "?"; no empty labels)`;
-    return { source, test: (address) => globMatch(folded, splitAddress(address).address) };
+    return { source, test: (a) => globMatch(folded, a.address) };
   }
   if (!DOMAIN_PATTERN_RE.test(folded)) return `"${source}" is neither an address (x@example.jp) nor a domain (example.jp, *.example.jp)`;
-  return { source, test: (address) => globMatch(folded, splitAddress(address).domain) };
+  return { source, test: (a) => globMatch(folded, a.domain) };
 }
 
 /** A set of networks, compiled to a BlockList (exact, no string tricks). */
@@ -202,12 +214,15 @@ export function inTimeRange(range: { start: number; end: number }, minute: numbe
 const JST_OFFSET_MS = 9 * 3600 * 1000;
 
 /** Day of week (0 = Sunday) and minute of the day in Japan time. */
-export function japanClock(now: Date): { day: number; minute: number; label: string } {
+export function japanClock(now: Date): { day: number; minute: number } {
   const t = new Date(now.getTime() + JST_OFFSET_MS);
-  const day = t.getUTCDay();
-  const minute = t.getUTCHours() * 60 + t.getUTCMinutes();
-  const label = `${t.toISOString().slice(0, 16).replace("T", " ")} JST (${DAY_NAMES[day]})`;
-  return { day, minute, label };
+  return { day: t.getUTCDay(), minute: t.getUTCHours() * 60 + t.getUTCMinutes() };
+}
+
+/** "2026-11-26 10:00 JST (thu)", for `rules test`. */
+export function japanClockLabel(now: Date): string {
+  const t = new Date(now.getTime() + JST_OFFSET_MS);
+  return `${t.toISOString().slice(0, 16).replace("T", " ")} JST (${DAY_NAMES[t.getUTCDay()]})`;
 }
 
 /**
