@@ -175,7 +175,13 @@ export async function openRules(options: OpenRulesOptions): Promise<RulesHolder>
               } catch {
                 sha = "";
               }
-              if (closed || (sha !== "" && (sha === engine.version || sha === lastError?.sha256))) return;
+              if (closed) return;
+              if (sha !== "" && sha === engine.version) {
+                // the file is back to what runs (e.g. a bad edit undone): nothing to load, nothing wrong any more
+                lastError = undefined;
+                return;
+              }
+              if (sha !== "" && sha === lastError?.sha256) return;
               await reload("watch");
             })();
           }, debounceMs);

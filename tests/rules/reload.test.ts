@@ -177,6 +177,16 @@ describe("reloading when the file changes (watch)", () => {
     expect(logs.filter((l) => l.level === "error")).toHaveLength(1);
   });
 
+  it("clears the error when a bad edit is undone", async () => {
+    writeFileSync(file, TAG_OUTSIDE);
+    holder = await open(true);
+    writeFileSync(file, INVALID);
+    await until(() => holder!.status().lastError !== undefined, "the error");
+    writeFileSync(file, TAG_OUTSIDE);
+    await until(() => holder!.status().lastError === undefined, "the error to clear");
+    expect(holder.current().version).toBe(sha(TAG_OUTSIDE));
+  });
+
   it("stops watching after close()", async () => {
     writeFileSync(file, TAG_OUTSIDE);
     holder = await open(true);
