@@ -11,8 +11,14 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 
 /** Even an active session ends after a working day, so a forgotten open browser does not stay logged in for ever. */
 const ABSOLUTE_HOURS = 12;
-/** Bounds memory if someone requests the login page in a loop. */
+/** Bounds memory of logged-in sessions (a municipality has tens of administrators, not thousands). */
 const MAX_SESSIONS = 10_000;
+/**
+ * Anonymous (login form) sessions are capped on their own, and only they are
+ * evicted when someone requests the login page in a loop: such a loop can
+ * never push out the session of a logged-in administrator.
+ */
+const MAX_ANONYMOUS = 1_000;
 
 export interface Session {
   id: string;
@@ -49,23 +55,35 @@ export function createSessionStore(idleMinutes: number, now: () => number = Date
   const idleMs = idleMinutes * 60_000;
   const expired = (s: Session, t: number) => t - s.lastSeen > idleMs || t - s.createdAt > ABSOLUTE_HOURS * 3_600_000;
 
+  const anonymous = new Set<string>();
+  const drop = (id: string) => {
+    sessions.delete(id);
+    anonymous.delete(id);
+  };
   const sweep = () => {
     const t = now();
-    for (const [id, s] of sessions) if (expired(s, t)) sessions.delete(id);
-    // still full: drop the oldest (Map iterates in insertion order)
-    while (sessions.size >= MAX_SESSIONS) {
-      const oldest = sessions.keys().next().value;
-      if (oldest === undefined) break;
-      sessions.delete(oldest);
-    }
+    for (const [id, s] of sessions) if (expired(s, t)) drop(id);
   };
 
   return {
     create(user) {
-      if (sessions.size >= MAX_SESSIONS) sweep();
+      if (user === undefined && anonymous.size >= MAX_ANONYMOUS) {
+        sweep();
+        // still full: drop the oldest anonymous one (a Set iterates in insertion order)
+        const oldest = anonymous.values().next().value;
+        if (anonymous.size >= MAX_ANONYMOUS && oldest !== undefined) drop(oldest);
+      }
+      if (user !== undefined && sessions.size - anonymous.size >= MAX_SESSIONS) {
+        sweep();
+        for (const [id, s] of sessions) {
+          if (sessions.size - anonymous.size < MAX_SESSIONS) break;
+          if (s.user !== undefined) drop(id);
+        }
+      }
       const t = now();
       const session: Session = { id: newToken(), csrf: newToken(), createdAt: t, lastSeen: t };
       if (user !== undefined) session.user = user;
+      else anonymous.add(session.id);
       sessions.set(session.id, session);
       return session;
     },
@@ -75,17 +93,17 @@ export function createSessionStore(idleMinutes: number, now: () => number = Date
       if (!session) return undefined;
       const t = now();
       if (expired(session, t)) {
-        sessions.delete(id);
+        drop(id);
         return undefined;
       }
       session.lastSeen = t;
       return session;
     },
     destroy(id) {
-      sessions.delete(id);
+      drop(id);
     },
     destroyUser(user) {
-      for (const [id, s] of sessions) if (s.user?.toLowerCase() === user.toLowerCase()) sessions.delete(id);
+      for (const [id, s] of sessions) if (s.user?.toLowerCase() === user.toLowerCase()) drop(id);
     },
     size() {
       return sessions.size;

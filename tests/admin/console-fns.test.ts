@@ -125,3 +125,15 @@ describe("password hashes", () => {
     expect(h).not.toBe(await hashPassword("パスワード長いものです", cost)); // salted
   });
 });
+
+describe("session store bounds", () => {
+  it("never evicts a logged-in session when the login page is requested in a loop", () => {
+    const store = createSessionStore(30);
+    const admin = store.create("kanri");
+    const first = store.create();
+    for (let i = 0; i < 5000; i++) store.create();
+    expect(store.get(admin.id)?.user).toBe("kanri");
+    expect(store.get(first.id)).toBeUndefined();
+    expect(store.size()).toBeLessThanOrEqual(1001);
+  });
+});
