@@ -133,7 +133,8 @@ class Walker {
   /** A mapping's entries by key; reports unknown keys, duplicate and non-string keys. */
   map(node: unknown, what: string, allowed: readonly string[], special?: (key: string) => string | undefined): Map<string, { key: Scalar; value: Node | null }> | undefined {
     if (!isMap(node)) {
-      this.err(node as Loc, `${what} must be a mapping (key: value lines)`);
+      const empty = node == null || (isScalar(node) && node.value === null);
+      this.err(node as Loc, `${what} ${empty ? "is empty: write key: value lines below it, indented" : "must be a mapping (key: value lines)"}`);
       return undefined;
     }
     const entries = new Map<string, { key: Scalar; value: Node | null }>();
