@@ -342,7 +342,11 @@ async function endSession(ctx: Ctx, state: SessionState): Promise<void> {
 async function recoverMultipart(ctx: Ctx, rec: NodeRec): Promise<void> {
   const bytes = Buffer.concat(rec.kept);
   const latin = bytes.toString("latin1");
-  const delimiter = /^--([!-~]{1,200}?)(?:--)?[ \t]*\r?\n(?=[A-Za-z][A-Za-z0-9-]*:)/m.exec(latin);
+  // the boundary must be followed by a header line; "--" at its end may be a closing delimiter's
+  const found = /^--([!-~]{1,200}?)[ \t]*\r?\n(?=[A-Za-z][A-Za-z0-9-]*:)/m.exec(latin);
+  const delimiter = found && found[1]!.endsWith("--") && latin.includes(`\n--${found[1]!.slice(0, -2)}\n`) === false && !new RegExp(`^--${found[1]!.slice(0, -2).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\r?$`, "m").test(latin)
+    ? ([found[0], found[1]!.slice(0, -2)] as unknown as RegExpExecArray)
+    : found;
   // no delimiter at all, but the content starts with a part's own header block (opening delimiter lost)
   const entity = !delimiter && /^(?:[ \t]*\r?\n)*Content-[A-Za-z-]+:/i.test(latin);
   if ((!delimiter && !entity) || rec.depth + 1 > ctx.limits.maxDepth || ctx.parts >= ctx.limits.maxParts) {
@@ -367,7 +371,13 @@ async function recoverMultipart(ctx: Ctx, rec: NodeRec): Promise<void> {
   if (delimiter) {
     await nested.split.write(Buffer.from(`Content-Type: ${rec.contentType}; boundary="${delimiter[1]!.replace(/"/g, "")}"\r\n\r\n`, "latin1"));
   }
-  await nested.split.write(entity ? Buffer.from(latin.replace(/^(?:[ \t]*\r?\n)+/, ""), "latin1") : bytes);
+  let content = entity ? latin.replace(/^(?:[ \t]*\r?\n)+/, "") : latin;
+  if (delimiter) {
+    // only closing delimiters left (the opening ones were lost): one followed by a header block opens a part
+    const b = delimiter[1]!.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    content = content.replace(new RegExp(`^--${b}--([ \\t]*\\r?\\n)(?=[A-Za-z][A-Za-z0-9-]*:)`, "gm"), `--${delimiter[1]}$1`);
+  }
+  await nested.split.write(Buffer.from(content, "latin1"));
   rec.kept = [];
   rec.keptBytes = 0;
   await endSession(ctx, nested);
@@ -462,7 +472,7 @@ function finishLeaf(ctx: Ctx, rec: NodeRec): void {
       const source = decodeKept(ctx, rec, html);
       let converted = "";
       try {
-        converted = htmlToText(source, ctx.limits.maxHtmlBytes);
+        converted = htmlToText(source, ctx.limits.maxHtmlBytes, ctx.warnings);
       } catch {
         ctx.warnings.push(`part ${rec.path}: HTML could not be converted`);
       }

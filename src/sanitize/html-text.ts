@@ -149,8 +149,45 @@ export function metaCharset(head: Buffer): string | undefined {
   return m?.[1]?.toLowerCase();
 }
 
-export function htmlToText(html: string, maxInputLength: number): string {
-  const text = convert(stripSentinels(html), {
+const VOID = new Set(["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"]);
+const BLOCK = /^(?:p|div|br|tr|li|ul|ol|table|h[1-6]|blockquote|pre|section|article|header|footer|center|dd|dt|dl|form|hr)$/;
+const TAG = /<(\/?)([a-zA-Z][a-zA-Z0-9]{0,30})\b[^<>]*?(\/?)>/g;
+
+/** An upper bound of the element nesting, by a linear scan (no DOM, no recursion). */
+export function estimateDepth(html: string): number {
+  let depth = 0;
+  let max = 0;
+  for (const m of html.matchAll(TAG)) {
+    const name = (m[2] ?? "").toLowerCase();
+    if (VOID.has(name) || m[3]) continue;
+    depth = m[1] ? Math.max(0, depth - 1) : depth + 1;
+    if (depth > max) max = depth;
+  }
+  return max;
+}
+
+/**
+ * HTML nested deeper than the converter walks: drop every element except
+ * links and images (kept for their targets and alt text), turning block
+ * elements into line breaks. Nothing nests any more, no word is lost.
+ */
+export function flattenHtml(html: string): string {
+  return html
+    .replace(/<(script|style|head|template|noscript)\b[\s\S]*?<\/\1\s*>/gi, " ")
+    .replace(TAG, (tag, _close: string, name: string) => {
+      const n = name.toLowerCase();
+      if (n === "a" || n === "img") return tag;
+      return BLOCK.test(n) ? "<br>" : "";
+    });
+}
+
+export function htmlToText(html: string, maxInputLength: number, warnings?: string[]): string {
+  let source = stripSentinels(html);
+  if (estimateDepth(source) > MAX_HTML_DEPTH - 10) {
+    warnings?.push(`HTML nested deeper than ${MAX_HTML_DEPTH - 10} elements: flattened before conversion`);
+    source = flattenHtml(source);
+  }
+  const text = convert(source, {
     wordwrap: false,
     preserveNewlines: false,
     decodeEntities: true,
