@@ -163,6 +163,23 @@ describe.skipIf(missing !== "")("the console in Chromium", () => {
     await context.close();
   });
 
+  it("lets an operator try a message against the rules in force and see the decision and the sanitized text", async () => {
+    const dialogs: string[] = [];
+    const { context, page } = await session(dialogs);
+    await login(page, "operator");
+    await page.goto(`${live.baseUrl}/rules`);
+    expect(await page.textContent("main")).toContain("config/rules.example.yaml");
+    await page.fill('textarea[name="source"]', "From: a@evil.example\nTo: soumu@city.example.lg.jp\nSubject: <img src=x onerror=alert(1)>\n\nbody http://evil.example/x\n");
+    await page.click('form[action="/rules/try"] button');
+    await page.waitForURL(`${live.baseUrl}/rules/try`);
+    const text = await page.textContent("pre.mailtext");
+    expect(text).toContain("Subject: [外部] <img src=x onerror=alert(1)>");
+    expect(text).toContain("hxxp[://]evil[.]example/x");
+    expect(await page.locator("img").count()).toBe(0);
+    expect(dialogs).toEqual([]);
+    await context.close();
+  });
+
   it("lets an operator retry a deferred message, which is then delivered, and hold, release and delete another, each confirmed", async () => {
     const { context, page } = await session();
     await login(page, "operator");
