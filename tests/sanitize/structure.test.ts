@@ -91,6 +91,26 @@ describe("time and HTML budgets", () => {
   });
 });
 
+describe("deeply nested HTML", () => {
+  const nested = (n: number) => message({ subject: "divs", entity: part({ contentType: "text/html; charset=utf-8", body: `<p>TOP</p>${"<div>".repeat(n)}DEEP${"</div>".repeat(n)}` }) });
+
+  it("shows the text inside 1,000 nested elements, or says it was cut", async () => {
+    const { view, result } = await run(nested(1000));
+    expect(view.text).toContain("TOP");
+    if (!view.text.includes("DEEP")) expect([...result.report.limitsHit, ...result.report.warnings], "text dropped without a word").not.toEqual([]);
+  });
+
+  it("says maxTimeMs was hit whenever converting 100,000 nested elements overruns the budget", async () => {
+    // not a speed assertion: the promise is that a run past its budget is a known "limit hit"
+    // outcome. Slack (3× + 1 s) covers clock checks between steps on a loaded machine.
+    const budget = 500;
+    const started = performance.now();
+    const { result } = await run(nested(100_000), { limits: { maxTimeMs: budget } });
+    const elapsed = performance.now() - started;
+    if (elapsed > budget * 3 + 1000) expect(result.report.limitsHit, `ran ${Math.round(elapsed)} ms on a ${budget} ms budget`).toContain("maxTimeMs");
+  }, 300_000);
+});
+
 describe("hostile HTML", () => {
   it("shows no markup and no script text whatever tricks the HTML plays", async () => {
     const html = [
