@@ -1,6 +1,7 @@
 /**
  * Property tests: mutate real messages (truncate, flip bytes, duplicate or
- * remove boundary lines, wrap in more multipart levels, inject encoded words)
+ * remove boundary lines, wrap in more multipart levels, inject encoded words,
+ * convert line endings, relabel charsets and transfer encodings)
  * and assert the invariant on every output.
  *
  * Seeded and bounded: a few hundred runs in all. The seed is printed on
@@ -60,7 +61,9 @@ type Mutation =
   | { kind: "duplicateBoundary"; which: number; times: number }
   | { kind: "removeBoundary"; which: number }
   | { kind: "wrap"; levels: number; subtype: string }
-  | { kind: "injectWord"; payload: string; charset: "UTF-8" | "ISO-2022-JP"; at: number };
+  | { kind: "injectWord"; payload: string; charset: "UTF-8" | "ISO-2022-JP"; at: number }
+  | { kind: "lineEndings"; to: "\n" | "\r" | "mixed" }
+  | { kind: "relabel"; charset: string; encoding: string };
 
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant("truncate" as const), at: fc.double({ min: 0, max: 1, noNaN: true }) }),
@@ -73,6 +76,12 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
     payload: fc.oneof(fc.constantFrom("\r\nBcc: x@evil.example", "\nContent-Type: text/html", "\u202Eexe.pdf", "\u0000\u001b$B", "日本語\r\n\r\n<script>"), fc.string({ maxLength: 40 })),
     charset: fc.constantFrom("UTF-8" as const, "ISO-2022-JP" as const),
     at: fc.double({ min: 0, max: 1, noNaN: true }),
+  }),
+  fc.record({ kind: fc.constant("lineEndings" as const), to: fc.constantFrom("\n" as const, "\r" as const, "mixed" as const) }),
+  fc.record({
+    kind: fc.constant("relabel" as const),
+    charset: fc.constantFrom("iso-2022-jp", "shift_jis", "euc-jp", "utf-16", "utf-7", "x-unknown", "", "\"unterminated"),
+    encoding: fc.constantFrom("base64", "quoted-printable", "x-uuencode", "8bit", "binary", "7bit"),
   }),
 );
 
@@ -113,6 +122,19 @@ function apply(bytes: Buffer, m: Mutation): Buffer {
       const at = Math.floor(m.at * headerEnd);
       const lineStart = bytes.lastIndexOf("\n", at) + 1;
       return Buffer.concat([bytes.subarray(0, lineStart), header, bytes.subarray(lineStart)]);
+    }
+    case "lineEndings": {
+      const text = bytes.toString("latin1");
+      if (m.to === "mixed") return Buffer.from(text.replace(/\r\n/g, (_, i: number) => ["\n", "\r", "\r\n"][i % 3]!), "latin1");
+      return Buffer.from(text.replace(/\r\n/g, m.to), "latin1");
+    }
+    case "relabel": {
+      // every declared charset and transfer encoding now lies about the content
+      const text = bytes
+        .toString("latin1")
+        .replace(/charset\s*=\s*"?[^";\s]*"?/gi, `charset=${m.charset}`)
+        .replace(/^content-transfer-encoding:.*$/gim, `Content-Transfer-Encoding: ${m.encoding}`);
+      return Buffer.from(text, "latin1");
     }
   }
 }
