@@ -30,6 +30,9 @@ import type { QueueState } from "./queue-types.ts";
 import { createDirSyncer, durableRename, isTempName, tempName, writeFileDurable, type DirSyncer } from "./durable.ts";
 import { encodeRecordHead, encodeRecordTrailer, readRecordInfo, type RecordInfo, type SpoolEnvelope } from "./record.ts";
 
+/** receive-side write batching: bounded memory per session (64 KiB), few system calls per message */
+const WRITE_BATCH_BYTES = 64 * 1024;
+
 export const STATES: readonly QueueState[] = ["incoming", "active", "deferred", "held", "corrupt"];
 
 /** A recipient the downstream server refused for good (5xx), or that expired. */
@@ -136,32 +139,39 @@ export async function openSpool(dataDir: string, syncer: DirSyncer = createDirSy
     const handle: FileHandle = await open(tmp, "wx", 0o640);
     const head = encodeRecordHead(envelope);
     const hash = createHash("sha256");
+    // chunks are gathered up to WRITE_BATCH_BYTES and written with one writev: a small message costs one write
+    let batch: Buffer[] = [head];
+    let batchBytes = head.length;
     let size = 0;
     let closed = false;
     const closeAndUnlink = async () => {
+      batch = [];
       if (!closed) {
         closed = true;
         await handle.close().catch(() => {});
       }
       await unlink(tmp).catch(() => {});
     };
-    try {
-      await handle.write(head);
-    } catch (error) {
-      await closeAndUnlink();
-      throw error;
-    }
+    const flush = async () => {
+      const chunks = batch;
+      batch = [];
+      batchBytes = 0;
+      if (chunks.length) await handle.writev(chunks);
+    };
     return {
       async write(chunk) {
         hash.update(chunk);
         size += chunk.length;
-        await handle.write(chunk);
+        batch.push(chunk);
+        batchBytes += chunk.length;
+        if (batchBytes >= WRITE_BATCH_BYTES) await flush();
       },
       async commit() {
         try {
           const sha256 = hash.digest("hex");
           const trailer = encodeRecordTrailer(size, sha256);
-          await handle.write(trailer);
+          batch.push(trailer);
+          await flush();
           await handle.sync();
           closed = true;
           await handle.close();
