@@ -55,6 +55,8 @@ export interface PoolOptions {
 
 /** 512 MiB: maxTextChars (2 M chars) and maxHtmlBytes (10 MiB) with html-to-text's overhead fit well inside */
 const DEFAULT_HEAP_MB = 512;
+/** young generation per worker: 16 MiB keeps each worker's footprint small; sanitizing allocates short-lived text */
+const YOUNG_GENERATION_MB = 16;
 /** the analyzer stops itself at maxTimeMs; this is how long we wait for it to notice before killing it */
 const DEFAULT_GRACE_MS = 2_000;
 
@@ -79,7 +81,7 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
 
   const spawn = (): Slot => {
     const worker = new Worker(workerUrl, {
-      resourceLimits: { maxOldGenerationSizeMb: heap, maxYoungGenerationSizeMb: 64, stackSizeMb: 8 },
+      resourceLimits: { maxOldGenerationSizeMb: heap, maxYoungGenerationSizeMb: YOUNG_GENERATION_MB, stackSizeMb: 8 },
     });
     worker.unref();
     // errors are handled per job; an idle worker's death is noticed at its next job
