@@ -58,3 +58,39 @@ export function createFailureLimiter(options: LimiterOptions): FailureLimiter {
 
 export const IP_LIMIT = { max: 20, windowMs: 15 * 60_000 };
 export const ACCOUNT_LIMIT = { max: 5, windowMs: 15 * 60_000 };
+
+/**
+ * At most `concurrent` password verifications at a time, `queued` more waiting;
+ * beyond that a login is refused at once. Each scrypt verification holds
+ * 128 MiB (see password.ts): without this gate, many simultaneous logins from
+ * many addresses could exhaust the gateway's memory.
+ */
+export interface Gate {
+  /** runs `fn` when a slot is free; resolves to undefined when too many are already waiting */
+  run<T>(fn: () => Promise<T>): Promise<T | undefined>;
+}
+
+export function createGate(concurrent: number, queued: number): Gate {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return {
+    async run(fn) {
+      if (active >= concurrent) {
+        if (waiting.length >= queued) return undefined;
+        await new Promise<void>((resolve) => waiting.push(resolve));
+      } else {
+        active++;
+      }
+      try {
+        return await fn();
+      } finally {
+        const next = waiting.shift();
+        if (next) next(); // hand the slot over: `active` stays the same
+        else active--;
+      }
+    },
+  };
+}
+
+/** Two verifications at once (256 MiB at most), 16 waiting (a few seconds of queue at ~0.4 s each). */
+export const HASH_GATE = { concurrent: 2, queued: 16 };

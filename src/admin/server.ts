@@ -30,7 +30,7 @@ import { confirmPage, isQueueAction, queueActionsFor, queuePage, type QueueActio
 import { rulesPage, type TryForm } from "./pages/rules.ts";
 import { removeUserPage, usersPage } from "./pages/users.ts";
 import { dummyHash, verifyPassword } from "./password.ts";
-import { ACCOUNT_LIMIT, createFailureLimiter, IP_LIMIT } from "./rate-limit.ts";
+import { ACCOUNT_LIMIT, createFailureLimiter, createGate, HASH_GATE, IP_LIMIT } from "./rate-limit.ts";
 import { createSessionStore, tokenEquals, type Session } from "./sessions.ts";
 import { isRole, isUserName, openUserStore, roleAtLeast, UserError, type Role, type UserStore } from "./user-store.ts";
 
@@ -70,6 +70,7 @@ export async function buildAdminApp(deps: AdminDeps): Promise<AdminApp> {
   const ipLimiter = createFailureLimiter({ ...IP_LIMIT, now });
   const accountLimiter = createFailureLimiter({ ...ACCOUNT_LIMIT, now });
   const dummy = dummyHash(deps.scryptCost);
+  const hashGate = createGate(HASH_GATE.concurrent, HASH_GATE.queued);
   const log = deps.logger.child({ component: "admin" });
 
   const app = Fastify({
@@ -271,7 +272,8 @@ export async function buildAdminApp(deps: AdminDeps): Promise<AdminApp> {
       return again(429, "loginLimited");
     }
     const user = users.get(name);
-    const ok = await verifyPassword(password, user?.passwordHash ?? dummy);
+    const ok = await hashGate.run(() => verifyPassword(password, user?.passwordHash ?? dummy));
+    if (ok === undefined) return again(429, "loginLimited"); // too many logins in flight: not counted as a failure
     if (!user || !ok) {
       const ipHit = ipLimiter.fail(ip);
       const accountHit = accountLimiter.fail(accountKey);

@@ -137,3 +137,32 @@ describe("session store bounds", () => {
     expect(store.size()).toBeLessThanOrEqual(1001);
   });
 });
+
+describe("password verification gate", () => {
+  it("runs at most N at once, queues M more, and refuses the rest at once", async () => {
+    const { createGate } = await import("../../src/admin/rate-limit.ts");
+    const gate = createGate(2, 1);
+    let running = 0;
+    let peak = 0;
+    const releases: (() => void)[] = [];
+    const job = () =>
+      gate.run(async () => {
+        running++;
+        peak = Math.max(peak, running);
+        await new Promise<void>((r) => releases.push(r));
+        running--;
+        return "done";
+      });
+    const jobs = [job(), job(), job()];
+    expect(await job()).toBeUndefined(); // fourth: 2 running + 1 waiting already
+    const tick = () => new Promise((r) => setTimeout(r, 5));
+    await tick();
+    expect(releases.length).toBe(2); // two running, the third waits
+    releases.shift()!();
+    await tick();
+    expect(releases.length).toBe(2); // the third took the freed slot
+    releases.splice(0).forEach((r) => r());
+    expect(await Promise.all(jobs)).toEqual(["done", "done", "done"]);
+    expect(peak).toBe(2);
+  });
+});
