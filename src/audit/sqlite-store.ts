@@ -36,17 +36,28 @@ import {
 } from "./audit-store.ts";
 import type { AuditEvent, AuditQuery, DailyCounts, MessageSummary } from "./audit-types.ts";
 
+/**
+ * Databases and statements of closed stores, kept reachable until the process
+ * ends. better-sqlite3 12 on Node 24 can abort the process ("Assertion failed:
+ * (env) != nullptr" in RemoveEnvironmentCleanupHook) when the garbage
+ * collector frees a statement while Node is shutting down; a CLI command hit it
+ * about once in 60 runs. Objects that are never garbage are never freed
+ * then. A process opens a handful of stores in its life, so this is bounded.
+ */
+const RETAINED: unknown[] = [];
+
 /** How long a statement waits for another process's write lock before failing, ms. */
 const BUSY_TIMEOUT_MS = 10_000;
 
 export function openSqliteStore(options: { file: string; tablePrefix?: string; readonly?: boolean }): AuditStore {
   mkdirSync(path.dirname(options.file), { recursive: true, mode: 0o700 });
   const db: Db = new Database(options.file);
-  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-  db.pragma("journal_mode = WAL");
+  // exec, not pragma(): pragma() leaves a statement object for the garbage collector (see RETAINED)
+  db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  db.exec("PRAGMA journal_mode = WAL");
   // NORMAL in WAL mode: a committed batch survives a process crash; only a power loss may
   // lose the last transactions, and the spool (not the audit store) is what must never lose mail.
-  db.pragma("synchronous = NORMAL");
+  db.exec("PRAGMA synchronous = NORMAL");
   const t = tableNames(options.tablePrefix ?? "audit");
 
   const init = (): void => {
@@ -218,7 +229,7 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
       return run.immediate();
     },
     async close() {
-      prepared.clear();
+      RETAINED.push(db, [...prepared.values()], headStmt, insertEvent, upsertSummary, getSummary, appendTx);
       if (db.open) db.close();
     },
   };

@@ -16,7 +16,7 @@
 import { createWriteStream } from "node:fs";
 import { rename, rm } from "node:fs/promises";
 import type { Command } from "commander";
-import { openCliAuditLog, cliActor } from "../audit/audit-command.ts";
+import { cliActor, exitBeforeTeardown, openCliAuditLog } from "../audit/audit-command.ts";
 import { CliError } from "../cli.ts";
 import { loadConfig } from "../config/load.ts";
 import { pipeline } from "node:stream/promises";
@@ -32,6 +32,7 @@ export function registerOriginalCommands(program: Command): void {
     .option("-o, --output <file>", "write to FILE (mode 0600) instead of stdout")
     .option("-c, --config <file>", "configuration file (YAML)")
     .action(async (id: string, opts: { output?: string; config?: string }) => {
+      exitBeforeTeardown();
       const config = loadConfig(opts.config);
       const audit = await openCliAuditLog(config);
       let stream: NodeJS.ReadableStream;
@@ -74,6 +75,7 @@ export function registerOriginalCommands(program: Command): void {
     .description("remove originals older than originals.retentionDays / 保存期間を過ぎた原本の削除")
     .option("-c, --config <file>", "configuration file (YAML)")
     .action(async (opts: { config?: string }) => {
+      exitBeforeTeardown();
       const config = loadConfig(opts.config);
       const audit = await openCliAuditLog(config);
       try {
