@@ -142,7 +142,8 @@ describe.skipIf(missing !== "")("the console in Chromium", () => {
     try {
       await page.goto(`http://127.0.0.1:${(evil.address() as AddressInfo).port}/`);
       await Promise.all([page.waitForURL(`${live.baseUrl}/**`), page.click("#go")]);
-      expect(await page.textContent("main")).toMatch(/不正な送信です|ログイン/);
+      // 127.0.0.1 on another port is the same site, so the browser sends the SameSite=Strict cookie: the token and Origin checks are what refuse it
+      expect(await page.textContent("main")).toContain("不正な送信です");
     } finally {
       evil.close();
     }
