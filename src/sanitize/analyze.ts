@@ -333,6 +333,15 @@ async function endSession(ctx: Ctx, state: SessionState): Promise<void> {
   }
 }
 
+const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** "B--" seen where a part starts is a closing delimiter standing in for "B", unless "--B" itself occurs. */
+function closingToOpening(found: string, text: string): string {
+  if (!found.endsWith("--")) return found;
+  const opening = found.slice(0, -2);
+  return new RegExp(`^--${escapeRe(opening)}[ \\t]*\\r?$`, "m").test(text) ? found : opening;
+}
+
 /**
  * A multipart whose declared boundary matches no line (one character off, a raw
  * 8-bit byte, none declared): the first line shaped like a delimiter and
@@ -343,13 +352,11 @@ async function recoverMultipart(ctx: Ctx, rec: NodeRec): Promise<void> {
   const bytes = Buffer.concat(rec.kept);
   const latin = bytes.toString("latin1");
   // the boundary must be followed by a header line; "--" at its end may be a closing delimiter's
-  const found = /^--([!-~]{1,200}?)[ \t]*\r?\n(?=[A-Za-z][A-Za-z0-9-]*:)/m.exec(latin);
-  const delimiter = found && found[1]!.endsWith("--") && latin.includes(`\n--${found[1]!.slice(0, -2)}\n`) === false && !new RegExp(`^--${found[1]!.slice(0, -2).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\r?$`, "m").test(latin)
-    ? ([found[0], found[1]!.slice(0, -2)] as unknown as RegExpExecArray)
-    : found;
+  const found = /^--([!-~]{1,200}?)[ \t]*\r?\n(?=[A-Za-z][A-Za-z0-9-]*:)/m.exec(latin)?.[1];
+  const boundary = found ? closingToOpening(found, latin) : undefined;
   // no delimiter at all, but the content starts with a part's own header block (opening delimiter lost)
-  const entity = !delimiter && /^(?:[ \t]*\r?\n)*Content-[A-Za-z-]+:/i.test(latin);
-  if ((!delimiter && !entity) || rec.depth + 1 > ctx.limits.maxDepth || ctx.parts >= ctx.limits.maxParts) {
+  const entity = boundary === undefined && /^(?:[ \t]*\r?\n)*Content-[A-Za-z-]+:/i.test(latin);
+  if ((boundary === undefined && !entity) || rec.depth + 1 > ctx.limits.maxDepth || ctx.parts >= ctx.limits.maxParts) {
     if (rec.role === "multipart") {
       rec.role = "text"; // nothing to split: the words are still the sender's text
       rec.blocks = [];
@@ -360,22 +367,22 @@ async function recoverMultipart(ctx: Ctx, rec: NodeRec): Promise<void> {
     return;
   }
   ctx.warnings.push(
-    delimiter
-      ? `part ${rec.path || "1"}: no delimiter matched the declared boundary; split again on "--${delimiter[1]!.slice(0, 60)}"`
+    boundary !== undefined
+      ? `part ${rec.path || "1"}: no delimiter matched the declared boundary; split again on "--${boundary.slice(0, 60)}"`
       : `part ${rec.path || "1"}: multipart without delimiters; its content read as one part`,
   );
   if (rec.truncated) limitHit(ctx, "maxTextChars");
   rec.role = "reparse";
   rec.hash = createHash("sha256");
   const nested = openSession(ctx, rec, rec.depth + 1);
-  if (delimiter) {
-    await nested.split.write(Buffer.from(`Content-Type: ${rec.contentType}; boundary="${delimiter[1]!.replace(/"/g, "")}"\r\n\r\n`, "latin1"));
+  if (boundary !== undefined) {
+    await nested.split.write(Buffer.from(`Content-Type: ${rec.contentType}; boundary="${boundary.replace(/"/g, "")}"\r\n\r\n`, "latin1"));
   }
   let content = entity ? latin.replace(/^(?:[ \t]*\r?\n)+/, "") : latin;
-  if (delimiter) {
+  if (boundary !== undefined) {
     // only closing delimiters left (the opening ones were lost): one followed by a header block opens a part
-    const b = delimiter[1]!.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-    content = content.replace(new RegExp(`^--${b}--([ \\t]*\\r?\\n)(?=[A-Za-z][A-Za-z0-9-]*:)`, "gm"), `--${delimiter[1]}$1`);
+    const b = escapeRe(boundary);
+    content = content.replace(new RegExp(`^--${b}--([ \\t]*\\r?\\n)(?=[A-Za-z][A-Za-z0-9-]*:)`, "gm"), `--${boundary}$1`);
   }
   await nested.split.write(Buffer.from(content, "latin1"));
   rec.kept = [];
@@ -619,23 +626,32 @@ export async function analyze(input: Readable | Buffer, limits: Limits, signal?:
   const rawHash = createHash("sha256");
   let rawSize = 0;
   const top = openSession(ctx, undefined, 0);
-  let readError: Error | undefined;
-  try {
-    for await (const chunk of chunksOf(input)) {
-      rawHash.update(chunk);
-      rawSize += chunk.length;
-      if (!ctx.aborted && signal?.aborted) {
-        ctx.aborted = true;
-        limitHit(ctx, "maxTimeMs");
-      }
-      if (!ctx.aborted) await top.split.write(chunk);
+  // Input errors (an unreadable stream) are the caller's: they propagate. Anything
+  // thrown while building structure is our bug or an unforeseen shape: the rest of
+  // the input is still hashed and the message comes out with what was built so far.
+  let internal: Error | undefined;
+  for await (const chunk of chunksOf(input)) {
+    rawHash.update(chunk);
+    rawSize += chunk.length;
+    if (!ctx.aborted && signal?.aborted) {
+      ctx.aborted = true;
+      limitHit(ctx, "maxTimeMs");
     }
-  } catch (error) {
-    // a failing input stream is the caller's problem (no message to speak of); report it as such
-    readError = error as Error;
+    if (ctx.aborted || internal) continue;
+    try {
+      await top.split.write(chunk);
+    } catch (error) {
+      internal = error as Error;
+    }
   }
-  if (readError) throw readError;
-  await endSession(ctx, top);
+  if (!internal) {
+    try {
+      await endSession(ctx, top);
+    } catch (error) {
+      internal = error as Error;
+    }
+  }
+  if (internal) ctx.warnings.push(`the structure could not be analysed to its end (${internal.name}: ${internal.message.slice(0, 200)})`);
   if (!ctx.aborted && signal?.aborted) limitHit(ctx, "maxTimeMs");
 
   const root = top.recs[0];
@@ -656,7 +672,12 @@ export async function analyze(input: Readable | Buffer, limits: Limits, signal?:
   };
   if (date) headers.date = formatDate(date.epoch, date.offset);
   if (messageId) headers.messageId = messageId;
-  const blocks = root ? blocksOf(ctx, root) : [];
+  let blocks: BodyBlock[] = [];
+  try {
+    blocks = root && !internal ? blocksOf(ctx, root) : [];
+  } catch (error) {
+    ctx.warnings.push(`the text could not be assembled (${(error as Error).message.slice(0, 200)})`);
+  }
 
   const sha256 = rawHash.digest("hex");
   const content: AnalyzedContent = {

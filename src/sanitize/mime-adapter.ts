@@ -94,7 +94,11 @@ export function createSplitSession(sink: SplitSink, options: SplitOptions): Spli
         const wait = sink.body(info.id, chunk.value);
         if (wait) {
           splitter.pause();
-          void wait.finally(() => splitter.resume());
+          void wait
+            .catch(() => {
+              failure = "malformed";
+            })
+            .finally(() => splitter.resume());
         }
       } else if (chunk.type === "data" && chunk.node) {
         // preambles and epilogues; when no delimiter ever matches, the whole content

@@ -263,7 +263,15 @@ export function render(message: AnalyzedMessage, options: RenderOptions): Saniti
     limitsHit,
   });
   // the template's own text is operator input: controls in it are shown, not obeyed, like any other
-  let notice = renderTemplate(template, scope).replace(/\r\n?/g, "\n").replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, "");
+  let rendered: string;
+  try {
+    rendered = renderTemplate(template, scope);
+  } catch (error) {
+    // a broken operator template must not stop mail: the built-in one is used and the report says why
+    warnings.push(`notice template: ${(error as Error).message}; built-in notice used`);
+    rendered = renderTemplate(builtinNotice(options.language), scope);
+  }
+  let notice = rendered.replace(/\r\n?/g, "\n").replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, "");
   const complete = notice.includes(String(scope.auditId)) && attachments.every((a) => notice.includes(a.sha256));
   if (!complete) {
     // an operator's template may reword everything but cannot drop what staff and auditors rely on
