@@ -115,9 +115,17 @@ function eventDetails(e: AuditEvent): string {
     case "received":
       return pick(["clientAddress", "helo", "mailFrom", "rcptTo", "headerFrom", "subject", "messageId", "size", "sha256"]);
     case "sanitized": {
-      const atts = Array.isArray(d.attachments) ? (d.attachments as { filename?: string; contentType?: string; size?: number; sha256?: string }[]) : [];
+      // the relay stores the SanitizeReport under data.report (data.facts when a rule stopped the message)
+      const inner = (k: string): Record<string, unknown> => (d[k] && typeof d[k] === "object" ? (d[k] as Record<string, unknown>) : {});
+      const r = { ...inner("facts"), ...inner("report"), ...d };
+      const list = r.attachments;
+      const atts = Array.isArray(list) ? (list as { filename?: string; contentType?: string; size?: number; sha256?: string }[]) : [];
       const removed = atts.map((a) => `${a.filename || "(名前なし)"} ${a.contentType ?? ""} ${a.size ?? "?"}B sha256:${String(a.sha256 ?? "").slice(0, 12)}`);
-      return [pick(["html", "links", "limitsHit", "rulesApplied", "withheld"]), ...removed.map((r) => `removed: ${r}`)].filter(Boolean).join(" | ");
+      const brief = ["html", "links", "limitsHit", "rulesApplied", "action", "reason", "withheld"]
+        .filter((k) => r[k] !== undefined && !(Array.isArray(r[k]) && (r[k] as unknown[]).length === 0))
+        .map((k) => `${k}=${typeof r[k] === "string" ? r[k] : JSON.stringify(r[k])}`)
+        .join(" ");
+      return [brief, ...removed.map((x) => `removed: ${x}`)].filter(Boolean).join(" | ");
     }
     default:
       return canonicalShort(d);

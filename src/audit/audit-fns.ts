@@ -196,7 +196,13 @@ export function applyEvent(current: StoredSummary | undefined, event: AuditEvent
     next = { ...next, rcptTo: [...next.rcptTo] };
   }
   if (event.type === "sanitized") {
-    const attachments = d.attachments;
+    // the relay records the whole SanitizeReport (data.report) or, for a message a rule stopped,
+    // its MessageFacts (data.facts); both list the removed parts as `attachments`
+    const nested = (key: string): unknown => {
+      const o = d[key];
+      return o && typeof o === "object" ? (o as Record<string, unknown>).attachments : undefined;
+    };
+    const attachments = d.attachments ?? nested("report") ?? nested("facts");
     if (Array.isArray(attachments)) next.attachmentsRemoved = attachments.length;
     else if (typeof d.attachmentsRemoved === "number") next.attachmentsRemoved = num(d.attachmentsRemoved);
   }
