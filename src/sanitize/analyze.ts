@@ -333,6 +333,9 @@ async function endSession(ctx: Ctx, state: SessionState): Promise<void> {
   }
 }
 
+/** the boundary mumuka writes when it puts lost delimiters back (cannot clash: it is only used on text without delimiters) */
+const RECOVERED_BOUNDARY = "=_mumuka_recovered_=";
+
 const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 /** "B--" seen where a part starts is a closing delimiter standing in for "B", unless "--B" itself occurs. */
@@ -353,7 +356,7 @@ async function recoverMultipart(ctx: Ctx, rec: NodeRec): Promise<void> {
   const latin = bytes.toString("latin1");
   // the boundary must be followed by a header line; "--" at its end may be a closing delimiter's
   const found = /^--([!-~]{1,200}?)[ \t]*\r?\n(?=[A-Za-z][A-Za-z0-9-]*:)/m.exec(latin)?.[1];
-  const boundary = found ? closingToOpening(found, latin) : undefined;
+  let boundary = found ? closingToOpening(found, latin) : undefined;
   // no delimiter at all, but the content starts with a part's own header block (opening delimiter lost)
   const entity = boundary === undefined && /^(?:[ \t]*\r?\n)*Content-[A-Za-z-]+:/i.test(latin);
   if ((boundary === undefined && !entity) || rec.depth + 1 > ctx.limits.maxDepth || ctx.parts >= ctx.limits.maxParts) {
@@ -378,7 +381,13 @@ async function recoverMultipart(ctx: Ctx, rec: NodeRec): Promise<void> {
   if (boundary !== undefined) {
     await nested.split.write(Buffer.from(`Content-Type: ${rec.contentType}; boundary="${boundary.replace(/"/g, "")}"\r\n\r\n`, "latin1"));
   }
-  let content = entity ? latin.replace(/^(?:[ \t]*\r?\n)+/, "") : latin;
+  let content = latin;
+  if (entity) {
+    // every header block after a blank line starts a part whose delimiter was lost: put one back
+    boundary = RECOVERED_BOUNDARY;
+    content = latin.replace(/^(?:[ \t]*\r?\n)+/, "").replace(/(^|\r?\n[ \t]*\r?\n)(?=Content-[A-Za-z-]+:)/gi, `$1--${boundary}\r\n`);
+    await nested.split.write(Buffer.from(`Content-Type: ${rec.contentType}; boundary="${boundary}"\r\n\r\n`, "latin1"));
+  }
   if (boundary !== undefined) {
     // only closing delimiters left (the opening ones were lost): one followed by a header block opens a part
     const b = escapeRe(boundary);
