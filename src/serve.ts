@@ -8,7 +8,9 @@
  * notice template file. No sender input is handled here.
  * Crash state: see the spool; everything in it is resumed at the next start.
  */
-import { readFileSync } from "node:fs";
+import { createReadStream, createWriteStream, readFileSync } from "node:fs";
+import { unlink, writeFile } from "node:fs/promises";
+import { pipeline } from "node:stream/promises";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -24,7 +26,10 @@ import { createSmtpDeliverer } from "./deliver/smtp-delivery.ts";
 import { createLogger, type Logger } from "./lib/logger.ts";
 import { createMetrics, type Metrics } from "./lib/metrics.ts";
 import { createReceiver } from "./receive/smtp-receiver.ts";
+import { openOriginals } from "./originals/index.ts";
 import { openRules, type RulesHolder } from "./rules/index.ts";
+import { tempName } from "./spool/durable.ts";
+import type { RecordInfo } from "./spool/record.ts";
 import { renderOptionsFromConfig } from "./sanitize/index.ts";
 import { openSpool, type Spool } from "./spool/spool.ts";
 
@@ -60,6 +65,22 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     options.audit ?? (await openAuditLog({ config: config.audit, dataDir: config.dataDir, gateway: hostname, logger, metrics }));
   const rules = await openRules({ config: config.rules, logger, audit });
   const spool = await openSpool(config.dataDir);
+  const originals = openOriginals({ config: config.originals, dataDir: config.dataDir, audit });
+  /** the spool record frames the message (envelope, trailer): the original is its message region alone */
+  const keepOriginal = async (id: string, recordFile: string, info: RecordInfo): Promise<void> => {
+    if (config.originals.retentionDays === 0) return;
+    const tmp = tempName(path.dirname(spool.outPath(id)), `orig-${id}`);
+    try {
+      if (info.messageLength === 0) await writeFile(tmp, "", { flag: "wx", mode: 0o600 });
+      else {
+        const end = info.messageOffset + info.messageLength - 1;
+        await pipeline(createReadStream(recordFile, { start: info.messageOffset, end }), createWriteStream(tmp, { flags: "wx", mode: 0o600 }));
+      }
+      await originals.keep(id, tmp);
+    } finally {
+      await unlink(tmp).catch(() => {});
+    }
+  };
   const noticeTemplate = config.sanitize.noticeTemplate ? readFileSync(config.sanitize.noticeTemplate, "utf8") : undefined;
   const pool = createSanitizePool({ size: options.workers ?? DEFAULT_WORKERS });
   const deliverer: Deliverer =
@@ -80,6 +101,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     audit,
     logger,
     metrics,
+    keepOriginal,
   });
   await queue.start();
   const receiver = createReceiver({ smtp: config.smtp, hostname, spool, audit, logger, metrics, onQueued: (id, info) => queue.enqueue(id, info) });

@@ -61,6 +61,8 @@ export interface QueueManagerDeps {
   logger: Logger;
   metrics?: Metrics;
   now?: () => Date;
+  /** keeps the raw original (originals store), once, before the first sanitization */
+  keepOriginal?(id: string, recordFile: string, info: RecordInfo): Promise<void>;
 }
 
 export interface QueueManager {
@@ -191,6 +193,14 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
     const meta = (fresh ? undefined : await spool.readMeta(id)) ?? freshMeta(info.envelope);
 
     if (fresh || !(await spool.hasOut(id))) {
+      if (deps.keepOriginal) {
+        try {
+          await deps.keepOriginal(id, file, info);
+        } catch (error) {
+          // retention must not stop mail: the message goes on, the failure is loud in the log
+          log.error({ err: error }, "the raw original could not be kept");
+        }
+      }
       const settled = await sanitizeStage(id, info, meta, log);
       if (settled) return settled;
     }

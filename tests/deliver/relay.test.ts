@@ -1,4 +1,4 @@
-import { readdir } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { openQueueAdmin } from "../../src/spool/queue-admin.ts";
@@ -87,6 +87,10 @@ describe("relaying", () => {
     const { createHash } = await import("node:crypto");
     expect(createHash("sha256").update(got.raw).digest("hex")).toBe(sanitized.report.output.sha256);
     await waitFor(() => spoolEmpty(g.dataDir), 5000, "empty spool");
+    // the raw original is retained, exactly as received (without the spool's framing)
+    const day = `${id.slice(0, 4)}-${id.slice(4, 6)}-${id.slice(6, 8)}`;
+    const original = await readFile(`${g.dataDir}/originals/${day}/${id}.eml`, "latin1");
+    expect(original).toBe(htmlWithAttachment);
   });
 
   it("honours per-recipient replies: delivers to some, bounces a 5xx with a DSN, retries a 4xx", async () => {
@@ -195,7 +199,7 @@ describe("relaying", () => {
     const r = await sendRaw({ port: g.port, from: "sender@example.com", to: ["staff@city.example.lg.jp"], raw: htmlWithAttachment });
     const id = /queued as (\S+)/.exec(r.response)![1]!;
     const outbox = `${g.dataDir}/outbox`;
-    await waitFor(async () => (await readdir(outbox).catch(() => [])).includes(`${id}.eml`), 10000, ".eml");
+    await waitFor(async () => (await readdir(outbox).catch((): string[] => [])).includes(`${id}.eml`), 10000, ".eml");
     const names = await readdir(outbox);
     expect(names.sort()).toEqual([`${id}.envelope.json`, `${id}.eml`].sort());
   });
