@@ -14,6 +14,7 @@ import { buildAdminApp } from "./server.ts";
 export type { AdminDeps, AdminServer, HealthCheck, RulesView, RuleTrial } from "./admin-types.ts";
 export { buildAdminApp } from "./server.ts";
 export { createRuleTrial } from "./rule-trial.ts";
+export { createHealthCheck } from "./health.ts";
 export { openUserStore, roles, type Role, type UserStore } from "./user-store.ts";
 
 export async function startAdmin(deps: AdminDeps): Promise<AdminServer> {

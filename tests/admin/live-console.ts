@@ -5,7 +5,7 @@
  * administration and originals store, and the console over all of them.
  * Messages reach it only through SMTP on loopback, like in production.
  */
-import { access, constants, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { openAuditLog, type AuditLog } from "../../src/audit/index.ts";
@@ -15,7 +15,7 @@ import { createMetrics } from "../../src/lib/metrics.ts";
 import { openOriginals } from "../../src/originals/index.ts";
 import { startGateway, type Gateway } from "../../src/serve.ts";
 import { openQueueAdmin } from "../../src/spool/queue-admin.ts";
-import { createRuleTrial, startAdmin, type AdminServer } from "../../src/admin/index.ts";
+import { createHealthCheck, createRuleTrial, startAdmin, type AdminServer } from "../../src/admin/index.ts";
 import { openUserStore } from "../../src/admin/user-store.ts";
 import { startDownstream, type Downstream } from "../helpers/relay-downstream.ts";
 import { sendRaw, silentLogger, waitFor } from "../helpers/relay-helpers.ts";
@@ -68,16 +68,7 @@ export async function startLive(): Promise<Live> {
     rules: gateway.rules,
     originals,
     sanitizeText: createRuleTrial({ rules: gateway.rules, sanitize: config.sanitize, hostname: "mumuka.city.example.lg.jp" }),
-    health: async () => {
-      const spool = await access(dataDir, constants.W_OK).then(() => true, () => false);
-      const verified = await audit.verify().catch(() => undefined);
-      const checks = {
-        spool: { ok: spool, detail: spool ? "writable" : "not writable" },
-        audit: { ok: verified !== undefined, detail: verified ? "reachable" : "unreachable" },
-        downstream: { ok: true, detail: `127.0.0.1:${downstream.port}` },
-      };
-      return { ok: spool && verified !== undefined, checks };
-    },
+    health: createHealthCheck({ spoolDir: dataDir, audit, downstream: { host: "127.0.0.1", port: downstream.port } }),
     scryptCost: TEST_COST,
   });
 
