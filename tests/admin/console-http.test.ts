@@ -358,3 +358,20 @@ describe("health and metrics", () => {
     expect(res.body).toContain("mumuka_queue_depth");
   });
 });
+
+describe("dashboard", () => {
+  it("shows today's and this week's counts, the queue depth and a broken audit chain", async () => {
+    const today = new Date(h.clock.now + 9 * 3600_000).toISOString().slice(0, 10);
+    h.audit.counts = [{ day: today, received: 1234, delivered: 1200, attachmentsRemoved: 321, held: 2, deferred: 5, bounced: 1, rejected: 0 }];
+    h.audit.chain = { ok: false, checked: 99, firstBad: { seq: 42, reason: "hash mismatch" } };
+    const c = await h.loggedIn("viewer");
+    const body = (await c.get("/")).body;
+    expect(body).toContain(`今日（${today}）`);
+    expect(body).toContain("1,234");
+    expect(body).toContain("321");
+    expect(body).toMatch(/再送待ち<\/a><\/dt><dd>1<\/dd>/); // queue depth: one deferred in the seeded queue
+    expect(body).toContain("seq 42: hash mismatch");
+    expect(body).toContain('<span class="pill bad">異常</span>');
+    expect(body).toMatch(/<svg [^>]*role="img"/);
+  });
+});

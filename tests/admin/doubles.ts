@@ -11,6 +11,7 @@ import type {
   AuditSink,
   DailyCounts,
   MessageSummary,
+  VerifyResult,
 } from "../../src/audit/audit-types.ts";
 import type { QueueAdmin, QueueEntry, QueueState } from "../../src/spool/queue-types.ts";
 
@@ -45,11 +46,13 @@ export class MemoryAudit implements AuditSink, AuditReader {
   async story(auditId: string): Promise<AuditEvent[]> {
     return this.events.filter((e) => e.auditId === auditId);
   }
+  counts: DailyCounts[] = [];
+  chain: VerifyResult | undefined;
   async dailyCounts(): Promise<DailyCounts[]> {
-    return [];
+    return this.counts;
   }
-  async verify() {
-    return { ok: true, checked: this.events.length };
+  async verify(): Promise<VerifyResult> {
+    return this.chain ?? { ok: true, checked: this.events.length };
   }
   ofType(type: AuditEvent["type"]): AuditEvent[] {
     return this.events.filter((e) => e.type === type);
