@@ -183,9 +183,10 @@ export function applyEvent(current: StoredSummary | undefined, event: AuditEvent
       receivedAt: event.ts,
       dayJst: dayInJapan(event.ts),
       mailFrom: str(d.mailFrom),
-      headerFrom: fromText(d.headerFrom),
+      // the *Decoded fields are added by the writer when the relay gave raw RFC 2047 text
+      headerFrom: fromText(d.headerFromDecoded ?? d.headerFrom),
       rcptTo: strList(d.rcptTo),
-      subject: str(d.subject),
+      subject: str(d.subjectDecoded ?? d.subject),
       status: "received",
       size: num(d.size),
       attachmentsRemoved: 0,
@@ -205,6 +206,14 @@ export function applyEvent(current: StoredSummary | undefined, event: AuditEvent
     const attachments = d.attachments ?? nested("report") ?? nested("facts");
     if (Array.isArray(attachments)) next.attachmentsRemoved = attachments.length;
     else if (typeof d.attachmentsRemoved === "number") next.attachmentsRemoved = num(d.attachmentsRemoved);
+    // the sanitizer's decoded headers are the authoritative subject and From of the message
+    const report = d.report && typeof d.report === "object" ? (d.report as Record<string, unknown>) : undefined;
+    const headers = (report?.headers ?? d.facts) as { subject?: unknown; from?: unknown } | undefined;
+    if (headers && typeof headers === "object") {
+      if (typeof headers.subject === "string") next.subject = headers.subject;
+      const from = fromText(headers.from);
+      if (from) next.headerFrom = from;
+    }
   }
   const status = STATUS_AFTER[event.type];
   if (status) next.status = status;

@@ -24,6 +24,7 @@ import { createInterface } from "node:readline";
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { Metrics } from "../lib/metrics.ts";
+import { decodeWords } from "../sanitize/header-decode.ts";
 import { plainData, type PendingEvent } from "./audit-fns.ts";
 import { PAGE_SIZE, type AuditStore } from "./audit-store.ts";
 import type { AuditEventInput, AuditReader, AuditSink, VerifyResult } from "./audit-types.ts";
@@ -236,7 +237,7 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
         type: input.type,
         ...(input.auditId !== undefined ? { auditId: input.auditId } : {}),
         ...(input.actor !== undefined ? { actor: input.actor } : {}),
-        data: plainData(input.data),
+        data: withDecodedHeaders(input.type, plainData(input.data)),
       };
       logger.info({ audit: event }, `audit ${event.type}`);
       recorded += 1;
@@ -356,4 +357,31 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       if (lost > 0) throw new Error(`audit store unreachable: ${lost} audit event(s) could not be stored`);
     },
   };
+}
+
+/**
+ * A received event may carry the Subject and From exactly as on the wire
+ * (RFC 2047 encoded words, e.g. =?UTF-8?B?…?=). Their decoded text is added
+ * beside them (subjectDecoded, headerFromDecoded) so the message can be found
+ * by what staff see before the sanitizer has run; the raw values stay as the
+ * evidence. Decoded here, once, into the event itself, so that verify's
+ * recomputation of the summary never depends on a decoder's version.
+ */
+function withDecodedHeaders(type: string, data: Record<string, unknown>): Record<string, unknown> {
+  if (type !== "received") return data;
+  const out = { ...data };
+  for (const [raw, decoded] of [
+    ["subject", "subjectDecoded"],
+    ["headerFrom", "headerFromDecoded"],
+  ] as const) {
+    const value = data[raw];
+    if (typeof value !== "string" || !value.includes("=?") || data[decoded] !== undefined) continue;
+    try {
+      const text = decodeWords(value);
+      if (text !== value) out[decoded] = text;
+    } catch {
+      // undecodable: searchable by its raw form only
+    }
+  }
+  return out;
 }

@@ -50,6 +50,13 @@ describe("a message's summary", () => {
     expect(s).toMatchObject({ mailFrom: "a@x.jp", rcptTo: ["b@y.jp", "c@y.jp"], headerFrom: "山田 <a@x.jp>", subject: "件名", size: 99, status: "queued", attachmentsRemoved: 3, dayJst: "2026-11-26" });
   });
 
+  it("shows decoded subjects and senders: the writer's decoding first, the sanitizer's report once it ran", () => {
+    const received = ev("received", { subject: "=?UTF-8?B?5Lu25ZCN?=", subjectDecoded: "件名", headerFrom: "=?UTF-8?B?5bGx55Sw?= <a@x.jp>", headerFromDecoded: "山田 <a@x.jp>" });
+    expect(fold([received])).toMatchObject({ subject: "件名", headerFrom: "山田 <a@x.jp>" });
+    const sanitized = ev("sanitized", { report: { headers: { subject: "件名（確定）", from: [{ name: "山田 太郎", address: "a@x.jp" }] }, attachments: [] } });
+    expect(fold([received, sanitized])).toMatchObject({ subject: "件名（確定）", headerFrom: "山田 太郎 <a@x.jp>" });
+  });
+
   it("takes the latest state as its status", () => {
     const base = [ev("received", { mailFrom: "a@x.jp" }), ev("sanitized", { facts: { attachments: [{}] } })];
     const cases: [AuditEvent["type"][], string][] = [
