@@ -1,5 +1,7 @@
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
 import net from "node:net";
+import nodemailer from "nodemailer";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/load.ts";
 import { createReceiver, type Receiver } from "../../src/receive/smtp-receiver.ts";
@@ -168,6 +170,20 @@ describe("receiving", () => {
     await dialogue(r.port, ["QUIT\r\n"]);
     // smtp-server's built-in pause is 100 ms; a prompt greeting on loopback takes a few
     expect(performance.now() - started).toBeLessThan(80);
+  });
+
+  it("offers STARTTLS when a certificate and key are configured, and receives over TLS", async () => {
+    const dir = await tempDir("mumuka-tls-");
+    const made = spawnSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=mumuka.test", "-keyout", `${dir}/key.pem`, "-out", `${dir}/cert.pem`], { stdio: "ignore" });
+    if (made.status !== 0) throw new Error("openssl could not make a test certificate");
+    const r = await start({ tls: { cert: `${dir}/cert.pem`, key: `${dir}/key.pem` } });
+    const replies = await dialogue(r.port, ["EHLO client.example\r\n", "QUIT\r\n"]);
+    expect(replies[1]).toMatch(/STARTTLS/);
+    const transport = nodemailer.createTransport({ host: "127.0.0.1", port: r.port, secure: false, requireTLS: true, tls: { rejectUnauthorized: false } });
+    const info = await transport.sendMail({ envelope: { from: "a@example.com", to: ["staff@city.example.lg.jp"] }, raw: plainMessage("over tls") });
+    transport.close();
+    expect(String(info.response)).toMatch(/^250 /);
+    expect(r.audit.of("received")[0]?.data).toMatchObject({ protocol: "ESMTPS" });
   });
 
   it("accepts the null sender (bounces must be deliverable)", async () => {
