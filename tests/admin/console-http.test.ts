@@ -375,3 +375,25 @@ describe("dashboard", () => {
     expect(body).toMatch(/<svg [^>]*role="img"/);
   });
 });
+
+describe("search paging", () => {
+  it("pages results by 50 with links that keep the search terms", async () => {
+    for (let i = 0; i < 120; i++) {
+      const id = `20261125T${String(100000 + i).slice(-6)}Z-ABCDEFGHJKMNPQRS`;
+      h.audit.addMessage(
+        { auditId: id, receivedAt: new Date(Date.UTC(2026, 10, 25, 0, 0, i)).toISOString(), mailFrom: "bulk@example.jp", headerFrom: "bulk@example.jp", rcptTo: ["a@city.lg.jp"], subject: `お知らせ ${i}`, status: "delivered", size: 10, attachmentsRemoved: 0 },
+        [],
+      );
+    }
+    const c = await h.loggedIn("viewer");
+    const first = (await c.get("/messages?from=bulk%40example.jp")).body;
+    expect(first).toContain("120 件");
+    expect(first).toContain("ページ 1 / 3");
+    expect(first.match(/<tr>/g)!.length).toBe(51); // header + 50 rows
+    expect(first).toContain('href="/messages?from=bulk%40example.jp&amp;page=2"');
+    const third = (await c.get("/messages?from=bulk%40example.jp&page=3")).body;
+    expect(third.match(/<tr>/g)!.length).toBe(21);
+    expect(third).toContain("お知らせ 0<");
+    expect(third).not.toContain(">次へ");
+  });
+});
