@@ -264,6 +264,7 @@ export async function buildAdminApp(deps: AdminDeps): Promise<AdminApp> {
       const ctx = ctxOf(request);
       return send(reply, loginPage(ctx, { message: { kind: "error", text: ctx.t(key) }, username: name, ...(next ? { next } : {}) }), status);
     };
+    if (s.user) return reply.redirect(next ?? "/", 303); // already logged in (e.g. a second tab's login form)
     if (!s.session || s.session.user !== undefined || !sameOrigin(request) || !tokenEquals(body?._csrf, s.session.csrf)) {
       return again(403, "sessionExpired");
     }
