@@ -1,4 +1,4 @@
-import { readdir } from "node:fs/promises";
+import { readdir, writeFile } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { startDownstream } from "../helpers/relay-downstream.ts";
 import { plainMessage, sendRaw, tempDir, waitFor } from "../helpers/relay-helpers.ts";
@@ -11,7 +11,7 @@ afterEach(async () => {
   for (const s of stops.splice(0)) await s();
 });
 
-async function setup() {
+async function setup(extraYaml: string[] = []) {
   const down = await startDownstream();
   stops.push(() => down.stop());
   const dir = await tempDir("mumuka-e2e-");
@@ -32,6 +32,7 @@ async function setup() {
       "  retryFirstSeconds: 1",
       "  retryMaxSeconds: 2",
       "log: { level: warn, format: json }",
+      ...extraYaml,
       "",
     ].join("\n"),
   );
@@ -45,6 +46,25 @@ async function setup() {
 }
 
 describe("the gateway process", () => {
+  it("reloads the rules on SIGHUP", async () => {
+    const rulesDir = await tempDir("mumuka-rules-");
+    const rulesFile = `${rulesDir}/rules.yaml`;
+    await writeFile(rulesFile, "rules: []\n");
+    const { port, start, down } = await setup(["rules:", `  file: ${rulesFile}`, "  watch: false"]);
+    const g = await start();
+    await sendRaw({ port, from: "sender@example.com", to: ["staff@city.example.lg.jp"], raw: plainMessage("before") });
+    await waitFor(() => down.received.length === 1, 15000, "first delivery");
+    expect(down.received[0]!.raw.toString("latin1")).toMatch(/^Subject: before\r$/m);
+    await writeFile(rulesFile, 'rules:\n  - name: tag-all\n    when: { mail_from: "*" }\n    then: { subject_tag: "[EXT]" }\n');
+    g.child.kill("SIGHUP");
+    // no file watching: only the signal can have loaded the new rules
+    await waitFor(async () => {
+      await sendRaw({ port, from: "sender@example.com", to: ["staff@city.example.lg.jp"], raw: plainMessage("after") });
+      await waitFor(() => down.received.length >= 2, 15000, "delivery");
+      return down.received.some((m) => /^Subject: \[EXT\] after\r$/m.test(m.raw.toString("latin1")));
+    }, 20000, "a tagged subject after SIGHUP");
+  });
+
   it("delivers every acknowledged message after a SIGKILL in the middle of a stream", async () => {
     const { port, start, idsDelivered, dir, down } = await setup();
     const first = await start();
