@@ -4,6 +4,7 @@
  * input — past any bound the output is still a safe message that says what
  * was cut; forwarded messages and calendar invitations keep their meaning.
  */
+import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { sanitize } from "../../src/sanitize/index.ts";
 import { assertSanitized } from "../helpers/invariant.ts";
@@ -69,6 +70,43 @@ describe("bounds", () => {
     const result = await sanitize(input, testOptions({ signal: controller.signal }));
     await assertSanitized(result, input);
     expect(result.report.limitsHit).toContain("maxTimeMs");
+  });
+});
+
+describe("input streams that stall or fail", () => {
+  /** A stream that sends the start of a message and then nothing, ever (a stalled SMTP client). */
+  const stalled = () => {
+    let sent = false;
+    return new Readable({
+      read() {
+        if (!sent) {
+          sent = true;
+          this.push(Buffer.from("From: a@example.jp\r\nSubject: stalled\r\nContent-Type: text/plain\r\n\r\nfirst words "));
+        }
+      },
+    });
+  };
+
+  it("ends a stalled input when the AbortSignal fires, with a safe 'limit hit' message", async () => {
+    const result = await sanitize(stalled(), testOptions({ signal: AbortSignal.timeout(300) }));
+    await assertSanitized(result);
+    expect(result.report.limitsHit).toContain("maxTimeMs");
+  }, 15_000); // a hang shows as this test's timeout
+
+  it("ends a stalled input at maxTimeMs even without a signal", async () => {
+    const { signal: _unused, ...options } = testOptions({ limits: { maxTimeMs: 300 } });
+    const result = await sanitize(stalled(), options);
+    await assertSanitized(result);
+    expect(result.report.limitsHit).toContain("maxTimeMs");
+  }, 15_000);
+
+  it("rejects (never hangs) when the input stream itself fails", async () => {
+    const failing = new Readable({
+      read() {
+        this.destroy(new Error("disk read error"));
+      },
+    });
+    await expect(sanitize(failing, testOptions())).rejects.toThrow();
   });
 });
 
