@@ -107,6 +107,20 @@ describe("display names that try to deceive", () => {
     expect(from).toContain("x@evil.example");
   });
 
+  it("makes bidi overrides and control characters in the Subject and the text visible", async () => {
+    const input = message({
+      subject: encodedWord("請求書\u202Efdp.exe\u0007"),
+      entity: part({ contentType: "text/plain; charset=utf-8", encoding: "8bit", body: "ファイル https://evil.example/\u202Efdp.exe と\u001b[31m赤字\u001b[0m" }),
+    });
+    const { view } = await run(input);
+    expect(view.get("Subject")).toMatch(/^請求書.+fdp\.exe/);
+    for (const ch of ["\u202E", "\u0007", "\u001b"]) {
+      expect(view.get("Subject")).not.toContain(ch);
+      expect(view.text).not.toContain(ch);
+    }
+    expect(view.text).toContain("赤字");
+  });
+
   it("keeps the real address visible when the display name looks like another address", async () => {
     const input = message({ from: `"support@bank.example" <phish@evil.example>`, subject: "s", entity: text });
     const { view } = await run(input);
