@@ -92,8 +92,8 @@ table.list td { border-bottom: 1px solid var(--line); padding: 7px 8px; vertical
 table.list tbody tr:hover { background: #f6f9fc; }
 .num { text-align: right; font-variant-numeric: tabular-nums; }
 .nowrap { white-space: nowrap; }
-.addr { max-width: 240px; overflow-wrap: anywhere; }
-.subject { max-width: 360px; overflow-wrap: anywhere; }
+.addr { max-width: 260px; overflow-wrap: break-word; }
+.subject { max-width: 380px; overflow-wrap: break-word; }
 .filename, .reply { overflow-wrap: anywhere; }
 .hash { font-size: 0.8rem; overflow-wrap: anywhere; max-width: 300px; }
 .pager { display: flex; gap: 16px; margin-top: 12px; }
