@@ -96,6 +96,28 @@ describe.skipIf(!dir)("every corpus message", () => {
   });
 });
 
+describe.skipIf(!dir)("corpus messages under other options", () => {
+  // the invariant holds for every presentation an operator can choose, not only the defaults
+  it.each([
+    ["ISO-2022-JP output, English notice", { charset: "iso-2022-jp", language: "en" }],
+    ["links kept, HTML alternative preferred", { links: "keep", alternative: "html" }],
+    ["links removed, text alternative, inline .txt, subject tag", { links: "remove", alternative: "text", inlineText: ["txt", "csv"], subjectTags: ["[外部]"] }],
+  ] as const)("satisfy the invariant with %s (150 sampled messages)", async (_label, overrides) => {
+    const problems: string[] = [];
+    for (const entry of sampleEvery(entries, 150)) {
+      const input = readCorpusMessage(entry, dir);
+      try {
+        const result = await sanitize(input, testOptions({ ...overrides, inlineText: [...(("inlineText" in overrides && overrides.inlineText) || [])], subjectTags: [...(("subjectTags" in overrides && overrides.subjectTags) || [])] }));
+        const { violations } = await checkSanitized(result, { input });
+        if (violations.length) problems.push(`${entry.path}: ${violations.slice(0, 3).join("; ")}`);
+      } catch (error) {
+        problems.push(`${entry.path}: threw ${(error as Error).message}`);
+      }
+    }
+    expect(problems, problems.join("\n")).toEqual([]);
+  }, 240_000);
+});
+
 describe.skipIf(!dir)("corpus determinism", () => {
   it("gives byte-identical output and report for the same input, options, time and id", async () => {
     const sample = sampleEvery(entries, 40);
