@@ -117,3 +117,8 @@ export function addressHeader(name: string, addresses: Address[], charset: Outpu
 export function tokenHeader(name: string, value: string): string {
   return fold(name, oneLine(value).trim().split(/ +/).filter(Boolean));
 }
+
+/** A header from ready tokens (each kept on one line, e.g. a date), folded between them. */
+export function foldedTokens(name: string, tokens: string[]): string {
+  return fold(name, tokens.map(oneLine).filter(Boolean));
+}

@@ -33,8 +33,13 @@ function deceptiveMark(shown: string, real: string): string {
 
 /** html-to-text walks the DOM recursively: deeper nesting than this is flattened, never a stack overflow */
 const MAX_HTML_DEPTH = 200;
-/** child nodes per element read by the converter (a layout table rarely has more than a few hundred) */
-const MAX_CHILD_NODES = 20_000;
+/**
+ * children per element read by the converter: the input is already bounded by
+ * maxHtmlBytes, so this only has to be out of reach of real mail — html-to-text
+ * drops the rest silently, and a long newsletter body is one element with many
+ * thousand paragraphs
+ */
+const MAX_CHILD_NODES = 10_000_000;
 /** a link target longer than this is cut: no legitimate URL needs it and staff cannot read it */
 const MAX_HREF_CHARS = 2048;
 

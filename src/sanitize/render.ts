@@ -19,7 +19,7 @@ import { createHash } from "node:crypto";
 import type { Address, AnalyzedMessage, BodyBlock, RenderOptions, SanitizeReport, SanitizeResult, AnalyzedContent } from "./sanitize-types.ts";
 import { displaySafe } from "./display-safe.ts";
 import { encodeIso2022Jp } from "./charset.ts";
-import { addressHeader, tokenHeader, unstructuredHeader } from "./header-encode.ts";
+import { addressHeader, foldedTokens, tokenHeader, unstructuredHeader } from "./header-encode.ts";
 import { formatDate, isValidAddress } from "./header-decode.ts";
 import { DECEPTIVE_RE, SENTINEL_DOT_RE } from "./html-text.ts";
 import { processLinks } from "./links.ts";
@@ -287,13 +287,17 @@ export function render(message: AnalyzedMessage, options: RenderOptions): Saniti
   const auditToken = token(options.auditId, "unknown");
   const nowText = formatDate(options.now.getTime(), 0);
   const trace = options.trace;
-  const received = trace
-    ? `from ${token(trace.clientHelo, "unknown")} (${token(trace.clientAddress, "unknown")}) by ${hostname} (mumuka) with ${token(
-        trace.protocol,
-        "ESMTP",
-      )} id ${auditToken}; ${nowText}`
-    : `by ${hostname} (mumuka) id ${auditToken}; ${nowText}`;
-  const lines: string[] = [tokenHeader("Received", received)];
+  const received = [
+    ...(trace ? ["from", token(trace.clientHelo, "unknown"), `(${token(trace.clientAddress, "unknown")})`] : []),
+    "by",
+    hostname,
+    "(mumuka)",
+    ...(trace ? ["with", token(trace.protocol, "ESMTP")] : []),
+    "id",
+    `${auditToken};`,
+    nowText,
+  ];
+  const lines: string[] = [foldedTokens("Received", received)];
   const from = safeAddresses(h.from);
   if (from.length === 0) {
     if (h.from.length === 0) warnings.push("no valid From address");
