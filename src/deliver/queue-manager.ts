@@ -22,6 +22,8 @@
  * start (recover()); a message may then be delivered twice (at-least-once),
  * never lost.
  */
+import { unlink, writeFile } from "node:fs/promises";
+import path from "node:path";
 import type { AuditSink } from "../audit/audit-types.ts";
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../lib/logger.ts";
@@ -29,6 +31,7 @@ import type { Metrics } from "../lib/metrics.ts";
 import type { Envelope, RuleDecision, RuleRenderOverrides, RulesEngine } from "../rules/rules-types.ts";
 import type { RenderOptions, Trace } from "../sanitize/sanitize-types.ts";
 import { CorruptRecordError, readRecordInfo, type RecordInfo, type SpoolEnvelope } from "../spool/record.ts";
+import { tempName } from "../spool/durable.ts";
 import { freshMeta, type DeliveryMeta, type FailedRecipient, type Spool } from "../spool/spool.ts";
 import type { QueueState } from "../spool/queue-types.ts";
 import type { Deliverer, DeliveryResult } from "./delivery-types.ts";
@@ -220,6 +223,11 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
       (facts) => {
         if (facts.sha256 !== info.sha256) return { stop: true, context: undefined };
         const decision = engine.decide(facts, ruleEnvelope, at);
+        if (decision.action === "hold" && decision.notifyRecipients && !meta.released) {
+          // a notice-only message for the recipients: says the mail is held, carries none of its text
+          const withheld = { reason: decision.reason ?? decision.rulesApplied.join(", ") };
+          return { render: { ...withOverrides(deps.renderOptions(id, at), decision.render, decision.rulesApplied, trace), withheld }, context: decision };
+        }
         if (decision.action !== "deliver" && !meta.released) return { stop: true, context: decision };
         return { render: eager ?? withOverrides(deps.renderOptions(id, at), decision.render, decision.rulesApplied, trace), context: decision };
       },
@@ -250,6 +258,17 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
       await spool.remove(id, "active");
       log.info({ reason }, "rejected by rule");
       return "done";
+    }
+    const decision = outcome.context;
+    if (decision && decision.action === "hold" && !meta.released) {
+      audit.record({
+        type: "sanitized",
+        auditId: id,
+        actor: "gateway",
+        data: { report: outcome.report, rulesApplied: decision.rulesApplied, action: "hold", reason: decision.reason, notice: true },
+      });
+      await sendHoldNotice(id, env, outcome.message, log);
+      return hold(id, meta, `rule: ${decision.reason ?? decision.rulesApplied.join(", ")}`, log);
     }
     await spool.writeOut(id, outcome.message);
     const report = outcome.report;
@@ -387,6 +406,27 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
       const e = error as Error & { response?: string };
       log.warn({ err: e }, "DSN could not be sent");
       return { ok: false, error: e.response ?? e.message };
+    }
+  }
+
+  /**
+   * Best effort, one attempt: the held message itself is safe in held/ whatever happens here.
+   * Recorded as delivery attempts marked `notice`, never as "delivered" (the message is not).
+   */
+  async function sendHoldNotice(id: string, env: SpoolEnvelope, message: Buffer, log: Logger): Promise<void> {
+    const file = tempName(path.dirname(spool.outPath(id)), `notice-${id}`);
+    try {
+      await writeFile(file, message, { flag: "wx", mode: 0o640 });
+      const result = await deps.deliverer.deliver({ queueId: id, mailFrom: env.mailFrom, rcptTo: env.rcptTo, file });
+      for (const a of result.attempts) {
+        audit.record({ type: "delivery-attempt", auditId: id, actor: "gateway", data: { host: a.host, reply: a.reply, ok: a.ok, notice: true } });
+      }
+      const accepted = result.recipients.filter((r) => r.status === "accepted").length;
+      log.info({ accepted, rcpts: env.rcptTo.length }, "hold notice sent to the recipients");
+    } catch (error) {
+      log.warn({ err: error }, "hold notice could not be sent");
+    } finally {
+      await unlink(file).catch(() => {});
     }
   }
 

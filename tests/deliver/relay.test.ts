@@ -1,10 +1,10 @@
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { openQueueAdmin } from "../../src/spool/queue-admin.ts";
 import { startDownstream, type Downstream } from "../helpers/relay-downstream.ts";
 import { startTestGateway, type TestGateway } from "../helpers/relay-gateway.ts";
-import { plainMessage, recordingSink, sendRaw, waitFor } from "../helpers/relay-helpers.ts";
+import { plainMessage, recordingSink, sendRaw, tempDir, waitFor } from "../helpers/relay-helpers.ts";
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -192,6 +192,32 @@ describe("relaying", () => {
     const id = /queued as (\S+)/.exec(r.response)![1]!;
     await waitFor(() => g.audit.of("expired", id).length === 1, 15000, "expired");
     await waitFor(() => g.audit.of("held", id).length === 1, 5000, "held");
+  });
+
+  it("holds a message a rule holds, tells the recipients without its text, and delivers it in full once released", async () => {
+    const down = await downstream();
+    const dir = await tempDir("mumuka-rules-");
+    await writeFile(
+      `${dir}/rules.yaml`,
+      'rules:\n  - name: hold-invoices\n    when: { subject: { contains: invoice } }\n    then:\n      hold: { reason: suspected phishing, notify_recipients: true }\n',
+    );
+    const g = await gateway({ delivery: { port: down.port }, rules: { file: `${dir}/rules.yaml`, watch: false } });
+    const r = await sendRaw({ port: g.port, from: "sender@example.com", to: ["staff@city.example.lg.jp"], raw: plainMessage("invoice 42", "SECRET-BODY-TEXT\r\n") });
+    const id = /queued as (\S+)/.exec(r.response)![1]!;
+    await waitFor(() => g.audit.of("held", id).length === 1, 15000, "held by the rule");
+    await waitFor(() => down.received.length === 1, 10000, "the hold notice");
+    const decode = (raw: Buffer) => {
+      const text = raw.toString("latin1");
+      const split = text.indexOf("\r\n\r\n");
+      return Buffer.from(text.slice(split + 4), "base64").toString("utf8");
+    };
+    expect(decode(down.received[0]!.raw)).not.toContain("SECRET-BODY-TEXT");
+    expect(g.audit.of("delivered", id)).toEqual([]);
+    const admin = openQueueAdmin(g.dataDir, recordingSink());
+    expect((await admin.get(id))?.holdReason).toMatch(/suspected phishing/);
+    await admin.release(id, "cli:test");
+    await waitFor(() => down.received.length === 2, 15000, "delivery after release");
+    expect(decode(down.received[1]!.raw)).toContain("SECRET-BODY-TEXT");
   });
 
   it("writes sanitized messages atomically as .eml files in directory mode", async () => {

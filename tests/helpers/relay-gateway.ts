@@ -14,13 +14,14 @@ export interface TestGateway {
   dataDir: string;
 }
 
-export async function startTestGateway(overrides: { smtp?: object; delivery?: object; sanitize?: object; dataDir?: string } = {}): Promise<TestGateway> {
+export async function startTestGateway(overrides: { smtp?: object; delivery?: object; sanitize?: object; rules?: object; dataDir?: string } = {}): Promise<TestGateway> {
   const dataDir = overrides.dataDir ?? (await tempDir());
   const config = parseConfig({
     dataDir,
     smtp: { host: "127.0.0.1", port: 0, hostname: "mumuka.test", clients: ["127.0.0.1/32"], recipientDomains: ["city.example.lg.jp"], ...overrides.smtp },
     delivery: { mode: "smtp", host: "127.0.0.1", retryFirstSeconds: 1, retryMaxSeconds: 2, connectTimeoutMs: 2000, ...overrides.delivery },
     ...(overrides.sanitize ? { sanitize: overrides.sanitize } : {}),
+    ...(overrides.rules ? { rules: overrides.rules } : {}),
   });
   const audit = recordingSink();
   const gateway = await startGateway(config, { logger: silentLogger(), audit });
