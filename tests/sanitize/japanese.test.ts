@@ -143,6 +143,13 @@ describe("ISO-2022-JP output mode", () => {
     expect(view.get("Subject")).toContain(SUBJECT);
   });
 
+  it("folds a long Japanese Subject into ISO-2022-JP encoded words of at most 75 characters", async () => {
+    const subject = "令和八年度の予算編成方針についての説明会開催のお知らせ（第二回）と資料送付のお願い";
+    const input = message({ subject: encodedWord(subject), entity: part({ contentType: "text/plain; charset=utf-8", encoding: "8bit", body: "本文" }) });
+    const { view } = await run(input, { charset: "iso-2022-jp" }); // the invariant checks the word lengths
+    expect(view.get("Subject")).toBe(subject);
+  });
+
   it.each([
     ["𠮷 (outside JIS X 0208)", "𠮷野家で昼食"],
     ["an emoji", "了解です👍"],
