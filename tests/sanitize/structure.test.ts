@@ -316,6 +316,26 @@ describe("calendar invitations", () => {
     expect(view.text).not.toContain("BEGIN:VEVENT");
   });
 
+  it.each([
+    ["Outlook's Windows zone name with a VTIMEZONE", 'DTSTART;TZID="Tokyo Standard Time":20261201T140000', "2026-12-01T14:00:00+09:00"],
+    ["a foreign IANA zone, converted to Japan time", "DTSTART;TZID=America/New_York:20261201T090000", "2026-12-01T23:00:00+09:00"],
+    ["an all-day event (VALUE=DATE)", "DTSTART;VALUE=DATE:20261201", "2026-12-01"],
+  ])("reads %s", async (_what, dtstart, expected) => {
+    const vtimezone = ["BEGIN:VTIMEZONE", "TZID:Tokyo Standard Time", "BEGIN:STANDARD", "DTSTART:16010101T000000", "TZOFFSETFROM:+0900", "TZOFFSETTO:+0900", "END:STANDARD", "END:VTIMEZONE"];
+    const body = ics
+      .replace("DTSTART:20261201T010000Z\r\n", `${dtstart}\r\n`)
+      .replace("DTEND:20261201T023000Z\r\n", "")
+      .replace("METHOD:REQUEST\r\n", `METHOD:REQUEST\r\n${vtimezone.join("\r\n")}\r\n`)
+      // a folded, escaped SUMMARY as Outlook writes it
+      .replace("SUMMARY:予算説明会", "SUMMARY:予算説明会\\, 第2回\r\n （資料配布あり）");
+    const input = message({ subject: "invite", entity: multipart("alternative", [leaf("招待"), part({ contentType: "text/calendar; charset=utf-8; method=REQUEST", encoding: "base64", body: Buffer.from(body, "utf8") })]) });
+    const { result, view } = await run(input);
+    const event = result.report.calendar[0];
+    expect(event?.start?.startsWith(expected)).toBe(true);
+    expect(event?.summary).toBe("予算説明会, 第2回（資料配布あり）");
+    expect(view.text).toContain("予算説明会, 第2回（資料配布あり）");
+  });
+
   it("reads a TZID=Asia/Tokyo start as Japan time", async () => {
     const local = ics.replace("DTSTART:20261201T010000Z", "DTSTART;TZID=Asia/Tokyo:20261201T140000").replace("DTEND:20261201T023000Z", "DTEND;TZID=Asia/Tokyo:20261201T150000");
     const input = message({ subject: "invite", entity: multipart("alternative", [leaf("招待"), part({ contentType: "text/calendar; charset=utf-8; method=REQUEST", encoding: "8bit", body: local })]) });
