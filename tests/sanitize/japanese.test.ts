@@ -127,6 +127,16 @@ describe("text parts with odd charset labels", () => {
     expect(view.text).toContain("ご確認ください。");
   });
 
+  it.each([
+    ["utf-16 with a BOM", "utf-16", Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from("UTF-16の本文です。", "utf16le")])],
+    ["utf-16be", "utf-16be", Buffer.from(Buffer.from("UTF-16の本文です。", "utf16le").swap16())],
+    ["windows-1252 smart quotes", "windows-1252", Buffer.concat([Buffer.from([0x93]), Buffer.from("UTF-16"), Buffer.from([0x94])])],
+  ])("reads a text part in %s", async (_what, label, body) => {
+    const input = message({ entity: part({ contentType: `text/plain; charset=${label}`, encoding: "base64", body }) });
+    const { view } = await run(input);
+    expect(view.text).toContain(label === "windows-1252" ? "\u201cUTF-16\u201d" : "UTF-16の本文です。");
+  });
+
   it("reads undeclared ISO-2022-JP (escape sequences, no charset parameter)", async () => {
     const input = message({ entity: part({ contentType: "text/plain", encoding: "7bit", body: encodeText("お世話になっております。", "iso-2022-jp") }) });
     const { view } = await run(input);
