@@ -111,8 +111,14 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
 
   const headStmt = db.prepare(`SELECT seq, hash FROM ${t.events} ORDER BY seq DESC LIMIT 1`);
   const insertEvent = prep(`INSERT INTO ${t.events} (${EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+  // an update in place (not INSERT OR REPLACE, which deletes and re-inserts): the table and its
+  // indexes stay compact, which keeps the full scans of substring searches short
   const upsertSummary = prep(
-    `INSERT OR REPLACE INTO ${t.messages} (${SUMMARY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO ${t.messages} (${SUMMARY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (audit_id) DO UPDATE SET ${SUMMARY_COLUMNS.split(", ")
+       .filter((c) => c !== "audit_id")
+       .map((c) => `${c} = excluded.${c}`)
+       .join(", ")}`,
   );
   const getSummary = prep(`SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} WHERE audit_id = ?`);
 
