@@ -240,6 +240,14 @@ export async function checkSanitized(
     if (text.includes("\u0000")) bad("decoded body contains NUL");
   }
 
+  // --- no attachment in disguise -------------------------------------------
+  // Thunderbird (libmime MimeUntypedText) and Outlook turn these blocks inside text/plain back
+  // into attachments: a uuencoded, yEnc or BinHex file in the text is an attachment delivered.
+  const uu = /^begin(?:-base64)? [0-7]{3,4} \S[^\r\n]*\r\n(?:[!-`]{1,62}\r\n){2}/m.exec(text);
+  if (uu) bad(`text carries a uuencoded file (mail clients show it as an attachment): ${JSON.stringify(uu[0].slice(0, 60))}`);
+  if (/^=ybegin .*name=/m.test(text)) bad("text carries a yEnc-encoded file (mail clients show it as an attachment)");
+  if (/^\(This file must be converted with BinHex/m.test(text)) bad("text carries a BinHex file (mail clients show it as an attachment)");
+
   // --- report consistency -------------------------------------------------
   const report = result.report;
   if (!report) bad("no report");

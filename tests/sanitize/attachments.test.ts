@@ -172,6 +172,39 @@ describe("PPAP: password-protected archives", () => {
   });
 });
 
+describe("files encoded inside the text", () => {
+  const uuencode = (name: string, data: Buffer) => {
+    const lines = [`begin 644 ${name}`];
+    for (let i = 0; i < data.length; i += 45) {
+      const chunk = data.subarray(i, i + 45);
+      let line = String.fromCharCode(32 + chunk.length);
+      for (let j = 0; j < chunk.length; j += 3) {
+        const [a = 0, b = 0, c = 0] = [chunk[j], chunk[j + 1], chunk[j + 2]];
+        for (const v of [a >> 2, ((a & 3) << 4) | (b >> 4), ((b & 15) << 2) | (c >> 6), c & 63]) line += v === 0 ? "`" : String.fromCharCode(32 + v);
+      }
+      lines.push(line);
+    }
+    return [...lines, "`", "end"].join("\r\n");
+  };
+
+  it("removes a uuencoded executable from a text part (mail clients would rebuild it as an attachment) and lists it", async () => {
+    const exe = Buffer.concat([Buffer.from("MZ\u0090\u0000", "latin1"), pseudoRandom(1000)]);
+    const body = `請求書を送ります。\r\n\r\n${uuencode("invoice.exe", exe)}\r\n\r\nよろしくお願いします。\r\n`;
+    const input = message({ subject: "uu", entity: part({ contentType: "text/plain; charset=utf-8", encoding: "8bit", body }) });
+    const { view } = await run(input); // the invariant rejects a uuencoded block left in the text
+    expect(view.text).toContain("請求書を送ります。");
+    expect(view.text).toContain("よろしくお願いします。");
+    expect(view.text).toContain("invoice.exe");
+  });
+
+  it("removes a yEnc-encoded file from a text part", async () => {
+    const body = `see file\r\n=ybegin line=128 size=6 name=tool.exe\r\nwv\u00c2\u00c3xy\r\n=yend size=6\r\nbye\r\n`;
+    const input = message({ subject: "yenc", entity: part({ contentType: "text/plain; charset=iso-8859-1", encoding: "8bit", body: Buffer.from(body, "latin1") }) });
+    const { view } = await run(input);
+    expect(view.text).toContain("see file");
+  });
+});
+
 describe("TNEF, S/MIME and PGP", () => {
   it("removes a winmail.dat (application/ms-tnef) and keeps the text", async () => {
     const tnef = Buffer.concat([Buffer.from([0x78, 0x9f, 0x3e, 0x22, 0x01, 0x00]), pseudoRandom(500)]);

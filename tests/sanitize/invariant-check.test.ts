@@ -76,6 +76,8 @@ describe("the invariant check", () => {
     ["a wrong X-Mumuka-Id", GOOD_HEAD.map((h) => (h.startsWith("X-Mumuka-Id") ? "X-Mumuka-Id: other" : h)), GOOD_BODY, /X-Mumuka-Id/],
     ["a removed part missing from the notice", GOOD_HEAD, "nothing listed\r\n", /does not list the SHA-256/],
     ["HTML markup left in the text", GOOD_HEAD, `${GOOD_BODY}<a href="https://evil.example">x</a>\r\n`, /markup/],
+    ["a uuencoded file in the text", GOOD_HEAD, `${GOOD_BODY}begin 644 a.exe\r\nM35J0\`\`\`\`\r\nM35J0\`\`\`\`\r\n\`\r\nend\r\n`, /uuencoded/],
+    ["a yEnc file in the text", GOOD_HEAD, `${GOOD_BODY}=ybegin line=128 size=4 name=a.exe\r\nxxxx\r\n=yend size=4\r\n`, /yEnc/],
     ["8-bit bytes under 7bit", GOOD_HEAD.map((h) => (h.startsWith("Content-Transfer") ? "Content-Transfer-Encoding: 7bit" : h)), GOOD_BODY, /7bit body/],
   ])("catches %s", async (_what, head, body, expected) => {
     const v = await violations(result(head, body));
