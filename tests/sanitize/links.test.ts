@@ -76,6 +76,14 @@ describe("links in plain text and the count in the report", () => {
     expect(result.report.links.disarmed).toBe(3);
   });
 
+  it("defangs file: URLs and UNC paths, which Outlook makes clickable (and which leak Windows credentials over SMB)", async () => {
+    const body = "共有フォルダ: file://evil.example/share/doc.pdf\r\nUNC: \\\\evil.example\\share\\doc.pdf\r\n";
+    const { view } = await run(message({ subject: "unc", entity: part({ contentType: "text/plain; charset=utf-8", encoding: "8bit", body }) }));
+    expect(view.text).not.toMatch(/\bfile:\/\//i);
+    expect(view.text).not.toMatch(/\\\\evil\.example\\/);
+    expect(view.text).toMatch(/evil\W{0,5}example/); // still readable
+  });
+
   it("counts the links of an HTML body", async () => {
     const html = `<p>${[1, 2, 3, 4, 5].map((i) => `<a href="https://site${i}.example/">link ${i}</a>`).join(" ")}</p>`;
     const { result } = await run(message({ subject: "five", entity: part({ contentType: "text/html; charset=utf-8", body: html }) }));
