@@ -75,7 +75,10 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
   let closed = false;
   let giveUpAt = Infinity;
   let failing = false;
+  /** cuts the loop's idle wait or flush interval short (new events, flush, close) */
   let wake: (() => void) | undefined;
+  /** cuts a retry backoff short: only flush() and close(), so a busy relay cannot turn an outage into a retry storm */
+  let wakeBackoff: (() => void) | undefined;
   let waiters: { target: number; resolve: () => void }[] = [];
 
   const setLag = (): void => deps.metrics?.auditLag.set(recorded - stored);
@@ -84,17 +87,23 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     wake = undefined;
     w?.();
   };
-  const sleep = (ms: number): Promise<void> =>
+  const sleep = (ms: number, kind: "idle" | "backoff" = "idle"): Promise<void> =>
     new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        wake = undefined;
-        resolve();
-      }, ms);
-      wake = () => {
+      const stop = (): void => {
         clearTimeout(timer);
+        if (kind === "idle") wake = undefined;
+        else wakeBackoff = undefined;
         resolve();
       };
+      const timer = setTimeout(stop, ms);
+      if (kind === "idle") wake = stop;
+      else wakeBackoff = stop;
     });
+  const signalBackoff = (): void => {
+    const w = wakeBackoff;
+    wakeBackoff = undefined;
+    w?.();
+  };
 
   const settle = (): void => {
     setLag();
@@ -153,7 +162,7 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
           "audit: store write FAILED; events kept (mail is unaffected), retrying",
         );
         if (Date.now() + backoff > giveUpAt) throw error;
-        await sleep(backoff);
+        await sleep(backoff, "backoff");
         backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
       }
     }
@@ -274,6 +283,7 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       return new Promise<void>((resolve) => {
         waiters.push({ target: recorded, resolve });
         signal();
+        signalBackoff();
       });
     },
     search: (q) => store.search(q),
@@ -336,6 +346,7 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       closing = true;
       giveUpAt = Date.now() + CLOSE_WAIT_MS;
       signal();
+      signalBackoff();
       await running;
       closeSpill();
       let lost = 0;

@@ -87,6 +87,25 @@ describe("the audit writer", () => {
     await log.close();
   });
 
+  it("backs off during an outage however busy the relay is, instead of retrying per event", async () => {
+    const store = flakyStore(path.join(dir, "a.sqlite"));
+    store.down = true;
+    const log = createAuditLog({ store, config: { flushMs: 5, batchSize: 10, maxQueueEvents: 100_000 }, gateway: "g", logger: quietLogger(), spillDir: false });
+    const until = Date.now() + 800;
+    let n = 0;
+    while (Date.now() < until) {
+      for (let i = 0; i < 50; i += 1) log.record({ type: "admin", data: { n: n++ } });
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    // backoff 100, 200, 400 ms … : a handful of attempts in 0.8 s, not one per event
+    expect(n).toBeGreaterThan(1000);
+    expect(store.attempts).toBeLessThanOrEqual(6);
+    store.down = false;
+    await log.flush();
+    expect((await store.eventsAfter(0, 100_000)).length).toBe(n);
+    await log.close();
+  });
+
   it("spills what it could not store at close, and stores it at the next start", async () => {
     const file = path.join(dir, "a.sqlite");
     const spillDir = path.join(dir, "spill");
