@@ -9,7 +9,7 @@
  * Crash state: see the spool; everything in it is resumed at the next start.
  */
 import { createReadStream, createWriteStream, readFileSync } from "node:fs";
-import { unlink, writeFile } from "node:fs/promises";
+import { open, unlink, writeFile } from "node:fs/promises";
 import { pipeline } from "node:stream/promises";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
@@ -25,6 +25,7 @@ import { createSanitizePool } from "./deliver/sanitize-pool.ts";
 import { createSmtpDeliverer } from "./deliver/smtp-delivery.ts";
 import { createLogger, type Logger } from "./lib/logger.ts";
 import { createMetrics, type Metrics } from "./lib/metrics.ts";
+import { createThreadedReceiver } from "./receive/receiver-thread.ts";
 import { createReceiver } from "./receive/smtp-receiver.ts";
 import { openOriginals } from "./originals/index.ts";
 import { openRules, type RulesHolder } from "./rules/index.ts";
@@ -35,6 +36,9 @@ import { openSpool, type Spool } from "./spool/spool.ts";
 
 /** two sanitizer workers: this gateway's machines have 2 cores, and receiving/delivering needs the event loop */
 const DEFAULT_WORKERS = Math.max(1, Math.min(2, os.availableParallelism()));
+
+/** originals up to 1 MiB are copied through one buffer; larger ones are streamed (bounded memory) */
+const SMALL_ORIGINAL_BYTES = 1024 * 1024;
 
 export interface Gateway {
   /** where the SMTP listener is bound */
@@ -55,6 +59,8 @@ export interface GatewayOptions {
   /** replaces the audit log (tests) */
   audit?: AuditSink & { close?(): Promise<void> };
   workers?: number;
+  /** run the SMTP receiver on the main thread (default: its own thread) */
+  inProcessReceiver?: boolean;
 }
 
 export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
@@ -71,8 +77,17 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     if (config.originals.retentionDays === 0) return;
     const tmp = tempName(path.dirname(spool.outPath(id)), `orig-${id}`);
     try {
-      if (info.messageLength === 0) await writeFile(tmp, "", { flag: "wx", mode: 0o600 });
-      else {
+      if (info.messageLength <= SMALL_ORIGINAL_BYTES) {
+        // one read and one write: cheaper on the event loop than a stream pipeline for the common small message
+        const buffer = Buffer.alloc(info.messageLength);
+        const handle = await open(recordFile, "r");
+        try {
+          await handle.read(buffer, 0, info.messageLength, info.messageOffset);
+        } finally {
+          await handle.close();
+        }
+        await writeFile(tmp, buffer, { flag: "wx", mode: 0o600 });
+      } else {
         const end = info.messageOffset + info.messageLength - 1;
         await pipeline(createReadStream(recordFile, { start: info.messageOffset, end }), createWriteStream(tmp, { flags: "wx", mode: 0o600 }));
       }
@@ -104,7 +119,11 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     keepOriginal,
   });
   await queue.start();
-  const receiver = createReceiver({ smtp: config.smtp, hostname, spool, audit, logger, metrics, onQueued: (id, info) => queue.enqueue(id, info) });
+  const onQueued = (id: string, info?: RecordInfo) => queue.enqueue(id, info);
+  // a thread of its own by default: receiving and delivering then use both cores
+  const receiver = options.inProcessReceiver
+    ? createReceiver({ smtp: config.smtp, hostname, spool, audit, logger, metrics, onQueued })
+    : createThreadedReceiver({ smtp: config.smtp, hostname, dataDir: config.dataDir, log: config.log, audit, logger, metrics, onQueued });
   let address: AddressInfo;
   try {
     address = await receiver.listen();
