@@ -255,6 +255,11 @@ export async function checkSanitized(
     if (report.output?.sha256 !== createHash("sha256").update(message).digest("hex")) bad("report.output.sha256 is not the SHA-256 of the message");
     if (report.output?.size !== message.length) bad(`report.output.size ${report.output?.size} != ${message.length}`);
     if ((report.output?.charset ?? "").toLowerCase() !== charset) bad(`report.output.charset ${report.output?.charset} != ${charset}`);
+    // the audit trail identifies the original by these two: they must be the input's
+    if (options.input) {
+      if (report.input?.size !== options.input.length) bad(`report.input.size ${report.input?.size} != ${options.input.length}`);
+      if (report.input?.sha256 !== createHash("sha256").update(options.input).digest("hex")) bad("report.input.sha256 is not the SHA-256 of the input");
+    }
     if (!Array.isArray(report.attachments)) bad("report.attachments is not an array");
     else if (!report.withheld) {
       // a withheld message carries no sender text at all, file names included

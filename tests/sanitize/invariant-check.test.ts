@@ -48,6 +48,7 @@ const GOOD_HEAD = [
 const GOOD_BODY = `添付を削除しました: a.pdf SHA-256 ${HASH}\r\n\r\n会議の本文 a < b\r\n`;
 
 async function violations(r: SanitizeResult, input?: Buffer) {
+  if (input) r.report.input = { size: input.length, sha256: createHash("sha256").update(input).digest("hex") };
   return (await checkSanitized(r, { input, auditId: ID })).violations;
 }
 
@@ -90,6 +91,14 @@ describe("the invariant check", () => {
     );
     const body = Buffer.from(`a.pdf ${HASH}\r\n\u001b(I4\u001b(B\r\n`, "latin1");
     expect((await violations(result(head, body, {}, "iso-2022-jp"))).join("\n")).toMatch(/outside RFC 1468/);
+  });
+
+  it("catches a report whose input size and hash are not the input's", async () => {
+    const input = Buffer.from("From: a@example.jp\r\n\r\nbody\r\n");
+    const r = result(GOOD_HEAD, GOOD_BODY, { input: { size: 3, sha256: HASH } });
+    const v = (await checkSanitized(r, { input, auditId: ID })).violations.join("\n");
+    expect(v).toMatch(/report.input.size/);
+    expect(v).toMatch(/report.input.sha256/);
   });
 
   it("catches a report whose output hash is not the message's", async () => {
