@@ -17,6 +17,7 @@ import { openPgStore } from "./pg-store.ts";
 import { openSqliteStore } from "./sqlite-store.ts";
 
 export type { AuditLog } from "./audit-log.ts";
+export { runRetention, startRetention } from "./retention.ts";
 export type * from "./audit-types.ts";
 
 export class AuditConfigError extends Error {

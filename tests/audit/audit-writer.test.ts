@@ -133,3 +133,33 @@ describe("the audit writer", () => {
     await expect(log.close()).rejects.toThrow(/could not be stored/);
   }, 20_000);
 });
+
+describe("scheduled retention", () => {
+  it("purges old events and originals on schedule, and a failure neither throws nor stops the schedule", async () => {
+    const { startRetention } = await import("../../src/audit/retention.ts");
+    const calls: string[] = [];
+    let failOnce = true;
+    const stop = startRetention({
+      audit: {
+        purge: async (before, actor) => {
+          calls.push(`events<${before.toISOString()} by ${actor}`);
+          if (failOnce) {
+            failOnce = false;
+            throw new Error("database is locked");
+          }
+          return { removed: 3 };
+        },
+      },
+      originals: { purge: async () => (calls.push("originals"), 2) },
+      config: { audit: { retentionDays: 365 } },
+      logger: quietLogger(),
+      now: () => new Date("2026-11-26T00:00:00Z"),
+      firstRunDelayMs: 1,
+      intervalMs: 20,
+    });
+    await new Promise((r) => setTimeout(r, 120));
+    stop();
+    expect(calls[0]).toBe("events<2025-11-26T00:00:00.000Z by gateway");
+    expect(calls.filter((c) => c === "originals").length).toBeGreaterThanOrEqual(2); // ran again after the failure
+  });
+});
