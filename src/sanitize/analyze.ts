@@ -46,6 +46,7 @@ import { createSniffer, extensionOf, isMismatch, type Sniffer } from "./sniff.ts
 import { transferDecoder, type TransferDecoder } from "./transfer-decode.ts";
 import { htmlToText, metaCharset } from "./html-text.ts";
 import { parseCalendar } from "./calendar.ts";
+import { extractEmbedded } from "./embedded.ts";
 
 /** a file name longer than this is cut (no file system accepts more than 255) */
 const MAX_FILENAME_CHARS = 255;
@@ -329,6 +330,14 @@ async function endSession(ctx: Ctx, state: SessionState): Promise<void> {
     const tail = onDecoded(ctx, rec, rec.decoder.end());
     if (tail) await tail;
     if (rec.nested) await endSession(ctx, rec.nested);
+    if (rec.role === "html" && ctx.signal && !ctx.aborted) {
+      // conversions are synchronous: give an expired time budget the chance to be seen before the next one
+      await letTimersRun();
+      if (ctx.signal.aborted) {
+        ctx.aborted = true;
+        limitHit(ctx, "maxTimeMs");
+      }
+    }
     finishLeaf(ctx, rec);
   }
 }
@@ -437,7 +446,11 @@ function removedPart(ctx: Ctx, rec: NodeRec): RemovedPart {
 }
 
 /** NUL bytes or many control characters: not text, whatever the label says (a TNEF or .msg file fed as a message) */
-function looksBinary(bytes: Buffer): boolean {
+function looksBinary(bytes: Buffer, label: string | undefined): boolean {
+  // UTF-16/32 text is full of NUL bytes by nature
+  if (/^(?:utf-?(?:16|32)|ucs-?[24]|unicode)/i.test((label ?? "").trim())) return false;
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return false;
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return false;
   let controls = 0;
   for (const b of bytes) {
     if (b === 0) return true;
@@ -458,10 +471,35 @@ function looksHtml(bytes: Buffer, unsure: NodeRec["typeUnsure"]): boolean {
   return unsure === "invalid" ? tags >= 1 : tags >= 3;
 }
 
+/** Cuts uuencode / yEnc / BinHex files out of a text and lists them as removed parts. */
+function withoutEmbedded(ctx: Ctx, rec: NodeRec, text: string): string {
+  const { text: rest, files } = extractEmbedded(text);
+  files.forEach((file, i) => {
+    const sniffer = createSniffer();
+    sniffer.update(file.bytes);
+    const sniff = sniffer.finish();
+    const contentType = file.kind === "uuencode" ? "application/x-uuencode" : file.kind === "yenc" ? "application/x-yenc" : "application/mac-binhex40";
+    const filename = truncateChars(displaySafe(file.filename), MAX_FILENAME_CHARS);
+    const part: RemovedPart = {
+      path: `${rec.path || "1"}#${i + 1}`,
+      filename,
+      contentType,
+      typeMismatch: isMismatch(sniff.family, "application/octet-stream", filename),
+      size: file.bytes.length,
+      sha256: createHash("sha256").update(file.bytes).digest("hex"),
+      encrypted: sniff.encrypted,
+    };
+    if (sniff.sniffedType) part.sniffedType = sniff.sniffedType;
+    ctx.attachments.push(part);
+    ctx.warnings.push(`part ${rec.path || "1"}: a ${file.kind} file inside the text was removed`);
+  });
+  return rest;
+}
+
 function finishLeaf(ctx: Ctx, rec: NodeRec): void {
   if (rec.role === "text" && rec.kept.length > 0) {
     const sample = Buffer.concat(rec.kept).subarray(0, 64 * 1024);
-    if (looksBinary(sample)) {
+    if (looksBinary(sample, rec.params.charset)) {
       ctx.warnings.push(`part ${rec.path || "1"}: declared as text but binary: removed`);
       rec.role = "attachment";
     } else if (looksHtml(sample, rec.typeUnsure)) {
@@ -473,7 +511,7 @@ function finishLeaf(ctx: Ctx, rec: NodeRec): void {
   switch (rec.role) {
     case "text": {
       rec.hash?.digest();
-      const text = budgetText(ctx, rec, bodySafe((rec.prefix ? `${rec.prefix}\n` : "") + decodeKept(ctx, rec)));
+      const text = budgetText(ctx, rec, withoutEmbedded(ctx, rec, bodySafe((rec.prefix ? `${rec.prefix}\n` : "") + decodeKept(ctx, rec))));
       if (text.includes("-----BEGIN PGP MESSAGE-----")) ctx.encrypted.pgp = true;
       rec.blocks = [{ kind: "text", path: rec.path, text }];
       return;
@@ -492,7 +530,7 @@ function finishLeaf(ctx: Ctx, rec: NodeRec): void {
       } catch {
         ctx.warnings.push(`part ${rec.path}: HTML could not be converted`);
       }
-      rec.blocks = [{ kind: "html", path: rec.path, text: budgetText(ctx, rec, bodySafe(converted, true)) }];
+      rec.blocks = [{ kind: "html", path: rec.path, text: budgetText(ctx, rec, withoutEmbedded(ctx, rec, bodySafe(converted, true))) }];
       return;
     }
     case "calendar": {
@@ -549,7 +587,7 @@ function finishLeaf(ctx: Ctx, rec: NodeRec): void {
       rec.removed = removedPart(ctx, rec);
       ctx.attachments.push(rec.removed);
       if (rec.contentType.startsWith("text/") && rec.filename) {
-        const text = budgetText(ctx, rec, bodySafe(decodeKept(ctx, rec)));
+        const text = budgetText(ctx, rec, withoutEmbedded(ctx, rec, bodySafe(decodeKept(ctx, rec))));
         rec.blocks = [{ kind: "attachmentText", path: rec.path, filename: rec.filename, extension: extensionOf(rec.filename), text }];
       }
     }
@@ -605,6 +643,37 @@ function cleanAddresses(list: Address[]): Address[] {
   return list.map((a) => ({ name: truncateChars(displaySafe(a.name), MAX_HEADER_TEXT_CHARS), address: displaySafe(a.address) }));
 }
 
+const ABORTED = Symbol("aborted");
+
+/** The next chunk, or ABORTED as soon as the signal fires (a read that never completes cannot hang us). */
+function nextOrAbort(it: AsyncIterator<Buffer>, signal: AbortSignal | undefined): Promise<IteratorResult<Buffer> | typeof ABORTED> {
+  if (!signal) return it.next();
+  if (signal.aborted) return Promise.resolve(ABORTED);
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => resolve(ABORTED);
+    signal.addEventListener("abort", onAbort, { once: true });
+    it.next().then(
+      (r) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(r);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e as Error);
+      },
+    );
+  });
+}
+
+/**
+ * Synchronous work (an HTML conversion) keeps a timeout signal from firing until
+ * the event loop turns; one turn through the timers phase lets an expired
+ * budget be seen. No clock is read.
+ */
+function letTimersRun(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
 async function* chunksOf(input: Readable | Buffer): AsyncGenerator<Buffer> {
   if (Buffer.isBuffer(input)) {
     // in slices, so a large buffer interleaves with the splitter like a stream does
@@ -639,7 +708,18 @@ export async function analyze(input: Readable | Buffer, limits: Limits, signal?:
   // thrown while building structure is our bug or an unforeseen shape: the rest of
   // the input is still hashed and the message comes out with what was built so far.
   let internal: Error | undefined;
-  for await (const chunk of chunksOf(input)) {
+  const chunks = chunksOf(input)[Symbol.asyncIterator]();
+  for (;;) {
+    const next = await nextOrAbort(chunks, signal);
+    if (next === ABORTED) {
+      // a stalled input (an SMTP client that stopped sending, a hung disk): stop reading it
+      ctx.aborted = true;
+      limitHit(ctx, "maxTimeMs");
+      if (!Buffer.isBuffer(input)) input.destroy();
+      break;
+    }
+    if (next.done) break;
+    const chunk = next.value;
     rawHash.update(chunk);
     rawSize += chunk.length;
     if (!ctx.aborted && signal?.aborted) {
@@ -660,6 +740,7 @@ export async function analyze(input: Readable | Buffer, limits: Limits, signal?:
       internal = error as Error;
     }
   }
+  await letTimersRun();
   if (internal) ctx.warnings.push(`the structure could not be analysed to its end (${internal.name}: ${internal.message.slice(0, 200)})`);
   if (!ctx.aborted && signal?.aborted) limitHit(ctx, "maxTimeMs");
 

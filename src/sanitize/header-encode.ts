@@ -15,8 +15,11 @@ import { encodeIso2022Jp } from "./charset.ts";
 
 /** RFC 5322 2.1.1: lines SHOULD be at most 78 characters */
 const FOLD_AT = 78;
-/** RFC 2047 2: an encoded word is at most 75 characters; "=?UTF-8?B?" + "?=" leave 63, i.e. 45 bytes of base64 input */
-const MAX_WORD_BYTES = 45;
+/**
+ * RFC 2047 2: an encoded word is at most 75 characters. "=?UTF-8?B?" + "?=" leave
+ * 63 for base64, i.e. 45 bytes; "=?ISO-2022-JP?B?" + "?=" leave 57, i.e. 42 bytes.
+ */
+const MAX_WORD_BYTES = { utf8: 45, jis: 42 };
 
 /** No CR/LF/controls can survive into a header. */
 export function oneLine(value: string): string {
@@ -28,7 +31,7 @@ function isPrintableAscii(value: string): boolean {
 }
 
 /** Splits text into pieces whose encoding fits one encoded word, never inside a character. */
-function chunkForWords(text: string, encode: (s: string) => Buffer | null): Buffer[] | null {
+function chunkForWords(text: string, encode: (s: string) => Buffer | null, maxBytes: number): Buffer[] | null {
   const chunks: Buffer[] = [];
   let current = "";
   let currentBytes: Buffer | null = Buffer.alloc(0);
@@ -36,7 +39,7 @@ function chunkForWords(text: string, encode: (s: string) => Buffer | null): Buff
     const next = current + ch;
     const bytes = encode(next);
     if (!bytes) return null;
-    if (bytes.length > MAX_WORD_BYTES && current) {
+    if (bytes.length > maxBytes && current) {
       if (currentBytes) chunks.push(currentBytes);
       current = ch;
       currentBytes = encode(ch);
@@ -54,10 +57,10 @@ function chunkForWords(text: string, encode: (s: string) => Buffer | null): Buff
 export function encodedWords(text: string, charset: OutputCharset): string[] {
   const clean = oneLine(text);
   if (charset === "iso-2022-jp") {
-    const chunks = chunkForWords(clean, encodeIso2022Jp);
+    const chunks = chunkForWords(clean, encodeIso2022Jp, MAX_WORD_BYTES.jis);
     if (chunks) return chunks.map((b) => `=?ISO-2022-JP?B?${b.toString("base64")}?=`);
   }
-  const chunks = chunkForWords(clean, (s) => Buffer.from(s, "utf8")) ?? [];
+  const chunks = chunkForWords(clean, (s) => Buffer.from(s, "utf8"), MAX_WORD_BYTES.utf8) ?? [];
   return chunks.map((b) => `=?UTF-8?B?${b.toString("base64")}?=`);
 }
 

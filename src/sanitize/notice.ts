@@ -170,6 +170,7 @@ export function builtinNotice(language: Language): string {
 export interface BodyWords {
   noFilename: string;
   deceptive: (shown: string, real: string) => string;
+  embedded: (kind: string, name: string) => string;
   linkRemoved: string;
   forwardedStart: string;
   forwardedEnd: string;
@@ -186,6 +187,7 @@ export const WORDS: Record<Language, BodyWords> = {
     noFilename: "（名前なし）",
     deceptive: (shown, real) => `（⚠注意: リンクの表示は「${shown}」ですが、実際のリンク先は「${real}」です）`,
     linkRemoved: "[リンク削除]",
+    embedded: (kind, name) => `[本文中の添付ファイル（${kind}）${name} を削除しました]`,
     forwardedStart: "---------- 転送メッセージ ----------",
     forwardedEnd: "---------- 転送メッセージここまで ----------",
     unreadable: { smime: "[暗号化（S/MIME）された部分のため表示できません]", pgp: "[暗号化（PGP）された部分のため表示できません]" },
@@ -206,6 +208,7 @@ export const WORDS: Record<Language, BodyWords> = {
     noFilename: "(no name)",
     deceptive: (shown, real) => `(WARNING: the link text shows "${shown}" but the real target is "${real}")`,
     linkRemoved: "[link removed]",
+    embedded: (kind, name) => `[file inside the text (${kind}) ${name} removed]`,
     forwardedStart: "---------- Forwarded message ----------",
     forwardedEnd: "---------- End of forwarded message ----------",
     unreadable: { smime: "[encrypted (S/MIME) part: cannot be shown]", pgp: "[encrypted (PGP) part: cannot be shown]" },

@@ -23,6 +23,7 @@ import { addressHeader, foldedTokens, tokenHeader, unstructuredHeader } from "./
 import { formatDate, isValidAddress } from "./header-decode.ts";
 import { DECEPTIVE_RE, SENTINEL_DOT_RE } from "./html-text.ts";
 import { processLinks } from "./links.ts";
+import { EMBEDDED_RE } from "./embedded.ts";
 import { builtinNotice, MANDATORY_EN, MANDATORY_JA, noticeScope, WORDS, type BodyWords } from "./notice.ts";
 import { renderTemplate } from "./notice-template.ts";
 
@@ -235,11 +236,13 @@ export function render(message: AnalyzedMessage, options: RenderOptions): Saniti
     found = links.found;
     disarmed = links.disarmed;
     const dot = options.links === "keep" ? "." : "[.]";
-    text = links.text.replace(DECEPTIVE_RE, (_m, shown: string, real: string) => {
+    text = links.text.replace(EMBEDDED_RE, (_m, kind: string, name: string) => words.embedded(kind, name || words.noFilename)).replace(DECEPTIVE_RE, (_m, shown: string, real: string) => {
       deceptive++;
       const target = options.links === "remove" ? words.linkRemoved : real.replace(SENTINEL_DOT_RE, dot);
       return words.deceptive(shown.replace(SENTINEL_DOT_RE, dot), target);
     });
+    // a marker cut in half by the text budget must not leave private-use characters behind
+    text = text.replace(/[\uE000-\uE00F]/g, "");
   }
   const hasHtml = message.facts.hasHtml;
   const attachments = message.facts.attachments;
