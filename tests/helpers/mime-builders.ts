@@ -172,12 +172,15 @@ export function crc32(data: Buffer): number {
   return (crc ^ 0xffffffff) >>> 0;
 }
 
-/**
- * A ZIP with one stored file encrypted with ZipCrypto (general purpose flag
- * bit 0): what `zip -e` makes and what PPAP mail carries. `unzip -P password`
- * opens it.
- */
-export function encryptedZip(name: string, content: Buffer, password: string): Buffer {
+export interface ZipEntry {
+  name: string;
+  content: Buffer;
+  /** encrypt this entry with ZipCrypto (general purpose flag bit 0), as `zip -e` does */
+  password?: string;
+}
+
+/** ZipCrypto encryption of one entry's data (12-byte header + content). */
+function zipCrypto(content: Buffer, password: string, crc: number): Buffer {
   let k0 = 0x12345678;
   let k1 = 0x23456789;
   let k2 = 0x34567890;
@@ -191,80 +194,69 @@ export function encryptedZip(name: string, content: Buffer, password: string): B
     return (Math.imul(t, t ^ 1) >>> 8) & 0xff;
   };
   for (const ch of Buffer.from(password, "utf8")) update(ch);
-  const crc = crc32(content);
   // 12-byte encryption header: 11 fixed "random" bytes (deterministic test) + CRC high byte
-  const header = Buffer.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, crc >>> 24]);
-  const plain = Buffer.concat([header, content]);
+  const plain = Buffer.concat([Buffer.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, crc >>> 24]), content]);
   const cipher = Buffer.alloc(plain.length);
   for (let i = 0; i < plain.length; i++) {
     cipher[i] = plain[i]! ^ streamByte();
     update(plain[i]!);
   }
-  const fileName = Buffer.from(name, "utf8");
-  const local = Buffer.alloc(30);
-  local.writeUInt32LE(0x04034b50, 0);
-  local.writeUInt16LE(20, 4); // version needed
-  local.writeUInt16LE(0x0001 | 0x0800, 6); // encrypted, UTF-8 names
-  local.writeUInt16LE(0, 8); // stored
-  local.writeUInt16LE(0, 10);
-  local.writeUInt16LE(0x5b7a, 12); // 2025-11-26
-  local.writeUInt32LE(crc, 14);
-  local.writeUInt32LE(cipher.length, 18);
-  local.writeUInt32LE(content.length, 22);
-  local.writeUInt16LE(fileName.length, 26);
-  local.writeUInt16LE(0, 28);
-  const central = Buffer.alloc(46);
-  central.writeUInt32LE(0x02014b50, 0);
-  central.writeUInt16LE(20, 4);
-  central.writeUInt16LE(20, 6);
-  central.writeUInt16LE(0x0001 | 0x0800, 8);
-  central.writeUInt16LE(0, 10);
-  central.writeUInt16LE(0, 12);
-  central.writeUInt16LE(0x5b7a, 14);
-  central.writeUInt32LE(crc, 16);
-  central.writeUInt32LE(cipher.length, 20);
-  central.writeUInt32LE(content.length, 24);
-  central.writeUInt16LE(fileName.length, 28);
-  central.writeUInt32LE(0, 42); // local header offset
-  const centralOffset = local.length + fileName.length + cipher.length;
-  const centralSize = central.length + fileName.length;
+  return cipher;
+}
+
+/** A ZIP archive of stored (uncompressed) entries, each optionally ZipCrypto-encrypted. `unzip -P` opens it. */
+export function zipArchive(entries: ZipEntry[]): Buffer {
+  const locals: Buffer[] = [];
+  const centrals: Buffer[] = [];
+  let offset = 0;
+  for (const entry of entries) {
+    const crc = crc32(entry.content);
+    const data = entry.password !== undefined ? zipCrypto(entry.content, entry.password, crc) : entry.content;
+    const flags = (entry.password !== undefined ? 0x0001 : 0) | 0x0800; // encrypted?, UTF-8 names
+    const fileName = Buffer.from(entry.name, "utf8");
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4); // version needed
+    local.writeUInt16LE(flags, 6);
+    local.writeUInt16LE(0, 8); // stored
+    local.writeUInt16LE(0x5b7a, 12); // a date in 2025
+    local.writeUInt32LE(crc, 14);
+    local.writeUInt32LE(data.length, 18);
+    local.writeUInt32LE(entry.content.length, 22);
+    local.writeUInt16LE(fileName.length, 26);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(20, 4);
+    central.writeUInt16LE(20, 6);
+    central.writeUInt16LE(flags, 8);
+    central.writeUInt16LE(0x5b7a, 14);
+    central.writeUInt32LE(crc, 16);
+    central.writeUInt32LE(data.length, 20);
+    central.writeUInt32LE(entry.content.length, 24);
+    central.writeUInt16LE(fileName.length, 28);
+    central.writeUInt32LE(offset, 42); // local header offset
+    locals.push(local, fileName, data);
+    centrals.push(central, fileName);
+    offset += local.length + fileName.length + data.length;
+  }
+  const centralSize = centrals.reduce((n, b) => n + b.length, 0);
   const end = Buffer.alloc(22);
   end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(1, 8);
-  end.writeUInt16LE(1, 10);
+  end.writeUInt16LE(entries.length, 8);
+  end.writeUInt16LE(entries.length, 10);
   end.writeUInt32LE(centralSize, 12);
-  end.writeUInt32LE(centralOffset, 16);
-  return Buffer.concat([local, fileName, cipher, central, fileName, end]);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, ...centrals, end]);
+}
+
+/** A ZIP with one stored file encrypted with ZipCrypto: what `zip -e` makes and what PPAP mail carries. */
+export function encryptedZip(name: string, content: Buffer, password: string): Buffer {
+  return zipArchive([{ name, content, password }]);
 }
 
 /** A plain (unencrypted) ZIP with one stored file, to contrast with encryptedZip. */
 export function plainZip(name: string, content: Buffer): Buffer {
-  const fileName = Buffer.from(name, "utf8");
-  const crc = crc32(content);
-  const local = Buffer.alloc(30);
-  local.writeUInt32LE(0x04034b50, 0);
-  local.writeUInt16LE(20, 4);
-  local.writeUInt16LE(0x0800, 6);
-  local.writeUInt32LE(crc, 14);
-  local.writeUInt32LE(content.length, 18);
-  local.writeUInt32LE(content.length, 22);
-  local.writeUInt16LE(fileName.length, 26);
-  const central = Buffer.alloc(46);
-  central.writeUInt32LE(0x02014b50, 0);
-  central.writeUInt16LE(20, 4);
-  central.writeUInt16LE(20, 6);
-  central.writeUInt16LE(0x0800, 8);
-  central.writeUInt32LE(crc, 16);
-  central.writeUInt32LE(content.length, 20);
-  central.writeUInt32LE(content.length, 24);
-  central.writeUInt16LE(fileName.length, 28);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(1, 8);
-  end.writeUInt16LE(1, 10);
-  end.writeUInt32LE(central.length + fileName.length, 12);
-  end.writeUInt32LE(local.length + fileName.length + content.length, 16);
-  return Buffer.concat([local, fileName, content, central, fileName, end]);
+  return zipArchive([{ name, content }]);
 }
 
 // --- big messages, streamed -----------------------------------------------------

@@ -18,6 +18,7 @@ import {
   plainZip,
   pseudoRandom,
   streamingAttachmentMessage,
+  zipArchive,
 } from "../helpers/mime-builders.ts";
 import { testOptions } from "../helpers/options.ts";
 
@@ -162,6 +163,40 @@ describe("PPAP: password-protected archives", () => {
     expect(result.report.encrypted.protectedFiles).toBe(1);
     // the notice must say so in words staff read: パスワード (ja)
     expect(view.text).toMatch(/パスワード/);
+  });
+
+  it("finds the encrypted entry when the ZIP's first entry is not encrypted", async () => {
+    const zip = zipArchive([
+      { name: "README.txt", content: Buffer.from("パスワードは別メールで送ります\n") },
+      { name: "見積書.pdf", content: Buffer.from("%PDF-1.4 secret\n"), password: "pass1234" },
+    ]);
+    const input = message({ subject: "mixed zip", entity: multipart("mixed", [intro, attachment("見積書.zip", "application/zip", zip)]) });
+    const { attachments, result } = await run(input);
+    expect(only(attachments).encrypted).toBe(true);
+    expect(result.report.encrypted.protectedFiles).toBe(1);
+  });
+
+  it("says an encrypted PDF (/Encrypt in its trailer) is password-protected", async () => {
+    const pdf = Buffer.from(
+      "%PDF-1.6\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n" +
+        "5 0 obj << /Filter /Standard /V 4 /R 4 /Length 128 /P -1060 /O <00> /U <00> >> endobj\n" +
+        "trailer << /Root 1 0 R /Encrypt 5 0 R /ID [<01><01>] >>\n%%EOF\n",
+    );
+    const input = message({ subject: "pdf", entity: multipart("mixed", [intro, attachment("請求書.pdf", "application/pdf", pdf)]) });
+    const { attachments, view } = await run(input);
+    expect(only(attachments).encrypted).toBe(true);
+    expect(view.text).toMatch(/パスワード/);
+  });
+
+  it("says a password-protected Office file (an OLE container with EncryptionInfo) is protected", async () => {
+    // an encrypted .xlsx is a Compound File whose directory names EncryptionInfo and EncryptedPackage
+    const cfb = Buffer.alloc(4096);
+    Buffer.from([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]).copy(cfb, 0);
+    Buffer.from("EncryptionInfo", "utf16le").copy(cfb, 1024);
+    Buffer.from("EncryptedPackage", "utf16le").copy(cfb, 1152);
+    const input = message({ subject: "xlsx", entity: multipart("mixed", [intro, attachment("名簿.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", cfb)]) });
+    const { attachments } = await run(input);
+    expect(only(attachments).encrypted).toBe(true);
   });
 
   it("says so in English with language en", async () => {
