@@ -114,6 +114,8 @@ export function openOriginals(options: {
         }
         // a link shares the spool file's inode: the spool keeps its files private too
         if (((await stat(where.plain)).mode & 0o077) !== 0) await chmod(where.plain, 0o600);
+        // the source may not have been synced by whoever wrote it: the retained copy must survive a crash
+        await fsyncPath(where.plain);
       } else {
         if (await exists(where.encrypted)) return;
         const tmp = `${where.encrypted}.tmp-${process.pid}`;
