@@ -144,6 +144,17 @@ describe("type sniffing", () => {
     expect(view.text).toContain(removed.sniffedType!);
   });
 
+  it.each([
+    ["a Windows shortcut (.lnk) named .pdf", "見積書.pdf", "application/pdf", Buffer.concat([Buffer.from([0x4c, 0, 0, 0, 0x01, 0x14, 0x02, 0x00]), pseudoRandom(200)])],
+    ["HTML smuggling named .pdf", "請求書.pdf", "application/pdf", Buffer.from("<!DOCTYPE html><html><body><script>location='https://evil.example'</script></body></html>")],
+    ["a RAR archive named .jpg", "photo.jpg", "image/jpeg", Buffer.concat([Buffer.from("Rar!\u001a\u0007\u0000", "latin1"), pseudoRandom(100)])],
+    ["an ELF binary named .txt", "readme.txt", "text/plain", Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]), pseudoRandom(100)])],
+  ])("flags %s as a mismatch", async (_what, filename, declared, content) => {
+    const input = message({ subject: "disguise", entity: multipart("mixed", [intro, attachment(filename, declared, content)]) });
+    const { attachments } = await run(input);
+    expect(only(attachments)).toMatchObject({ filename, typeMismatch: true });
+  });
+
   it("does not flag a real PDF declared as application/pdf", async () => {
     const input = message({ subject: "s", entity: multipart("mixed", [intro, attachment("ok.pdf", "application/pdf", Buffer.from("%PDF-1.7\n%âãÏÓ\n1 0 obj\n"))]) });
     const { attachments } = await run(input);
