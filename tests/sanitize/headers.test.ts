@@ -3,6 +3,7 @@
  * decoded value carrying CR/LF (through encoded words, RFC 2231 or raw bytes)
  * never becomes a header of its own, and display names cannot deceive.
  */
+import { simpleParser } from "mailparser";
 import { describe, expect, it } from "vitest";
 import { sanitize } from "../../src/sanitize/index.ts";
 import { assertSanitized } from "../helpers/invariant.ts";
@@ -119,6 +120,20 @@ describe("display names that try to deceive", () => {
       expect(view.text).not.toContain(ch);
     }
     expect(view.text).toContain("赤字");
+  });
+
+  it.each([
+    ["an encoded display name holding a fake <address>", `${encodedWord("市長 <mayor@city.example.lg.jp>")} <attacker@evil.example>`],
+    ["an encoded display name holding a comma and a second address", `${encodedWord("Mayor, mayor@city.example.lg.jp")} <attacker@evil.example>`],
+    ["a quoted display name with an embedded address", '"mayor@city.example.lg.jp" <attacker@evil.example>'],
+  ])("re-encodes %s so that a mail client still reads the real sender", async (_what, from) => {
+    const input = message({ from, subject: "s", entity: text });
+    const { result } = await run(input);
+    expect(result.report.headers.from.map((a) => a.address)).toEqual(["attacker@evil.example"]);
+    // an independent parser of the OUTPUT must find exactly the real address
+    const parsed = await simpleParser(result.message);
+    const addresses = (Array.isArray(parsed.from) ? parsed.from : [parsed.from]).flatMap((f) => f?.value ?? []).map((v) => v.address);
+    expect(addresses).toEqual(["attacker@evil.example"]);
   });
 
   it("keeps the real address visible when the display name looks like another address", async () => {
