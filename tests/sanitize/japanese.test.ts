@@ -137,10 +137,28 @@ describe("text parts with odd charset labels", () => {
     expect(view.text).toContain(label === "windows-1252" ? "\u201cUTF-16\u201d" : "UTF-16の本文です。");
   });
 
+  it.each([["shift_jis" as const], ["euc-jp" as const], ["utf-8" as const]])("reads undeclared 8-bit %s text (no charset parameter)", async (charset) => {
+    const input = message({ entity: part({ contentType: "text/plain", encoding: "8bit", body: encodeText("来週の打ち合わせ日程について、ご都合をお知らせください。", charset) }) });
+    const { view } = await run(input);
+    expect(view.text).toContain("来週の打ち合わせ日程について、ご都合をお知らせください。");
+  });
+
   it("reads undeclared ISO-2022-JP (escape sequences, no charset parameter)", async () => {
     const input = message({ entity: part({ contentType: "text/plain", encoding: "7bit", body: encodeText("お世話になっております。", "iso-2022-jp") }) });
     const { view } = await run(input);
     expect(view.text).toContain("お世話になっております。");
+  });
+});
+
+describe("HTML whose charset is only in a <meta> tag", () => {
+  it.each([
+    ['<meta charset="Shift_JIS">', "shift_jis" as const],
+    ['<meta http-equiv="Content-Type" content="text/html; charset=EUC-JP">', "euc-jp" as const],
+  ])("reads %s", async (meta, charset) => {
+    const html = `<html><head>${meta}</head><body><p>メルマガ本文：年末年始の窓口業務のお知らせ</p></body></html>`;
+    const input = message({ subject: "meta", entity: part({ contentType: "text/html", encoding: "8bit", body: encodeText(html, charset) }) });
+    const { view } = await run(input);
+    expect(view.text).toContain("メルマガ本文：年末年始の窓口業務のお知らせ");
   });
 });
 
