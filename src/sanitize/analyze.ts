@@ -645,24 +645,34 @@ function cleanAddresses(list: Address[]): Address[] {
 
 const ABORTED = Symbol("aborted");
 
-/** The next chunk, or ABORTED as soon as the signal fires (a read that never completes cannot hang us). */
-function nextOrAbort(it: AsyncIterator<Buffer>, signal: AbortSignal | undefined): Promise<IteratorResult<Buffer> | typeof ABORTED> {
-  if (!signal) return it.next();
-  if (signal.aborted) return Promise.resolve(ABORTED);
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => resolve(ABORTED);
-    signal.addEventListener("abort", onAbort, { once: true });
-    it.next().then(
-      (r) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(r);
-      },
-      (e: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e as Error);
-      },
-    );
+/** once the time budget is spent, a read that takes longer than this counts as stalled (a file read is far quicker) */
+const STALL_GRACE_MS = 1000;
+
+/**
+ * The next chunk. While the budget lasts, a read waits as long as it takes but
+ * the abort ends the wait; once the budget is spent, reads that complete within
+ * STALL_GRACE_MS are still taken (so the message hash covers the whole input),
+ * and a read that does not is ABORTED: a stalled input cannot hang us.
+ */
+async function nextChunk(it: AsyncIterator<Buffer>, signal: AbortSignal | undefined): Promise<IteratorResult<Buffer> | typeof ABORTED> {
+  const pending = it.next();
+  // if we stop waiting (stalled input, destroyed below), a late rejection must not go unhandled
+  pending.catch(() => undefined);
+  if (!signal) return pending;
+  if (!signal.aborted) {
+    let onAbort = (): void => {};
+    const aborted = new Promise<typeof ABORTED>((resolve) => {
+      onAbort = () => resolve(ABORTED);
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+    const first = await Promise.race([pending, aborted]).finally(() => signal.removeEventListener("abort", onAbort));
+    if (first !== ABORTED) return first;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<typeof ABORTED>((resolve) => {
+    timer = setTimeout(() => resolve(ABORTED), STALL_GRACE_MS);
   });
+  return Promise.race([pending, stalled]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -710,7 +720,7 @@ export async function analyze(input: Readable | Buffer, limits: Limits, signal?:
   let internal: Error | undefined;
   const chunks = chunksOf(input)[Symbol.asyncIterator]();
   for (;;) {
-    const next = await nextOrAbort(chunks, signal);
+    const next = await nextChunk(chunks, signal);
     if (next === ABORTED) {
       // a stalled input (an SMTP client that stopped sending, a hung disk): stop reading it
       ctx.aborted = true;

@@ -37,9 +37,22 @@ export function defangUrl(url: string): string {
   return `${(w?.[1] ?? "").replace(/\./g, "[.]")}${(w?.[2] ?? "").replace(NESTED_RE, defangUrl)}`;
 }
 
+/**
+ * UNC paths (\\server\share\…): Outlook makes them clickable, and opening one
+ * sends Windows credentials to the server over SMB. Defanged as [\\]server[.]name\…
+ */
+const UNC_RE = /\\\\[A-Za-z0-9_.$-]{1,253}\\[^\s<>"]*/g;
+
 export function processLinks(text: string, mode: LinkMode, removedLabel: string): LinkResult {
   let found = 0;
-  const out = text.replace(URL_RE, (match) => {
+  const unc = text.replace(UNC_RE, (match) => {
+    found++;
+    if (mode === "keep") return match;
+    if (mode === "remove") return removedLabel;
+    const server = /^\\\\([^\\]*)(.*)$/s.exec(match);
+    return `[\\\\]${(server?.[1] ?? "").replace(/\./g, "[.]")}${server?.[2] ?? ""}`;
+  });
+  const out = unc.replace(URL_RE, (match) => {
     const trail = TRAILING.exec(match)?.[0] ?? "";
     const url = match.slice(0, match.length - trail.length);
     if (url.length < 5 || /^www\.?$/i.test(url)) return match;

@@ -134,3 +134,12 @@ describe("nested links", () => {
     expect(r.text).toContain("hxxp[://]evil[.]example/x");
   });
 });
+
+describe("UNC paths", () => {
+  it("are counted and defanged, since Outlook opens them over SMB", () => {
+    const r = processLinks("資料: \\\\fileserver.example\\share\\a.pdf", "defang", "[x]");
+    expect(r.found).toBe(1);
+    expect(r.text).toBe("資料: [\\\\]fileserver[.]example\\share\\a.pdf");
+    expect(processLinks("\\\\srv\\s", "remove", "[x]").text).toBe("[x]");
+  });
+});
