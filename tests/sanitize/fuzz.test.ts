@@ -15,7 +15,8 @@ import { describe, it } from "vitest";
 import { sanitize } from "../../src/sanitize/index.ts";
 import { corpusDir, corpusEntries, readCorpusMessage, sampleEvery } from "../helpers/corpus.ts";
 import { checkSanitized } from "../helpers/invariant.ts";
-import { attachment, encodedWord, encodeText, message, multipart, part } from "../helpers/mime-builders.ts";
+import { createHash } from "node:crypto";
+import { attachment, encodedWord, encodeText, message, multipart, part, type Charset } from "../helpers/mime-builders.ts";
 import { testOptions } from "../helpers/options.ts";
 
 const SEED = Number(process.env.MUMUKA_FUZZ_SEED ?? 20261126);
@@ -138,6 +139,74 @@ function apply(bytes: Buffer, m: Mutation): Buffer {
     }
   }
 }
+
+// --- generated well-formed messages: the meaning survives, not only the invariant -------
+
+type Leaf =
+  | { kind: "text"; charset: Charset; encoding: "7bit" | "8bit" | "base64" | "quoted-printable"; phrase: string }
+  | { kind: "file"; filename: string; contentType: string; content: Uint8Array };
+type Tree = Leaf | { kind: "multipart"; children: Tree[] };
+
+const PHRASES = ["会議資料を送付します", "ご確認をお願いいたします", "請求書在中", "Meeting notes attached", "予算案の件", "年末年始のお知らせ"];
+const safeName = fc
+  .array(fc.constantFrom(..."abcXYZ019-_資料報告書年度あいうカナ".split("")), { minLength: 1, maxLength: 20 })
+  .chain((chars) => fc.constantFrom(".pdf", ".docx", ".xlsx", ".zip", ".bin").map((ext) => chars.join("") + ext));
+
+const leaf: fc.Arbitrary<Leaf> = fc.oneof(
+  fc.record({
+    kind: fc.constant("text" as const),
+    charset: fc.constantFrom<Charset>("utf-8", "iso-2022-jp", "shift_jis", "euc-jp"),
+    encoding: fc.constantFrom("7bit" as const, "8bit" as const, "base64" as const, "quoted-printable" as const),
+    phrase: fc.tuple(fc.constantFrom(...PHRASES), fc.nat(9999)).map(([p, n]) => `${p}（${n}）`),
+  }),
+  fc.record({
+    kind: fc.constant("file" as const),
+    filename: safeName,
+    contentType: fc.constantFrom("application/octet-stream", "application/pdf", "image/png", "application/zip"),
+    content: fc.uint8Array({ minLength: 0, maxLength: 3000 }),
+  }),
+);
+const tree: fc.Arbitrary<Tree> = fc.letrec<{ tree: Tree }>((tie) => ({
+  tree: fc.oneof({ depthSize: "small", withCrossShrink: true }, leaf, fc.record({ kind: fc.constant("multipart" as const), children: fc.array(tie("tree"), { minLength: 1, maxLength: 4 }) })),
+})).tree;
+
+function build(t: Tree, id = { n: 0 }): Buffer {
+  if (t.kind === "multipart") return multipart("mixed", t.children.map((c) => build(c, id)), { boundary: `gen-${id.n++}` });
+  if (t.kind === "file") return attachment(t.filename, t.contentType, Buffer.from(t.content));
+  const encoding = t.charset === "iso-2022-jp" ? (t.encoding === "8bit" ? "7bit" : t.encoding) : t.encoding === "7bit" ? "8bit" : t.encoding;
+  const bytes = encodeText(`${t.phrase}\r\n`, t.charset);
+  const body = encoding === "quoted-printable" ? Buffer.from([...bytes].map((b) => (b > 0x7e || b === 0x3d ? `=${b.toString(16).toUpperCase().padStart(2, "0")}` : String.fromCharCode(b))).join(""), "latin1") : bytes;
+  return part({ contentType: `text/plain; charset=${t.charset}`, encoding, body });
+}
+
+function leaves(t: Tree): Leaf[] {
+  return t.kind === "multipart" ? t.children.flatMap(leaves) : [t];
+}
+
+describe("generated well-formed messages", () => {
+  it(`keep every text part's words and list every file with its size and SHA-256 (${Math.max(30, Math.floor(RUNS / 3))} runs, seed ${SEED})`, async () => {
+    await fc.assert(
+      fc.asyncProperty(tree, fc.constantFrom("UTF-8", "ISO-2022-JP"), async (t, subjectCharset) => {
+        const input = message({ subject: encodedWord("生成されたメッセージ", subjectCharset), entity: build(t) });
+        const result = await sanitize(input, testOptions());
+        const { violations, view } = await checkSanitized(result, { input });
+        if (violations.length || !view) throw new Error(violations.join("\n"));
+        const all = leaves(t);
+        for (const l of all.filter((x) => x.kind === "text")) {
+          if (!view.text.includes(l.phrase)) throw new Error(`text part lost: ${l.phrase} (${l.charset}, ${l.encoding})`);
+        }
+        const expected = all
+          .filter((x) => x.kind === "file")
+          .map((f) => `${f.filename} ${f.content.length} ${createHash("sha256").update(f.content).digest("hex")}`)
+          .sort();
+        const reported = result.report.attachments.map((a) => `${a.filename} ${a.size} ${a.sha256}`).sort();
+        if (JSON.stringify(expected) !== JSON.stringify(reported)) throw new Error(`attachments: expected ${JSON.stringify(expected)}, reported ${JSON.stringify(reported)}`);
+        if (view.get("Subject") !== "生成されたメッセージ") throw new Error(`subject: ${view.get("Subject")}`);
+      }),
+      { seed: SEED, numRuns: Math.max(30, Math.floor(RUNS / 3)), endOnFailure: true },
+    );
+  }, 240_000);
+});
 
 describe("mutated messages", () => {
   it(`all come out satisfying the invariant (${RUNS} runs, seed ${SEED}, ${SEEDS.length} seed messages)`, async () => {
