@@ -94,7 +94,7 @@ function recognise(head: Buffer): Magic | undefined {
 }
 
 /** ZIP: bit 0 of the general purpose flags of the first local file header = entry encrypted. */
-function zipEncrypted(head: Buffer): boolean {
+function zipFirstEncrypted(head: Buffer): boolean {
   return head.length >= 8 && starts("PK\x03\x04")(head) && (head.readUInt16LE(6) & 0x0001) === 1;
 }
 
@@ -110,7 +110,29 @@ function rarEncrypted(head: Buffer): boolean {
   return false;
 }
 
+const ZIP_LOCAL = Buffer.from("PK\x03\x04", "latin1");
+/** a local file header is 30 bytes; this much is carried over so a header split between chunks is still read */
+const ZIP_HEADER = 30;
+/** compression methods real archives use (stored, deflate, deflate64, bzip2, LZMA, zstd, xz, PPMd, AES) */
+const ZIP_METHODS = new Set([0, 8, 9, 12, 14, 93, 95, 98, 99]);
+
+/** An encrypted entry among plausible local file headers in this window (not only the first: PPAP archives may start with a readme). */
+function zipWindowEncrypted(window: Buffer): boolean {
+  for (let i = window.indexOf(ZIP_LOCAL); i >= 0 && i + ZIP_HEADER <= window.length; i = window.indexOf(ZIP_LOCAL, i + 1)) {
+    const version = window.readUInt16LE(i + 4);
+    const flags = window.readUInt16LE(i + 6);
+    const method = window.readUInt16LE(i + 8);
+    const nameLength = window.readUInt16LE(i + 26);
+    // the plausibility checks keep a "PK\3\4" inside compressed data from counting
+    if (version < 100 && ZIP_METHODS.has(method) && nameLength > 0 && nameLength <= 1024 && (flags & 0x0001) === 1) return true;
+  }
+  return false;
+}
+
 export function createSniffer(): Sniffer {
+  let zipLike: boolean | undefined;
+  let zipCarry = Buffer.alloc(0);
+  let zipEncrypted = false;
   const headChunks: Buffer[] = [];
   let headLength = 0;
   let carry = Buffer.alloc(0);
@@ -118,6 +140,12 @@ export function createSniffer(): Sniffer {
   let cfbEncryption = false;
   return {
     update(chunk: Buffer): void {
+      if (zipLike === undefined && chunk.length >= 2) zipLike = headLength === 0 && chunk[0] === 0x50 && chunk[1] === 0x4b;
+      if (zipLike && !zipEncrypted) {
+        const window = zipCarry.length ? Buffer.concat([zipCarry, chunk]) : chunk;
+        zipEncrypted = zipWindowEncrypted(window);
+        zipCarry = Buffer.from(window.subarray(Math.max(0, window.length - (ZIP_HEADER - 1))));
+      }
       if (headLength < HEAD_BYTES) {
         const take = chunk.subarray(0, HEAD_BYTES - headLength);
         headChunks.push(Buffer.from(take));
@@ -134,7 +162,7 @@ export function createSniffer(): Sniffer {
       const magic = recognise(head);
       if (!magic) return { encrypted: false };
       let encrypted = false;
-      if (magic.family === "zip") encrypted = zipEncrypted(head);
+      if (magic.family === "zip") encrypted = zipEncrypted || zipFirstEncrypted(head);
       else if (magic.type === "application/pdf") encrypted = pdfEncrypt;
       else if (magic.family === "cfb") encrypted = cfbEncryption;
       else if (magic.type === "application/vnd.rar") encrypted = rarEncrypted(head);

@@ -64,6 +64,21 @@ describe("sniffing", () => {
     expect(sniff(header).encrypted).toBe(false);
   });
 
+  it("finds an encrypted entry after an unencrypted first one, across chunk borders", () => {
+    const entry = (encrypted: boolean, name: string) => {
+      const h = Buffer.alloc(30);
+      h.write("PK\x03\x04", 0, "latin1");
+      h.writeUInt16LE(20, 4);
+      h.writeUInt16LE(encrypted ? 1 : 0, 6);
+      h.writeUInt16LE(8, 8);
+      h.writeUInt16LE(name.length, 26);
+      return Buffer.concat([h, Buffer.from(name), Buffer.alloc(500, 7)]);
+    };
+    const zip = Buffer.concat([entry(false, "readme.txt"), entry(true, "secret.xlsx")]);
+    expect(sniff(zip.subarray(0, 540), zip.subarray(540)).encrypted).toBe(true);
+    expect(sniff(entry(false, "a.txt"), entry(false, "b.txt")).encrypted).toBe(false);
+  });
+
   it("finds /Encrypt in a PDF trailer even when split across chunks", () => {
     const result = sniff(Buffer.from("%PDF-1.7\n"), Buffer.alloc(100_000, 0x20), Buffer.from("trailer << /Enc"), Buffer.from("rypt 5 0 R >>"));
     expect(result).toMatchObject({ sniffedType: "application/pdf", encrypted: true });
