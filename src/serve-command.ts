@@ -4,6 +4,7 @@
  * defaults: 127.0.0.1:2525, sanitized messages written into ./data/outbox.
  */
 import type { Command } from "commander";
+import { CliError } from "./cli.ts";
 import { loadConfig } from "./config/load.ts";
 import { registerQueueCommands } from "./spool/queue-command.ts";
 
@@ -18,7 +19,16 @@ export function registerServeCommands(program: Command): void {
       const config = loadConfig(opts.config);
       // loaded on demand: the other commands do not pay for the relay's modules
       const { startGateway } = await import("./serve.ts");
-      const gateway = await startGateway(config);
+      let gateway: Awaited<ReturnType<typeof startGateway>>;
+      try {
+        gateway = await startGateway(config);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === "EADDRINUSE" || code === "EACCES" || code === "EADDRNOTAVAIL") {
+          throw new CliError(`cannot listen on ${config.smtp.host}:${config.smtp.port} (smtp.host/smtp.port): ${code}`, 1);
+        }
+        throw error;
+      }
       await new Promise<void>((resolve) => {
         let stopping = false;
         const stop = (signal: string) => {
