@@ -145,7 +145,7 @@ function apply(bytes: Buffer, m: Mutation): Buffer {
 type Leaf =
   | { kind: "text"; charset: Charset; encoding: "7bit" | "8bit" | "base64" | "quoted-printable"; phrase: string }
   | { kind: "file"; filename: string; contentType: string; content: Uint8Array };
-type Tree = Leaf | { kind: "multipart"; children: Tree[] };
+type Tree = Leaf | { kind: "multipart"; children: Tree[] } | { kind: "forward"; inner: Tree };
 
 const PHRASES = ["会議資料を送付します", "ご確認をお願いいたします", "請求書在中", "Meeting notes attached", "予算案の件", "年末年始のお知らせ"];
 const safeName = fc
@@ -167,11 +167,17 @@ const leaf: fc.Arbitrary<Leaf> = fc.oneof(
   }),
 );
 const tree: fc.Arbitrary<Tree> = fc.letrec<{ tree: Tree }>((tie) => ({
-  tree: fc.oneof({ depthSize: "small", withCrossShrink: true }, leaf, fc.record({ kind: fc.constant("multipart" as const), children: fc.array(tie("tree"), { minLength: 1, maxLength: 4 }) })),
+  tree: fc.oneof(
+    { depthSize: "small", withCrossShrink: true },
+    leaf,
+    fc.record({ kind: fc.constant("multipart" as const), children: fc.array(tie("tree"), { minLength: 1, maxLength: 4 }) }),
+    fc.record({ kind: fc.constant("forward" as const), inner: tie("tree") }),
+  ),
 })).tree;
 
 function build(t: Tree, id = { n: 0 }): Buffer {
   if (t.kind === "multipart") return multipart("mixed", t.children.map((c) => build(c, id)), { boundary: `gen-${id.n++}` });
+  if (t.kind === "forward") return part({ contentType: "message/rfc822", body: message({ subject: encodedWord("転送"), messageId: `<fwd-${id.n++}@example.jp>`, entity: build(t.inner, id) }) });
   if (t.kind === "file") return attachment(t.filename, t.contentType, Buffer.from(t.content));
   const encoding = t.charset === "iso-2022-jp" ? (t.encoding === "8bit" ? "7bit" : t.encoding) : t.encoding === "7bit" ? "8bit" : t.encoding;
   const bytes = encodeText(`${t.phrase}\r\n`, t.charset);
@@ -180,11 +186,11 @@ function build(t: Tree, id = { n: 0 }): Buffer {
 }
 
 function leaves(t: Tree): Leaf[] {
-  return t.kind === "multipart" ? t.children.flatMap(leaves) : [t];
+  return t.kind === "multipart" ? t.children.flatMap(leaves) : t.kind === "forward" ? leaves(t.inner) : [t];
 }
 
 describe("generated well-formed messages", () => {
-  it(`keep every text part's words and list every file with its size and SHA-256 (${Math.max(30, Math.floor(RUNS / 3))} runs, seed ${SEED})`, async () => {
+  it(`keep every text part's words (forwarded ones too) and list every file with its size and SHA-256 (${Math.max(30, Math.floor(RUNS / 3))} runs, seed ${SEED})`, async () => {
     await fc.assert(
       fc.asyncProperty(tree, fc.constantFrom("UTF-8", "ISO-2022-JP"), async (t, subjectCharset) => {
         const input = message({ subject: encodedWord("生成されたメッセージ", subjectCharset), entity: build(t) });
@@ -199,7 +205,8 @@ describe("generated well-formed messages", () => {
           .filter((x) => x.kind === "file")
           .map((f) => `${f.filename} ${f.content.length} ${createHash("sha256").update(f.content).digest("hex")}`)
           .sort();
-        const reported = result.report.attachments.map((a) => `${a.filename} ${a.size} ${a.sha256}`).sort();
+        // a forwarded message is itself listed as a removed part; its files are what the sender attached
+        const reported = result.report.attachments.filter((a) => a.contentType !== "message/rfc822").map((a) => `${a.filename} ${a.size} ${a.sha256}`).sort();
         if (JSON.stringify(expected) !== JSON.stringify(reported)) throw new Error(`attachments: expected ${JSON.stringify(expected)}, reported ${JSON.stringify(reported)}`);
         if (view.get("Subject") !== "生成されたメッセージ") throw new Error(`subject: ${view.get("Subject")}`);
       }),
