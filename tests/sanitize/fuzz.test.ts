@@ -144,7 +144,8 @@ function apply(bytes: Buffer, m: Mutation): Buffer {
 
 type Leaf =
   | { kind: "text"; charset: Charset; encoding: "7bit" | "8bit" | "base64" | "quoted-printable"; phrase: string }
-  | { kind: "file"; filename: string; contentType: string; content: Uint8Array };
+  | { kind: "file"; filename: string; contentType: string; content: Uint8Array }
+  | { kind: "alternative"; charset: Charset; phrase: string; placeholder: boolean };
 type Tree = Leaf | { kind: "multipart"; children: Tree[] } | { kind: "forward"; inner: Tree };
 
 const PHRASES = ["会議資料を送付します", "ご確認をお願いいたします", "請求書在中", "Meeting notes attached", "予算案の件", "年末年始のお知らせ"];
@@ -166,10 +167,18 @@ const leaf: fc.Arbitrary<Leaf> = fc.oneof(
     content: fc.uint8Array({ minLength: 0, maxLength: 3000 }),
   }),
 );
+const alternativeLeaf: fc.Arbitrary<Leaf> = fc.record({
+  kind: fc.constant("alternative" as const),
+  charset: fc.constantFrom<Charset>("utf-8", "iso-2022-jp", "shift_jis"),
+  phrase: fc.tuple(fc.constantFrom(...PHRASES), fc.nat(9999)).map(([p, n]) => `${p}［${n}］`),
+  // newsletters often send an empty text alternative: the words are then only in the HTML
+  placeholder: fc.boolean(),
+});
 const tree: fc.Arbitrary<Tree> = fc.letrec<{ tree: Tree }>((tie) => ({
   tree: fc.oneof(
     { depthSize: "small", withCrossShrink: true },
     leaf,
+    alternativeLeaf,
     fc.record({ kind: fc.constant("multipart" as const), children: fc.array(tie("tree"), { minLength: 1, maxLength: 4 }) }),
     fc.record({ kind: fc.constant("forward" as const), inner: tie("tree") }),
   ),
@@ -179,6 +188,17 @@ function build(t: Tree, id = { n: 0 }): Buffer {
   if (t.kind === "multipart") return multipart("mixed", t.children.map((c) => build(c, id)), { boundary: `gen-${id.n++}` });
   if (t.kind === "forward") return part({ contentType: "message/rfc822", body: message({ subject: encodedWord("転送"), messageId: `<fwd-${id.n++}@example.jp>`, entity: build(t.inner, id) }) });
   if (t.kind === "file") return attachment(t.filename, t.contentType, Buffer.from(t.content));
+  if (t.kind === "alternative") {
+    const encoding = t.charset === "iso-2022-jp" ? "7bit" : "8bit";
+    return multipart(
+      "alternative",
+      [
+        part({ contentType: `text/plain; charset=${t.charset}`, encoding, body: encodeText(t.placeholder ? "\r\n" : `${t.phrase}\r\n`, t.charset) }),
+        part({ contentType: `text/html; charset=${t.charset}`, encoding, body: encodeText(`<html><body><p style="color:red">${t.phrase}</p><script>x()</script></body></html>`, t.charset) }),
+      ],
+      { boundary: `alt-${id.n++}` },
+    );
+  }
   const encoding = t.charset === "iso-2022-jp" ? (t.encoding === "8bit" ? "7bit" : t.encoding) : t.encoding === "7bit" ? "8bit" : t.encoding;
   const bytes = encodeText(`${t.phrase}\r\n`, t.charset);
   const body = encoding === "quoted-printable" ? Buffer.from([...bytes].map((b) => (b > 0x7e || b === 0x3d ? `=${b.toString(16).toUpperCase().padStart(2, "0")}` : String.fromCharCode(b))).join(""), "latin1") : bytes;
@@ -198,8 +218,9 @@ describe("generated well-formed messages", () => {
         const { violations, view } = await checkSanitized(result, { input });
         if (violations.length || !view) throw new Error(violations.join("\n"));
         const all = leaves(t);
-        for (const l of all.filter((x) => x.kind === "text")) {
-          if (!view.text.includes(l.phrase)) throw new Error(`text part lost: ${l.phrase} (${l.charset}, ${l.encoding})`);
+        for (const l of all) {
+          if (l.kind === "text" && !view.text.includes(l.phrase)) throw new Error(`text part lost: ${l.phrase} (${l.charset}, ${l.encoding})`);
+          if (l.kind === "alternative" && !view.text.includes(l.phrase)) throw new Error(`alternative lost: ${l.phrase} (${l.charset}, placeholder ${l.placeholder})`);
         }
         const expected = all
           .filter((x) => x.kind === "file")
