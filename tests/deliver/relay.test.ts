@@ -220,6 +220,34 @@ describe("relaying", () => {
     expect(decode(down.received[1]!.raw)).toContain("SECRET-BODY-TEXT");
   });
 
+  it("keeps at most a bounded number of messages in flight when the downstream server hangs; the rest wait on disk", async () => {
+    // a downstream that accepts connections and never says a word
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((s) => void sockets.push(s));
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", () => r()));
+    cleanup.push(async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => silent.close(() => r()));
+    });
+    const port = (silent.address() as net.AddressInfo).port;
+    // concurrency 2 → at most 2 × 2 + 2 sanitizer slots = 6 messages in active/
+    const g = await gateway({ delivery: { port, concurrency: 2, connectTimeoutMs: 3000 } });
+    let maxActive = 0;
+    const sampler = setInterval(() => {
+      void readdir(`${g.dataDir}/spool/active`).then((n) => (maxActive = Math.max(maxActive, n.length)), () => {});
+    }, 20);
+    cleanup.push(async () => clearInterval(sampler));
+    await Promise.all(
+      Array.from({ length: 30 }, (_, i) => sendRaw({ port: g.port, from: "sender@example.com", to: ["staff@city.example.lg.jp"], raw: plainMessage(`hang ${i}`) })),
+    );
+    await waitFor(() => g.audit.of("deferred").length >= 10, 20000, "deferrals after greeting timeouts");
+    clearInterval(sampler);
+    expect(maxActive).toBeGreaterThan(0);
+    expect(maxActive).toBeLessThanOrEqual(6);
+    const onDisk = async () => (await readdir(`${g.dataDir}/spool/incoming`)).length + (await readdir(`${g.dataDir}/spool/active`)).length + (await readdir(`${g.dataDir}/spool/deferred`)).length;
+    expect(await onDisk()).toBe(30);
+  });
+
   it("writes sanitized messages atomically as .eml files in directory mode", async () => {
     const g = await gateway({ delivery: { mode: "directory" } });
     const r = await sendRaw({ port: g.port, from: "sender@example.com", to: ["staff@city.example.lg.jp"], raw: htmlWithAttachment });
