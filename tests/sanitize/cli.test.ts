@@ -80,7 +80,20 @@ describe("mumuka sanitize", () => {
     expect((JSON.parse(readFileSync(reportFile, "utf8")) as SanitizeReport).links.mode).toBe("remove");
   });
 
+  it("uses a notice template file given with --template", async () => {
+    const templateFile = path.join(work, "notice.txt");
+    writeFileSync(templateFile, "CLI-TEMPLATE-MARKER {{auditId}}\n{{#attachments}}* {{filename}} {{sha256}}\n{{/attachments}}");
+    const reportFile = path.join(work, "report4.json");
+    const { code, stdout } = await cli(["sanitize", inputFile, "--template", templateFile, "--id", ID, "--report", reportFile]);
+    expect(code).toBe(0);
+    const view = await assertSanitized({ message: stdout, report: JSON.parse(readFileSync(reportFile, "utf8")) as SanitizeReport }, input);
+    expect(view.text).toContain(`CLI-TEMPLATE-MARKER ${ID}`);
+  });
+
   it.each([
+    ["an unreadable template", ["sanitize", "IN", "--template", "/nonexistent/notice.txt"], /notice\.txt/],
+    ["a bad --alternative value", ["sanitize", "IN", "--alternative", "both"], /both|alternative/],
+    ["a bad --now value", ["sanitize", "IN", "--now", "yesterday"], /yesterday|now/],
     ["an unreadable file", ["sanitize", "/nonexistent/mumuka-missing.eml"], /mumuka-missing\.eml/],
     ["a bad --links value", ["sanitize", "IN", "--links", "clickable"], /clickable|links/],
     ["a bad --charset value", ["sanitize", "IN", "--charset", "ebcdic"], /ebcdic|charset/],
