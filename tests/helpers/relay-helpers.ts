@@ -49,7 +49,7 @@ export async function sendRaw(o: SendOptions): Promise<{ response: string; accep
     connectionTimeout: 5000,
     greetingTimeout: 5000,
     socketTimeout: 10000,
-  } as nodemailer.TransportOptions);
+  } as Parameters<typeof nodemailer.createTransport>[0]);
   try {
     const info = await transport.sendMail({ envelope: { from: o.from, to: o.to }, raw: o.raw });
     return { response: String(info.response), accepted: info.accepted as string[], rejected: info.rejected as string[] };
