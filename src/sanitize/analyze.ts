@@ -56,6 +56,8 @@ const MAX_HEADER_TEXT_CHARS = 1000;
 const BYTES_PER_CHAR = 4;
 /** the splitter's own node cap sits above ours, so our limit (which keeps hashing) triggers first */
 const SPLITTER_NODE_SLACK = 16;
+/** converting this much HTML takes long enough to check the time budget before converting more (a turn costs ~1 ms) */
+const YIELD_AFTER_HTML_BYTES = 256 * 1024;
 /** bytes of a multipart kept while none of its delimiters has matched, to recover it from (real preambles are tiny) */
 const PROBE_BYTES = 1024 * 1024;
 /** references kept: threading needs the last few, a hostile header may carry thousands */
@@ -123,6 +125,8 @@ interface Ctx {
   attachments: RemovedPart[];
   hasHtml: boolean;
   aborted: boolean;
+  /** HTML bytes converted since the event loop last turned (see YIELD_AFTER_HTML_BYTES) */
+  htmlSinceYield: number;
 }
 
 const TEXT_LIKE = new Set(["message/delivery-status", "message/disposition-notification", "text/rfc822-headers", "message/feedback-report", "text/enriched", "text/richtext"]);
@@ -330,7 +334,8 @@ async function endSession(ctx: Ctx, state: SessionState): Promise<void> {
     const tail = onDecoded(ctx, rec, rec.decoder.end());
     if (tail) await tail;
     if (rec.nested) await endSession(ctx, rec.nested);
-    if (rec.role === "html" && ctx.signal && !ctx.aborted) {
+    if (rec.role === "html" && ctx.signal && !ctx.aborted && ctx.htmlSinceYield >= YIELD_AFTER_HTML_BYTES) {
+      ctx.htmlSinceYield = 0;
       // conversions are synchronous: give an expired time budget the chance to be seen before the next one
       await letTimersRun();
       if (ctx.signal.aborted) {
@@ -338,6 +343,7 @@ async function endSession(ctx: Ctx, state: SessionState): Promise<void> {
         limitHit(ctx, "maxTimeMs");
       }
     }
+    if (rec.role === "html") ctx.htmlSinceYield += rec.keptBytes;
     finishLeaf(ctx, rec);
   }
 }
@@ -710,6 +716,7 @@ export async function analyze(input: Readable | Buffer, limits: Limits, signal?:
     attachments: [],
     hasHtml: false,
     aborted: false,
+    htmlSinceYield: 0,
   };
   const rawHash = createHash("sha256");
   let rawSize = 0;

@@ -12,7 +12,7 @@
  * the sender cannot forge a marker. The output is text only; nothing is
  * fetched, executed or kept from the HTML.
  */
-import { convert } from "html-to-text";
+import { compile } from "html-to-text";
 import type { FormatCallback } from "html-to-text";
 import { stripSentinels } from "./display-safe.ts";
 
@@ -186,40 +186,57 @@ export function flattenHtml(html: string): string {
     });
 }
 
+/**
+ * Compiling the options (selectors) costs more than converting a small part:
+ * compiled once per input limit and reused. A cache of pure functions, so
+ * results stay deterministic.
+ */
+const converters = new Map<number, (html: string) => string>();
+
+function converterFor(maxInputLength: number): (html: string) => string {
+  let converter = converters.get(maxInputLength);
+  if (!converter) {
+    converter = compile({
+      wordwrap: false,
+      preserveNewlines: false,
+      decodeEntities: true,
+      limits: { maxInputLength, maxDepth: MAX_HTML_DEPTH, maxChildNodes: MAX_CHILD_NODES, ellipsis: "…" },
+      formatters: { mumukaAnchor: anchor, mumukaImage: image, mumukaCell: cell },
+      selectors: [
+        { selector: "head", format: "skip" },
+        { selector: "script", format: "skip" },
+        { selector: "style", format: "skip" },
+        { selector: "noscript", format: "skip" },
+        { selector: "template", format: "skip" },
+        { selector: "title", format: "skip" },
+        { selector: "object", format: "skip" },
+        { selector: "iframe", format: "skip" },
+        { selector: "a", format: "mumukaAnchor" },
+        { selector: "img", format: "mumukaImage" },
+        { selector: "table", format: "block" },
+        { selector: "tr", format: "block" },
+        { selector: "td", format: "mumukaCell" },
+        { selector: "th", format: "mumukaCell" },
+        { selector: "h1", options: { uppercase: false } },
+        { selector: "h2", options: { uppercase: false } },
+        { selector: "h3", options: { uppercase: false } },
+        { selector: "h4", options: { uppercase: false } },
+        { selector: "h5", options: { uppercase: false } },
+        { selector: "h6", options: { uppercase: false } },
+      ],
+    });
+    if (converters.size > 8) converters.clear();
+    converters.set(maxInputLength, converter);
+  }
+  return converter;
+}
+
 export function htmlToText(html: string, maxInputLength: number, warnings?: string[]): string {
   let source = stripSentinels(html);
   if (estimateDepth(source) > MAX_HTML_DEPTH - 10) {
     warnings?.push(`HTML nested deeper than ${MAX_HTML_DEPTH - 10} elements: flattened before conversion`);
     source = flattenHtml(source);
   }
-  const text = convert(source, {
-    wordwrap: false,
-    preserveNewlines: false,
-    decodeEntities: true,
-    limits: { maxInputLength, maxDepth: MAX_HTML_DEPTH, maxChildNodes: MAX_CHILD_NODES, ellipsis: "…" },
-    formatters: { mumukaAnchor: anchor, mumukaImage: image, mumukaCell: cell },
-    selectors: [
-      { selector: "head", format: "skip" },
-      { selector: "script", format: "skip" },
-      { selector: "style", format: "skip" },
-      { selector: "noscript", format: "skip" },
-      { selector: "template", format: "skip" },
-      { selector: "title", format: "skip" },
-      { selector: "object", format: "skip" },
-      { selector: "iframe", format: "skip" },
-      { selector: "a", format: "mumukaAnchor" },
-      { selector: "img", format: "mumukaImage" },
-      { selector: "table", format: "block" },
-      { selector: "tr", format: "block" },
-      { selector: "td", format: "mumukaCell" },
-      { selector: "th", format: "mumukaCell" },
-      { selector: "h1", options: { uppercase: false } },
-      { selector: "h2", options: { uppercase: false } },
-      { selector: "h3", options: { uppercase: false } },
-      { selector: "h4", options: { uppercase: false } },
-      { selector: "h5", options: { uppercase: false } },
-      { selector: "h6", options: { uppercase: false } },
-    ],
-  });
+  const text = converterFor(maxInputLength)(source);
   return text.replace(/[ \t]+$/gm, "").replace(/\n{3,}/g, "\n\n");
 }
