@@ -137,6 +137,21 @@ describe("mumuka audit and mumuka original, spawned", () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it("purge removes the events before a date behind a checkpoint, and verify still passes", async () => {
+    const r = await run(["audit", "purge", "--before", "2026-11-25", "--config", configFile]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("removed 3 events");
+    expect(await gateway.story(ids.meeting)).toEqual([]);
+    let lines = "";
+    await gateway.exportJsonl(new Date(0), new Date(Date.now() + 60_000), { write: (t: string) => ((lines += t), true), on() {}, off() {} } as never);
+    const events = lines.trim().split("\n").map((l) => JSON.parse(l) as { seq: number; type: string; actor?: string; data: Record<string, unknown> });
+    expect(events[0]!.seq).toBe(4);
+    expect(events.find((e) => e.type === "checkpoint")).toMatchObject({ actor: `cli:${os.userInfo().username}`, data: { purgedThroughSeq: 3, removed: 3 } });
+    const ok = await run(["audit", "verify", "--config", configFile]);
+    expect(ok.code, ok.stderr).toBe(0);
+  });
+
   it("verify passes, and fails naming the message once one stored subject is edited by hand", async () => {
     const ok = await run(["audit", "verify", "--config", configFile]);
     expect(ok.stderr).toBe("");

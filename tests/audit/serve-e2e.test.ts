@@ -11,6 +11,7 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import nodemailer from "nodemailer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openSqliteStore } from "../../src/audit/sqlite-store.ts";
 
 const REPO = path.resolve(import.meta.dirname, "../..");
 
@@ -80,19 +81,26 @@ describe("mail through mumuka serve, then the audit commands", () => {
   });
 
   it("finds each message by subject, verifies, and fails once a stored subject is edited", async () => {
-    // each message's story ends in "delivered" (the directory outbox) within a few seconds
+    // wait (reading the store in-process, cheaply) until every story has ended in "delivered"
+    const store = openSqliteStore({ file: path.join(dir, "data", "audit.sqlite") });
     const deadline = Date.now() + 30_000;
-    const found = new Map<string, { auditId: string; status: string; attachmentsRemoved: number }>();
-    while (found.size < subjects.length || [...found.values()].some((r) => r.status !== "delivered")) {
-      if (Date.now() > deadline) throw new Error(`not all delivered: ${JSON.stringify([...found])}`);
-      for (const subject of subjects) {
-        const r = await cli(["audit", "search", "--json", "--subject", subject, "--config", configFile]);
-        expect(r.code, r.stderr).toBe(0);
-        const { rows } = JSON.parse(r.stdout) as { rows: { auditId: string; status: string; attachmentsRemoved: number; subject: string }[] };
-        if (rows.length === 1) found.set(subject, rows[0]!);
-        expect(rows.length).toBeLessThanOrEqual(1);
+    try {
+      while ((await store.search({ status: "delivered" })).total < subjects.length) {
+        if (Date.now() > deadline) throw new Error(`not all delivered: ${JSON.stringify(await store.search({}))}`);
+        await new Promise((r) => setTimeout(r, 200));
       }
-      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      await store.close();
+    }
+    // then each one is found by its subject with the real command, the gateway still running
+    const found = new Map<string, { auditId: string; status: string; attachmentsRemoved: number }>();
+    for (const subject of subjects) {
+      const r = await cli(["audit", "search", "--json", "--subject", subject, "--config", configFile]);
+      expect(r.code, r.stderr).toBe(0);
+      const { rows } = JSON.parse(r.stdout) as { rows: { auditId: string; status: string; attachmentsRemoved: number; subject: string }[] };
+      expect(rows).toHaveLength(1);
+      expect(rows[0]).toMatchObject({ subject, status: "delivered" });
+      found.set(subject, rows[0]!);
     }
     expect(found.get(subjects[1]!)!.attachmentsRemoved).toBe(1);
 
