@@ -63,6 +63,27 @@ describe("a removed attachment", () => {
   }, 120_000);
 });
 
+describe("text and HTML sent as files", () => {
+  it("lists an HTML file attachment (HTML smuggling) as removed, never as the body", async () => {
+    const html = Buffer.from("<html><body><script>location='https://evil.example/'</script>SMUGGLED-MARKER</body></html>");
+    const input = message({ subject: "html file", entity: multipart("mixed", [intro, attachment("invoice.html", "text/html", html)]) });
+    const { attachments, view } = await run(input);
+    expect(only(attachments)).toMatchObject({ filename: "invoice.html", sha256: sha256(html) });
+    expect(view.text).not.toContain("location=");
+  });
+
+  it("lists a text file sent as an attachment, and shows the inline text after it", async () => {
+    const input = message({
+      subject: "txt file",
+      entity: multipart("mixed", [attachment("memo.txt", "text/plain", Buffer.from("ファイルの中身")), part({ contentType: "text/plain; charset=utf-8", body: "添付の後の本文" })]),
+    });
+    const { attachments, view } = await run(input);
+    expect(only(attachments).filename).toBe("memo.txt");
+    expect(view.text).toContain("添付の後の本文");
+    expect(view.text).not.toContain("ファイルの中身");
+  });
+});
+
 describe("RFC 2231 file names", () => {
   it("joins continuations and decodes charset + percent-encoding", async () => {
     const name = "令和8年度 予算書（案）.xlsx";

@@ -274,6 +274,25 @@ describe("forwarded messages", () => {
   });
 });
 
+describe("forwarded messages in other wrappings", () => {
+  const inner = message({ subject: encodedWord("内側の件名"), messageId: "<inner@example.jp>", entity: leaf("内側の本文です。") });
+
+  it("decodes a message/rfc822 part sent in base64", async () => {
+    const input = message({ subject: "fwd b64", entity: multipart("mixed", [leaf("外側"), part({ contentType: "message/rfc822", encoding: "base64", body: inner })]) });
+    const { view, result } = await run(input);
+    expect(view.text).toContain("内側の本文です。");
+    expect(result.report.forwarded).toBe(1);
+  });
+
+  it("reads the parts of a multipart/digest as forwarded messages (their default type is message/rfc822)", async () => {
+    const digest = Buffer.from(`Content-Type: multipart/digest; boundary="dg"\r\n\r\n--dg\r\n\r\n${inner.toString("latin1")}\r\n--dg\r\n\r\n${inner.toString("latin1").replace(/inner@/, "inner2@")}\r\n--dg--\r\n`, "latin1");
+    const input = message({ subject: "digest", entity: digest });
+    const { view, result } = await run(input);
+    expect(view.text).toContain("内側の本文です。");
+    expect(result.report.forwarded).toBe(2);
+  });
+});
+
 describe("calendar invitations", () => {
   const ics = [
     "BEGIN:VCALENDAR",
