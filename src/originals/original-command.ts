@@ -10,8 +10,8 @@
  * authenticated, so a wrong key or a damaged file never leaves a partial
  * original behind.
  *
- * SECURITY: the original is hostile content; it is copied as bytes, never
- * shown on a terminal unless the administrator asks for stdout.
+ * SECURITY: the original is hostile content; it is copied as bytes and never
+ * written to a terminal (escape sequences in it could act on the terminal).
  */
 import { createWriteStream } from "node:fs";
 import { rename, rm } from "node:fs/promises";
@@ -33,6 +33,10 @@ export function registerOriginalCommands(program: Command): void {
     .option("-c, --config <file>", "configuration file (YAML)")
     .action(async (id: string, opts: { output?: string; config?: string }) => {
       exitBeforeTeardown();
+      if (!opts.output && process.stdout.isTTY) {
+        // raw hostile bytes on a terminal could carry escape sequences that act on it
+        throw new CliError("refusing to write a raw message to a terminal: use -o FILE, or redirect stdout", 2);
+      }
       const config = loadConfig(opts.config);
       const audit = await openCliAuditLog(config);
       let stream: NodeJS.ReadableStream;
