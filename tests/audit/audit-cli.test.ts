@@ -129,6 +129,12 @@ describe("mumuka audit and mumuka original, spawned", () => {
     expect(story.at(-1)).toMatchObject({ type: "original-retrieved", actor: `cli:${os.userInfo().username}` });
   });
 
+  it("original get writes to stdout when it is not a terminal", async () => {
+    const r = await run(["original", "get", ids.invoice, "--config", configFile], { MUMUKA_TEST_ORIGINALS_KEY: KEY });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(raw);
+  });
+
   it("original get with the wrong key fails clearly and leaves no file", async () => {
     const out = path.join(dir, "wrong.eml");
     const r = await run(["original", "get", ids.invoice, "-o", out, "--config", configFile], { MUMUKA_TEST_ORIGINALS_KEY: "cd".repeat(32) });
