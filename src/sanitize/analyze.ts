@@ -47,6 +47,7 @@ import { transferDecoder, type TransferDecoder } from "./transfer-decode.ts";
 import { htmlToText, metaCharset } from "./html-text.ts";
 import { parseCalendar } from "./calendar.ts";
 import { extractEmbedded } from "./embedded.ts";
+import { unflow } from "./flowed.ts";
 
 /** a file name longer than this is cut (no file system accepts more than 255) */
 const MAX_FILENAME_CHARS = 255;
@@ -517,7 +518,9 @@ function finishLeaf(ctx: Ctx, rec: NodeRec): void {
   switch (rec.role) {
     case "text": {
       rec.hash?.digest();
-      const text = budgetText(ctx, rec, withoutEmbedded(ctx, rec, bodySafe((rec.prefix ? `${rec.prefix}\n` : "") + decodeKept(ctx, rec))));
+      let decoded = bodySafe((rec.prefix ? `${rec.prefix}\n` : "") + decodeKept(ctx, rec));
+      if ((rec.params.format ?? "").toLowerCase() === "flowed") decoded = unflow(decoded, (rec.params.delsp ?? "").toLowerCase() === "yes");
+      const text = budgetText(ctx, rec, withoutEmbedded(ctx, rec, decoded));
       if (text.includes("-----BEGIN PGP MESSAGE-----")) ctx.encrypted.pgp = true;
       rec.blocks = [{ kind: "text", path: rec.path, text }];
       return;
