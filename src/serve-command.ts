@@ -25,7 +25,9 @@ export function registerServeCommands(program: Command): void {
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         if (code === "EADDRINUSE" || code === "EACCES" || code === "EADDRNOTAVAIL") {
-          throw new CliError(`cannot listen on ${config.smtp.host}:${config.smtp.port} (smtp.host/smtp.port): ${code}`, 1);
+          const e = error as NodeJS.ErrnoException & { address?: string; port?: number };
+          const where = e.port !== undefined ? `${e.address ?? ""}:${e.port}` : `${config.smtp.host}:${config.smtp.port}`;
+          throw new CliError(`cannot listen on ${where}: ${code} (see smtp.host/smtp.port and admin.host/admin.port)`, 1);
         }
         throw error;
       }

@@ -14,8 +14,9 @@ import { pipeline } from "node:stream/promises";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { createHealthCheck, createRuleTrial, startAdmin, type AdminServer } from "./admin/index.ts";
 import { openAuditLog } from "./audit/index.ts";
-import type { AuditSink } from "./audit/audit-types.ts";
+import type { AuditReader, AuditSink } from "./audit/audit-types.ts";
 import type { Config } from "./config/schema.ts";
 import { createDirectoryDeliverer } from "./deliver/directory-delivery.ts";
 import type { Deliverer } from "./deliver/delivery-types.ts";
@@ -32,6 +33,7 @@ import { openRules, type RulesHolder } from "./rules/index.ts";
 import { tempName } from "./spool/durable.ts";
 import type { RecordInfo } from "./spool/record.ts";
 import { renderOptionsFromConfig } from "./sanitize/index.ts";
+import { openQueueAdmin } from "./spool/queue-admin.ts";
 import { openSpool, type Spool } from "./spool/spool.ts";
 
 /** two sanitizer workers: this gateway's machines have 2 cores, and receiving/delivering needs the event loop */
@@ -49,6 +51,8 @@ export interface Gateway {
   metrics: Metrics;
   audit: AuditSink;
   logger: Logger;
+  /** the admin console (with /metrics and /healthz), when admin.enabled and the audit log can be searched */
+  admin?: AdminServer;
   /** SIGTERM: stop accepting, finish what is in flight, close the stores */
   close(): Promise<void>;
 }
@@ -134,6 +138,38 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   }
   logger.info({ host: address.address, port: address.port, mode: config.delivery.mode, dataDir: config.dataDir }, "mumuka gateway listening");
 
+  let admin: AdminServer | undefined;
+  const reader = audit as AuditSink & Partial<AuditReader>;
+  if (config.admin.enabled && typeof reader.search === "function") {
+    const searchable = reader as AuditSink & AuditReader;
+    try {
+      admin = await startAdmin({
+        config: config.admin,
+        dataDir: config.dataDir,
+        logger,
+        metrics,
+        audit: searchable,
+        queue: openQueueAdmin(config.dataDir, audit),
+        rules,
+        originals,
+        health: createHealthCheck({
+          spoolDir: spool.root,
+          audit: searchable,
+          ...(config.delivery.mode === "smtp" ? { downstream: { host: config.delivery.host, port: config.delivery.port } } : {}),
+        }),
+        sanitizeText: createRuleTrial({ rules, sanitize: config.sanitize, hostname }),
+      });
+    } catch (error) {
+      // a console that cannot start is a configuration error: stop cleanly rather than run half-configured
+      await receiver.close();
+      await queue.close();
+      await pool.close();
+      throw error;
+    }
+  } else if (config.admin.enabled) {
+    logger.warn("admin console not started: the audit sink given to the gateway cannot be searched");
+  }
+
   let closing: Promise<void> | undefined;
   return {
     address,
@@ -143,9 +179,11 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     metrics,
     audit,
     logger,
+    ...(admin ? { admin } : {}),
     close() {
       closing ??= (async () => {
         logger.info("shutting down: no new connections, finishing messages in flight");
+        await admin?.close();
         await receiver.close();
         await queue.close();
         await pool.close();

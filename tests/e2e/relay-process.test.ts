@@ -32,6 +32,8 @@ async function setup(extraYaml: string[] = []) {
       "  retryFirstSeconds: 1",
       "  retryMaxSeconds: 2",
       "log: { level: warn, format: json }",
+      // the console has its own tests; here it would only compete for port 8025
+      "admin: { enabled: false }",
       ...extraYaml,
       "",
     ].join("\n"),
