@@ -33,7 +33,7 @@ async function setup(extraYaml: string[] = []) {
       "  retryMaxSeconds: 2",
       "log: { level: warn, format: json }",
       // the console has its own tests; here it would only compete for port 8025
-      "admin: { enabled: false }",
+      ...(extraYaml.some((l) => l.startsWith("admin:")) ? [] : ["admin: { enabled: false }"]),
       ...extraYaml,
       "",
     ].join("\n"),
@@ -104,6 +104,18 @@ describe("the gateway process", () => {
     await waitFor(() => ackedAtKill.every((id) => idsDelivered().has(id)), 30000, "every acknowledged message delivered after restart");
     await waitFor(async () => (await readdir(`${dir}/data/spool/incoming`)).length === 0 && (await readdir(`${dir}/data/spool/active`)).length === 0, 10000, "spool drained");
     expect(await readdir(`${dir}/data/spool/corrupt`)).toEqual([]);
+  });
+
+  it("serves /healthz and /metrics on the admin listener, counting delivered messages", async () => {
+    const adminPort = await freePort();
+    const { port, start, down } = await setup([`admin: { host: 127.0.0.1, port: ${adminPort} }`]);
+    await start();
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${adminPort}/healthz`).catch(() => undefined))?.ok, 15000, "admin listener");
+    const health = (await (await fetch(`http://127.0.0.1:${adminPort}/healthz`)).json()) as { ok: boolean };
+    expect(health.ok).toBe(true);
+    await sendRaw({ port, from: "sender@example.com", to: ["staff@city.example.lg.jp"], raw: plainMessage("metrics") });
+    await waitFor(() => down.received.length === 1, 15000, "delivery");
+    await waitFor(async () => /mumuka_messages_total\{outcome="delivered"\} 1\b/.test(await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text()), 5000, "delivered counter");
   });
 
   it("on SIGTERM stops accepting, finishes what is in flight and exits with code 0", async () => {
