@@ -57,8 +57,10 @@ export interface SanitizedView {
   /** charset declared in Content-Type, lower case */
   charset: string;
   transferEncoding: string;
-  /** the body decoded to text (CRLF kept) */
+  /** the body decoded to text as a reader sees it (CRLF kept; format=flowed soft breaks joined) */
   text: string;
+  /** the decoded body before any format=flowed joining */
+  rawText: string;
   /** first value of a header, decoded; undefined when absent */
   get(name: string): string | undefined;
 }
@@ -308,7 +310,9 @@ export async function checkSanitized(
     if (leaked.length > 0) bad(`markup in the output that the sender did not write as text: ${leaked.slice(0, 5).join(" ")}`);
   }
 
-  const view: SanitizedView = { headers, charset, transferEncoding, text, get };
+  const flowed = params.get("format") === "flowed";
+  const shown = flowed ? unflow(text, params.get("delsp") === "yes") : text;
+  const view: SanitizedView = { headers, charset, transferEncoding, text: shown, rawText: text, get };
   return { violations, view };
 }
 
@@ -344,6 +348,35 @@ async function plainTextOf(input: Buffer, depth = 0): Promise<string> {
   } catch {
     return "";
   }
+}
+
+/**
+ * What a format=flowed reader shows (RFC 3676 §4): a line ending in a space is
+ * joined to the next one of the same quote depth (the space dropped with
+ * delsp=yes); a stuffed leading space is removed; "-- " stays a hard break.
+ */
+function unflow(text: string, delsp: boolean): string {
+  const out: string[] = [];
+  let pending: { depth: number; content: string } | undefined;
+  for (const line of text.split("\r\n")) {
+    const depth = /^>*/.exec(line)![0].length;
+    let content = line.slice(depth);
+    if (content.startsWith(" ")) content = content.slice(1);
+    const soft = content.endsWith(" ") && content !== "-- ";
+    if (pending && pending.depth === depth) pending.content += content;
+    else {
+      if (pending) out.push(">".repeat(pending.depth) + (pending.depth ? " " : "") + pending.content);
+      pending = { depth, content };
+    }
+    if (soft) {
+      if (delsp) pending.content = pending.content.slice(0, -1);
+      continue;
+    }
+    out.push(">".repeat(pending.depth) + (pending.depth ? " " : "") + pending.content);
+    pending = undefined;
+  }
+  if (pending) out.push(">".repeat(pending.depth) + (pending.depth ? " " : "") + pending.content);
+  return out.join("\r\n");
 }
 
 function parseParams(text: string): Map<string, string> {

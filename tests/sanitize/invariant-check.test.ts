@@ -119,6 +119,16 @@ describe("the invariant check", () => {
     expect(v.join("\n")).toMatch(/markup/);
   });
 
+  it("shows format=flowed text as a reader does: soft breaks joined, delsp honoured, signature kept", async () => {
+    const head = GOOD_HEAD.map((h) => (h.startsWith("Content-Type") ? "Content-Type: text/plain; charset=utf-8; format=flowed; delsp=yes" : h));
+    const body = `${GOOD_BODY}日本語の長い \r\n一行です。\r\n>> 引用の \r\n>> 続き\r\n-- \r\n署名\r\n`;
+    const { violations: v, view } = await checkSanitized(result(head, body), { auditId: ID });
+    expect(v).toEqual([]);
+    expect(view?.text).toContain("日本語の長い一行です。");
+    expect(view?.text).toContain(">> 引用の続き");
+    expect(view?.text).toContain("-- \r\n署名");
+  });
+
   it("decodes base64 and quoted-printable bodies and ISO-2022-JP text", async () => {
     const jis = Buffer.from("\u001b$B2q5D\u001b(B\r\n", "latin1"); // 会議
     const body = Buffer.from(`${GOOD_BODY.replace(/会議の本文 /, "")}`).toString("latin1");
