@@ -114,6 +114,15 @@ describe("raw 8-bit headers", () => {
   });
 });
 
+describe("format=flowed input", () => {
+  it("joins a Japanese paragraph soft-broken with DelSp=yes without inserting spaces", async () => {
+    const body = "本日の会議は十時から第一会議室にて \r\n開催いたします。資料は当日 \r\n配布します。\r\n";
+    const input = message({ subject: "flowed", entity: part({ contentType: "text/plain; charset=utf-8; format=flowed; delsp=yes", encoding: "8bit", body }) });
+    const { view } = await run(input);
+    expect(view.text).toContain("本日の会議は十時から第一会議室にて開催いたします。資料は当日配布します。");
+  });
+});
+
 describe("text parts with odd charset labels", () => {
   it("reads a Latin-1 part", async () => {
     const input = textMessage("Grüße aus Köln, café", { charset: "iso-8859-1" });
