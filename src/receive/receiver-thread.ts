@@ -32,6 +32,8 @@ export interface ReceiverThreadOptions {
   logger: Logger;
   metrics?: Pick<Metrics, "refused">;
   onQueued(id: string, info?: RecordInfo): void;
+  /** each receiver thread as it starts (tests use it to kill one) */
+  onThread?(worker: Worker): void;
 }
 
 export type FromReceiverThread =
@@ -57,6 +59,7 @@ export function createThreadedReceiver(options: ReceiverThreadOptions): Receiver
       workerData: { smtp: listened ? { ...options.smtp, port: listened.port } : options.smtp, hostname: options.hostname, dataDir: options.dataDir, log: options.log },
     });
     worker = w;
+    options.onThread?.(w);
     w.on("message", (msg: FromReceiverThread) => {
       switch (msg.type) {
         case "listening":

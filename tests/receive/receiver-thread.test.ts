@@ -1,0 +1,48 @@
+import type { Worker } from "node:worker_threads";
+import { afterEach, describe, expect, it } from "vitest";
+import { parseConfig } from "../../src/config/load.ts";
+import { createThreadedReceiver } from "../../src/receive/receiver-thread.ts";
+import type { Receiver } from "../../src/receive/smtp-receiver.ts";
+import { openSpool } from "../../src/spool/spool.ts";
+import { plainMessage, recordingSink, sendRaw, silentLogger, tempDir, waitFor } from "../helpers/relay-helpers.ts";
+
+const running: Receiver[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((r) => r.close()));
+});
+
+describe("the receiver thread", () => {
+  it("queues messages like the in-process receiver and comes back on the same port after it dies", async () => {
+    const dataDir = await tempDir();
+    const config = parseConfig({ dataDir, smtp: { host: "127.0.0.1", port: 0, clients: ["127.0.0.1/32"], recipientDomains: ["city.example.lg.jp"] } });
+    const audit = recordingSink();
+    const queued: string[] = [];
+    const threads: Worker[] = [];
+    const receiver = createThreadedReceiver({
+      smtp: config.smtp,
+      hostname: "mumuka.test",
+      dataDir,
+      log: { level: "silent", format: "json" },
+      audit,
+      logger: silentLogger(),
+      onQueued: (id) => queued.push(id),
+      onThread: (w) => threads.push(w),
+    });
+    const { port } = await receiver.listen();
+    running.push(receiver);
+    const send = (subject: string) => sendRaw({ port, from: "a@example.com", to: ["staff@city.example.lg.jp"], raw: plainMessage(subject) });
+
+    const first = await send("one");
+    expect(first.response).toMatch(/^250 2\.0\.0 Ok: queued as /);
+    expect(queued).toHaveLength(1);
+    expect(audit.of("received", queued[0])).toHaveLength(1);
+
+    await threads[0]!.terminate();
+    await waitFor(() => threads.length === 2, 10000, "a new receiver thread");
+    const second = await waitFor(() => send("two").catch(() => undefined), 10000, "the port answering again");
+    expect(second.response).toMatch(/^250 /);
+    expect(queued).toHaveLength(2);
+    const spool = await openSpool(dataDir);
+    expect((await spool.list("incoming")).sort()).toEqual([...queued].sort());
+  });
+});
