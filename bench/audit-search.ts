@@ -1,7 +1,7 @@
 /**
  * Search speed of the audit store at a million events.
  *
- *   node bench/audit-search.ts [--events 1000000] [--dir /tmp/mumuka-bench-audit] [--pg URL] [--keep]
+ *   node bench/audit-search.ts [--events 1000000] [--dir /tmp/mumuka-bench-audit] [--pg URL] [--prefix bench]
  *
  * Builds (once; reused when the store already holds enough events) a store of
  * realistic stories — received, sanitized, delivery-attempt, delivered — for
@@ -30,7 +30,7 @@ const opt = (name: string, fallback: string): string => {
 const EVENTS = Number(opt("events", "1000000"));
 const DIR = path.resolve(opt("dir", "/tmp/mumuka-bench-audit"));
 const PG = args.includes("--pg") ? opt("pg", "") : "";
-const PREFIX = "bench";
+const PREFIX = opt("prefix", "bench");
 const EVENTS_PER_MESSAGE = 4;
 const DAYS = 90;
 const SENDERS = 20_000;
