@@ -58,17 +58,18 @@ export function searchWhere(
   query: AuditQuery,
   ph: (value: unknown) => string,
   like: "LIKE" | "ILIKE",
+  /** a store's faster way to find a substring in some columns (an index), or undefined to scan */
+  substring?: (columns: string[], needle: string) => string | undefined,
 ): string {
   const clauses: string[] = [];
   const esc = " ESCAPE '\\'";
+  const contains = (columns: string[], needle: string): string =>
+    substring?.(columns, needle) ?? `(${columns.map((c) => `${c} ${like} ${ph(likeContains(needle))}${esc}`).join(" OR ")})`;
   if (query.since) clauses.push(`received_at >= ${ph(query.since.toISOString())}`);
   if (query.until) clauses.push(`received_at < ${ph(query.until.toISOString())}`);
-  if (query.from) {
-    const p = likeContains(query.from);
-    clauses.push(`(mail_from ${like} ${ph(p)}${esc} OR header_from ${like} ${ph(p)}${esc})`);
-  }
-  if (query.to) clauses.push(`rcpt_to ${like} ${ph(likeContains(query.to))}${esc}`);
-  if (query.subject) clauses.push(`subject ${like} ${ph(likeContains(query.subject))}${esc}`);
+  if (query.from) clauses.push(contains(["mail_from", "header_from"], query.from));
+  if (query.to) clauses.push(contains(["rcpt_to"], query.to));
+  if (query.subject) clauses.push(contains(["subject"], query.subject));
   if (query.status) clauses.push(`status = ${ph(query.status)}`);
   if (query.auditId) clauses.push(`audit_id = ${ph(query.auditId)}`);
   return clauses.length ? `WHERE ${clauses.join(" AND ")}` : "";

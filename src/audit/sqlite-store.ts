@@ -97,6 +97,49 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
   };
   init();
 
+  /**
+   * A trigram full-text index over the summaries' sender, recipients and subject, kept in step
+   * by triggers (whoever writes the table), so that a substring search of 3 characters or more is
+   * an index lookup instead of a scan of every summary. Absent when this SQLite lacks FTS5's
+   * trigram tokenizer: searches then scan.
+   */
+  const fts = `${t.messages}_fts`;
+  const ftsColumns = ["mail_from", "header_from", "rcpt_to", "subject"];
+  let hasFts = false;
+  try {
+    const existed = db.prepare("SELECT 1 FROM sqlite_master WHERE name = ?").get(fts) !== undefined;
+    const cols = ftsColumns.join(", ");
+    const newCols = ftsColumns.map((c) => `new.${c}`).join(", ");
+    const oldCols = ftsColumns.map((c) => `old.${c}`).join(", ");
+    db.exec(`
+      CREATE VIRTUAL TABLE IF NOT EXISTS ${fts} USING fts5(${cols}, content='${t.messages}', content_rowid='rowid', tokenize='trigram');
+      CREATE TRIGGER IF NOT EXISTS ${fts}_ai AFTER INSERT ON ${t.messages} BEGIN
+        INSERT INTO ${fts}(rowid, ${cols}) VALUES (new.rowid, ${newCols});
+      END;
+      CREATE TRIGGER IF NOT EXISTS ${fts}_ad AFTER DELETE ON ${t.messages} BEGIN
+        INSERT INTO ${fts}(${fts}, rowid, ${cols}) VALUES ('delete', old.rowid, ${oldCols});
+      END;
+      CREATE TRIGGER IF NOT EXISTS ${fts}_au AFTER UPDATE ON ${t.messages}
+      WHEN ${ftsColumns.map((c) => `old.${c} IS NOT new.${c}`).join(" OR ")} BEGIN
+        INSERT INTO ${fts}(${fts}, rowid, ${cols}) VALUES ('delete', old.rowid, ${oldCols});
+        INSERT INTO ${fts}(rowid, ${cols}) VALUES (new.rowid, ${newCols});
+      END;
+    `);
+    // an index added to a store that already has summaries starts from all of them
+    if (!existed) db.exec(`INSERT INTO ${fts}(${fts}) VALUES ('rebuild')`);
+    hasFts = true;
+  } catch {
+    hasFts = false;
+  }
+  /** a trigram needs 3 characters; LIKE wildcards and escapes in the needle are left to the scan */
+  const viaFts =
+    (ph: (v: unknown) => string) =>
+    (columns: string[], needle: string): string | undefined => {
+      if (!hasFts || [...needle].length < 3 || /[%_\\]/.test(needle)) return undefined;
+      const selects = columns.map((c) => `SELECT rowid FROM ${fts} WHERE ${c} LIKE ${ph(`%${needle}%`)}`);
+      return `rowid IN (${selects.join(" UNION ")})`;
+    };
+
   // Statements are prepared once and reused: faster, and fewer native statement objects left
   // for the garbage collector (better-sqlite3 can abort when one is collected at process exit).
   const prepared = new Map<string, Statement>();
@@ -156,7 +199,8 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
     },
     async search(query: AuditQuery): Promise<{ total: number; rows: MessageSummary[] }> {
       const params: unknown[] = [];
-      const where = searchWhere(query, (v) => (params.push(v), "?"), "LIKE");
+      const ph = (v: unknown): string => (params.push(v), "?");
+      const where = searchWhere(query, ph, "LIKE", viaFts(ph));
       const { limit, offset } = pageOf(query);
       const total = (prep(`SELECT COUNT(*) AS n FROM ${t.messages} ${where}`).get(...params) as { n: number }).n;
       const rows = prep(`SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} ${where} ORDER BY received_at DESC, audit_id DESC LIMIT ? OFFSET ?`)
