@@ -106,6 +106,11 @@ describe.each(backendKinds())("the audit trail on %s", (kind) => {
     expect(await ids({ auditId: bId })).toEqual([bId]);
     expect(await ids({ since: new Date(T0 + MINUTE), until: new Date(T0 + 2 * MINUTE) })).toEqual([bId]);
     expect(await ids({ subject: "%" })).toEqual([]); // LIKE wildcards are literal
+    expect(await ids({ subject: "請求書 11" })).toEqual([c]); // 3+ characters: the trigram index where there is one
+    expect(await ids({ subject: "資料の送" })).toEqual([a]);
+    expect(await ids({ to: "KIKAKU@CITY" })).toEqual([bId]);
+    expect(await ids({ from: "example" })).toEqual([a, bId, c].sort());
+    expect(await ids({ subject: "letter_" })).toEqual([]); // "_" is not a wildcard either
     const row = (await log.search({ auditId: bId })).rows[0]!;
     expect(row).toMatchObject({ mailFrom: "news@shop.example.com", headerFrom: "送信者 <news@shop.example.com>", rcptTo: ["kikaku@city.example.lg.jp"], subject: "Weekly newsletter", status: "delivered", size: 1234, attachmentsRemoved: 2 });
   });
