@@ -29,6 +29,7 @@ export function registerServeCommands(program: Command): void {
           const where = e.port !== undefined ? `${e.address ?? ""}:${e.port}` : `${config.smtp.host}:${config.smtp.port}`;
           throw new CliError(`cannot listen on ${where}: ${code} (see smtp.host/smtp.port and admin.host/admin.port)`, 1);
         }
+        if ((error as NodeJS.ErrnoException).code === "ELOCKED") throw new CliError((error as Error).message, 1);
         throw error;
       }
       await new Promise<void>((resolve) => {

@@ -34,6 +34,7 @@ import { tempName } from "./spool/durable.ts";
 import type { RecordInfo } from "./spool/record.ts";
 import { renderOptionsFromConfig } from "./sanitize/index.ts";
 import { openQueueAdmin } from "./spool/queue-admin.ts";
+import { lockSpool } from "./spool/spool-lock.ts";
 import { openSpool, type Spool } from "./spool/spool.ts";
 
 /** two sanitizer workers: this gateway's machines have 2 cores, and receiving/delivering needs the event loop */
@@ -75,6 +76,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     options.audit ?? (await openAuditLog({ config: config.audit, dataDir: config.dataDir, gateway: hostname, logger, metrics }));
   const rules = await openRules({ config: config.rules, logger, audit });
   const spool = await openSpool(config.dataDir);
+  // before recovery: a second gateway on the same spool must not "recover" the first one's work
+  const lock = await lockSpool(spool.root);
   const originals = openOriginals({ config: config.originals, dataDir: config.dataDir, audit });
   /** the spool record frames the message (envelope, trailer): the original is its message region alone */
   const keepOriginal = async (id: string, recordFile: string, info: RecordInfo): Promise<void> => {
@@ -134,6 +137,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   } catch (error) {
     await queue.close();
     await pool.close();
+    await lock.release();
     throw error;
   }
   logger.info({ host: address.address, port: address.port, mode: config.delivery.mode, dataDir: config.dataDir }, "mumuka gateway listening");
@@ -164,6 +168,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       await receiver.close();
       await queue.close();
       await pool.close();
+      await lock.release();
       throw error;
     }
   } else if (config.admin.enabled) {
@@ -193,6 +198,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
         if (options.audit?.close) await options.audit.close();
         else if (!options.audit) await (audit as AuditSink & { close(): Promise<void> }).close();
         else await audit.flush();
+        await lock.release();
         logger.info("stopped");
       })();
       return closing;
