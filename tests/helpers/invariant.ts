@@ -331,6 +331,10 @@ export async function assertSanitized(result: SanitizeResult, input?: Buffer, ex
  * `<div>` found here may legitimately appear in the output.
  */
 async function plainTextOf(input: Buffer, depth = 0): Promise<string> {
+  // mailparser keeps a lone CR or LF inside a line where mumuka (like most mail clients)
+  // breaks the line: read a CRLF-normalised copy too, so both readings count as sender text
+  const normalised = Buffer.from(input.toString("latin1").replace(/\r\n|\r|\n/g, "\r\n"), "latin1");
+  if (depth === 0 && !normalised.equals(input)) return `${await plainTextOf(input, 1)}\n${await plainTextOf(normalised, 1)}`;
   try {
     const parsed = await simpleParser(input, { skipImageLinks: true, skipTextToHtml: true });
     const pieces = [parsed.text ?? ""];
