@@ -126,6 +126,12 @@ interface Ctx {
   attachments: RemovedPart[];
   hasHtml: boolean;
   aborted: boolean;
+  /** bytes of text (not HTML) that may still be kept while streaming */
+  textBytesLeft: number;
+  /** bytes of text attachments that may still be kept (shown only when a rule lists their extension) */
+  attachmentTextBytesLeft: number;
+  /** bytes that unsplit multiparts may still keep for recovery */
+  probeBytesLeft: number;
   /** HTML bytes converted since the event loop last turned (see YIELD_AFTER_HTML_BYTES) */
   htmlSinceYield: number;
 }
@@ -164,10 +170,11 @@ function openSession(ctx: Ctx, holder: NodeRec | undefined, depthBase: number): 
       data: (id, chunk) => {
         const rec = state.byId.get(id);
         // a multipart whose delimiters never matched: keep the start, to try to recover it at the end
-        if (rec && rec.role === "multipart" && !rec.sawChild && rec.keptBytes < PROBE_BYTES) {
-          const take = chunk.subarray(0, PROBE_BYTES - rec.keptBytes);
+        if (rec && rec.role === "multipart" && !rec.sawChild && rec.keptBytes < PROBE_BYTES && ctx.probeBytesLeft > 0) {
+          const take = chunk.subarray(0, Math.min(PROBE_BYTES - rec.keptBytes, ctx.probeBytesLeft));
           rec.kept.push(Buffer.from(take));
           rec.keptBytes += take.length;
+          ctx.probeBytesLeft -= take.length;
           if (take.length < chunk.length) rec.truncated = true;
         }
       },
@@ -188,7 +195,15 @@ function onNode(ctx: Ctx, state: SessionState, raw: RawNode): void {
     state.byId.set(raw.id, null); // inside a part that was cut: not structure any more
     return;
   }
-  if (parent) parent.sawChild = true;
+  if (parent && !parent.sawChild) {
+    parent.sawChild = true;
+    if (parent.role === "multipart" && parent.keptBytes > 0) {
+      // it was only a preamble: nothing to recover, let the bytes go
+      ctx.probeBytesLeft += parent.keptBytes;
+      parent.kept = [];
+      parent.keptBytes = 0;
+    }
+  }
   const depth = state.depthBase + raw.depth;
   if (depth > ctx.limits.maxDepth) {
     limitHit(ctx, "maxDepth");
@@ -291,16 +306,21 @@ function onDecoded(ctx: Ctx, rec: NodeRec, data: Buffer): Promise<void> | void {
   rec.sniffer?.update(data);
   const textAttachment = rec.role === "attachment" && rec.contentType.startsWith("text/");
   if (keepsText(rec.role) || textAttachment) {
-    const cap =
+    // budgets are global, taken as bytes arrive: 500 text parts cannot each hold a full budget
+    // (text attachments draw on a pool of their own, so they cannot starve the body text after them)
+    const room =
       rec.role === "html"
-        ? Math.min(ctx.limits.maxHtmlBytes, ctx.htmlBytesLeft)
-        : Math.max(0, ctx.charsLeft) * BYTES_PER_CHAR;
-    const room = cap - rec.keptBytes;
+        ? Math.min(ctx.limits.maxHtmlBytes - rec.keptBytes, ctx.htmlBytesLeft)
+        : textAttachment
+          ? ctx.attachmentTextBytesLeft
+          : ctx.textBytesLeft;
     if (room > 0) {
       const take = data.length <= room ? data : data.subarray(0, room);
       rec.kept.push(Buffer.from(take));
       rec.keptBytes += take.length;
       if (rec.role === "html") ctx.htmlBytesLeft -= take.length;
+      else if (textAttachment) ctx.attachmentTextBytesLeft -= take.length;
+      else ctx.textBytesLeft -= take.length;
     }
     if (data.length > room) rec.truncated = true;
   }
@@ -426,9 +446,11 @@ function decodeKept(ctx: Ctx, rec: NodeRec, html = false): string {
 
 /** Takes at most the remaining character budget of the message. */
 function budgetText(ctx: Ctx, rec: NodeRec, text: string): string {
-  if (rec.truncated) limitHit(ctx, rec.role === "html" ? "maxHtmlBytes" : "maxTextChars");
+  // the text of an attachment is only shown when a rule asks for it: cutting it is not a limit hit of the message
+  const counts = rec.role !== "attachment";
+  if (rec.truncated && counts) limitHit(ctx, rec.role === "html" ? "maxHtmlBytes" : "maxTextChars");
   if (text.length > ctx.charsLeft) {
-    limitHit(ctx, "maxTextChars");
+    if (counts) limitHit(ctx, "maxTextChars");
     const cut = truncateChars(text, Math.max(0, ctx.charsLeft));
     ctx.charsLeft = 0;
     return cut;
@@ -720,6 +742,9 @@ export async function analyze(input: Readable | Buffer, limits: Limits, signal?:
     hasHtml: false,
     aborted: false,
     htmlSinceYield: 0,
+    textBytesLeft: limits.maxTextChars * BYTES_PER_CHAR,
+    probeBytesLeft: PROBE_BYTES * 4,
+    attachmentTextBytesLeft: limits.maxTextChars * BYTES_PER_CHAR,
   };
   const rawHash = createHash("sha256");
   let rawSize = 0;

@@ -57,6 +57,9 @@ export interface SplitOptions {
   maxNodes: number;
 }
 
+const CR = Buffer.from("\r");
+const LF = Buffer.from("\n");
+
 export function createSplitSession(sink: SplitSink, options: SplitOptions): SplitSession {
   // message/rfc822 bodies are left as leaves: the caller decodes their transfer
   // encoding and feeds them to a nested session, which also handles base64-encoded
@@ -118,12 +121,34 @@ export function createSplitSession(sink: SplitSink, options: SplitOptions): Spli
   });
   stream.on("end", () => settle?.());
 
+  // Old Mac mailers (and mangled relays) end lines with a bare CR, which the splitter
+  // does not take for a line break: a header block would never end. A lone CR becomes
+  // LF before splitting; a CR at the end of a chunk waits to see what follows it.
+  let pendingCr = false;
+  const normalise = (input: Buffer): Buffer => {
+    let chunk = pendingCr ? Buffer.concat([CR, input]) : input;
+    pendingCr = false;
+    if (chunk.length > 0 && chunk[chunk.length - 1] === 0x0d) {
+      chunk = chunk.subarray(0, chunk.length - 1);
+      pendingCr = true;
+    }
+    let copy: Buffer | undefined;
+    for (let i = chunk.indexOf(0x0d); i >= 0; i = chunk.indexOf(0x0d, i + 1)) {
+      if (chunk[i + 1] !== 0x0a) {
+        copy ??= Buffer.from(chunk);
+        copy[i] = 0x0a;
+      }
+    }
+    return copy ?? chunk;
+  };
+
   return {
     get failure() {
       return failure;
     },
-    async write(chunk: Buffer): Promise<void> {
+    async write(input: Buffer): Promise<void> {
       if (failure || ended) return;
+      const chunk = normalise(input);
       if (!splitter.write(chunk)) {
         await Promise.race([new Promise((resolve) => stream.once("drain", resolve)), done]);
       }
@@ -131,7 +156,7 @@ export function createSplitSession(sink: SplitSink, options: SplitOptions): Spli
     async end(): Promise<void> {
       if (!ended) {
         ended = true;
-        if (!failure) splitter.end();
+        if (!failure) splitter.end(pendingCr ? LF : undefined);
       }
       if (failure) {
         splitter.destroy();
