@@ -37,12 +37,14 @@ import {
 import type { AuditEvent, AuditQuery, DailyCounts, MessageSummary } from "./audit-types.ts";
 
 /**
- * Databases and statements of closed stores, kept reachable until the process
- * ends. better-sqlite3 12 on Node 24 can abort the process ("Assertion failed:
- * (env) != nullptr" in RemoveEnvironmentCleanupHook) when the garbage
- * collector frees a statement while Node is shutting down; a CLI command hit it
- * about once in 60 runs. Objects that are never garbage are never freed
- * then. A process opens a handful of stores in its life, so this is bounded.
+ * Statements (and databases) are never left to the garbage collector: every
+ * statement is prepared once, cached, and kept reachable until the process
+ * ends. better-sqlite3 12.11 on Node 24 can abort the whole process
+ * ("Assertion failed: (env) != nullptr" in RemoveEnvironmentCleanupHook,
+ * from Statement::~Statement) when the collector frees a statement — seen at
+ * exit (about 1 CLI run in 60 on a loaded machine) and once mid-run in a
+ * benchmark that had let a single statement become garbage. A process opens a
+ * handful of stores in its life, so keeping them is bounded.
  */
 const RETAINED: unknown[] = [];
 
@@ -107,7 +109,9 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
   const ftsColumns = ["mail_from", "header_from", "rcpt_to", "subject"];
   let hasFts = false;
   try {
-    const existed = db.prepare("SELECT 1 FROM sqlite_master WHERE name = ?").get(fts) !== undefined;
+    const existsStmt = db.prepare("SELECT 1 FROM sqlite_master WHERE name = ?");
+    RETAINED.push(existsStmt); // never garbage: see RETAINED
+    const existed = existsStmt.get(fts) !== undefined;
     const cols = ftsColumns.join(", ");
     const newCols = ftsColumns.map((c) => `new.${c}`).join(", ");
     const oldCols = ftsColumns.map((c) => `old.${c}`).join(", ");
@@ -140,8 +144,8 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
       return `rowid IN (${selects.join(" UNION ")})`;
     };
 
-  // Statements are prepared once and reused: faster, and fewer native statement objects left
-  // for the garbage collector (better-sqlite3 can abort when one is collected at process exit).
+  // Statements are prepared once and reused: faster, and none is ever left to the garbage
+  // collector (see RETAINED).
   const prepared = new Map<string, Statement>();
   const prep = (sql: string): Statement => {
     let stmt = prepared.get(sql);

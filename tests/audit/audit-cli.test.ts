@@ -9,13 +9,12 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openAuditLog, type AuditLog } from "../../src/audit/index.ts";
 import { auditSchema } from "../../src/config/schema.ts";
 import { newAuditId } from "../../src/lib/ids.ts";
 import { openOriginals } from "../../src/originals/index.ts";
-import { makeBackend, PG_URL, quietLogger } from "./backends.ts";
+import { makeBackend, PG_URL, quietLogger, sqliteExec } from "./backends.ts";
 
 const REPO = path.resolve(import.meta.dirname, "../..");
 const KEY = "ab".repeat(32);
@@ -164,9 +163,7 @@ describe("mumuka audit and mumuka original, spawned", () => {
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/^OK .* \d+ events/);
 
-    const db = new Database(path.join(dir, "data", "audit.sqlite"));
-    db.prepare("UPDATE audit_messages SET subject = ? WHERE audit_id = ?").run("ただのお知らせ", ids.invoice);
-    db.close();
+    sqliteExec(path.join(dir, "data", "audit.sqlite"), "UPDATE audit_messages SET subject = ? WHERE audit_id = ?", ["ただのお知らせ", ids.invoice]);
     const bad = await run(["audit", "verify", "--config", configFile]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain("FAILED");

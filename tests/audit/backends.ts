@@ -31,6 +31,8 @@ export interface Backend {
 }
 
 let counter = 0;
+/** statements and databases used for tampering are kept reachable: see RETAINED in src/audit/sqlite-store.ts */
+const KEEP: unknown[] = [];
 
 export function backendKinds(): ("sqlite" | "postgres")[] {
   return PG_URL ? ["sqlite", "postgres"] : ["sqlite"];
@@ -52,6 +54,7 @@ export function makeBackend(kind: "sqlite" | "postgres"): Backend {
         db.pragma("busy_timeout = 5000");
         try {
           const stmt = db.prepare(tables(sql));
+          KEEP.push(stmt, db);
           return stmt.reader ? (stmt.all(...params) as Record<string, unknown>[]) : (stmt.run(...params), []);
         } finally {
           db.close();
@@ -107,3 +110,15 @@ export function memoryLogger(level = "info"): { logger: Logger; lines: () => Rec
 }
 
 export const quietLogger = (): Logger => pino({ level: "silent" });
+
+/** Raw SQL on an SQLite file, the way an administrator could (statement kept reachable, see KEEP). */
+export function sqliteExec(file: string, sql: string, params: unknown[] = []): void {
+  const db = new Database(file);
+  try {
+    const stmt = db.prepare(sql);
+    KEEP.push(stmt, db);
+    stmt.run(...params);
+  } finally {
+    db.close();
+  }
+}

@@ -8,10 +8,10 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import Database from "better-sqlite3";
 import nodemailer from "nodemailer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openSqliteStore } from "../../src/audit/sqlite-store.ts";
+import { sqliteExec } from "./backends.ts";
 
 const REPO = path.resolve(import.meta.dirname, "../..");
 
@@ -110,9 +110,7 @@ describe("mail through mumuka serve, then the audit commands", () => {
     const ok = await cli(["audit", "verify", "--config", configFile]);
     expect(ok.code, ok.stderr).toBe(0);
 
-    const db = new Database(path.join(dir, "data", "audit.sqlite"));
-    db.prepare("UPDATE audit_messages SET subject = ? WHERE audit_id = ?").run("会議室の予約（変更済み）", found.get(subjects[0]!)!.auditId);
-    db.close();
+    sqliteExec(path.join(dir, "data", "audit.sqlite"), "UPDATE audit_messages SET subject = ? WHERE audit_id = ?", ["会議室の予約（変更済み）", found.get(subjects[0]!)!.auditId]);
     const bad = await cli(["audit", "verify", "--config", configFile]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain(found.get(subjects[0]!)!.auditId);
