@@ -14,6 +14,8 @@ const MAX_EVENTS = 20;
 /** characters kept of one property value */
 const MAX_VALUE_CHARS = 500;
 const JST_OFFSET_MIN = 9 * 60;
+/** characters read of one (unfolded) content line */
+const MAX_LINE_CHARS = 8192;
 
 /** Windows time zone names seen in Outlook invitations, mapped to IANA names. */
 const WINDOWS_ZONES: Record<string, string> = {
@@ -50,7 +52,19 @@ function parseLine(line: string): Property | undefined {
     else if (c === ":" && !quoted) break;
   }
   if (i >= line.length) return undefined;
-  const [name = "", ...rawParams] = line.slice(0, i).split(/;(?=(?:[^"]*"[^"]*")*[^"]*$)/);
+  // split the name and parameters on ";" outside quotes, in one pass
+  const pieces: string[] = [];
+  let piece = "";
+  let inQuotes = false;
+  for (const c of line.slice(0, i)) {
+    if (c === '"') inQuotes = !inQuotes;
+    if (c === ";" && !inQuotes) {
+      pieces.push(piece);
+      piece = "";
+    } else piece += c;
+  }
+  pieces.push(piece);
+  const [name = "", ...rawParams] = pieces;
   const params: Record<string, string> = {};
   for (const p of rawParams) {
     const eq = p.indexOf("=");
@@ -131,7 +145,9 @@ export function parseCalendar(text: string, warnings: string[]): CalendarEventSu
   const events: CalendarEventSummary[] = [];
   let current: CalendarEventSummary | undefined;
   let nested = 0; // VALARM and other components inside a VEVENT
-  for (const line of lines) {
+  for (const fullLine of lines) {
+    // no property we read needs more; a hostile calendar may carry megabyte-long lines
+    const line = fullLine.slice(0, MAX_LINE_CHARS);
     const upper = line.trim().toUpperCase();
     if (upper === "BEGIN:VEVENT") {
       current = { summary: "" };

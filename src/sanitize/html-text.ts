@@ -176,9 +176,27 @@ export function estimateDepth(html: string): number {
  * links and images (kept for their targets and alt text), turning block
  * elements into line breaks. Nothing nests any more, no word is lost.
  */
+/** Drops script/style/head/template/noscript elements in one forward pass (an unclosed one runs to the end). */
+function dropHidden(html: string): string {
+  const lower = html.toLowerCase();
+  const open = /<(script|style|head|template|noscript)\b/g;
+  let out = "";
+  let from = 0;
+  for (;;) {
+    open.lastIndex = from;
+    const m = open.exec(lower);
+    if (!m) break;
+    out += `${html.slice(from, m.index)} `;
+    const close = lower.indexOf(`</${m[1]}`, m.index);
+    if (close < 0) return out;
+    const end = lower.indexOf(">", close);
+    from = end < 0 ? html.length : end + 1;
+  }
+  return out + html.slice(from);
+}
+
 export function flattenHtml(html: string): string {
-  return html
-    .replace(/<(script|style|head|template|noscript)\b[\s\S]*?<\/\1\s*>/gi, " ")
+  return dropHidden(html)
     .replace(TAG, (tag, _close: string, name: string) => {
       const n = name.toLowerCase();
       if (n === "a" || n === "img") return tag;
