@@ -121,7 +121,7 @@ export function isDeceptiveLink(text: string, href: string): boolean {
 }
 
 function normaliseForCompare(s: string): string {
-  return s.trim().toLowerCase().replace(/^mailto:/, "").replace(/\/+$/, "");
+  return s.trim().toLowerCase().replace(/^mailto:/, "").slice(0, 4096).replace(/\/+$/, "");
 }
 
 const anchor: FormatCallback = (elem, walk, builder) => {
@@ -256,5 +256,10 @@ export function htmlToText(html: string, maxInputLength: number, warnings?: stri
     source = flattenHtml(source);
   }
   const text = converterFor(maxInputLength)(source);
-  return text.replace(/[ \t]+$/gm, "").replace(/\n{3,}/g, "\n\n");
+  // trailing blanks per line, without an end-anchored regex (quadratic on long runs of blanks)
+  return text
+    .split("\n")
+    .map((line) => line.trimEnd())
+    .join("\n")
+    .replace(/\n{3,}/g, "\n\n");
 }

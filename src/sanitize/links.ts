@@ -15,7 +15,7 @@ import type { LinkMode } from "../config/schema.ts";
 
 /** a scheme (2–20 chars) and "://", or "www.", followed by URL characters; stops at non-ASCII (Japanese prose after a URL) */
 const URL_RE = /\b(?:[A-Za-z][A-Za-z0-9+.-]{1,19}:\/\/|www\.)[!#-;=?-~]+/gi;
-const TRAILING = /[.,;:!?'")\]}>]+$/;
+const TRAILING_CHARS = ".,;:!?'\")]}>";
 
 export interface LinkResult {
   text: string;
@@ -23,18 +23,36 @@ export interface LinkResult {
   disarmed: number;
 }
 
-/** URLs inside a URL's path or query (redirectors: `?forward=http://…`) are defanged too */
-const NESTED_RE = /(?:[A-Za-z][A-Za-z0-9+.-]{1,19}:\/\/|www\.)[!#-;=?-~]*/gi;
+function defangScheme(scheme: string): string {
+  return scheme.replace(/^http/i, (s) => (s[0] === "H" ? "HXXP" : "hxxp")).replace(/^ftp/i, "fxp");
+}
+
+/**
+ * URLs inside a URL's path or query (redirectors: `?forward=http://…`) are
+ * defanged too — in one pass, not recursively (a URL nesting thousands of
+ * URLs must not exhaust the stack).
+ */
+function defangNested(rest: string): string {
+  return rest
+    .replace(/([A-Za-z][A-Za-z0-9+.-]{1,19}):\/\/([^/?#&\s]*)/g, (_m, scheme: string, host: string) => `${defangScheme(scheme)}[://]${host.replace(/\./g, "[.]")}`)
+    .replace(/\bwww\.([^/?#&\s]*)/gi, (m: string) => m.replace(/\./g, "[.]"));
+}
 
 export function defangUrl(url: string): string {
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)(.*)$/s.exec(url);
   if (m) {
-    const scheme = (m[1] ?? "").replace(/^http/i, (s) => (s[0] === "H" ? "HXXP" : "hxxp")).replace(/^ftp/i, "fxp");
     const host = (m[2] ?? "").replace(/\./g, "[.]");
-    return `${scheme}[://]${host}${(m[3] ?? "").replace(NESTED_RE, defangUrl)}`;
+    return `${defangScheme(m[1] ?? "")}[://]${host}${defangNested(m[3] ?? "")}`;
   }
   const w = /^([^/?#]*)(.*)$/s.exec(url);
-  return `${(w?.[1] ?? "").replace(/\./g, "[.]")}${(w?.[2] ?? "").replace(NESTED_RE, defangUrl)}`;
+  return `${(w?.[1] ?? "").replace(/\./g, "[.]")}${defangNested(w?.[2] ?? "")}`;
+}
+
+/** Length of the run of closing punctuation at the end (a loop: an anchored-at-end regex is quadratic on long runs). */
+function trailingLength(match: string): number {
+  let n = 0;
+  while (n < match.length && TRAILING_CHARS.includes(match[match.length - 1 - n]!)) n++;
+  return n;
 }
 
 /**
@@ -53,7 +71,7 @@ export function processLinks(text: string, mode: LinkMode, removedLabel: string)
     return `[\\\\]${(server?.[1] ?? "").replace(/\./g, "[.]")}${server?.[2] ?? ""}`;
   });
   const out = unc.replace(URL_RE, (match) => {
-    const trail = TRAILING.exec(match)?.[0] ?? "";
+    const trail = match.slice(match.length - trailingLength(match));
     const url = match.slice(0, match.length - trail.length);
     if (url.length < 5 || /^www\.?$/i.test(url)) return match;
     found++;

@@ -93,11 +93,11 @@ function renderBlocks(blocks: BodyBlock[], state: BodyState): string[] {
   for (const b of blocks) {
     switch (b.kind) {
       case "text":
-        if (b.text.trim()) out.push(b.text.replace(/\s+$/, ""));
+        if (b.text.trim()) out.push(b.text.trimEnd());
         break;
       case "html":
         state.htmlConverted = true;
-        if (b.text.trim()) out.push(b.text.replace(/\s+$/, ""));
+        if (b.text.trim()) out.push(b.text.trimEnd());
         break;
       case "alternative": {
         const index = chooseAlternative(b.options, state.options.alternative);
@@ -113,7 +113,7 @@ function renderBlocks(blocks: BodyBlock[], state: BodyState): string[] {
       }
       case "attachmentText":
         if (state.options.inlineText.includes(b.extension) && b.text.trim()) {
-          out.push(`${state.words.attachmentText(b.filename)}\n${b.text.replace(/\s+$/, "")}`);
+          out.push(`${state.words.attachmentText(b.filename)}\n${b.text.trimEnd()}`);
         }
         break;
       case "unreadable":
@@ -278,9 +278,9 @@ export function render(message: AnalyzedMessage, options: RenderOptions): Saniti
   const complete = notice.includes(String(scope.auditId)) && attachments.every((a) => notice.includes(a.sha256));
   if (!complete) {
     // an operator's template may reword everything but cannot drop what staff and auditors rely on
-    notice = `${notice.replace(/\n*$/, "\n")}${renderTemplate(options.language === "en" ? MANDATORY_EN : MANDATORY_JA, scope)}`;
+    notice = `${`${notice.trimEnd()}\n`}${renderTemplate(options.language === "en" ? MANDATORY_EN : MANDATORY_JA, scope)}`;
   }
-  const body = `${notice.replace(/\n*$/, "\n")}${text ? `\n${text}\n` : ""}`;
+  const body = `${`${notice.trimEnd()}\n`}${text ? `\n${text}\n` : ""}`;
   const encoded = encodeBody(body, options.charset, warnings);
   const outCharset = encoded.charset === "ISO-2022-JP" ? "iso-2022-jp" : "utf-8";
 

@@ -158,3 +158,13 @@ describe("UNC paths", () => {
     expect(processLinks("\\\\srv\\s", "remove", "[x]").text).toBe("[x]");
   });
 });
+
+describe("hostile link shapes stay linear", () => {
+  it("handles a million-character run of trailing punctuation and 100,000 nested URLs quickly, leaving nothing clickable", () => {
+    const started = performance.now();
+    expect(processLinks(`http://a${".".repeat(1_000_000)}x`, "defang", "[x]").found).toBe(1);
+    const nested = processLinks(`http://a/${"http://b.example/".repeat(100_000)}`, "defang", "[x]");
+    expect(nested.text).not.toMatch(/https?:\/\//);
+    expect(performance.now() - started).toBeLessThan(10_000);
+  });
+});
