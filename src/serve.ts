@@ -8,9 +8,7 @@
  * notice template file. No sender input is handled here.
  * Crash state: see the spool; everything in it is resumed at the next start.
  */
-import { createReadStream, createWriteStream, readFileSync } from "node:fs";
-import { open, unlink, writeFile } from "node:fs/promises";
-import { pipeline } from "node:stream/promises";
+import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -30,7 +28,6 @@ import { createThreadedReceiver } from "./receive/receiver-thread.ts";
 import { createReceiver } from "./receive/smtp-receiver.ts";
 import { openOriginals } from "./originals/index.ts";
 import { openRules, type RulesHolder } from "./rules/index.ts";
-import { tempName } from "./spool/durable.ts";
 import type { RecordInfo } from "./spool/record.ts";
 import { renderOptionsFromConfig } from "./sanitize/index.ts";
 import { openQueueAdmin } from "./spool/queue-admin.ts";
@@ -39,9 +36,6 @@ import { openSpool, type Spool } from "./spool/spool.ts";
 
 /** two sanitizer workers: this gateway's machines have 2 cores, and receiving/delivering needs the event loop */
 const DEFAULT_WORKERS = Math.max(1, Math.min(2, os.availableParallelism()));
-
-/** originals up to 1 MiB are copied through one buffer; larger ones are streamed (bounded memory) */
-const SMALL_ORIGINAL_BYTES = 1024 * 1024;
 
 export interface Gateway {
   /** where the SMTP listener is bound */
@@ -79,32 +73,13 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   // before recovery: a second gateway on the same spool must not "recover" the first one's work
   const lock = await lockSpool(spool.root);
   const originals = openOriginals({ config: config.originals, dataDir: config.dataDir, audit });
-  /** the spool record frames the message (envelope, trailer): the original is its message region alone */
-  const keepOriginal = async (id: string, recordFile: string, info: RecordInfo): Promise<void> => {
-    if (config.originals.retentionDays === 0) return;
-    const tmp = tempName(path.dirname(spool.outPath(id)), `orig-${id}`);
-    try {
-      if (info.messageLength <= SMALL_ORIGINAL_BYTES) {
-        // one read and one write: cheaper on the event loop than a stream pipeline for the common small message
-        const buffer = Buffer.alloc(info.messageLength);
-        const handle = await open(recordFile, "r");
-        try {
-          await handle.read(buffer, 0, info.messageLength, info.messageOffset);
-        } finally {
-          await handle.close();
-        }
-        await writeFile(tmp, buffer, { flag: "wx", mode: 0o600 });
-      } else {
-        const end = info.messageOffset + info.messageLength - 1;
-        await pipeline(createReadStream(recordFile, { start: info.messageOffset, end }), createWriteStream(tmp, { flags: "wx", mode: 0o600 }));
-      }
-      await originals.keep(id, tmp);
-    } finally {
-      await unlink(tmp).catch(() => {});
-    }
-  };
   const noticeTemplate = config.sanitize.noticeTemplate ? readFileSync(config.sanitize.noticeTemplate, "utf8") : undefined;
-  const pool = createSanitizePool({ size: options.workers ?? DEFAULT_WORKERS });
+  const keepOriginals = config.originals.retentionDays > 0;
+  const pool = createSanitizePool({
+    size: options.workers ?? DEFAULT_WORKERS,
+    // the workers read each message anyway: they also keep its raw original (off this event loop)
+    ...(keepOriginals ? { originals: { config: config.originals, dataDir: config.dataDir, tmpDir: path.join(spool.root, "out") } } : {}),
+  });
   const deliverer: Deliverer =
     config.delivery.mode === "smtp"
       ? createSmtpDeliverer(config.delivery, hostname)
@@ -123,7 +98,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     audit,
     logger,
     metrics,
-    keepOriginal,
+    keepOriginals,
   });
   await queue.start();
   const onQueued = (id: string, info?: RecordInfo) => queue.enqueue(id, info);

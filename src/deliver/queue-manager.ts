@@ -64,8 +64,8 @@ export interface QueueManagerDeps {
   logger: Logger;
   metrics?: Metrics;
   now?: () => Date;
-  /** keeps the raw original (originals store), once, before the first sanitization */
-  keepOriginal?(id: string, recordFile: string, info: RecordInfo): Promise<void>;
+  /** the sanitizer workers keep each raw original (the pool was given the originals settings) */
+  keepOriginals?: boolean;
 }
 
 export interface QueueManager {
@@ -196,14 +196,6 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
     const meta = (fresh ? undefined : await spool.readMeta(id)) ?? freshMeta(info.envelope);
 
     if (fresh || !(await spool.hasOut(id))) {
-      if (deps.keepOriginal) {
-        try {
-          await deps.keepOriginal(id, file, info);
-        } catch (error) {
-          // retention must not stop mail: the message goes on, the failure is loud in the log
-          log.error({ err: error }, "the raw original could not be kept");
-        }
-      }
       const settled = await sanitizeStage(id, info, meta, log);
       if (settled) return settled;
     }
@@ -219,7 +211,13 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
     // no rules file: the decision is always "deliver, no overrides", so the worker may render at once
     const eager = engine.version === "" ? withOverrides(deps.renderOptions(id, at), { subjectTags: [] }, [], trace) : undefined;
     const outcome = await deps.pool.run<RuleDecision | undefined>(
-      { file: spool.recordPath("active", id), offset: info.messageOffset, length: info.messageLength, limits: deps.limits },
+      {
+        file: spool.recordPath("active", id),
+        offset: info.messageOffset,
+        length: info.messageLength,
+        limits: deps.limits,
+        ...(deps.keepOriginals ? { keepOriginalOf: id } : {}),
+      },
       (facts) => {
         if (facts.sha256 !== info.sha256) return { stop: true, context: undefined };
         const decision = engine.decide(facts, ruleEnvelope, at);
@@ -236,6 +234,8 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
     if (outcome.kind === "failed") {
       return hold(id, meta, outcome.reason, log);
     }
+    // retention must not stop mail: the message goes on, the failure is loud in the log
+    if (outcome.keepError) log.error({ reason: outcome.keepError }, "the raw original could not be kept");
     if (outcome.kind === "stopped") {
       const decision = outcome.context;
       if (!decision) return toCorrupt(id, "message bytes do not match the hash recorded at receipt", log);

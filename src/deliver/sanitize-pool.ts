@@ -13,7 +13,7 @@
  * Crash state: none; jobs are re-run from the spool after a restart.
  */
 import { Worker } from "node:worker_threads";
-import type { Limits } from "../config/schema.ts";
+import type { Config, Limits } from "../config/schema.ts";
 import type { MessageFacts, RenderOptions, SanitizeReport } from "../sanitize/sanitize-types.ts";
 
 export interface SanitizeJob {
@@ -21,14 +21,17 @@ export interface SanitizeJob {
   offset: number;
   length: number;
   limits: Limits;
+  /** keep the raw original under this audit id (when the pool has originals settings) */
+  keepOriginalOf?: string;
 }
 
 /** what the main thread answers once it has the facts: render with these options, or stop here */
 export type Decision<T> = { render: RenderOptions; context: T } | { stop: true; context: T };
 
+/** keepError: the raw original could not be kept (the message goes on; the caller logs it) */
 export type PoolOutcome<T> =
-  | { kind: "rendered"; facts: MessageFacts; message: Buffer; report: SanitizeReport; context: T }
-  | { kind: "stopped"; facts: MessageFacts; context: T }
+  | { kind: "rendered"; facts: MessageFacts; message: Buffer; report: SanitizeReport; context: T; keepError?: string }
+  | { kind: "stopped"; facts: MessageFacts; context: T; keepError?: string }
   | { kind: "failed"; reason: string };
 
 export interface SanitizePool {
@@ -51,6 +54,8 @@ export interface PoolOptions {
   graceMs?: number;
   /** for tests: another worker script */
   workerUrl?: URL;
+  /** originals retention done in the workers (they read the message anyway) */
+  originals?: { config: Config["originals"]; dataDir: string; tmpDir: string };
 }
 
 /** 512 MiB: maxTextChars (2 M chars) and maxHtmlBytes (10 MiB) with html-to-text's overhead fit well inside */
@@ -81,6 +86,7 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
 
   const spawn = (): Slot => {
     const worker = new Worker(workerUrl, {
+      workerData: options.originals ? { originals: options.originals } : undefined,
       resourceLimits: { maxOldGenerationSizeMb: heap, maxYoungGenerationSizeMb: YOUNG_GENERATION_MB, stackSizeMb: 8 },
     });
     worker.unref();
@@ -125,6 +131,7 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
     return new Promise<PoolOutcome<T>>((resolve) => {
       let facts: MessageFacts | undefined;
       let context: T | undefined;
+      let keepError: string | undefined;
       let finished = false;
       const finish = (outcome: PoolOutcome<T>, broken: boolean) => {
         if (finished) return;
@@ -146,7 +153,9 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
         finish({ kind: "failed", reason: oom ? "sanitizer ran out of memory" : `sanitizer worker failed: ${error.message}` }, true);
       };
       const onExit = (code: number) => finish({ kind: "failed", reason: `sanitizer worker exited (code ${code})` }, true);
-      const onMessage = (msg: { type: string; facts?: MessageFacts; message?: Uint8Array; report?: SanitizeReport; [k: string]: unknown }) => {
+      const onMessage = (msg: { type: string; facts?: MessageFacts; message?: Uint8Array; report?: SanitizeReport; keepError?: string; [k: string]: unknown }) => {
+        if (msg.keepError) keepError = msg.keepError;
+        const kept = keepError ? { keepError } : {};
         if (msg.type === "analyzed") {
           facts = msg.facts!;
           let decision: Decision<T>;
@@ -160,7 +169,7 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
           context = decision.context;
           if ("stop" in decision) {
             worker.postMessage({ type: "drop" });
-            finish({ kind: "stopped", facts, context: decision.context }, false);
+            finish({ kind: "stopped", facts, context: decision.context, ...kept }, false);
           } else worker.postMessage({ type: "render", options: decision.render });
         } else if (msg.type === "rendered") {
           if (eager) {
@@ -174,13 +183,13 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
             }
             context = decision.context;
             if ("stop" in decision) {
-              finish({ kind: "stopped", facts, context: decision.context }, false);
+              finish({ kind: "stopped", facts, context: decision.context, ...kept }, false);
               return;
             }
           }
           const m = msg.message!;
           const message = Buffer.from(m.buffer, m.byteOffset, m.byteLength);
-          finish({ kind: "rendered", facts: facts!, message, report: msg.report!, context: context as T }, false);
+          finish({ kind: "rendered", facts: facts!, message, report: msg.report!, context: context as T, ...kept }, false);
         } else if (msg.type === "error") {
           finish({ kind: "failed", reason: `sanitizer error: ${String(msg.message)}` }, false);
         }
@@ -188,7 +197,15 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
       worker.on("message", onMessage);
       worker.on("error", onError);
       worker.on("exit", onExit);
-      worker.postMessage({ type: "analyze", file: job.file, offset: job.offset, length: job.length, limits: job.limits, ...(eager ? { render: eager } : {}) });
+      worker.postMessage({
+        type: "analyze",
+        file: job.file,
+        offset: job.offset,
+        length: job.length,
+        limits: job.limits,
+        ...(eager ? { render: eager } : {}),
+        ...(job.keepOriginalOf ? { keepOriginalOf: job.keepOriginalOf } : {}),
+      });
     });
   }
 

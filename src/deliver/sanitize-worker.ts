@@ -15,17 +15,26 @@
  * Crash state: none; the message stays in the spool and is held by the pool.
  */
 import { createReadStream } from "node:fs";
-import { parentPort } from "node:worker_threads";
+import { parentPort, workerData } from "node:worker_threads";
+import { openOriginals } from "../originals/index.ts";
+import { createOriginalKeeper } from "./keep-original.ts";
 import { analyze, render } from "../sanitize/index.ts";
-import type { Limits } from "../config/schema.ts";
+import type { Config, Limits } from "../config/schema.ts";
 import type { AnalyzedMessage, RenderOptions } from "../sanitize/sanitize-types.ts";
 
 type Request =
-  | { type: "analyze"; file: string; offset: number; length: number; limits: Limits; render?: RenderOptions }
+  | { type: "analyze"; file: string; offset: number; length: number; limits: Limits; render?: RenderOptions; keepOriginalOf?: string }
   | { type: "render"; options: RenderOptions }
   | { type: "drop" };
 
 let current: AnalyzedMessage | undefined;
+
+/** originals retention, when the pool was given its settings (see keep-original.ts) */
+const retention = (workerData as { originals?: { config: Config["originals"]; dataDir: string; tmpDir: string } } | undefined)?.originals;
+const keeper =
+  retention && retention.config.retentionDays > 0
+    ? createOriginalKeeper(openOriginals({ config: retention.config, dataDir: retention.dataDir, audit: { record() {}, flush: async () => {} } }), retention.tmpDir)
+    : undefined;
 
 const port = parentPort!;
 port.on("message", (request: Request) => {
@@ -38,21 +47,30 @@ port.on("message", (request: Request) => {
 
 async function handle(request: Request): Promise<void> {
   if (request.type === "analyze") {
+    // keeping the original is mostly waiting on the disk: it runs alongside the analysis
+    const keeping: Promise<string | undefined> =
+      request.keepOriginalOf && keeper
+        ? keeper(request.keepOriginalOf, request.file, { messageOffset: request.offset, messageLength: request.length }).then(
+            () => undefined,
+            (error: unknown) => (error as Error).message,
+          )
+        : Promise.resolve(undefined);
     const input =
       request.length === 0
         ? createReadStream("/dev/null")
         : createReadStream(request.file, { start: request.offset, end: request.offset + request.length - 1 });
     // the analyzer's own time budget; the pool also enforces one from outside
     const signal = AbortSignal.timeout(request.limits.maxTimeMs);
-    const analyzed = await analyze(input, request.limits, signal);
+    const analyzed = await analyze(input, request.limits, signal).finally(() => keeping);
+    const keepError = await keeping;
     if (request.render) {
       // eager: no rules to consult, render at once and send facts with the result
       const result = await render(analyzed, request.render);
-      port.postMessage({ type: "rendered", facts: analyzed.facts, message: result.message, report: result.report });
+      port.postMessage({ type: "rendered", facts: analyzed.facts, message: result.message, report: result.report, keepError });
       return;
     }
     current = analyzed;
-    port.postMessage({ type: "analyzed", facts: analyzed.facts });
+    port.postMessage({ type: "analyzed", facts: analyzed.facts, keepError });
   } else if (request.type === "render") {
     if (!current) throw new Error("render without analysis");
     const result = await render(current, request.options);
