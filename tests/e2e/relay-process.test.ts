@@ -2,7 +2,7 @@ import { readdir, writeFile } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { startDownstream } from "../helpers/relay-downstream.ts";
 import { plainMessage, sendRaw, tempDir, waitFor } from "../helpers/relay-helpers.ts";
-import { freePort, spawnGateway, writeConfig, type GatewayProcess } from "../helpers/relay-process.ts";
+import { spawnGateway, writeConfig, type GatewayProcess } from "../helpers/relay-process.ts";
 
 const children: GatewayProcess[] = [];
 const stops: (() => Promise<void>)[] = [];
@@ -15,14 +15,13 @@ async function setup(extraYaml: string[] = []) {
   const down = await startDownstream();
   stops.push(() => down.stop());
   const dir = await tempDir("mumuka-e2e-");
-  const port = await freePort();
   const config = await writeConfig(
     dir,
     [
       `dataDir: ${dir}/data`,
       "smtp:",
       "  host: 127.0.0.1",
-      `  port: ${port}`,
+      "  port: 0",
       "  clients: [127.0.0.1/32]",
       "  recipientDomains: [city.example.lg.jp]",
       "delivery:",
@@ -31,20 +30,22 @@ async function setup(extraYaml: string[] = []) {
       `  port: ${down.port}`,
       "  retryFirstSeconds: 1",
       "  retryMaxSeconds: 2",
-      "log: { level: warn, format: json }",
+      // info: the test reads the bound ports from the "listening" lines
+      "log: { level: info, format: json }",
       // the console has its own tests; here it would only compete for port 8025
       ...(extraYaml.some((l) => l.startsWith("admin:")) ? [] : ["admin: { enabled: false }"]),
       ...extraYaml,
       "",
     ].join("\n"),
   );
+  const admin = extraYaml.some((l) => l.startsWith("admin:"));
   const start = async () => {
-    const g = await spawnGateway(config, port);
+    const g = await spawnGateway(config, { admin });
     children.push(g);
     return g;
   };
   const idsDelivered = () => new Set(down.received.map((m) => /^X-Mumuka-Id: (\S+)/m.exec(m.raw.toString("latin1"))?.[1]));
-  return { down, dir, port, start, idsDelivered };
+  return { down, dir, start, idsDelivered };
 }
 
 describe("the gateway process", () => {
@@ -52,8 +53,9 @@ describe("the gateway process", () => {
     const rulesDir = await tempDir("mumuka-rules-");
     const rulesFile = `${rulesDir}/rules.yaml`;
     await writeFile(rulesFile, "rules: []\n");
-    const { port, start, down } = await setup(["rules:", `  file: ${rulesFile}`, "  watch: false"]);
+    const { start, down } = await setup(["rules:", `  file: ${rulesFile}`, "  watch: false"]);
     const g = await start();
+    const port = g.port;
     await sendRaw({ port, from: "sender@example.com", to: ["staff@city.example.lg.jp"], raw: plainMessage("before") });
     await waitFor(() => down.received.length === 1, 15000, "first delivery");
     expect(down.received[0]!.raw.toString("latin1")).toMatch(/^Subject: before\r$/m);
@@ -68,8 +70,9 @@ describe("the gateway process", () => {
   });
 
   it("delivers every acknowledged message after a SIGKILL in the middle of a stream", async () => {
-    const { port, start, idsDelivered, dir, down } = await setup();
+    const { start, idsDelivered, dir, down } = await setup();
     const first = await start();
+    const port = first.port;
     const acked: string[] = [];
     let stop = false;
     // four concurrent senders, like an MTA's delivery agents
@@ -107,9 +110,10 @@ describe("the gateway process", () => {
   });
 
   it("serves /healthz and /metrics on the admin listener, counting delivered messages", async () => {
-    const adminPort = await freePort();
-    const { port, start, down } = await setup([`admin: { host: 127.0.0.1, port: ${adminPort} }`]);
-    await start();
+    const { start, down } = await setup(["admin: { host: 127.0.0.1, port: 0 }"]);
+    const g = await start();
+    const port = g.port;
+    const adminPort = g.adminPort!;
     await waitFor(async () => (await fetch(`http://127.0.0.1:${adminPort}/healthz`).catch(() => undefined))?.ok, 15000, "admin listener");
     const health = (await (await fetch(`http://127.0.0.1:${adminPort}/healthz`)).json()) as { ok: boolean };
     expect(health.ok).toBe(true);
@@ -119,8 +123,9 @@ describe("the gateway process", () => {
   });
 
   it("on SIGTERM stops accepting, finishes what is in flight and exits with code 0", async () => {
-    const { port, start, idsDelivered, down } = await setup();
+    const { start, idsDelivered, down } = await setup();
     const g = await start();
+    const port = g.port;
     const r = await sendRaw({ port, from: "sender@example.com", to: ["staff@city.example.lg.jp"], raw: plainMessage("term") });
     const id = /queued as (\S+)/.exec(r.response)![1]!;
     g.child.kill("SIGTERM");

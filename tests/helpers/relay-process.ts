@@ -28,9 +28,17 @@ export interface GatewayProcess {
   child: ChildProcess;
   output: () => string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** the SMTP port the gateway reported (configure port 0: no race for a free port) */
+  port: number;
+  /** the admin console's port, when it runs */
+  adminPort?: number;
 }
 
-export async function spawnGateway(configFile: string, port: number): Promise<GatewayProcess> {
+/**
+ * Starts `mumuka serve` and waits for its "listening" log lines (the configuration must have
+ * log.level info or lower and log.format json) to learn the ports it bound.
+ */
+export async function spawnGateway(configFile: string, opts: { admin?: boolean } = {}): Promise<GatewayProcess> {
   const child = spawn(process.execPath, ["src/cli.ts", "serve", "--config", configFile], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
@@ -38,20 +46,27 @@ export async function spawnGateway(configFile: string, port: number): Promise<Ga
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on("exit", (code, signal) => resolve({ code, signal })),
   );
+  const portOf = (msg: string): number | undefined => {
+    for (const line of out.split("\n")) {
+      if (!line.includes(msg)) continue;
+      try {
+        const port = (JSON.parse(line) as { port?: number }).port;
+        if (typeof port === "number") return port;
+      } catch {
+        // not a JSON line
+      }
+    }
+    return undefined;
+  };
   const start = Date.now();
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`gateway exited at start:\n${out}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, "127.0.0.1");
-      s.on("connect", () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on("error", () => resolve(false));
-    });
-    if (ok) break;
-    if (Date.now() - start > 20000) throw new Error(`gateway did not listen:\n${out}`);
-    await new Promise((r) => setTimeout(r, 100));
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`gateway exited at start:\n${out}`);
+    const port = portOf('"mumuka gateway listening"');
+    const adminPort = opts.admin ? portOf('"admin console listening"') : undefined;
+    if (port !== undefined && (!opts.admin || adminPort !== undefined)) {
+      return { child, output: () => out, exited, port, ...(adminPort !== undefined ? { adminPort } : {}) };
+    }
+    if (Date.now() - start > 30000) throw new Error(`gateway did not listen:\n${out}`);
+    await new Promise((r) => setTimeout(r, 50));
   }
-  return { child, output: () => out, exited };
 }
