@@ -450,8 +450,10 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
 
   return {
     async start() {
-      const { tempRemoved, requeued } = await spool.recover();
-      if (tempRemoved || requeued.length) logger.info({ tempRemoved, requeued: requeued.length }, "spool recovered after an unclean stop");
+      const { tempRemoved, requeued, orphansRemoved } = await spool.recover();
+      if (tempRemoved || requeued.length || orphansRemoved) {
+        logger.info({ tempRemoved, requeued: requeued.length, orphansRemoved }, "spool recovered after an unclean stop");
+      }
       const t = now().getTime();
       for (const id of await spool.list("deferred")) {
         const meta = await spool.readMeta(id);

@@ -19,8 +19,9 @@
  *
  * SECURITY: file names are audit ids, checked with isAuditId() before any
  * path is built from a caller's string. Message bytes are never interpreted here.
- * Crash state: at most a `.tmp-*` file (never acknowledged) and messages left in
- * active/; `recover()` removes the former and moves the latter back to incoming/.
+ * Crash state: at most a `.tmp-*` file (never acknowledged), messages left in
+ * active/, and meta/output files of a message whose record was just removed;
+ * `recover()` removes the first and last and moves the others back to incoming/.
  */
 import { createHash } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from "node:fs/promises";
@@ -106,7 +107,7 @@ export interface Spool {
   /** removes the record and its meta and output (delivered or deleted) */
   remove(id: string, state: QueueState): Promise<void>;
   /** startup: removes never-acknowledged temp files, moves active/ back to incoming/ */
-  recover(): Promise<{ tempRemoved: number; requeued: string[] }>;
+  recover(): Promise<{ tempRemoved: number; requeued: string[]; orphansRemoved: number }>;
 }
 
 async function unlinkIfPresent(file: string): Promise<void> {
@@ -242,7 +243,7 @@ export async function openSpool(dataDir: string, syncer: DirSyncer = createDirSy
     await unlinkIfPresent(outPath(id));
   }
 
-  async function recover(): Promise<{ tempRemoved: number; requeued: string[] }> {
+  async function recover(): Promise<{ tempRemoved: number; requeued: string[]; orphansRemoved: number }> {
     let tempRemoved = 0;
     for (const d of [...Object.values(dirs), metaDir, outDir]) {
       for (const name of await readdir(d)) {
@@ -256,7 +257,23 @@ export async function openSpool(dataDir: string, syncer: DirSyncer = createDirSy
     for (const id of await list("active")) {
       if (await move(id, "active", "incoming")) requeued.push(id);
     }
-    return { tempRemoved, requeued };
+    // meta and outputs whose record is gone: a crash between the unlinks of a finished message
+    const present = new Set<string>();
+    for (const state of STATES) for (const id of await list(state)) present.add(id);
+    let orphansRemoved = 0;
+    for (const [d, suffix] of [
+      [metaDir, ".json"],
+      [outDir, ".eml"],
+    ] as const) {
+      for (const name of await readdir(d)) {
+        const id = name.endsWith(suffix) ? name.slice(0, -suffix.length) : "";
+        if (isAuditId(id) && !present.has(id)) {
+          await unlinkIfPresent(path.join(d, name));
+          orphansRemoved++;
+        }
+      }
+    }
+    return { tempRemoved, requeued, orphansRemoved };
   }
 
   return {

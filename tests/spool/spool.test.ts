@@ -121,6 +121,24 @@ describe("spool records", () => {
     expect(await again.list("incoming")).toEqual([a.id]);
   });
 
+  it("recovery removes meta and output left by a message whose record is gone, and keeps those of live messages", async () => {
+    const dir = await tmp();
+    const spool = await openSpool(dir);
+    const live = envelope();
+    await (await spool.create(live)).commit();
+    await spool.writeMeta(live.id, { v: 1, pending: live.rcptTo, delivered: [], failed: [], attempts: 1, queuedAt: live.receivedAt });
+    await spool.writeOut(live.id, Buffer.from("sanitized"));
+    const gone = envelope();
+    await spool.writeMeta(gone.id, { v: 1, pending: [], delivered: [], failed: [], attempts: 1, queuedAt: gone.receivedAt });
+    await spool.writeOut(gone.id, Buffer.from("sanitized"));
+    const result = await spool.recover();
+    expect(result.orphansRemoved).toBe(2);
+    expect(await spool.readMeta(live.id)).toBeDefined();
+    expect(await spool.hasOut(live.id)).toBe(true);
+    expect(await spool.readMeta(gone.id)).toBeUndefined();
+    expect(await spool.hasOut(gone.id)).toBe(false);
+  });
+
   it("ids that are not audit ids never become paths", async () => {
     const spool = await openSpool(await tmp());
     expect(() => spool.recordPath("held", "../../etc/passwd")).toThrow(/not a queue id/);
