@@ -10,16 +10,10 @@ import { registerServeCommands } from "./serve-command.ts";
 import { registerAdminCommands } from "./admin/admin-command.ts";
 import { registerSanitizeCommands } from "./sanitize/sanitize-command.ts";
 import { registerRulesCommands } from "./rules/rules-command.ts";
+import { CliError } from "./lib/cli-error.ts";
 
-/** A failure to report as one line on stderr with this exit code. */
-export class CliError extends Error {
-  override name = "CliError";
-  readonly exitCode: number;
-  constructor(message: string, exitCode = 1) {
-    super(message);
-    this.exitCode = exitCode;
-  }
-}
+// serve-command.ts and spool/queue-command.ts still import CliError from here; they move to lib/cli-error.ts next
+export { CliError };
 
 export function buildProgram(): Command {
   const program = new Command("mumuka")

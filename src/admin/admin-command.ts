@@ -11,7 +11,7 @@
  * of stdin with --password-stdin or when stdin is not a terminal.
  */
 import type { Command } from "commander";
-import { CliError } from "../cli.ts";
+import { CliError } from "../lib/cli-error.ts";
 import { loadConfig } from "../config/load.ts";
 import { isRole, openUserStore, roles, UserError, type UserStore } from "./user-store.ts";
 

@@ -12,7 +12,7 @@
  */
 import os from "node:os";
 import type { Command } from "commander";
-import { CliError } from "../cli.ts";
+import { CliError } from "../lib/cli-error.ts";
 import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { createLogger } from "../lib/logger.ts";

@@ -17,7 +17,7 @@ import { createWriteStream } from "node:fs";
 import { rename, rm } from "node:fs/promises";
 import type { Command } from "commander";
 import { cliActor, exitBeforeTeardown, openCliAuditLog } from "../audit/audit-command.ts";
-import { CliError } from "../cli.ts";
+import { CliError } from "../lib/cli-error.ts";
 import { loadConfig } from "../config/load.ts";
 import { pipeline } from "node:stream/promises";
 import { OriginalKeyError, OriginalNotFoundError, openOriginals } from "./index.ts";

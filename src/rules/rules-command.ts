@@ -19,7 +19,7 @@ import os from "node:os";
 import type { Readable } from "node:stream";
 import type { Command } from "commander";
 import { simpleParser } from "mailparser";
-import { CliError } from "../cli.ts";
+import { CliError } from "../lib/cli-error.ts";
 import { loadConfig } from "../config/load.ts";
 import { displaySafe } from "../sanitize/display-safe.ts";
 import type { Envelope, RuleDecision } from "./rules-types.ts";

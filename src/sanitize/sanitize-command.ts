@@ -14,7 +14,7 @@ import { stat } from "node:fs/promises";
 import os from "node:os";
 import type { Readable } from "node:stream";
 import type { Command } from "commander";
-import { CliError } from "../cli.ts";
+import { CliError } from "../lib/cli-error.ts";
 import { loadConfig } from "../config/load.ts";
 import { alternativeChoices, languages, linkModes, outputCharsets } from "../config/schema.ts";
 import { newAuditId } from "../lib/ids.ts";
