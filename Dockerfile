@@ -14,10 +14,6 @@
 
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
-# better-sqlite3 falls back to compiling when no prebuilt binary matches
-RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 make g++ \
- && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY bin ./bin
@@ -46,9 +42,10 @@ RUN useradd --system --uid 10025 --user-group --home-dir /var/lib/mumuka --shell
 VOLUME ["/var/lib/mumuka"]
 USER mumuka
 EXPOSE 2525 8025
-# healthy = the SMTP listener answers with a 220 greeting
+# healthy = the admin listener's /healthz says the spool is writable and the
+# audit store answers (200; 503 otherwise)
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD ["node", "-e", "const s=require('net').connect(2525,'127.0.0.1');s.setTimeout(4000,()=>process.exit(1));s.on('error',()=>process.exit(1));s.on('data',d=>{s.end('QUIT\\r\\n');process.exit(String(d).startsWith('220')?0:1)})"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:8025/healthz',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["node", "bin/mumuka.js"]
 CMD ["serve", "--config", "/etc/mumuka/mumuka.yaml"]
