@@ -7,7 +7,7 @@
  * "//evil", no "/\evil", no scheme), so the login page is not an open redirect.
  */
 import type { AuditQuery, MessageStatus } from "../audit/audit-types.ts";
-import { jstDayStart } from "./i18n.ts";
+import { jstDayStart } from "../lib/japan-time.ts";
 import { messageStatuses, PAGE_SIZE, type SearchForm } from "./pages/messages.ts";
 
 export function parseCookies(header: string | undefined): Record<string, string> {

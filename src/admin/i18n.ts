@@ -306,47 +306,6 @@ export function statusLabel(t: Translate, status: string): string {
   return key in ja ? t(key) : status;
 }
 
-const TZ = "Asia/Tokyo";
-const dateTimeFormat = new Intl.DateTimeFormat("sv-SE", {
-  timeZone: TZ,
-  year: "numeric",
-  month: "2-digit",
-  day: "2-digit",
-  hour: "2-digit",
-  minute: "2-digit",
-  second: "2-digit",
-  hour12: false,
-});
-
-/** "2026-11-26 19:53:12" in Japan time; the input as is when it is not a date. */
-export function formatJst(iso: string | Date | undefined): string {
-  if (iso === undefined || iso === "") return "";
-  const date = iso instanceof Date ? iso : new Date(iso);
-  if (Number.isNaN(date.getTime())) return String(iso);
-  return dateTimeFormat.format(date);
-}
-
-const JST_OFFSET_MS = 9 * 3600 * 1000; // Japan has no daylight saving time
-
-/** YYYY-MM-DD of the Japan-time day containing `date`. */
-export function jstDay(date: Date): string {
-  return new Date(date.getTime() + JST_OFFSET_MS).toISOString().slice(0, 10);
-}
-
-/** The instant a Japan-time day (YYYY-MM-DD) starts; undefined for a malformed day. */
-export function jstDayStart(day: string): Date | undefined {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) return undefined;
-  const date = new Date(`${day}T00:00:00+09:00`);
-  return Number.isNaN(date.getTime()) ? undefined : date;
-}
-
-/** Monday (Japan time) of the week containing `date`, as YYYY-MM-DD. */
-export function jstWeekStart(date: Date): string {
-  const shifted = new Date(date.getTime() + JST_OFFSET_MS);
-  const dow = (shifted.getUTCDay() + 6) % 7; // Monday = 0
-  return new Date(shifted.getTime() - dow * 86_400_000).toISOString().slice(0, 10);
-}
-
 export function formatBytes(n: number): string {
   if (!Number.isFinite(n)) return "";
   if (n < 1024) return `${n} B`;

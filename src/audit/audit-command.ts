@@ -17,7 +17,8 @@ import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { createLogger } from "../lib/logger.ts";
 import { dayInJapan, MESSAGE_STATUSES } from "./audit-fns.ts";
-import { DateArgError, displaySafe, formatTable, jstTime, parseDateArg, type Column } from "./audit-format.ts";
+import { displaySafe, formatTable, type Column } from "./audit-format.ts";
+import { formatJst, parseTimeArg } from "../lib/japan-time.ts";
 import type { AuditEvent, AuditQuery, MessageStatus, MessageSummary } from "./audit-types.ts";
 import { openAuditLog, type AuditLog } from "./index.ts";
 
@@ -79,12 +80,7 @@ async function withLog<T>(configFile: string | undefined, fn: (log: AuditLog, co
 
 function dateOpt(value: string | undefined, bound: "since" | "until"): Date | undefined {
   if (value === undefined) return undefined;
-  try {
-    return parseDateArg(value, bound);
-  } catch (error) {
-    if (error instanceof DateArgError) throw new CliError(error.message, 2);
-    throw error;
-  }
+  return parseTimeArg(value, bound, bound === "until" ? "end" : "start"); // a DateArgError is a CliError (exit 2)
 }
 
 function intOpt(value: string | undefined, name: string, min: number): number | undefined {
@@ -94,7 +90,7 @@ function intOpt(value: string | undefined, name: string, min: number): number | 
 }
 
 const summaryColumns: Column<MessageSummary>[] = [
-  { title: "受信日時 (JST)", width: 19, value: (r) => jstTime(r.receivedAt) },
+  { title: "受信日時 (JST)", width: 19, value: (r) => formatJst(r.receivedAt) },
   { title: "状態 status", width: 11, value: (r) => r.status },
   { title: "差出人 from", width: 28, value: (r) => r.mailFrom || r.headerFrom },
   { title: "宛先 to", width: 24, value: (r) => r.rcptTo.join(", ") },
@@ -202,7 +198,7 @@ export function registerAuditCommands(program: Command): void {
           return;
         }
         const lines = events.map(
-          (e) => `${jstTime(e.ts, true)}  #${e.seq}  ${e.type.padEnd(16)} ${(e.actor ?? "gateway").padEnd(14)} ${displaySafe(eventDetails(e))}`,
+          (e) => `${formatJst(e.ts, true)}  #${e.seq}  ${e.type.padEnd(16)} ${(e.actor ?? "gateway").padEnd(14)} ${displaySafe(eventDetails(e))}`,
         );
         process.stdout.write(`${displaySafe(id)} (JST)\n${lines.join("\n")}\n`);
       });
@@ -225,7 +221,7 @@ export function registerAuditCommands(program: Command): void {
           if ((error as NodeJS.ErrnoException).code === "EPIPE") return; // the reader (head, a closed SIEM pipe) stopped: not our failure
           throw error;
         }
-        process.stderr.write(`exported ${n} events (${jstTime(since.toISOString())} – ${jstTime(until.toISOString())} JST)\n`);
+        process.stderr.write(`exported ${n} events (${formatJst(since.toISOString())} – ${formatJst(until.toISOString())} JST)\n`);
       });
     });
 
@@ -261,7 +257,7 @@ export function registerAuditCommands(program: Command): void {
       await withLog(opts.config, async (log, config) => {
         const before = dateOpt(opts.before, "since") ?? new Date(Date.now() - config.audit.retentionDays * DAY_MS);
         const { removed } = await log.purge(before, cliActor());
-        process.stdout.write(`removed ${removed} events before ${jstTime(before.toISOString())} JST (${dayInJapan(before.toISOString())})\n`);
+        process.stdout.write(`removed ${removed} events before ${formatJst(before.toISOString())} JST (${dayInJapan(before.toISOString())})\n`);
       });
     });
 }

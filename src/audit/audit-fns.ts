@@ -10,6 +10,7 @@
  * interpreted; no I/O, no clock.
  */
 import { createHash } from "node:crypto";
+import { jstDay } from "../lib/japan-time.ts";
 import type { AuditEvent, AuditEventInput, AuditEventType, MessageStatus, MessageSummary } from "./audit-types.ts";
 
 /** prevHash of the very first event of a chain that was never purged */
@@ -160,8 +161,7 @@ function fromText(v: unknown): string {
 export function dayInJapan(iso: string): string {
   const t = Date.parse(iso);
   if (!Number.isFinite(t)) return "";
-  const JST_OFFSET_MS = 9 * 3600 * 1000; // Japan has no daylight saving time
-  return new Date(t + JST_OFFSET_MS).toISOString().slice(0, 10);
+  return jstDay(new Date(t));
 }
 
 /**

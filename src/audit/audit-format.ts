@@ -1,54 +1,12 @@
 /**
- * How the CLI shows audit data to a person: Japan-time dates, date arguments,
- * and fixed-width tables that stay aligned with Japanese text (full-width
- * characters take two columns).
+ * How the CLI shows audit data to a person: fixed-width tables that stay
+ * aligned with Japanese text (full-width characters take two columns).
  *
  * SECURITY: subjects, names and addresses come from senders. Before they reach
  * a terminal, control characters (which could move the cursor or rewrite the
  * screen) and bidi overrides (which could reverse what is shown) are made
  * visible as <U+XXXX> instead of obeyed.
  */
-
-/** Japan Standard Time has no daylight saving time: a fixed +09:00. */
-const JST_OFFSET_MS = 9 * 3600 * 1000;
-
-export class DateArgError extends Error {
-  override name = "DateArgError";
-}
-
-/**
- * Parses a --since/--until value. `YYYY-MM-DD` is a day in Japan time: its
- * start, or for an `until` bound its end (so --since D --until D is that
- * whole day). A date-time without a zone is Japan time; with Z or ±hh:mm it
- * is taken as written.
- */
-export function parseDateArg(text: string, bound: "since" | "until"): Date {
-  const t = text.trim();
-  const day = /^(\d{4})-(\d{2})-(\d{2})$/.exec(t);
-  if (day) {
-    const start = Date.parse(`${t}T00:00:00+09:00`);
-    if (!Number.isFinite(start) || new Date(start + JST_OFFSET_MS).toISOString().slice(0, 10) !== t) {
-      throw new DateArgError(`--${bound} "${text}" is not a valid date`);
-    }
-    return new Date(bound === "until" ? start + 24 * 3600 * 1000 : start);
-  }
-  const m = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/i.exec(t);
-  if (!m) {
-    throw new DateArgError(`--${bound} "${text}" is not a date: use YYYY-MM-DD (Japan time) or ISO 8601, e.g. 2026-11-26T09:30:00+09:00`);
-  }
-  const iso = t.replace(" ", "T") + (m[3] ? "" : "+09:00");
-  const ms = Date.parse(iso);
-  if (!Number.isFinite(ms)) throw new DateArgError(`--${bound} "${text}" is not a valid date`);
-  return new Date(ms);
-}
-
-/** "2026-11-26 19:10:19" in Japan time. */
-export function jstTime(iso: string, withMillis = false): string {
-  const ms = Date.parse(iso);
-  if (!Number.isFinite(ms)) return iso;
-  const s = new Date(ms + JST_OFFSET_MS).toISOString().replace("T", " ");
-  return withMillis ? s.slice(0, 23) : s.slice(0, 19);
-}
 
 // C0/C1 controls, DEL, bidi embeddings/overrides/isolates, directional marks, line/paragraph separators
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069\u061c]/g;

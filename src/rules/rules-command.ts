@@ -20,6 +20,7 @@ import type { Readable } from "node:stream";
 import type { Command } from "commander";
 import { simpleParser } from "mailparser";
 import { CliError } from "../lib/cli-error.ts";
+import { parseTimeArg } from "../lib/japan-time.ts";
 import { loadConfig } from "../config/load.ts";
 import { displaySafe } from "../sanitize/display-safe.ts";
 import type { Envelope, RuleDecision } from "./rules-types.ts";
@@ -144,15 +145,14 @@ export function registerRulesCommands(program: Command): void {
     .option("--mail-from <address>", "envelope sender (default: the header From)")
     .option("--rcpt <address>", "envelope recipient; repeat for several (default: the header To and Cc)", collect, [])
     .option("--client-ip <ip>", "address of the sending server (default: unknown, so client_ip conditions do not match)")
-    .option("--at <time>", "evaluate day/time conditions at this ISO 8601 time (default: now)")
+    .option("--at <time>", "evaluate day/time conditions at this time: ISO 8601, Japan time when no zone is given (default: now)")
     .option("-c, --config <file>", "configuration file (YAML): sanitizer settings and rules.file")
     .option("--raw", "print the sanitized message as raw bytes (MIME-encoded) instead of decoded")
     .option("--json", "print the decision, the trace and the sanitizer's report as JSON instead of text")
     .action(async (message: string, opts: { rules?: string; mailFrom?: string; rcpt: string[]; clientIp?: string; at?: string; config?: string; raw?: boolean; json?: boolean }) => {
       const config = loadConfig(opts.config);
       const rulesFile = opts.rules ?? config.rules.file;
-      const now = opts.at ? new Date(opts.at) : new Date();
-      if (Number.isNaN(now.getTime())) throw new CliError(`--at "${opts.at}" is not an ISO 8601 time (e.g. 2026-11-26T09:30:00+09:00)`, 2);
+      const now = opts.at ? parseTimeArg(opts.at, "at") : new Date();
       const loaded = rulesFile ? await load(rulesFile) : undefined;
       const engine = loaded?.engine ?? noRules;
       let input: Readable;

@@ -11,6 +11,7 @@
  * patterns themselves (which are operator input) lives in rules-file.ts.
  */
 import { BlockList, isIP } from "node:net";
+import { JST_OFFSET_MS } from "../lib/japan-time.ts";
 
 /**
  * Characters of a sender-controlled string a pattern is matched against.
@@ -209,9 +210,6 @@ export function parseTimeRange(value: string): { start: number; end: number } | 
 export function inTimeRange(range: { start: number; end: number }, minute: number): boolean {
   return range.start < range.end ? minute >= range.start && minute < range.end : minute >= range.start || minute < range.end;
 }
-
-/** Japan Standard Time is UTC+9 all year (no daylight saving). */
-const JST_OFFSET_MS = 9 * 3600 * 1000;
 
 /** Day of week (0 = Sunday) and minute of the day in Japan time. */
 export function japanClock(now: Date): { day: number; minute: number } {

@@ -7,13 +7,13 @@
  * read, each bounded; nothing is fetched (no URL, no attachment). Unknown time
  * zones are assumed to be Japan time, with a warning. Pure; no clock.
  */
+import { JST_OFFSET_MS } from "../lib/japan-time.ts";
 import type { CalendarEventSummary } from "./sanitize-types.ts";
 
 /** events rendered from one calendar (real invitations carry one; a bound keeps a hostile file small) */
 const MAX_EVENTS = 20;
 /** characters kept of one property value */
 const MAX_VALUE_CHARS = 500;
-const JST_OFFSET_MIN = 9 * 60;
 /** characters read of one (unfolded) content line */
 const MAX_LINE_CHARS = 8192;
 
@@ -106,7 +106,7 @@ function pad(n: number, w = 2): string {
 
 /** ISO 8601 in Japan time, e.g. 2026-12-01T10:00:00+09:00 */
 export function toJapanIso(epoch: number): string {
-  const d = new Date(epoch + JST_OFFSET_MIN * 60_000);
+  const d = new Date(epoch + JST_OFFSET_MS);
   return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(
     d.getUTCSeconds(),
   )}+09:00`;
@@ -122,12 +122,12 @@ function parseTime(prop: Property, warnings: string[]): string | undefined {
   if (!Number.isFinite(local)) return undefined;
   if (m[7] === "Z") return toJapanIso(local);
   const tzid = (prop.params.TZID ?? "").trim();
-  if (!tzid) return toJapanIso(local - JST_OFFSET_MIN * 60_000); // floating time: taken as Japan time
+  if (!tzid) return toJapanIso(local - JST_OFFSET_MS); // floating time: taken as Japan time
   const zone = WINDOWS_ZONES[tzid.toLowerCase()] ?? tzid.replace(/^\//, "");
   const first = zoneOffsetMinutes(local, zone);
   if (first === undefined) {
     warnings.push(`calendar: unknown time zone ${JSON.stringify(tzid.slice(0, 60))}, taken as Japan time`);
-    return toJapanIso(local - JST_OFFSET_MIN * 60_000);
+    return toJapanIso(local - JST_OFFSET_MS);
   }
   const second = zoneOffsetMinutes(local - first * 60_000, zone) ?? first;
   return toJapanIso(local - second * 60_000);

@@ -15,6 +15,7 @@ import os from "node:os";
 import type { Readable } from "node:stream";
 import type { Command } from "commander";
 import { CliError } from "../lib/cli-error.ts";
+import { parseTimeArg } from "../lib/japan-time.ts";
 import { loadConfig } from "../config/load.ts";
 import { alternativeChoices, languages, linkModes, outputCharsets } from "../config/schema.ts";
 import { newAuditId } from "../lib/ids.ts";
@@ -79,18 +80,14 @@ export function registerSanitizeCommands(program: Command): void {
     .option("-c, --config <file>", "take the sanitize section of this configuration file (flags override it)")
     .option("--template <file>", "notice template file (overrides the configuration)")
     .option("--id <auditId>", "audit id to use (default: a new one)")
-    .option("--now <iso>", "time of sanitization, ISO 8601 (default: now), for reproducing a past run")
+    .option("--now <iso>", "time of sanitization, ISO 8601, Japan time when no zone is given (default: now), for reproducing a past run")
     .action(async (file: string, flags: SanitizeFlags) => {
       const config = loadConfig(flags.config).sanitize;
       const charset = oneOf("charset", flags.charset, outputCharsets) ?? config.charset;
       const links = oneOf("links", flags.links, linkModes) ?? config.links;
       const language = oneOf("language", flags.language, languages) ?? config.language;
       const alternative = oneOf("alternative", flags.alternative, alternativeChoices) ?? config.alternative;
-      let now = new Date();
-      if (flags.now !== undefined) {
-        now = new Date(flags.now);
-        if (Number.isNaN(now.getTime())) throw new CliError(`--now: not an ISO 8601 time: ${JSON.stringify(flags.now)}`, 2);
-      }
+      const now = flags.now !== undefined ? parseTimeArg(flags.now, "now") : new Date();
       if (flags.id !== undefined && !/^[A-Za-z0-9._-]{1,100}$/.test(flags.id)) {
         throw new CliError("--id: use letters, digits, '.', '_' or '-' (at most 100)", 2);
       }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { href, html, raw, visible } from "../../src/admin/html.ts";
-import { formatJst, jstDay, jstDayStart, jstWeekStart } from "../../src/admin/i18n.ts";
+import { formatJst, jstDay, jstDayStart, jstWeekStart } from "../../src/lib/japan-time.ts";
 import { niceMax, dailyChart } from "../../src/admin/chart.ts";
 import { parseCookies, parseSearch, safeNext } from "../../src/admin/http-fns.ts";
 import { translator } from "../../src/admin/i18n.ts";

@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { applyEvent, canonicalJson, chainEvents, eventHash, GENESIS_HASH, type StoredSummary } from "../../src/audit/audit-fns.ts";
-import { displaySafe, displayWidth, fitWidth, parseDateArg } from "../../src/audit/audit-format.ts";
+import { displaySafe, displayWidth, fitWidth } from "../../src/audit/audit-format.ts";
+import { parseTimeArg } from "../../src/lib/japan-time.ts";
 import type { AuditEvent } from "../../src/audit/audit-types.ts";
 
 describe("the canonical form", () => {
@@ -80,18 +81,18 @@ describe("a message's summary", () => {
 
 describe("dates on the command line", () => {
   it("reads YYYY-MM-DD as a whole day in Japan time", () => {
-    expect(parseDateArg("2026-11-26", "since").toISOString()).toBe("2026-11-25T15:00:00.000Z");
-    expect(parseDateArg("2026-11-26", "until").toISOString()).toBe("2026-11-26T15:00:00.000Z");
+    expect(parseTimeArg("2026-11-26", "since").toISOString()).toBe("2026-11-25T15:00:00.000Z");
+    expect(parseTimeArg("2026-11-26", "until", "end").toISOString()).toBe("2026-11-26T15:00:00.000Z");
   });
 
   it("reads a time without a zone as Japan time and one with a zone as written", () => {
-    expect(parseDateArg("2026-11-26T09:30", "since").toISOString()).toBe("2026-11-26T00:30:00.000Z");
-    expect(parseDateArg("2026-11-26T09:30:00Z", "since").toISOString()).toBe("2026-11-26T09:30:00.000Z");
-    expect(parseDateArg("2026-11-26 09:30:00+01:00", "since").toISOString()).toBe("2026-11-26T08:30:00.000Z");
+    expect(parseTimeArg("2026-11-26T09:30", "since").toISOString()).toBe("2026-11-26T00:30:00.000Z");
+    expect(parseTimeArg("2026-11-26T09:30:00Z", "since").toISOString()).toBe("2026-11-26T09:30:00.000Z");
+    expect(parseTimeArg("2026-11-26 09:30:00+01:00", "since").toISOString()).toBe("2026-11-26T08:30:00.000Z");
   });
 
   it("refuses what is not a date", () => {
-    for (const bad of ["yesterday", "2026-02-30", "26/11/2026", "2026-11-26T25:00"]) expect(() => parseDateArg(bad, "since")).toThrow(/--since/);
+    for (const bad of ["yesterday", "2026-02-30", "26/11/2026", "2026-11-26T25:00"]) expect(() => parseTimeArg(bad, "since")).toThrow(/--since/);
   });
 });
 

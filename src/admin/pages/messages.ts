@@ -3,7 +3,8 @@ import type { AuditEvent, MessageStatus, MessageSummary } from "../../audit/audi
 import type { QueueEntry } from "../../spool/queue-types.ts";
 import { headerText } from "../display.ts";
 import { href, html, visible, type Html } from "../html.ts";
-import { eventLabel, formatBytes, formatJst, statusLabel } from "../i18n.ts";
+import { eventLabel, formatBytes, statusLabel } from "../i18n.ts";
+import { formatJst } from "../../lib/japan-time.ts";
 import { layout, type PageContext } from "../layout.ts";
 import { eventDetails, readStory } from "../story.ts";
 import { roleAtLeast } from "../user-store.ts";

@@ -1,7 +1,8 @@
 /** The queue page and the confirmation page of a queue action. Pure renderers. */
 import type { QueueEntry, QueueState } from "../../spool/queue-types.ts";
 import { href, html, visible, type Html } from "../html.ts";
-import { formatBytes, formatJst, statusLabel } from "../i18n.ts";
+import { formatBytes, statusLabel } from "../i18n.ts";
+import { formatJst } from "../../lib/japan-time.ts";
 import { csrfField, layout, notice, type PageContext } from "../layout.ts";
 import { roleAtLeast } from "../user-store.ts";
 

@@ -2,7 +2,8 @@
 import type { RuleTrial } from "../admin-types.ts";
 import type { RulesStatus } from "../../rules/index.ts";
 import { html, visible, type Html } from "../html.ts";
-import { formatBytes, formatJst } from "../i18n.ts";
+import { formatBytes } from "../i18n.ts";
+import { formatJst } from "../../lib/japan-time.ts";
 import { csrfField, layout, notice, type PageContext } from "../layout.ts";
 import { roleAtLeast } from "../user-store.ts";
 

@@ -1,6 +1,6 @@
 /** Account management (administrators only). Pure renderers. */
 import { href, html, type Html } from "../html.ts";
-import { formatJst } from "../i18n.ts";
+import { formatJst } from "../../lib/japan-time.ts";
 import { csrfField, layout, notice, type PageContext } from "../layout.ts";
 import { roles, type User } from "../user-store.ts";
 
