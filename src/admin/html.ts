@@ -9,6 +9,7 @@
  * which percent-encodes every path segment and query value. `raw()` exists for
  * trusted, constant fragments only (never call it on data).
  */
+import { textSafe } from "../lib/display-safe.ts";
 
 /** A fragment of HTML that is safe to emit as is. */
 export class Html {
@@ -76,7 +77,5 @@ export function href(segments: readonly string[], query: Record<string, string |
  * Escaping is still done by `html`; this only changes what the text says.
  */
 export function visible(text: string): string {
-  return text.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u061C\u200B-\u200F\u202A-\u202E\u2066-\u2069\uFEFF]/g, (c) =>
-    `<U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}>`,
-  );
+  return textSafe(text); // the same definition of "unsafe" as the sanitizer and the CLI; TAB, CR and LF kept
 }

@@ -5,16 +5,9 @@
  * SECURITY: subjects, names and addresses come from senders. Before they reach
  * a terminal, control characters (which could move the cursor or rewrite the
  * screen) and bidi overrides (which could reverse what is shown) are made
- * visible as <U+XXXX> instead of obeyed.
+ * visible as <U+XXXX> instead of obeyed (src/lib/display-safe.ts), cell by cell.
  */
-
-// C0/C1 controls, DEL, bidi embeddings/overrides/isolates, directional marks, line/paragraph separators
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069\u061c]/g;
-
-/** Sender text made safe for a terminal: unsafe characters shown as <U+XXXX>. */
-export function displaySafe(text: string): string {
-  return text.replace(UNSAFE, (c) => `<U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}>`);
-}
+import { displaySafe } from "../lib/display-safe.ts";
 
 /** Terminal columns of one code point: 2 for East Asian wide/full-width, 0 for combining marks. */
 function charWidth(cp: number): number {

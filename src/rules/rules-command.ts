@@ -22,7 +22,7 @@ import { simpleParser } from "mailparser";
 import { CliError } from "../lib/cli-error.ts";
 import { parseTimeArg } from "../lib/japan-time.ts";
 import { loadConfig } from "../config/load.ts";
-import { displaySafe } from "../sanitize/display-safe.ts";
+import { displaySafe } from "../lib/display-safe.ts";
 import type { Envelope, RuleDecision } from "./rules-types.ts";
 import type { ConditionTrace, LoadedRules, RuleTrace } from "./rules-engine.ts";
 import { loadRulesFile } from "./rules-holder.ts";

@@ -30,7 +30,8 @@ import type {
 } from "./sanitize-types.ts";
 import { createSplitSession, type RawNode, type SplitSession } from "./mime-adapter.ts";
 import { decodeText } from "./charset.ts";
-import { bodySafe, displaySafe, truncateChars } from "./display-safe.ts";
+import { displaySafe } from "../lib/display-safe.ts";
+import { bodySafe, truncateChars } from "./display-safe.ts";
 import {
   decodeWords,
   extractMsgIds,

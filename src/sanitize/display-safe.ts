@@ -1,45 +1,15 @@
 /**
- * Display safety: text the sender controls (file names, display names, the
- * subject, body text) must be shown, never obeyed.
+ * The sanitizer's text hygiene on top of src/lib/display-safe.ts (which
+ * defines what is unsafe to show, for every stage): body text with its line
+ * ends normalised, the HTML converter's private sentinels, cutting to a length.
  *
- * SECURITY: input is sender-controlled Unicode. Control characters (C0, C1,
- * DEL), bidi embeddings/overrides/isolates and marks (U+202A–202E,
- * U+2066–2069, U+200E/U+200F, U+061C) and other invisible format characters
- * that can hide or reorder text are replaced by a visible `<U+XXXX>` token, so
- * "invoice\u202Efdp.exe" reads as "invoice<U+202E>fdp.exe" and cannot pose as
- * "invoiceexe.pdf". Pure functions; no state.
+ * SECURITY: input is sender-controlled Unicode; see src/lib/display-safe.ts.
+ * Pure functions; no state.
  */
+import { escapeUnsafe, UNSAFE_RE } from "../lib/display-safe.ts";
 
 /** Private-use sentinels the HTML converter uses internally; never accepted from the sender. */
 export const SENTINEL_RE = /[\uE000-\uE00F]/g;
-
-export function visibleCodePoint(cp: number): string {
-  return `<U+${cp.toString(16).toUpperCase().padStart(4, "0")}>`;
-}
-
-/**
- * Everything that is shown as `<U+XXXX>`: C0/C1 controls and DEL, bidi and
- * invisible format characters, the converter's sentinels, tag characters, and
- * lone surrogates (matched one code unit at a time thanks to the u flag). One
- * regular expression, so long texts are handled at native speed.
- */
-const UNSAFE =
-  /[\u0000-\u001f\u007f-\u009f\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069\u2060-\u2064\u206A-\u206F\uFEFF\uFFF9-\uFFFB\uE000-\uE00F\uD800-\uDFFF]|[\u{E0000}-\u{E007F}]/gu;
-
-function escapeOne(ch: string): string {
-  const cp = ch.codePointAt(0) ?? 0xfffd;
-  if (cp >= 0xd800 && cp <= 0xdfff) return "\uFFFD";
-  return visibleCodePoint(cp);
-}
-
-/**
- * For one-line fields (file names, display names, subject): every control,
- * bidi or invisible format character becomes `<U+XXXX>`; TAB becomes a space.
- * Unpaired surrogates become U+FFFD. The result contains no CR or LF.
- */
-export function displaySafe(value: string): string {
-  return value.replace(/\t/g, " ").replace(UNSAFE, escapeOne);
-}
 
 /**
  * For body text: line breaks normalised to LF, TAB and LF kept, every other
@@ -51,11 +21,11 @@ export function displaySafe(value: string): string {
  */
 export function bodySafe(value: string, keepSentinels = false): string {
   const text = value.replace(/\r\n?/g, "\n").replace(/^\uFEFF/, "").replace(/\u0000/g, "").replace(/\f/g, "\n");
-  return text.replace(UNSAFE, (ch) => {
+  return text.replace(UNSAFE_RE, (ch) => {
     if (ch === "\n" || ch === "\t") return ch;
     const cp = ch.codePointAt(0) ?? 0;
     if (cp >= 0xe000 && cp <= 0xe00f) return keepSentinels ? ch : "";
-    return escapeOne(ch);
+    return escapeUnsafe(ch);
   });
 }
 

@@ -17,7 +17,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Address, AnalyzedMessage, BodyBlock, RenderOptions, SanitizeReport, SanitizeResult, AnalyzedContent } from "./sanitize-types.ts";
-import { displaySafe } from "./display-safe.ts";
+import { displaySafe } from "../lib/display-safe.ts";
 import { encodeIso2022Jp } from "./charset.ts";
 import { addressHeader, foldedTokens, tokenHeader, unstructuredHeader } from "./header-encode.ts";
 import { formatDate, isValidAddress } from "./header-decode.ts";

@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { applyEvent, canonicalJson, chainEvents, eventHash, GENESIS_HASH, type StoredSummary } from "../../src/audit/audit-fns.ts";
-import { displaySafe, displayWidth, fitWidth } from "../../src/audit/audit-format.ts";
+import { displayWidth, fitWidth } from "../../src/audit/audit-format.ts";
+import { displaySafe } from "../../src/lib/display-safe.ts";
 import { parseTimeArg } from "../../src/lib/japan-time.ts";
 import type { AuditEvent } from "../../src/audit/audit-types.ts";
 

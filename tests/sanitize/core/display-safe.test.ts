@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { bodySafe, displaySafe } from "../../../src/sanitize/display-safe.ts";
+import { displaySafe, textSafe } from "../../../src/lib/display-safe.ts";
+import { bodySafe } from "../../../src/sanitize/display-safe.ts";
 
 describe("displaySafe", () => {
   it("shows a right-to-left override in a file name instead of obeying it", () => {
@@ -20,8 +21,18 @@ describe("displaySafe", () => {
     expect(displaySafe("a\u0085b\u{E0041}c")).toBe("a<U+0085>b<U+E0041>c");
   });
 
+  it("shows a line or paragraph separator, so a one-line field cannot show a forged second line", () => {
+    expect(displaySafe("請求書\u2028From: 総務課\u2029")).toBe("請求書<U+2028>From: 総務課<U+2029>");
+  });
+
   it("replaces a lone surrogate and keeps Japanese and emoji", () => {
     expect(displaySafe("資料\uD800.pdf 😀")).toBe("資料\uFFFD.pdf 😀");
+  });
+});
+
+describe("textSafe (multi-line text shown outside a message: SMTP replies, the console)", () => {
+  it("keeps TAB, CR and LF and shows every other unsafe character", () => {
+    expect(textSafe("550 5.7.1\r\n\tno\u202Euser\u2028\u001b[2J")).toBe("550 5.7.1\r\n\tno<U+202E>user<U+2028><U+001B>[2J");
   });
 });
 
