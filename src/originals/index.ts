@@ -14,6 +14,7 @@
  * as bytes, never parsed here. Ids are checked with isAuditId() before they
  * touch a path. A retrieval is an audit event naming who asked.
  */
+import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { chmod, copyFile, link, mkdir, open, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
 import path from "node:path";
@@ -48,6 +49,16 @@ export class OriginalNotFoundError extends Error {
 }
 
 const DAY_MS = 24 * 3600 * 1000;
+
+/**
+ * A temp name beside `final`, unique per attempt: the pid alone repeats (a
+ * container restarts as pid 1; sanitizer threads share one pid), and a
+ * crash's leftover under a repeated name would make every later "wx" open of
+ * that original fail. Leftovers are removed by purge.
+ */
+function tempFor(final: string): string {
+  return `${final}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
+}
 
 /** The UTC day and instant encoded in an audit id (20261126T095312Z-…). */
 function idTime(auditId: string): { day: string; ms: number } {
@@ -106,7 +117,7 @@ export function openOriginals(options: {
           const code = (error as NodeJS.ErrnoException).code;
           if (code === "EEXIST") return; // kept already (a retry after a crash)
           if (code !== "EXDEV" && code !== "EPERM" && code !== "EMLINK") throw error;
-          const tmp = `${where.plain}.tmp-${process.pid}`;
+          const tmp = tempFor(where.plain);
           await copyFile(sourceFile, tmp);
           await chmod(tmp, 0o600);
           await fsyncPath(tmp);
@@ -118,7 +129,7 @@ export function openOriginals(options: {
         await fsyncPath(where.plain);
       } else {
         if (await exists(where.encrypted)) return;
-        const tmp = `${where.encrypted}.tmp-${process.pid}`;
+        const tmp = tempFor(where.encrypted);
         try {
           await pipeline(createReadStream(sourceFile), encryptStream(key), createWriteStream(tmp, { flags: "wx", mode: 0o600 }));
           await fsyncPath(tmp);
@@ -178,7 +189,7 @@ export function openOriginals(options: {
       for (const day of days) {
         const dir = path.join(root, day);
         for (const name of await readdir(dir)) {
-          const id = name.replace(/\.eml(\.enc)?(\.tmp-\d+)?$/, "");
+          const id = name.replace(/\.eml(\.enc)?(\.tmp-[0-9a-f-]+)?$/, "");
           const kept = isAuditId(id) ? idTime(id).ms : Infinity;
           if (kept >= cutoff) continue;
           await rm(path.join(dir, name), { force: true });

@@ -5,7 +5,7 @@
  * clearly, and nothing outlives its retention.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -143,6 +143,16 @@ describe("retained originals", () => {
     const id = newAuditId();
     await store.keep(id, source);
     await expect(store.get(id, "cli:x")).rejects.toThrow(/no retained original/);
+  });
+
+  it("keeps an original although a crash left a temp file of the same process id (a container restarts as pid 1 again)", async () => {
+    const store = openOriginals({ config: originalsSchema.parse({ keyEnv: "MMK_KEY" }), dataDir, audit: recordingSink(), env: { MMK_KEY: KEY_HEX } });
+    const id = newAuditId();
+    const dayDir = path.join(dataDir, "originals", `${id.slice(0, 4)}-${id.slice(4, 6)}-${id.slice(6, 8)}`);
+    mkdirSync(dayDir, { recursive: true });
+    writeFileSync(path.join(dayDir, `${id}.eml.enc.tmp-${process.pid}`), "half-written");
+    await store.keep(id, source);
+    expect((await bytes(await store.get(id, "cli:x"))).equals(raw)).toBe(true);
   });
 
   it("accepts the same message twice (a retry after a crash)", async () => {
