@@ -8,9 +8,14 @@
  *
  * SECURITY: passwords are never taken from argv (visible in `ps` and shell
  * history): from the terminal with echo off (asked twice), or the first line
- * of stdin with --password-stdin or when stdin is not a terminal.
+ * of stdin with --password-stdin or when stdin is not a terminal. Whoever can
+ * write the data directory may run these; every change is recorded in the
+ * audit trail (type "admin", actor cli:<user>) as the console records its own.
+ * A crash between the account change (one SQLite statement) and the audit
+ * write leaves the change unrecorded: the command then exits 1 saying so.
  */
 import type { Command } from "commander";
+import { cliActor, exitBeforeTeardown, openCliAuditLog } from "../audit/audit-command.ts";
 import { CliError } from "../lib/cli-error.ts";
 import { loadConfig } from "../config/load.ts";
 import { isRole, openUserStore, roles, UserError, type UserStore } from "./user-store.ts";
@@ -30,6 +35,19 @@ function withStore<T>(opts: CommonOptions, fn: (store: UserStore) => Promise<T> 
       throw error;
     })
     .finally(() => store.close());
+}
+
+/** Records an account change in the audit trail of the same data directory, and waits until it is stored. */
+async function recordChange(opts: CommonOptions, data: { action: string; user: string; role?: string }): Promise<void> {
+  const loaded = loadConfig(opts.config);
+  const config = opts.dataDir === undefined ? loaded : { ...loaded, dataDir: opts.dataDir };
+  try {
+    const audit = await openCliAuditLog(config);
+    audit.record({ type: "admin", actor: cliActor(), data });
+    await audit.close();
+  } catch (error) {
+    throw new CliError(`${data.action} ${data.user}: done, but it could not be recorded in the audit trail: ${(error as Error).message}`, 1);
+  }
 }
 
 /** Reads the first line of a non-interactive stdin (without its line ending). */
@@ -101,12 +119,14 @@ export function registerAdminCommands(program: Command): void {
   ).action(async (name: string, opts: CommonOptions & { role: string; passwordStdin?: boolean }) => {
     if (!isRole(opts.role)) throw new CliError(`--role must be one of ${roles.join(", ")}`, 2);
     const role = opts.role;
+    exitBeforeTeardown();
     await withStore(opts, async (store) => {
       if (store.get(name)) throw new CliError(`the user ${name} already exists`);
       const password = await readPassword(opts.passwordStdin);
       await store.add(name, role, password);
-      process.stdout.write(`created ${name} (${role})\n`);
     });
+    await recordChange(opts, { action: "user-add", user: name, role });
+    process.stdout.write(`created ${name} (${role})\n`);
   });
 
   common(
@@ -115,12 +135,14 @@ export function registerAdminCommands(program: Command): void {
       .description("set an account's password")
       .option("--password-stdin", "read the password from the first line of stdin"),
   ).action(async (name: string, opts: CommonOptions & { passwordStdin?: boolean }) => {
+    exitBeforeTeardown();
     await withStore(opts, async (store) => {
       if (!store.get(name)) throw new CliError(`no user ${name}`);
       const password = await readPassword(opts.passwordStdin);
       await store.setPassword(name, password);
-      process.stdout.write(`password changed for ${name} (sessions of a running console end at their idle timeout)\n`);
     });
+    await recordChange(opts, { action: "user-password", user: name });
+    process.stdout.write(`password changed for ${name} (sessions of a running console end at their idle timeout)\n`);
   });
 
   common(admin.command("list-users").description("list accounts").option("--json", "JSON output")).action(
@@ -134,9 +156,9 @@ export function registerAdminCommands(program: Command): void {
   );
 
   common(admin.command("remove-user <name>").description("remove an account")).action(async (name: string, opts: CommonOptions) => {
-    await withStore(opts, (store) => {
-      store.remove(name);
-      process.stdout.write(`removed ${name}\n`);
-    });
+    exitBeforeTeardown();
+    await withStore(opts, (store) => store.remove(name));
+    await recordChange(opts, { action: "user-remove", user: name });
+    process.stdout.write(`removed ${name}\n`);
   });
 }

@@ -5,6 +5,8 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { verifyPassword } from "../../src/admin/password.ts";
 import { openUserStore } from "../../src/admin/user-store.ts";
+import { openAuditStore } from "../../src/audit/index.ts";
+import { auditSchema } from "../../src/config/schema.ts";
 
 const repo = path.resolve(import.meta.dirname, "../..");
 
@@ -54,6 +56,28 @@ describe("mumuka admin", () => {
     const last = await run(["admin", "remove-user", "a1", "--data-dir", dataDir]);
     expect(last.code).toBe(1);
     expect(last.stderr).toContain("the last administrator cannot be removed");
+  });
+
+  it("records every account change in the audit trail, naming the command-line user", async () => {
+    expect((await run(["admin", "add-user", "a1", "--role", "admin", "--data-dir", dataDir], "first password 1\n")).code).toBe(0);
+    expect((await run(["admin", "add-user", "v1", "--role", "viewer", "--data-dir", dataDir], "first password 2\n")).code).toBe(0);
+    expect((await run(["admin", "passwd", "v1", "--password-stdin", "--data-dir", dataDir], "second password 2\n")).code).toBe(0);
+    expect((await run(["admin", "remove-user", "v1", "--data-dir", dataDir])).code).toBe(0);
+    expect((await run(["admin", "remove-user", "a1", "--data-dir", dataDir])).code).toBe(1); // refused: not a change, not recorded
+    const store = openAuditStore(auditSchema.parse({}), dataDir);
+    try {
+      const events = await store.eventsAfter(0, 100);
+      expect(events.map((e) => [e.type, e.data.action, e.data.user])).toEqual([
+        ["admin", "user-add", "a1"],
+        ["admin", "user-add", "v1"],
+        ["admin", "user-password", "v1"],
+        ["admin", "user-remove", "v1"],
+      ]);
+      for (const e of events) expect(e.actor).toMatch(/^cli:./);
+      expect(events[0]!.data.role).toBe("admin");
+    } finally {
+      await store.close();
+    }
   });
 
   it("refuses an unknown role, a short password and a duplicate name with a clear message, creating nothing", async () => {
