@@ -142,7 +142,7 @@ export function registerAdminCommands(program: Command): void {
       await store.setPassword(name, password);
     });
     await recordChange(opts, { action: "user-password", user: name });
-    process.stdout.write(`password changed for ${name} (sessions of a running console end at their idle timeout)\n`);
+    process.stdout.write(`password changed for ${name} (console sessions opened with the old password end at their next request)\n`);
   });
 
   common(admin.command("list-users").description("list accounts").option("--json", "JSON output")).action(

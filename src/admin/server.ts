@@ -94,6 +94,12 @@ export async function buildAdminApp(deps: AdminDeps): Promise<AdminApp> {
   });
 
   const states = new WeakMap<FastifyRequest, RequestState>();
+  /**
+   * The password hash each logged-in session was opened with: when it is no
+   * longer the account's (`mumuka admin passwd` in another process, after a
+   * leak), the session ends at its next request instead of at its timeout.
+   */
+  const openedWith = new WeakMap<Session, string>();
   const state = (request: FastifyRequest): RequestState => states.get(request)!;
 
   app.addHook("onRequest", async (request, reply) => {
@@ -112,8 +118,8 @@ export async function buildAdminApp(deps: AdminDeps): Promise<AdminApp> {
       s.session = session;
       if (session.user !== undefined) {
         const user = users.get(session.user);
-        if (user) s.user = { name: user.name, role: user.role };
-        else sessions.destroy(session.id); // the account was removed: the session ends with it
+        if (user && openedWith.get(session) === user.passwordHash) s.user = { name: user.name, role: user.role };
+        else sessions.destroy(session.id); // the account was removed or its password changed: the session ends with it
       }
     }
     states.set(request, s);
@@ -291,6 +297,7 @@ export async function buildAdminApp(deps: AdminDeps): Promise<AdminApp> {
     accountLimiter.reset(accountKey);
     sessions.destroy(s.session.id); // a new id after login: a planted pre-login id is worthless
     const session = sessions.create(user.name);
+    openedWith.set(session, user.passwordHash);
     s.session = session;
     setSessionCookie(request, session);
     deps.audit.record({ type: "login", actor: `admin:${user.name}`, data: { ip, role: user.role } });

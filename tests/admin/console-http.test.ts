@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Readable } from "node:stream";
-import { createHarness, ID1, ID2, PASSWORD, type Harness } from "./harness.ts";
+import { createHarness, ID1, ID2, PASSWORD, TEST_COST, type Harness } from "./harness.ts";
+import { openUserStore } from "../../src/admin/user-store.ts";
 import { CSP } from "../../src/admin/server.ts";
 
 const XSS_SUBJECT = "<script>alert(1)</script>";
@@ -149,6 +150,18 @@ describe("authorization", () => {
     expect((await a.post("/users/tanaka/remove", { _csrf: a.csrf })).status).toBe(303);
     expect((await tanaka.get("/messages")).status).toBe(303);
     expect((await a.get("/users/admin/remove")).status).toBe(409); // not yourself
+  });
+
+  it("ends the sessions of an account whose password was changed from the command line", async () => {
+    const v = await h.loggedIn("viewer");
+    expect((await v.get("/messages")).status).toBe(200);
+    const store = openUserStore(h.dataDir, { cost: TEST_COST });
+    await store.setPassword("viewer", "a new password after a leak");
+    store.close();
+    expect((await v.get("/messages")).status).toBe(303);
+    const again = h.client();
+    expect((await again.login("viewer", "a new password after a leak")).status).toBe(303);
+    expect((await again.get("/messages")).status).toBe(200);
   });
 
   it("answers 404 for an id that is not an audit id, without touching the stores", async () => {
