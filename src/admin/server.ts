@@ -155,7 +155,8 @@ export async function buildAdminApp(deps: AdminDeps): Promise<AdminApp> {
       lang: s.lang,
       csrf: s.session?.csrf ?? "",
       path: url.pathname,
-      otherLangHref: url.pathname + url.search,
+      // "/.//evil.example" parses to the path "//evil.example": one leading slash, or the link would leave the console
+      otherLangHref: url.pathname.replace(/^\/+/, "/") + url.search,
     };
     if (s.user) ctx.user = s.user;
     return ctx;

@@ -1,4 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { request } from "node:http";
+import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { createHarness, ID1, ID2, PASSWORD, TEST_COST, type Harness } from "./harness.ts";
 import { openUserStore } from "../../src/admin/user-store.ts";
@@ -340,6 +342,26 @@ describe("escaping", () => {
 });
 
 describe("language", () => {
+  it("never links off the console from a crafted path (dot segments that leave a // path)", async () => {
+    // over a real socket: inject() would normalise the path before the console sees it
+    await h.app.listen({ host: "127.0.0.1", port: 0 });
+    const { port } = h.app.server.address() as AddressInfo;
+    for (const url of ["/.//evil.example/x", "/a/..//evil.example", "/%2e//evil.example"]) {
+      const body = await new Promise<string>((resolve, reject) => {
+        const req = request({ host: "127.0.0.1", port, path: url }, (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (d: string) => (text += d));
+          res.on("end", () => resolve(text));
+        });
+        req.on("error", reject);
+        req.end();
+      });
+      expect(body).toContain('class="lang"');
+      expect(body).not.toMatch(/href="\/\//);
+    }
+  });
+
   it("speaks Japanese by default and English after ?lang=en, remembered in a cookie", async () => {
     const c = await h.loggedIn("viewer");
     expect((await c.get("/queue")).body).toContain("再送待ち・保留中のメール");
