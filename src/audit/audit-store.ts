@@ -50,6 +50,47 @@ export function tableNames(prefix: string): { events: string; messages: string }
   return { events: `${prefix}_events`, messages: `${prefix}_messages` };
 }
 
+/**
+ * The tables and indexes of both backends, written once so they cannot drift
+ * apart; `int64` is the dialect's 64-bit integer (SQLite INTEGER, which also
+ * makes seq the rowid; PostgreSQL BIGINT). Idempotent (IF NOT EXISTS).
+ */
+export function tablesSql(t: { events: string; messages: string }, int64: "INTEGER" | "BIGINT"): string {
+  return `
+    CREATE TABLE IF NOT EXISTS ${t.events} (
+      seq ${int64} PRIMARY KEY,
+      ts TEXT NOT NULL,
+      gateway TEXT NOT NULL,
+      type TEXT NOT NULL,
+      audit_id TEXT,
+      actor TEXT,
+      data TEXT NOT NULL,
+      prev_hash TEXT NOT NULL,
+      hash TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS ${t.events}_audit_id ON ${t.events} (audit_id, seq) WHERE audit_id IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS ${t.events}_ts ON ${t.events} (ts);
+    CREATE INDEX IF NOT EXISTS ${t.events}_checkpoint ON ${t.events} (seq) WHERE type = 'checkpoint';
+    CREATE TABLE IF NOT EXISTS ${t.messages} (
+      audit_id TEXT PRIMARY KEY,
+      received_at TEXT NOT NULL,
+      day_jst TEXT NOT NULL,
+      mail_from TEXT NOT NULL,
+      header_from TEXT NOT NULL,
+      rcpt_to TEXT NOT NULL,
+      subject TEXT NOT NULL,
+      status TEXT NOT NULL,
+      size ${int64} NOT NULL,
+      attachments_removed INTEGER NOT NULL,
+      first_seq ${int64} NOT NULL,
+      last_seq ${int64} NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS ${t.messages}_received ON ${t.messages} (received_at);
+    CREATE INDEX IF NOT EXISTS ${t.messages}_status ON ${t.messages} (status, received_at);
+    CREATE INDEX IF NOT EXISTS ${t.messages}_first_seq ON ${t.messages} (first_seq);
+  `;
+}
+
 /** Rows per page when a store is walked (verify, export): bounded memory on any size. */
 export const PAGE_SIZE = 5000;
 

@@ -27,6 +27,7 @@ import {
   summaryFromRow,
   summaryParams,
   tableNames,
+  tablesSql,
   type AuditStore,
   type DailyRow,
   type EventRow,
@@ -74,39 +75,7 @@ export function openPgStore(options: { url: string; tablePrefix?: string }): Aud
     await inTx(async (c) => {
       // the lock also serialises two gateways creating the tables at the same moment
       await c.query("SELECT pg_advisory_xact_lock($1)", [lockKey]);
-      await c.query(`
-        CREATE TABLE IF NOT EXISTS ${t.events} (
-          seq BIGINT PRIMARY KEY,
-          ts TEXT NOT NULL,
-          gateway TEXT NOT NULL,
-          type TEXT NOT NULL,
-          audit_id TEXT,
-          actor TEXT,
-          data TEXT NOT NULL,
-          prev_hash TEXT NOT NULL,
-          hash TEXT NOT NULL
-        );
-        CREATE INDEX IF NOT EXISTS ${t.events}_audit_id ON ${t.events} (audit_id, seq) WHERE audit_id IS NOT NULL;
-        CREATE INDEX IF NOT EXISTS ${t.events}_ts ON ${t.events} (ts);
-        CREATE INDEX IF NOT EXISTS ${t.events}_checkpoint ON ${t.events} (seq) WHERE type = 'checkpoint';
-        CREATE TABLE IF NOT EXISTS ${t.messages} (
-          audit_id TEXT PRIMARY KEY,
-          received_at TEXT NOT NULL,
-          day_jst TEXT NOT NULL,
-          mail_from TEXT NOT NULL,
-          header_from TEXT NOT NULL,
-          rcpt_to TEXT NOT NULL,
-          subject TEXT NOT NULL,
-          status TEXT NOT NULL,
-          size BIGINT NOT NULL,
-          attachments_removed INTEGER NOT NULL,
-          first_seq BIGINT NOT NULL,
-          last_seq BIGINT NOT NULL
-        );
-        CREATE INDEX IF NOT EXISTS ${t.messages}_received ON ${t.messages} (received_at);
-        CREATE INDEX IF NOT EXISTS ${t.messages}_status ON ${t.messages} (status, received_at);
-        CREATE INDEX IF NOT EXISTS ${t.messages}_first_seq ON ${t.messages} (first_seq);
-      `);
+      await c.query(tablesSql(t, "BIGINT"));
     });
     await trigramIndexes();
     initialised = true;

@@ -28,6 +28,7 @@ import {
   summaryFromRow,
   summaryParams,
   tableNames,
+  tablesSql,
   type AuditStore,
   type DailyRow,
   type EventRow,
@@ -63,39 +64,8 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
   const t = tableNames(options.tablePrefix ?? "audit");
 
   const init = (): void => {
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS ${t.events} (
-        seq INTEGER PRIMARY KEY,
-        ts TEXT NOT NULL,
-        gateway TEXT NOT NULL,
-        type TEXT NOT NULL,
-        audit_id TEXT,
-        actor TEXT,
-        data TEXT NOT NULL,
-        prev_hash TEXT NOT NULL,
-        hash TEXT NOT NULL
-      );
-      CREATE INDEX IF NOT EXISTS ${t.events}_audit_id ON ${t.events} (audit_id, seq) WHERE audit_id IS NOT NULL;
-      CREATE INDEX IF NOT EXISTS ${t.events}_ts ON ${t.events} (ts);
-      CREATE INDEX IF NOT EXISTS ${t.events}_checkpoint ON ${t.events} (seq) WHERE type = 'checkpoint';
-      CREATE TABLE IF NOT EXISTS ${t.messages} (
-        audit_id TEXT PRIMARY KEY,
-        received_at TEXT NOT NULL,
-        day_jst TEXT NOT NULL,
-        mail_from TEXT NOT NULL,
-        header_from TEXT NOT NULL,
-        rcpt_to TEXT NOT NULL,
-        subject TEXT NOT NULL,
-        status TEXT NOT NULL,
-        size INTEGER NOT NULL,
-        attachments_removed INTEGER NOT NULL,
-        first_seq INTEGER NOT NULL,
-        last_seq INTEGER NOT NULL
-      );
-      CREATE INDEX IF NOT EXISTS ${t.messages}_received ON ${t.messages} (received_at);
-      CREATE INDEX IF NOT EXISTS ${t.messages}_status ON ${t.messages} (status, received_at);
-      CREATE INDEX IF NOT EXISTS ${t.messages}_first_seq ON ${t.messages} (first_seq);
-    `);
+    // INTEGER PRIMARY KEY: seq is SQLite's rowid (64-bit)
+    db.exec(tablesSql(t, "INTEGER"));
   };
   init();
 
