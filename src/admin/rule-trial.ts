@@ -4,7 +4,8 @@
  * overrides), returning what the page shows. Nothing is spooled or delivered.
  *
  * SECURITY: the pasted message is as hostile as any received one: it goes
- * through the sanitizer core with the configured limits; the result is shown
+ * through the sanitizer core with the configured limits and time budget
+ * (limits.maxTimeMs), in the console's process; the result is shown
  * through `html```. The output (one text/plain part, bounded by the limits) is
  * decoded with mailparser to show the text as staff would read it.
  */
@@ -23,7 +24,8 @@ export function createRuleTrial(deps: {
   return async (raw, envelope) => {
     const core = await import("../sanitize/index.ts");
     const now = deps.now?.() ?? new Date();
-    const analyzed = await core.analyze(Readable.from([raw]), deps.sanitize.limits);
+    // the gateway's time budget too: this runs in the serving process, and a pasted message is as hostile as a received one
+    const analyzed = await core.analyze(Readable.from([raw]), deps.sanitize.limits, AbortSignal.timeout(deps.sanitize.limits.maxTimeMs));
     const facts = analyzed.facts;
     const filled: Envelope = {
       ...envelope,

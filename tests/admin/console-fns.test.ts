@@ -5,6 +5,9 @@ import { formatJst, jstDay, jstDayStart, jstWeekStart } from "../../src/lib/japa
 import { niceMax, dailyChart } from "../../src/admin/chart.ts";
 import { parseCookies, parseSearch, safeNext } from "../../src/admin/http-fns.ts";
 import { translator } from "../../src/admin/i18n.ts";
+import { createRuleTrial } from "../../src/admin/rule-trial.ts";
+import { sanitizeSchema } from "../../src/config/schema.ts";
+import { noRules } from "../../src/rules/rules-engine.ts";
 import { createFailureLimiter } from "../../src/admin/rate-limit.ts";
 import { createSessionStore } from "../../src/admin/sessions.ts";
 import { dummyHash, hashPassword, verifyPassword } from "../../src/admin/password.ts";
@@ -164,5 +167,16 @@ describe("password verification gate", () => {
     releases.splice(0).forEach((r) => r());
     expect(await Promise.all(jobs)).toEqual(["done", "done", "done"]);
     expect(peak).toBe(2);
+  });
+});
+
+describe("try a message (rules page)", () => {
+  it("stops a pasted message at the configured time budget, as the gateway would, and says so", async () => {
+    const sanitize = sanitizeSchema.parse({ limits: { maxTimeMs: 1 } });
+    const trial = createRuleTrial({ rules: { current: () => noRules }, sanitize, hostname: "mumuka.test" });
+    const html = `<div>${"<p>段落 <b>太字</b> <a href='https://example.jp/'>リンク</a></p>".repeat(20_000)}</div>`;
+    const raw = Buffer.from(`From: a@example.jp\r\nTo: b@city.example.lg.jp\r\nSubject: big\r\nContent-Type: text/html; charset=utf-8\r\n\r\n${html}\r\n`);
+    const result = await trial(raw, { mailFrom: "", rcptTo: [], clientAddress: "127.0.0.1", clientHelo: "admin-console" });
+    expect(result.text).toContain("処理時間");
   });
 });
