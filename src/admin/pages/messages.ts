@@ -1,4 +1,12 @@
-/** Log search and message detail. Pure renderers; every message field is escaped by `html`. */
+/**
+ * Log search and message detail. Pure renderers; nothing to leave half-done.
+ *
+ * SECURITY: subjects, addresses, file names, remote servers' replies and the
+ * sanitized text are sender-controlled: every one is escaped by `html```,
+ * header values are decoded and made visible by headerText(), the rest by
+ * visible() (bidi overrides and controls shown as <U+XXXX>); links to a
+ * message are built by href() from an audit id.
+ */
 import type { AuditEvent, MessageStatus, MessageSummary } from "../../audit/audit-types.ts";
 import type { QueueEntry } from "../../spool/queue-types.ts";
 import { headerText } from "../display.ts";

@@ -1,4 +1,11 @@
-/** The queue page and the confirmation page of a queue action. Pure renderers. */
+/**
+ * The queue page and the confirmation page of a queue action. Pure renderers;
+ * the action itself is a POST the server checks (role, CSRF) and audits.
+ *
+ * SECURITY: envelope addresses, hold reasons and remote servers' replies are
+ * sender- or network-controlled: escaped by `html``` and made visible by
+ * visible(); form actions are built by href() from an audit id.
+ */
 import type { QueueEntry, QueueState } from "../../spool/queue-types.ts";
 import { href, html, visible, type Html } from "../html.ts";
 import { formatBytes, statusLabel } from "../i18n.ts";

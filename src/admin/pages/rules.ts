@@ -1,4 +1,11 @@
-/** The rules page: rules in force, validation state, the "try a message" form and its result. Pure renderer. */
+/**
+ * The rules page: rules in force, validation state, the "try a message" form
+ * and its result. Pure renderer.
+ *
+ * SECURITY: the tried message is hostile (its subject, file names and text
+ * are shown through `html``` and visible()); the rules source is operator
+ * text, escaped the same way.
+ */
 import type { RuleTrial } from "../admin-types.ts";
 import type { RulesStatus } from "../../rules/index.ts";
 import { html, visible, type Html } from "../html.ts";
