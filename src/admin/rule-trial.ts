@@ -9,6 +9,7 @@
  * through `html```. The output (one text/plain part, bounded by the limits) is
  * decoded with mailparser to show the text as staff would read it.
  */
+import { readFileSync } from "node:fs";
 import { Readable } from "node:stream";
 import { simpleParser } from "mailparser";
 import type { Config } from "../config/schema.ts";
@@ -20,7 +21,10 @@ export function createRuleTrial(deps: {
   sanitize: Config["sanitize"];
   hostname: string;
   now?: () => Date;
+  /** the notice template's text; default: read once from sanitize.noticeTemplate, as the gateway and `rules test` use it */
+  noticeTemplate?: string;
 }): (raw: Buffer, envelope: Envelope) => Promise<RuleTrial> {
+  const template = deps.noticeTemplate ?? (deps.sanitize.noticeTemplate ? readFileSync(deps.sanitize.noticeTemplate, "utf8") : undefined);
   return async (raw, envelope) => {
     const core = await import("../sanitize/index.ts");
     const now = deps.now?.() ?? new Date();
@@ -34,7 +38,7 @@ export function createRuleTrial(deps: {
     };
     const decision = deps.rules.current().decide(facts, filled, now);
     const options = {
-      ...core.renderOptionsFromConfig(deps.sanitize, { auditId: "rules-test", now, hostname: deps.hostname }),
+      ...core.renderOptionsFromConfig(deps.sanitize, { auditId: "rules-test", now, hostname: deps.hostname }, template),
       ...decision.render,
       rulesApplied: decision.rulesApplied,
     };

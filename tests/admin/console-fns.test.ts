@@ -1,4 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import fc from "fast-check";
 import { href, html, raw, visible } from "../../src/admin/html.ts";
 import { formatJst, jstDay, jstDayStart, jstWeekStart } from "../../src/lib/japan-time.ts";
@@ -178,5 +181,20 @@ describe("try a message (rules page)", () => {
     const raw = Buffer.from(`From: a@example.jp\r\nTo: b@city.example.lg.jp\r\nSubject: big\r\nContent-Type: text/html; charset=utf-8\r\n\r\n${html}\r\n`);
     const result = await trial(raw, { mailFrom: "", rcptTo: [], clientAddress: "127.0.0.1", clientHelo: "admin-console" });
     expect(result.text).toContain("処理時間");
+  });
+
+  it("shows the notice with the configured template, as staff would receive it", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "mumuka-trial-"));
+    try {
+      const file = path.join(dir, "notice.txt");
+      writeFileSync(file, "【○○市 情報政策課】このメールは無害化されました。管理番号 {{auditId}}\n");
+      const trial = createRuleTrial({ rules: { current: () => noRules }, sanitize: sanitizeSchema.parse({ noticeTemplate: file }), hostname: "mumuka.test" });
+      const raw = Buffer.from("From: a@example.jp\r\nTo: b@city.example.lg.jp\r\nSubject: hello\r\n\r\n本文です\r\n");
+      const result = await trial(raw, { mailFrom: "", rcptTo: [], clientAddress: "127.0.0.1", clientHelo: "admin-console" });
+      expect(result.text).toContain("【○○市 情報政策課】このメールは無害化されました。管理番号 rules-test");
+      expect(result.text).toContain("本文です");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
