@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -7,20 +6,10 @@ import { verifyPassword } from "../../src/admin/password.ts";
 import { openUserStore } from "../../src/admin/user-store.ts";
 import { openAuditStore } from "../../src/audit/index.ts";
 import { auditSchema } from "../../src/config/schema.ts";
+import { runCli } from "../helpers/run-cli.ts";
 
-const repo = path.resolve(import.meta.dirname, "../..");
 
-function run(args: string[], stdin = ""): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["src/cli.ts", ...args], { cwd: repo, stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
+const run = (args: string[], stdin = "") => runCli(args, { stdin });
 
 let dataDir: string;
 beforeEach(() => {

@@ -5,7 +5,6 @@
  * export writes JSON lines, verify passes and then fails when a stored subject
  * is edited by hand, original get releases the original and leaves a record.
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -14,22 +13,12 @@ import { openAuditLog, type AuditLog } from "../../src/audit/index.ts";
 import { auditSchema } from "../../src/config/schema.ts";
 import { newAuditId } from "../../src/lib/ids.ts";
 import { openOriginals } from "../../src/originals/index.ts";
+import { runCli } from "../helpers/run-cli.ts";
 import { makeBackend, PG_URL, quietLogger, sqliteExec } from "./backends.ts";
 
-const REPO = path.resolve(import.meta.dirname, "../..");
 const KEY = "ab".repeat(32);
 
-function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["src/cli.ts", ...args], { cwd: REPO, env: { ...process.env, ...env } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const run = (args: string[], env: Record<string, string> = {}) => runCli(args, { env });
 
 describe("mumuka audit and mumuka original, spawned", () => {
   let dir: string;

@@ -11,21 +11,12 @@ import path from "node:path";
 import nodemailer from "nodemailer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openSqliteStore } from "../../src/audit/sqlite-store.ts";
+import { runCli } from "../helpers/run-cli.ts";
 import { sqliteExec } from "./backends.ts";
 
 const REPO = path.resolve(import.meta.dirname, "../..");
 
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["src/cli.ts", ...args], { cwd: REPO });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const cli = (args: string[]) => runCli(args);
 
 describe("mail through mumuka serve, then the audit commands", () => {
   let dir: string;

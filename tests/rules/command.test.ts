@@ -1,24 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { runCli } from "../helpers/run-cli.ts";
 
 const REPO = path.join(import.meta.dirname, "../..");
 const EXAMPLE = path.join(REPO, "config/rules.example.yaml");
 
-function mumuka(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["src/cli.ts", ...args], { cwd: REPO, env: { ...process.env, NO_COLOR: "1" } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? "");
-  });
-}
+const mumuka = (args: string[], stdin?: string) => runCli(args, { stdin: stdin ?? "", env: { NO_COLOR: "1" } });
 
 const PARTNER_MAIL = [
   "From: =?UTF-8?B?5aSq6YOO?= <taro@partner.example.co.jp>",

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import nodemailer from "nodemailer";
 import { simpleParser } from "mailparser";
+import { runCli } from "../helpers/run-cli.ts";
 
 const REPO = path.join(import.meta.dirname, "../..");
 const sha = (text: string) => createHash("sha256").update(text).digest("hex");
@@ -34,17 +35,7 @@ let gateway: ChildProcess;
 let log = "";
 let port = 0;
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["src/cli.ts", ...args], { cwd: REPO });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[]) => runCli(args);
 
 async function until<T>(probe: () => T | undefined | false, what: string): Promise<T> {
   for (let i = 0; i < 400; i++) {

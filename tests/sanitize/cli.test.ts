@@ -4,15 +4,14 @@
  * from flags or --config; clear one-line errors and a non-zero exit on an
  * unreadable file or a bad option.
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { SanitizeReport } from "../../src/sanitize/sanitize-types.ts";
-import { repoRoot } from "../helpers/corpus.ts";
 import { assertSanitized } from "../helpers/invariant.ts";
 import { attachment, encodedWord, message, multipart, part } from "../helpers/mime-builders.ts";
+import { runCli } from "../helpers/run-cli.ts";
 
 const work = mkdtempSync(path.join(tmpdir(), "mumuka-cli-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -24,17 +23,9 @@ const input = message({
 const inputFile = path.join(work, "in.eml");
 writeFileSync(inputFile, input);
 
-function cli(args: string[], stdin?: Buffer): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["src/cli.ts", ...args], { cwd: repoRoot, stdio: ["pipe", "pipe", "pipe"] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on("data", (c: Buffer) => out.push(c));
-    child.stderr.on("data", (c: Buffer) => err.push(c));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString("utf8") }));
-    child.stdin.end(stdin ?? Buffer.alloc(0));
-  });
+async function cli(args: string[], stdin?: Buffer): Promise<{ code: number; stdout: Buffer; stderr: string }> {
+  const r = await runCli(args, stdin ? { stdin } : {});
+  return { code: r.code, stdout: r.stdoutBytes, stderr: r.stderr };
 }
 
 const ID = "20261126T100000Z-0123456789ABCDEF";
