@@ -5,8 +5,10 @@
  * a hung store cannot hang the health endpoint; the downstream probe is cached
  * so monitoring does not open a connection to the LGWAN server every few seconds.
  *
- * SECURITY: no request input is used. A probe file is created with a random
- * name and removed; a crash can leave one `.healthz-*` file in dataDir.
+ * SECURITY: no request input is used, and the endpoint needs no login:
+ * simultaneous checks share one run, so requests cannot multiply disk syncs or
+ * downstream connections. A probe file is created with a random name and
+ * removed; a crash can leave one `.healthz-*` file in dataDir.
  */
 import { randomBytes } from "node:crypto";
 import { open, unlink } from "node:fs/promises";
@@ -85,7 +87,10 @@ export function createHealthCheck(deps: {
       return { ok: false, detail: `unreachable: ${(error as Error).message}` };
     }
   };
-  return async () => {
+  // /healthz needs no login: simultaneous requests share one run, so a flood of them costs one
+  // probe file (with its fsync on the spool's disk) and one downstream connection at a time
+  let running: Promise<HealthCheck> | undefined;
+  const run = async (): Promise<HealthCheck> => {
     const [spool, auditCheck, down] = await Promise.all([
       withTimeout(checkWritable(deps.spoolDir), CHECK_TIMEOUT_MS),
       withTimeout(audit(), CHECK_TIMEOUT_MS),
@@ -95,4 +100,8 @@ export function createHealthCheck(deps: {
     // deferred queue, which is the designed behaviour. It is shown, not counted.
     return { ok: spool.ok && auditCheck.ok, checks: { spool, audit: auditCheck, downstream: down } };
   };
+  return () =>
+    (running ??= run().finally(() => {
+      running = undefined;
+    }));
 }

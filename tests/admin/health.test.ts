@@ -64,4 +64,23 @@ describe("health checks", () => {
     expect(down.checks.downstream!.detail).toContain("ECONNREFUSED");
     expect(down.ok).toBe(true);
   });
+
+  it("answers a burst of simultaneous checks (no login needed) with one probe of the spool and one downstream connection", async () => {
+    let connections = 0;
+    const server: Server = createServer((s) => {
+      connections++;
+      s.destroy();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as { port: number }).port;
+    let searches = 0;
+    const audit = { search: async () => (searches++, { total: 0, rows: [] }) };
+    const health = createHealthCheck({ spoolDir: tmp(), audit, downstream: { host: "127.0.0.1", port } });
+    const results = await Promise.all(Array.from({ length: 20 }, () => health()));
+    for (const r of results) expect(r.ok).toBe(true);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(connections).toBe(1);
+    expect(searches).toBe(1);
+    await new Promise<void>((r) => server.close(() => r()));
+  });
 });
