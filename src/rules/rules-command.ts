@@ -14,7 +14,7 @@
  * names) are printed display-safe, so control or bidi characters cannot
  * rewrite the operator's terminal.
  */
-import { createReadStream, readFileSync } from "node:fs";
+import { createReadStream } from "node:fs";
 import os from "node:os";
 import type { Readable } from "node:stream";
 import type { Command } from "commander";
@@ -29,6 +29,7 @@ import { loadRulesFile } from "./rules-holder.ts";
 import { RulesError } from "./rules-file.ts";
 import { noRules } from "./rules-engine.ts";
 import { analyze, render, renderOptionsFromConfig } from "../sanitize/index.ts";
+import { readTemplate } from "../sanitize/sanitize-command.ts";
 
 /** Exit code of `rules check` / `rules test` when the rules file is invalid. */
 const EXIT_INVALID = 1;
@@ -178,7 +179,7 @@ export function registerRulesCommands(program: Command): void {
         ...renderOptionsFromConfig(
           config.sanitize,
           { auditId: "rules-test", now, hostname: config.smtp.hostname ?? os.hostname() },
-          config.sanitize.noticeTemplate ? readFileSync(config.sanitize.noticeTemplate, "utf8") : undefined,
+          config.sanitize.noticeTemplate ? readTemplate(config.sanitize.noticeTemplate) : undefined,
         ),
         ...decision.render,
         rulesApplied: decision.rulesApplied,

@@ -40,7 +40,8 @@ function oneOf<T extends string>(name: string, value: string | undefined, allowe
   return lower as T;
 }
 
-function readTemplate(file: string): string {
+/** Reads and checks a notice template file; a problem is one CliError line (1: unreadable, 2: bad syntax). */
+export function readTemplate(file: string): string {
   let text: string;
   try {
     text = readFileSync(file, "utf8");

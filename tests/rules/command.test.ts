@@ -145,4 +145,18 @@ describe("mumuka rules test", () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/nope\.eml: cannot read: ENOENT/);
   });
+
+  it("reports a missing or broken notice template of the configuration in one line, as mumuka sanitize does", async () => {
+    const missing = path.join(dir, "missing-template.yaml");
+    writeFileSync(missing, `sanitize:\n  noticeTemplate: ${path.join(dir, "no-such-notice.txt")}\n`);
+    const r = await mumuka(["rules", "test", path.join(dir, "partner.eml"), "--rules", EXAMPLE, "-c", missing]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^mumuka: cannot read notice template .*no-such-notice\.txt: ENOENT\n$/);
+    writeFileSync(path.join(dir, "broken-notice.txt"), "{{#withheld}} never closed\n");
+    const broken = path.join(dir, "broken-template.yaml");
+    writeFileSync(broken, `sanitize:\n  noticeTemplate: ${path.join(dir, "broken-notice.txt")}\n`);
+    const b = await mumuka(["rules", "test", path.join(dir, "partner.eml"), "--rules", EXAMPLE, "-c", broken]);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toMatch(/^mumuka: notice template .*broken-notice\.txt: unclosed/);
+  });
 });
