@@ -10,6 +10,8 @@ export interface DeliveryJob {
   rcptTo: string[];
   /** the sanitized message file, sent byte for byte */
   file: string;
+  /** the same bytes as `file`, when the caller still has them in memory: sent instead of reading the file */
+  message?: Buffer;
 }
 
 export interface RecipientResult {

@@ -195,14 +195,17 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
     }
     const meta = (fresh ? undefined : await spool.readMeta(id)) ?? freshMeta(info.envelope);
 
+    let message: Buffer | undefined;
     if (fresh || !(await spool.hasOut(id))) {
-      const settled = await sanitizeStage(id, info, meta, log);
-      if (settled) return settled;
+      const sanitized = await sanitizeStage(id, info, meta, log);
+      if (typeof sanitized === "string") return sanitized;
+      message = sanitized;
     }
-    return deliverStage(id, info.envelope, meta, log);
+    return deliverStage(id, info.envelope, meta, log, message);
   }
 
-  async function sanitizeStage(id: string, info: RecordInfo, meta: DeliveryMeta, log: Logger): Promise<Settled | undefined> {
+  /** a Settled state, or the sanitized message (durable in out/ID.eml) to deliver */
+  async function sanitizeStage(id: string, info: RecordInfo, meta: DeliveryMeta, log: Logger): Promise<Settled | Buffer> {
     const env = info.envelope;
     const ruleEnvelope: Envelope = { mailFrom: env.mailFrom, rcptTo: env.rcptTo, clientAddress: env.clientAddress, clientHelo: env.clientHelo };
     const trace: Trace = { clientAddress: env.clientAddress, clientHelo: env.clientHelo, protocol: env.protocol };
@@ -217,6 +220,8 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
         length: info.messageLength,
         limits: deps.limits,
         ...(deps.keepOriginals ? { keepOriginalOf: id } : {}),
+        // the worker writes out/ID.eml itself (durably): no file work for this event loop
+        outFile: spool.outPath(id),
       },
       (facts) => {
         if (facts.sha256 !== info.sha256) return { stop: true, context: undefined };
@@ -270,7 +275,16 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
       await sendHoldNotice(id, env, outcome.message, log);
       return hold(id, meta, `rule: ${decision.reason ?? decision.rulesApplied.join(", ")}`, log);
     }
-    await spool.writeOut(id, outcome.message);
+    // durable before the first attempt, so every retry sends these bytes; written here only if the worker could not
+    if (!outcome.durable) await spool.writeOut(id, outcome.message);
+    else {
+      try {
+        await outcome.durable;
+      } catch (error) {
+        log.warn({ err: error }, "the sanitizer worker could not write the output; writing it here");
+        await spool.writeOut(id, outcome.message);
+      }
+    }
     const report = outcome.report;
     deps.metrics?.attachmentsRemoved.inc(report.attachments.length);
     deps.metrics?.linksDisarmed.inc(report.links.disarmed);
@@ -280,15 +294,22 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
       actor: "gateway",
       data: { report, rulesApplied: outcome.context?.rulesApplied ?? [], released: meta.released === true },
     });
-    return undefined;
+    return outcome.message;
   }
 
-  async function deliverStage(id: string, env: SpoolEnvelope, meta: DeliveryMeta, log: Logger): Promise<Settled> {
+  /** `message`: the bytes of out/ID.eml when still in memory (first attempt), so they are not read back */
+  async function deliverStage(id: string, env: SpoolEnvelope, meta: DeliveryMeta, log: Logger, message?: Buffer): Promise<Settled> {
     if (meta.pending.length > 0) {
       const startedAt = now();
       let result: DeliveryResult;
       try {
-        result = await deps.deliverer.deliver({ queueId: id, mailFrom: env.mailFrom, rcptTo: meta.pending, file: spool.outPath(id) });
+        result = await deps.deliverer.deliver({
+          queueId: id,
+          mailFrom: env.mailFrom,
+          rcptTo: meta.pending,
+          file: spool.outPath(id),
+          ...(message ? { message } : {}),
+        });
       } catch (error) {
         const reply = `delivery error: ${(error as Error).message}`;
         result = { recipients: meta.pending.map((rcpt) => ({ rcpt, status: "deferred", reply })), attempts: [{ host: "-", reply, ok: false }] };

@@ -75,7 +75,8 @@ export function createSmtpDeliverer(delivery: Config["delivery"], hostname: stri
     try {
       const info = await transport.sendMail({
         envelope: { from: job.mailFrom, to: rcpts },
-        raw: { path: job.file },
+        // in memory on a first attempt: no file stream to open, read and close on this event loop
+        raw: job.message ?? { path: job.file },
       });
       const errors = ((info as { rejectedErrors?: SmtpErrorLike[] }).rejectedErrors ?? []) as SmtpErrorLike[];
       const accepted = new Set((info.accepted as string[]).map(String));
