@@ -15,7 +15,7 @@
  * write leaves the change unrecorded: the command then exits 1 saying so.
  */
 import type { Command } from "commander";
-import { cliActor, exitBeforeTeardown, openCliAuditLog } from "../audit/audit-command.ts";
+import { cliActor, openCliAuditLog } from "../audit/audit-command.ts";
 import { CliError } from "../lib/cli-error.ts";
 import { loadConfig } from "../config/load.ts";
 import { isRole, openUserStore, roles, UserError, type UserStore } from "./user-store.ts";
@@ -119,7 +119,6 @@ export function registerAdminCommands(program: Command): void {
   ).action(async (name: string, opts: CommonOptions & { role: string; passwordStdin?: boolean }) => {
     if (!isRole(opts.role)) throw new CliError(`--role must be one of ${roles.join(", ")}`, 2);
     const role = opts.role;
-    exitBeforeTeardown();
     await withStore(opts, async (store) => {
       if (store.get(name)) throw new CliError(`the user ${name} already exists`);
       const password = await readPassword(opts.passwordStdin);
@@ -135,7 +134,6 @@ export function registerAdminCommands(program: Command): void {
       .description("set an account's password")
       .option("--password-stdin", "read the password from the first line of stdin"),
   ).action(async (name: string, opts: CommonOptions & { passwordStdin?: boolean }) => {
-    exitBeforeTeardown();
     await withStore(opts, async (store) => {
       if (!store.get(name)) throw new CliError(`no user ${name}`);
       const password = await readPassword(opts.passwordStdin);
@@ -156,7 +154,6 @@ export function registerAdminCommands(program: Command): void {
   );
 
   common(admin.command("remove-user <name>").description("remove an account")).action(async (name: string, opts: CommonOptions) => {
-    exitBeforeTeardown();
     await withStore(opts, (store) => store.remove(name));
     await recordChange(opts, { action: "user-remove", user: name });
     process.stdout.write(`removed ${name}\n`);

@@ -48,24 +48,7 @@ export async function openCliAuditLog(config: Config): Promise<AuditLog> {
   });
 }
 
-/**
- * Ends a finished command before Node's exit teardown. better-sqlite3 12 on
- * Node 24 can abort the process during that teardown ("Assertion failed:
- * (env) != nullptr", a statement freed by the garbage collector after the
- * environment is gone), which we saw on a loaded machine in a few runs out of
- * a hundred; an abort would turn `audit verify`'s "OK" into exit code 134.
- * 'beforeExit' fires only once the event loop is empty, so every write to
- * stdout/stderr (synchronous for files, pipes and terminals on Linux) is out.
- * Only when this process is the CLI itself, never inside a test runner.
- */
-export function exitBeforeTeardown(): void {
-  const entry = process.argv[1] ?? "";
-  if (!/(?:^|\/)(?:cli\.[jt]s|mumuka(?:\.js)?)$/.test(entry)) return;
-  process.once("beforeExit", (code) => process.exit(typeof process.exitCode === "number" ? process.exitCode : code));
-}
-
 async function withLog<T>(configFile: string | undefined, fn: (log: AuditLog, config: Config) => Promise<T>): Promise<T> {
-  exitBeforeTeardown();
   const config = loadConfig(configFile);
   const log = await openCliAuditLog(config);
   try {
@@ -222,6 +205,12 @@ export function registerAuditCommands(program: Command): void {
           if ((error as NodeJS.ErrnoException).code === "EPIPE") return; // the reader (head, a closed SIEM pipe) stopped: not our failure
           throw error;
         }
+        // the whole trail (addresses, subjects) left the gateway: that is an administrator action
+        log.record({
+          type: "admin",
+          actor: cliActor(),
+          data: { action: "audit-export", since: since.toISOString(), until: until.toISOString(), events: n },
+        });
         process.stderr.write(`exported ${n} events (${formatJst(since.toISOString())} – ${formatJst(until.toISOString())} JST)\n`);
       });
     });

@@ -16,7 +16,7 @@
 import { createWriteStream } from "node:fs";
 import { rename, rm } from "node:fs/promises";
 import type { Command } from "commander";
-import { cliActor, exitBeforeTeardown, openCliAuditLog } from "../audit/audit-command.ts";
+import { cliActor, openCliAuditLog } from "../audit/audit-command.ts";
 import { CliError } from "../lib/cli-error.ts";
 import { loadConfig } from "../config/load.ts";
 import { pipeline } from "node:stream/promises";
@@ -32,7 +32,6 @@ export function registerOriginalCommands(program: Command): void {
     .option("-o, --output <file>", "write to FILE (mode 0600) instead of stdout")
     .option("-c, --config <file>", "configuration file (YAML)")
     .action(async (id: string, opts: { output?: string; config?: string }) => {
-      exitBeforeTeardown();
       if (!opts.output && process.stdout.isTTY) {
         // raw hostile bytes on a terminal could carry escape sequences that act on it
         throw new CliError("refusing to write a raw message to a terminal: use -o FILE, or redirect stdout", 2);
@@ -79,7 +78,6 @@ export function registerOriginalCommands(program: Command): void {
     .description("remove originals older than originals.retentionDays / 保存期間を過ぎた原本の削除")
     .option("-c, --config <file>", "configuration file (YAML)")
     .action(async (opts: { config?: string }) => {
-      exitBeforeTeardown();
       const config = loadConfig(opts.config);
       const audit = await openCliAuditLog(config);
       try {

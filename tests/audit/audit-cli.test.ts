@@ -95,6 +95,12 @@ describe("mumuka audit and mumuka original, spawned", () => {
     expect(events.length).toBeGreaterThanOrEqual(6);
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
     expect(r.stderr).toMatch(/exported \d+ events/);
+
+    // the export itself is an administrator action in the trail
+    const again = await run(["audit", "export", "--since", "2026-11-01", "--until", "2099-01-01", "--config", configFile]);
+    const last = JSON.parse(again.stdout.trim().split("\n").at(-1)!) as { type: string; actor: string; data: { action: string; events: number } };
+    expect(last).toMatchObject({ type: "admin", data: { action: "audit-export", events: events.length } });
+    expect(last.actor).toMatch(/^cli:/);
   });
 
   it("rejects bad arguments with a clear message and exit code 2", async () => {
