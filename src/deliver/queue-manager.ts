@@ -196,16 +196,24 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
     const meta = (fresh ? undefined : await spool.readMeta(id)) ?? freshMeta(info.envelope);
 
     let message: Buffer | undefined;
+    // a fresh message has no meta file unless this pass writes one (and a pass that does never removes)
+    const removal = fresh ? { noMeta: true } : {};
     if (fresh || !(await spool.hasOut(id))) {
-      const sanitized = await sanitizeStage(id, info, meta, log);
+      const sanitized = await sanitizeStage(id, info, meta, log, removal);
       if (typeof sanitized === "string") return sanitized;
       message = sanitized;
     }
-    return deliverStage(id, info.envelope, meta, log, message);
+    return deliverStage(id, info.envelope, meta, log, removal, message);
   }
 
   /** a Settled state, or the sanitized message (durable in out/ID.eml) to deliver */
-  async function sanitizeStage(id: string, info: RecordInfo, meta: DeliveryMeta, log: Logger): Promise<Settled | Buffer> {
+  async function sanitizeStage(
+    id: string,
+    info: RecordInfo,
+    meta: DeliveryMeta,
+    log: Logger,
+    removal: { noMeta?: boolean },
+  ): Promise<Settled | Buffer> {
     const env = info.envelope;
     const ruleEnvelope: Envelope = { mailFrom: env.mailFrom, rcptTo: env.rcptTo, clientAddress: env.clientAddress, clientHelo: env.clientHelo };
     const trace: Trace = { clientAddress: env.clientAddress, clientHelo: env.clientHelo, protocol: env.protocol };
@@ -260,7 +268,7 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
         const sent = await sendDsn(id, env, recipients, "", log);
         if (!sent.ok) return hold(id, { ...meta, pending: [] }, `rejected by rule, but the DSN could not be sent: ${sent.error}`, log);
       }
-      await spool.remove(id, "active");
+      await spool.remove(id, "active", removal);
       log.info({ reason }, "rejected by rule");
       return "done";
     }
@@ -298,7 +306,14 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
   }
 
   /** `message`: the bytes of out/ID.eml when still in memory (first attempt), so they are not read back */
-  async function deliverStage(id: string, env: SpoolEnvelope, meta: DeliveryMeta, log: Logger, message?: Buffer): Promise<Settled> {
+  async function deliverStage(
+    id: string,
+    env: SpoolEnvelope,
+    meta: DeliveryMeta,
+    log: Logger,
+    removal: { noMeta?: boolean },
+    message?: Buffer,
+  ): Promise<Settled> {
     if (meta.pending.length > 0) {
       const startedAt = now();
       let result: DeliveryResult;
@@ -364,7 +379,7 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
     }
 
     if (meta.pending.length === 0) {
-      await spool.remove(id, "active");
+      await spool.remove(id, "active", removal);
       deps.metrics?.messages.inc({ outcome: meta.failed.length ? "bounced" : "delivered" });
       log.info({ delivered: meta.delivered.length, failed: meta.failed.length }, "done");
       return "done";

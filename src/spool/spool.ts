@@ -104,8 +104,11 @@ export interface Spool {
   writeMeta(id: string, meta: DeliveryMeta): Promise<void>;
   writeOut(id: string, message: Buffer): Promise<void>;
   hasOut(id: string): Promise<boolean>;
-  /** removes the record and its meta and output (delivered or deleted) */
-  remove(id: string, state: QueueState): Promise<void>;
+  /**
+   * removes the record and its meta and output (delivered or deleted);
+   * `noMeta`: the caller knows no meta file was ever written (a message done in its first pass)
+   */
+  remove(id: string, state: QueueState, options?: { noMeta?: boolean }): Promise<void>;
   /** startup: removes never-acknowledged temp files, moves active/ back to incoming/ */
   recover(): Promise<{ tempRemoved: number; requeued: string[]; orphansRemoved: number }>;
 }
@@ -235,12 +238,12 @@ export async function openSpool(dataDir: string, syncer: DirSyncer = createDirSy
     }
   }
 
-  async function remove(id: string, state: QueueState): Promise<void> {
+  async function remove(id: string, state: QueueState, options: { noMeta?: boolean } = {}): Promise<void> {
     // record first: once it is gone the message no longer exists for any scan
     // (unlink, not rm: fs.promises.rm makes a synchronous lstat on the event loop)
     await unlinkIfPresent(recordPath(state, id));
-    await unlinkIfPresent(metaPath(id));
-    await unlinkIfPresent(outPath(id));
+    // then both others at once; an unlink of an absent meta costs an ENOENT error (with its stack) per message
+    await Promise.all([options.noMeta ? undefined : unlinkIfPresent(metaPath(id)), unlinkIfPresent(outPath(id))]);
   }
 
   async function recover(): Promise<{ tempRemoved: number; requeued: string[]; orphansRemoved: number }> {
