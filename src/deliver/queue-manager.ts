@@ -11,9 +11,14 @@
  *   from meta files at start.
  * - held/: never touched by the gateway; an administrator decides.
  *
- * The sanitized output is spooled (out/ID.eml, fsynced) before the first
- * delivery attempt, so every retry sends the same bytes and the audited hash
- * is the delivered hash.
+ * The first attempt sends the sanitized bytes straight from memory (their
+ * hash is in the "sanitized" audit event). A message that outlives that pass
+ * (deferred, held, failed recipients) has them spooled (out/ID.eml, fsynced)
+ * before its new state is, so every retry sends the same bytes and the
+ * audited hash is the delivered hash. A crash before that point finds no
+ * output: the message is sanitized again from its raw record (a new
+ * "sanitized" event) and delivered (at-least-once). Most messages are thus
+ * delivered with no output file at all: no write, fsync, rename or unlink.
  *
  * SECURITY: handles the envelope (sender-controlled addresses) and the
  * downstream server's replies as data only. Message bytes are only read by the
@@ -80,6 +85,8 @@ export interface QueueManager {
 }
 
 type Settled = "done" | "deferred" | "held" | "corrupt" | "gone";
+/** what spool.remove() may skip: files this pass knows were never written */
+type Removal = { noMeta?: boolean; noOut?: boolean };
 
 export function createQueueManager(deps: QueueManagerDeps): QueueManager {
   const { spool, delivery, audit, logger } = deps;
@@ -197,7 +204,7 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
 
     let message: Buffer | undefined;
     // a fresh message has no meta file unless this pass writes one (and a pass that does never removes)
-    const removal = fresh ? { noMeta: true } : {};
+    const removal: Removal = fresh ? { noMeta: true } : {};
     if (fresh || !(await spool.hasOut(id))) {
       const sanitized = await sanitizeStage(id, info, meta, log, removal);
       if (typeof sanitized === "string") return sanitized;
@@ -206,13 +213,13 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
     return deliverStage(id, info.envelope, meta, log, removal, message);
   }
 
-  /** a Settled state, or the sanitized message (durable in out/ID.eml) to deliver */
+  /** a Settled state, or the sanitized message to deliver (not on disk yet) */
   async function sanitizeStage(
     id: string,
     info: RecordInfo,
     meta: DeliveryMeta,
     log: Logger,
-    removal: { noMeta?: boolean },
+    removal: Removal,
   ): Promise<Settled | Buffer> {
     const env = info.envelope;
     const ruleEnvelope: Envelope = { mailFrom: env.mailFrom, rcptTo: env.rcptTo, clientAddress: env.clientAddress, clientHelo: env.clientHelo };
@@ -228,8 +235,6 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
         length: info.messageLength,
         limits: deps.limits,
         ...(deps.keepOriginals ? { keepOriginalOf: id } : {}),
-        // the worker writes out/ID.eml itself (durably): no file work for this event loop
-        outFile: spool.outPath(id),
       },
       (facts) => {
         if (facts.sha256 !== info.sha256) return { stop: true, context: undefined };
@@ -268,7 +273,8 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
         const sent = await sendDsn(id, env, recipients, "", log);
         if (!sent.ok) return hold(id, { ...meta, pending: [] }, `rejected by rule, but the DSN could not be sent: ${sent.error}`, log);
       }
-      await spool.remove(id, "active", removal);
+      // sanitized in this pass, stopped before rendering: there is no output file
+      await spool.remove(id, "active", { ...removal, noOut: true });
       log.info({ reason }, "rejected by rule");
       return "done";
     }
@@ -283,16 +289,6 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
       await sendHoldNotice(id, env, outcome.message, log);
       return hold(id, meta, `rule: ${decision.reason ?? decision.rulesApplied.join(", ")}`, log);
     }
-    // durable before the first attempt, so every retry sends these bytes; written here only if the worker could not
-    if (!outcome.durable) await spool.writeOut(id, outcome.message);
-    else {
-      try {
-        await outcome.durable;
-      } catch (error) {
-        log.warn({ err: error }, "the sanitizer worker could not write the output; writing it here");
-        await spool.writeOut(id, outcome.message);
-      }
-    }
     const report = outcome.report;
     deps.metrics?.attachmentsRemoved.inc(report.attachments.length);
     deps.metrics?.linksDisarmed.inc(report.links.disarmed);
@@ -305,13 +301,13 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
     return outcome.message;
   }
 
-  /** `message`: the bytes of out/ID.eml when still in memory (first attempt), so they are not read back */
+  /** `message`: the sanitized bytes of a message sanitized in this pass (no out/ID.eml yet) */
   async function deliverStage(
     id: string,
     env: SpoolEnvelope,
     meta: DeliveryMeta,
     log: Logger,
-    removal: { noMeta?: boolean },
+    removal: Removal,
     message?: Buffer,
   ): Promise<Settled> {
     if (meta.pending.length > 0) {
@@ -371,6 +367,12 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
       meta.pending = [];
     }
 
+    // the message outlives this pass (a retry, a hold, a DSN quoting its headers): its bytes go to disk first
+    if (message && (meta.pending.length > 0 || meta.failed.length > 0)) {
+      await spool.writeOut(id, message);
+      message = undefined;
+    }
+
     // recipients that failed for good and have not been told about yet
     const untold = meta.failed.filter((f) => !(meta.dsnSentFor ?? []).includes(f.rcpt));
     if (untold.length) {
@@ -379,7 +381,7 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
     }
 
     if (meta.pending.length === 0) {
-      await spool.remove(id, "active", removal);
+      await spool.remove(id, "active", message ? { ...removal, noOut: true } : removal);
       deps.metrics?.messages.inc({ outcome: meta.failed.length ? "bounced" : "delivered" });
       log.info({ delivered: meta.delivered.length, failed: meta.failed.length }, "done");
       return "done";

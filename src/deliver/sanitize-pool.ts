@@ -12,7 +12,6 @@
  * (facts, report, the sanitized message) is produced by our own code.
  * Crash state: none; jobs are re-run from the spool after a restart.
  */
-import { unlink } from "node:fs/promises";
 import { Worker } from "node:worker_threads";
 import type { Config, Limits } from "../config/schema.ts";
 import type { MessageFacts, RenderOptions, SanitizeReport } from "../sanitize/sanitize-types.ts";
@@ -24,24 +23,14 @@ export interface SanitizeJob {
   limits: Limits;
   /** keep the raw original under this audit id (when the pool has originals settings) */
   keepOriginalOf?: string;
-  /**
-   * the worker writes the rendered message here durably before answering (the spool's out/ID.eml),
-   * unless the render is a withheld notice; an eagerly rendered output that `decide` then stops or
-   * turns into a notice is removed again
-   */
-  outFile?: string;
 }
 
 /** what the main thread answers once it has the facts: render with these options, or stop here */
 export type Decision<T> = { render: RenderOptions; context: T } | { stop: true; context: T };
 
-/**
- * keepError: the raw original could not be kept (the message goes on; the caller logs it).
- * durable: present when the worker is writing the message to job.outFile; resolves once it is
- * durably there, rejects when the write failed or the worker died first (the caller then writes it).
- */
+/** keepError: the raw original could not be kept (the message goes on; the caller logs it) */
 export type PoolOutcome<T> =
-  | { kind: "rendered"; facts: MessageFacts; message: Buffer; report: SanitizeReport; context: T; keepError?: string; durable?: Promise<void> }
+  | { kind: "rendered"; facts: MessageFacts; message: Buffer; report: SanitizeReport; context: T; keepError?: string }
   | { kind: "stopped"; facts: MessageFacts; context: T; keepError?: string }
   | { kind: "failed"; reason: string };
 
@@ -79,8 +68,6 @@ const DEFAULT_GRACE_MS = 2_000;
 interface Slot {
   worker: Worker;
   busy: boolean;
-  /** output writes this worker still has in progress (they outlive their jobs), by file */
-  writes: Map<string, { resolve: () => void; reject: (error: Error) => void }>;
 }
 
 interface Pending {
@@ -103,28 +90,13 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
       resourceLimits: { maxOldGenerationSizeMb: heap, maxYoungGenerationSizeMb: YOUNG_GENERATION_MB, stackSizeMb: 8 },
     });
     worker.unref();
-    const writes: Slot["writes"] = new Map();
-    const failWrites = (reason: string) => {
-      for (const w of writes.values()) w.reject(new Error(reason));
-      writes.clear();
-    };
-    worker.on("message", (msg: { type: string; file?: string; error?: string }) => {
-      if (msg.type !== "written" || !msg.file) return;
-      const w = writes.get(msg.file);
-      writes.delete(msg.file);
-      if (msg.error === undefined) w?.resolve();
-      else w?.reject(new Error(msg.error));
-    });
     // errors are handled per job; an idle worker's death is noticed at its next job
-    worker.on("error", () => failWrites("sanitizer worker failed while writing the output"));
-    worker.on("exit", () => failWrites("sanitizer worker exited while writing the output"));
-    return { worker, busy: false, writes };
+    worker.on("error", () => {});
+    return { worker, busy: false };
   };
   for (let i = 0; i < options.size; i++) slots.push(spawn());
 
   function replace(slot: Slot): Slot {
-    for (const w of slot.writes.values()) w.reject(new Error("sanitizer worker replaced while writing the output"));
-    slot.writes.clear();
     void slot.worker.terminate().catch(() => {});
     const fresh = spawn();
     slots[slots.indexOf(slot)] = fresh;
@@ -181,29 +153,7 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
         finish({ kind: "failed", reason: oom ? "sanitizer ran out of memory" : `sanitizer worker failed: ${error.message}` }, true);
       };
       const onExit = (code: number) => finish({ kind: "failed", reason: `sanitizer worker exited (code ${code})` }, true);
-      /** the worker announced it is writing job.outFile: a promise of its durability */
-      const durableOf = (msg: { writing?: boolean }): Promise<void> | undefined => {
-        if (!msg.writing || !job.outFile) return undefined;
-        const file = job.outFile;
-        const p = new Promise<void>((resolve, reject) => slot.writes.set(file, { resolve, reject }));
-        p.catch(() => {}); // the caller may never look (a stopped job); a failure is its to handle
-        return p;
-      };
-      /** an eager output that must not stay in job.outFile (stopped, or a notice instead): removed once written */
-      const unwrite = async (durable: Promise<void> | undefined) => {
-        if (!durable || !job.outFile) return;
-        await durable.catch(() => {});
-        await unlink(job.outFile).catch(() => {});
-      };
-      const onMessage = (msg: {
-        type: string;
-        facts?: MessageFacts;
-        message?: Uint8Array;
-        report?: SanitizeReport;
-        keepError?: string;
-        writing?: boolean;
-        [k: string]: unknown;
-      }) => {
+      const onMessage = (msg: { type: string; facts?: MessageFacts; message?: Uint8Array; report?: SanitizeReport; keepError?: string; [k: string]: unknown }) => {
         if (msg.keepError) keepError = msg.keepError;
         const kept = keepError ? { keepError } : {};
         if (msg.type === "analyzed") {
@@ -220,39 +170,26 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
           if ("stop" in decision) {
             worker.postMessage({ type: "drop" });
             finish({ kind: "stopped", facts, context: decision.context, ...kept }, false);
-          } else {
-            const out = job.outFile && !decision.render.withheld ? { outFile: job.outFile } : {};
-            worker.postMessage({ type: "render", options: decision.render, ...out });
-          }
+          } else worker.postMessage({ type: "render", options: decision.render });
         } else if (msg.type === "rendered") {
-          const durable = durableOf(msg);
           if (eager) {
             facts = msg.facts!;
             let decision: Decision<T>;
             try {
               decision = decide(facts);
             } catch (error) {
-              void unwrite(durable).then(() => finish({ kind: "failed", reason: `decision failed: ${(error as Error).message}` }, false));
+              finish({ kind: "failed", reason: `decision failed: ${(error as Error).message}` }, false);
               return;
             }
             context = decision.context;
             if ("stop" in decision) {
-              const stopped = decision.context;
-              void unwrite(durable).then(() => finish({ kind: "stopped", facts: facts!, context: stopped, ...kept }, false));
-              return;
-            }
-            if (decision.render.withheld && durable) {
-              // the eager output is the message itself, not the notice: it must not stay as out/ID.eml
-              const m = msg.message!;
-              const message = Buffer.from(m.buffer, m.byteOffset, m.byteLength);
-              const rendered = { kind: "rendered" as const, facts, message, report: msg.report!, context: decision.context, ...kept };
-              void unwrite(durable).then(() => finish(rendered, false));
+              finish({ kind: "stopped", facts, context: decision.context, ...kept }, false);
               return;
             }
           }
           const m = msg.message!;
           const message = Buffer.from(m.buffer, m.byteOffset, m.byteLength);
-          finish({ kind: "rendered", facts: facts!, message, report: msg.report!, context: context as T, ...kept, ...(durable ? { durable } : {}) }, false);
+          finish({ kind: "rendered", facts: facts!, message, report: msg.report!, context: context as T, ...kept }, false);
         } else if (msg.type === "error") {
           finish({ kind: "failed", reason: `sanitizer error: ${String(msg.message)}` }, false);
         }
@@ -268,7 +205,6 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
         limits: job.limits,
         ...(eager ? { render: eager } : {}),
         ...(job.keepOriginalOf ? { keepOriginalOf: job.keepOriginalOf } : {}),
-        ...(eager && job.outFile ? { outFile: job.outFile } : {}),
       });
     });
   }

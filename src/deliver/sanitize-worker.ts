@@ -5,40 +5,29 @@
  *
  * Protocol (main → worker → main):
  *   {type:"analyze", file, offset, length, limits}  → {type:"analyzed", facts} | {type:"error"}
- *   {type:"analyze", …, render: options, outFile?}   → {type:"rendered", facts, message, report, writing} (no rules: one trip)
- *   {type:"render", options, outFile?}               → {type:"rendered", message, report, writing} | {type:"error"}
+ *   {type:"analyze", …, render: options}             → {type:"rendered", facts, message, report} (no rules: one trip)
+ *   {type:"render", options}                         → {type:"rendered", message, report} | {type:"error"}
  *   {type:"drop"}                                    (the rules rejected or held it)
- *   and later, for each `writing: true`             → {type:"written", file, error?}
- *
- * With `outFile`, the rendered message is also written there durably (temp
- * name, fsync, rename, directory fsync): the spool's out/ID.eml, written here
- * so that the queue manager's event loop does none of those file operations.
- * The answer goes out first and the worker takes its next job while the disk
- * works: a worker never sits idle on an fsync.
  *
  * SECURITY: the message bytes are hostile; this thread runs with V8 resource
  * limits (set by the pool) and under a wall-clock budget, so a pathological
  * message kills this worker, never the gateway.
- * Crash state: at most a `.tmp-*` file next to the output (removed by spool
- * recovery); the message stays in the spool and is held by the pool.
+ * Crash state: none; the message stays in the spool and is held by the pool.
  */
 import { createReadStream } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { openOriginals } from "../originals/index.ts";
-import { createDirSyncer, writeFileDurable } from "../spool/durable.ts";
 import { createOriginalKeeper } from "./keep-original.ts";
 import { analyze, render } from "../sanitize/index.ts";
 import type { Config, Limits } from "../config/schema.ts";
 import type { AnalyzedMessage, RenderOptions } from "../sanitize/sanitize-types.ts";
 
 type Request =
-  | { type: "analyze"; file: string; offset: number; length: number; limits: Limits; render?: RenderOptions; keepOriginalOf?: string; outFile?: string }
-  | { type: "render"; options: RenderOptions; outFile?: string }
+  | { type: "analyze"; file: string; offset: number; length: number; limits: Limits; render?: RenderOptions; keepOriginalOf?: string }
+  | { type: "render"; options: RenderOptions }
   | { type: "drop" };
 
 let current: AnalyzedMessage | undefined;
-/** group commit of this worker's output directory fsyncs */
-const syncer = createDirSyncer();
 
 /** originals retention, when the pool was given its settings (see keep-original.ts) */
 const retention = (workerData as { originals?: { config: Config["originals"]; dataDir: string; tmpDir: string } } | undefined)?.originals;
@@ -77,8 +66,7 @@ async function handle(request: Request): Promise<void> {
     if (request.render) {
       // eager: no rules to consult, render at once and send facts with the result
       const result = await render(analyzed, request.render);
-      port.postMessage({ type: "rendered", facts: analyzed.facts, message: result.message, report: result.report, keepError, writing: Boolean(request.outFile) });
-      if (request.outFile) writeOut(request.outFile, result.message);
+      port.postMessage({ type: "rendered", facts: analyzed.facts, message: result.message, report: result.report, keepError });
       return;
     }
     current = analyzed;
@@ -88,17 +76,8 @@ async function handle(request: Request): Promise<void> {
     const result = await render(current, request.options);
     current = undefined;
     const message = result.message;
-    port.postMessage({ type: "rendered", message, report: result.report, writing: Boolean(request.outFile) });
-    if (request.outFile) writeOut(request.outFile, message);
+    port.postMessage({ type: "rendered", message, report: result.report });
   } else {
     current = undefined;
   }
-}
-
-/** durable write of a rendered output, reported on its own (the job itself is already answered) */
-function writeOut(file: string, message: Buffer): void {
-  writeFileDurable(file, message, syncer).then(
-    () => port.postMessage({ type: "written", file }),
-    (error: unknown) => port.postMessage({ type: "written", file, error: (error as Error)?.message ?? String(error) }),
-  );
 }

@@ -9,7 +9,7 @@
  *     held/ID         waiting for an administrator (meta/ID.json says why)
  *     corrupt/ID      inconsistent files, kept for inspection, never deleted silently
  *     meta/ID.json    mutable delivery state (recipients left, attempts, errors)
- *     out/ID.eml      the sanitized message, written once before the first attempt
+ *     out/ID.eml      the sanitized message of one that outlived its first attempt (deferred, held, failed)
  *
  * A state change is one rename() of the record file, so a concurrent
  * administrator (CLI) and the gateway resolve races by who renames first; the
@@ -106,9 +106,9 @@ export interface Spool {
   hasOut(id: string): Promise<boolean>;
   /**
    * removes the record and its meta and output (delivered or deleted);
-   * `noMeta`: the caller knows no meta file was ever written (a message done in its first pass)
+   * `noMeta` / `noOut`: the caller knows that file was never written (a message done in its first pass)
    */
-  remove(id: string, state: QueueState, options?: { noMeta?: boolean }): Promise<void>;
+  remove(id: string, state: QueueState, options?: { noMeta?: boolean; noOut?: boolean }): Promise<void>;
   /** startup: removes never-acknowledged temp files, moves active/ back to incoming/ */
   recover(): Promise<{ tempRemoved: number; requeued: string[]; orphansRemoved: number }>;
 }
@@ -238,12 +238,12 @@ export async function openSpool(dataDir: string, syncer: DirSyncer = createDirSy
     }
   }
 
-  async function remove(id: string, state: QueueState, options: { noMeta?: boolean } = {}): Promise<void> {
+  async function remove(id: string, state: QueueState, options: { noMeta?: boolean; noOut?: boolean } = {}): Promise<void> {
     // record first: once it is gone the message no longer exists for any scan
     // (unlink, not rm: fs.promises.rm makes a synchronous lstat on the event loop)
     await unlinkIfPresent(recordPath(state, id));
     // then both others at once; an unlink of an absent meta costs an ENOENT error (with its stack) per message
-    await Promise.all([options.noMeta ? undefined : unlinkIfPresent(metaPath(id)), unlinkIfPresent(outPath(id))]);
+    await Promise.all([options.noMeta ? undefined : unlinkIfPresent(metaPath(id)), options.noOut ? undefined : unlinkIfPresent(outPath(id))]);
   }
 
   async function recover(): Promise<{ tempRemoved: number; requeued: string[]; orphansRemoved: number }> {
