@@ -2,8 +2,11 @@
  * Relay throughput benchmark (`npm run bench`): N messages at S concurrent
  * SMTP sessions into a real mumuka gateway process, which sanitizes, spools
  * (fsync) and relays them to a sink. Reports messages per second end to end
- * (first connection → spool empty), the receive rate alone, and the peak RSS
- * (VmHWM) of the gateway process.
+ * (first connection → spool empty), the receive rate alone, the peak RSS
+ * (VmHWM) of the gateway process, and the CPU time the gateway used per
+ * message (all its threads, user + system, from /proc): on a shared 2-core
+ * machine the rates swing with other processes' load, the CPU per message
+ * much less.
  *
  *   node bench/run.ts [--messages 2000] [--sessions 10] [--size 2000]
  *                     [--sender auto|smtp-source|node] [--mime] [--sink auto|smtp-sink|node]
@@ -146,6 +149,15 @@ async function peakRss(pid: number): Promise<number> {
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
 }
 
+/** user + system CPU seconds of a process, all threads (Linux /proc/PID/stat, fields 14 and 15) */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  // the command name (field 2) may contain spaces: count fields after its closing parenthesis
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticksPerSecond = 100; // USER_HZ, 100 on every Linux ABI Node supports
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "mumuka-bench-"));
   const [smtpPort, sinkPort] = [await freePort(), await freePort()];
@@ -174,6 +186,7 @@ async function main(): Promise<void> {
   try {
     await waitListening(smtpPort, gateway, () => out);
     process.stderr.write(`bench: ${messages} messages of ~${size} bytes, ${sessions} sessions, sender=${senderKind}${mime ? " (MIME)" : ""}, sink=${sinkKind}\n`);
+    const cpu0 = await cpuSeconds(gateway.pid!);
     const t0 = performance.now();
     await sendAll(smtpPort);
     const tReceived = performance.now();
@@ -183,6 +196,7 @@ async function main(): Promise<void> {
       counts = await countSpool(`${dir}/data`);
     }
     const tDone = performance.now();
+    const cpu = (await cpuSeconds(gateway.pid!)) - cpu0;
     const rss = await peakRss(gateway.pid!);
     const result = {
       messages,
@@ -197,13 +211,16 @@ async function main(): Promise<void> {
       relayedPerSecond: Math.round(messages / ((tDone - t0) / 1000)),
       held: counts.held,
       peakRssMiB: Math.round(rss / 1024 / 1024),
+      gatewayCpuSeconds: +cpu.toFixed(2),
+      cpuMsPerMessage: +((cpu * 1000) / messages).toFixed(2),
       cpus: os.cpus().length,
       loadAverage: os.loadavg().map((l) => +l.toFixed(2)),
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
     process.stderr.write(
       `bench: relayed ${messages} in ${result.totalSeconds} s = ${result.relayedPerSecond} msg/s ` +
-        `(received at ${result.receivedPerSecond} msg/s), held ${counts.held}, gateway peak RSS ${result.peakRssMiB} MiB\n`,
+        `(received at ${result.receivedPerSecond} msg/s), held ${counts.held}, gateway peak RSS ${result.peakRssMiB} MiB, ` +
+        `gateway CPU ${result.cpuMsPerMessage} ms/message\n`,
     );
   } finally {
     clearTimeout(deadline);
