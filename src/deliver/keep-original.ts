@@ -22,11 +22,17 @@ export interface MessageRegion {
   messageLength: number;
 }
 
-export function createOriginalKeeper(store: Pick<OriginalStore, "keep">, tmpDir: string): (id: string, recordFile: string, region: MessageRegion) => Promise<void> {
-  return async (id, recordFile, region) => {
+/** `bytes`: the message region already read by the caller (saves reading it again) */
+export function createOriginalKeeper(
+  store: Pick<OriginalStore, "keep">,
+  tmpDir: string,
+): (id: string, recordFile: string, region: MessageRegion, bytes?: Buffer) => Promise<void> {
+  return async (id, recordFile, region, bytes) => {
     const tmp = tempName(tmpDir, `orig-${id}`);
     try {
-      if (region.messageLength <= SMALL_ORIGINAL_BYTES) {
+      if (bytes && bytes.length === region.messageLength) {
+        await writeFile(tmp, bytes, { flag: "wx", mode: 0o600 });
+      } else if (region.messageLength <= SMALL_ORIGINAL_BYTES) {
         const buffer = Buffer.alloc(region.messageLength);
         const handle = await open(recordFile, "r");
         try {

@@ -15,6 +15,7 @@
  * Crash state: none; the message stays in the spool and is held by the pool.
  */
 import { createReadStream } from "node:fs";
+import { open } from "node:fs/promises";
 import { parentPort, workerData } from "node:worker_threads";
 import { openOriginals } from "../originals/index.ts";
 import { createOriginalKeeper } from "./keep-original.ts";
@@ -28,6 +29,28 @@ type Request =
   | { type: "drop" };
 
 let current: AnalyzedMessage | undefined;
+
+/**
+ * messages up to 1 MiB (nearly all mail) are read from the spool once, with one read, and that buffer
+ * serves both the analysis and the kept original; larger ones are streamed (bounded memory)
+ */
+const READ_ONCE_BYTES = 1024 * 1024;
+
+async function readRegion(file: string, offset: number, length: number): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(length);
+  const handle = await open(file, "r");
+  try {
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await handle.read(buffer, done, length - done, offset + done);
+      if (bytesRead === 0) throw new Error("spool record shorter than its framing says");
+      done += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+  return buffer;
+}
 
 /** originals retention, when the pool was given its settings (see keep-original.ts) */
 const retention = (workerData as { originals?: { config: Config["originals"]; dataDir: string; tmpDir: string } } | undefined)?.originals;
@@ -47,18 +70,16 @@ port.on("message", (request: Request) => {
 
 async function handle(request: Request): Promise<void> {
   if (request.type === "analyze") {
+    const bytes = request.length <= READ_ONCE_BYTES ? await readRegion(request.file, request.offset, request.length) : undefined;
     // keeping the original is mostly waiting on the disk: it runs alongside the analysis
     const keeping: Promise<string | undefined> =
       request.keepOriginalOf && keeper
-        ? keeper(request.keepOriginalOf, request.file, { messageOffset: request.offset, messageLength: request.length }).then(
+        ? keeper(request.keepOriginalOf, request.file, { messageOffset: request.offset, messageLength: request.length }, bytes).then(
             () => undefined,
             (error: unknown) => (error as Error).message,
           )
         : Promise.resolve(undefined);
-    const input =
-      request.length === 0
-        ? createReadStream("/dev/null")
-        : createReadStream(request.file, { start: request.offset, end: request.offset + request.length - 1 });
+    const input = bytes ?? createReadStream(request.file, { start: request.offset, end: request.offset + request.length - 1 });
     // the analyzer's own time budget; the pool also enforces one from outside
     const signal = AbortSignal.timeout(request.limits.maxTimeMs);
     const analyzed = await analyze(input, request.limits, signal).finally(() => keeping);
