@@ -6,7 +6,10 @@
  * (VmHWM) of the gateway process, and the CPU time the gateway used per
  * message (all its threads, user + system, from /proc): on a shared 2-core
  * machine the rates swing with other processes' load, the CPU per message
- * much less.
+ * much less. After the gateway has stopped, the latency from receipt (the
+ * "received" audit event, stamped as the 250 goes out) to the downstream
+ * server's acceptance (the "delivered" event) is read from its audit store:
+ * p50, p99 and max.
  *
  *   node bench/run.ts [--messages 2000] [--sessions 10] [--size 2000]
  *                     [--sender auto|smtp-source|node] [--mime] [--sink auto|smtp-sink|node]
@@ -25,6 +28,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
 import nodemailer from "nodemailer";
 import { SMTPServer } from "smtp-server";
 
@@ -158,6 +162,24 @@ async function cpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
 }
 
+/** received → delivered latency per message (ms), from the stopped gateway's audit store */
+function latencies(auditFile: string): { p50: number; p99: number; max: number; count: number } | undefined {
+  const db = new Database(auditFile, { readonly: true });
+  try {
+    const stmt = db.prepare(
+      `SELECT r.ts AS received, d.ts AS delivered FROM audit_events r
+       JOIN audit_events d ON d.audit_id = r.audit_id AND d.type = 'delivered' WHERE r.type = 'received'`,
+    );
+    const rows = stmt.all() as { received: string; delivered: string }[];
+    const ms = rows.map((row) => Date.parse(row.delivered) - Date.parse(row.received)).sort((a, b) => a - b);
+    if (ms.length === 0) return undefined;
+    const at = (q: number) => ms[Math.min(ms.length - 1, Math.floor(q * ms.length))]!;
+    return { p50: at(0.5), p99: at(0.99), max: ms[ms.length - 1]!, count: ms.length };
+  } finally {
+    db.close();
+  }
+}
+
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "mumuka-bench-"));
   const [smtpPort, sinkPort] = [await freePort(), await freePort()];
@@ -216,16 +238,25 @@ async function main(): Promise<void> {
       cpus: os.cpus().length,
       loadAverage: os.loadavg().map((l) => +l.toFixed(2)),
     };
-    process.stdout.write(`${JSON.stringify(result)}\n`);
+    // the audit store is complete once the gateway has stopped (it flushes at SIGTERM)
+    gateway.kill("SIGTERM");
+    await new Promise((r) => gateway.once("exit", r));
+    const latency = latencies(path.join(dir, "data", "audit.sqlite"));
+    const full = { ...result, latencyMs: latency ?? null };
+    process.stdout.write(`${JSON.stringify(full)}\n`);
     process.stderr.write(
       `bench: relayed ${messages} in ${result.totalSeconds} s = ${result.relayedPerSecond} msg/s ` +
         `(received at ${result.receivedPerSecond} msg/s), held ${counts.held}, gateway peak RSS ${result.peakRssMiB} MiB, ` +
-        `gateway CPU ${result.cpuMsPerMessage} ms/message\n`,
+        `gateway CPU ${result.cpuMsPerMessage} ms/message` +
+        (latency ? `, 250 → downstream acceptance p50 ${latency.p50} ms, p99 ${latency.p99} ms, max ${latency.max} ms` : "") +
+        "\n",
     );
   } finally {
     clearTimeout(deadline);
-    gateway.kill("SIGTERM");
-    await new Promise((r) => gateway.once("exit", r));
+    if (gateway.exitCode === null && gateway.signalCode === null) {
+      gateway.kill("SIGTERM");
+      await new Promise((r) => gateway.once("exit", r));
+    }
     await sink.stop();
     await rm(dir, { recursive: true, force: true });
   }
