@@ -87,6 +87,9 @@ describe("relaying", () => {
     const { createHash } = await import("node:crypto");
     expect(createHash("sha256").update(got.raw).digest("hex")).toBe(sanitized.report.output.sha256);
     await waitFor(() => spoolEmpty(g.dataDir), 5000, "empty spool");
+    // delivered at the first attempt: no output or meta file is left behind (none was needed)
+    expect(await readdir(`${g.dataDir}/spool/out`)).toEqual([]);
+    expect(await readdir(`${g.dataDir}/spool/meta`)).toEqual([]);
     // the raw original is retained, exactly as received (without the spool's framing)
     const day = `${id.slice(0, 4)}-${id.slice(4, 6)}-${id.slice(6, 8)}`;
     const original = await readFile(`${g.dataDir}/originals/${day}/${id}.eml`, "latin1");
@@ -119,6 +122,9 @@ describe("relaying", () => {
     expect(down.received[1]!.raw.equals(down.received[0]!.raw)).toBe(true);
     expect(dsnSink.received.length).toBe(1);
     await waitFor(() => spoolEmpty(g.dataDir), 5000, "empty spool");
+    // the output and meta written for the retry are removed with the message
+    await waitFor(async () => (await readdir(`${g.dataDir}/spool/out`)).length === 0, 5000, "out/ empty");
+    expect(await readdir(`${g.dataDir}/spool/meta`)).toEqual([]);
   });
 
   it("keeps messages while the downstream server is down and delivers them when it is back", async () => {
