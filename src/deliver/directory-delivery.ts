@@ -31,19 +31,24 @@ export function createDirectoryDeliverer(directory: string, syncer: DirSyncer = 
         JSON.stringify({ queueId: id, mailFrom: job.mailFrom, rcptTo: job.rcptTo }),
         syncer,
       );
-      const tmp = tempName(directory, id);
-      await copyFile(job.file, tmp);
-      const handle = await open(tmp, "r+");
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
+      if (job.message) {
+        // a first attempt: the sanitized bytes are in memory and job.file does not exist yet
+        await writeFileDurable(target, job.message, syncer);
+      } else {
+        const tmp = tempName(directory, id);
+        await copyFile(job.file, tmp);
+        const handle = await open(tmp, "r+");
+        try {
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        await rename(tmp, target).catch(async (e: unknown) => {
+          await unlink(tmp).catch(() => {});
+          throw e;
+        });
+        await syncer.sync(directory);
       }
-      await rename(tmp, target).catch(async (e: unknown) => {
-        await unlink(tmp).catch(() => {});
-        throw e;
-      });
-      await syncer.sync(directory);
     } catch (error) {
       const e = error as NodeJS.ErrnoException;
       const reply = `${e.code ?? "ERROR"}: cannot write ${target}`;

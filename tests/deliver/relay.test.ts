@@ -262,5 +262,8 @@ describe("relaying", () => {
     await waitFor(async () => (await readdir(outbox).catch((): string[] => [])).includes(`${id}.eml`), 10000, ".eml");
     const names = await readdir(outbox);
     expect(names.sort()).toEqual([`${id}.envelope.json`, `${id}.eml`].sort());
+    // written at the first attempt, from the bytes in memory (no output file exists yet then)
+    expect(g.audit.of("delivery-attempt", id).map((e) => e.data.ok)).toEqual([true]);
+    expect(g.audit.of("deferred", id)).toEqual([]);
   });
 });
