@@ -12,9 +12,6 @@ import { registerSanitizeCommands } from "./sanitize/sanitize-command.ts";
 import { registerRulesCommands } from "./rules/rules-command.ts";
 import { CliError } from "./lib/cli-error.ts";
 
-// serve-command.ts and spool/queue-command.ts still import CliError from here; they move to lib/cli-error.ts next
-export { CliError };
-
 export function buildProgram(): Command {
   const program = new Command("mumuka")
     .description("無害化 mail sanitization gateway / メール無害化ゲートウェイ")

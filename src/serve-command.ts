@@ -4,7 +4,7 @@
  * defaults: 127.0.0.1:2525, sanitized messages written into ./data/outbox.
  */
 import type { Command } from "commander";
-import { CliError } from "./cli.ts";
+import { CliError } from "./lib/cli-error.ts";
 import { loadConfig } from "./config/load.ts";
 import { registerQueueCommands } from "./spool/queue-command.ts";
 

@@ -6,7 +6,7 @@
  */
 import os from "node:os";
 import type { Command } from "commander";
-import { CliError } from "../cli.ts";
+import { CliError } from "../lib/cli-error.ts";
 import { loadConfig } from "../config/load.ts";
 import { createLogger } from "../lib/logger.ts";
 import type { QueueState } from "./queue-types.ts";
