@@ -224,7 +224,9 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
     const env = info.envelope;
     const ruleEnvelope: Envelope = { mailFrom: env.mailFrom, rcptTo: env.rcptTo, clientAddress: env.clientAddress, clientHelo: env.clientHelo };
     const trace: Trace = { clientAddress: env.clientAddress, clientHelo: env.clientHelo, protocol: env.protocol };
-    const at = now();
+    // the time of arrival, not of this pass: sanitizing the same record again (after a crash
+    // before delivery was recorded, or a release) gives the same bytes under the same rules
+    const at = new Date(env.receivedAt);
     const engine = deps.rules.current();
     // no rules file: the decision is always "deliver, no overrides", so the worker may render at once
     const eager = engine.version === "" ? withOverrides(deps.renderOptions(id, at), { subjectTags: [] }, [], trace) : undefined;
