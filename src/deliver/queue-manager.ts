@@ -286,7 +286,7 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
         type: "sanitized",
         auditId: id,
         actor: "gateway",
-        data: { report: outcome.report, rulesApplied: decision.rulesApplied, action: "hold", reason: decision.reason, notice: true },
+        data: { report: outcome.report, rulesApplied: decision.rulesApplied, action: "hold", reason: decision.reason, notice: true, ...staffText(outcome.text) },
       });
       await sendHoldNotice(id, env, outcome.message, log);
       return hold(id, meta, `rule: ${decision.reason ?? decision.rulesApplied.join(", ")}`, log);
@@ -298,7 +298,7 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
       type: "sanitized",
       auditId: id,
       actor: "gateway",
-      data: { report, rulesApplied: outcome.context?.rulesApplied ?? [], released: meta.released === true },
+      data: { report, rulesApplied: outcome.context?.rulesApplied ?? [], released: meta.released === true, ...staffText(outcome.text) },
     });
     return outcome.message;
   }
@@ -524,4 +524,16 @@ function withOverrides(base: RenderOptions, overrides: RuleRenderOverrides, rule
   const { subjectTags, ...presentation } = overrides;
   const defined = Object.fromEntries(Object.entries(presentation).filter(([, v]) => v !== undefined));
   return { ...base, ...defined, subjectTags: [...base.subjectTags, ...subjectTags], rulesApplied, trace };
+}
+
+/**
+ * The text staff received, for the audit trail (the console's message detail):
+ * capped so that one long message cannot bloat the log or the hashing on this
+ * thread; 32,000 characters hold the notice and ordinary mail whole.
+ */
+const STAFF_TEXT_MAX_CHARS = 32_000;
+
+function staffText(text: string | undefined): { text?: string; textTruncated?: true } {
+  if (text === undefined) return {};
+  return text.length > STAFF_TEXT_MAX_CHARS ? { text: text.slice(0, STAFF_TEXT_MAX_CHARS), textTruncated: true } : { text };
 }

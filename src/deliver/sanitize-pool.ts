@@ -30,7 +30,7 @@ export type Decision<T> = { render: RenderOptions; context: T } | { stop: true; 
 
 /** keepError: the raw original could not be kept (the message goes on; the caller logs it) */
 export type PoolOutcome<T> =
-  | { kind: "rendered"; facts: MessageFacts; message: Buffer; report: SanitizeReport; context: T; keepError?: string }
+  | { kind: "rendered"; facts: MessageFacts; message: Buffer; report: SanitizeReport; text?: string; context: T; keepError?: string }
   | { kind: "stopped"; facts: MessageFacts; context: T; keepError?: string }
   | { kind: "failed"; reason: string };
 
@@ -153,7 +153,15 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
         finish({ kind: "failed", reason: oom ? "sanitizer ran out of memory" : `sanitizer worker failed: ${error.message}` }, true);
       };
       const onExit = (code: number) => finish({ kind: "failed", reason: `sanitizer worker exited (code ${code})` }, true);
-      const onMessage = (msg: { type: string; facts?: MessageFacts; message?: Uint8Array; report?: SanitizeReport; keepError?: string; [k: string]: unknown }) => {
+      const onMessage = (msg: {
+        type: string;
+        facts?: MessageFacts;
+        message?: Uint8Array;
+        report?: SanitizeReport;
+        text?: string;
+        keepError?: string;
+        [k: string]: unknown;
+      }) => {
         if (msg.keepError) keepError = msg.keepError;
         const kept = keepError ? { keepError } : {};
         if (msg.type === "analyzed") {
@@ -189,7 +197,8 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
           }
           const m = msg.message!;
           const message = Buffer.from(m.buffer, m.byteOffset, m.byteLength);
-          finish({ kind: "rendered", facts: facts!, message, report: msg.report!, context: context as T, ...kept }, false);
+          const text = typeof msg.text === "string" ? { text: msg.text } : {};
+          finish({ kind: "rendered", facts: facts!, message, report: msg.report!, ...text, context: context as T, ...kept }, false);
         } else if (msg.type === "error") {
           finish({ kind: "failed", reason: `sanitizer error: ${String(msg.message)}` }, false);
         }

@@ -87,7 +87,7 @@ async function handle(request: Request): Promise<void> {
     if (request.render) {
       // eager: no rules to consult, render at once and send facts with the result
       const result = await render(analyzed, request.render);
-      port.postMessage({ type: "rendered", facts: analyzed.facts, message: result.message, report: result.report, keepError });
+      port.postMessage({ type: "rendered", facts: analyzed.facts, message: result.message, report: result.report, text: result.text, keepError });
       return;
     }
     current = analyzed;
@@ -97,7 +97,7 @@ async function handle(request: Request): Promise<void> {
     const result = await render(current, request.options);
     current = undefined;
     const message = result.message;
-    port.postMessage({ type: "rendered", message, report: result.report });
+    port.postMessage({ type: "rendered", message, report: result.report, text: result.text });
   } else {
     current = undefined;
   }

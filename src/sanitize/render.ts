@@ -351,5 +351,5 @@ export function render(message: AnalyzedMessage, options: RenderOptions): Saniti
   const messageBytes = Buffer.concat([Buffer.from(`${lines.join("\r\n")}\r\n\r\n`, "ascii"), encoded.bytes]);
   report.output.size = messageBytes.length;
   report.output.sha256 = createHash("sha256").update(messageBytes).digest("hex");
-  return { message: messageBytes, report };
+  return { message: messageBytes, report, text: body };
 }

@@ -195,4 +195,6 @@ export interface SanitizeResult {
   /** the complete sanitized message, CRLF line endings */
   message: Buffer;
   report: SanitizeReport;
+  /** the body as staff read it (notice and text), before transfer encoding: what the audit trail shows */
+  text?: string;
 }

@@ -265,5 +265,10 @@ describe("relaying", () => {
     // written at the first attempt, from the bytes in memory (no output file exists yet then)
     expect(g.audit.of("delivery-attempt", id).map((e) => e.data.ok)).toEqual([true]);
     expect(g.audit.of("deferred", id)).toEqual([]);
+    // the trail keeps the text as staff received it (the console's message detail shows it)
+    const text = String(g.audit.of("sanitized", id)[0]?.data.text);
+    expect(text).toContain("Please see");
+    expect(text).toContain("invoice.exe");
+    expect(text).not.toContain("<script>");
   });
 });
