@@ -115,24 +115,28 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
 
   function pump(): void {
     while (!closing && active < maxActive && ready.length > 0) {
-      const id = ready.shift()!;
-      active++;
-      const p = processFrom(id, "incoming")
-        .catch((error: unknown) => {
-          logger.error({ queueId: id, err: error }, "queue manager error; message left in place");
-          return "gone" as Settled;
-        })
-        .finally(() => {
-          active--;
-          known.delete(id);
-          freshInfo.delete(id);
-          inFlight.delete(p);
-          pump();
-          checkIdle();
-        });
-      inFlight.add(p);
+      start(ready.shift()!, "incoming");
     }
     updateDepth();
+  }
+
+  /** processes one message, with the in-flight bookkeeping in one place */
+  function start(id: string, from: "incoming" | "deferred"): void {
+    active++;
+    const p = processFrom(id, from)
+      .catch((error: unknown) => {
+        logger.error({ queueId: id, err: error }, "queue manager error; message left in place");
+        return "gone" as Settled;
+      })
+      .finally(() => {
+        active--;
+        known.delete(id);
+        freshInfo.delete(id);
+        inFlight.delete(p);
+        pump();
+        checkIdle();
+      });
+    inFlight.add(p);
   }
 
   function checkIdle(): void {
@@ -165,20 +169,7 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
       if (active >= maxActive) break;
       due.delete(id);
       known.add(id);
-      active++;
-      const p = processFrom(id, "deferred")
-        .catch((error: unknown) => {
-          logger.error({ queueId: id, err: error }, "queue manager error; message left in place");
-          return "gone" as Settled;
-        })
-        .finally(() => {
-          active--;
-          known.delete(id);
-          inFlight.delete(p);
-          pump();
-          checkIdle();
-        });
-      inFlight.add(p);
+      start(id, "deferred");
     }
     updateDepth();
   }
