@@ -4,7 +4,8 @@
  * (fsync) and relays them to a sink. Reports messages per second end to end
  * (first connection → spool empty), the receive rate alone, the peak RSS
  * (VmHWM) of the gateway process, and the CPU time the gateway used per
- * message (all its threads, user + system, from /proc): on a shared 2-core
+ * message (all its threads, user + system, from /proc; also by thread name:
+ * receiver, sanitizer workers, main thread, libuv's pool, V8's helpers): on a shared 2-core
  * machine the rates swing with other processes' load, the CPU per message
  * much less. After the gateway has stopped, the latency from receipt (the
  * "received" audit event, stamped as the 250 goes out) to the downstream
@@ -13,6 +14,7 @@
  *
  *   node bench/run.ts [--messages 2000] [--sessions 10] [--size 2000]
  *                     [--sender auto|smtp-source|node] [--mime] [--sink auto|smtp-sink|node]
+ *                     [--config-extra YAML]
  *
  * With Postfix's tools installed (Debian package `postfix`), the sender is
  * `smtp-source` and the sink `smtp-sink`, as in Postfix's own measurements;
@@ -44,6 +46,8 @@ const messages = Number(arg("messages", "2000"));
 const sessions = Number(arg("sessions", "10"));
 const size = Number(arg("size", "2000"));
 const mime = process.argv.includes("--mime");
+/** YAML appended to the gateway's configuration, e.g. --config-extra 'originals: { retentionDays: 0 }' */
+const extraConfig = arg("config-extra", "");
 const has = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 const senderKind = arg("sender", "auto") === "auto" ? (has("smtp-source") && !mime ? "smtp-source" : "node") : arg("sender", "auto");
 const sinkKind = arg("sink", "auto") === "auto" ? (has("smtp-sink") ? "smtp-sink" : "node") : arg("sink", "auto");
@@ -162,6 +166,19 @@ async function cpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
 }
 
+/** user + system CPU ticks of each thread, summed by thread name (libuv's pool, V8's helpers, our workers) */
+async function cpuByThread(pid: number): Promise<Map<string, number>> {
+  const byName = new Map<string, number>();
+  for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
+    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, "utf8").catch(() => "");
+    if (!stat) continue;
+    const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    byName.set(name, (byName.get(name) ?? 0) + Number(fields[11]) + Number(fields[12]));
+  }
+  return byName;
+}
+
 /** received → delivered latency per message (ms), from the stopped gateway's audit store */
 function latencies(auditFile: string): { p50: number; p99: number; max: number; count: number } | undefined {
   const db = new Database(auditFile, { readonly: true });
@@ -192,6 +209,7 @@ async function main(): Promise<void> {
       `delivery: { mode: smtp, host: 127.0.0.1, port: ${sinkPort}, concurrency: 8 }`,
       "log: { level: warn, format: json }",
       "admin: { enabled: false }",
+      ...(extraConfig ? [extraConfig] : []),
       "",
     ].join("\n"),
   );
@@ -219,6 +237,7 @@ async function main(): Promise<void> {
     }
     const tDone = performance.now();
     const cpu = (await cpuSeconds(gateway.pid!)) - cpu0;
+    const threads = await cpuByThread(gateway.pid!);
     const rss = await peakRss(gateway.pid!);
     const result = {
       messages,
@@ -237,6 +256,8 @@ async function main(): Promise<void> {
       cpuMsPerMessage: +((cpu * 1000) / messages).toFixed(2),
       cpus: os.cpus().length,
       loadAverage: os.loadavg().map((l) => +l.toFixed(2)),
+      // whole-life CPU seconds by thread name, start-up included
+      cpuSecondsByThread: Object.fromEntries([...threads].sort((a, b) => b[1] - a[1]).map(([name, ticks]) => [name, ticks / 100])),
     };
     // the audit store is complete once the gateway has stopped (it flushes at SIGTERM)
     gateway.kill("SIGTERM");
@@ -247,7 +268,10 @@ async function main(): Promise<void> {
     process.stderr.write(
       `bench: relayed ${messages} in ${result.totalSeconds} s = ${result.relayedPerSecond} msg/s ` +
         `(received at ${result.receivedPerSecond} msg/s), held ${counts.held}, gateway peak RSS ${result.peakRssMiB} MiB, ` +
-        `gateway CPU ${result.cpuMsPerMessage} ms/message` +
+        `gateway CPU ${result.cpuMsPerMessage} ms/message (${Object.entries(result.cpuSecondsByThread)
+          .filter(([, seconds]) => seconds > 0)
+          .map(([name, seconds]) => `${name} ${seconds} s`)
+          .join(", ")})` +
         (latency ? `, 250 → downstream acceptance p50 ${latency.p50} ms, p99 ${latency.p99} ms, max ${latency.max} ms` : "") +
         "\n",
     );

@@ -56,6 +56,7 @@ export function createThreadedReceiver(options: ReceiverThreadOptions): Receiver
 
   function spawn(onListening: (address: AddressInfo) => void, onListenError: (error: Error) => void): void {
     const w = new Worker(url, {
+      name: "mumuka-receive", // the thread's name in ps/top (and the benchmark's CPU by thread)
       workerData: { smtp: listened ? { ...options.smtp, port: listened.port } : options.smtp, hostname: options.hostname, dataDir: options.dataDir, log: options.log },
     });
     worker = w;
