@@ -74,12 +74,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const lock = await lockSpool(spool.root);
   const originals = openOriginals({ config: config.originals, dataDir: config.dataDir, audit });
   const noticeTemplate = config.sanitize.noticeTemplate ? readFileSync(config.sanitize.noticeTemplate, "utf8") : undefined;
-  const keepOriginals = config.originals.retentionDays > 0;
-  const pool = createSanitizePool({
-    size: options.workers ?? DEFAULT_WORKERS,
-    // the workers read each message anyway: they also keep its raw original (off this event loop)
-    ...(keepOriginals ? { originals: { config: config.originals, dataDir: config.dataDir, tmpDir: path.join(spool.root, "out") } } : {}),
-  });
+  const pool = createSanitizePool({ size: options.workers ?? DEFAULT_WORKERS });
   const deliverer: Deliverer =
     config.delivery.mode === "smtp"
       ? createSmtpDeliverer(config.delivery, hostname)
@@ -98,7 +93,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     audit,
     logger,
     metrics,
-    keepOriginals,
+    originals,
   });
   await queue.start();
   const onQueued = (id: string, info?: RecordInfo) => queue.enqueue(id, info);
@@ -128,7 +123,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
         logger,
         metrics,
         audit: searchable,
-        queue: openQueueAdmin(config.dataDir, audit),
+        queue: openQueueAdmin(config.dataDir, audit, originals),
         rules,
         originals,
         health: createHealthCheck({

@@ -32,12 +32,13 @@ import path from "node:path";
 import type { AuditSink } from "../audit/audit-types.ts";
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../lib/logger.ts";
+import type { OriginalStore } from "../originals/index.ts";
 import type { Metrics } from "../lib/metrics.ts";
 import type { Envelope, RuleDecision, RuleRenderOverrides, RulesEngine } from "../rules/rules-types.ts";
 import type { RenderOptions, Trace } from "../sanitize/sanitize-types.ts";
 import { CorruptRecordError, readRecordInfo, type RecordInfo, type SpoolEnvelope } from "../spool/record.ts";
 import { tempName } from "../spool/durable.ts";
-import { freshMeta, type DeliveryMeta, type FailedRecipient, type Spool } from "../spool/spool.ts";
+import { freshMeta, type DeliveryMeta, type FailedRecipient, type RemoveOptions, type Spool } from "../spool/spool.ts";
 import type { QueueState } from "../spool/queue-types.ts";
 import type { Deliverer, DeliveryResult } from "./delivery-types.ts";
 import { buildDsn, type DsnRecipient } from "./dsn.ts";
@@ -69,8 +70,8 @@ export interface QueueManagerDeps {
   logger: Logger;
   metrics?: Metrics;
   now?: () => Date;
-  /** the sanitizer workers keep each raw original (the pool was given the originals settings) */
-  keepOriginals?: boolean;
+  /** keeps each raw original once the spool is done with it (absent: records are just removed) */
+  originals?: Pick<OriginalStore, "retire">;
 }
 
 export interface QueueManager {
@@ -86,7 +87,7 @@ export interface QueueManager {
 
 type Settled = "done" | "deferred" | "held" | "corrupt" | "gone";
 /** what spool.remove() may skip: files this pass knows were never written */
-type Removal = { noMeta?: boolean; noOut?: boolean };
+type Removal = Omit<RemoveOptions, "noRecord">;
 
 export function createQueueManager(deps: QueueManagerDeps): QueueManager {
   const { spool, delivery, audit, logger } = deps;
@@ -227,7 +228,6 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
         offset: info.messageOffset,
         length: info.messageLength,
         limits: deps.limits,
-        ...(deps.keepOriginals ? { keepOriginalOf: id } : {}),
       },
       (facts) => {
         if (facts.sha256 !== info.sha256) return { stop: true, context: undefined };
@@ -245,8 +245,6 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
     if (outcome.kind === "failed") {
       return hold(id, meta, outcome.reason, log);
     }
-    // retention must not stop mail: the message goes on, the failure is loud in the log
-    if (outcome.keepError) log.error({ reason: outcome.keepError }, "the raw original could not be kept");
     if (outcome.kind === "stopped") {
       const decision = outcome.context;
       if (!decision) return toCorrupt(id, "message bytes do not match the hash recorded at receipt", log);
@@ -267,7 +265,7 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
         if (!sent.ok) return hold(id, { ...meta, pending: [] }, `rejected by rule, but the DSN could not be sent: ${sent.error}`, log);
       }
       // sanitized in this pass, stopped before rendering: there is no output file
-      await spool.remove(id, "active", { ...removal, noOut: true });
+      await finishMessage(id, { ...removal, noOut: true }, log);
       log.info({ reason }, "rejected by rule");
       return "done";
     }
@@ -374,7 +372,7 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
     }
 
     if (meta.pending.length === 0) {
-      await spool.remove(id, "active", message ? { ...removal, noOut: true } : removal);
+      await finishMessage(id, message ? { ...removal, noOut: true } : removal, log);
       deps.metrics?.messages.inc({ outcome: meta.failed.length ? "bounced" : "delivered" });
       log.info({ delivered: meta.delivered.length, failed: meta.failed.length }, "done");
       return "done";
@@ -393,6 +391,23 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
     });
     log.info({ attempts: meta.attempts, next: meta.nextAttemptAt }, "deferred");
     return "deferred";
+  }
+
+  /**
+   * The message is done (delivered, bounced, rejected): its record leaves the spool, into the
+   * originals store when originals are kept (a rename), then its meta and output go.
+   */
+  async function finishMessage(id: string, removal: Removal, log: Logger): Promise<void> {
+    let retired = false;
+    if (deps.originals) {
+      try {
+        retired = await deps.originals.retire(id, spool.recordPath("active", id));
+      } catch (error) {
+        // retention must not stop mail: the message is done all the same, the failure is loud in the log
+        log.error({ err: error }, "the raw original could not be kept");
+      }
+    }
+    await spool.remove(id, "active", { ...removal, noRecord: retired });
   }
 
   /** DSN for recipients that failed for good; without a DSN relay (or for the null sender) the message is held. */

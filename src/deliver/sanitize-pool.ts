@@ -13,7 +13,7 @@
  * Crash state: none; jobs are re-run from the spool after a restart.
  */
 import { Worker } from "node:worker_threads";
-import type { Config, Limits } from "../config/schema.ts";
+import type { Limits } from "../config/schema.ts";
 import type { MessageFacts, RenderOptions, SanitizeReport } from "../sanitize/sanitize-types.ts";
 
 export interface SanitizeJob {
@@ -21,17 +21,14 @@ export interface SanitizeJob {
   offset: number;
   length: number;
   limits: Limits;
-  /** keep the raw original under this audit id (when the pool has originals settings) */
-  keepOriginalOf?: string;
 }
 
 /** what the main thread answers once it has the facts: render with these options, or stop here */
 export type Decision<T> = { render: RenderOptions; context: T } | { stop: true; context: T };
 
-/** keepError: the raw original could not be kept (the message goes on; the caller logs it) */
 export type PoolOutcome<T> =
-  | { kind: "rendered"; facts: MessageFacts; message: Buffer; report: SanitizeReport; text?: string; context: T; keepError?: string }
-  | { kind: "stopped"; facts: MessageFacts; context: T; keepError?: string }
+  | { kind: "rendered"; facts: MessageFacts; message: Buffer; report: SanitizeReport; text?: string; context: T }
+  | { kind: "stopped"; facts: MessageFacts; context: T }
   | { kind: "failed"; reason: string };
 
 export interface SanitizePool {
@@ -54,8 +51,6 @@ export interface PoolOptions {
   graceMs?: number;
   /** for tests: another worker script */
   workerUrl?: URL;
-  /** originals retention done in the workers (they read the message anyway) */
-  originals?: { config: Config["originals"]; dataDir: string; tmpDir: string };
 }
 
 /** 512 MiB: maxTextChars (2 M chars) and maxHtmlBytes (10 MiB) with html-to-text's overhead fit well inside */
@@ -86,7 +81,7 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
 
   const spawn = (): Slot => {
     const worker = new Worker(workerUrl, {
-      workerData: options.originals ? { originals: options.originals } : undefined,
+      name: "mumuka-sanitize",
       resourceLimits: { maxOldGenerationSizeMb: heap, maxYoungGenerationSizeMb: YOUNG_GENERATION_MB, stackSizeMb: 8 },
     });
     worker.unref();
@@ -131,7 +126,6 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
     return new Promise<PoolOutcome<T>>((resolve) => {
       let facts: MessageFacts | undefined;
       let context: T | undefined;
-      let keepError: string | undefined;
       let finished = false;
       const finish = (outcome: PoolOutcome<T>, broken: boolean) => {
         if (finished) return;
@@ -159,11 +153,8 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
         message?: Uint8Array;
         report?: SanitizeReport;
         text?: string;
-        keepError?: string;
         [k: string]: unknown;
       }) => {
-        if (msg.keepError) keepError = msg.keepError;
-        const kept = keepError ? { keepError } : {};
         if (msg.type === "analyzed") {
           facts = msg.facts!;
           let decision: Decision<T>;
@@ -177,7 +168,7 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
           context = decision.context;
           if ("stop" in decision) {
             worker.postMessage({ type: "drop" });
-            finish({ kind: "stopped", facts, context: decision.context, ...kept }, false);
+            finish({ kind: "stopped", facts, context: decision.context }, false);
           } else worker.postMessage({ type: "render", options: decision.render });
         } else if (msg.type === "rendered") {
           if (eager) {
@@ -191,14 +182,14 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
             }
             context = decision.context;
             if ("stop" in decision) {
-              finish({ kind: "stopped", facts, context: decision.context, ...kept }, false);
+              finish({ kind: "stopped", facts, context: decision.context }, false);
               return;
             }
           }
           const m = msg.message!;
           const message = Buffer.from(m.buffer, m.byteOffset, m.byteLength);
           const text = typeof msg.text === "string" ? { text: msg.text } : {};
-          finish({ kind: "rendered", facts: facts!, message, report: msg.report!, ...text, context: context as T, ...kept }, false);
+          finish({ kind: "rendered", facts: facts!, message, report: msg.report!, ...text, context: context as T }, false);
         } else if (msg.type === "error") {
           finish({ kind: "failed", reason: `sanitizer error: ${String(msg.message)}` }, false);
         }
@@ -213,7 +204,6 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
         length: job.length,
         limits: job.limits,
         ...(eager ? { render: eager } : {}),
-        ...(job.keepOriginalOf ? { keepOriginalOf: job.keepOriginalOf } : {}),
       });
     });
   }

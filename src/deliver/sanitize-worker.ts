@@ -16,24 +16,19 @@
  */
 import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
-import { parentPort, workerData } from "node:worker_threads";
-import { openOriginals } from "../originals/index.ts";
-import { createOriginalKeeper } from "./keep-original.ts";
+import { parentPort } from "node:worker_threads";
 import { analyze, render } from "../sanitize/index.ts";
-import type { Config, Limits } from "../config/schema.ts";
+import type { Limits } from "../config/schema.ts";
 import type { AnalyzedMessage, RenderOptions } from "../sanitize/sanitize-types.ts";
 
 type Request =
-  | { type: "analyze"; file: string; offset: number; length: number; limits: Limits; render?: RenderOptions; keepOriginalOf?: string }
+  | { type: "analyze"; file: string; offset: number; length: number; limits: Limits; render?: RenderOptions }
   | { type: "render"; options: RenderOptions }
   | { type: "drop" };
 
 let current: AnalyzedMessage | undefined;
 
-/**
- * messages up to 1 MiB (nearly all mail) are read from the spool once, with one read, and that buffer
- * serves both the analysis and the kept original; larger ones are streamed (bounded memory)
- */
+/** messages up to 1 MiB (nearly all mail) are read from the spool with one read; larger ones are streamed (bounded memory) */
 const READ_ONCE_BYTES = 1024 * 1024;
 
 async function readRegion(file: string, offset: number, length: number): Promise<Buffer> {
@@ -52,13 +47,6 @@ async function readRegion(file: string, offset: number, length: number): Promise
   return buffer;
 }
 
-/** originals retention, when the pool was given its settings (see keep-original.ts) */
-const retention = (workerData as { originals?: { config: Config["originals"]; dataDir: string; tmpDir: string } } | undefined)?.originals;
-const keeper =
-  retention && retention.config.retentionDays > 0
-    ? createOriginalKeeper(openOriginals({ config: retention.config, dataDir: retention.dataDir, audit: { record() {}, flush: async () => {} } }), retention.tmpDir)
-    : undefined;
-
 const port = parentPort!;
 port.on("message", (request: Request) => {
   void handle(request).catch((error: unknown) => {
@@ -71,27 +59,20 @@ port.on("message", (request: Request) => {
 async function handle(request: Request): Promise<void> {
   if (request.type === "analyze") {
     const bytes = request.length <= READ_ONCE_BYTES ? await readRegion(request.file, request.offset, request.length) : undefined;
-    // keeping the original is mostly waiting on the disk: it runs alongside the analysis
-    const keeping: Promise<string | undefined> =
-      request.keepOriginalOf && keeper
-        ? keeper(request.keepOriginalOf, request.file, { messageOffset: request.offset, messageLength: request.length }, bytes).then(
-            () => undefined,
-            (error: unknown) => (error as Error).message,
-          )
-        : Promise.resolve(undefined);
     const input = bytes ?? createReadStream(request.file, { start: request.offset, end: request.offset + request.length - 1 });
-    // the analyzer's own time budget; the pool also enforces one from outside
-    const signal = AbortSignal.timeout(request.limits.maxTimeMs);
-    const analyzed = await analyze(input, request.limits, signal).finally(() => keeping);
-    const keepError = await keeping;
+    // the analyzer's own time budget (the pool also enforces one from outside); a timer cleared at
+    // the end, not AbortSignal.timeout(), whose timer would outlive every message by the whole budget
+    const budget = new AbortController();
+    const timer = setTimeout(() => budget.abort(), request.limits.maxTimeMs);
+    const analyzed = await analyze(input, request.limits, budget.signal).finally(() => clearTimeout(timer));
     if (request.render) {
       // eager: no rules to consult, render at once and send facts with the result
       const result = await render(analyzed, request.render);
-      port.postMessage({ type: "rendered", facts: analyzed.facts, message: result.message, report: result.report, text: result.text, keepError });
+      port.postMessage({ type: "rendered", facts: analyzed.facts, message: result.message, report: result.report, text: result.text });
       return;
     }
     current = analyzed;
-    port.postMessage({ type: "analyzed", facts: analyzed.facts, keepError });
+    port.postMessage({ type: "analyzed", facts: analyzed.facts });
   } else if (request.type === "render") {
     if (!current) throw new Error("render without analysis");
     const result = await render(current, request.options);

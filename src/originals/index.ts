@@ -1,27 +1,41 @@
 /**
  * Retention of raw originals: the message exactly as received, kept for
- * `originals.retentionDays` under `<dataDir>/originals/<YYYY-MM-DD>/<id>.eml`
- * (mode 0600, directories 0700), optionally encrypted at rest
- * (`<id>.eml.enc`, see original-crypto.ts) with a key from the environment
- * variable named by `originals.keyEnv`.
+ * `originals.retentionDays` under `<dataDir>/originals/<YYYY-MM-DD>/`,
+ * optionally encrypted at rest with a key from the environment variable named
+ * by `originals.keyEnv` (see original-crypto.ts).
  *
- * Unencrypted originals are hard-linked from the spool when possible (no
- * copy, no extra disk for the retention period); encrypted ones are written
- * to a temporary name, fsynced and renamed, so a crash leaves either a whole
- * original or a `.tmp-*` file that purge removes.
+ * An original is kept when the spool is done with a message (delivered,
+ * bounced, rejected, deleted): its spool record is RETIRED into the store.
+ *   - unencrypted: the record file is renamed to `<id>.rec` (the envelope, the
+ *     raw bytes and their SHA-256, framed as in the spool; see spool/record.ts).
+ *     No copy, no extra fsync: the record was made durable before the 250
+ *     reply, and a rename lost in a crash leaves it in the spool, where the
+ *     recovery scan delivers it again (at-least-once) and retires it again.
+ *   - encrypted: the message region is encrypted to a temporary name, fsynced,
+ *     renamed to `<id>.eml.enc` and the directory fsynced; then the record is
+ *     removed. A crash leaves a `.tmp-*` file (purge removes it) and the
+ *     record still in the spool.
+ * While a message is still queued (held, deferred), its original is read
+ * from the spool record itself. `<id>.eml` files of earlier versions are read
+ * as they are.
+ *
+ * Files are 0600 in 0700 directories.
  *
  * SECURITY: the raw message is hostile content; it is stored and streamed out
- * as bytes, never parsed here. Ids are checked with isAuditId() before they
- * touch a path. A retrieval is an audit event naming who asked.
+ * as bytes, never parsed here (only the spool's framing is read, by lengths).
+ * Ids are checked with isAuditId() before they touch a path. A retrieval is an
+ * audit event naming who asked.
  */
 import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { chmod, copyFile, link, mkdir, open, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
+import { chmod, copyFile, mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
 import path from "node:path";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { AuditSink } from "../audit/audit-types.ts";
 import type { Config } from "../config/schema.ts";
 import { isAuditId } from "../lib/ids.ts";
+import { readRecordInfo } from "../spool/record.ts";
 import {
   decryptStream,
   encryptStream,
@@ -35,9 +49,14 @@ import {
 export { OriginalKeyError } from "./original-crypto.ts";
 
 export interface OriginalStore {
-  /** keeps the raw message of `auditId` (copy, or hard link when unencrypted); mode 0600 */
-  keep(auditId: string, sourceFile: string): Promise<void>;
-  /** the raw message; records "original-retrieved" with the actor */
+  /**
+   * the spool is done with this message: its record file moves into the store
+   * (or, encrypted, its message is stored and the record removed). Resolves to
+   * true when `recordFile` is gone from the spool, false when nothing is kept
+   * (retention of zero days: the caller removes the record).
+   */
+  retire(auditId: string, recordFile: string): Promise<boolean>;
+  /** the raw message (retained, or still in the spool); records "original-retrieved" with the actor */
   get(auditId: string, actor: string): Promise<NodeJS.ReadableStream>;
   /** removes originals past their retention; resolves to how many */
   purge(now: Date): Promise<number>;
@@ -93,10 +112,15 @@ export function openOriginals(options: {
     key = parseKey(value, `environment variable ${config.keyEnv}`);
   }
 
-  const locate = (auditId: string): { dir: string; plain: string; encrypted: string } => {
+  const locate = (auditId: string): { dir: string; record: string; encrypted: string; plain: string } => {
     if (!isAuditId(auditId)) throw new OriginalNotFoundError(`not an audit id: ${JSON.stringify(auditId.slice(0, 80))}`);
     const dir = path.join(root, idTime(auditId).day);
-    return { dir, plain: path.join(dir, `${auditId}.eml`), encrypted: path.join(dir, `${auditId}.eml.enc`) };
+    return {
+      dir,
+      record: path.join(dir, `${auditId}.rec`),
+      encrypted: path.join(dir, `${auditId}.eml.enc`),
+      plain: path.join(dir, `${auditId}.eml`),
+    };
   };
 
   const exists = async (p: string): Promise<boolean> =>
@@ -105,50 +129,100 @@ export function openOriginals(options: {
       () => false,
     );
 
-  return {
-    async keep(auditId, sourceFile) {
-      if (config.retentionDays === 0) return;
-      const where = locate(auditId);
-      await mkdir(where.dir, { recursive: true, mode: 0o700 });
-      if (!key) {
-        try {
-          await link(sourceFile, where.plain);
-        } catch (error) {
-          const code = (error as NodeJS.ErrnoException).code;
-          if (code === "EEXIST") return; // kept already (a retry after a crash)
-          if (code !== "EXDEV" && code !== "EPERM" && code !== "EMLINK") throw error;
-          const tmp = tempFor(where.plain);
-          await copyFile(sourceFile, tmp);
-          await chmod(tmp, 0o600);
-          await fsyncPath(tmp);
-          await rename(tmp, where.plain);
-        }
-        // a link shares the spool file's inode: the spool keeps its files private too
-        if (((await stat(where.plain)).mode & 0o077) !== 0) await chmod(where.plain, 0o600);
-        // the source may not have been synced by whoever wrote it: the retained copy must survive a crash
-        await fsyncPath(where.plain);
+  /** day directories made by this process: one mkdir per day, not one per message */
+  const made = new Set<string>();
+  const dayDir = async (dir: string): Promise<void> => {
+    if (made.has(dir)) return;
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    made.add(dir);
+  };
+
+  /** the record moves in by rename; it becomes private like the rest of the store (spool records are group-readable) */
+  async function moveRecord(recordFile: string, final: string): Promise<void> {
+    try {
+      await rename(recordFile, final);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" && made.has(path.dirname(final))) {
+        // the day directory was purged under us (by `mumuka original purge`): make it again, once
+        made.delete(path.dirname(final));
+        await dayDir(path.dirname(final));
+        await rename(recordFile, final);
+      } else if (code === "EXDEV") {
+        await copyRecord(recordFile, final);
       } else {
-        if (await exists(where.encrypted)) return;
-        const tmp = tempFor(where.encrypted);
-        try {
-          await pipeline(createReadStream(sourceFile), encryptStream(key), createWriteStream(tmp, { flags: "wx", mode: 0o600 }));
-          await fsyncPath(tmp);
-          await rename(tmp, where.encrypted);
-        } catch (error) {
-          await rm(tmp, { force: true });
-          throw error;
-        }
+        throw error;
       }
-      await fsyncPath(where.dir);
+    }
+    await chmod(final, 0o600);
+  }
+
+  /** the store is on another file system: copy, make the copy durable, then let the record go */
+  async function copyRecord(recordFile: string, final: string): Promise<void> {
+    const tmp = tempFor(final);
+    try {
+      await copyFile(recordFile, tmp);
+      await fsyncPath(tmp);
+      await rename(tmp, final);
+    } catch (error) {
+      await rm(tmp, { force: true });
+      throw error;
+    }
+    await fsyncPath(path.dirname(final));
+    await unlink(recordFile);
+  }
+
+  async function encryptRecord(recordFile: string, final: string): Promise<void> {
+    const info = await readRecordInfo(recordFile);
+    const tmp = tempFor(final);
+    try {
+      const source =
+        info.messageLength > 0
+          ? createReadStream(recordFile, { start: info.messageOffset, end: info.messageOffset + info.messageLength - 1 })
+          : Readable.from([]);
+      await pipeline(source, encryptStream(key!), createWriteStream(tmp, { flags: "wx", mode: 0o600 }));
+      await fsyncPath(tmp);
+      await rename(tmp, final);
+    } catch (error) {
+      await rm(tmp, { force: true });
+      throw error;
+    }
+    await fsyncPath(path.dirname(final));
+    await unlink(recordFile);
+  }
+
+  /** the raw message region of a record file, streamed */
+  async function messageOf(recordFile: string): Promise<{ size: number; open: () => NodeJS.ReadableStream }> {
+    const info = await readRecordInfo(recordFile);
+    const end = info.messageOffset + info.messageLength - 1;
+    return {
+      size: info.messageLength,
+      open: () => (info.messageLength > 0 ? createReadStream(recordFile, { start: info.messageOffset, end }) : Readable.from([])),
+    };
+  }
+
+  /** a message still queued: its record in the spool (not corrupt/: its framing is not trusted) */
+  async function inSpool(auditId: string): Promise<string | undefined> {
+    for (const state of ["held", "deferred", "incoming", "active"]) {
+      const file = path.join(options.dataDir, "spool", state, auditId);
+      if (await exists(file)) return file;
+    }
+    return undefined;
+  }
+
+  return {
+    async retire(auditId, recordFile) {
+      if (config.retentionDays === 0) return false;
+      const where = locate(auditId);
+      await dayDir(where.dir);
+      if (key) await encryptRecord(recordFile, where.encrypted);
+      else await moveRecord(recordFile, where.record);
+      return true;
     },
 
     async get(auditId, actor) {
       const where = locate(auditId);
-      const encrypted = await exists(where.encrypted);
-      if (!encrypted && !(await exists(where.plain))) {
-        throw new OriginalNotFoundError(`no retained original for ${auditId} (never kept, or purged after ${config.retentionDays} days)`);
-      }
-      if (encrypted) {
+      if (await exists(where.encrypted)) {
         if (!key) throw new OriginalKeyError(`the original of ${auditId} is encrypted; set originals.keyEnv and its environment variable`);
         // check the key before anything is recorded or streamed, so a wrong key is named as such
         const fh = await open(where.encrypted, "r");
@@ -164,15 +238,31 @@ export function openOriginals(options: {
             `the original of ${auditId} was encrypted with a different key (fingerprint ${headerFingerprint(head)}; the key in ${config.keyEnv} has ${keyFingerprint(key)})`,
           );
         }
+        const size = (await stat(where.encrypted)).size;
+        audit.record({ type: "original-retrieved", auditId, actor, data: { encrypted: true, storedBytes: size } });
+        const source = createReadStream(where.encrypted);
+        const plain = decryptStream(key, `original ${auditId}`);
+        source.on("error", (error) => plain.destroy(error));
+        return source.pipe(plain);
       }
-      const file = encrypted ? where.encrypted : where.plain;
-      const size = (await stat(file)).size;
-      audit.record({ type: "original-retrieved", auditId, actor, data: { encrypted, storedBytes: size } });
-      const source = createReadStream(file);
-      if (!encrypted) return source;
-      const plain = decryptStream(key!, `original ${auditId}`);
-      source.on("error", (error) => plain.destroy(error));
-      return source.pipe(plain);
+      let message: { size: number; open: () => NodeJS.ReadableStream } | undefined;
+      if (await exists(where.record)) message = await messageOf(where.record);
+      else if (await exists(where.plain)) {
+        const size = (await stat(where.plain)).size;
+        message = { size, open: () => createReadStream(where.plain) };
+      } else if (config.retentionDays > 0) {
+        const queued = await inSpool(auditId);
+        // a record that moves on between the look and the read is looked for again once
+        if (queued) message = await messageOf(queued).catch(async () => {
+          const again = (await exists(where.record)) ? where.record : await inSpool(auditId);
+          return again ? messageOf(again) : undefined;
+        });
+      }
+      if (!message) {
+        throw new OriginalNotFoundError(`no retained original for ${auditId} (never kept, or purged after ${config.retentionDays} days)`);
+      }
+      audit.record({ type: "original-retrieved", auditId, actor, data: { encrypted: false, storedBytes: message.size } });
+      return message.open();
     },
 
     async purge(now) {
@@ -189,13 +279,16 @@ export function openOriginals(options: {
       for (const day of days) {
         const dir = path.join(root, day);
         for (const name of await readdir(dir)) {
-          const id = name.replace(/\.eml(\.enc)?(\.tmp-[0-9a-f-]+)?$/, "");
+          const id = name.replace(/\.(?:rec|eml|eml\.enc)(\.tmp-[0-9a-f-]+)?$/, "");
           const kept = isAuditId(id) ? idTime(id).ms : Infinity;
           if (kept >= cutoff) continue;
           await rm(path.join(dir, name), { force: true });
           if (!name.includes(".tmp-")) removed += 1;
         }
-        if ((await readdir(dir)).length === 0) await rmdir(dir).catch(() => {});
+        if ((await readdir(dir)).length === 0) {
+          await rmdir(dir).catch(() => {});
+          made.delete(dir);
+        }
       }
       if (removed > 0) {
         audit.record({ type: "purged", actor: "gateway", data: { what: "originals", removed, before: new Date(cutoff).toISOString() } });

@@ -44,7 +44,15 @@ export interface QueueEntryDetail extends QueueEntry {
   sanitized: boolean;
 }
 
-export function openQueueAdmin(dataDir: string, audit: AuditSink): QueueAdmin & { getDetail(id: string): Promise<QueueEntryDetail | undefined> } {
+/**
+ * `originals`: where a deleted message's record goes (the originals store keeps it for its
+ * retention; see originals/index.ts); absent, a deleted message's record is removed.
+ */
+export function openQueueAdmin(
+  dataDir: string,
+  audit: AuditSink,
+  originals?: { retire(id: string, recordFile: string): Promise<boolean> },
+): QueueAdmin & { getDetail(id: string): Promise<QueueEntryDetail | undefined> } {
   let spoolPromise: Promise<Spool> | undefined;
   const spool = () => (spoolPromise ??= openSpool(dataDir));
 
@@ -200,7 +208,9 @@ export function openQueueAdmin(dataDir: string, audit: AuditSink): QueueAdmin & 
       const state = await s.locate(id);
       if (!state) throw new QueueAdminError(`no message ${id} in the queue`, "ENOTFOUND");
       const from = state === "corrupt" ? "corrupt" : await claim(s, id);
-      await s.remove(id, from === "corrupt" ? "corrupt" : "held");
+      // a corrupt record's framing is not trusted: it is not kept as an original
+      const retired = from !== "corrupt" && originals ? await originals.retire(id, s.recordPath("held", id)) : false;
+      await s.remove(id, from === "corrupt" ? "corrupt" : "held", { noRecord: retired });
       audit.record({ type: "deleted", auditId: id, actor, data: { from } });
     },
   };

@@ -10,6 +10,7 @@ import { CliError } from "../lib/cli-error.ts";
 import { loadConfig } from "../config/load.ts";
 import { createLogger } from "../lib/logger.ts";
 import type { QueueState } from "./queue-types.ts";
+import { openOriginals } from "../originals/index.ts";
 import { openQueueAdmin, QueueAdminError } from "./queue-admin.ts";
 import { STATES } from "./spool.ts";
 
@@ -22,7 +23,9 @@ async function withAdmin<T>(opts: Opts, fn: (admin: ReturnType<typeof openQueueA
   const audit = await openAuditLog({ config: config.audit, dataDir: config.dataDir, gateway: config.smtp.hostname ?? os.hostname(), logger, spillDir: false });
   const actor = `cli:${os.userInfo().username}`;
   try {
-    return await fn(openQueueAdmin(config.dataDir, audit), actor);
+    // a deleted message's original is kept like a delivered one's (opened only when needed: it may need a key)
+    const originals = { retire: (id: string, file: string) => openOriginals({ config: config.originals, dataDir: config.dataDir, audit }).retire(id, file) };
+    return await fn(openQueueAdmin(config.dataDir, audit, originals), actor);
   } catch (error) {
     if (error instanceof QueueAdminError) throw new CliError(error.message, error.code === "ENOTFOUND" ? 3 : 1);
     throw error;

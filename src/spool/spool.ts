@@ -79,6 +79,12 @@ export class SpoolError extends Error {
   }
 }
 
+export interface RemoveOptions {
+  noMeta?: boolean;
+  noOut?: boolean;
+  noRecord?: boolean;
+}
+
 /** A message being received: bytes go straight to an exclusive-create temp file. */
 export interface SpoolWriter {
   write(chunk: Buffer): Promise<void>;
@@ -106,9 +112,10 @@ export interface Spool {
   hasOut(id: string): Promise<boolean>;
   /**
    * removes the record and its meta and output (delivered or deleted);
-   * `noMeta` / `noOut`: the caller knows that file was never written (a message done in its first pass)
+   * `noMeta` / `noOut`: the caller knows that file was never written (a message done in its first pass);
+   * `noRecord`: the record was already taken away (retired into the originals store)
    */
-  remove(id: string, state: QueueState, options?: { noMeta?: boolean; noOut?: boolean }): Promise<void>;
+  remove(id: string, state: QueueState, options?: RemoveOptions): Promise<void>;
   /** startup: removes never-acknowledged temp files, moves active/ back to incoming/ */
   recover(): Promise<{ tempRemoved: number; requeued: string[]; orphansRemoved: number }>;
 }
@@ -238,10 +245,10 @@ export async function openSpool(dataDir: string, syncer: DirSyncer = createDirSy
     }
   }
 
-  async function remove(id: string, state: QueueState, options: { noMeta?: boolean; noOut?: boolean } = {}): Promise<void> {
+  async function remove(id: string, state: QueueState, options: RemoveOptions = {}): Promise<void> {
     // record first: once it is gone the message no longer exists for any scan
     // (unlink, not rm: fs.promises.rm makes a synchronous lstat on the event loop)
-    await unlinkIfPresent(recordPath(state, id));
+    if (!options.noRecord) await unlinkIfPresent(recordPath(state, id));
     // then both others at once; an unlink of an absent meta costs an ENOENT error (with its stack) per message
     await Promise.all([options.noMeta ? undefined : unlinkIfPresent(metaPath(id)), options.noOut ? undefined : unlinkIfPresent(outPath(id))]);
   }

@@ -5,7 +5,7 @@
  * administration and originals store, and the console over all of them.
  * Messages reach it only through SMTP on loopback, like in production.
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { openAuditLog, type AuditLog } from "../../src/audit/index.ts";
@@ -20,6 +20,7 @@ import { openUserStore } from "../../src/admin/user-store.ts";
 import { startDownstream, type Downstream } from "../helpers/relay-downstream.ts";
 import { sendRaw, silentLogger, waitFor } from "../helpers/relay-helpers.ts";
 import { repoRoot } from "../helpers/corpus.ts";
+import { writeSpoolRecord } from "../helpers/spool-record.ts";
 
 export const PASSWORD = "correct horse battery staple";
 export const TEST_COST = { log2N: 10, r: 8, p: 1 };
@@ -97,9 +98,9 @@ export async function startLive(): Promise<Live> {
     admin,
     send,
     async keepOriginal(id, raw) {
-      const file = path.join(dataDir, `seed-${id}.eml`);
-      await writeFile(file, raw);
-      await originals.keep(id, file);
+      const file = path.join(dataDir, `seed-${id}`);
+      writeSpoolRecord(file, id, raw);
+      await originals.retire(id, file);
     },
     async close() {
       await admin.close();

@@ -14,6 +14,7 @@ import { auditSchema } from "../../src/config/schema.ts";
 import { newAuditId } from "../../src/lib/ids.ts";
 import { openOriginals } from "../../src/originals/index.ts";
 import { runCli } from "../helpers/run-cli.ts";
+import { writeSpoolRecord } from "../helpers/spool-record.ts";
 import { makeBackend, PG_URL, quietLogger, sqliteExec } from "./backends.ts";
 
 const KEY = "ab".repeat(32);
@@ -46,9 +47,9 @@ describe("mumuka audit and mumuka original, spawned", () => {
     story(ids.meeting, "tanaka@example.co.jp", "打ち合わせの日程について", "delivered");
     story(ids.invoice, "suzuki@example.ne.jp", "請求書\u202Efdp.exe", "held");
     await gateway.flush();
-    const spooled = path.join(dir, "spooled.eml");
-    writeFileSync(spooled, raw);
-    await openOriginals({ config: { retentionDays: 30, keyEnv: "K" }, dataDir, audit: gateway, env: { K: KEY } }).keep(ids.invoice, spooled);
+    const spooled = path.join(dir, "spooled");
+    writeSpoolRecord(spooled, ids.invoice, raw);
+    await openOriginals({ config: { retentionDays: 30, keyEnv: "K" }, dataDir, audit: gateway, env: { K: KEY } }).retire(ids.invoice, spooled);
   });
 
   afterAll(async () => {

@@ -1,6 +1,8 @@
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import { originalsSchema } from "../../src/config/schema.ts";
+import { openOriginals } from "../../src/originals/index.ts";
 import { openQueueAdmin } from "../../src/spool/queue-admin.ts";
 import { startDownstream, type Downstream } from "../helpers/relay-downstream.ts";
 import { startTestGateway, type TestGateway } from "../helpers/relay-gateway.ts";
@@ -90,10 +92,13 @@ describe("relaying", () => {
     // delivered at the first attempt: no output or meta file is left behind (none was needed)
     expect(await readdir(`${g.dataDir}/spool/out`)).toEqual([]);
     expect(await readdir(`${g.dataDir}/spool/meta`)).toEqual([]);
-    // the raw original is retained, exactly as received (without the spool's framing)
+    // the raw original is retained (its spool record, retired), and comes back exactly as received
     const day = `${id.slice(0, 4)}-${id.slice(4, 6)}-${id.slice(6, 8)}`;
-    const original = await readFile(`${g.dataDir}/originals/${day}/${id}.eml`, "latin1");
-    expect(original).toBe(htmlWithAttachment);
+    expect(await readdir(`${g.dataDir}/originals/${day}`)).toEqual([`${id}.rec`]);
+    const store = openOriginals({ config: originalsSchema.parse({}), dataDir: g.dataDir, audit: recordingSink() });
+    const chunks: Buffer[] = [];
+    for await (const chunk of (await store.get(id, "cli:test")) as AsyncIterable<Buffer>) chunks.push(chunk);
+    expect(Buffer.concat(chunks).toString("latin1")).toBe(htmlWithAttachment);
   });
 
   it("honours per-recipient replies: delivers to some, bounces a 5xx with a DSN, retries a 4xx", async () => {
@@ -170,6 +175,26 @@ describe("relaying", () => {
     expect(adminAudit.of("released", id)[0]).toMatchObject({ actor: "cli:test" });
     await waitFor(() => down.received.length === 1, 15000, "delivery after release");
     await waitFor(() => spoolEmpty(g.dataDir), 5000, "empty spool");
+  });
+
+  it("serves a held message's original from the queue, and keeps it when an administrator deletes the message", async () => {
+    const down = await downstream();
+    down.rcptReplies.set("staff@city.example.lg.jp", { code: 550, message: "5.1.1 unknown" });
+    const g = await gateway({ delivery: { port: down.port } });
+    const raw = plainMessage("delete me");
+    const r = await sendRaw({ port: g.port, from: "sender@example.com", to: ["staff@city.example.lg.jp"], raw });
+    const id = /queued as (\S+)/.exec(r.response)![1]!;
+    await waitFor(() => g.audit.of("held", id).length === 1, 15000, "held");
+    const store = openOriginals({ config: originalsSchema.parse({}), dataDir: g.dataDir, audit: recordingSink() });
+    const original = async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of (await store.get(id, "cli:test")) as AsyncIterable<Buffer>) chunks.push(chunk);
+      return Buffer.concat(chunks).toString("utf8");
+    };
+    expect(await original()).toBe(raw);
+    await openQueueAdmin(g.dataDir, recordingSink(), store).delete(id, "cli:test");
+    expect(await readdir(`${g.dataDir}/spool/held`)).toEqual([]);
+    expect(await original()).toBe(raw);
   });
 
   it("an administrator can hold a deferred message and retry it, while the gateway runs", async () => {

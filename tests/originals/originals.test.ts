@@ -1,11 +1,13 @@
 /**
- * Retained originals: the exact bytes come back, private on disk, encrypted
- * when a key is configured (and then useless without it), every retrieval is
- * an audit event naming who asked, a wrong key or an altered file fails
- * clearly, and nothing outlives its retention.
+ * Retained originals: a spool record the gateway is done with is retired into
+ * the store; the exact bytes come back, private on disk, encrypted when a key
+ * is configured (and then useless without it), every retrieval is an audit
+ * event naming who asked, a wrong key or an altered file fails clearly, a
+ * message still queued is served from the spool, and nothing outlives its
+ * retention.
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -13,6 +15,7 @@ import type { AuditEventInput, AuditSink } from "../../src/audit/audit-types.ts"
 import { originalsSchema } from "../../src/config/schema.ts";
 import { newAuditId } from "../../src/lib/ids.ts";
 import { OriginalKeyError, OriginalNotFoundError, openOriginals } from "../../src/originals/index.ts";
+import { writeSpoolRecord } from "../helpers/spool-record.ts";
 
 const KEY_HEX = "11".repeat(32);
 const OTHER_KEY_B64 = Buffer.alloc(32, 7).toString("base64");
@@ -31,26 +34,30 @@ async function bytes(stream: NodeJS.ReadableStream): Promise<Buffer> {
 
 describe("retained originals", () => {
   let dataDir: string;
-  let source: string;
   const raw = Buffer.concat([Buffer.from("From: a@example.jp\r\nSubject: =?UTF-8?B?5Lu25ZCN?=\r\n\r\n本文\r\n"), randomBytes(300_000)]);
+  /** a spool record of `raw` for `id`, as the receiver wrote it */
+  const spooled = (id: string, bytes: Buffer = raw): string => {
+    const file = path.join(dataDir, `spooled-${id}`);
+    writeSpoolRecord(file, id, bytes);
+    return file;
+  };
 
   beforeEach(() => {
     dataDir = mkdtempSync(path.join(os.tmpdir(), "mumuka-orig-"));
-    source = path.join(dataDir, "spooled.eml");
-    writeFileSync(source, raw, { mode: 0o600 });
   });
   afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
 
-  it("gives back the exact bytes, stored privately, and records who retrieved them", async () => {
+  it("takes the record out of the spool, gives back the exact bytes, stored privately, and records who retrieved them", async () => {
     const audit = recordingSink();
     const store = openOriginals({ config: originalsSchema.parse({}), dataDir, audit });
     const id = newAuditId();
-    await store.keep(id, source);
+    const source = spooled(id);
+    expect(await store.retire(id, source)).toBe(true);
+    expect(existsSync(source)).toBe(false);
     const day = readdirSync(path.join(dataDir, "originals"))[0]!;
-    const file = path.join(dataDir, "originals", day, `${id}.eml`);
+    const file = path.join(dataDir, "originals", day, `${id}.rec`);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(statSync(path.join(dataDir, "originals", day)).mode & 0o777).toBe(0o700);
-    rmSync(source); // the spool is done with it: the retained copy stands alone
     expect((await bytes(await store.get(id, "cli:tanaka"))).equals(raw)).toBe(true);
     expect(audit.events).toEqual([{ type: "original-retrieved", auditId: id, actor: "cli:tanaka", data: { encrypted: false, storedBytes: raw.length } }]);
   });
@@ -59,7 +66,9 @@ describe("retained originals", () => {
     const audit = recordingSink();
     const store = openOriginals({ config: originalsSchema.parse({ keyEnv: "MMK_KEY" }), dataDir, audit, env: { MMK_KEY: KEY_HEX } });
     const id = newAuditId();
-    await store.keep(id, source);
+    const source = spooled(id);
+    expect(await store.retire(id, source)).toBe(true);
+    expect(existsSync(source)).toBe(false);
     const day = readdirSync(path.join(dataDir, "originals"))[0]!;
     const file = path.join(dataDir, "originals", day, `${id}.eml.enc`);
     const stored = readFileSync(file);
@@ -70,17 +79,18 @@ describe("retained originals", () => {
     expect(audit.events[0]).toMatchObject({ type: "original-retrieved", actor: "admin:sato", data: { encrypted: true } });
   });
 
-  it("round-trips an empty message encrypted", async () => {
-    writeFileSync(source, "");
-    const store = openOriginals({ config: originalsSchema.parse({ keyEnv: "MMK_KEY" }), dataDir, audit: recordingSink(), env: { MMK_KEY: KEY_HEX } });
-    const id = newAuditId();
-    await store.keep(id, source);
-    expect((await bytes(await store.get(id, "cli:x"))).length).toBe(0);
+  it("round-trips an empty message, plain and encrypted", async () => {
+    for (const keyEnv of [undefined, "MMK_KEY"]) {
+      const store = openOriginals({ config: originalsSchema.parse({ keyEnv }), dataDir, audit: recordingSink(), env: { MMK_KEY: KEY_HEX } });
+      const id = newAuditId();
+      await store.retire(id, spooled(id, Buffer.alloc(0)));
+      expect((await bytes(await store.get(id, "cli:x"))).length).toBe(0);
+    }
   });
 
   it("refuses a wrong key clearly, before recording or releasing anything", async () => {
     const id = newAuditId();
-    await openOriginals({ config: originalsSchema.parse({ keyEnv: "MMK_KEY" }), dataDir, audit: recordingSink(), env: { MMK_KEY: KEY_HEX } }).keep(id, source);
+    await openOriginals({ config: originalsSchema.parse({ keyEnv: "MMK_KEY" }), dataDir, audit: recordingSink(), env: { MMK_KEY: KEY_HEX } }).retire(id, spooled(id));
     const audit = recordingSink();
     const wrong = openOriginals({ config: originalsSchema.parse({ keyEnv: "MMK_KEY" }), dataDir, audit, env: { MMK_KEY: OTHER_KEY_B64 } });
     await expect(wrong.get(id, "cli:x")).rejects.toThrow(/different key/);
@@ -93,7 +103,7 @@ describe("retained originals", () => {
   it("fails authentication on an altered, truncated or extended file", async () => {
     const store = openOriginals({ config: originalsSchema.parse({ keyEnv: "MMK_KEY" }), dataDir, audit: recordingSink(), env: { MMK_KEY: KEY_HEX } });
     const id = newAuditId();
-    await store.keep(id, source);
+    await store.retire(id, spooled(id));
     const day = readdirSync(path.join(dataDir, "originals"))[0]!;
     const file = path.join(dataDir, "originals", day, `${id}.eml.enc`);
     const good = readFileSync(file);
@@ -119,7 +129,7 @@ describe("retained originals", () => {
   it("rejects what is not an audit id before it touches a path, and says when there is nothing", async () => {
     const store = openOriginals({ config: originalsSchema.parse({}), dataDir, audit: recordingSink() });
     await expect(store.get("../../etc/passwd", "cli:x")).rejects.toBeInstanceOf(OriginalNotFoundError);
-    await expect(store.keep("../x", source)).rejects.toBeInstanceOf(OriginalNotFoundError);
+    await expect(store.retire("../x", spooled(newAuditId()))).rejects.toBeInstanceOf(OriginalNotFoundError);
     await expect(store.get(newAuditId(), "cli:x")).rejects.toThrow(/no retained original/);
   });
 
@@ -129,8 +139,8 @@ describe("retained originals", () => {
     const now = Date.parse("2026-11-26T03:00:00Z");
     const old = newAuditId(new Date(now - 31 * DAY));
     const recent = newAuditId(new Date(now - 29 * DAY));
-    await store.keep(old, source);
-    await store.keep(recent, source);
+    await store.retire(old, spooled(old));
+    await store.retire(recent, spooled(recent));
     expect(await store.purge(new Date(now))).toBe(1);
     await expect(store.get(old, "cli:x")).rejects.toThrow(/no retained original/);
     expect((await bytes(await store.get(recent, "cli:x"))).equals(raw)).toBe(true);
@@ -138,11 +148,29 @@ describe("retained originals", () => {
     expect(readdirSync(path.join(dataDir, "originals"))).toHaveLength(1); // the emptied day is gone
   });
 
-  it("keeps none when the retention is zero days", async () => {
+  it("keeps none when the retention is zero days, and leaves the record to the spool", async () => {
     const store = openOriginals({ config: originalsSchema.parse({ retentionDays: 0 }), dataDir, audit: recordingSink() });
     const id = newAuditId();
-    await store.keep(id, source);
+    const source = spooled(id);
+    expect(await store.retire(id, source)).toBe(false);
+    expect(existsSync(source)).toBe(true);
     await expect(store.get(id, "cli:x")).rejects.toThrow(/no retained original/);
+  });
+
+  it("serves a message still in the queue from its spool record, and one retired by an earlier version as it is", async () => {
+    const audit = recordingSink();
+    const store = openOriginals({ config: originalsSchema.parse({}), dataDir, audit });
+    const held = newAuditId();
+    mkdirSync(path.join(dataDir, "spool", "held"), { recursive: true });
+    writeSpoolRecord(path.join(dataDir, "spool", "held", held), held, raw);
+    expect((await bytes(await store.get(held, "admin:sato"))).equals(raw)).toBe(true);
+    expect(audit.events[0]).toMatchObject({ type: "original-retrieved", auditId: held, data: { encrypted: false, storedBytes: raw.length } });
+
+    const older = newAuditId();
+    const dayDir = path.join(dataDir, "originals", `${older.slice(0, 4)}-${older.slice(4, 6)}-${older.slice(6, 8)}`);
+    mkdirSync(dayDir, { recursive: true });
+    writeFileSync(path.join(dayDir, `${older}.eml`), raw, { mode: 0o600 });
+    expect((await bytes(await store.get(older, "admin:sato"))).equals(raw)).toBe(true);
   });
 
   it("keeps an original although a crash left a temp file of the same process id (a container restarts as pid 1 again)", async () => {
@@ -151,17 +179,27 @@ describe("retained originals", () => {
     const dayDir = path.join(dataDir, "originals", `${id.slice(0, 4)}-${id.slice(4, 6)}-${id.slice(6, 8)}`);
     mkdirSync(dayDir, { recursive: true });
     writeFileSync(path.join(dayDir, `${id}.eml.enc.tmp-${process.pid}`), "half-written");
-    await store.keep(id, source);
+    await store.retire(id, spooled(id));
     expect((await bytes(await store.get(id, "cli:x"))).equals(raw)).toBe(true);
   });
 
-  it("accepts the same message twice (a retry after a crash)", async () => {
+  it("retires the same message again (delivered again after a crash before its record was removed)", async () => {
     for (const keyEnv of [undefined, "MMK_KEY"]) {
       const store = openOriginals({ config: originalsSchema.parse({ keyEnv }), dataDir, audit: recordingSink(), env: { MMK_KEY: KEY_HEX } });
       const id = newAuditId();
-      await store.keep(id, source);
-      await store.keep(id, source);
+      await store.retire(id, spooled(id));
+      await store.retire(id, spooled(id));
       expect((await bytes(await store.get(id, "cli:x"))).equals(raw)).toBe(true);
     }
+  });
+
+  it("makes a purged day directory again", async () => {
+    const store = openOriginals({ config: originalsSchema.parse({}), dataDir, audit: recordingSink() });
+    const first = newAuditId();
+    await store.retire(first, spooled(first));
+    rmSync(path.join(dataDir, "originals"), { recursive: true });
+    const second = newAuditId();
+    await store.retire(second, spooled(second));
+    expect((await bytes(await store.get(second, "cli:x"))).equals(raw)).toBe(true);
   });
 });
