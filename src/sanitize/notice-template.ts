@@ -104,6 +104,20 @@ export function checkTemplate(template: string): void {
   parse(template);
 }
 
+/**
+ * Parsed templates, by their text: a gateway renders one or two templates for
+ * every message, and parsing was a tenth of sanitizing a small one. Bounded:
+ * an operator has a handful of templates, not thousands.
+ */
+const parsed = new Map<string, Node[]>();
+const MAX_PARSED = 32;
+
 export function renderTemplate(template: string, scope: TemplateScope): string {
-  return renderNodes(parse(template), [scope]);
+  let nodes = parsed.get(template);
+  if (!nodes) {
+    nodes = parse(template);
+    if (parsed.size >= MAX_PARSED) parsed.clear();
+    parsed.set(template, nodes);
+  }
+  return renderNodes(nodes, [scope]);
 }
