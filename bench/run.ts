@@ -14,7 +14,10 @@
  *
  *   node bench/run.ts [--messages 2000] [--sessions 10] [--size 2000]
  *                     [--sender auto|smtp-source|node] [--mime] [--sink auto|smtp-sink|node]
- *                     [--config-extra YAML]
+ *                     [--warmup N] [--config-extra YAML]
+ *
+ * --warmup N first relays N messages unmeasured, so the figures are those of a
+ * running gateway (V8 has compiled the hot code) rather than of its first seconds.
  *
  * With Postfix's tools installed (Debian package `postfix`), the sender is
  * `smtp-source` and the sink `smtp-sink`, as in Postfix's own measurements;
@@ -46,6 +49,8 @@ const messages = Number(arg("messages", "2000"));
 const sessions = Number(arg("sessions", "10"));
 const size = Number(arg("size", "2000"));
 const mime = process.argv.includes("--mime");
+/** messages sent (and relayed) before the measurement: a gateway runs for months, its code is compiled and warm */
+const warmup = Number(arg("warmup", "0"));
 /** YAML appended to the gateway's configuration, e.g. --config-extra 'originals: { retentionDays: 0 }' */
 const extraConfig = arg("config-extra", "");
 const has = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
@@ -123,7 +128,7 @@ function mimeMessage(i: number): string {
   ].join("\r\n");
 }
 
-async function sendAll(port: number): Promise<void> {
+async function sendAll(port: number, messages: number): Promise<void> {
   if (senderKind === "smtp-source") {
     const r = spawnSync("smtp-source", ["-s", String(sessions), "-m", String(messages), "-l", String(size), "-f", "bench@example.com", "-t", "staff@city.example.lg.jp", `127.0.0.1:${port}`], {
       stdio: "inherit",
@@ -180,14 +185,14 @@ async function cpuByThread(pid: number): Promise<Map<string, number>> {
 }
 
 /** received → delivered latency per message (ms), from the stopped gateway's audit store */
-function latencies(auditFile: string): { p50: number; p99: number; max: number; count: number } | undefined {
+function latencies(auditFile: string, since: string): { p50: number; p99: number; max: number; count: number } | undefined {
   const db = new Database(auditFile, { readonly: true });
   try {
     const stmt = db.prepare(
       `SELECT r.ts AS received, d.ts AS delivered FROM audit_events r
-       JOIN audit_events d ON d.audit_id = r.audit_id AND d.type = 'delivered' WHERE r.type = 'received'`,
+       JOIN audit_events d ON d.audit_id = r.audit_id AND d.type = 'delivered' WHERE r.type = 'received' AND r.ts >= ?`,
     );
-    const rows = stmt.all() as { received: string; delivered: string }[];
+    const rows = stmt.all(since) as { received: string; delivered: string }[];
     const ms = rows.map((row) => Date.parse(row.delivered) - Date.parse(row.received)).sort((a, b) => a - b);
     if (ms.length === 0) return undefined;
     const at = (q: number) => ms[Math.min(ms.length - 1, Math.floor(q * ms.length))]!;
@@ -225,10 +230,16 @@ async function main(): Promise<void> {
   }, TIMEOUT_MS);
   try {
     await waitListening(smtpPort, gateway, () => out);
-    process.stderr.write(`bench: ${messages} messages of ~${size} bytes, ${sessions} sessions, sender=${senderKind}${mime ? " (MIME)" : ""}, sink=${sinkKind}\n`);
+    process.stderr.write(`bench: ${messages} messages${warmup ? ` (after ${warmup} unmeasured)` : ""} of ~${size} bytes, ${sessions} sessions, sender=${senderKind}${mime ? " (MIME)" : ""}, sink=${sinkKind}\n`);
+    if (warmup > 0) {
+      await sendAll(smtpPort, warmup);
+      while ((await countSpool(`${dir}/data`)).waiting > 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    const measuredSince = new Date().toISOString();
     const cpu0 = await cpuSeconds(gateway.pid!);
+    const threads0 = await cpuByThread(gateway.pid!);
     const t0 = performance.now();
-    await sendAll(smtpPort);
+    await sendAll(smtpPort, messages);
     const tReceived = performance.now();
     let counts = await countSpool(`${dir}/data`);
     while (counts.waiting > 0) {
@@ -238,6 +249,7 @@ async function main(): Promise<void> {
     const tDone = performance.now();
     const cpu = (await cpuSeconds(gateway.pid!)) - cpu0;
     const threads = await cpuByThread(gateway.pid!);
+    for (const [name, ticks] of threads) threads.set(name, ticks - (threads0.get(name) ?? 0));
     const rss = await peakRss(gateway.pid!);
     const result = {
       messages,
@@ -256,13 +268,14 @@ async function main(): Promise<void> {
       cpuMsPerMessage: +((cpu * 1000) / messages).toFixed(2),
       cpus: os.cpus().length,
       loadAverage: os.loadavg().map((l) => +l.toFixed(2)),
-      // whole-life CPU seconds by thread name, start-up included
+      warmup,
+      // CPU seconds by thread name during the measurement
       cpuSecondsByThread: Object.fromEntries([...threads].sort((a, b) => b[1] - a[1]).map(([name, ticks]) => [name, ticks / 100])),
     };
     // the audit store is complete once the gateway has stopped (it flushes at SIGTERM)
     gateway.kill("SIGTERM");
     await new Promise((r) => gateway.once("exit", r));
-    const latency = latencies(path.join(dir, "data", "audit.sqlite"));
+    const latency = latencies(path.join(dir, "data", "audit.sqlite"), measuredSince);
     const full = { ...result, latencyMs: latency ?? null };
     process.stdout.write(`${JSON.stringify(full)}\n`);
     process.stderr.write(
