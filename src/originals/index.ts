@@ -28,7 +28,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { chmod, copyFile, mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
+import { copyFile, mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -137,7 +137,7 @@ export function openOriginals(options: {
     made.add(dir);
   };
 
-  /** the record moves in by rename; it becomes private like the rest of the store (spool records are group-readable) */
+  /** the record moves in by rename (spool records are written 0600, like the rest of the store) */
   async function moveRecord(recordFile: string, final: string): Promise<void> {
     try {
       await rename(recordFile, final);
@@ -154,7 +154,6 @@ export function openOriginals(options: {
         throw error;
       }
     }
-    await chmod(final, 0o600);
   }
 
   /** the store is on another file system: copy, make the copy durable, then let the record go */

@@ -147,7 +147,8 @@ export async function openSpool(dataDir: string, syncer: DirSyncer = createDirSy
   async function create(envelope: SpoolEnvelope): Promise<SpoolWriter> {
     const final = recordPath("incoming", envelope.id);
     const tmp = tempName(dirs.incoming, envelope.id);
-    const handle: FileHandle = await open(tmp, "wx", 0o640);
+    // private from the start: the record becomes the retained original (originals/, 0600) when the spool is done with it
+    const handle: FileHandle = await open(tmp, "wx", 0o600);
     const head = encodeRecordHead(envelope);
     const hash = createHash("sha256");
     // chunks are gathered up to WRITE_BATCH_BYTES and written with one writev: a small message costs one write

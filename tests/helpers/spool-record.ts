@@ -21,5 +21,5 @@ export function writeSpoolRecord(file: string, id: string, raw: Buffer | string,
     ...envelope,
   });
   const trailer = encodeRecordTrailer(bytes.length, createHash("sha256").update(bytes).digest("hex"));
-  writeFileSync(file, Buffer.concat([head, bytes, trailer]), { mode: 0o640 });
+  writeFileSync(file, Buffer.concat([head, bytes, trailer]), { mode: 0o600 });
 }

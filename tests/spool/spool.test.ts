@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, readdir, truncate, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, stat, truncate, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -69,6 +69,8 @@ describe("spool records", () => {
     expect(info.sha256).toBe(sha256);
     const raw = await readFile(spool.recordPath("incoming", env.id));
     expect(raw.subarray(info.messageOffset, info.messageOffset + info.messageLength).toString()).toBe("Subject: hi\r\n\r\nbody\r\n");
+    // private from the start: the record is later retained as the original, as it is
+    expect((await stat(spool.recordPath("incoming", env.id))).mode & 0o777).toBe(0o600);
   });
 
   it("a truncated record is recognised as corrupt", async () => {
