@@ -4,6 +4,7 @@
  * really records), Japan-time dates on the command line, and table cells that
  * stay aligned and harmless with Japanese and hostile text.
  */
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { applyEvent, canonicalJson, chainEvents, eventHash, GENESIS_HASH, type StoredSummary } from "../../src/audit/audit-fns.ts";
 import { displayWidth, fitWidth } from "../../src/audit/audit-format.ts";
@@ -15,6 +16,29 @@ describe("the canonical form", () => {
   it("is the same whatever order the keys were written in, and differs when any value does", () => {
     expect(canonicalJson({ b: 1, a: { y: [1, "x"], x: null } })).toBe(canonicalJson({ a: { x: null, y: [1, "x"] }, b: 1 }));
     expect(canonicalJson({ a: "件名" })).not.toBe(canonicalJson({ a: "件名 " }));
+  });
+
+  it("is stored bytes: a fixed content always gives these exact bytes, and any content gives what the definition gives", () => {
+    expect(canonicalJson({ z: [1, -0.5, "件名\u202e", null, { b: true, a: undefined }], a: { "10": 1, "2": 2, é: "x" }, u: undefined, n: NaN })).toBe(
+      '{"a":{"10":1,"2":2,"é":"x"},"n":null,"z":[1,-0.5,"件名\u202e",null,{"b":true}]}',
+    );
+    // the definition, written as plainly as possible: sorted keys, undefined members dropped, no whitespace
+    const reference = (v: unknown): string => {
+      if (v === null || typeof v !== "object") return v === undefined || (typeof v === "number" && !Number.isFinite(v)) ? "null" : JSON.stringify(v);
+      if (Array.isArray(v)) return `[${v.map(reference).join(",")}]`;
+      const o = v as Record<string, unknown>;
+      return `{${Object.keys(o)
+        .filter((k) => o[k] !== undefined)
+        .sort()
+        .map((k) => `${JSON.stringify(k)}:${reference(o[k])}`)
+        .join(",")}}`;
+    };
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        expect(canonicalJson(value)).toBe(reference(value));
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it("chains each event to the one before it", () => {
