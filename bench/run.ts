@@ -28,11 +28,12 @@
  * Only loopback addresses are used; the run is bounded by a timeout.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { arg, cpuByThread, cpuSeconds, freePort, peakRss } from "./proc.ts";
 import Database from "better-sqlite3";
 import nodemailer from "nodemailer";
 import { SMTPServer } from "smtp-server";
@@ -41,10 +42,6 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 /** the whole run gives up after this long: a benchmark must stop by itself */
 const TIMEOUT_MS = 10 * 60 * 1000;
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
 const messages = Number(arg("messages", "2000"));
 const sessions = Number(arg("sessions", "10"));
 const size = Number(arg("size", "2000"));
@@ -56,14 +53,6 @@ const extraConfig = arg("config-extra", "");
 const has = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 const senderKind = arg("sender", "auto") === "auto" ? (has("smtp-source") ? "smtp-source" : "node") : arg("sender", "auto");
 const sinkKind = arg("sink", "auto") === "auto" ? (has("smtp-sink") ? "smtp-sink" : "node") : arg("sink", "auto");
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function waitListening(port: number, child: ChildProcess, output: () => string): Promise<void> {
   const start = Date.now();
@@ -161,33 +150,6 @@ async function countSpool(dataDir: string): Promise<{ waiting: number; held: num
   return { waiting, held };
 }
 
-async function peakRss(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, "utf8");
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-}
-
-/** user + system CPU seconds of a process, all threads (Linux /proc/PID/stat, fields 14 and 15) */
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-  // the command name (field 2) may contain spaces: count fields after its closing parenthesis
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ticksPerSecond = 100; // USER_HZ, 100 on every Linux ABI Node supports
-  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
-}
-
-/** user + system CPU ticks of each thread, summed by thread name (libuv's pool, V8's helpers, our workers) */
-async function cpuByThread(pid: number): Promise<Map<string, number>> {
-  const byName = new Map<string, number>();
-  for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
-    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, "utf8").catch(() => "");
-    if (!stat) continue;
-    const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    byName.set(name, (byName.get(name) ?? 0) + Number(fields[11]) + Number(fields[12]));
-  }
-  return byName;
-}
-
 /** received → delivered latency per message (ms), from the stopped gateway's audit store */
 function latencies(auditFile: string, since: string): { p50: number; p99: number; max: number; count: number } | undefined {
   const db = new Database(auditFile, { readonly: true });
@@ -257,7 +219,7 @@ async function main(): Promise<void> {
     const tDone = performance.now();
     const cpu = (await cpuSeconds(gateway.pid!)) - cpu0;
     const threads = await cpuByThread(gateway.pid!);
-    for (const [name, ticks] of threads) threads.set(name, ticks - (threads0.get(name) ?? 0));
+    for (const [name, seconds] of threads) threads.set(name, seconds - (threads0.get(name) ?? 0));
     const rss = await peakRss(gateway.pid!);
     const result = {
       messages,
@@ -278,7 +240,7 @@ async function main(): Promise<void> {
       loadAverage: os.loadavg().map((l) => +l.toFixed(2)),
       warmup,
       // CPU seconds by thread name during the measurement
-      cpuSecondsByThread: Object.fromEntries([...threads].sort((a, b) => b[1] - a[1]).map(([name, ticks]) => [name, ticks / 100])),
+      cpuSecondsByThread: Object.fromEntries([...threads].sort((a, b) => b[1] - a[1]).map(([name, seconds]) => [name, +seconds.toFixed(2)])),
     };
     // the audit store is complete once the gateway has stopped (it flushes at SIGTERM)
     gateway.kill("SIGTERM");

@@ -42,6 +42,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { arg, cpuSeconds, freePort, peakRss } from "./proc.ts";
 import Database from "better-sqlite3";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -51,10 +52,6 @@ const TIMEOUT_MS = 10 * 60 * 1000;
 const STALL_MS = 30_000;
 const DOMAIN = "city.example.lg.jp";
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
 const messages = Number(arg("messages", "2000"));
 const sessions = Number(arg("sessions", "10"));
 const size = Number(arg("size", "2000"));
@@ -74,14 +71,6 @@ function preflight(): void {
   if (problems.length === 0) return;
   process.stderr.write(`bench: cannot run: ${problems.join("; ")}\n`);
   process.exit(2);
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 async function waitListening(what: string, port: number, failed: () => string | undefined): Promise<void> {
@@ -124,19 +113,6 @@ async function mumukaSpool(dataDir: string): Promise<{ moving: number; deferred:
     deferred: await countFiles(path.join(dataDir, "spool", "deferred")),
     held: await countFiles(path.join(dataDir, "spool", "held")),
   };
-}
-
-async function peakRss(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, "utf8");
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-}
-
-/** user + system CPU seconds of a process, all threads (Linux /proc/PID/stat, fields 14 and 15) */
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-  // the command name (field 2) may contain spaces: count fields after its closing parenthesis
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ
 }
 
 /** Postfix's delivery outcomes so far, from its maillog (written by postlogd, a little behind) */

@@ -1,0 +1,52 @@
+/**
+ * What the benchmarks read of a process and the machine: command-line
+ * options, free loopback ports, and a process's peak RSS and CPU time from
+ * Linux's /proc.
+ */
+import { readdir, readFile } from "node:fs/promises";
+import net from "node:net";
+
+/** the value after `--name`, or `fallback` */
+export function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+
+/** a TCP port on 127.0.0.1 that was free a moment ago */
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** the process's peak resident set size (VmHWM), bytes */
+export async function peakRss(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+}
+
+/** user + system CPU ticks (USER_HZ, 100 on every Linux ABI Node supports) of a /proc stat line, fields 14 and 15 */
+function statTicks(stat: string): number {
+  // the command name (field 2) may contain spaces: count fields after its closing parenthesis
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** user + system CPU seconds of a process, all threads */
+export async function cpuSeconds(pid: number): Promise<number> {
+  return statTicks(await readFile(`/proc/${pid}/stat`, "utf8")) / 100;
+}
+
+/** CPU seconds of each thread, summed by thread name (libuv's pool, V8's helpers, named workers) */
+export async function cpuByThread(pid: number): Promise<Map<string, number>> {
+  const byName = new Map<string, number>();
+  for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
+    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, "utf8").catch(() => "");
+    if (!stat) continue;
+    const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    byName.set(name, (byName.get(name) ?? 0) + statTicks(stat) / 100);
+  }
+  return byName;
+}
