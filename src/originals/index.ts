@@ -156,11 +156,11 @@ export function openOriginals(options: {
     }
   }
 
-  /** the store is on another file system: copy, make the copy durable, then let the record go */
-  async function copyRecord(recordFile: string, final: string): Promise<void> {
+  /** writes `final` through a temp name made durable (fsync, rename, directory fsync), then lets the record go */
+  async function storeDurably(recordFile: string, final: string, write: (tmp: string) => Promise<void>): Promise<void> {
     const tmp = tempFor(final);
     try {
-      await copyFile(recordFile, tmp);
+      await write(tmp);
       await fsyncPath(tmp);
       await rename(tmp, final);
     } catch (error) {
@@ -171,24 +171,13 @@ export function openOriginals(options: {
     await unlink(recordFile);
   }
 
-  async function encryptRecord(recordFile: string, final: string): Promise<void> {
-    const info = await readRecordInfo(recordFile);
-    const tmp = tempFor(final);
-    try {
-      const source =
-        info.messageLength > 0
-          ? createReadStream(recordFile, { start: info.messageOffset, end: info.messageOffset + info.messageLength - 1 })
-          : Readable.from([]);
-      await pipeline(source, encryptStream(key!), createWriteStream(tmp, { flags: "wx", mode: 0o600 }));
-      await fsyncPath(tmp);
-      await rename(tmp, final);
-    } catch (error) {
-      await rm(tmp, { force: true });
-      throw error;
-    }
-    await fsyncPath(path.dirname(final));
-    await unlink(recordFile);
-  }
+  /** the store is on another file system: a durable copy */
+  const copyRecord = (recordFile: string, final: string): Promise<void> => storeDurably(recordFile, final, (tmp) => copyFile(recordFile, tmp));
+
+  const encryptRecord = async (recordFile: string, final: string): Promise<void> => {
+    const message = await messageOf(recordFile);
+    await storeDurably(recordFile, final, (tmp) => pipeline(message.open(), encryptStream(key!), createWriteStream(tmp, { flags: "wx", mode: 0o600 })));
+  };
 
   /** the raw message region of a record file, streamed */
   async function messageOf(recordFile: string): Promise<{ size: number; open: () => NodeJS.ReadableStream }> {
