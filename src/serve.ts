@@ -100,7 +100,17 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   // a thread of its own by default: receiving and delivering then use both cores
   const receiver = options.inProcessReceiver
     ? createReceiver({ smtp: config.smtp, hostname, spool, audit, logger, metrics, onQueued })
-    : createThreadedReceiver({ smtp: config.smtp, hostname, dataDir: config.dataDir, log: config.log, audit, logger, metrics, onQueued });
+    : createThreadedReceiver({
+        smtp: config.smtp,
+        hostname,
+        dataDir: config.dataDir,
+        // the thread logs with a pino of its own, at the level of the logger it was given (a test's silence included)
+        log: { ...config.log, level: logger.level as Config["log"]["level"] },
+        audit,
+        logger,
+        metrics,
+        onQueued,
+      });
   let address: AddressInfo;
   try {
     address = await receiver.listen();
