@@ -23,6 +23,9 @@ RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production
+# glibc keeps a malloc arena per thread (the receiver, two sanitizer workers, libuv's pool…);
+# two arenas cut the gateway's resident memory by 40-60 MiB at no measurable cost (docs/relay.md)
+ENV MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
