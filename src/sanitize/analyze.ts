@@ -60,8 +60,13 @@ const BYTES_PER_CHAR = 4;
 const SPLITTER_NODE_SLACK = 16;
 /** converting this much HTML takes long enough to check the time budget before converting more (a turn costs ~1 ms) */
 const YIELD_AFTER_HTML_BYTES = 256 * 1024;
-/** an analysis that took longer than this lets the timers run before it ends (see letTimersRun) */
-const TIMERS_TURN_AFTER_MS = 5;
+/**
+ * Below these, analysing a message is a few milliseconds of work: too little to outrun any time
+ * budget, so it ends without the timers turn (which costs a millisecond; see letTimersRun).
+ */
+const QUICK_BYTES = 256 * 1024;
+const QUICK_PARTS = 64;
+const QUICK_HTML_BYTES = 64 * 1024;
 /** bytes of a multipart kept while none of its delimiters has matched, to recover it from (real preambles are tiny) */
 const PROBE_BYTES = 1024 * 1024;
 /** references kept: threading needs the last few, a hostile header may carry thousands */
@@ -712,8 +717,8 @@ async function nextChunk(it: AsyncIterator<Buffer>, signal: AbortSignal | undefi
 /**
  * Synchronous work (an HTML conversion) keeps a timeout signal from firing until
  * the event loop turns; one turn through the timers phase lets an expired
- * budget be seen. A turn costs a millisecond of wall time (the timers' least
- * delay), so it is taken only where work could have outlasted a budget.
+ * budget be seen. No clock is read. A turn costs a millisecond of wall time
+ * (the timers' least delay), so it is taken only after enough work to matter.
  */
 function letTimersRun(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
@@ -752,7 +757,6 @@ export async function analyze(input: Readable | Buffer, limits: Limits, signal?:
   };
   const rawHash = createHash("sha256");
   let rawSize = 0;
-  const started = performance.now();
   const top = openSession(ctx, undefined, 0);
   // Input errors (an unreadable stream) are the caller's: they propagate. Anything
   // thrown while building structure is our bug or an unforeseen shape: the rest of
@@ -790,8 +794,8 @@ export async function analyze(input: Readable | Buffer, limits: Limits, signal?:
       internal = error as Error;
     }
   }
-  // a message analysed within a few milliseconds cannot have outrun any budget
-  if (signal && !signal.aborted && performance.now() - started >= TIMERS_TURN_AFTER_MS) await letTimersRun();
+  const quick = rawSize <= QUICK_BYTES && ctx.parts <= QUICK_PARTS && ctx.htmlSinceYield <= QUICK_HTML_BYTES;
+  if (signal && !signal.aborted && !quick) await letTimersRun();
   if (internal) ctx.warnings.push(`the structure could not be analysed to its end (${internal.name}: ${internal.message.slice(0, 200)})`);
   if (!ctx.aborted && signal?.aborted) limitHit(ctx, "maxTimeMs");
 
