@@ -6,6 +6,7 @@ import { openOriginals } from "../../src/originals/index.ts";
 import { openQueueAdmin } from "../../src/spool/queue-admin.ts";
 import { startDownstream, type Downstream } from "../helpers/relay-downstream.ts";
 import { startTestGateway, type TestGateway } from "../helpers/relay-gateway.ts";
+import { freePort } from "../helpers/relay-process.ts";
 import { plainMessage, recordingSink, sendRaw, tempDir, waitFor } from "../helpers/relay-helpers.ts";
 
 const cleanup: (() => Promise<void>)[] = [];
@@ -23,15 +24,6 @@ async function gateway(opts: Parameters<typeof startTestGateway>[0]): Promise<Te
   const g = await startTestGateway(opts);
   cleanup.push(() => g.gateway.close());
   return g;
-}
-
-/** a port nothing listens on: bound, then closed */
-async function deadPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 const htmlWithAttachment = [
@@ -150,7 +142,7 @@ describe("relaying", () => {
 
   it("fails over to the next host when the first is unreachable", async () => {
     const down = await downstream();
-    const g = await gateway({ delivery: { port: await deadPort(), failover: [{ host: "127.0.0.1", port: down.port }] } });
+    const g = await gateway({ delivery: { port: await freePort(), failover: [{ host: "127.0.0.1", port: down.port }] } });
     const r = await sendRaw({ port: g.port, from: "sender@example.com", to: ["staff@city.example.lg.jp"], raw: plainMessage("failover") });
     const id = /queued as (\S+)/.exec(r.response)![1]!;
     await waitFor(() => down.received.length === 1, 15000, "delivery via the failover host");

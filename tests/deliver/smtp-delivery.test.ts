@@ -4,106 +4,25 @@
  * per recipient the gateway records.
  */
 import { writeFile } from "node:fs/promises";
-import net from "node:net";
 import path from "node:path";
-import { SMTPServer } from "smtp-server";
 import { afterEach, describe, expect, it } from "vitest";
 import { deliverySchema } from "../../src/config/schema.ts";
 import type { Deliverer, DeliveryJob } from "../../src/deliver/delivery-types.ts";
 import { createSmtpDeliverer } from "../../src/deliver/smtp-delivery.ts";
 import { MESSAGES_PER_CONNECTION } from "../../src/deliver/smtp-pool.ts";
+import { startDownstream, type Downstream, type DownstreamOptions } from "../helpers/relay-downstream.ts";
 import { tempDir, waitFor } from "../helpers/relay-helpers.ts";
-
-interface Received {
-  mailFrom: string;
-  rcptTo: string[];
-  raw: Buffer;
-}
-
-interface TestServer {
-  port: number;
-  received: Received[];
-  /** connections accepted so far */
-  connections: number;
-  /** connections open now, and the most open at once */
-  open: number;
-  maxOpen: number;
-  /** the client's command lines, as they came over the wire (not the message) */
-  commands: string[];
-  /** recipient → RCPT TO reply; absent recipients are accepted */
-  rcptReplies: Map<string, { code: number; message: string }>;
-  stop(): Promise<void>;
-}
-
-interface ServerOptions {
-  /** milliseconds the server takes before answering the end of DATA */
-  dataDelayMs?: number;
-  /** a message containing this text makes the server cut the connection instead of answering */
-  dropOn?: string;
-  /** server-side idle timeout */
-  socketTimeout?: number;
-}
+import { freePort } from "../helpers/relay-process.ts";
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
 
-async function startServer(o: ServerOptions = {}): Promise<TestServer> {
-  const sockets = new Map<number, net.Socket>();
-  const t: TestServer = { port: 0, received: [], connections: 0, open: 0, maxOpen: 0, commands: [], rcptReplies: new Map(), stop: async () => {} };
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ["AUTH", "STARTTLS"],
-    disableReverseLookup: true,
-    logger: false,
-    closeTimeout: 100,
-    ...(o.socketTimeout ? { socketTimeout: o.socketTimeout } : {}),
-    onRcptTo(address, _session, callback) {
-      const reply = t.rcptReplies.get(address.address);
-      if (reply) return callback(Object.assign(new Error(reply.message), { responseCode: reply.code }));
-      callback();
-    },
-    onData(stream, session, callback) {
-      const chunks: Buffer[] = [];
-      stream.on("data", (c: Buffer) => chunks.push(c));
-      stream.on("end", () => {
-        const raw = Buffer.concat(chunks);
-        if (o.dropOn && raw.includes(o.dropOn)) {
-          sockets.get(session.remotePort)?.destroy();
-          return;
-        }
-        setTimeout(() => {
-          t.received.push({
-            mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : "",
-            rcptTo: session.envelope.rcptTo.map((r) => r.address),
-            raw,
-          });
-          callback(null, "2.0.0 Ok: queued downstream");
-        }, o.dataDelayMs ?? 0);
-      });
-    },
-  });
-  server.server.on("connection", (socket: net.Socket) => {
-    const port = socket.remotePort!;
-    sockets.set(port, socket);
-    t.connections++;
-    t.open++;
-    t.maxOpen = Math.max(t.maxOpen, t.open);
-    // a second reader of the same bytes; the message text is not recorded
-    socket.on("data", (chunk: Buffer) => {
-      for (const line of chunk.toString("utf8").split("\r\n")) if (/^(EHLO|HELO|MAIL FROM|RCPT TO|QUIT)\b/.test(line)) t.commands.push(line);
-    });
-    socket.once("close", () => {
-      sockets.delete(port);
-      t.open--;
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  t.port = (server.server.address() as net.AddressInfo).port;
-  t.stop = () => new Promise<void>((resolve) => server.close(() => resolve()));
-  cleanup.push(() => t.stop());
-  return t;
+async function startServer(options: DownstreamOptions = {}): Promise<Downstream> {
+  const server = await startDownstream(options);
+  cleanup.push(() => server.stop());
+  return server;
 }
 
 function deliverer(port: number, overrides: object = {}): Deliverer {
@@ -111,15 +30,6 @@ function deliverer(port: number, overrides: object = {}): Deliverer {
   const d = createSmtpDeliverer(delivery, "mumuka.test");
   cleanup.push(() => d.close());
   return d;
-}
-
-/** a port nothing listens on: bound, then closed */
-async function deadPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 const message = (subject: string, body = "hello\r\n") => Buffer.from(`From: a@example.com\r\nTo: staff@city.example.lg.jp\r\nSubject: ${subject}\r\n\r\n${body}`);
@@ -237,7 +147,7 @@ describe("the SMTP deliverer", () => {
 
   it("fails over when the first host is unreachable, and records both attempts", async () => {
     const server = await startServer();
-    const dead = await deadPort();
+    const dead = await freePort();
     const d = deliverer(dead, { failover: [{ host: "127.0.0.1", port: server.port }] });
     const result = await d.deliver(job("unreachable"));
     expect(result.recipients.map((r) => r.status)).toEqual(["accepted"]);
@@ -248,7 +158,7 @@ describe("the SMTP deliverer", () => {
   });
 
   it("defers every recipient when no host answers", async () => {
-    const d = deliverer(await deadPort());
+    const d = deliverer(await freePort());
     const result = await d.deliver(job("nobody", ["a@city.example.lg.jp", "b@city.example.lg.jp"]));
     expect(result.recipients.map((r) => r.status)).toEqual(["deferred", "deferred"]);
     expect(result.attempts.map((a) => a.ok)).toEqual([false]);
