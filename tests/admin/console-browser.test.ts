@@ -11,11 +11,11 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { waitFor } from "../helpers/relay-helpers.ts";
+import { requirement } from "../helpers/requirements.ts";
 import { PASSWORD, pdfMessage, startLive, XSS_FILE, XSS_SUBJECT, xssMessage, type Live } from "./live-console.ts";
 
 const CHROMIUM = process.env.MUMUKA_CHROMIUM ?? "/usr/bin/chromium";
-const missing = existsSync(CHROMIUM) ? "" : `Chromium not found at ${CHROMIUM} (apt-get install chromium, or set MUMUKA_CHROMIUM)`;
-if (missing) console.warn(`console browser tests skipped: ${missing}`);
+const missing = requirement("Chromium", existsSync(CHROMIUM) ? undefined : `not found at ${CHROMIUM} (apt-get install chromium, or set MUMUKA_CHROMIUM)`);
 
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 

@@ -9,6 +9,7 @@ import { startAdmin, type AdminServer } from "../../src/admin/index.ts";
 import { adminSchema } from "../../src/config/schema.ts";
 import { createMetrics } from "../../src/lib/metrics.ts";
 import { MemoryAudit, MemoryQueue } from "./doubles.ts";
+import { requirement } from "../helpers/requirements.ts";
 import { TEST_COST } from "./harness.ts";
 
 let dir: string;
@@ -31,7 +32,7 @@ beforeAll(async () => {
   try {
     execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-keyout", path.join(dir, "key.pem"), "-out", path.join(dir, "cert.pem")], { stdio: "ignore" });
   } catch {
-    skip = "openssl is not available to make a test certificate";
+    skip = requirement("openssl", "it could not make a test certificate");
     return;
   }
   server = await startAdmin({

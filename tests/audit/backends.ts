@@ -14,11 +14,10 @@ import pg from "pg";
 import { pino, type Logger } from "pino";
 import { dropPgTables } from "../../src/audit/pg-store.ts";
 import { auditSchema, type Config } from "../../src/config/schema.ts";
+import { requirement } from "../helpers/requirements.ts";
 
 export const PG_URL = process.env.MUMUKA_TEST_PG_URL;
-if (!PG_URL) {
-  console.warn("MUMUKA_TEST_PG_URL is not set: the PostgreSQL half of the audit suite is SKIPPED (set it, e.g. postgres://postgres@127.0.0.1:55432/mumuka_test)");
-}
+requirement("PostgreSQL", PG_URL ? undefined : "MUMUKA_TEST_PG_URL is not set; set it to a PostgreSQL database, e.g. postgres://postgres@127.0.0.1:55432/mumuka_test");
 
 export interface Backend {
   name: "sqlite" | "postgres";
@@ -34,8 +33,14 @@ let counter = 0;
 /** statements and databases used for tampering are kept reachable: see RETAINED in src/audit/sqlite-store.ts */
 const KEEP: unknown[] = [];
 
+/** Both stores, always: the PostgreSQL half is skipped (and counted) when it has no server. */
 export function backendKinds(): ("sqlite" | "postgres")[] {
-  return PG_URL ? ["sqlite", "postgres"] : ["sqlite"];
+  return ["sqlite", "postgres"];
+}
+
+/** Whether a backend's suite cannot run here (PostgreSQL without MUMUKA_TEST_PG_URL). */
+export function backendMissing(kind: "sqlite" | "postgres"): boolean {
+  return kind === "postgres" && !PG_URL;
 }
 
 export function makeBackend(kind: "sqlite" | "postgres"): Backend {

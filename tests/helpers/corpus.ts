@@ -8,6 +8,7 @@
  * SECURITY: the files are hostile mail; they are only read as bytes here.
  */
 import { existsSync, readFileSync } from "node:fs";
+import { requirement } from "./requirements.ts";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -25,6 +26,16 @@ export interface CorpusEntry {
 export function corpusDir(): string | undefined {
   const dir = process.env.MUMUKA_CORPUS ?? path.resolve(repoRoot, "../shared/corpus");
   return existsSync(path.join(dir, "index.tsv")) ? dir : undefined;
+}
+
+/**
+ * The corpus directory for a suite that needs it: under CI=true its absence
+ * fails the suite; elsewhere it returns undefined after saying why (skip).
+ */
+export function requireCorpus(): string | undefined {
+  const dir = corpusDir();
+  requirement("the shared corpus", dir ? undefined : corpusMissingReason());
+  return dir;
 }
 
 /** Explains where the corpus was looked for, for a skip message. */

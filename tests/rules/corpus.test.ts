@@ -4,15 +4,15 @@
  * agrees with the decision the gateway takes, and only known rules are named.
  */
 import { describe, expect, it } from "vitest";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
+import { requireCorpus } from "../helpers/corpus.ts";
 import { analyze } from "../../src/sanitize/index.ts";
 import { limitsSchema } from "../../src/config/schema.ts";
 import { loadRulesFile } from "../../src/rules/index.ts";
 
-const CORPUS = process.env.MUMUKA_CORPUS ?? path.join(import.meta.dirname, "../../../shared/corpus");
-const present = existsSync(path.join(CORPUS, "index.tsv"));
-if (!present) console.warn(`corpus not found at ${CORPUS} (set MUMUKA_CORPUS): corpus rules test skipped`);
+const CORPUS = requireCorpus() ?? "";
+const present = CORPUS !== "";
 
 describe.skipIf(!present)("the example rules over the corpus", () => {
   it("decide() and explain() agree on every message and name only rules of the file", async () => {

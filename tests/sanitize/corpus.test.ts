@@ -15,12 +15,11 @@ import { simpleParser } from "mailparser";
 import { afterAll, describe, expect, it } from "vitest";
 import { sanitize } from "../../src/sanitize/index.ts";
 import type { SanitizeResult } from "../../src/sanitize/sanitize-types.ts";
-import { corpusDir, corpusEntries, corpusMissingReason, readCorpusMessage, sampleEvery, type CorpusEntry } from "../helpers/corpus.ts";
+import { corpusEntries, readCorpusMessage, requireCorpus, sampleEvery, type CorpusEntry } from "../helpers/corpus.ts";
 import { checkSanitized } from "../helpers/invariant.ts";
 import { TEST_AUDIT_ID, testOptions } from "../helpers/options.ts";
 
-const dir = corpusDir();
-if (!dir) console.warn(`[corpus.test] SKIPPED: ${corpusMissingReason()}`);
+const dir = requireCorpus();
 const entries = corpusEntries(dir);
 const BATCH = 60;
 const batches: CorpusEntry[][] = [];

@@ -13,7 +13,7 @@ import { Readable } from "node:stream";
 import fc from "fast-check";
 import { describe, it } from "vitest";
 import { sanitize } from "../../src/sanitize/index.ts";
-import { corpusDir, corpusEntries, readCorpusMessage, sampleEvery } from "../helpers/corpus.ts";
+import { corpusEntries, readCorpusMessage, requireCorpus, sampleEvery } from "../helpers/corpus.ts";
 import { checkSanitized } from "../helpers/invariant.ts";
 import { createHash } from "node:crypto";
 import { attachment, encodedWord, encodeText, message, multipart, part, type Charset } from "../helpers/mime-builders.ts";
@@ -38,7 +38,7 @@ function builtSeeds(): Buffer[] {
 }
 
 function seeds(): Array<{ name: string; bytes: Buffer }> {
-  const dir = corpusDir();
+  const dir = requireCorpus();
   const built = builtSeeds().map((bytes, i) => ({ name: `built-${i}`, bytes }));
   if (!dir) return built;
   const entries = corpusEntries(dir).filter((e) => e.bytes <= MAX_SEED_BYTES && e.tags.some((t) => ["multipart", "japanese", "encoded-words", "nested", "rfc822"].includes(t)));
