@@ -160,11 +160,11 @@ describe("UNC paths", () => {
 });
 
 describe("hostile link shapes stay linear", () => {
-  it("handles a million-character run of trailing punctuation and 100,000 nested URLs quickly, leaving nothing clickable", () => {
-    const started = performance.now();
+  // Linear, not timed: a quadratic scan of these inputs (10^12 steps) never ends, and the
+  // test's own timeout catches that; no comparison of elapsed milliseconds.
+  it("handles a million-character run of trailing punctuation and 100,000 nested URLs, leaving nothing clickable", () => {
     expect(processLinks(`http://a${".".repeat(1_000_000)}x`, "defang", "[x]").found).toBe(1);
     const nested = processLinks(`http://a/${"http://b.example/".repeat(100_000)}`, "defang", "[x]");
     expect(nested.text).not.toMatch(/https?:\/\//);
-    expect(performance.now() - started).toBeLessThan(10_000);
-  });
+  }, 30_000);
 });
