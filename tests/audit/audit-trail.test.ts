@@ -12,6 +12,7 @@ import type { AuditLog } from "../../src/audit/index.ts";
 import { openAuditLog } from "../../src/audit/index.ts";
 import type { AuditEvent, MessageStatus } from "../../src/audit/audit-types.ts";
 import { newAuditId } from "../../src/lib/ids.ts";
+import { waitFor } from "../helpers/relay-helpers.ts";
 import { backendKinds, backendMissing, makeBackend, memoryLogger, PG_URL, quietLogger, type Backend } from "./backends.ts";
 
 const T0 = Date.parse("2026-11-20T00:00:00Z");
@@ -380,7 +381,8 @@ describe.skipIf(!PG_URL)("the audit trail shared on PostgreSQL", () => {
       for (let i = 0; i < 20; i += 1) {
         expect(() => recordStory(log, { id: `m${i}`, from: "a@x.jp", to: "b@y.jp", subject: `s${i}` })).not.toThrow();
       }
-      await new Promise((r) => setTimeout(r, 400));
+      // wait for the outcome (every event waiting, the failure reported), not a number of milliseconds
+      await waitFor(() => lag === 80 && mem.lines().some((l) => l.level === 50 && String(l.msg).includes("FAILED")), 30_000, "the outage to show");
       expect(lag).toBe(80);
       expect(mem.lines().some((l) => l.level === 50 && String(l.msg).includes("FAILED"))).toBe(true);
 

@@ -67,7 +67,8 @@ describe("the audit writer", () => {
       spillDir,
     });
     for (let i = 0; i < 50; i += 1) expect(() => log.record({ type: "admin", data: { i } })).not.toThrow();
-    await new Promise((r) => setTimeout(r, 100));
+    // wait for the outcome (a failed attempt and the spill), not for a number of milliseconds
+    await waitFor(async () => lag === 50 && store.attempts > 0 && readdirSync(spillDir).some((n) => n.endsWith(".jsonl")));
     expect(lag).toBe(50);
     expect(store.attempts).toBeGreaterThan(0);
     const spilled = readdirSync(spillDir).filter((n) => n.endsWith(".jsonl"));
