@@ -26,6 +26,9 @@
  * disarms the link and removes the attachment) instead of plain text.
  *
  * Only loopback addresses are used; the run is bounded by a timeout.
+ *
+ * `--compare-postfix` runs bench/compare-postfix.ts instead: Postfix's plain
+ * relay and mumuka alternately, cold, on realistic 5 KB and 100 KB MIME.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
@@ -269,4 +272,5 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+if (process.argv.includes("--compare-postfix")) await (await import("./compare-postfix.ts")).comparePostfix();
+else await main();

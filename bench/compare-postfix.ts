@@ -1,0 +1,319 @@
+/**
+ * mumuka beside Postfix's plain relay, in one invocation
+ * (`npm run bench -- --compare-postfix`):
+ *
+ *   smtp-source → Postfix (fsync queue, plain relay) → smtp-sink     "postfix"
+ *   smtp-source → mumuka (sanitize, audit, originals) → smtp-sink    "mumuka"
+ *
+ * For each message size and session count, the two relays run alternately
+ * (postfix, mumuka, postfix, mumuka …), each started cold for each run (a new
+ * Postfix instance, a new gateway process with an empty data directory), with
+ * the same message file and a fresh smtp-sink. Messages are realistic MIME:
+ * text + HTML alternatives and a base64 attachment, about 5 KB and 100 KB.
+ *
+ * Per run: messages per second from smtp-source's start until smtp-sink has
+ * counted every message; the relay's CPU time per message (every process of
+ * the relay: for Postfix the master, its live children and the children it
+ * reaped; for mumuka the gateway's threads), and the peak PSS of the relay's
+ * whole process tree (sum of /proc/PID/smaps_rollup, sampled every 200 ms).
+ * Printed: the median of the repetitions of each, and the ratios
+ * mumuka/Postfix. Absolute figures swing 20–30 % on a shared machine; read
+ * the ratios and the CPU per message.
+ *
+ *   node bench/run.ts --compare-postfix [--messages 4000] [--repeat 3]
+ *        [--sizes 5,100] [--sessions 10,50] [--config-extra YAML]
+ *
+ * Needs root and Debian's postfix package (postfix, smtp-source, smtp-sink).
+ * Only 127.0.0.1; every run is bounded by a timeout and cleans up after
+ * itself.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { postfixMissing, startPostfix } from "../tests/helpers/postfix-instance.ts";
+import { arg, freePort } from "./proc.ts";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+/** one run gives up after this long; a stalled run is reported, not waited for */
+const RUN_TIMEOUT_MS = 5 * 60 * 1000;
+const DOMAIN = "city.example.lg.jp";
+
+const messages = Number(arg("messages", "4000"));
+const repeat = Number(arg("repeat", "3"));
+const sizes = arg("sizes", "5,100").split(",").map(Number);
+const sessionCounts = arg("sessions", "10,50").split(",").map(Number);
+const extraConfig = arg("config-extra", "");
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A realistic message of about `kb` KiB: a Japanese text part, its HTML
+ * alternative with a link, and a base64 attachment making up the rest.
+ * LF line ends: smtp-source -F ends each line with CRLF itself.
+ */
+export function mimeMessage(kb: number): string {
+  const line = "これは性能測定用のメールです。添付の資料をご確認ください。This is a benchmark message.";
+  const text = Array.from({ length: 12 }, () => line).join("\n");
+  const html = `<html><body><p>${Array.from({ length: 12 }, () => line).join("<br>\n")}</p><p><a href="https://example.com/doc">資料</a></p></body></html>`;
+  const budget = Math.max(512, kb * 1024 - Buffer.byteLength(text) - Buffer.byteLength(html) - 1200);
+  const attachment = randomBytes(Math.floor((budget * 3) / 4));
+  const b64 = attachment.toString("base64").replace(/.{76}/g, "$&\n");
+  return [
+    "From: =?UTF-8?B?5bGx55Sw?= <yamada@example.co.jp>",
+    `To: staff@${DOMAIN}`,
+    "Subject: =?UTF-8?B?5Lya6K2w6LOH5paZ44Gu6YCB5LuY?=",
+    "Date: Sun, 06 Dec 2026 10:00:00 +0900",
+    "Message-ID: <bench@example.co.jp>",
+    "MIME-Version: 1.0",
+    'Content-Type: multipart/mixed; boundary="mixed"',
+    "",
+    "--mixed",
+    'Content-Type: multipart/alternative; boundary="alt"',
+    "",
+    "--alt",
+    "Content-Type: text/plain; charset=utf-8",
+    "Content-Transfer-Encoding: 8bit",
+    "",
+    text,
+    "--alt",
+    "Content-Type: text/html; charset=utf-8",
+    "Content-Transfer-Encoding: 8bit",
+    "",
+    html,
+    "--alt--",
+    "--mixed",
+    'Content-Type: application/pdf; name="shiryou.pdf"',
+    'Content-Disposition: attachment; filename="shiryou.pdf"',
+    "Content-Transfer-Encoding: base64",
+    "",
+    b64,
+    "--mixed--",
+    "",
+  ].join("\n");
+}
+
+/** every process below `pid` (and itself), from /proc's parent links */
+async function tree(pid: number): Promise<number[]> {
+  const parent = new Map<number, number>();
+  for (const name of await readdir("/proc").catch(() => [] as string[])) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = await readFile(`/proc/${name}/stat`, "utf8").catch(() => "");
+    if (!stat) continue;
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    parent.set(Number(name), Number(fields[1]));
+  }
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) for (const [child, p] of parent) if (p === out[i]) out.push(child);
+  return out;
+}
+
+/** CPU seconds of a process tree: each live process's own time, plus what the root reaped */
+async function treeCpu(pid: number): Promise<number> {
+  let ticks = 0;
+  for (const p of await tree(pid)) {
+    const stat = await readFile(`/proc/${p}/stat`, "utf8").catch(() => "");
+    if (!stat) continue;
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // utime stime (fields 14, 15); cutime cstime (16, 17) count children already reaped
+    ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+  }
+  return ticks / 100;
+}
+
+/** proportional set size of a process tree, bytes */
+async function treePss(pid: number): Promise<number> {
+  let kb = 0;
+  for (const p of await tree(pid)) {
+    const text = await readFile(`/proc/${p}/smaps_rollup`, "utf8").catch(() => "");
+    kb += Number(/^Pss:\s+(\d+) kB/m.exec(text)?.[1] ?? 0);
+  }
+  return kb * 1024;
+}
+
+interface Sink {
+  count(): number;
+  stop(): Promise<void>;
+}
+
+async function startSink(port: number): Promise<Sink> {
+  // -c: a running counter "mesg=N" on stdout; smtp-sink refuses root without a user to drop to
+  const child = spawn("smtp-sink", ["-u", "nobody", "-c", `127.0.0.1:${port}`, "1000"], { stdio: ["ignore", "pipe", "pipe"] });
+  let tail = "";
+  let count = 0;
+  child.stdout!.on("data", (d: Buffer) => {
+    tail = (tail + d.toString("latin1")).slice(-256);
+    const m = [...tail.matchAll(/mesg=(\d+)/g)].at(-1);
+    if (m) count = Number(m[1]);
+  });
+  await sleep(300);
+  return {
+    count: () => count,
+    stop: async () => {
+      child.kill("SIGTERM");
+      await new Promise((r) => (child.exitCode !== null ? r(null) : child.once("exit", r)));
+    },
+  };
+}
+
+interface RunResult {
+  relay: "postfix" | "mumuka";
+  seconds: number;
+  perSecond: number;
+  cpuMicrosPerMessage: number;
+  peakPssMiB: number;
+  delivered: number;
+}
+
+/** one measured run of either relay, from a cold start */
+async function runOnce(relay: "postfix" | "mumuka", file: string, sessions: number): Promise<RunResult> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), `mumuka-compare-${relay}-`));
+  const [relayPort, sinkPort] = [await freePort(), await freePort()];
+  const sink = await startSink(sinkPort);
+  let rootPid = 0;
+  let stopRelay: () => Promise<void> = async () => {};
+  try {
+    if (relay === "postfix") {
+      const pf = await startPostfix({
+        name: "bench",
+        port: relayPort,
+        main: ["myhostname = internet-mta.example", `relay_domains = ${DOMAIN}`, `relayhost = [127.0.0.1]:${sinkPort}`, "smtpd_relay_restrictions = permit_mynetworks reject_unauth_destination"],
+      });
+      rootPid = Number((await readFile(path.join(pf.dir, "queue", "pid", "master.pid"), "utf8")).trim());
+      stopRelay = pf.stop;
+    } else {
+      const config = path.join(dir, "mumuka.yaml");
+      await writeFile(
+        config,
+        [
+          `dataDir: ${dir}/data`,
+          `smtp: { host: 127.0.0.1, port: ${relayPort}, clients: [127.0.0.0/8], recipientDomains: ["${DOMAIN}"], maxConnections: 200 }`,
+          `delivery: { mode: smtp, host: 127.0.0.1, port: ${sinkPort}, concurrency: 8 }`,
+          "log: { level: warn, format: json }",
+          "admin: { enabled: false }",
+          ...(extraConfig ? [extraConfig] : []),
+          "",
+        ].join("\n"),
+      );
+      const gateway: ChildProcess = spawn(process.execPath, ["src/cli.ts", "serve", "--config", config], { cwd: root, stdio: ["ignore", "ignore", "pipe"] });
+      let err = "";
+      gateway.stderr!.on("data", (d) => (err = (err + d).slice(-8192)));
+      rootPid = gateway.pid!;
+      stopRelay = async () => {
+        if (gateway.exitCode !== null) return;
+        gateway.kill("SIGTERM");
+        await new Promise((r) => gateway.once("exit", r));
+      };
+      // cold: the gateway's start-up is part of neither the clock nor the CPU, but it has just started
+      for (let i = 0; ; i++) {
+        if (gateway.exitCode !== null) throw new Error(`gateway exited:\n${err}`);
+        const up = await new Promise<boolean>((resolve) => {
+          const s = net.connect(relayPort, "127.0.0.1");
+          s.on("connect", () => (s.destroy(), resolve(true)));
+          s.on("error", () => resolve(false));
+        });
+        if (up) break;
+        if (i > 300) throw new Error(`gateway did not listen:\n${err}`);
+        await sleep(100);
+      }
+    }
+    let peak = await treePss(rootPid);
+    const cpu0 = await treeCpu(rootPid);
+    const t0 = performance.now();
+    const source = spawn("smtp-source", ["-s", String(sessions), "-m", String(messages), "-F", file, "-f", "bench@example.com", "-t", `staff@${DOMAIN}`, `127.0.0.1:${relayPort}`], {
+      stdio: "ignore",
+    });
+    const deadline = t0 + RUN_TIMEOUT_MS;
+    let sampled = 0;
+    while (sink.count() < messages && performance.now() < deadline) {
+      await sleep(20);
+      if (performance.now() - sampled > 200) {
+        sampled = performance.now();
+        peak = Math.max(peak, await treePss(rootPid));
+      }
+    }
+    const t1 = performance.now();
+    const cpu = (await treeCpu(rootPid)) - cpu0;
+    peak = Math.max(peak, await treePss(rootPid));
+    if (source.exitCode === null) source.kill("SIGKILL");
+    const seconds = (t1 - t0) / 1000;
+    return {
+      relay,
+      seconds: +seconds.toFixed(2),
+      perSecond: Math.round(sink.count() / seconds),
+      cpuMicrosPerMessage: Math.round((cpu * 1e6) / Math.max(1, sink.count())),
+      peakPssMiB: Math.round(peak / 1024 / 1024),
+      delivered: sink.count(),
+    };
+  } finally {
+    await stopRelay();
+    await sink.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+export async function comparePostfix(): Promise<void> {
+  const missing = postfixMissing();
+  if (missing) {
+    process.stderr.write(`bench: --compare-postfix cannot run: ${missing}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const work = await mkdtemp(path.join(os.tmpdir(), "mumuka-compare-"));
+  const rows: Record<string, unknown>[] = [];
+  try {
+    for (const kb of sizes) {
+      const file = path.join(work, `mime-${kb}k.eml`);
+      await writeFile(file, mimeMessage(kb));
+      const bytes = (await readFile(file)).length;
+      for (const sessions of sessionCounts) {
+        const results: RunResult[] = [];
+        for (let r = 0; r < repeat; r++) {
+          for (const relay of ["postfix", "mumuka"] as const) {
+            const result = await runOnce(relay, file, sessions);
+            results.push(result);
+            process.stderr.write(
+              `bench: ${kb} KB, ${sessions} sessions, run ${r + 1}/${repeat}, ${relay}: ${result.delivered}/${messages} in ${result.seconds} s = ${result.perSecond} msg/s, ` +
+                `${result.cpuMicrosPerMessage} µs CPU/msg, peak PSS ${result.peakPssMiB} MiB, load ${os.loadavg()[0]!.toFixed(2)}\n`,
+            );
+          }
+        }
+        const of = (relay: string, key: keyof RunResult) => median(results.filter((x) => x.relay === relay).map((x) => Number(x[key])));
+        const row = {
+          sizeKB: kb,
+          messageBytes: bytes,
+          sessions,
+          messages,
+          repeat,
+          postfix: { perSecond: of("postfix", "perSecond"), cpuMicrosPerMessage: of("postfix", "cpuMicrosPerMessage"), peakPssMiB: of("postfix", "peakPssMiB") },
+          mumuka: { perSecond: of("mumuka", "perSecond"), cpuMicrosPerMessage: of("mumuka", "cpuMicrosPerMessage"), peakPssMiB: of("mumuka", "peakPssMiB") },
+          incomplete: results.filter((x) => x.delivered < messages).length,
+          runs: results,
+        };
+        rows.push(row);
+        process.stdout.write(`${JSON.stringify(row)}\n`);
+      }
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+  const lines = [
+    "",
+    `| size | sessions | Postfix msg/s | mumuka msg/s | ratio | Postfix CPU µs/msg | mumuka CPU µs/msg | Postfix PSS | mumuka PSS |`,
+    `|---|---:|---:|---:|---:|---:|---:|---:|---:|`,
+    ...rows.map((row) => {
+      const p = row.postfix as { perSecond: number; cpuMicrosPerMessage: number; peakPssMiB: number };
+      const m = row.mumuka as typeof p;
+      return `| ${row.sizeKB} KB | ${row.sessions} | ${p.perSecond} | ${m.perSecond} | ${(m.perSecond / p.perSecond).toFixed(2)}× | ${p.cpuMicrosPerMessage} | ${m.cpuMicrosPerMessage} | ${p.peakPssMiB} MiB | ${m.peakPssMiB} MiB |`;
+    }),
+    `(medians of ${repeat} alternating cold runs of ${messages} messages each; ${os.cpus().length} CPUs)`,
+    "",
+  ];
+  process.stderr.write(lines.join("\n"));
+  if (rows.some((row) => Number(row.incomplete) > 0)) process.exitCode = 1;
+}
