@@ -3,8 +3,9 @@
  * (language, session, user) that the server's onRequest hook reads, page
  * replies (`send`, `fail`), and `route()`, which registers a route behind its
  * access rule (login, role, and the CSRF token plus a same-origin check for
- * every POST). Each page file (pages/*.ts) is a fastify plugin that takes this
- * kit and its own narrow dependencies.
+ * every POST), recording each refusal in the audit trail (refusals.ts). Each
+ * page file (pages/*.ts) is a fastify plugin that takes this kit and its own
+ * narrow dependencies.
  *
  * SECURITY: `route()` is the one place a route's access rule is enforced; a
  * page registers its routes only through it. Request input read here: the
@@ -19,6 +20,7 @@ import type { Html } from "./html.ts";
 import { safeNext, serializeCookie } from "./http-fns.ts";
 import { translator, type Lang, type Translate } from "./i18n.ts";
 import type { PageContext } from "./layout.ts";
+import type { Refusal, RefusalReason } from "./refusals.ts";
 import { tokenEquals, type Session } from "./sessions.ts";
 import { roleAtLeast, type Role } from "./user-store.ts";
 
@@ -50,11 +52,19 @@ export interface PageKit {
   setSessionCookie(request: FastifyRequest, session: Session | undefined): void;
   /** the browser's own same-origin headers agree (absent headers are left to the token) */
   sameOrigin(request: FastifyRequest): boolean;
+  /** records a refused request in the audit trail (rate-limited): who, from where, what, and why */
+  refuse(request: FastifyRequest, reason: RefusalReason, status: number, account?: string): void;
   log: Logger;
   now: () => number;
 }
 
-export function createPageKit(options: { secure: boolean; cookieName: string; log: Logger; now: () => number }): PageKit {
+export function createPageKit(options: {
+  secure: boolean;
+  cookieName: string;
+  log: Logger;
+  now: () => number;
+  refused: (refusal: Refusal) => void;
+}): PageKit {
   const { secure, cookieName, log, now } = options;
   const states = new WeakMap<FastifyRequest, RequestState>();
 
@@ -68,9 +78,27 @@ export function createPageKit(options: { secure: boolean; cookieName: string; lo
     return s;
   };
 
+  const refuse = (request: FastifyRequest, reason: RefusalReason, status: number, account?: string) => {
+    options.refused({
+      reason,
+      status,
+      ip: request.ip ?? "?",
+      method: request.method,
+      route: request.routeOptions?.url,
+      path: request.url,
+      user: states.get(request)?.user?.name,
+      account,
+    });
+  };
+
   const ctxOf = (request: FastifyRequest): PageContext => {
     const s = state(request);
-    const url = new URL(request.url, "http://console.invalid");
+    let url: URL;
+    try {
+      url = new URL(request.url, "http://console.invalid");
+    } catch {
+      url = new URL("/", "http://console.invalid"); // a request target no URL parser accepts (refused before any route)
+    }
     url.searchParams.set("lang", s.lang === "ja" ? "en" : "ja");
     const ctx: PageContext = {
       t: s.t,
@@ -98,10 +126,12 @@ export function createPageKit(options: { secure: boolean; cookieName: string; lo
     return origin === `${secure ? "https" : "http"}://${request.headers.host ?? ""}`;
   };
 
-  const csrfOk = (request: FastifyRequest): boolean => {
+  /** why a POST fails the CSRF check, or undefined when it passes */
+  const csrfRefusal = (request: FastifyRequest): RefusalReason | undefined => {
+    if (!sameOrigin(request)) return "cross-origin";
     const session = state(request).session;
-    if (!session || !sameOrigin(request)) return false;
-    return tokenEquals((request.body as Record<string, unknown> | undefined)?._csrf, session.csrf);
+    if (!session || !tokenEquals((request.body as Record<string, unknown> | undefined)?._csrf, session.csrf)) return "csrf-token";
+    return undefined;
   };
 
   return {
@@ -114,12 +144,20 @@ export function createPageKit(options: { secure: boolean; cookieName: string; lo
           if (access === "public") return;
           const s = state(request);
           if (!s.user) {
+            // a GET without a login is how every visit starts (a bookmark, an expired session): shown the login page, not recorded;
+            // a POST without one is a refused action
+            if (method === "POST") refuse(request, "no-session", 303);
             const next = method === "GET" ? safeNext(request.url) : undefined;
             return reply.redirect(next ? `/login?next=${encodeURIComponent(next)}` : "/login", 303);
           }
-          if (!roleAtLeast(s.user.role, access)) return fail(request, reply, 403, "forbidden");
-          if (method === "POST" && !csrfOk(request)) {
-            log.warn({ url: request.routeOptions.url, user: s.user.name }, "admin console: CSRF check failed");
+          if (!roleAtLeast(s.user.role, access)) {
+            refuse(request, "role", 403);
+            return fail(request, reply, 403, "forbidden");
+          }
+          const csrf = method === "POST" ? csrfRefusal(request) : undefined;
+          if (csrf) {
+            log.warn({ url: request.routeOptions.url, user: s.user.name, reason: csrf }, "admin console: CSRF check failed");
+            refuse(request, csrf, 403);
             return fail(request, reply, 403, "csrfFailed");
           }
         },
@@ -141,6 +179,7 @@ export function createPageKit(options: { secure: boolean; cookieName: string; lo
       );
     },
     sameOrigin,
+    refuse,
     log,
     now,
   };

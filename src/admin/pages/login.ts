@@ -93,18 +93,28 @@ export const loginRoutes: FastifyPluginAsync<LoginRoutesOptions> = async (app, {
       return send(reply, loginPage(ctx, { message: { kind: "error", text: ctx.t(key) }, username: name, ...(next ? { next } : {}) }), status);
     };
     if (s.user) return reply.redirect(next ?? "/", 303); // already logged in (e.g. a second tab's login form)
-    if (!s.session || s.session.user !== undefined || !kit.sameOrigin(request) || !tokenEquals(body?._csrf, s.session.csrf)) {
+    const account = isUserName(name) ? name : undefined;
+    if (!kit.sameOrigin(request)) {
+      kit.refuse(request, "cross-origin", 403, account);
+      return again(403, "sessionExpired");
+    }
+    if (!s.session || s.session.user !== undefined || !tokenEquals(body?._csrf, s.session.csrf)) {
+      kit.refuse(request, "csrf-token", 403, account);
       return again(403, "sessionExpired");
     }
     const ip = request.ip;
     const accountKey = name.toLowerCase();
-    const actor = `admin:${isUserName(name) ? name : "?"}`;
+    const actor = `admin:${account ?? "?"}`;
     if (ipLimiter.blocked(ip) || accountLimiter.blocked(accountKey)) {
+      kit.refuse(request, "login-limited", 429, account);
       return again(429, "loginLimited");
     }
     const user = users.get(name);
     const ok = await hashGate.run(() => verifyPassword(password, user?.passwordHash ?? dummy));
-    if (ok === undefined) return again(429, "loginLimited"); // too many logins in flight: not counted as a failure
+    if (ok === undefined) {
+      kit.refuse(request, "login-busy", 429, account); // too many logins in flight: not counted as a failure
+      return again(429, "loginLimited");
+    }
     if (!user || !ok) {
       const ipHit = ipLimiter.fail(ip);
       const accountHit = accountLimiter.fail(accountKey);
