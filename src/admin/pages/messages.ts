@@ -1,5 +1,6 @@
 /**
- * Log search and message detail. Pure renderers; nothing to leave half-done.
+ * Log search and message detail: pure renderers, and their routes (search,
+ * detail, the retained original's download). Nothing to leave half-done.
  *
  * SECURITY: subjects, addresses, file names, remote servers' replies and the
  * sanitized text are sender-controlled: every one is escaped by `html```,
@@ -7,6 +8,13 @@
  * visible() (bidi overrides and controls shown as <U+XXXX>); links to a
  * message are built by href() from an audit id.
  */
+import type { FastifyPluginAsync } from "fastify";
+import { isAuditId } from "../../lib/ids.ts";
+import type { AuditReader, AuditSink } from "../../audit/audit-types.ts";
+import type { QueueAdmin } from "../../spool/queue-types.ts";
+import type { AdminDeps } from "../admin-types.ts";
+import { parseSearch } from "../http-fns.ts";
+import type { PageKit } from "../page-kit.ts";
 import type { AuditEvent, MessageStatus, MessageSummary } from "../../audit/audit-types.ts";
 import type { QueueEntry } from "../../spool/queue-types.ts";
 import { headerText } from "../display.ts";
@@ -146,3 +154,55 @@ ${story.sanitizedText !== undefined ? html`<pre class="mailtext">${visible(story
 </section>`,
   );
 }
+
+// ---- routes ------------------------------------------------------------------------------------
+
+export interface MessagesRoutesOptions {
+  kit: PageKit;
+  audit: Pick<AuditReader, "search" | "story"> & Pick<AuditSink, "record">;
+  queue: Pick<QueueAdmin, "get">;
+  originals?: AdminDeps["originals"];
+}
+
+/**
+ * GET /messages, /messages/:id (viewers) and /messages/:id/original
+ * (administrators; every download is audited). Audit ids from the path are
+ * checked with isAuditId() before any store sees them.
+ */
+export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (app, { kit, audit, queue, originals }) => {
+  const { ctxOf, send, fail, log } = kit;
+
+  kit.route(app, "GET", "/messages", "viewer", async (request, reply) => {
+    const ctx = ctxOf(request);
+    const { form, audit: query, error } = parseSearch(request.query);
+    if (error) return send(reply, searchPage(ctx, form, undefined, `${ctx.t("badRequest")} (${error})`), 400);
+    const result = await audit.search(query);
+    return send(reply, searchPage(ctx, form, result));
+  });
+
+  kit.route(app, "GET", "/messages/:id", "viewer", async (request, reply) => {
+    const id = (request.params as { id: string }).id;
+    if (!isAuditId(id)) return fail(request, reply, 404, "notFound");
+    const [events, found, entry] = await Promise.all([audit.story(id), audit.search({ auditId: id, limit: 1 }), queue.get(id).catch(() => undefined)]);
+    const summary = found.rows.find((r) => r.auditId === id);
+    if (events.length === 0 && !summary) return fail(request, reply, 404, "notFound");
+    const admin = kit.state(request).user!.role === "admin";
+    return send(reply, detailPage(ctxOf(request), id, summary, events, entry, admin && originals !== undefined));
+  });
+
+  kit.route(app, "GET", "/messages/:id/original", "admin", async (request, reply) => {
+    const id = (request.params as { id: string }).id;
+    if (!isAuditId(id) || !originals) return fail(request, reply, 404, "notFound");
+    const actor = kit.actorOf(request);
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await originals.get(id, actor);
+    } catch (error) {
+      log.warn({ err: error, auditId: id }, "admin console: original not available");
+      return fail(request, reply, 404, "notFound");
+    }
+    audit.record({ type: "admin", auditId: id, actor, data: { action: "original-download", ip: request.ip } });
+    // The file name is the audit id (checked above), never the subject: nothing a sender wrote reaches a header.
+    return reply.type("message/rfc822").header("Content-Disposition", `attachment; filename="${id}.eml"`).send(stream);
+  });
+};

@@ -1,12 +1,18 @@
 /**
- * The queue page and the confirmation page of a queue action. Pure renderers;
- * the action itself is a POST the server checks (role, CSRF) and audits.
+ * The queue page and the confirmation page of a queue action (pure
+ * renderers), and their routes: an action is a POST behind the operator role
+ * and the CSRF check, done by the spool's own atomic move, then audited.
  *
  * SECURITY: envelope addresses, hold reasons and remote servers' replies are
  * sender- or network-controlled: escaped by `html``` and made visible by
  * visible(); form actions are built by href() from an audit id.
  */
-import type { QueueEntry, QueueState } from "../../spool/queue-types.ts";
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import type { AuditSink } from "../../audit/audit-types.ts";
+import { isAuditId } from "../../lib/ids.ts";
+import type { QueueAdmin, QueueEntry, QueueState } from "../../spool/queue-types.ts";
+import { field } from "../http-fns.ts";
+import type { PageKit } from "../page-kit.ts";
 import { href, html, visible, type Html } from "../html.ts";
 import { formatBytes, statusLabel } from "../i18n.ts";
 import { formatJst } from "../../lib/japan-time.ts";
@@ -92,3 +98,73 @@ ${entryFacts(ctx, entry)}
 </section>`,
   );
 }
+
+// ---- routes ------------------------------------------------------------------------------------
+
+export interface QueueRoutesOptions {
+  kit: PageKit;
+  queue: QueueAdmin;
+  audit: Pick<AuditSink, "record">;
+}
+
+/** The states the queue page lists, in this order (incoming and active ones are moving on their own). */
+const QUEUE_SHOWN: QueueState[] = ["held", "deferred", "corrupt"];
+
+export const queueRoutes: FastifyPluginAsync<QueueRoutesOptions> = async (app, { kit, queue, audit }) => {
+  const { ctxOf, send, fail, log } = kit;
+  const queueList = async (): Promise<QueueEntry[]> => {
+    const all = await queue.list();
+    return all
+      .filter((e) => QUEUE_SHOWN.includes(e.state))
+      .sort((a, b) => QUEUE_SHOWN.indexOf(a.state) - QUEUE_SHOWN.indexOf(b.state) || a.receivedAt.localeCompare(b.receivedAt));
+  };
+
+  kit.route(app, "GET", "/queue", "viewer", async (request, reply) => {
+    const ctx = ctxOf(request);
+    const query = request.query as Record<string, unknown>;
+    const done = field(query, "done", 10);
+    const id = field(query, "id", 64);
+    const flash = isQueueAction(done) && isAuditId(id) ? { kind: "ok" as const, text: `${ctx.t("done")}: ${ctx.t(done)} ${id}` } : undefined;
+    return send(reply, queuePage(ctx, await queueList(), flash));
+  });
+
+  const queueTarget = async (request: FastifyRequest, reply: FastifyReply): Promise<{ entry: QueueEntry; action: QueueAction } | undefined> => {
+    const { id, action } = request.params as { id: string; action: string };
+    if (!isAuditId(id) || !isQueueAction(action)) {
+      await fail(request, reply, 404, "notFound");
+      return undefined;
+    }
+    const entry = await queue.get(id);
+    if (!entry || !queueActionsFor(entry.state).includes(action)) {
+      await fail(request, reply, 409, "notInQueue");
+      return undefined;
+    }
+    return { entry, action };
+  };
+
+  kit.route(app, "GET", "/queue/:id/:action", "operator", async (request, reply) => {
+    const target = await queueTarget(request, reply);
+    if (!target) return reply;
+    return send(reply, confirmPage(ctxOf(request), target.entry, target.action));
+  });
+
+  kit.route(app, "POST", "/queue/:id/:action", "operator", async (request, reply) => {
+    const target = await queueTarget(request, reply);
+    if (!target) return reply;
+    const { entry, action } = target;
+    const actor = kit.actorOf(request);
+    const reason = field(request.body, "reason", 200);
+    try {
+      if (action === "retry") await queue.retry(entry.id, actor);
+      else if (action === "hold") await queue.hold(entry.id, actor, reason || undefined);
+      else if (action === "release") await queue.release(entry.id, actor);
+      else await queue.delete(entry.id, actor);
+    } catch (error) {
+      log.warn({ err: error, auditId: entry.id, action }, "admin console: queue action failed");
+      const ctx = ctxOf(request);
+      return send(reply, queuePage(ctx, await queueList(), { kind: "error", text: `${ctx.t(action)} ${entry.id}: ${(error as Error).message}` }), 409);
+    }
+    audit.record({ type: "admin", auditId: entry.id, actor, data: { action: `queue-${action}`, ...(reason ? { reason } : {}) } });
+    return reply.redirect(`/queue?done=${action}&id=${encodeURIComponent(entry.id)}`, 303);
+  });
+};

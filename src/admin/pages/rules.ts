@@ -1,12 +1,17 @@
 /**
  * The rules page: rules in force, validation state, the "try a message" form
- * and its result. Pure renderer.
+ * and its result (a pure renderer), and its routes: the page, the trial
+ * (operators; its engine is `sanitizeText`, see rule-trial.ts) and the reload.
  *
  * SECURITY: the tried message is hostile (its subject, file names and text
  * are shown through `html``` and visible()); the rules source is operator
  * text, escaped the same way.
  */
-import type { RuleTrial } from "../admin-types.ts";
+import type { FastifyPluginAsync } from "fastify";
+import type { AuditSink } from "../../audit/audit-types.ts";
+import type { AdminDeps, RuleTrial } from "../admin-types.ts";
+import { field } from "../http-fns.ts";
+import type { PageKit } from "../page-kit.ts";
 import type { RulesStatus } from "../../rules/index.ts";
 import { html, visible, type Html } from "../html.ts";
 import { formatBytes } from "../i18n.ts";
@@ -85,3 +90,72 @@ ${r
   : ""}`,
   );
 }
+
+// ---- routes ------------------------------------------------------------------------------------
+
+/** "Try a message": a pasted message source, like the SMTP size limit of a typical test mail. */
+const TRY_BODY_LIMIT = 10 * 1024 * 1024;
+
+export interface RulesRoutesOptions {
+  kit: PageKit;
+  rules?: AdminDeps["rules"];
+  sanitizeText?: AdminDeps["sanitizeText"];
+  audit: Pick<AuditSink, "record">;
+}
+
+export const rulesRoutes: FastifyPluginAsync<RulesRoutesOptions> = async (app, { kit, rules, sanitizeText, audit }) => {
+  const { ctxOf, send, fail } = kit;
+  const rulesView = () => {
+    const status = rules?.status();
+    return {
+      ...(status ? { status } : {}),
+      canTry: sanitizeText !== undefined,
+      canReload: rules?.reload !== undefined,
+    };
+  };
+
+  kit.route(app, "GET", "/rules", "viewer", async (request, reply) => send(reply, rulesPage(ctxOf(request), rulesView())));
+
+  kit.route(
+    app,
+    "POST",
+    "/rules/try",
+    "operator",
+    async (request, reply) => {
+      const body = request.body as Record<string, unknown>;
+      const form: TryForm = {
+        source: typeof body.source === "string" ? body.source : "",
+        mailFrom: field(body, "mailFrom", 256),
+        rcptTo: field(body, "rcptTo", 1024),
+      };
+      const ctx = ctxOf(request);
+      if (!sanitizeText) return send(reply, rulesPage(ctx, rulesView(), { form, error: ctx.t("unavailable") }), 501);
+      if (!form.source.trim()) return send(reply, rulesPage(ctx, rulesView(), { form, error: ctx.t("badRequest") }), 400);
+      const raw = Buffer.from(form.source.replace(/\r?\n/g, "\r\n"), "utf8");
+      const rcptTo = form.rcptTo.split(/[\s,]+/).filter(Boolean);
+      let result: RuleTrial;
+      try {
+        result = await sanitizeText(raw, { mailFrom: form.mailFrom, rcptTo, clientAddress: request.ip, clientHelo: "admin-console" });
+      } catch (error) {
+        return send(reply, rulesPage(ctx, rulesView(), { form, error: `${ctx.t("badRequest")} ${(error as Error).message}` }), 422);
+      }
+      audit.record({ type: "admin", actor: kit.actorOf(request), data: { action: "rules-try", size: raw.length, decision: result.decision.action } });
+      return send(reply, rulesPage(ctx, rulesView(), { form, result }));
+    },
+    { bodyLimit: TRY_BODY_LIMIT },
+  );
+
+  kit.route(app, "POST", "/rules/reload", "operator", async (request, reply) => {
+    const ctx = ctxOf(request);
+    if (!rules?.reload) return fail(request, reply, 404, "notFound");
+    const actor = kit.actorOf(request);
+    const result = await rules.reload("admin");
+    audit.record({ type: "admin", actor, data: { action: "rules-reload", ok: result.ok, version: result.version } });
+    const problems = (result.problems ?? []).map((p) => `${p.line}:${p.column}: ${p.message}`).join(" / ");
+    return send(
+      reply,
+      rulesPage(ctx, rulesView(), undefined, result.ok ? { kind: "ok", text: `${ctx.t("done")}: ${ctx.t("reload")}` } : { kind: "error", text: `${ctx.t("invalid")}: ${problems}` }),
+      result.ok ? 200 : 422,
+    );
+  });
+};

@@ -1,8 +1,20 @@
-/** Account management (administrators only). Pure renderers. */
+/**
+ * Account management (administrators only): pure renderers and their routes.
+ *
+ * SECURITY: a new account's name and role are checked by the user store
+ * (isUserName, isRole) before anything is written; an account name in a path
+ * is only looked up, never used as given. An administrator cannot remove
+ * their own account here. A crash leaves nothing half-done: each change is
+ * one SQLite statement.
+ */
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import type { AuditSink } from "../../audit/audit-types.ts";
+import { field } from "../http-fns.ts";
+import type { PageKit } from "../page-kit.ts";
 import { href, html, type Html } from "../html.ts";
 import { formatJst } from "../../lib/japan-time.ts";
 import { csrfField, layout, notice, type PageContext } from "../layout.ts";
-import { roles, type User } from "../user-store.ts";
+import { isRole, roles, UserError, type User, type UserStore } from "../user-store.ts";
 
 export function usersPage(ctx: PageContext, users: User[], flash?: { kind: "ok" | "error"; text: string }): Html {
   const { t } = ctx;
@@ -45,3 +57,76 @@ export function removeUserPage(ctx: PageContext, user: User): Html {
 </section>`,
   );
 }
+
+// ---- routes ------------------------------------------------------------------------------------
+
+export interface UsersRoutesOptions {
+  kit: PageKit;
+  users: Pick<UserStore, "list" | "get" | "add" | "remove">;
+  /** ends every session of a removed account at once */
+  endSessionsOf(name: string): void;
+  audit: Pick<AuditSink, "record">;
+}
+
+export const usersRoutes: FastifyPluginAsync<UsersRoutesOptions> = async (app, { kit, users, endSessionsOf, audit }) => {
+  const { ctxOf, send, fail } = kit;
+
+  kit.route(app, "GET", "/users", "admin", async (request, reply) => {
+    const ctx = ctxOf(request);
+    const query = request.query as Record<string, unknown>;
+    const done = field(query, "done", 10);
+    const flash = done === "add" || done === "remove" ? { kind: "ok" as const, text: `${ctx.t("done")}: ${ctx.t(done === "add" ? "addUser" : "removeUser")}` } : undefined;
+    return send(reply, usersPage(ctx, users.list(), flash));
+  });
+
+  kit.route(app, "POST", "/users", "admin", async (request, reply) => {
+    const body = request.body as Record<string, unknown>;
+    const name = field(body, "name", 64);
+    const role = field(body, "role", 10);
+    const password = typeof body.password === "string" ? body.password : "";
+    const ctx = ctxOf(request);
+    try {
+      if (!isRole(role)) throw new UserError("EBADROLE", "the role must be viewer, operator or admin");
+      await users.add(name, role, password);
+    } catch (error) {
+      if (error instanceof UserError) return send(reply, usersPage(ctx, users.list(), { kind: "error", text: error.message }), 400);
+      throw error;
+    }
+    audit.record({ type: "admin", actor: kit.actorOf(request), data: { action: "user-add", user: name, role } });
+    return reply.redirect("/users?done=add", 303);
+  });
+
+  const userTarget = async (request: FastifyRequest, reply: FastifyReply) => {
+    const name = (request.params as { name: string }).name;
+    const user = users.get(name);
+    if (!user) {
+      await fail(request, reply, 404, "notFound");
+      return undefined;
+    }
+    if (user.name.toLowerCase() === kit.state(request).user!.name.toLowerCase()) {
+      await fail(request, reply, 409, "forbidden"); // removing yourself: use another administrator's account
+      return undefined;
+    }
+    return user;
+  };
+
+  kit.route(app, "GET", "/users/:name/remove", "admin", async (request, reply) => {
+    const user = await userTarget(request, reply);
+    if (!user) return reply;
+    return send(reply, removeUserPage(ctxOf(request), user));
+  });
+
+  kit.route(app, "POST", "/users/:name/remove", "admin", async (request, reply) => {
+    const user = await userTarget(request, reply);
+    if (!user) return reply;
+    try {
+      users.remove(user.name);
+    } catch (error) {
+      if (error instanceof UserError) return send(reply, usersPage(ctxOf(request), users.list(), { kind: "error", text: error.message }), 409);
+      throw error;
+    }
+    endSessionsOf(user.name);
+    audit.record({ type: "admin", actor: kit.actorOf(request), data: { action: "user-remove", user: user.name } });
+    return reply.redirect("/users?done=remove", 303);
+  });
+};
