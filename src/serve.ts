@@ -20,7 +20,7 @@ import { createDirectoryDeliverer } from "./deliver/directory-delivery.ts";
 import type { Deliverer } from "./deliver/delivery-types.ts";
 import { createDsnSender } from "./deliver/dsn-sender.ts";
 import { createQueueManager, type QueueManager } from "./deliver/queue-manager.ts";
-import { createSanitizePool } from "./deliver/sanitize-pool.ts";
+import { createSanitizePool } from "./sanitize-pool/index.ts";
 import { createSmtpDeliverer } from "./deliver/smtp-delivery.ts";
 import { createLogger, type Logger } from "./lib/logger.ts";
 import { createMetrics, type Metrics } from "./lib/metrics.ts";

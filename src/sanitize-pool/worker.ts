@@ -1,5 +1,5 @@
 /**
- * A sanitizer worker thread: reads one message region from a spool file,
+ * A sanitizer worker thread (of the pool in pool.ts): reads one message region from a spool file,
  * analyzes it, hands the facts to the main thread (which asks the rules), then
  * renders with the options it gets back. One job at a time.
  *

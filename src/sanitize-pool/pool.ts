@@ -72,7 +72,7 @@ interface Pending {
 
 export function createSanitizePool(options: PoolOptions): SanitizePool {
   const workerUrl =
-    options.workerUrl ?? new URL(import.meta.url.endsWith(".ts") ? "./sanitize-worker.ts" : "./sanitize-worker.js", import.meta.url);
+    options.workerUrl ?? new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url);
   const heap = options.maxOldGenerationSizeMb ?? DEFAULT_HEAP_MB;
   const grace = options.graceMs ?? DEFAULT_GRACE_MS;
   const slots: Slot[] = [];
