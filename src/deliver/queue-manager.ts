@@ -38,6 +38,7 @@ import { createBounce, type DsnSender } from "./bounce.ts";
 import type { Deliverer } from "./delivery-types.ts";
 import { createDeliverStage } from "./deliver-stage.ts";
 import { createMessagePass } from "./message-pass.ts";
+import { nextAttemptAt } from "./retry-schedule.ts";
 import { createSanitizeStage } from "./sanitize-stage.ts";
 import { createSettler, type Settled } from "./settle.ts";
 
@@ -86,6 +87,10 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
   const ready: string[] = [];
   const known = new Set<string>();
   const due = new Map<string, number>();
+  /** consecutive failed passes of a message (a spool write failed), for its backoff */
+  const failures = new Map<string, number>();
+  /** messages left in active/ by a failed pass whose move back into deferred/ failed too: when to try again */
+  const stranded = new Map<string, { at: number; reason: string }>();
   /** framing of messages the receiver just wrote: no meta, no output yet, no need to read them back */
   const freshInfo = new Map<string, RecordInfo>();
   let active = 0;
@@ -146,8 +151,16 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
   function start(id: string, from: "incoming" | "deferred"): void {
     active++;
     const p = pass(id, from, from === "incoming" ? freshInfo.get(id) : undefined)
+      .then(
+        (settled) => {
+          failures.delete(id);
+          return settled;
+        },
+        // a pass that throws (a spool write failed: ENOSPC, EIO) must not strand its message
+        (error: unknown) => readopt(id, error),
+      )
       .catch((error: unknown) => {
-        logger.error({ queueId: id, err: error }, "queue manager error; message left in place");
+        logger.error({ queueId: id, err: error }, "queue manager error; message left in place until the next start");
         return "gone" as Settled;
       })
       .finally(() => {
@@ -159,6 +172,47 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
         checkIdle();
       });
     inFlight.add(p);
+  }
+
+  /**
+   * A pass failed half-way (typically a full disk: the meta or the output could not be written),
+   * leaving its message wherever the failure caught it, most often in active/. Nothing rescans
+   * active/ while the gateway runs, and an administrator cannot act on a message there, so the
+   * message is put back into deferred/ (a rename: it needs no free blocks) with a backoff of its
+   * own, and its pass starts over from the record when it is due. Its meta on disk is whatever
+   * was last written: at worst a recipient is delivered twice (at-least-once), never lost.
+   * If even the rename fails, the message stays ours in memory and the rename is tried again.
+   */
+  async function readopt(id: string, error: unknown): Promise<Settled> {
+    const code = (error as NodeJS.ErrnoException)?.code;
+    const reason = `queue manager error${code ? ` (${code})` : ""}: ${(error as Error)?.message ?? String(error)}`;
+    logger.error({ queueId: id, err: error }, "queue manager error; message put back in deferred/");
+    return putBack(id, reason);
+  }
+
+  async function putBack(id: string, reason: string): Promise<Settled> {
+    const n = (failures.get(id) ?? 0) + 1;
+    failures.set(id, n);
+    const at = nextAttemptAt(n, delivery, now());
+    try {
+      const state = await spool.locate(id);
+      if (state === "active" || state === "incoming") {
+        // not durable: a crash leaves it in active/ or deferred/, and the start resumes both
+        if (!(await spool.move(id, state, "deferred", false))) return forget(id);
+      } else if (state !== "deferred") return forget(id); // held, corrupt or gone: no longer ours
+    } catch (moveError) {
+      logger.error({ queueId: id, err: moveError, next: at.toISOString() }, "cannot put the message back in deferred/; trying again later");
+      stranded.set(id, { at: at.getTime(), reason });
+      return "deferred";
+    }
+    due.set(id, at.getTime());
+    deps.audit.record({ type: "deferred", auditId: id, actor: "gateway", data: { reason, nextAttemptAt: at.toISOString(), failedPasses: n } });
+    return "deferred";
+  }
+
+  function forget(id: string): Settled {
+    failures.delete(id);
+    return "gone";
   }
 
   function checkIdle(): void {
@@ -185,6 +239,21 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
 
   function tick(): void {
     const t = now().getTime();
+    for (const [id, { at, reason }] of stranded) {
+      if (closing || at > t || known.has(id)) continue;
+      // still in active/ (its rename failed): this gateway holds it; try to put it back again
+      stranded.delete(id);
+      known.add(id);
+      active++;
+      const p = putBack(id, reason).finally(() => {
+        active--;
+        known.delete(id);
+        inFlight.delete(p);
+        pump();
+        checkIdle();
+      });
+      inFlight.add(p);
+    }
     for (const [id, at] of due) {
       if (closing) break;
       if (at > t || known.has(id)) continue;
