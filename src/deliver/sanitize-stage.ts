@@ -40,6 +40,16 @@ export interface SanitizeStageDeps {
   metrics?: Pick<Metrics, "messages" | "attachmentsRemoved" | "linksDisarmed">;
 }
 
+/**
+ * Limits whose hit holds the message instead of delivering it with a note (docs/relay.md has
+ * the whole table). Only the time budget: work stopped at an arbitrary point (HTML not
+ * converted, text missing in an unknown way), and a message that takes that long is an attack
+ * shape or a sign of an overloaded gateway, which an administrator should see. The structural
+ * limits (parts, depth, header, text, HTML size) cut at a known place and the notice names the
+ * cut: those messages are delivered. A dead, out-of-memory or killed worker fails the job anyway.
+ */
+const HELD_LIMITS: readonly string[] = ["maxTimeMs"];
+
 /** a Settled state, or the sanitized message to deliver (not on disk yet) */
 export type SanitizeStage = (id: string, info: RecordInfo, meta: DeliveryMeta, log: Logger, removal: Removal) => Promise<Settled | Buffer>;
 
@@ -61,6 +71,8 @@ export function createSanitizeStage(deps: SanitizeStageDeps): SanitizeStage {
         offset: info.messageOffset,
         length: info.messageLength,
         limits: deps.limits,
+        // an administrator's release delivers what could be done, with the limit named in the notice
+        failOnLimits: meta.released ? [] : HELD_LIMITS,
       },
       (facts) => {
         if (facts.sha256 !== info.sha256) return { stop: true, context: undefined };
@@ -76,6 +88,15 @@ export function createSanitizeStage(deps: SanitizeStageDeps): SanitizeStage {
       eager,
     );
     if (outcome.kind === "failed") {
+      if (outcome.facts) {
+        // analysed, but ended on a limit that means "held": the trail says what was found and why it stops here
+        audit.record({
+          type: "sanitized",
+          auditId: id,
+          actor: "gateway",
+          data: { facts: outcome.facts, limitsHit: outcome.limitsHit ?? [], action: "hold", reason: outcome.reason },
+        });
+      }
       return settle.hold(id, meta, outcome.reason, log);
     }
     if (outcome.kind === "stopped") {

@@ -21,6 +21,11 @@ export interface SanitizeJob {
   offset: number;
   length: number;
   limits: Limits;
+  /**
+   * Limits (keys of Limits) whose hit ends the job as "failed" instead of rendering: the caller
+   * holds such a message rather than deliver what could be done (the queue manager: maxTimeMs).
+   */
+  failOnLimits?: readonly string[];
 }
 
 /** what the main thread answers once it has the facts: render with these options, or stop here */
@@ -29,7 +34,8 @@ export type Decision<T> = { render: RenderOptions; context: T } | { stop: true; 
 export type PoolOutcome<T> =
   | { kind: "rendered"; facts: MessageFacts; message: Buffer; report: SanitizeReport; text?: string; context: T }
   | { kind: "stopped"; facts: MessageFacts; context: T }
-  | { kind: "failed"; reason: string };
+  /** `limitsHit`/`facts`: present when the job ended on one of its failOnLimits, after analysis */
+  | { kind: "failed"; reason: string; limitsHit?: string[]; facts?: MessageFacts };
 
 export interface SanitizePool {
   /**
@@ -139,7 +145,7 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
         resolve(outcome);
       };
       const timer = setTimeout(
-        () => finish({ kind: "failed", reason: `sanitizer time budget exceeded (${job.limits.maxTimeMs} ms)` }, true),
+        () => finish({ kind: "failed", reason: limitReason(["maxTimeMs"], job.limits) }, true),
         job.limits.maxTimeMs + grace,
       );
       const onError = (error: Error) => {
@@ -147,9 +153,16 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
         finish({ kind: "failed", reason: oom ? "sanitizer ran out of memory" : `sanitizer worker failed: ${error.message}` }, true);
       };
       const onExit = (code: number) => finish({ kind: "failed", reason: `sanitizer worker exited (code ${code})` }, true);
+      /** the job's failOnLimits that the analysis reached, as a failure; undefined: none */
+      const overrun = (limitsHit: unknown, analyzed: MessageFacts): PoolOutcome<T> | undefined => {
+        const hit = Array.isArray(limitsHit) ? (limitsHit as string[]).filter((l) => job.failOnLimits?.includes(l)) : [];
+        if (hit.length === 0) return undefined;
+        return { kind: "failed", reason: limitReason(hit, job.limits), limitsHit: hit, facts: analyzed };
+      };
       const onMessage = (msg: {
         type: string;
         facts?: MessageFacts;
+        limitsHit?: string[];
         message?: Uint8Array;
         report?: SanitizeReport;
         text?: string;
@@ -157,6 +170,12 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
       }) => {
         if (msg.type === "analyzed") {
           facts = msg.facts!;
+          const failed = overrun(msg.limitsHit, facts);
+          if (failed) {
+            worker.postMessage({ type: "drop" });
+            finish(failed, false);
+            return;
+          }
           let decision: Decision<T>;
           try {
             decision = decide(facts);
@@ -173,6 +192,11 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
         } else if (msg.type === "rendered") {
           if (eager) {
             facts = msg.facts!;
+            const failed = overrun(msg.report?.limitsHit, facts);
+            if (failed) {
+              finish(failed, false);
+              return;
+            }
             let decision: Decision<T>;
             try {
               decision = decide(facts);
@@ -217,4 +241,13 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
       await Promise.all(slots.map((s) => s.worker.terminate().catch(() => 0)));
     },
   };
+}
+
+/** why a job failed on its limits, in the words the hold reason and the audit trail carry */
+function limitReason(hit: string[], limits: Limits): string {
+  return hit
+    .map((name) =>
+      name === "maxTimeMs" ? `sanitizer time budget exceeded (${limits.maxTimeMs} ms)` : `sanitizer limit reached: ${name} (${String(limits[name as keyof Limits])})`,
+    )
+    .join("; ");
 }

@@ -4,7 +4,7 @@
  * renders with the options it gets back. One job at a time.
  *
  * Protocol (main → worker → main):
- *   {type:"analyze", file, offset, length, limits}  → {type:"analyzed", facts} | {type:"error"}
+ *   {type:"analyze", file, offset, length, limits}  → {type:"analyzed", facts, limitsHit} | {type:"error"}
  *   {type:"analyze", …, render: options}             → {type:"rendered", facts, message, report} (no rules: one trip)
  *   {type:"render", options}                         → {type:"rendered", message, report} | {type:"error"}
  *   {type:"drop"}                                    (the rules rejected or held it)
@@ -77,7 +77,8 @@ async function handle(request: Request): Promise<void> {
       return;
     }
     current = analyzed;
-    port.postMessage({ type: "analyzed", facts: analyzed.facts });
+    // the limits reached go with the facts: the pool may end the job there (a time budget means "held")
+    port.postMessage({ type: "analyzed", facts: analyzed.facts, limitsHit: analyzed.content?.limitsHit ?? [] });
   } else if (request.type === "render") {
     if (!current) throw new Error("render without analysis");
     const result = await render(current, request.options);
