@@ -20,7 +20,7 @@ import type { Logger } from "../lib/logger.ts";
 import type { Metrics } from "../lib/metrics.ts";
 import type { Envelope, RuleDecision, RuleRenderOverrides, RulesEngine } from "../rules/rules-types.ts";
 import type { RenderOptions, Trace } from "../sanitize/sanitize-types.ts";
-import type { SanitizePool } from "../sanitize-pool/index.ts";
+import { HELD_LIMITS, type SanitizePool } from "../sanitize-pool/index.ts";
 import type { RecordInfo } from "../spool/record.ts";
 import type { DeliveryMeta, Spool } from "../spool/spool.ts";
 import type { DsnRecipient } from "./dsn.ts";
@@ -39,16 +39,6 @@ export interface SanitizeStageDeps {
   audit: Pick<AuditSink, "record">;
   metrics?: Pick<Metrics, "messages" | "attachmentsRemoved" | "linksDisarmed">;
 }
-
-/**
- * Limits whose hit holds the message instead of delivering it with a note (docs/relay.md has
- * the whole table). Only the time budget: work stopped at an arbitrary point (HTML not
- * converted, text missing in an unknown way), and a message that takes that long is an attack
- * shape or a sign of an overloaded gateway, which an administrator should see. The structural
- * limits (parts, depth, header, text, HTML size) cut at a known place and the notice names the
- * cut: those messages are delivered. A dead, out-of-memory or killed worker fails the job anyway.
- */
-const HELD_LIMITS: readonly string[] = ["maxTimeMs"];
 
 /** a Settled state, or the sanitized message to deliver (not on disk yet) */
 export type SanitizeStage = (id: string, info: RecordInfo, meta: DeliveryMeta, log: Logger, removal: Removal) => Promise<Settled | Buffer>;
@@ -71,7 +61,7 @@ export function createSanitizeStage(deps: SanitizeStageDeps): SanitizeStage {
         offset: info.messageOffset,
         length: info.messageLength,
         limits: deps.limits,
-        // an administrator's release delivers what could be done, with the limit named in the notice
+        // held on a time-out (HELD_LIMITS says why); an administrator's release delivers what could be done, the limit named
         failOnLimits: meta.released ? [] : HELD_LIMITS,
       },
       (facts) => {

@@ -6,5 +6,5 @@
  *
  * SECURITY / crash state: see pool.ts and worker.ts.
  */
-export { createSanitizePool } from "./pool.ts";
-export type { Decision, PoolOptions, PoolOutcome, SanitizeJob, SanitizePool } from "./pool.ts";
+export { createSanitizePool, HELD_LIMITS, limitReason } from "./pool.ts";
+export type { Decision, PoolOptions, PoolOutcome, SanitizeJob, SanitizePool, SanitizeSource } from "./pool.ts";

@@ -16,17 +16,28 @@ import { Worker } from "node:worker_threads";
 import type { Limits } from "../config/schema.ts";
 import type { MessageFacts, RenderOptions, SanitizeReport } from "../sanitize/sanitize-types.ts";
 
-export interface SanitizeJob {
-  file: string;
-  offset: number;
-  length: number;
+/** where the raw message is: a region of a spool record (the relay), or bytes in memory (the console's trial) */
+export type SanitizeSource = { file: string; offset: number; length: number } | { bytes: Uint8Array };
+
+export type SanitizeJob = SanitizeSource & {
   limits: Limits;
   /**
    * Limits (keys of Limits) whose hit ends the job as "failed" instead of rendering: the caller
    * holds such a message rather than deliver what could be done (the queue manager: maxTimeMs).
    */
   failOnLimits?: readonly string[];
-}
+};
+
+/**
+ * The limits whose hit holds a message instead of delivering it with a note: the gateway's
+ * policy (the table in docs/relay.md §5), shared by the relay and the console's trial. Only
+ * the time budget: work stopped at an arbitrary point (HTML not converted, text missing in an
+ * unknown way), and a message that takes that long is an attack shape or a sign of an
+ * overloaded gateway, which an administrator should see. The structural limits (parts, depth,
+ * header, text, HTML size) cut at a known place and the notice names the cut. A dead,
+ * out-of-memory or killed worker fails the job anyway.
+ */
+export const HELD_LIMITS: readonly string[] = ["maxTimeMs"];
 
 /** what the main thread answers once it has the facts: render with these options, or stop here */
 export type Decision<T> = { render: RenderOptions; context: T } | { stop: true; context: T };
@@ -223,9 +234,7 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
       worker.on("exit", onExit);
       worker.postMessage({
         type: "analyze",
-        file: job.file,
-        offset: job.offset,
-        length: job.length,
+        ...("bytes" in job ? { bytes: job.bytes } : { file: job.file, offset: job.offset, length: job.length }),
         limits: job.limits,
         ...(eager ? { render: eager } : {}),
       });
@@ -244,7 +253,7 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
 }
 
 /** why a job failed on its limits, in the words the hold reason and the audit trail carry */
-function limitReason(hit: string[], limits: Limits): string {
+export function limitReason(hit: string[], limits: Limits): string {
   return hit
     .map((name) =>
       name === "maxTimeMs" ? `sanitizer time budget exceeded (${limits.maxTimeMs} ms)` : `sanitizer limit reached: ${name} (${String(limits[name as keyof Limits])})`,
