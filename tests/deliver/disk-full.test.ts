@@ -8,6 +8,8 @@
  * files can still be created, but no block can be written (as on a full
  * ext4); a test-controlled clock stands for the passing of the backoff.
  */
+import { execFileSync } from "node:child_process";
+import { appendFileSync, rmSync } from "node:fs";
 import { open, readdir } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -62,8 +64,8 @@ interface Relay {
   receive(body: string, then: () => void): Promise<string>;
 }
 
-async function relayWithDownstreamDown(): Promise<Relay> {
-  const dataDir = await tempDir("mumuka-diskfull-");
+async function relayWithDownstreamDown(dataDir?: string): Promise<Relay> {
+  dataDir ??= await tempDir("mumuka-diskfull-");
   const { disk, openFile } = fillableDisk();
   const spool = await openSpool(dataDir, undefined, { open: openFile });
   const down = await startDownstream();
@@ -171,6 +173,45 @@ describe("a full disk while the downstream server is down", () => {
     await openQueueAdmin(r.dataDir, adminAudit).retry(id, "cli:test");
     expect(adminAudit.of("admin", id)[0]).toMatchObject({ actor: "cli:test", data: { action: "retry", from: "deferred" } });
     await waitFor(() => r.down.received.length === 1, 15000, "delivery after the retry");
+  });
+});
+
+describe("a really full file system (tmpfs; root only)", () => {
+  it.runIf(process.getuid?.() === 0)("delivers every acknowledged message once space returns, without a restart", async (ctx) => {
+    const dir = await tempDir("mumuka-tmpfs-");
+    try {
+      // 4 MiB: room for the spool and the message, then a filler takes the rest
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", dir], { stdio: "ignore" });
+    } catch {
+      ctx.skip(); // root without the right to mount (a restricted container)
+      return;
+    }
+    cleanup.push(async () => {
+      execFileSync("umount", ["-l", dir], { stdio: "ignore" });
+    });
+    const r = await relayWithDownstreamDown(dir);
+    const filler = path.join(dir, "filler");
+    const fill = () => {
+      const chunk = Buffer.alloc(64 * 1024, 0x61);
+      try {
+        for (;;) appendFileSync(filler, chunk);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "ENOSPC") throw error;
+      }
+    };
+    const id = await r.receive("caught by a really full disk", fill);
+    await waitFor(() => r.audit.of("deferred", id).length === 1, 15000, "the failed pass");
+    await r.queue.idle();
+    expect(String(r.audit.of("deferred", id)[0]!.data.reason)).toMatch(/ENOSPC/);
+    expect(await files(r.spool.dir("active"))).toEqual([]);
+    expect(await files(r.spool.dir("deferred"))).toEqual([id]);
+
+    rmSync(filler);
+    await r.down.start();
+    r.clock.now += 301_000;
+    await waitFor(() => r.down.received.length === 1, 15000, "delivery after space returned");
+    await r.queue.idle();
+    for (const state of ["incoming", "active", "deferred", "held"] as const) expect(await files(r.spool.dir(state))).toEqual([]);
   });
 });
 
