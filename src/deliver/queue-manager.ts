@@ -4,7 +4,8 @@
  * deferred | held, and does nothing else itself: one pass of one message is
  * message-pass.ts, its steps are sanitize-stage.ts (the sanitizer pool and
  * the rules), deliver-stage.ts (Postfix's smtp), bounce.ts (DSNs and hold
- * notices) and settle.ts (held, corrupt, finished). This closure wires them.
+ * notices) and settle.ts (held, corrupt, finished); a pass that fails half-way
+ * (a full disk) is put back by failed-pass.ts. This closure wires them.
  *
  * - incoming/: picked up at once when the receiver reports it, and by a
  *   periodic rescan (an administrator's retry/release puts messages there).
@@ -37,8 +38,8 @@ import type { Spool } from "../spool/spool.ts";
 import { createBounce, type DsnSender } from "./bounce.ts";
 import type { Deliverer } from "./delivery-types.ts";
 import { createDeliverStage } from "./deliver-stage.ts";
+import { createFailedPasses } from "./failed-pass.ts";
 import { createMessagePass } from "./message-pass.ts";
-import { nextAttemptAt } from "./retry-schedule.ts";
 import { createSanitizeStage } from "./sanitize-stage.ts";
 import { createSettler, type Settled } from "./settle.ts";
 
@@ -87,10 +88,6 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
   const ready: string[] = [];
   const known = new Set<string>();
   const due = new Map<string, number>();
-  /** consecutive failed passes of a message (a spool write failed), for its backoff */
-  const failures = new Map<string, number>();
-  /** messages left in active/ by a failed pass whose move back into deferred/ failed too: when to try again */
-  const stranded = new Map<string, { at: number; reason: string }>();
   /** framing of messages the receiver just wrote: no meta, no output yet, no need to read them back */
   const freshInfo = new Map<string, RecordInfo>();
   let active = 0;
@@ -103,6 +100,7 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
   // the jobs, each with its narrow deps
   const settle = createSettler({ spool, audit: deps.audit, metrics: deps.metrics, originals: deps.originals });
   const bounce = createBounce({ spool, delivery, hostname: deps.hostname, dsn: deps.dsn, deliverer: deps.deliverer, settle, audit: deps.audit, now });
+  const failed = createFailedPasses({ spool, delivery, retryAt: (id, at) => due.set(id, at.getTime()), audit: deps.audit, logger, now });
   const pass = createMessagePass({
     spool,
     settle,
@@ -147,18 +145,25 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
     updateDepth();
   }
 
-  /** processes one message, with the in-flight bookkeeping in one place */
+  /** processes one message */
   function start(id: string, from: "incoming" | "deferred"): void {
-    active++;
-    const p = pass(id, from, from === "incoming" ? freshInfo.get(id) : undefined)
-      .then(
+    track(
+      id,
+      pass(id, from, from === "incoming" ? freshInfo.get(id) : undefined).then(
         (settled) => {
-          failures.delete(id);
+          failed.settled(id);
           return settled;
         },
-        // a pass that throws (a spool write failed: ENOSPC, EIO) must not strand its message
-        (error: unknown) => readopt(id, error),
-      )
+        // a pass that throws (a spool write failed: ENOSPC, EIO) must not strand its message in active/
+        (error: unknown) => failed.readopt(id, error),
+      ),
+    );
+  }
+
+  /** the in-flight bookkeeping of one message's work, in one place */
+  function track(id: string, work: Promise<Settled>): void {
+    active++;
+    const p = work
       .catch((error: unknown) => {
         logger.error({ queueId: id, err: error }, "queue manager error; message left in place until the next start");
         return "gone" as Settled;
@@ -172,47 +177,6 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
         checkIdle();
       });
     inFlight.add(p);
-  }
-
-  /**
-   * A pass failed half-way (typically a full disk: the meta or the output could not be written),
-   * leaving its message wherever the failure caught it, most often in active/. Nothing rescans
-   * active/ while the gateway runs, and an administrator cannot act on a message there, so the
-   * message is put back into deferred/ (a rename: it needs no free blocks) with a backoff of its
-   * own, and its pass starts over from the record when it is due. Its meta on disk is whatever
-   * was last written: at worst a recipient is delivered twice (at-least-once), never lost.
-   * If even the rename fails, the message stays ours in memory and the rename is tried again.
-   */
-  async function readopt(id: string, error: unknown): Promise<Settled> {
-    const code = (error as NodeJS.ErrnoException)?.code;
-    const reason = `queue manager error${code ? ` (${code})` : ""}: ${(error as Error)?.message ?? String(error)}`;
-    logger.error({ queueId: id, err: error }, "queue manager error; message put back in deferred/");
-    return putBack(id, reason);
-  }
-
-  async function putBack(id: string, reason: string): Promise<Settled> {
-    const n = (failures.get(id) ?? 0) + 1;
-    failures.set(id, n);
-    const at = nextAttemptAt(n, delivery, now());
-    try {
-      const state = await spool.locate(id);
-      if (state === "active" || state === "incoming") {
-        // not durable: a crash leaves it in active/ or deferred/, and the start resumes both
-        if (!(await spool.move(id, state, "deferred", false))) return forget(id);
-      } else if (state !== "deferred") return forget(id); // held, corrupt or gone: no longer ours
-    } catch (moveError) {
-      logger.error({ queueId: id, err: moveError, next: at.toISOString() }, "cannot put the message back in deferred/; trying again later");
-      stranded.set(id, { at: at.getTime(), reason });
-      return "deferred";
-    }
-    due.set(id, at.getTime());
-    deps.audit.record({ type: "deferred", auditId: id, actor: "gateway", data: { reason, nextAttemptAt: at.toISOString(), failedPasses: n } });
-    return "deferred";
-  }
-
-  function forget(id: string): Settled {
-    failures.delete(id);
-    return "gone";
   }
 
   function checkIdle(): void {
@@ -239,20 +203,11 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
 
   function tick(): void {
     const t = now().getTime();
-    for (const [id, { at, reason }] of stranded) {
-      if (closing || at > t || known.has(id)) continue;
-      // still in active/ (its rename failed): this gateway holds it; try to put it back again
-      stranded.delete(id);
+    for (const id of failed.takeDue(t)) {
+      if (closing || known.has(id)) continue;
+      // still in active/ (its rename back failed): this gateway holds it; try again
       known.add(id);
-      active++;
-      const p = putBack(id, reason).finally(() => {
-        active--;
-        known.delete(id);
-        inFlight.delete(p);
-        pump();
-        checkIdle();
-      });
-      inFlight.add(p);
+      track(id, failed.retry(id));
     }
     for (const [id, at] of due) {
       if (closing) break;

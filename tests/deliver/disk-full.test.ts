@@ -64,7 +64,8 @@ interface Relay {
   receive(body: string, then: () => void): Promise<string>;
 }
 
-async function relayWithDownstreamDown(dataDir?: string): Promise<Relay> {
+/** `wrap`: the spool the queue manager sees (to break a rename) */
+async function relayWithDownstreamDown(dataDir?: string, wrap: (spool: Spool) => Spool = (s) => s): Promise<Relay> {
   dataDir ??= await tempDir("mumuka-diskfull-");
   const { disk, openFile } = fillableDisk();
   const spool = await openSpool(dataDir, undefined, { open: openFile });
@@ -79,7 +80,7 @@ async function relayWithDownstreamDown(dataDir?: string): Promise<Relay> {
   const clock = { now: Date.parse("2026-12-06T09:00:00Z") };
   const sanitize = sanitizeSchema.parse({});
   const queue = createQueueManager({
-    spool,
+    spool: wrap(spool),
     delivery,
     limits: limitsSchema.parse({}),
     hostname: "mumuka.test",
@@ -159,6 +160,33 @@ describe("a full disk while the downstream server is down", () => {
     expect(Date.parse(String(first.nextAttemptAt))).toBeLessThan(Date.parse(String(second.nextAttemptAt)));
     expect(await files(r.spool.dir("active"))).toEqual([]);
     expect(await files(r.spool.dir("deferred"))).toEqual([id]);
+  });
+
+  it("keeps a message whose rename back fails too, and puts it back when the rename works again", async () => {
+    const broken = { rename: true };
+    const r = await relayWithDownstreamDown(undefined, (spool) => ({
+      ...spool,
+      async move(id, from, to, durable) {
+        if (broken.rename && to === "deferred") throw Object.assign(new Error("EIO: i/o error, rename"), { code: "EIO" });
+        return spool.move(id, from, to, durable);
+      },
+    }));
+    const id = await r.receive("rename broken", () => (r.disk.full = true));
+    await waitFor(() => r.audit.of("delivery-attempt", id).length === 1, 15000, "the attempt");
+    await r.queue.idle();
+    // held by the gateway, still in active/, and no "deferred" claimed in the trail yet
+    expect(await files(r.spool.dir("active"))).toEqual([id]);
+    expect(r.audit.of("deferred", id)).toEqual([]);
+    broken.rename = false;
+    r.clock.now += 301_000;
+    await waitFor(() => r.audit.of("deferred", id).length === 1, 15000, "put back in deferred/");
+    await r.queue.idle();
+    expect(await files(r.spool.dir("deferred"))).toEqual([id]);
+    expect(String(r.audit.of("deferred", id)[0]!.data.reason)).toMatch(/ENOSPC/);
+    r.disk.full = false;
+    await r.down.start();
+    r.clock.now += 601_000;
+    await waitFor(() => r.down.received.length === 1, 15000, "delivery");
   });
 
   it("lets an administrator retry the message while the gateway runs", async () => {
