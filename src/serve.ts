@@ -20,7 +20,7 @@ import { createDirectoryDeliverer } from "./deliver/directory-delivery.ts";
 import type { Deliverer } from "./deliver/delivery-types.ts";
 import { createDsnSender } from "./deliver/dsn-sender.ts";
 import { createQueueManager, type QueueManager } from "./deliver/queue-manager.ts";
-import { createSanitizePool } from "./deliver/sanitize-pool.ts";
+import { createSanitizePool } from "./sanitize-pool/index.ts";
 import { createSmtpDeliverer } from "./deliver/smtp-delivery.ts";
 import { createLogger, type Logger } from "./lib/logger.ts";
 import { createMetrics, type Metrics } from "./lib/metrics.ts";
@@ -123,6 +123,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   logger.info({ host: address.address, port: address.port, mode: config.delivery.mode, dataDir: config.dataDir }, "mumuka gateway listening");
 
   let admin: AdminServer | undefined;
+  // the console's "try a message": sanitized in a worker pool of its own (one thread, started at the first trial)
+  const trial = createRuleTrial({ rules, sanitize: config.sanitize, hostname });
   const reader = audit as AuditSink & Partial<AuditReader>;
   if (config.admin.enabled && typeof reader.search === "function") {
     const searchable = reader as AuditSink & AuditReader;
@@ -141,13 +143,14 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
           audit: searchable,
           ...(config.delivery.mode === "smtp" ? { downstream: { host: config.delivery.host, port: config.delivery.port } } : {}),
         }),
-        sanitizeText: createRuleTrial({ rules, sanitize: config.sanitize, hostname }),
+        sanitizeText: trial,
       });
     } catch (error) {
       // a console that cannot start is a configuration error: stop cleanly rather than run half-configured
       await receiver.close();
       await queue.close();
       await pool.close();
+      await trial.close();
       await lock.release();
       throw error;
     }
@@ -169,6 +172,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       closing ??= (async () => {
         logger.info("shutting down: no new connections, finishing messages in flight");
         await admin?.close();
+        await trial.close();
         await receiver.close();
         await queue.close();
         await pool.close();

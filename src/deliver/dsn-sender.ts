@@ -8,7 +8,7 @@
  */
 import nodemailer from "nodemailer";
 import type { Config } from "../config/schema.ts";
-import type { DsnSender } from "./queue-manager.ts";
+import type { DsnSender } from "./bounce.ts";
 
 export function createDsnSender(relay: NonNullable<Config["delivery"]["dsnRelay"]>, hostname: string, timeoutMs: number): DsnSender & { close(): void } {
   const transport = nodemailer.createTransport({

@@ -15,7 +15,7 @@
  * Crash state: a temp file (`.tmp-*`) may be left behind; it was never
  * acknowledged to anyone and the recovery scan removes it.
  */
-import { open, rename, unlink } from "node:fs/promises";
+import { open, rename, unlink, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 
 /** fsync of one directory: makes the names created/removed in it durable. */
@@ -99,11 +99,14 @@ export async function durableRename(from: string, to: string, syncer: DirSyncer)
   else await Promise.all([syncer.sync(toDir), syncer.sync(fromDir)]);
 }
 
+/** how the spool opens the files it writes: fs.promises.open, or a wrapper that injects faults (ENOSPC) in tests */
+export type OpenFile = (file: string, flags: string, mode: number) => Promise<FileHandle>;
+
 /** Writes `data` as `file` atomically and durably: readers see the old file or the whole new one. */
-export async function writeFileDurable(file: string, data: Buffer | string, syncer: DirSyncer): Promise<void> {
+export async function writeFileDurable(file: string, data: Buffer | string, syncer: DirSyncer, openFile: OpenFile = open): Promise<void> {
   const dir = path.dirname(file);
   const tmp = tempName(dir, path.basename(file));
-  const handle = await open(tmp, "wx", 0o640);
+  const handle = await openFile(tmp, "wx", 0o640);
   try {
     await handle.writeFile(data);
     await handle.sync();

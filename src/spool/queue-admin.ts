@@ -9,8 +9,10 @@
  * - an administrator first CLAIMS a message by renaming it into held/ (which
  *   the gateway never touches), then edits its meta, then (retry/release)
  *   renames it into incoming/, where the gateway's rescan (every 2 s) finds it.
- * A message in active/ is being sanitized or delivered right now: actions on it
- * are refused with "busy, try again" instead of racing the gateway. If the
+ * A message in active/ is being sanitized or delivered right now when a gateway
+ * runs (in-flight.ts): actions on it are refused with "busy, try again" instead
+ * of racing the gateway; without a running gateway it is claimed like any
+ * other (a crash or a stop left it there). If the
  * gateway wins a race (moved the message first), the claim's rename fails with
  * ENOENT and we look again once.
  *
@@ -24,6 +26,7 @@ import { stat } from "node:fs/promises";
 import type { AuditSink } from "../audit/audit-types.ts";
 import { isAuditId } from "../lib/ids.ts";
 import type { QueueAdmin, QueueEntry, QueueState } from "./queue-types.ts";
+import { gatewayHoldsSpool } from "./in-flight.ts";
 import { readRecordInfo } from "./record.ts";
 import { freshMeta, openSpool, STATES, type DeliveryMeta, type Spool } from "./spool.ts";
 
@@ -122,7 +125,10 @@ export function openQueueAdmin(
       const state = await s.locate(id);
       if (!state) throw new QueueAdminError(`no message ${id} in the queue`, "ENOTFOUND");
       if (state === "held") return "held";
-      if (state === "active") throw new QueueAdminError(`message ${id} is being processed right now; try again in a moment`, "EBUSY");
+      if (state === "active" && (await gatewayHoldsSpool(s.root))) {
+        throw new QueueAdminError(`message ${id} is being processed right now; try again in a moment`, "EBUSY");
+      }
+      // (active/ without a running gateway: left by a crash or a stop, nobody holds it; claimed like any other)
       if (state === "corrupt") throw new QueueAdminError(`message ${id} is in corrupt/: it can only be deleted`, "ESTATE");
       if (await s.move(id, state, "held")) return state;
     }

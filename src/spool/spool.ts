@@ -28,7 +28,7 @@ import { mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle }
 import path from "node:path";
 import { isAuditId } from "../lib/ids.ts";
 import type { QueueState } from "./queue-types.ts";
-import { createDirSyncer, durableRename, isTempName, tempName, writeFileDurable, type DirSyncer } from "./durable.ts";
+import { createDirSyncer, durableRename, isTempName, tempName, writeFileDurable, type DirSyncer, type OpenFile } from "./durable.ts";
 import { encodeRecordHead, encodeRecordTrailer, readRecordInfo, type RecordInfo, type SpoolEnvelope } from "./record.ts";
 
 /** receive-side write batching: bounded memory per session (64 KiB), few system calls per message */
@@ -133,7 +133,13 @@ export function checkId(id: string): string {
   return id;
 }
 
-export async function openSpool(dataDir: string, syncer: DirSyncer = createDirSyncer()): Promise<Spool> {
+export interface SpoolIo {
+  /** opens every file the spool writes (records, meta, outputs); tests wrap it to make the disk "full" */
+  open?: OpenFile;
+}
+
+export async function openSpool(dataDir: string, syncer: DirSyncer = createDirSyncer(), io: SpoolIo = {}): Promise<Spool> {
+  const openFile: OpenFile = io.open ?? open;
   const root = path.resolve(dataDir, "spool");
   const dirs = Object.fromEntries(STATES.map((s) => [s, path.join(root, s)])) as Record<QueueState, string>;
   const metaDir = path.join(root, "meta");
@@ -148,7 +154,7 @@ export async function openSpool(dataDir: string, syncer: DirSyncer = createDirSy
     const final = recordPath("incoming", envelope.id);
     const tmp = tempName(dirs.incoming, envelope.id);
     // private from the start: the record becomes the retained original (originals/, 0600) when the spool is done with it
-    const handle: FileHandle = await open(tmp, "wx", 0o600);
+    const handle: FileHandle = await openFile(tmp, "wx", 0o600);
     const head = encodeRecordHead(envelope);
     const hash = createHash("sha256");
     // chunks are gathered up to WRITE_BATCH_BYTES and written with one writev: a small message costs one write
@@ -297,8 +303,8 @@ export async function openSpool(dataDir: string, syncer: DirSyncer = createDirSy
     locate,
     list,
     readMeta,
-    writeMeta: (id, meta) => writeFileDurable(metaPath(id), JSON.stringify(meta), syncer),
-    writeOut: (id, message) => writeFileDurable(outPath(id), message, syncer),
+    writeMeta: (id, meta) => writeFileDurable(metaPath(id), JSON.stringify(meta), syncer, openFile),
+    writeOut: (id, message) => writeFileDurable(outPath(id), message, syncer, openFile),
     hasOut,
     remove,
     recover,

@@ -2,7 +2,7 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { limitsSchema } from "../../src/config/schema.ts";
-import { createSanitizePool, type SanitizePool } from "../../src/deliver/sanitize-pool.ts";
+import { createSanitizePool, type SanitizePool } from "../../src/sanitize-pool/index.ts";
 import type { RenderOptions } from "../../src/sanitize/sanitize-types.ts";
 import { tempDir } from "../helpers/relay-helpers.ts";
 

@@ -1,10 +1,11 @@
 /**
- * A sanitizer worker thread: reads one message region from a spool file,
+ * A sanitizer worker thread (of the pool in pool.ts): reads one message region from a spool file,
  * analyzes it, hands the facts to the main thread (which asks the rules), then
  * renders with the options it gets back. One job at a time.
  *
  * Protocol (main → worker → main):
- *   {type:"analyze", file, offset, length, limits}  → {type:"analyzed", facts} | {type:"error"}
+ *   {type:"analyze", file, offset, length, limits}  → {type:"analyzed", facts, limitsHit} | {type:"error"}
+ *   {type:"analyze", bytes, limits}                  (the same, for bytes in memory: the console's trial)
  *   {type:"analyze", …, render: options}             → {type:"rendered", facts, message, report} (no rules: one trip)
  *   {type:"render", options}                         → {type:"rendered", message, report} | {type:"error"}
  *   {type:"drop"}                                    (the rules rejected or held it)
@@ -15,13 +16,14 @@
  * Crash state: none; the message stays in the spool and is held by the pool.
  */
 import { closeSync, createReadStream, openSync, readSync } from "node:fs";
+import type { Readable } from "node:stream";
 import { parentPort } from "node:worker_threads";
 import { analyze, render } from "../sanitize/index.ts";
 import type { Limits } from "../config/schema.ts";
 import type { AnalyzedMessage, RenderOptions } from "../sanitize/sanitize-types.ts";
 
 type Request =
-  | { type: "analyze"; file: string; offset: number; length: number; limits: Limits; render?: RenderOptions }
+  | ({ type: "analyze"; limits: Limits; render?: RenderOptions } & ({ file: string; offset: number; length: number } | { bytes: Uint8Array }))
   | { type: "render"; options: RenderOptions }
   | { type: "drop" };
 
@@ -52,6 +54,13 @@ function readRegion(file: string, offset: number, length: number): Buffer {
   return buffer;
 }
 
+/** the message bytes of a job: given (the console's trial), read at once, or streamed from the spool record */
+function inputOf(request: Extract<Request, { type: "analyze" }>): Buffer | Readable {
+  if ("bytes" in request) return Buffer.from(request.bytes.buffer, request.bytes.byteOffset, request.bytes.byteLength);
+  if (request.length <= READ_ONCE_BYTES) return readRegion(request.file, request.offset, request.length);
+  return createReadStream(request.file, { start: request.offset, end: request.offset + request.length - 1 });
+}
+
 const port = parentPort!;
 port.on("message", (request: Request) => {
   void handle(request).catch((error: unknown) => {
@@ -63,8 +72,7 @@ port.on("message", (request: Request) => {
 
 async function handle(request: Request): Promise<void> {
   if (request.type === "analyze") {
-    const bytes = request.length <= READ_ONCE_BYTES ? readRegion(request.file, request.offset, request.length) : undefined;
-    const input = bytes ?? createReadStream(request.file, { start: request.offset, end: request.offset + request.length - 1 });
+    const input = inputOf(request);
     // the analyzer's own time budget (the pool also enforces one from outside); a timer cleared at
     // the end, not AbortSignal.timeout(), whose timer would outlive every message by the whole budget
     const budget = new AbortController();
@@ -77,7 +85,8 @@ async function handle(request: Request): Promise<void> {
       return;
     }
     current = analyzed;
-    port.postMessage({ type: "analyzed", facts: analyzed.facts });
+    // the limits reached go with the facts: the pool may end the job there (a time budget means "held")
+    port.postMessage({ type: "analyzed", facts: analyzed.facts, limitsHit: analyzed.content?.limitsHit ?? [] });
   } else if (request.type === "render") {
     if (!current) throw new Error("render without analysis");
     const result = await render(current, request.options);

@@ -16,12 +16,28 @@ import { Worker } from "node:worker_threads";
 import type { Limits } from "../config/schema.ts";
 import type { MessageFacts, RenderOptions, SanitizeReport } from "../sanitize/sanitize-types.ts";
 
-export interface SanitizeJob {
-  file: string;
-  offset: number;
-  length: number;
+/** where the raw message is: a region of a spool record (the relay), or bytes in memory (the console's trial) */
+export type SanitizeSource = { file: string; offset: number; length: number } | { bytes: Uint8Array };
+
+export type SanitizeJob = SanitizeSource & {
   limits: Limits;
-}
+  /**
+   * Limits (keys of Limits) whose hit ends the job as "failed" instead of rendering: the caller
+   * holds such a message rather than deliver what could be done (the queue manager: maxTimeMs).
+   */
+  failOnLimits?: readonly string[];
+};
+
+/**
+ * The limits whose hit holds a message instead of delivering it with a note: the gateway's
+ * policy (the table in docs/relay.md §5), shared by the relay and the console's trial. Only
+ * the time budget: work stopped at an arbitrary point (HTML not converted, text missing in an
+ * unknown way), and a message that takes that long is an attack shape or a sign of an
+ * overloaded gateway, which an administrator should see. The structural limits (parts, depth,
+ * header, text, HTML size) cut at a known place and the notice names the cut. A dead,
+ * out-of-memory or killed worker fails the job anyway.
+ */
+export const HELD_LIMITS: readonly string[] = ["maxTimeMs"];
 
 /** what the main thread answers once it has the facts: render with these options, or stop here */
 export type Decision<T> = { render: RenderOptions; context: T } | { stop: true; context: T };
@@ -29,7 +45,8 @@ export type Decision<T> = { render: RenderOptions; context: T } | { stop: true; 
 export type PoolOutcome<T> =
   | { kind: "rendered"; facts: MessageFacts; message: Buffer; report: SanitizeReport; text?: string; context: T }
   | { kind: "stopped"; facts: MessageFacts; context: T }
-  | { kind: "failed"; reason: string };
+  /** `limitsHit`/`facts`: present when the job ended on one of its failOnLimits, after analysis */
+  | { kind: "failed"; reason: string; limitsHit?: string[]; facts?: MessageFacts };
 
 export interface SanitizePool {
   /**
@@ -72,7 +89,7 @@ interface Pending {
 
 export function createSanitizePool(options: PoolOptions): SanitizePool {
   const workerUrl =
-    options.workerUrl ?? new URL(import.meta.url.endsWith(".ts") ? "./sanitize-worker.ts" : "./sanitize-worker.js", import.meta.url);
+    options.workerUrl ?? new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url);
   const heap = options.maxOldGenerationSizeMb ?? DEFAULT_HEAP_MB;
   const grace = options.graceMs ?? DEFAULT_GRACE_MS;
   const slots: Slot[] = [];
@@ -139,7 +156,7 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
         resolve(outcome);
       };
       const timer = setTimeout(
-        () => finish({ kind: "failed", reason: `sanitizer time budget exceeded (${job.limits.maxTimeMs} ms)` }, true),
+        () => finish({ kind: "failed", reason: limitReason(["maxTimeMs"], job.limits) }, true),
         job.limits.maxTimeMs + grace,
       );
       const onError = (error: Error) => {
@@ -147,9 +164,16 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
         finish({ kind: "failed", reason: oom ? "sanitizer ran out of memory" : `sanitizer worker failed: ${error.message}` }, true);
       };
       const onExit = (code: number) => finish({ kind: "failed", reason: `sanitizer worker exited (code ${code})` }, true);
+      /** the job's failOnLimits that the analysis reached, as a failure; undefined: none */
+      const overrun = (limitsHit: unknown, analyzed: MessageFacts): PoolOutcome<T> | undefined => {
+        const hit = Array.isArray(limitsHit) ? (limitsHit as string[]).filter((l) => job.failOnLimits?.includes(l)) : [];
+        if (hit.length === 0) return undefined;
+        return { kind: "failed", reason: limitReason(hit, job.limits), limitsHit: hit, facts: analyzed };
+      };
       const onMessage = (msg: {
         type: string;
         facts?: MessageFacts;
+        limitsHit?: string[];
         message?: Uint8Array;
         report?: SanitizeReport;
         text?: string;
@@ -157,6 +181,12 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
       }) => {
         if (msg.type === "analyzed") {
           facts = msg.facts!;
+          const failed = overrun(msg.limitsHit, facts);
+          if (failed) {
+            worker.postMessage({ type: "drop" });
+            finish(failed, false);
+            return;
+          }
           let decision: Decision<T>;
           try {
             decision = decide(facts);
@@ -173,6 +203,11 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
         } else if (msg.type === "rendered") {
           if (eager) {
             facts = msg.facts!;
+            const failed = overrun(msg.report?.limitsHit, facts);
+            if (failed) {
+              finish(failed, false);
+              return;
+            }
             let decision: Decision<T>;
             try {
               decision = decide(facts);
@@ -199,9 +234,7 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
       worker.on("exit", onExit);
       worker.postMessage({
         type: "analyze",
-        file: job.file,
-        offset: job.offset,
-        length: job.length,
+        ...("bytes" in job ? { bytes: job.bytes } : { file: job.file, offset: job.offset, length: job.length }),
         limits: job.limits,
         ...(eager ? { render: eager } : {}),
       });
@@ -217,4 +250,13 @@ export function createSanitizePool(options: PoolOptions): SanitizePool {
       await Promise.all(slots.map((s) => s.worker.terminate().catch(() => 0)));
     },
   };
+}
+
+/** why a job failed on its limits, in the words the hold reason and the audit trail carry */
+export function limitReason(hit: string[], limits: Limits): string {
+  return hit
+    .map((name) =>
+      name === "maxTimeMs" ? `sanitizer time budget exceeded (${limits.maxTimeMs} ms)` : `sanitizer limit reached: ${name} (${String(limits[name as keyof Limits])})`,
+    )
+    .join("; ");
 }
