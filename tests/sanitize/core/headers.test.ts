@@ -109,6 +109,21 @@ describe("header encoder", () => {
     expect(unstructuredHeader("Subject", "😀", "iso-2022-jp")).toMatch(/=\?UTF-8\?B\?/);
   });
 
+  it("splits ISO-2022-JP words so that each decodes on its own and returns to ASCII (RFC 1468)", () => {
+    const text = "会議abc資料 ".repeat(40).trim();
+    const words = unstructuredHeader("Subject", text, "iso-2022-jp").match(/=\?ISO-2022-JP\?B\?[^?]*\?=/g) ?? [];
+    expect(words.length).toBeGreaterThan(5);
+    for (const word of words) {
+      expect(word.length).toBeLessThanOrEqual(75);
+      const bytes = Buffer.from(word.slice("=?ISO-2022-JP?B?".length, -2), "base64");
+      const decoded = new TextDecoder("iso-2022-jp", { fatal: true }).decode(bytes);
+      expect(decoded).not.toContain("\uFFFD");
+      const last = bytes.lastIndexOf(0x1b);
+      if (last >= 0) expect(bytes.subarray(last, last + 3).toString("latin1")).toBe("\x1b(B");
+    }
+    expect(decodeWords(words.join(" "))).toBe(text);
+  });
+
   it("encodes an ASCII subject that looks like an encoded word, so it is not decoded twice", () => {
     expect(unstructuredHeader("Subject", "=?UTF-8?B?SGk=?=", "utf-8")).toMatch(/^Subject: =\?UTF-8\?B\?/);
   });
