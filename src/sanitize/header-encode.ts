@@ -20,6 +20,7 @@
  *      A violation throws HeaderEncodingError — a bug in mumuka, which the
  *      pipeline turns into "held", never a message sent.
  * The error names the field and the line, never the value (mail content is not logged).
+ * Pure functions, no state: a crash leaves nothing behind.
  */
 import type { Address } from "./sanitize-types.ts";
 import type { OutputCharset } from "../config/schema.ts";
