@@ -6,11 +6,14 @@
  *
  * SECURITY: the recipients and the downstream server's replies are echoed in
  * the report; they are reduced to printable ASCII (control characters and
- * CR/LF removed) so they cannot inject header fields or MIME boundaries. The
+ * CR/LF removed) so they cannot inject header fields or MIME boundaries; the
+ * top-level header block is written by the sanitizer's header encoder, whose
+ * headerBlock() asserts every line (printable ASCII, ≤ 998 octets). The
  * returned headers (text/rfc822-headers) are those of mumuka's own sanitized
  * message, never the original's.
  */
 import { randomBytes } from "node:crypto";
+import { addressHeader, foldedTokens, headerBlock, tokenHeader, unstructuredHeader } from "../sanitize/header-encode.ts";
 
 export interface DsnRecipient {
   rcpt: string;
@@ -35,7 +38,9 @@ export interface DsnInput {
   headers: string;
 }
 
-const printable = (s: string) => s.replace(/[^\x20-\x7e]/g, " ").trim().slice(0, 500);
+const printable = (s: string, max = 500) => s.replace(/[^\x20-\x7e]/g, " ").trim().slice(0, max);
+/** RFC 5321 4.5.3.1.3: a path is at most 256 octets; with a 500-character reply a line stays far below 998 */
+const MAX_RCPT = 256;
 /** RFC 3464 status from a reply: its enhanced code when present, else from the basic code */
 export function statusOf(reply: string, action: "failed" | "delayed"): string {
   const enhanced = /\b([245]\.\d{1,3}\.\d{1,3})\b/.exec(reply);
@@ -57,7 +62,7 @@ export function buildDsn(input: DsnInput): Buffer {
       : "Your message has not yet been delivered to one or more recipients.",
     "送信されたメールを一部または全部の宛先に配送できませんでした。",
     "",
-    ...input.recipients.map((r) => `<${printable(r.rcpt)}>: ${printable(r.reply)}`),
+    ...input.recipients.map((r) => `<${printable(r.rcpt, MAX_RCPT)}>: ${printable(r.reply)}`),
     "",
     `Queue ID / 受付番号: ${input.queueId}`,
   ];
@@ -68,27 +73,31 @@ export function buildDsn(input: DsnInput): Buffer {
   ];
   const perRecipient = input.recipients.map((r) =>
     [
-      `Final-Recipient: rfc822; ${printable(r.rcpt)}`,
-      `Original-Recipient: rfc822; ${printable(r.rcpt)}`,
+      `Final-Recipient: rfc822; ${printable(r.rcpt, MAX_RCPT)}`,
+      `Original-Recipient: rfc822; ${printable(r.rcpt, MAX_RCPT)}`,
       `Action: ${r.action}`,
       `Status: ${statusOf(r.reply, r.action)}`,
       ...(r.remoteMta ? [`Remote-MTA: dns; ${printable(r.remoteMta)}`] : []),
       `Diagnostic-Code: smtp; ${printable(r.reply)}`,
     ].join("\r\n"),
   );
-  const headerBlock = input.headers
+  const quotedHeaders = input.headers
     .split(/\r?\n/)
     .map((l) => l.replace(/[^\x20-\x7e\t]/g, "?"))
     .join("\r\n");
+  // the top-level header block through the one header encoder: an address it cannot write
+  // (a non-ASCII envelope sender) becomes a placeholder, and every line is asserted
+  const header = headerBlock([
+    addressHeader("From", [{ name: "Mail Delivery System", address: input.from }], "utf-8"),
+    addressHeader("To", [{ name: "", address: input.to }], "utf-8"),
+    unstructuredHeader("Subject", subject, "utf-8"),
+    tokenHeader("Date", input.now.toUTCString().replace("GMT", "+0000")),
+    tokenHeader("Message-ID", `<${input.queueId}.dsn@${printable(input.reportingMta, 255).replace(/[^A-Za-z0-9.-]/g, "")}>`),
+    tokenHeader("Auto-Submitted", "auto-replied"),
+    tokenHeader("MIME-Version", "1.0"),
+    foldedTokens("Content-Type", [`multipart/report; report-type=delivery-status; boundary="${boundary}"`]),
+  ]);
   const lines = [
-    `From: Mail Delivery System <${printable(input.from)}>`,
-    `To: <${printable(input.to)}>`,
-    `Subject: ${subject}`,
-    `Date: ${input.now.toUTCString().replace("GMT", "+0000")}`,
-    `Message-ID: <${input.queueId}.dsn@${printable(input.reportingMta)}>`,
-    "Auto-Submitted: auto-replied",
-    "MIME-Version: 1.0",
-    `Content-Type: multipart/report; report-type=delivery-status; boundary="${boundary}"`,
     "",
     "This is a MIME-encapsulated message.",
     "",
@@ -108,10 +117,10 @@ export function buildDsn(input: DsnInput): Buffer {
     `--${boundary}`,
     "Content-Type: text/rfc822-headers",
     "",
-    headerBlock,
+    quotedHeaders,
     "",
     `--${boundary}--`,
     "",
   ];
-  return Buffer.from(lines.join("\r\n"), "utf8");
+  return Buffer.concat([header, Buffer.from(lines.join("\r\n"), "utf8")]);
 }

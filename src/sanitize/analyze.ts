@@ -45,7 +45,7 @@ import {
 } from "./header-decode.ts";
 import { createSniffer, extensionOf, isMismatch, type Sniffer } from "./sniff.ts";
 import { transferDecoder, type TransferDecoder } from "./transfer-decode.ts";
-import { htmlToText, metaCharset } from "./html-text.ts";
+import { htmlCharset, htmlToText } from "./html-text.ts";
 import { parseCalendar } from "./calendar.ts";
 import { extractEmbedded } from "./embedded.ts";
 import { unflow } from "./flowed.ts";
@@ -446,7 +446,12 @@ async function recoverMultipart(ctx: Ctx, rec: NodeRec): Promise<void> {
 function decodeKept(ctx: Ctx, rec: NodeRec, html = false): string {
   const bytes = Buffer.concat(rec.kept);
   let label = rec.params.charset;
-  if (!label && html) label = metaCharset(bytes);
+  if (html) {
+    // a BOM or UTF-16's NUL bytes win over the label, then <meta> when there is no label (html-text.ts)
+    const sniffed = htmlCharset(bytes, label);
+    if (sniffed.warning) ctx.warnings.push(`part ${rec.path}: ${sniffed.warning}`);
+    label = sniffed.label;
+  }
   const decoded = decodeText(bytes, label);
   if (decoded.warning) ctx.warnings.push(`part ${rec.path}: ${decoded.warning}`);
   return decoded.text;

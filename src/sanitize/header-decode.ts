@@ -13,6 +13,7 @@
 import addressparser from "nodemailer/lib/addressparser";
 import type { Address } from "./sanitize-types.ts";
 import { decodeText } from "./charset.ts";
+import { isWritableAddress } from "./header-encode.ts";
 
 export interface HeaderField {
   /** lower-case field name */
@@ -234,18 +235,14 @@ export function parseStructured(raw: string, charsetsSeen?: Set<string>): Struct
   return { value: head.trim().toLowerCase(), params };
 }
 
-const LOCAL_ATOM = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$/;
-const QUOTED_LOCAL = /^"[^"\\\r\n]{0,64}"$/;
-const DOMAIN = /^(?:[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62})?(?:\.[A-Za-z0-9_-]{1,63})*\.?|\[[A-Za-z0-9.:]{1,64}\])$/;
-
-/** A syntactically valid ASCII addr-spec (what we are prepared to write into a header). */
+/**
+ * A syntactically valid addr-spec that the header encoder writes as it is:
+ * printable ASCII only (one definition, in header-encode). A quoted local part
+ * with non-ASCII characters is not one: written byte by byte it once became
+ * CR/LF/NUL inside the header block.
+ */
 export function isValidAddress(address: string): boolean {
-  if (address.length > 254) return false;
-  const at = address.lastIndexOf("@");
-  if (at <= 0) return false;
-  const local = address.slice(0, at);
-  const domain = address.slice(at + 1);
-  return (LOCAL_ATOM.test(local) || QUOTED_LOCAL.test(local)) && DOMAIN.test(domain);
+  return isWritableAddress(address);
 }
 
 /** Parses an address list; names decoded; invalid addresses kept as name with address "". */

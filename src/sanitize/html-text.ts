@@ -9,7 +9,9 @@
  * SECURITY: the HTML is sender-controlled. Input is bounded by maxHtmlBytes
  * (and html-to-text's own depth / child limits, which keep its recursive walk
  * from overflowing the stack); sentinels are stripped from the input first so
- * the sender cannot forge a marker. The output is text only; nothing is
+ * the sender cannot forge a marker, and NULs and invisible characters inside
+ * markup are removed before parsing (normaliseHtml), so a tag cannot hide from
+ * the converter and reappear in the text. The output is text only; nothing is
  * fetched, executed or kept from the HTML.
  */
 import { compile } from "html-to-text";
@@ -147,6 +149,66 @@ const cell: FormatCallback = (elem, walk, builder) => {
   builder.addInline("  ");
 };
 
+/** bytes sampled to recognise UTF-16 by its NUL bytes (markup is ASCII: every other byte is 0) */
+const UTF16_SAMPLE = 4096;
+
+/** UTF-16 without a BOM, by where the NUL bytes sit in ASCII-heavy markup; undefined when it does not look like it. */
+function utf16ByContent(bytes: Buffer): "utf-16le" | "utf-16be" | undefined {
+  const n = Math.min(bytes.length, UTF16_SAMPLE) & ~1;
+  if (n < 8) return undefined;
+  let evenZeros = 0;
+  let oddZeros = 0;
+  for (let i = 0; i < n; i += 2) {
+    if (bytes[i] === 0) evenZeros++;
+    if (bytes[i + 1] === 0) oddZeros++;
+  }
+  const pairs = n / 2;
+  // a quarter of the characters ASCII, and the NULs almost all on one side (CJK text has few 0x00 bytes)
+  if (oddZeros >= pairs / 4 && evenZeros <= oddZeros / 8) return "utf-16le";
+  if (evenZeros >= pairs / 4 && oddZeros <= evenZeros / 8) return "utf-16be";
+  return undefined;
+}
+
+/**
+ * The charset to decode an HTML part with, as browsers decide it: a byte order
+ * mark wins over any label (WHATWG encoding sniffing), then UTF-16 recognised
+ * by its NUL bytes, then the declared label, then <meta>. A sender who labels
+ * UTF-16 HTML as iso-8859-1 or utf-8 would otherwise have "<\0s\0c\0r…" read
+ * as text, not as tags, and the markup survive conversion.
+ */
+export function htmlCharset(bytes: Buffer, declared: string | undefined): { label: string | undefined; warning?: string } {
+  let sniffed: string | undefined;
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) sniffed = "utf-8";
+  else if (bytes[0] === 0xff && bytes[1] === 0xfe && bytes[2] === 0 && bytes[3] === 0) sniffed = "utf-32le";
+  else if (bytes[0] === 0 && bytes[1] === 0 && bytes[2] === 0xfe && bytes[3] === 0xff) sniffed = "utf-32be";
+  else if (bytes[0] === 0xff && bytes[1] === 0xfe) sniffed = "utf-16le";
+  else if (bytes[0] === 0xfe && bytes[1] === 0xff) sniffed = "utf-16be";
+  else sniffed = utf16ByContent(bytes);
+  if (!sniffed) return { label: declared || metaCharset(bytes) };
+  const norm = (declared ?? "").trim().replace(/^["']|["']$/g, "").toLowerCase();
+  if (norm === sniffed || (sniffed.startsWith("utf-16") && norm === "utf-16")) return { label: sniffed };
+  return { label: sniffed, warning: `HTML labelled ${norm || "(none)"} is ${sniffed.toUpperCase()} by its content: decoded as ${sniffed}` };
+}
+
+/**
+ * Control, invisible and unpaired characters inside markup (from "<" to ">"):
+ * browsers and the converter would read "<scr\u200Bipt>" or "<scr\0ipt>" as an
+ * unknown element and show its script as text; without them it is the
+ * element it pretends not to be, and is skipped. TAB, LF, CR and FF separate
+ * attributes and stay.
+ */
+const INVISIBLE_IN_MARKUP = /(?![\t\n\f\r])[\p{Cc}\p{Cf}\p{Cs}\p{Default_Ignorable_Code_Point}\uFFFD]/gu;
+
+/**
+ * HTML made fit for conversion: NUL removed everywhere (it means nothing in
+ * text, and "<\0script>" is not a tag to a parser but a "<script>" to a
+ * reader once the NUL is gone), invisible and control characters removed
+ * inside markup. Linear: each "<" opens one span that ends at the next "<" or ">".
+ */
+export function normaliseHtml(html: string): string {
+  return html.replace(/\u0000/g, "").replace(/<[^<>]*>?/g, (markup) => markup.replace(INVISIBLE_IN_MARKUP, ""));
+}
+
 /** Looks for a charset in <meta> when the MIME header declared none. */
 export function metaCharset(head: Buffer): string | undefined {
   const text = head.subarray(0, 4096).toString("latin1");
@@ -250,7 +312,7 @@ function converterFor(maxInputLength: number): (html: string) => string {
 }
 
 export function htmlToText(html: string, maxInputLength: number, warnings?: string[]): string {
-  let source = stripSentinels(html);
+  let source = normaliseHtml(stripSentinels(html));
   if (estimateDepth(source) > MAX_HTML_DEPTH - 10) {
     warnings?.push(`HTML nested deeper than ${MAX_HTML_DEPTH - 10} elements: flattened before conversion`);
     source = flattenHtml(source);

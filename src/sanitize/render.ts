@@ -11,15 +11,18 @@
  * CRLF line endings.
  *
  * SECURITY: values from the sender were made display-safe in analyze; the
- * header encoder additionally replaces any control character, so no value can
- * create a header. Trace values (HELO, client address) come from the SMTP
- * peer and are reduced to a safe character set here.
+ * header encoder additionally replaces any control character, replaces any
+ * address it cannot write in printable ASCII, and its headerBlock() is the
+ * only way header lines become bytes here: it asserts printable ASCII and
+ * ≤ 998 octets per line and throws otherwise (the message is then held, never
+ * sent). Trace values (HELO, client address) come from the SMTP peer and are
+ * reduced to a safe character set here.
  */
 import { createHash } from "node:crypto";
 import type { Address, AnalyzedMessage, BodyBlock, RenderOptions, SanitizeReport, SanitizeResult, AnalyzedContent } from "./sanitize-types.ts";
 import { displaySafe } from "../lib/display-safe.ts";
 import { encodeIso2022Jp } from "./charset.ts";
-import { addressHeader, foldedTokens, tokenHeader, unstructuredHeader } from "./header-encode.ts";
+import { addressHeader, foldedTokens, headerBlock, tokenHeader, unstructuredHeader, type HeaderField } from "./header-encode.ts";
 import { formatDate, isValidAddress } from "./header-decode.ts";
 import { DECEPTIVE_RE, SENTINEL_DOT_RE } from "./html-text.ts";
 import { processLinks } from "./links.ts";
@@ -146,8 +149,13 @@ function token(value: string | undefined, fallback: string): string {
   return clean || fallback;
 }
 
-function safeAddresses(list: Address[]): Address[] {
-  return list.filter((a) => isValidAddress(a.address)).map((a) => ({ name: displaySafe(a.name), address: a.address }));
+/** The addresses of a To/Cc/Reply-To header: every entry, names display-safe; the encoder replaces those it cannot write. */
+function shownAddresses(list: Address[]): Address[] {
+  return list.map((a) => ({ name: displaySafe(a.name), address: a.address }));
+}
+
+function validAddresses(list: Address[]): Address[] {
+  return shownAddresses(list.filter((a) => isValidAddress(a.address)));
 }
 
 interface EncodedBody {
@@ -300,29 +308,29 @@ export function render(message: AnalyzedMessage, options: RenderOptions): Saniti
     `${auditToken};`,
     nowText,
   ];
-  const lines: string[] = [foldedTokens("Received", received)];
-  const from = safeAddresses(h.from);
+  const lines: HeaderField[] = [foldedTokens("Received", received)];
+  const from = validAddresses(h.from);
   if (from.length === 0) {
     if (h.from.length === 0) warnings.push("no valid From address");
     from.push({ name: displaySafe(h.from.map((a) => a.name || a.address).join(", ")), address: INVALID_SENDER });
   }
-  lines.push(addressHeader("From", from, outCharset));
-  const to = safeAddresses(h.to);
-  lines.push(to.length ? addressHeader("To", to, outCharset) : "To: undisclosed-recipients:;");
-  const cc = safeAddresses(h.cc);
+  lines.push(addressHeader("From", from, outCharset, INVALID_SENDER));
+  const to = shownAddresses(h.to);
+  lines.push(to.length ? addressHeader("To", to, outCharset) : tokenHeader("To", "undisclosed-recipients:;"));
+  const cc = shownAddresses(h.cc);
   if (cc.length) lines.push(addressHeader("Cc", cc, outCharset));
-  const replyTo = safeAddresses(h.replyTo);
+  const replyTo = shownAddresses(h.replyTo);
   if (replyTo.length) lines.push(addressHeader("Reply-To", replyTo, outCharset));
   const subject = [...options.subjectTags.map(displaySafe), displaySafe(h.subject)].filter((s) => s !== "").join(" ");
   lines.push(unstructuredHeader("Subject", subject, outCharset));
-  lines.push(`Date: ${h.date ?? nowText}`);
-  lines.push(`Message-ID: <${h.messageId ?? `${auditToken}@${hostname}`}>`);
+  lines.push(foldedTokens("Date", [h.date ?? nowText]));
+  lines.push(tokenHeader("Message-ID", `<${h.messageId ?? `${auditToken}@${hostname}`}>`));
   if (h.inReplyTo.length) lines.push(tokenHeader("In-Reply-To", h.inReplyTo.map((id) => `<${id}>`).join(" ")));
   if (h.references.length) lines.push(tokenHeader("References", h.references.map((id) => `<${id}>`).join(" ")));
-  lines.push("MIME-Version: 1.0");
-  lines.push(`Content-Type: text/plain; charset=${encoded.charset}`);
-  lines.push(`Content-Transfer-Encoding: ${encoded.transferEncoding}`);
-  lines.push(`X-Mumuka-Id: ${auditToken}`);
+  lines.push(tokenHeader("MIME-Version", "1.0"));
+  lines.push(tokenHeader("Content-Type", `text/plain; charset=${encoded.charset}`));
+  lines.push(tokenHeader("Content-Transfer-Encoding", encoded.transferEncoding));
+  lines.push(tokenHeader("X-Mumuka-Id", auditToken));
 
   const report: SanitizeReport = {
     auditId: options.auditId,
@@ -348,7 +356,8 @@ export function render(message: AnalyzedMessage, options: RenderOptions): Saniti
   lines.push(tokenHeader("X-Mumuka-Sanitized", summaryHeader(report)));
   if (options.rulesApplied.length) lines.push(unstructuredHeader("X-Mumuka-Rules", options.rulesApplied.map(displaySafe).join(", "), "utf-8"));
 
-  const messageBytes = Buffer.concat([Buffer.from(`${lines.join("\r\n")}\r\n\r\n`, "ascii"), encoded.bytes]);
+  // headerBlock() asserts every line (printable ASCII, ≤ 998 octets) and throws on a violation: a bug, held by the pipeline
+  const messageBytes = Buffer.concat([headerBlock(lines), Buffer.from("\r\n", "latin1"), encoded.bytes]);
   report.output.size = messageBytes.length;
   report.output.sha256 = createHash("sha256").update(messageBytes).digest("hex");
   return { message: messageBytes, report, text: body };

@@ -1,3 +1,4 @@
+import { simpleParser } from "mailparser";
 import { describe, expect, it } from "vitest";
 import { buildDsn, statusOf } from "../../src/deliver/dsn.ts";
 import { isExpired, retryDelaySeconds } from "../../src/deliver/retry-schedule.ts";
@@ -44,6 +45,31 @@ describe("delivery status notifications", () => {
     expect(statusOf("554 Transaction failed", "failed")).toBe("5.0.0");
     expect(statusOf("connection refused", "failed")).toBe("5.0.0");
     expect(statusOf("451 4.3.0 local error", "delayed")).toBe("4.3.0");
+  });
+
+  it("keeps every line within 998 octets however long the recipient and the reply are (RFC 5322 2.1.1)", () => {
+    const text = dsn(`550 ${"r".repeat(2000)}`, `${"a".repeat(1000)}@example.jp`);
+    for (const line of text.split("\r\n")) expect(Buffer.byteLength(line)).toBeLessThanOrEqual(998);
+  });
+
+  it("writes a non-ASCII envelope sender as shown text with a placeholder address, never narrowed to bytes", async () => {
+    const message = buildDsn({
+      queueId: "20261126T095312Z-7K3QX9PA4M2D8RFT",
+      to: '"a\u010aX-Injected: 1"@例え.jp',
+      from: "MAILER-DAEMON@mumuka.test",
+      reportingMta: "mumuka.test",
+      arrivalDate: new Date("2026-11-26T09:53:12Z"),
+      now: new Date("2026-11-26T10:00:00Z"),
+      recipients: [{ rcpt: "gone@city.example.lg.jp", action: "failed", reply: "550 no" }],
+      headers: "",
+    });
+    const header = message.subarray(0, message.indexOf("\r\n\r\n")).toString("latin1");
+    expect(header).toMatch(/^[\x20-\x7e\r\n]*$/);
+    const parsed = await simpleParser(message);
+    expect(parsed.headers.has("x-injected")).toBe(false);
+    const to = (Array.isArray(parsed.to) ? parsed.to : [parsed.to]).flatMap((t) => t?.value ?? []);
+    expect(to.map((a) => a.address)).toEqual(["invalid-address@mumuka.invalid"]);
+    expect(to[0]?.name).toContain("例え.jp");
   });
 
   it("cannot be made to carry injected header lines by a reply or an address", () => {

@@ -279,3 +279,60 @@ describe("mutated messages", () => {
     if (violations.length) throw new Error(violations.join("\n"));
   });
 });
+
+// --- address headers carrying characters that an ASCII narrowing turns into CR, LF or NUL ---------
+
+describe("mutated address headers (characters whose low byte is CR, LF or NUL, in local parts and display names)", () => {
+  type AddressInjection = {
+    field: "From" | "To" | "Cc" | "Reply-To";
+    where: "local" | "quotedLocal" | "name" | "quotedName" | "encodedName";
+    payload: string;
+  };
+  /** U+0100–U+01FF (U+010A, U+010D, U+0100 are LF, CR, NUL once narrowed), separators, lone surrogates, real controls */
+  const dangerous = fc.oneof(
+    fc.integer({ min: 0x100, max: 0x1ff }).map((c) => String.fromCharCode(c)),
+    fc.constantFrom("\u010A", "\u010D", "\u0100", "\u010A\u010A", "\u2028", "\u2029", "\uD800", "\uDFFF", "\u0085", "\r\n", "\0"),
+  );
+  const payload = fc
+    .array(fc.oneof(dangerous, fc.constantFrom("X-Injected: yes", "Content-Type: text/html", "--boundary--", " ", '"', "a".repeat(1000))), { minLength: 1, maxLength: 6 })
+    .map((a) => a.join(""));
+  const injection: fc.Arbitrary<AddressInjection> = fc.record({
+    field: fc.constantFrom("From" as const, "To" as const, "Cc" as const, "Reply-To" as const),
+    where: fc.constantFrom("local" as const, "quotedLocal" as const, "name" as const, "quotedName" as const, "encodedName" as const),
+    payload,
+  });
+
+  function mailbox(m: AddressInjection): string {
+    switch (m.where) {
+      case "local":
+        return `a${m.payload}b@example.com`;
+      case "quotedLocal":
+        return `"a${m.payload}b"@example.com`;
+      case "name":
+        return `Boss ${m.payload} <boss@example.jp>`;
+      case "quotedName":
+        return `"Boss ${m.payload.replace(/(["\\])/g, "\\$1")}" <boss@example.jp>`;
+      case "encodedName":
+        return `${encodedWord(`Boss ${m.payload}`)} <boss@example.jp>`;
+    }
+  }
+
+  /** The injected field goes first, so it is the one read (From and Reply-To take the first field). */
+  function injectAddress(bytes: Buffer, m: AddressInjection): Buffer {
+    return Buffer.concat([Buffer.from(`${m.field}: ${mailbox(m)}\r\n`, "utf8"), bytes]);
+  }
+
+  it(`all come out satisfying the invariant: printable ASCII header lines within 998 octets, no header forged (${Math.max(60, Math.floor(RUNS / 3))} runs, seed ${SEED})`, async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.nat({ max: SEEDS.length - 1 }), fc.array(injection, { minLength: 1, maxLength: 4 }), fc.option(mutation, { nil: undefined }), async (index, injections, other) => {
+        const seed = SEEDS[index]!;
+        const mutated = other ? apply(seed.bytes, other) : seed.bytes;
+        const input = injections.reduce(injectAddress, mutated);
+        const result = await sanitize(input, testOptions({ limits: { maxTimeMs: 10_000 } }));
+        const { violations } = await checkSanitized(result, { input });
+        if (violations.length > 0) throw new Error(`${seed.name} with ${JSON.stringify(injections).slice(0, 300)}:\n - ${violations.join("\n - ")}`);
+      }),
+      { seed: SEED, numRuns: Math.max(60, Math.floor(RUNS / 3)), endOnFailure: true },
+    );
+  }, 240_000);
+});

@@ -148,3 +148,48 @@ describe("display names that try to deceive", () => {
     expect((view.get("Subject") ?? "").length).toBeGreaterThan(100);
   });
 });
+
+describe("addresses and names that cannot be written as they are (issue 10 §1b)", () => {
+  /** U+010A, U+010D, U+0100: their low bytes are LF, CR and NUL — what an ASCII narrowing would write */
+  const evil = '"a\u010AX-Injected: yes\u010D\u010AContent-Type: text/html\u0100"@example.com';
+  const headerBytes = (message: Buffer) => message.subarray(0, message.indexOf("\r\n\r\n") + 2);
+  const addressesOf = (value: unknown) =>
+    (Array.isArray(value) ? value : value ? [value] : []).flatMap((o: { value: Array<{ name: string; address?: string }> }) => o.value);
+
+  it.each([
+    ["From", { from: evil }, "invalid-sender@mumuka.invalid"],
+    ["To", { to: `Name <${evil}>` }, "invalid-address@mumuka.invalid"],
+    ["Cc", { headers: [`Cc: ${evil}`] }, "invalid-address@mumuka.invalid"],
+    ["Reply-To", { headers: [`Reply-To: Name <${evil}>`] }, "invalid-address@mumuka.invalid"],
+  ])("writes a quoted local part with U+010A/U+010D/U+0100 in %s as a placeholder, never as CR, LF or NUL", async (field, spec, placeholder) => {
+    const input = message({ subject: "s", entity: text, ...spec });
+    const { result, view } = await run(input);
+    expect([...headerBytes(result.message)].every((b) => b === 0x0d || b === 0x0a || (b >= 0x20 && b <= 0x7e))).toBe(true);
+    expect(names(view)).not.toContain("x-injected");
+    expect(names(view).filter((n) => n === "content-type")).toHaveLength(1);
+    const parsed = await simpleParser(result.message);
+    expect(parsed.headers.has("x-injected")).toBe(false);
+    expect((parsed.headers.get("content-type") as { value: string }).value).toBe("text/plain");
+    const key = field.toLowerCase() as "from" | "to" | "cc" | "reply-to";
+    const written = addressesOf(key === "reply-to" ? parsed.replyTo : parsed[key]);
+    expect(written.map((a) => a.address)).toEqual([placeholder]);
+  });
+
+  it("keeps the text of an unwritable address visible as the (encoded) display name", async () => {
+    const input = message({ from: evil, subject: "s", entity: text });
+    const parsed = await simpleParser((await run(input)).result.message);
+    expect(addressesOf(parsed.from)[0]?.name).toContain("X-Injected: yes");
+  });
+
+  it.each(["From", "To", "Cc", "Reply-To"])("encodes and folds a 1,000-character display name without a space in %s: every line within 998 octets", async (field) => {
+    const name = "A".repeat(1000);
+    const mailbox = `${name} <long@example.jp>`;
+    const spec = field === "From" ? { from: mailbox } : field === "To" ? { to: mailbox } : { headers: [`${field}: ${mailbox}`] };
+    const { result } = await run(message({ subject: "s", entity: text, ...spec }));
+    for (const line of headerBytes(result.message).toString("latin1").split("\r\n")) expect(line.length).toBeLessThanOrEqual(998);
+    const parsed = await simpleParser(result.message);
+    const key = field.toLowerCase() as "from" | "to" | "cc" | "reply-to";
+    const written = addressesOf(key === "reply-to" ? parsed.replyTo : parsed[key]);
+    expect(written).toEqual([{ name, address: "long@example.jp" }]);
+  });
+});

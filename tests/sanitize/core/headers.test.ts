@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { addressHeader, unstructuredHeader } from "../../../src/sanitize/header-encode.ts";
+import {
+  addressHeader,
+  headerBlock,
+  HeaderEncodingError,
+  isWritableAddress,
+  tokenHeader,
+  unstructuredHeader,
+  type HeaderField,
+} from "../../../src/sanitize/header-encode.ts";
 import {
   decodeWords,
   extractMsgIds,
@@ -101,6 +109,21 @@ describe("header encoder", () => {
     expect(unstructuredHeader("Subject", "😀", "iso-2022-jp")).toMatch(/=\?UTF-8\?B\?/);
   });
 
+  it("splits ISO-2022-JP words so that each decodes on its own and returns to ASCII (RFC 1468)", () => {
+    const text = "会議abc資料 ".repeat(40).trim();
+    const words = unstructuredHeader("Subject", text, "iso-2022-jp").match(/=\?ISO-2022-JP\?B\?[^?]*\?=/g) ?? [];
+    expect(words.length).toBeGreaterThan(5);
+    for (const word of words) {
+      expect(word.length).toBeLessThanOrEqual(75);
+      const bytes = Buffer.from(word.slice("=?ISO-2022-JP?B?".length, -2), "base64");
+      const decoded = new TextDecoder("iso-2022-jp", { fatal: true }).decode(bytes);
+      expect(decoded).not.toContain("\uFFFD");
+      const last = bytes.lastIndexOf(0x1b);
+      if (last >= 0) expect(bytes.subarray(last, last + 3).toString("latin1")).toBe("\x1b(B");
+    }
+    expect(decodeWords(words.join(" "))).toBe(text);
+  });
+
   it("encodes an ASCII subject that looks like an encoded word, so it is not decoded twice", () => {
     expect(unstructuredHeader("Subject", "=?UTF-8?B?SGk=?=", "utf-8")).toMatch(/^Subject: =\?UTF-8\?B\?/);
   });
@@ -112,5 +135,53 @@ describe("header encoder", () => {
 
   it("quotes ASCII names with specials", () => {
     expect(addressHeader("From", [{ name: "Yamada, Taro", address: "t@example.jp" }], "utf-8")).toBe('From: "Yamada, Taro" <t@example.jp>');
+  });
+});
+
+describe("the one place header text becomes bytes", () => {
+  it("writes printable ASCII fields with CRLF after each line", () => {
+    expect(headerBlock([tokenHeader("MIME-Version", "1.0"), addressHeader("From", [{ name: "山田", address: "y@example.jp" }], "utf-8")]).toString("latin1")).toBe(
+      "MIME-Version: 1.0\r\nFrom: =?UTF-8?B?5bGx55Sw?= <y@example.jp>\r\n",
+    );
+  });
+
+  it.each([
+    ["a character whose low byte is LF (U+010A)", "From: <\"a\u010AX\"@example.com>"],
+    ["a NUL", "Subject: a\u0000b"],
+    ["a bare LF", "Subject: a\nX-Injected: 1"],
+    ["a line of 999 octets", `Subject: ${"a".repeat(990)}`],
+    ["a continuation line of whitespace only", "Subject: a\r\n \r\n b"],
+    ["a continuation line without leading whitespace", "Subject: a\r\nX-Injected: 1"],
+    ["no field name", ": value"],
+  ])("refuses %s, whoever built the field (it is a bug, and the message is held)", (_what, field) => {
+    expect(() => headerBlock([field as HeaderField])).toThrow(HeaderEncodingError);
+  });
+
+  it("names the field and the line in its error, never the value (mail content is not logged)", () => {
+    expect(() => headerBlock(["Subject: secret\u010Atext" as HeaderField])).toThrow(/^header Subject, line 1: a character outside printable ASCII \(U\+010A\)$/);
+  });
+});
+
+describe("addresses the encoder cannot write", () => {
+  it("accepts printable-ASCII addr-specs only (a quoted local part with U+010A is not one)", () => {
+    expect(isWritableAddress('"a b"@example.jp')).toBe(true);
+    expect(isWritableAddress("a..b@docomo.ne.jp")).toBe(true);
+    expect(isWritableAddress('"a\u010AX"@example.com')).toBe(false);
+    expect(isWritableAddress("山田@example.jp")).toBe(false);
+    expect(isWritableAddress("a@例え.jp")).toBe(false);
+    expect(isValidAddress('"a\u010DX"@example.com')).toBe(false);
+  });
+
+  it("replaces one by the placeholder and shows its text as the encoded display name, never narrowing it", () => {
+    const header = addressHeader("To", [{ name: "", address: '"a\u010AX-Injected: 1"@example.com' }, { name: "B", address: "b@example.jp" }], "utf-8");
+    const unfolded = header.replace(/\r\n /g, " ");
+    expect(unfolded).toMatch(/^To: =\?UTF-8\?B\?[^?]+\?= <invalid-address@mumuka\.invalid>, B <b@example\.jp>$/);
+    expect(decodeWords(unfolded.slice(4, unfolded.indexOf(" <")))).toBe('"a\u010AX-Injected: 1"@example.com');
+  });
+
+  it("writes a long ASCII word of a name as encoded words within 78 characters a line", () => {
+    const header = addressHeader("From", [{ name: "A".repeat(1000), address: "a@example.jp" }], "utf-8");
+    for (const line of header.split("\r\n")) expect(line.length).toBeLessThanOrEqual(78);
+    expect(decodeWords(header.slice("From: ".length, header.lastIndexOf(" <")).replace(/\r\n /g, " "))).toBe("A".repeat(1000));
   });
 });
