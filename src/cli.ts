@@ -3,7 +3,7 @@
  * file only assembles them and turns errors into one clear line and an exit code.
  */
 import { Command, CommanderError } from "commander";
-import { ConfigError, loadConfig } from "./config/load.ts";
+import { ConfigError, loadConfigChecked } from "./config/load.ts";
 import { registerAuditCommands } from "./audit/audit-command.ts";
 import { registerOriginalCommands } from "./originals/original-command.ts";
 import { registerServeCommands } from "./serve-command.ts";
@@ -21,11 +21,13 @@ export function buildProgram(): Command {
   const config = program.command("config").description("configuration / 設定");
   config
     .command("check")
-    .description("validate a configuration file and print the effective configuration")
+    .description("validate a configuration file and print the effective configuration (exit 0: valid, warnings on stderr; 2: errors) / 設定の検証")
     .option("-c, --config <file>", "configuration file (YAML)")
     .action((opts: { config?: string }) => {
-      const effective = loadConfig(opts.config);
-      process.stdout.write(`${JSON.stringify(effective, null, 2)}\n`);
+      // every error at once (ConfigError → exit 2); warnings do not fail the check
+      const { config, warnings } = loadConfigChecked(opts.config);
+      for (const w of warnings) process.stderr.write(`mumuka: warning: ${w}\n`);
+      process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
     });
 
   // commands: each stage adds one line below
