@@ -1,6 +1,9 @@
 /**
  * The `mumuka` command line. Each stage registers its own subcommands; this
- * file only assembles them and turns errors into one clear line and an exit code.
+ * file only assembles them and turns errors into one clear line and an exit code:
+ * 0 done, 1 failed (the line says what, and what state things are in), 2 a usage
+ * or configuration error. An unexpected error is one line too (MUMUKA_DEBUG=1:
+ * with its stack).
  */
 import { Command, CommanderError } from "commander";
 import { ConfigError, loadConfigChecked } from "./config/load.ts";
@@ -59,7 +62,11 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`mumuka: configuration error:\n${error.message}\n`);
       return 2;
     }
-    process.stderr.write(`mumuka: ${(error as Error).stack ?? String(error)}\n`);
+    // anything else is still one line for the operator (a stack trace is not an error message);
+    // MUMUKA_DEBUG=1 shows the stack for a bug report
+    const e = error as NodeJS.ErrnoException;
+    const text = String((e && (e.message || e.code)) || error).replace(/\s*\n\s*/g, "; ");
+    process.stderr.write(process.env.MUMUKA_DEBUG ? `mumuka: ${e?.stack ?? text}\n` : `mumuka: ${e?.name && e.name !== "Error" ? `${e.name}: ` : ""}${text}\n`);
     return 1;
   }
 }
