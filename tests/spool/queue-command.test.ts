@@ -160,6 +160,18 @@ describe("mumuka queue: every failure is one line, and the queue stays consisten
   });
 });
 
+describe("mumuka admin: an account change that cannot be recorded is not made", () => {
+  it("add-user with the audit store unreachable: one line, no account", async () => {
+    const dir = await tempDir("mumuka-qcli-");
+    const config = await writeConfig(dir, `dataDir: ${dir}/data\naudit: { url: "postgres://mumuka@127.0.0.1:1/mumuka" }\n`);
+    const r = await runCli(["admin", "add-user", "tanaka", "--role", "viewer", "--password-stdin", "-c", config], { stdin: "correct horse battery staple\n" });
+    expectOneLine(r, 1, /the audit store cannot be opened, so nothing was done/);
+    const list = await runCli(["admin", "list-users", "--json", "-c", config]);
+    expect(list.code).toBe(0);
+    expect(JSON.parse(list.stdout)).toEqual([]);
+  });
+});
+
 describe("mumuka original and audit: failures are one line", () => {
   it("original purge without the key, original get and audit show of an unknown id", async () => {
     const { config } = await queueWith(0, "originals: { keyEnv: MUMUKA_TEST_ORIGINALS_KEY }\n");
