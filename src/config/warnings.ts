@@ -5,9 +5,11 @@
  * a deliberate setup (a lab on loopback, a console behind a TLS proxy); a
  * warning only makes sure it is deliberate.
  *
- * Reads the validated configuration and the environment (only whether a
- * variable is set, never its value). No state.
+ * Reads the validated configuration, the environment (only whether a
+ * variable is set, never its value) and whether the configured files exist.
+ * No state.
  */
+import { existsSync } from "node:fs";
 import os from "node:os";
 import type { Config } from "./schema.ts";
 
@@ -66,6 +68,19 @@ export function configWarnings(config: Config, env: NodeJS.ProcessEnv): ConfigNo
 
   if (originals.keyEnv !== undefined && originals.retentionDays > 0 && !env[originals.keyEnv]) {
     note(["originals", "keyEnv"], `the environment variable ${originals.keyEnv} is not set: originals cannot be encrypted or read`);
+  }
+
+  // files the gateway reads at start: missing, it would not start (other commands do not need them, so not an error)
+  const files: [(string | number)[], string | undefined][] = [
+    [["smtp", "tls", "cert"], smtp.tls?.cert],
+    [["smtp", "tls", "key"], smtp.tls?.key],
+    [["admin", "tls", "cert"], admin.enabled ? admin.tls?.cert : undefined],
+    [["admin", "tls", "key"], admin.enabled ? admin.tls?.key : undefined],
+    [["rules", "file"], config.rules.file],
+    [["sanitize", "noticeTemplate"], config.sanitize.noticeTemplate],
+  ];
+  for (const [at, file] of files) {
+    if (file !== undefined && !existsSync(file)) note(at, `${file} does not exist: mumuka serve would not start`);
   }
 
   if (admin.enabled && !isLoopback(admin.host) && !admin.tls) {
