@@ -47,15 +47,16 @@ export interface SpoolLock {
 export interface LockOptions {
   /**
    * how long to keep trying while another process holds the lock, ms. A process
-   * killed a moment ago still holds its locks until the kernel has closed its
-   * files (well under a second); a live gateway is refused after this wait.
+   * killed a moment ago still holds its locks until its last thread is gone and
+   * the kernel has closed its files (well under a second; its main thread may
+   * already show as a zombie); a live gateway is refused after this wait.
    */
   waitMs?: number;
 }
 
 /** between two tries while the lock is held by someone else */
 const RETRY_MS = 50;
-const DEFAULT_WAIT_MS = 2000;
+const DEFAULT_WAIT_MS = 3000;
 
 export async function lockSpool(spoolRoot: string, options: LockOptions = {}): Promise<SpoolLock> {
   const file = path.join(spoolRoot, "gateway.lock.sqlite");

@@ -4,6 +4,8 @@ import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { lockSpool } from "../../src/spool/spool-lock.ts";
 import { tempDir } from "../helpers/relay-helpers.ts";
+import { spawnGateway, writeConfig } from "../helpers/relay-process.ts";
+import { runCli } from "../helpers/run-cli.ts";
 
 const LOCK_MODULE = path.resolve(import.meta.dirname, "../../src/spool/spool-lock.ts");
 
@@ -83,7 +85,9 @@ describe("the spool lock", () => {
     const pid = await lockedPid(parent);
     process.kill(pid, "SIGKILL");
     while ((await processState(pid)) !== "Z") await new Promise((r) => setTimeout(r, 20));
-    const lock = await lockSpool(dir, { waitMs: 0 });
+    // a zombie stays a zombie (kill(pid, 0) succeeds for it for as long as `sleep` lives); its lock
+    // goes when its last thread has closed the files, a moment after the leader shows Z: the default wait covers that
+    const lock = await lockSpool(dir);
     await lock.release();
   });
 
@@ -106,5 +110,20 @@ describe("the spool lock", () => {
     await writeFile(`${dir}/gateway.pid`, `${gone.pid}\n`);
     const lock = await lockSpool(dir, { waitMs: 0 });
     await lock.release();
+  });
+
+  it("mumuka serve: a second gateway on the spool is refused in one line; a restart right after kill -9 is not", async () => {
+    const dir = await tempDir("mumuka-lock-");
+    const config = await writeConfig(dir, `dataDir: ${dir}/data\nsmtp: { port: 0 }\nadmin: { enabled: false }\nlog: { level: info, format: json }\n`);
+    const first = await spawnGateway(config);
+    children.push(first.child as ChildProcessWithoutNullStreams);
+    const second = await runCli(["serve", "-c", config]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toBe(`mumuka: another gateway (pid ${first.child.pid}) is using the spool ${dir}/data/spool\n`);
+    first.child.kill("SIGKILL");
+    // the supervisor's restart, without waiting for the dead one to be reaped
+    const restarted = await spawnGateway(config);
+    children.push(restarted.child as ChildProcessWithoutNullStreams);
+    expect(restarted.port).toBeGreaterThan(0);
   });
 });
