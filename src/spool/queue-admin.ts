@@ -177,7 +177,9 @@ export function openQueueAdmin(
     };
     delete next.holdReason;
     delete next.nextAttemptAt;
-    await s.writeMeta(id, next);
+    await s.writeMeta(id, next).catch((error: unknown) => {
+      throw new QueueAdminError(`message ${id} was not released: ${(error as Error).message}; it is still held`, "EIO");
+    });
     let moved: boolean;
     try {
       moved = await s.move(id, "held", "incoming");

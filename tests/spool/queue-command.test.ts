@@ -109,6 +109,20 @@ describe("mumuka queue: every failure is one line, and the queue stays consisten
     }
   });
 
+  it("hold, retry and release when the message's meta cannot be written: put back, one line, nothing audited", async () => {
+    const { dir, config, spool, ids } = await queueWith(3);
+    const [incoming, deferred, held] = ids as [string, string, string];
+    await spool.move(deferred, "incoming", "deferred");
+    await spool.move(held, "incoming", "held");
+    // a directory where each meta file goes: the meta write (temp file, rename) fails
+    for (const id of ids) await mkdir(`${dir}/data/spool/meta/${id}.json`, { recursive: true });
+    expectOneLine(await runCli(["queue", "hold", incoming, "-c", config]), 1, new RegExp(`message ${incoming} was not held: .*; it is back in incoming`));
+    expectOneLine(await runCli(["queue", "retry", deferred, "-c", config]), 1, new RegExp(`message ${deferred} was not retried: .*; it is back in deferred`));
+    expectOneLine(await runCli(["queue", "release", held, "-c", config]), 1, new RegExp(`message ${held} was not released: .*; it is still held`));
+    expect([await spool.locate(incoming), await spool.locate(deferred), await spool.locate(held)]).toEqual(["incoming", "deferred", "held"]);
+    for (const id of ids) expect(await auditTypes(config, id)).toEqual([]);
+  });
+
   it("hold, release, retry, delete, show of an id not in the queue: one line, exit 1, nothing recorded", async () => {
     const { config } = await queueWith(0);
     const id = newAuditId();
