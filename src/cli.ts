@@ -1,9 +1,12 @@
 /**
  * The `mumuka` command line. Each stage registers its own subcommands; this
- * file only assembles them and turns errors into one clear line and an exit code.
+ * file only assembles them and turns errors into one clear line and an exit code:
+ * 0 done, 1 failed (the line says what, and what state things are in), 2 a usage
+ * or configuration error. An unexpected error is one line too (MUMUKA_DEBUG=1:
+ * with its stack).
  */
 import { Command, CommanderError } from "commander";
-import { ConfigError, loadConfig } from "./config/load.ts";
+import { ConfigError, loadConfigChecked } from "./config/load.ts";
 import { registerAuditCommands } from "./audit/audit-command.ts";
 import { registerOriginalCommands } from "./originals/original-command.ts";
 import { registerServeCommands } from "./serve-command.ts";
@@ -21,11 +24,13 @@ export function buildProgram(): Command {
   const config = program.command("config").description("configuration / 設定");
   config
     .command("check")
-    .description("validate a configuration file and print the effective configuration")
+    .description("validate a configuration file and print the effective configuration (exit 0: valid, warnings on stderr; 2: errors) / 設定の検証")
     .option("-c, --config <file>", "configuration file (YAML)")
     .action((opts: { config?: string }) => {
-      const effective = loadConfig(opts.config);
-      process.stdout.write(`${JSON.stringify(effective, null, 2)}\n`);
+      // every error at once (ConfigError → exit 2); warnings do not fail the check
+      const { config, warnings } = loadConfigChecked(opts.config);
+      for (const w of warnings) process.stderr.write(`mumuka: warning: ${w}\n`);
+      process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
     });
 
   // commands: each stage adds one line below
@@ -57,7 +62,11 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`mumuka: configuration error:\n${error.message}\n`);
       return 2;
     }
-    process.stderr.write(`mumuka: ${(error as Error).stack ?? String(error)}\n`);
+    // anything else is still one line for the operator (a stack trace is not an error message);
+    // MUMUKA_DEBUG=1 shows the stack for a bug report
+    const e = error as NodeJS.ErrnoException;
+    const text = String((e && (e.message || e.code)) || error).replace(/\s*\n\s*/g, "; ");
+    process.stderr.write(process.env.MUMUKA_DEBUG ? `mumuka: ${e?.stack ?? text}\n` : `mumuka: ${e?.name && e.name !== "Error" ? `${e.name}: ` : ""}${text}\n`);
     return 1;
   }
 }

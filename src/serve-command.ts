@@ -5,7 +5,7 @@
  */
 import type { Command } from "commander";
 import { CliError } from "./lib/cli-error.ts";
-import { loadConfig } from "./config/load.ts";
+import { loadConfigChecked } from "./config/load.ts";
 import { registerQueueCommands } from "./spool/queue-command.ts";
 
 /** registers `serve` and `queue` (the relay's commands) */
@@ -16,12 +16,16 @@ export function registerServeCommands(program: Command): void {
     .description("run the gateway (SMTP relay) / ゲートウェイを起動する")
     .option("-c, --config <file>", "configuration file (YAML); without one, the embedded defaults")
     .action(async (opts: { config?: string }) => {
-      const config = loadConfig(opts.config);
+      const { config, warnings } = loadConfigChecked(opts.config);
       // loaded on demand: the other commands do not pay for the relay's modules
       const { startGateway } = await import("./serve.ts");
+      const { createLogger } = await import("./lib/logger.ts");
+      const logger = createLogger(config.log);
+      // before start: a warning may be why the start fails (a port, a key)
+      for (const warning of warnings) logger.warn({ config: opts.config ?? "(embedded defaults)" }, `configuration: ${warning}`);
       let gateway: Awaited<ReturnType<typeof startGateway>>;
       try {
-        gateway = await startGateway(config);
+        gateway = await startGateway(config, { logger });
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         if (code === "EADDRINUSE" || code === "EACCES" || code === "EADDRNOTAVAIL") {

@@ -11,11 +11,12 @@
  * of stdin with --password-stdin or when stdin is not a terminal. Whoever can
  * write the data directory may run these; every change is recorded in the
  * audit trail (type "admin", actor cli:<user>) as the console records its own.
- * A crash between the account change (one SQLite statement) and the audit
- * write leaves the change unrecorded: the command then exits 1 saying so.
+ * The audit store is opened before the change (unreachable: nothing is
+ * changed); a crash between the account change (one SQLite statement) and the
+ * audit write leaves the change unrecorded: the command then exits 1 saying so.
  */
 import type { Command } from "commander";
-import { cliActor, openCliAuditLog } from "../audit/audit-command.ts";
+import { cliActor, oneLine, openCliAuditLog } from "../audit/audit-command.ts";
 import { CliError } from "../lib/cli-error.ts";
 import { loadConfig } from "../config/load.ts";
 import { isRole, openUserStore, roles, UserError, type UserStore } from "./user-store.ts";
@@ -37,16 +38,27 @@ function withStore<T>(opts: CommonOptions, fn: (store: UserStore) => Promise<T> 
     .finally(() => store.close());
 }
 
-/** Records an account change in the audit trail of the same data directory, and waits until it is stored. */
-async function recordChange(opts: CommonOptions, data: { action: string; user: string; role?: string }): Promise<void> {
+/**
+ * Makes an account change with its audit record: the audit store of the same data directory is
+ * opened FIRST (unreachable: one line, nothing changed), then the change is made, recorded and
+ * waited for. Only a store failing between the two leaves a change unrecorded, and says so.
+ */
+async function recordedChange(opts: CommonOptions, change: (store: UserStore) => Promise<{ action: string; user: string; role?: string }>): Promise<void> {
   const loaded = loadConfig(opts.config);
   const config = opts.dataDir === undefined ? loaded : { ...loaded, dataDir: opts.dataDir };
+  const audit = await openCliAuditLog(config);
+  let data: { action: string; user: string; role?: string };
   try {
-    const audit = await openCliAuditLog(config);
-    audit.record({ type: "admin", actor: cliActor(), data });
+    data = await withStore(opts, change);
+  } catch (error) {
+    await audit.close().catch(() => {});
+    throw error;
+  }
+  audit.record({ type: "admin", actor: cliActor(), data });
+  try {
     await audit.close();
   } catch (error) {
-    throw new CliError(`${data.action} ${data.user}: done, but it could not be recorded in the audit trail: ${(error as Error).message}`, 1);
+    throw new CliError(`${data.action} ${data.user}: done, but it could not be recorded in the audit trail: ${oneLine(error)}`, 1);
   }
 }
 
@@ -119,12 +131,12 @@ export function registerAdminCommands(program: Command): void {
   ).action(async (name: string, opts: CommonOptions & { role: string; passwordStdin?: boolean }) => {
     if (!isRole(opts.role)) throw new CliError(`--role must be one of ${roles.join(", ")}`, 2);
     const role = opts.role;
-    await withStore(opts, async (store) => {
+    await recordedChange(opts, async (store) => {
       if (store.get(name)) throw new CliError(`the user ${name} already exists`);
       const password = await readPassword(opts.passwordStdin);
       await store.add(name, role, password);
+      return { action: "user-add", user: name, role };
     });
-    await recordChange(opts, { action: "user-add", user: name, role });
     process.stdout.write(`created ${name} (${role})\n`);
   });
 
@@ -134,12 +146,12 @@ export function registerAdminCommands(program: Command): void {
       .description("set an account's password")
       .option("--password-stdin", "read the password from the first line of stdin"),
   ).action(async (name: string, opts: CommonOptions & { passwordStdin?: boolean }) => {
-    await withStore(opts, async (store) => {
+    await recordedChange(opts, async (store) => {
       if (!store.get(name)) throw new CliError(`no user ${name}`);
       const password = await readPassword(opts.passwordStdin);
       await store.setPassword(name, password);
+      return { action: "user-password", user: name };
     });
-    await recordChange(opts, { action: "user-password", user: name });
     process.stdout.write(`password changed for ${name} (console sessions opened with the old password end at their next request)\n`);
   });
 
@@ -154,8 +166,10 @@ export function registerAdminCommands(program: Command): void {
   );
 
   common(admin.command("remove-user <name>").description("remove an account")).action(async (name: string, opts: CommonOptions) => {
-    await withStore(opts, (store) => store.remove(name));
-    await recordChange(opts, { action: "user-remove", user: name });
+    await recordedChange(opts, async (store) => {
+      store.remove(name);
+      return { action: "user-remove", user: name };
+    });
     process.stdout.write(`removed ${name}\n`);
   });
 }

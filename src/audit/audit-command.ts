@@ -21,7 +21,7 @@ import { formatTable, type Column } from "./audit-format.ts";
 import { displaySafe } from "../lib/display-safe.ts";
 import { formatJst, parseTimeArg } from "../lib/japan-time.ts";
 import type { AuditEvent, AuditQuery, MessageStatus, MessageSummary } from "./audit-types.ts";
-import { openAuditLog, type AuditLog } from "./index.ts";
+import { openAuditLog, openAuditStore, type AuditLog } from "./index.ts";
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -36,8 +36,22 @@ export function cliActor(): string {
   return `cli:${user}`;
 }
 
-/** Opens the audit log of a configuration for one CLI command; never spills (a CLI has no next start). */
+/**
+ * Opens the audit log of a configuration for one CLI command; never spills (a CLI has no next
+ * start). Unlike the gateway, a command does not start while the store is unreachable: it would
+ * act and then be unable to record what it did, so the store is tried first and a failure is one
+ * line (exit 1) before anything is touched.
+ */
 export async function openCliAuditLog(config: Config): Promise<AuditLog> {
+  let probe: ReturnType<typeof openAuditStore> | undefined;
+  try {
+    probe = openAuditStore(config.audit, config.dataDir);
+    await probe.init();
+  } catch (error) {
+    throw new CliError(`the audit store cannot be opened, so nothing was done: ${oneLine(error)}`, 1);
+  } finally {
+    await probe?.close().catch(() => {});
+  }
   const logger = createLogger({ level: "warn", format: "json" });
   return openAuditLog({
     config: config.audit,
@@ -48,18 +62,34 @@ export async function openCliAuditLog(config: Config): Promise<AuditLog> {
   });
 }
 
+/** the message of an error as one line (a driver's message may span several) */
+export function oneLine(error: unknown): string {
+  const e = error as NodeJS.ErrnoException;
+  return String((e && (e.message || e.code)) || error).replace(/\s*\n\s*/g, "; ");
+}
+
+/** Closes a CLI's audit log: a failure means an event of this command was not stored, said in one line. */
+export async function closeCliAuditLog(log: AuditLog): Promise<void> {
+  try {
+    await log.close();
+  } catch (error) {
+    throw new CliError(`the audit trail could not record this command: ${oneLine(error)}`, 1);
+  }
+}
+
 async function withLog<T>(configFile: string | undefined, fn: (log: AuditLog, config: Config) => Promise<T>): Promise<T> {
   const config = loadConfig(configFile);
   const log = await openCliAuditLog(config);
+  let result: T;
   try {
-    return await fn(log, config);
+    result = await fn(log, config);
   } catch (error) {
+    await log.close().catch(() => {}); // the command's own failure is the one to report
     if (error instanceof CliError) throw error;
-    const e = error as NodeJS.ErrnoException;
-    throw new CliError(`audit store: ${e.message || e.code || String(error)}`, 1);
-  } finally {
-    await log.close();
+    throw new CliError(`audit store: ${oneLine(error)}`, 1);
   }
+  await closeCliAuditLog(log);
+  return result;
 }
 
 function dateOpt(value: string | undefined, bound: "since" | "until"): Date | undefined {

@@ -69,10 +69,18 @@ export const smtpSchema = z.strictObject({
 
 const hostPort = z.strictObject({ host: z.string().min(1), port: port.default(25) });
 
-export const deliverySchema = z.strictObject({
-  /** smtp: relay to the LGWAN-side server; directory: write .eml files */
-  mode: z.enum(["smtp", "directory"]).default("directory"),
-  host: z.string().default("127.0.0.1"),
+/**
+ * `delivery`: what the file says is what happens. `host` is the SMTP destination, so a
+ * `host` without `mode` means SMTP delivery (the relay's documented contract is "delivery.host
+ * and delivery.port"); no `host` and no `mode` is directory mode into <dataDir>/outbox (the
+ * embedded defaults). A `host` beside `mode: directory`, or beside `directory` without a mode,
+ * contradicts itself and is refused, naming both keys.
+ */
+const deliveryFields = z.strictObject({
+  /** smtp: relay to the LGWAN-side server; directory: write .eml files. Absent: smtp when host is given, else directory */
+  mode: z.enum(["smtp", "directory"]).optional(),
+  /** the downstream SMTP server; absent in smtp mode: 127.0.0.1 */
+  host: z.string().min(1).optional(),
   port: port.default(25),
   /** further hosts tried in order when the first is unreachable or tempfails */
   failover: z.array(hostPort).default([]),
@@ -93,6 +101,19 @@ export const deliverySchema = z.strictObject({
   requireTls: z.boolean().default(false),
   connectTimeoutMs: positiveInt.default(30_000),
 });
+
+export const deliverySchema = deliveryFields
+  // runs beside the other issues of the section (when: always), so one check reports them all
+  .check(z.superRefine((raw: unknown, ctx) => {
+    if (!raw || typeof raw !== "object") return;
+    const d = raw as { mode?: unknown; host?: unknown; directory?: unknown };
+    if (d.mode === "directory" && d.host !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["host"], message: "is an SMTP destination, but delivery.mode is directory: remove one of them" });
+    } else if (d.mode === undefined && d.host !== undefined && d.directory !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["mode"], message: "missing, and both delivery.host (SMTP) and delivery.directory are set: say which one is meant" });
+    }
+  }, { when: () => true }))
+  .transform((d) => ({ ...d, mode: d.mode ?? (d.host !== undefined ? ("smtp" as const) : ("directory" as const)), host: d.host ?? "127.0.0.1" }));
 
 export const auditSchema = z.strictObject({
   /** postgres://… to share one log between gateways; absent: SQLite under dataDir */
@@ -140,7 +161,7 @@ export const logSchema = z.strictObject({
   format: z.enum(["auto", "json", "pretty"]).default("auto"),
 });
 
-export const configSchema = z.strictObject({
+const configFields = z.strictObject({
   dataDir: z.string().default("./data"),
   smtp: smtpSchema.default(smtpSchema.parse({})),
   delivery: deliverySchema.default(deliverySchema.parse({})),
@@ -151,6 +172,25 @@ export const configSchema = z.strictObject({
   admin: adminSchema.default(adminSchema.parse({})),
   log: logSchema.default(logSchema.parse({})),
 });
+
+export const configSchema = configFields.check(z.superRefine(crossSectionChecks, { when: () => true }));
+
+/**
+ * Checks between sections, on the raw input (they run beside the per-key issues, so every
+ * error is reported at once; a key of the wrong type is simply not compared here).
+ */
+function crossSectionChecks(raw: unknown, ctx: { addIssue(issue: { code: "custom"; path: PropertyKey[]; message: string }): void }): void {
+  if (!raw || typeof raw !== "object") return;
+  const c = raw as { smtp?: { host?: unknown; port?: unknown }; admin?: { enabled?: unknown; host?: unknown; port?: unknown } };
+  const smtpHost = typeof c.smtp?.host === "string" ? c.smtp.host : "127.0.0.1";
+  const smtpPort = typeof c.smtp?.port === "number" ? c.smtp.port : 2525;
+  const adminHost = typeof c.admin?.host === "string" ? c.admin.host : "127.0.0.1";
+  const adminPort = typeof c.admin?.port === "number" ? c.admin.port : 8025;
+  const wildcard = (h: string) => h === "0.0.0.0" || h === "::" || h === "";
+  if (c.admin?.enabled !== false && adminPort !== 0 && adminPort === smtpPort && (adminHost === smtpHost || wildcard(adminHost) || wildcard(smtpHost))) {
+    ctx.addIssue({ code: "custom", path: ["admin", "port"], message: `the admin console and SMTP would both listen on port ${adminPort}` });
+  }
+}
 
 export type Config = z.infer<typeof configSchema>;
 export type SanitizeConfig = Config["sanitize"];

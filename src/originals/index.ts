@@ -264,22 +264,26 @@ export function openOriginals(options: {
         if ((error as NodeJS.ErrnoException).code === "ENOENT") return 0;
         throw error;
       }
-      for (const day of days) {
-        const dir = path.join(root, day);
-        for (const name of await readdir(dir)) {
-          const id = name.replace(/\.(?:rec|eml|eml\.enc)(\.tmp-[0-9a-f-]+)?$/, "");
-          const kept = isAuditId(id) ? idTime(id).ms : Infinity;
-          if (kept >= cutoff) continue;
-          await rm(path.join(dir, name), { force: true });
-          if (!name.includes(".tmp-")) removed += 1;
+      try {
+        for (const day of days) {
+          const dir = path.join(root, day);
+          for (const name of await readdir(dir)) {
+            const id = name.replace(/\.(?:rec|eml|eml\.enc)(\.tmp-[0-9a-f-]+)?$/, "");
+            const kept = isAuditId(id) ? idTime(id).ms : Infinity;
+            if (kept >= cutoff) continue;
+            await rm(path.join(dir, name), { force: true });
+            if (!name.includes(".tmp-")) removed += 1;
+          }
+          if ((await readdir(dir)).length === 0) {
+            await rmdir(dir).catch(() => {});
+            made.delete(dir);
+          }
         }
-        if ((await readdir(dir)).length === 0) {
-          await rmdir(dir).catch(() => {});
-          made.delete(dir);
+      } finally {
+        // also when a removal fails part-way: what was removed is on record
+        if (removed > 0) {
+          audit.record({ type: "purged", actor: "gateway", data: { what: "originals", removed, before: new Date(cutoff).toISOString() } });
         }
-      }
-      if (removed > 0) {
-        audit.record({ type: "purged", actor: "gateway", data: { what: "originals", removed, before: new Date(cutoff).toISOString() } });
       }
       return removed;
     },

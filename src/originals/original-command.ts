@@ -16,7 +16,7 @@
 import { createWriteStream } from "node:fs";
 import { rename, rm } from "node:fs/promises";
 import type { Command } from "commander";
-import { cliActor, openCliAuditLog } from "../audit/audit-command.ts";
+import { cliActor, closeCliAuditLog, oneLine, openCliAuditLog } from "../audit/audit-command.ts";
 import { CliError } from "../lib/cli-error.ts";
 import { loadConfig } from "../config/load.ts";
 import { pipeline } from "node:stream/promises";
@@ -43,9 +43,9 @@ export function registerOriginalCommands(program: Command): void {
         const store = openOriginals({ config: config.originals, dataDir: config.dataDir, audit });
         stream = await store.get(id, cliActor());
       } catch (error) {
-        await audit.close();
+        await audit.close().catch(() => {});
         if (error instanceof OriginalNotFoundError || error instanceof OriginalKeyError) throw new CliError(error.message, 1);
-        throw error;
+        throw new CliError(`cannot read the original: ${oneLine(error)}`, 1);
       }
       try {
         await audit.close(); // the retrieval is on record before anything is released
@@ -80,12 +80,16 @@ export function registerOriginalCommands(program: Command): void {
     .action(async (opts: { config?: string }) => {
       const config = loadConfig(opts.config);
       const audit = await openCliAuditLog(config);
+      let removed: number;
       try {
         const store = openOriginals({ config: config.originals, dataDir: config.dataDir, audit });
-        const removed = await store.purge(new Date());
-        process.stdout.write(`removed ${removed} originals older than ${config.originals.retentionDays} days\n`);
-      } finally {
-        await audit.close();
+        removed = await store.purge(new Date());
+      } catch (error) {
+        await audit.close().catch(() => {});
+        if (error instanceof OriginalKeyError) throw new CliError(`${error.message}; nothing was removed`, 1);
+        throw new CliError(`cannot purge originals: ${oneLine(error)}`, 1);
       }
+      await closeCliAuditLog(audit);
+      process.stdout.write(`removed ${removed} originals older than ${config.originals.retentionDays} days\n`);
     });
 }

@@ -21,6 +21,9 @@
  * in the audit trail with every action.
  * Crash state: between claim and final rename a message may stay in held/
  * (visible, with its reason); never lost.
+ * Failure state: an action that fails after its claim (a write refused, the
+ * originals store unwritable) puts the message back where it was; if even that
+ * fails it stays in held/ and a "held" audit event says why.
  */
 import { stat } from "node:fs/promises";
 import type { AuditSink } from "../audit/audit-types.ts";
@@ -32,7 +35,8 @@ import { freshMeta, openSpool, STATES, type DeliveryMeta, type Spool } from "./s
 
 export class QueueAdminError extends Error {
   override name = "QueueAdminError";
-  readonly code: "ENOTFOUND" | "EBUSY" | "ESTATE" | "EBADID";
+  /** EIO: the action failed part-way and was undone (the message says where the message is) */
+  readonly code: "ENOTFOUND" | "EBUSY" | "ESTATE" | "EBADID" | "EIO";
   constructor(message: string, code: QueueAdminError["code"]) {
     super(message);
     this.code = code;
@@ -100,8 +104,13 @@ export function openQueueAdmin(
     }
   }
 
-  async function find(id: string): Promise<QueueEntryDetail | undefined> {
+  /** every action checks the id before it becomes a path: "../x" must not name a file outside the spool */
+  function checkId(id: string): void {
     if (!isAuditId(id)) throw new QueueAdminError(`not a queue id: ${JSON.stringify(id.slice(0, 80))}`, "EBADID");
+  }
+
+  async function find(id: string): Promise<QueueEntryDetail | undefined> {
+    checkId(id);
     const s = await spool();
     // two passes: the gateway may move the message between locate() and reading it
     for (let pass = 0; pass < 2; pass++) {
@@ -135,6 +144,24 @@ export function openQueueAdmin(
     throw new QueueAdminError(`message ${id} keeps moving; try again in a moment`, "EBUSY");
   }
 
+  /**
+   * An action failed after its claim: the message goes back to the state it was claimed from,
+   * so a failure leaves the queue as it was. If even that fails it stays in held/ (where the
+   * gateway leaves it alone), and that change is recorded.
+   */
+  async function undoClaim(s: Spool, id: string, from: QueueState, actor: string, what: string, cause: unknown): Promise<never> {
+    const why = (cause as Error).message ?? String(cause);
+    let where = from;
+    if (from !== "held" && from !== "corrupt") {
+      const back = await s.move(id, "held", from).catch(() => false);
+      if (!back) {
+        where = "held";
+        audit.record({ type: "held", auditId: id, actor, data: { reason: `${what} failed part-way: ${why}`, from } });
+      }
+    }
+    throw new QueueAdminError(`message ${id} was not ${what}: ${why}; it is ${where === "held" ? "held" : `back in ${where}`}`, "EIO");
+  }
+
   async function metaOf(s: Spool, id: string, state: QueueState): Promise<DeliveryMeta> {
     const meta = await s.readMeta(id);
     if (meta) return meta;
@@ -156,8 +183,18 @@ export function openQueueAdmin(
     };
     delete next.holdReason;
     delete next.nextAttemptAt;
-    await s.writeMeta(id, next);
-    if (!(await s.move(id, "held", "incoming"))) throw new QueueAdminError(`message ${id} moved while being released`, "EBUSY");
+    await s.writeMeta(id, next).catch((error: unknown) => {
+      throw new QueueAdminError(`message ${id} was not released: ${(error as Error).message}; it is still held`, "EIO");
+    });
+    let moved: boolean;
+    try {
+      moved = await s.move(id, "held", "incoming");
+    } catch (error) {
+      // still held: its meta goes back to what it was (reason and all)
+      await s.writeMeta(id, meta).catch(() => {});
+      throw new QueueAdminError(`message ${id} was not released: ${(error as Error).message}; it is still held`, "EIO");
+    }
+    if (!moved) throw new QueueAdminError(`message ${id} moved while being released`, "EBUSY");
     audit.record({
       type: kind,
       auditId: id,
@@ -182,27 +219,36 @@ export function openQueueAdmin(
     get: find,
     getDetail: find,
     async retry(id, actor) {
+      checkId(id);
       const s = await spool();
       await mustFind(id);
       const from = await claim(s, id);
       if (from === "held") return requeue(s, id, actor, "released");
-      const meta = await metaOf(s, id, "held");
-      delete meta.nextAttemptAt;
-      await s.writeMeta(id, meta);
-      if (!(await s.move(id, "held", "incoming"))) throw new QueueAdminError(`message ${id} moved during retry`, "EBUSY");
+      let moved: boolean;
+      try {
+        const meta = await metaOf(s, id, "held");
+        delete meta.nextAttemptAt;
+        await s.writeMeta(id, meta);
+        moved = await s.move(id, "held", "incoming");
+      } catch (error) {
+        return undoClaim(s, id, from, actor, "retried", error);
+      }
+      if (!moved) throw new QueueAdminError(`message ${id} moved during retry`, "EBUSY");
       audit.record({ type: "admin", auditId: id, actor, data: { action: "retry", from } });
     },
     async hold(id, actor, reason) {
+      checkId(id);
       const s = await spool();
       const from = await claim(s, id);
       if (from === "held") throw new QueueAdminError(`message ${id} is already held`, "ESTATE");
-      const meta = await metaOf(s, id, "held");
+      const meta = await metaOf(s, id, "held").catch((error: unknown) => undoClaim(s, id, from, actor, "held", error));
       meta.holdReason = reason ? `held by ${actor}: ${reason}` : `held by ${actor}`;
       delete meta.nextAttemptAt;
-      await s.writeMeta(id, meta);
+      await s.writeMeta(id, meta).catch((error: unknown) => undoClaim(s, id, from, actor, "held", error));
       audit.record({ type: "held", auditId: id, actor, data: { reason: meta.holdReason, from } });
     },
     async release(id, actor) {
+      checkId(id);
       const s = await spool();
       const state = await s.locate(id);
       if (!state) throw new QueueAdminError(`no message ${id} in the queue`, "ENOTFOUND");
@@ -210,14 +256,23 @@ export function openQueueAdmin(
       await requeue(s, id, actor, "released");
     },
     async delete(id, actor) {
+      checkId(id);
       const s = await spool();
       const state = await s.locate(id);
       if (!state) throw new QueueAdminError(`no message ${id} in the queue`, "ENOTFOUND");
       const from = state === "corrupt" ? "corrupt" : await claim(s, id);
-      // a corrupt record's framing is not trusted: it is not kept as an original
-      const retired = from !== "corrupt" && originals ? await originals.retire(id, s.recordPath("held", id)) : false;
-      await s.remove(id, from === "corrupt" ? "corrupt" : "held", { noRecord: retired });
+      const at = from === "corrupt" ? "corrupt" : "held";
+      try {
+        // a corrupt record's framing is not trusted: it is not kept as an original
+        const retired = from !== "corrupt" && originals ? await originals.retire(id, s.recordPath("held", id)) : false;
+        // the record goes first: from then on the message is deleted
+        if (!retired) await s.remove(id, at, { noMeta: true, noOut: true });
+      } catch (error) {
+        return undoClaim(s, id, from, actor, "deleted", error);
+      }
       audit.record({ type: "deleted", auditId: id, actor, data: { from } });
+      // meta and output of a record that is gone are orphans: the next start's recovery removes what is left here
+      await s.remove(id, at, { noRecord: true }).catch(() => {});
     },
   };
 }

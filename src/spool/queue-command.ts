@@ -3,35 +3,56 @@
  * the administrator's queue commands, safe while the gateway runs (see
  * queue-admin.ts for how races with the gateway are resolved). Each action is
  * recorded in the audit trail with actor "cli:<login name>".
+ *
+ * Failures are one line on stderr: exit 1 (the message is where it was, or
+ * where the line says, and the audit trail has whatever did change), exit 2
+ * for a malformed id or option.
  */
-import os from "node:os";
 import type { Command } from "commander";
+import { cliActor, closeCliAuditLog, oneLine, openCliAuditLog } from "../audit/audit-command.ts";
 import { CliError } from "../lib/cli-error.ts";
 import { loadConfig } from "../config/load.ts";
-import { createLogger } from "../lib/logger.ts";
 import type { QueueState } from "./queue-types.ts";
-import { openOriginals } from "../originals/index.ts";
+import { OriginalKeyError, openOriginals, type OriginalStore } from "../originals/index.ts";
 import { openQueueAdmin, QueueAdminError } from "./queue-admin.ts";
 import { STATES } from "./spool.ts";
 
 type Opts = { config?: string };
 
-async function withAdmin<T>(opts: Opts, fn: (admin: ReturnType<typeof openQueueAdmin>, actor: string) => Promise<T>): Promise<T> {
+/**
+ * Runs one queue command with what it needs opened FIRST: the audit store (a change that cannot
+ * be recorded is not made) and, for delete, the originals store (its key), so that a missing key
+ * or an unreachable store is one line and an untouched queue, never a message moved half-way.
+ */
+async function withAdmin<T>(
+  opts: Opts,
+  fn: (admin: ReturnType<typeof openQueueAdmin>, actor: string) => Promise<T>,
+  needs: { originals?: boolean } = {},
+): Promise<T> {
   const config = loadConfig(opts.config);
-  const logger = createLogger({ level: "warn", format: "json" });
-  const { openAuditLog } = await import("../audit/index.ts");
-  const audit = await openAuditLog({ config: config.audit, dataDir: config.dataDir, gateway: config.smtp.hostname ?? os.hostname(), logger, spillDir: false });
-  const actor = `cli:${os.userInfo().username}`;
+  const audit = await openCliAuditLog(config);
+  const actor = cliActor();
+  let result: T;
   try {
-    // a deleted message's original is kept like a delivered one's (opened only when needed: it may need a key)
-    const originals = { retire: (id: string, file: string) => openOriginals({ config: config.originals, dataDir: config.dataDir, audit }).retire(id, file) };
-    return await fn(openQueueAdmin(config.dataDir, audit, originals), actor);
+    // a deleted message's original is kept like a delivered one's: the store (and its key) is opened before anything moves
+    let originals: OriginalStore | undefined;
+    if (needs.originals) {
+      try {
+        originals = openOriginals({ config: config.originals, dataDir: config.dataDir, audit });
+      } catch (error) {
+        if (error instanceof OriginalKeyError) throw new CliError(`${error.message}; nothing was changed`, 1);
+        throw error;
+      }
+    }
+    result = await fn(openQueueAdmin(config.dataDir, audit, originals), actor);
   } catch (error) {
-    if (error instanceof QueueAdminError) throw new CliError(error.message, error.code === "ENOTFOUND" ? 3 : 1);
-    throw error;
-  } finally {
-    await audit.close();
+    await audit.close().catch(() => {}); // what went wrong first is what the operator needs to read
+    if (error instanceof QueueAdminError) throw new CliError(error.message, error.code === "EBADID" ? 2 : 1);
+    if (error instanceof CliError) throw error;
+    throw new CliError(`queue: ${oneLine(error)}`, 1);
   }
+  await closeCliAuditLog(audit);
+  return result;
 }
 
 export function registerQueueCommands(program: Command): void {
@@ -63,17 +84,21 @@ export function registerQueueCommands(program: Command): void {
   cfg(queue.command("show <id>").description("show one message's queue state")).action(async (id: string, opts: Opts) => {
     await withAdmin(opts, async (admin) => {
       const entry = await admin.getDetail(id);
-      if (!entry) throw new CliError(`no message ${id} in the queue`, 3);
+      if (!entry) throw new CliError(`no message ${id} in the queue`, 1);
       process.stdout.write(`${JSON.stringify(entry, null, 2)}\n`);
     });
   });
 
   const action = (name: "retry" | "release" | "delete", text: string) =>
     cfg(queue.command(`${name} <id>`).description(text)).action(async (id: string, opts: Opts) => {
-      await withAdmin(opts, async (admin, actor) => {
-        await admin[name](id, actor);
-        process.stdout.write(`${id}: ${name} done\n`);
-      });
+      await withAdmin(
+        opts,
+        async (admin, actor) => {
+          await admin[name](id, actor);
+          process.stdout.write(`${id}: ${name} done\n`);
+        },
+        { originals: name === "delete" },
+      );
     });
   action("retry", "deliver a deferred or held message again as soon as possible");
   action("release", "release a held message for delivery");

@@ -1,57 +1,114 @@
 /**
  * One gateway per spool (Postfix's master.lock): a second `mumuka serve` on
  * the same data directory would run the startup recovery under the first
- * one's feet (moving its in-flight messages, removing its temp files). The
- * lock is a file holding the owner's pid, created exclusively; a lock whose
- * process is gone (crash, kill -9) is taken over.
+ * one's feet (moving its in-flight messages, removing its temp files).
+ *
+ * How the lock is held, and why: the lock is an fcntl() write lock that the
+ * KERNEL drops when the holding process ends, however it ends (crash,
+ * SIGKILL, OOM kill, power loss: after a reboot no lock exists at all). Node
+ * has no flock()/fcntl(), so it is taken through SQLite, which is already in
+ * the tree (better-sqlite3, for the audit store) and locks its database files
+ * with fcntl(): `spool/gateway.lock.sqlite` is opened and a `BEGIN IMMEDIATE`
+ * transaction (a RESERVED lock) is kept open for the gateway's lifetime. A
+ * second process gets SQLITE_BUSY; SQLite's own per-inode bookkeeping refuses
+ * a second connection in the same process as well.
+ *
+ * The former lock — a pid file checked with kill(pid, 0) — guessed at
+ * liveness and guessed wrong both ways: a SIGKILLed gateway's pid still
+ * exists until its parent reaps it (a restart 0.5 s later was refused), a
+ * zombie answers kill(pid, 0), and after a reboot the recorded pid may belong
+ * to an unrelated process (refused for good). Comparing boot id and process
+ * start time would fix most of that, but is still a guess about a recorded
+ * number; the kernel's lock is not a guess. The pid is still written, to
+ * `spool/gateway.pid`, only so the refusal can name the other gateway; it
+ * decides nothing. A `gateway.lock` pid file left by an older version is
+ * ignored.
+ *
+ * The lock file is never removed: removing a lock file races with a process
+ * that has just opened it (two holders of two different inodes).
  *
  * The queue CLI does not take the lock: it is designed to work beside a
  * running gateway.
  *
- * SECURITY: reads a pid from a file under dataDir (operator-controlled).
- * Crash state: a stale lock file, taken over at the next start.
+ * SECURITY: reads a pid from a file under dataDir (operator-controlled), used
+ * only in the message.
+ * Crash state: nothing to clean up; the kernel released the lock with the
+ * process. A stale gateway.pid names a dead pid until the next start rewrites it.
  */
-import { open, readFile, unlink } from "node:fs/promises";
+import { rename, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
+import Database from "better-sqlite3";
 import { SpoolError } from "./spool.ts";
 
 export interface SpoolLock {
   release(): Promise<void>;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists but belongs to someone else
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
+export interface LockOptions {
+  /**
+   * how long to keep trying while another process holds the lock, ms. A process
+   * killed a moment ago still holds its locks until its last thread is gone and
+   * the kernel has closed its files (well under a second; its main thread may
+   * already show as a zombie); a live gateway is refused after this wait.
+   */
+  waitMs?: number;
 }
 
-export async function lockSpool(spoolRoot: string): Promise<SpoolLock> {
-  const file = path.join(spoolRoot, "gateway.lock");
-  for (let attempt = 0; attempt < 3; attempt++) {
+/** between two tries while the lock is held by someone else */
+const RETRY_MS = 50;
+const DEFAULT_WAIT_MS = 3000;
+
+export async function lockSpool(spoolRoot: string, options: LockOptions = {}): Promise<SpoolLock> {
+  const file = path.join(spoolRoot, "gateway.lock.sqlite");
+  const pidFile = path.join(spoolRoot, "gateway.pid");
+  let db: Database.Database;
+  try {
+    // timeout 0: SQLite's busy handler would sleep on the event loop; we wait below instead
+    db = new Database(file, { timeout: 0 });
+    db.pragma("journal_mode = DELETE"); // no -wal/-shm files: the lock is the database file's own
+  } catch (error) {
+    if (isBusy(error)) return refuse(spoolRoot, pidFile);
+    throw new SpoolError(`cannot open the spool lock ${file}: ${(error as Error).message}`, "ELOCKED");
+  }
+  const tries = Math.max(1, Math.ceil((options.waitMs ?? DEFAULT_WAIT_MS) / RETRY_MS));
+  for (let attempt = 0; ; attempt++) {
     try {
-      const handle = await open(file, "wx", 0o640);
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.close();
-      return {
-        async release() {
-          const owner = Number((await readFile(file, "utf8").catch(() => "")).trim());
-          if (owner === process.pid) await unlink(file).catch(() => {});
-        },
-      };
+      db.exec("BEGIN IMMEDIATE");
+      break;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      const owner = Number((await readFile(file, "utf8").catch(() => "")).trim());
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner)) {
-        throw new SpoolError(`another gateway (pid ${owner}) is using the spool ${spoolRoot}`, "ELOCKED");
+      if (!isBusy(error)) {
+        db.close();
+        throw new SpoolError(`cannot take the spool lock ${file}: ${(error as Error).message}`, "ELOCKED");
       }
-      // stale: its process is gone
-      await unlink(file).catch(() => {});
+      if (attempt + 1 >= tries) {
+        db.close();
+        return refuse(spoolRoot, pidFile);
+      }
+      await new Promise((r) => setTimeout(r, RETRY_MS));
     }
   }
-  throw new SpoolError(`cannot take the spool lock ${file}`, "ELOCKED");
+  // informative only (see the header): written whole, so a reader never sees half a number
+  const tmp = `${pidFile}.tmp-${process.pid}`;
+  await writeFile(tmp, `${process.pid}\n`, { mode: 0o640 });
+  await rename(tmp, pidFile);
+  let released = false;
+  return {
+    async release() {
+      if (released) return;
+      released = true;
+      db.exec("ROLLBACK");
+      db.close(); // closing the file descriptor is what releases the fcntl lock
+    },
+  };
 }
 
+function isBusy(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return code === "SQLITE_BUSY" || code === "SQLITE_LOCKED";
+}
+
+async function refuse(spoolRoot: string, pidFile: string): Promise<never> {
+  const owner = Number((await readFile(pidFile, "utf8").catch(() => "")).trim());
+  const who = Number.isInteger(owner) && owner > 0 ? `another gateway (pid ${owner})` : "another gateway";
+  throw new SpoolError(`${who} is using the spool ${spoolRoot}`, "ELOCKED");
+}

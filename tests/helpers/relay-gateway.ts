@@ -19,7 +19,14 @@ export async function startTestGateway(overrides: { smtp?: object; delivery?: ob
   const config = parseConfig({
     dataDir,
     smtp: { host: "127.0.0.1", port: 0, hostname: "mumuka.test", clients: ["127.0.0.1/32"], recipientDomains: ["city.example.lg.jp"], ...overrides.smtp },
-    delivery: { mode: "smtp", host: "127.0.0.1", retryFirstSeconds: 1, retryMaxSeconds: 2, connectTimeoutMs: 2000, ...overrides.delivery },
+    // a host is an SMTP destination: a directory-mode override must not inherit one (the config refuses both)
+    delivery: {
+      ...((overrides.delivery as { mode?: string } | undefined)?.mode === "directory" ? {} : { mode: "smtp", host: "127.0.0.1" }),
+      retryFirstSeconds: 1,
+      retryMaxSeconds: 2,
+      connectTimeoutMs: 2000,
+      ...overrides.delivery,
+    },
     ...(overrides.sanitize ? { sanitize: overrides.sanitize } : {}),
     ...(overrides.rules ? { rules: overrides.rules } : {}),
   });
