@@ -102,6 +102,32 @@ export async function lockSpool(spoolRoot: string, options: LockOptions = {}): P
   };
 }
 
+/**
+ * Whether a live process holds the spool lock right now: a probe that takes
+ * the lock and gives it back at once (never waits). True also inside the
+ * gateway's own process (SQLite refuses a second connection's lock there), and
+ * when the probe cannot tell (the safe side: "a gateway may be running").
+ */
+export function spoolLockHeld(spoolRoot: string): boolean {
+  const file = path.join(spoolRoot, "gateway.lock.sqlite");
+  let db: Database.Database;
+  try {
+    db = new Database(file, { timeout: 0, fileMustExist: true });
+  } catch (error) {
+    // never locked since this version was installed: nobody holds it
+    return (error as { code?: string }).code !== "SQLITE_CANTOPEN";
+  }
+  try {
+    db.exec("BEGIN IMMEDIATE");
+    db.exec("ROLLBACK");
+    return false;
+  } catch {
+    return true;
+  } finally {
+    db.close();
+  }
+}
+
 function isBusy(error: unknown): boolean {
   const code = (error as { code?: string }).code;
   return code === "SQLITE_BUSY" || code === "SQLITE_LOCKED";
