@@ -19,6 +19,8 @@ const tlsFiles = z.strictObject({
   key: z.string().min(1).describe("PEM private key file"),
 });
 
+/** routing characters an operator may allow in recipient local parts (see receive/envelope-address.ts) */
+export const allowableLocalPartCharacters = ["%", "!"] as const;
 export const linkModes = ["keep", "defang", "remove"] as const;
 export const languages = ["ja", "en"] as const;
 export const outputCharsets = ["utf-8", "iso-2022-jp"] as const;
@@ -62,9 +64,29 @@ export const smtpSchema = z.strictObject({
   maxMessageBytes: positiveInt.default(50 * 1024 * 1024),
   maxRecipients: positiveInt.default(100),
   maxConnections: positiveInt.default(100),
-  /** idle socket timeout, milliseconds */
+  /** connections from one client address at once (Postfix's smtpd_client_connection_count_limit); reservedClients are exempt */
+  maxConnectionsPerClient: positiveInt.default(50),
+  /** CIDR networks of the upstream MTA(s): they may use the reserved slots and are exempt from maxConnectionsPerClient */
+  reservedClients: z.array(z.string()).default([]),
+  /** of maxConnections, slots only reservedClients may take (no effect while reservedClients is empty) */
+  reservedConnections: z.number().int().min(0).default(10),
+  /** idle socket timeout, milliseconds: reset by every byte the client sends */
   socketTimeoutMs: positiveInt.default(60_000),
+  /** a session must complete a message within this many ms of its greeting or of its previous message */
+  transactionTimeoutMs: positiveInt.default(600_000),
+  /** message data slower than this over a socketTimeoutMs window is cut with 421; 0: no floor */
+  minDataBytesPerSecond: z.number().int().min(0).default(1024),
+  /** routing characters allowed in recipient local parts (refused by default: percent hack, bang path) */
+  allowLocalPartCharacters: z.array(z.enum(allowableLocalPartCharacters)).default([]),
+  /** where "RCPT TO:<postmaster>" goes; default postmaster@<first recipientDomains entry> (or @hostname with "*" only) */
+  postmaster: z
+    .string()
+    .regex(/^[^\s@%!"<>]+@[^\s@%!"<>]+$/, "a plain address local@domain (no routing characters)")
+    .optional(),
   tls: tlsFiles.optional(),
+}).refine((s) => s.reservedConnections < s.maxConnections, {
+  message: "smtp.reservedConnections must be smaller than smtp.maxConnections",
+  path: ["reservedConnections"],
 });
 
 const hostPort = z.strictObject({ host: z.string().min(1), port: port.default(25) });

@@ -6,8 +6,12 @@
  *
  * SECURITY: everything here is untrusted input from the network: the client's
  * commands, envelope and message bytes. Bounded by SIZE, recipient count,
- * connection count and socket timeouts; the message is never held whole in
- * memory (chunks go to the spool file with back-pressure).
+ * connection slots (total, per client, reserved for the upstream MTA), the
+ * idle timeout, a per-message deadline and a data rate floor; the message is
+ * never held whole in memory (chunks go to the spool file with
+ * back-pressure). Recipients whose local part routes elsewhere (%, !, a
+ * quoted @, a source route) and addresses that are not UTF-8 (or non-ASCII
+ * without SMTPUTF8) are refused and recorded.
  * Crash state: a message whose 250 was not sent may leave a temp file, which
  * the spool's recovery removes; the client retries it (it never got a 250).
  */
@@ -21,10 +25,13 @@ import type { Logger } from "../lib/logger.ts";
 import type { Metrics } from "../lib/metrics.ts";
 import type { Spool } from "../spool/spool.ts";
 import type { RecordInfo, SpoolEnvelope } from "../spool/record.ts";
-import { clientAllowList, recipientDomainMatcher } from "./client-policy.ts";
+import { clientAllowList, postmasterAddress, recipientDomainMatcher } from "./client-policy.ts";
+import { createConnectionSlots } from "./connection-slots.ts";
+import { watchDataRate } from "./data-rate.ts";
+import { judgeRecipient, judgeSender, pathFacts, type AddressProblem } from "./envelope-address.ts";
+import { factsOf, guardOf, GuardedSMTPServer, type SessionGuard } from "./guarded-server.ts";
 import { createHeaderPeek } from "./header-peek.ts";
-import { PromptSMTPServer } from "./prompt-greeting.ts";
-import { replies, replyError } from "./replies.ts";
+import { replies, replyError, type SmtpReply } from "./replies.ts";
 
 export interface ReceiverDeps {
   smtp: Config["smtp"];
@@ -50,14 +57,72 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
   const { smtp, logger, audit } = deps;
   const clientAllowed = clientAllowList(smtp.clients);
   const domainOk = recipientDomainMatcher(smtp.recipientDomains);
+  const postmaster = postmasterAddress(smtp.postmaster, smtp.recipientDomains, deps.hostname);
+  const allowedInLocalPart = new Set(smtp.allowLocalPartCharacters);
+  const slots = createConnectionSlots({
+    maxConnections: smtp.maxConnections,
+    maxConnectionsPerClient: smtp.maxConnectionsPerClient,
+    reservedConnections: smtp.reservedClients.length ? smtp.reservedConnections : 0,
+    isReserved: clientAllowList(smtp.reservedClients, "smtp.reservedClients"),
+  });
   const refused = (reason: string) => deps.metrics?.refused.inc({ reason });
   let closing = false;
+
+  /** SMTPUTF8 on this transaction's MAIL FROM (RFC 6531: it covers the RCPTs too) */
+  const smtputf8 = (session: SMTPServerSession) =>
+    Boolean(session.envelope.smtpUtf8 || (session.envelope.mailFrom && (session.envelope.mailFrom.args as Record<string, unknown> | false) && (session.envelope.mailFrom.args as Record<string, unknown>).SMTPUTF8));
+
+  /**
+   * A refused address is a story of its own in the audit trail (a "rejected" event with a sender
+   * and a fresh audit id makes it a searchable message summary), counted by reason in the metrics.
+   */
+  function refuseAddress(session: SMTPServerSession, problem: AddressProblem, reply: SmtpReply, sender: string, rcpt?: string): Error {
+    refused(problem);
+    const auditId = newAuditId(new Date());
+    logger.info({ conn: session.id, client: session.remoteAddress, auditId, reason: problem }, rcpt === undefined ? "sender refused" : "recipient refused");
+    audit.record({
+      type: "rejected",
+      auditId,
+      actor: "gateway",
+      data: {
+        stage: "smtp",
+        reason: problem,
+        reply: `${reply.code} ${reply.message}`,
+        mailFrom: sender,
+        rcptTo: rcpt === undefined ? [] : [rcpt],
+        clientAddress: session.remoteAddress,
+        clientHelo: session.hostNameAppearsAs || "",
+      },
+    });
+    return replyError(reply);
+  }
+
+  const senderReply: Record<"invalid-utf8" | "needs-smtputf8", SmtpReply> = {
+    "invalid-utf8": replies.senderNotUtf8,
+    "needs-smtputf8": replies.senderNeedsSmtputf8,
+  };
+  const recipientReply = (problem: AddressProblem, rcpt: string): SmtpReply => {
+    switch (problem) {
+      case "invalid-utf8":
+        return replies.recipientNotUtf8;
+      case "needs-smtputf8":
+        return replies.recipientNeedsSmtputf8;
+      case "source-route":
+        return replies.sourceRoute(rcpt);
+      case "percent-hack":
+        return replies.percentHack(rcpt);
+      case "bang-path":
+        return replies.bangPath(rcpt);
+      case "quoted-at":
+        return replies.quotedAt(rcpt);
+    }
+  };
 
   const options: SMTPServerOptions = {
     name: deps.hostname,
     banner: "mumuka ESMTP",
     size: smtp.maxMessageBytes,
-    maxClients: smtp.maxConnections,
+    // connection slots (total, per client, reserved) are taken by GuardedSMTPServer, see connection-slots.ts
     socketTimeout: smtp.socketTimeoutMs,
     closeTimeout: CLOSE_GRACE_MS,
     authOptional: true,
@@ -74,7 +139,15 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
       }
       callback();
     },
-    onMailFrom(_address, _session, callback) {
+    onClose(session) {
+      slots.release(session.id);
+    },
+    onMailFrom(address, session, callback) {
+      const facts = factsOf(address) ?? pathFacts(Buffer.from(address.address, "utf8"));
+      const problem = judgeSender(facts, smtputf8(session));
+      if (problem === "invalid-utf8" || problem === "needs-smtputf8") {
+        return callback(refuseAddress(session, problem, senderReply[problem], address.address));
+      }
       callback();
     },
     onRcptTo(address, session, callback) {
@@ -82,6 +155,12 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
         refused("recipients");
         return callback(replyError(replies.tooManyRecipients));
       }
+      // RFC 5321 4.5.1: the domainless postmaster must be accepted; receiveData rewrites it to smtp.postmaster
+      if (address.address.toLowerCase() === "postmaster") return callback();
+      const facts = factsOf(address) ?? pathFacts(Buffer.from(address.address, "utf8"));
+      const problem = judgeRecipient(facts, smtputf8(session), allowedInLocalPart);
+      const sender = session.envelope.mailFrom ? session.envelope.mailFrom.address : "";
+      if (problem) return callback(refuseAddress(session, problem, recipientReply(problem, address.address), sender, address.address));
       const verdict = domainOk(address.address);
       if (verdict === "syntax") return callback(replyError(replies.badRecipient));
       if (verdict === "denied") {
@@ -92,9 +171,16 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
       callback();
     },
     onData(stream, session, callback) {
-      receiveData(stream, session).then(
-        (id) => callback(null, replies.queued(id)),
-        (error: Error) => callback(error),
+      const guard = guardOf(session);
+      receiveData(stream, session, guard).then(
+        (id) => {
+          guard?.transactionDone();
+          callback(null, replies.queued(id));
+        },
+        (error: Error) => {
+          guard?.transactionDone();
+          callback(error);
+        },
       );
     },
   };
@@ -102,10 +188,17 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
     options.key = readFileSync(smtp.tls.key);
     options.cert = readFileSync(smtp.tls.cert);
   }
-  const server = new PromptSMTPServer(options);
+  const server = new GuardedSMTPServer(options, {
+    slots,
+    transactionTimeoutMs: smtp.transactionTimeoutMs,
+    onCut(reason, session) {
+      refused(reason);
+      logger.info({ conn: session.id, client: session.remoteAddress, reason }, reason === "busy" || reason === "client-limit" ? "connection refused: no slot" : "connection cut");
+    },
+  });
   server.on("error", (error) => logger.warn({ err: error }, "smtp server error"));
 
-  async function receiveData(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
+  async function receiveData(stream: SMTPServerDataStream, session: SMTPServerSession, guard: SessionGuard | undefined): Promise<string> {
     const receivedAt = new Date();
     const id = newAuditId(receivedAt);
     const log = logger.child({ queueId: id, conn: session.id });
@@ -115,7 +208,7 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
       id,
       receivedAt: receivedAt.toISOString(),
       mailFrom,
-      rcptTo: session.envelope.rcptTo.map((r) => r.address),
+      rcptTo: recipientsOf(session),
       clientAddress: session.remoteAddress,
       clientHelo: session.hostNameAppearsAs || "",
       protocol: session.transmissionType || "ESMTP",
@@ -129,16 +222,34 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
     } catch (error) {
       failure = error;
     }
+    const rate =
+      guard && smtp.minDataBytesPerSecond > 0
+        ? watchDataRate({ windowMs: smtp.socketTimeoutMs, minBytesPerSecond: smtp.minDataBytesPerSecond, onTooSlow: () => guard.cut(replies.dataTooSlow, "slow") })
+        : undefined;
     // Read the whole DATA stream even after a failure: the reply can only be sent once it ended.
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      if (failure || stream.sizeExceeded) continue;
-      peek.push(chunk);
-      try {
-        await writer!.write(chunk);
-      } catch (error) {
-        failure = error;
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        rate?.received(chunk.length);
+        if (failure || stream.sizeExceeded) continue;
+        peek.push(chunk);
+        rate?.waiting(true);
+        try {
+          await writer!.write(chunk);
+        } catch (error) {
+          failure = error;
+        } finally {
+          rate?.waiting(false);
+        }
       }
+    } catch (error) {
+      // the client went away, or was cut, before the end of the message: nothing was promised, nothing is kept
+      await writer?.abort();
+      log.info("message data ended early: connection closed or cut");
+      throw error;
+    } finally {
+      rate?.stop();
     }
+    guard?.deciding();
     if (stream.sizeExceeded) {
       await writer?.abort();
       refused("size");
@@ -181,6 +292,16 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
     log.info({ size: committed.size, rcpts: envelope.rcptTo.length }, "queued");
     deps.onQueued(id, committed.info);
     return id;
+  }
+
+  /** the envelope recipients as spooled: the domainless postmaster rewritten, repeats folded (case-insensitively) */
+  function recipientsOf(session: SMTPServerSession): string[] {
+    const byKey = new Map<string, string>();
+    for (const r of session.envelope.rcptTo) {
+      const address = r.address.toLowerCase() === "postmaster" ? postmaster : r.address;
+      if (!byKey.has(address.toLowerCase())) byKey.set(address.toLowerCase(), address);
+    }
+    return [...byKey.values()];
   }
 
   return {
