@@ -45,8 +45,8 @@ export interface GuardOptions {
   slots: ConnectionSlots;
   /** from the greeting, or from the end of the previous message, to the end of the next one (ms) */
   transactionTimeoutMs: number;
-  /** a connection refused (busy, client-limit) or cut (timeout, slow) */
-  onCut(reason: CutReason, session: SMTPServerSession): void;
+  /** a connection refused (busy, client-limit) or cut (timeout, slow); conn is smtp-server's session id */
+  onCut(reason: CutReason, conn: { id: string; client: string }): void;
 }
 
 /** What the receiver may ask of the connection behind a session. */
@@ -64,10 +64,17 @@ const guards = new WeakMap<SMTPServerSession, SessionGuard>();
 export const guardOf = (session: SMTPServerSession): SessionGuard | undefined => guards.get(session);
 
 const FACTS = Symbol("mumuka.pathFacts");
+const MALFORMED = Symbol("mumuka.malformed");
 /** the raw-byte facts of a parsed MAIL FROM / RCPT TO path (undefined if the hook did not run) */
-export const factsOf = (address: SMTPServerAddress): PathFacts | undefined => (address as { [FACTS]?: PathFacts })[FACTS];
+export const factsOf = (address: SMTPServerAddress): PathFacts | undefined => (address as ParsedAddress)[FACTS];
+/**
+ * true for a path smtp-server found malformed but handed on so its specific problem can be named:
+ * when no rule names one (say, an allowed "%" in an otherwise broken address) it must still be refused
+ */
+export const isMalformed = (address: SMTPServerAddress): boolean => (address as ParsedAddress)[MALFORMED] === true;
 
-type ParsedPath = false | (SMTPServerAddress & { [FACTS]?: PathFacts });
+type ParsedAddress = SMTPServerAddress & { [FACTS]?: PathFacts; [MALFORMED]?: true };
+type ParsedPath = false | ParsedAddress;
 
 interface ConnectionInternals {
   _server: GuardedSMTPServer;
@@ -95,7 +102,7 @@ class GuardedConnection extends Base {
       const verdict = options.slots.take(this.id, this.remoteAddress);
       if (verdict !== "ok") {
         const reason = verdict === "full" ? "busy" : "client-limit";
-        options.onCut(reason, this.session);
+        options.onCut(reason, { id: this.id, client: this.remoteAddress });
         const reply = verdict === "full" ? replies.tooManyClients : replies.tooManyFromClient;
         return this.send(reply.code, reply.message, false);
       }
@@ -111,7 +118,7 @@ class GuardedConnection extends Base {
     const cut = (reply: SmtpReply, reason: CutReason) => {
       clearTimeout(timer);
       if (over()) return;
-      options.onCut(reason, this.session);
+      options.onCut(reason, { id: this.id, client: this.remoteAddress });
       const socket = this._socket;
       this.send(reply.code, reply.message, false); // a 421: smtp-server ends the socket after writing it
       // do not wait for the client's FIN (a hostile client never sends one): drop once the reply is out
@@ -148,9 +155,12 @@ class GuardedConnection extends Base {
       parsed[FACTS] = facts;
       return parsed;
     }
-    // smtp-server found it malformed; if the reason is one we name, let onMailFrom/onRcptTo say so
-    const named = !facts.validUtf8 || facts.sourceRoute || /[%!@]/.test(facts.localPart.normalize("NFKC"));
-    return named ? { address: path.toString("utf8").replace(/[\u0000-\u001f\u007f]/g, " "), args: false, [FACTS]: facts } : parsed;
+    // smtp-server found it malformed; if the reason may be one we name, let onMailFrom/onRcptTo say so
+    // (a sender only for bytes that are not UTF-8: routing in a sender is not refused, see smtp-receiver.ts)
+    const recipient = /^rcpt/i.test(name);
+    const named = !facts.validUtf8 || (recipient && (facts.sourceRoute || /[%!@]/.test(facts.localPart.normalize("NFKC"))));
+    if (!named) return parsed;
+    return { address: path.toString("utf8").replace(/[\u0000-\u001f\u007f]/g, " "), args: false, [FACTS]: facts, [MALFORMED]: true };
   }
 }
 

@@ -19,6 +19,7 @@ export const replies = {
   /** RCPT TO a domain that is not in smtp.recipientDomains: no open relay */
   relayDenied: (rcpt: string): SmtpReply => ({ code: 554, message: `5.7.1 <${rcpt}>: Relay access denied` }),
   badRecipient: { code: 501, message: "5.1.3 Bad recipient address syntax" },
+  badSender: { code: 501, message: "5.1.7 Bad sender address syntax" },
   /**
    * Sender-specified routing in a recipient's local part (see envelope-address.ts). 550 5.7.1 as
    * for any policy refusal; one text per trick so the sending side's logs say which one it was.

@@ -29,7 +29,7 @@ import { clientAllowList, postmasterAddress, recipientDomainMatcher } from "./cl
 import { createConnectionSlots } from "./connection-slots.ts";
 import { watchDataRate } from "./data-rate.ts";
 import { judgeRecipient, judgeSender, pathFacts, type AddressProblem } from "./envelope-address.ts";
-import { factsOf, guardOf, GuardedSMTPServer, type SessionGuard } from "./guarded-server.ts";
+import { factsOf, guardOf, GuardedSMTPServer, isMalformed, type SessionGuard } from "./guarded-server.ts";
 import { createHeaderPeek } from "./header-peek.ts";
 import { replies, replyError, type SmtpReply } from "./replies.ts";
 
@@ -148,6 +148,7 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
       if (problem === "invalid-utf8" || problem === "needs-smtputf8") {
         return callback(refuseAddress(session, problem, senderReply[problem], address.address));
       }
+      if (isMalformed(address)) return callback(replyError(replies.badSender));
       callback();
     },
     onRcptTo(address, session, callback) {
@@ -161,6 +162,7 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
       const problem = judgeRecipient(facts, smtputf8(session), allowedInLocalPart);
       const sender = session.envelope.mailFrom ? session.envelope.mailFrom.address : "";
       if (problem) return callback(refuseAddress(session, problem, recipientReply(problem, address.address), sender, address.address));
+      if (isMalformed(address)) return callback(replyError(replies.badRecipient));
       const verdict = domainOk(address.address);
       if (verdict === "syntax") return callback(replyError(replies.badRecipient));
       if (verdict === "denied") {
@@ -191,9 +193,9 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
   const server = new GuardedSMTPServer(options, {
     slots,
     transactionTimeoutMs: smtp.transactionTimeoutMs,
-    onCut(reason, session) {
+    onCut(reason, conn) {
       refused(reason);
-      logger.info({ conn: session.id, client: session.remoteAddress, reason }, reason === "busy" || reason === "client-limit" ? "connection refused: no slot" : "connection cut");
+      logger.info({ conn: conn.id, client: conn.client, reason }, reason === "busy" || reason === "client-limit" ? "connection refused: no slot" : "connection cut");
     },
   });
   server.on("error", (error) => logger.warn({ err: error }, "smtp server error"));

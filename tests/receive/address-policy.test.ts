@@ -9,12 +9,13 @@ import { parseConfig } from "../../src/config/load.ts";
 import { readRecordInfo } from "../../src/spool/record.ts";
 import type { Receiver } from "../../src/receive/smtp-receiver.ts";
 import { plainMessage } from "../helpers/relay-helpers.ts";
-import { inTransaction, rawSession, startReceiver, type Running } from "./receive-helpers.ts";
+import { endSessions, inTransaction, rawSession, startReceiver, type Running } from "./receive-helpers.ts";
 import { routedRecipient, sourceRouted } from "./routing-arbitraries.ts";
 
 const SEED = Number(process.env.MUMUKA_FUZZ_SEED ?? 20261206);
 const running: Receiver[] = [];
 afterEach(async () => {
+  endSessions();
   await Promise.all(running.splice(0).map((r) => r.close()));
 });
 
@@ -77,8 +78,21 @@ describe("recipients whose local part routes elsewhere", () => {
     const s = await inTransaction(r.port);
     expect(await s.command("RCPT TO:<user%other.example@city.example.lg.jp>")).toMatch(/^250 /);
     expect(await s.command("RCPT TO:<other.example!user@city.example.lg.jp>")).toMatch(/^550 5\.7\.1 .*bang path/);
+    // allowing "%" does not let an otherwise malformed address through
+    expect(await s.command("RCPT TO:<user..x%other.example@city.example.lg.jp>")).toMatch(/^501 5\.1\.3 /);
     s.end();
     expect(() => parseConfig({ smtp: { allowLocalPartCharacters: ["@"] } })).toThrow(/allowLocalPartCharacters/);
+  });
+
+  it("are a recipient rule only: a sender with % is accepted, a malformed sender is still refused", async () => {
+    const r = await startReceiver(running);
+    const s = await rawSession(r.port);
+    await s.command("EHLO client.example");
+    expect(await s.command('MAIL FROM:<"a@b"@example.com>')).toMatch(/^501 /);
+    expect(await s.command("MAIL FROM:<@relay.example:a@example.com>")).toMatch(/^250 /);
+    await s.command("RSET");
+    expect(await s.command("MAIL FROM:<bounce%list@example.com>")).toMatch(/^250 /);
+    s.end();
   });
 
   it("property: a routing character in any position and form, or a source route, is never accepted", async () => {

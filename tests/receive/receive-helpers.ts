@@ -57,6 +57,13 @@ export interface RawSession {
   end(): void;
 }
 
+const open = new Set<RawSession>();
+/** ends every raw session still open (call in afterEach: a failed test must not leave the receiver's close waiting) */
+export function endSessions(): void {
+  for (const s of open) s.end();
+  open.clear();
+}
+
 /** Opens a raw SMTP session from `localAddress` (127.0.0.x) and waits for the first reply. */
 export async function rawSession(port: number, localAddress = "127.0.0.1"): Promise<RawSession> {
   const socket = net.connect({ port, host: "127.0.0.1", localAddress });
@@ -92,7 +99,7 @@ export async function rawSession(port: number, localAddress = "127.0.0.1"): Prom
   };
   const greeting = await reply();
   const write = (data: string | Buffer) => void socket.write(data);
-  return {
+  const session: RawSession = {
     greeting,
     replies,
     closed,
@@ -106,6 +113,9 @@ export async function rawSession(port: number, localAddress = "127.0.0.1"): Prom
     },
     end: () => void socket.destroy(),
   };
+  open.add(session);
+  void closed.then(() => open.delete(session));
+  return session;
 }
 
 /** A session that has said EHLO and MAIL FROM (with optional parameters). */

@@ -10,11 +10,12 @@ import { afterEach, describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/load.ts";
 import type { Receiver } from "../../src/receive/smtp-receiver.ts";
 import { plainMessage, sendRaw, waitFor } from "../helpers/relay-helpers.ts";
-import { inTransaction, rawSession, startReceiver, type RawSession } from "./receive-helpers.ts";
+import { endSessions, inTransaction, rawSession, startReceiver, type RawSession } from "./receive-helpers.ts";
 
 const running: Receiver[] = [];
 const sessions: RawSession[] = [];
 afterEach(async () => {
+  endSessions();
   for (const s of sessions.splice(0)) s.end();
   await Promise.all(running.splice(0).map((r) => r.close()));
 });
