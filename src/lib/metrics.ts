@@ -13,7 +13,7 @@ export interface Metrics {
    * SMTP refusals at the door, by reason: client, relay, size, recipients, tempfail; per address
    * (percent-hack, bang-path, quoted-at, source-route, invalid-utf8, needs-smtputf8); per connection
    * (busy: no slot, client-limit: maxConnectionsPerClient, timeout: transactionTimeoutMs, slow:
-   * minDataBytesPerSecond). A bounded set of labels, never an address.
+   * minDataBytesPerSecond, errors: too many refused addresses). A bounded set of labels, never an address.
    */
   refused: Counter<"reason">;
   attachmentsRemoved: Counter;

@@ -39,7 +39,7 @@ import type { ConnectionSlots } from "./connection-slots.ts";
 import { pathFacts, rawPath, type PathFacts } from "./envelope-address.ts";
 import { replies, type SmtpReply } from "./replies.ts";
 
-export type CutReason = "busy" | "client-limit" | "timeout" | "slow";
+export type CutReason = "busy" | "client-limit" | "timeout" | "slow" | "errors";
 
 export interface GuardOptions {
   slots: ConnectionSlots;

@@ -47,6 +47,8 @@ export const replies = {
   tooManyFromClient: { code: 421, message: "4.7.0 Error: too many connections from your address" },
   /** smtp.transactionTimeoutMs: no message completed in time (a trickling or stalled client) */
   transactionTimeout: { code: 421, message: "4.4.2 Error: transaction time limit exceeded, closing connection" },
+  /** a session whose addresses keep being refused (as Postfix's smtpd_hard_error_limit): each refusal is an audit event */
+  tooManyRefusals: { code: 421, message: "4.7.0 Error: too many refused addresses, closing connection" },
   /** smtp.minDataBytesPerSecond: message data arrives slower than the configured floor */
   dataTooSlow: { code: 421, message: "4.4.2 Error: message data too slow, closing connection" },
   queued: (id: string) => `2.0.0 Ok: queued as ${id}`,

@@ -52,6 +52,12 @@ export interface Receiver {
 
 /** on shutdown, sessions get this long to finish their transaction before being cut (ms) */
 const CLOSE_GRACE_MS = 10_000;
+/**
+ * A session is cut after this many refused addresses (routing tricks, bad bytes), as Postfix's
+ * smtpd_hard_error_limit (20): each refusal is an audit event, so one connection cannot flood the
+ * audit trail. The upstream MTA refuses such addresses itself and never comes near it.
+ */
+const MAX_ADDRESS_REFUSALS = 20;
 
 export function createReceiver(deps: ReceiverDeps): Receiver {
   const { smtp, logger, audit } = deps;
@@ -67,6 +73,7 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
   });
   const refused = (reason: string) => deps.metrics?.refused.inc({ reason });
   let closing = false;
+  const addressRefusals = new WeakMap<SMTPServerSession, number>();
 
   /** SMTPUTF8 on this transaction's MAIL FROM (RFC 6531: it covers the RCPTs too) */
   const smtputf8 = (session: SMTPServerSession) =>
@@ -76,7 +83,7 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
    * A refused address is a story of its own in the audit trail (a "rejected" event with a sender
    * and a fresh audit id makes it a searchable message summary), counted by reason in the metrics.
    */
-  function refuseAddress(session: SMTPServerSession, problem: AddressProblem, reply: SmtpReply, sender: string, rcpt?: string): Error {
+  function refuseAddress(session: SMTPServerSession, problem: AddressProblem, reply: SmtpReply, sender: string, rcpt: string | undefined, callback: (err: Error) => void): void {
     refused(problem);
     const auditId = newAuditId(new Date());
     logger.info({ conn: session.id, client: session.remoteAddress, auditId, reason: problem }, rcpt === undefined ? "sender refused" : "recipient refused");
@@ -94,7 +101,10 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
         clientHelo: session.hostNameAppearsAs || "",
       },
     });
-    return replyError(reply);
+    callback(replyError(reply)); // smtp-server sends the refusal before this returns
+    const count = (addressRefusals.get(session) ?? 0) + 1;
+    addressRefusals.set(session, count);
+    if (count >= MAX_ADDRESS_REFUSALS) guardOf(session)?.cut(replies.tooManyRefusals, "errors");
   }
 
   const senderReply: Record<"invalid-utf8" | "needs-smtputf8", SmtpReply> = {
@@ -146,7 +156,7 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
       const facts = factsOf(address) ?? pathFacts(Buffer.from(address.address, "utf8"));
       const problem = judgeSender(facts, smtputf8(session));
       if (problem === "invalid-utf8" || problem === "needs-smtputf8") {
-        return callback(refuseAddress(session, problem, senderReply[problem], address.address));
+        return refuseAddress(session, problem, senderReply[problem], address.address, undefined, callback);
       }
       if (isMalformed(address)) return callback(replyError(replies.badSender));
       callback();
@@ -161,7 +171,7 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
       const facts = factsOf(address) ?? pathFacts(Buffer.from(address.address, "utf8"));
       const problem = judgeRecipient(facts, smtputf8(session), allowedInLocalPart);
       const sender = session.envelope.mailFrom ? session.envelope.mailFrom.address : "";
-      if (problem) return callback(refuseAddress(session, problem, recipientReply(problem, address.address), sender, address.address));
+      if (problem) return refuseAddress(session, problem, recipientReply(problem, address.address), sender, address.address, callback);
       if (isMalformed(address)) return callback(replyError(replies.badRecipient));
       const verdict = domainOk(address.address);
       if (verdict === "syntax") return callback(replyError(replies.badRecipient));

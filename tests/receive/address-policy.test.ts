@@ -65,6 +65,16 @@ describe("recipients whose local part routes elsewhere", () => {
     expect(new Set(rejected.map((e) => e.auditId)).size).toBe(rejected.length);
   });
 
+  it("end the session with 421 4.7.0 after 20 refusals, each one recorded (one connection cannot flood the audit trail)", async () => {
+    const r = await startReceiver(running);
+    const s = await inTransaction(r.port);
+    for (let i = 0; i < 20; i++) expect(await s.command(`RCPT TO:<u${i}%other.example@city.example.lg.jp>`)).toMatch(/^550 5\.7\.1 /);
+    expect(await s.reply()).toMatch(/^421 4\.7\.0 .*too many refused addresses/);
+    await s.closed;
+    expect(r.audit.of("rejected")).toHaveLength(20);
+    expect(r.refusals.at(-1)).toBe("errors");
+  });
+
   it("a full-width ％ in a UTF-8 local part is a percent hack too", async () => {
     const r = await startReceiver(running);
     const s = await inTransaction(r.port, "a@example.com", "SMTPUTF8");
@@ -96,17 +106,26 @@ describe("recipients whose local part routes elsewhere", () => {
   });
 
   it("property: a routing character in any position and form, or a source route, is never accepted", async () => {
-    const r = await startReceiver(running, { maxRecipients: 10_000 });
-    const s = await inTransaction(r.port, "a@example.com", "SMTPUTF8");
+    const r = await startReceiver(running);
+    // a session is cut after 20 refused addresses: open a new one when that happened
+    let s = await inTransaction(r.port, "a@example.com", "SMTPUTF8");
+    let refusedHere = 0;
     await fc.assert(
       fc.asyncProperty(fc.oneof(routedRecipient.map((x) => x.path), sourceRouted), async (path) => {
+        if (refusedHere === 20) {
+          expect(await s.reply()).toMatch(/^421 4\.7\.0 /);
+          s = await inTransaction(r.port, "a@example.com", "SMTPUTF8");
+          refusedHere = 0;
+        }
         const reply = await s.command(Buffer.from(`RCPT TO:<${path}>\r\n`));
         expect(reply, path).toMatch(/^550 5\.7\.1 /);
+        refusedHere++;
       }),
       { seed: SEED, numRuns: 300 },
     );
     s.end();
     expect(r.audit.of("received")).toEqual([]);
+    expect(r.audit.of("rejected")).toHaveLength(300);
   });
 });
 

@@ -6,7 +6,7 @@
  * configured; the tests assert outcomes and their order, never elapsed time.
  */
 import { readdir } from "node:fs/promises";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { parseConfig } from "../../src/config/load.ts";
 import type { Receiver } from "../../src/receive/smtp-receiver.ts";
 import { plainMessage, sendRaw, waitFor } from "../helpers/relay-helpers.ts";
@@ -138,5 +138,28 @@ describe("connection slots", () => {
   it("are configured consistently", () => {
     expect(() => parseConfig({ smtp: { maxConnections: 5, reservedConnections: 5 } })).toThrow(/reservedConnections/);
     expect(() => parseConfig({ smtp: { maxConnectionsPerClient: 0 } })).toThrow(/maxConnectionsPerClient/);
+  });
+});
+
+describe("the per-message deadline (fake clock)", () => {
+  afterEach(() => vi.useRealTimers());
+
+  it("starts again after each message, so a connection that keeps delivering is never cut, and cuts one that stops", async () => {
+    const r = await startReceiver(running, { transactionTimeoutMs: 10_000, minDataBytesPerSecond: 0 });
+    // only the deadline's timers are faked; sockets and the spool run for real
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    const s = await inTransaction(r.port);
+    for (let i = 0; i < 3; i++) {
+      if (i > 0) expect(await s.command("MAIL FROM:<a@example.com>")).toMatch(/^250 /);
+      expect(await s.command("RCPT TO:<staff@city.example.lg.jp>")).toMatch(/^250 /);
+      expect(await s.command("DATA")).toMatch(/^354 /);
+      expect(await s.command(`${plainMessage(`reused ${i}`)}\r\n.\r\n`)).toMatch(/^250 /);
+      vi.advanceTimersByTime(7_000); // 21 s in all: past the deadline unless each message restarted it
+      expect(s.isClosed()).toBe(false);
+    }
+    vi.advanceTimersByTime(3_000);
+    await s.closed;
+    expect(s.replies.at(-1)).toMatch(/^421 4\.4\.2 /);
+    expect(r.queued).toHaveLength(3);
   });
 });
