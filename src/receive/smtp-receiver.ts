@@ -25,13 +25,13 @@ import type { Logger } from "../lib/logger.ts";
 import type { Metrics } from "../lib/metrics.ts";
 import type { Spool } from "../spool/spool.ts";
 import type { RecordInfo, SpoolEnvelope } from "../spool/record.ts";
-import { clientAllowList, postmasterAddress, recipientDomainMatcher } from "./client-policy.ts";
+import { createAddressRules } from "./address-rules.ts";
+import { clientAllowList, recipientDomainMatcher } from "./client-policy.ts";
 import { createConnectionSlots } from "./connection-slots.ts";
 import { watchDataRate } from "./data-rate.ts";
-import { judgeRecipient, judgeSender, pathFacts, type AddressProblem } from "./envelope-address.ts";
-import { factsOf, guardOf, GuardedSMTPServer, isMalformed, type SessionGuard } from "./guarded-server.ts";
+import { guardOf, GuardedSMTPServer, type SessionGuard } from "./guarded-server.ts";
 import { createHeaderPeek } from "./header-peek.ts";
-import { replies, replyError, type SmtpReply } from "./replies.ts";
+import { replies, replyError } from "./replies.ts";
 
 export interface ReceiverDeps {
   smtp: Config["smtp"];
@@ -52,19 +52,10 @@ export interface Receiver {
 
 /** on shutdown, sessions get this long to finish their transaction before being cut (ms) */
 const CLOSE_GRACE_MS = 10_000;
-/**
- * A session is cut after this many refused addresses (routing tricks, bad bytes), as Postfix's
- * smtpd_hard_error_limit (20): each refusal is an audit event, so one connection cannot flood the
- * audit trail. The upstream MTA refuses such addresses itself and never comes near it.
- */
-const MAX_ADDRESS_REFUSALS = 20;
-
 export function createReceiver(deps: ReceiverDeps): Receiver {
   const { smtp, logger, audit } = deps;
   const clientAllowed = clientAllowList(smtp.clients);
   const domainOk = recipientDomainMatcher(smtp.recipientDomains);
-  const postmaster = postmasterAddress(smtp.postmaster, smtp.recipientDomains, deps.hostname);
-  const allowedInLocalPart = new Set(smtp.allowLocalPartCharacters);
   const slots = createConnectionSlots({
     maxConnections: smtp.maxConnections,
     maxConnectionsPerClient: smtp.maxConnectionsPerClient,
@@ -73,60 +64,7 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
   });
   const refused = (reason: string) => deps.metrics?.refused.inc({ reason });
   let closing = false;
-  const addressRefusals = new WeakMap<SMTPServerSession, number>();
-
-  /** SMTPUTF8 on this transaction's MAIL FROM (RFC 6531: it covers the RCPTs too) */
-  const smtputf8 = (session: SMTPServerSession) =>
-    Boolean(session.envelope.smtpUtf8 || (session.envelope.mailFrom && (session.envelope.mailFrom.args as Record<string, unknown> | false) && (session.envelope.mailFrom.args as Record<string, unknown>).SMTPUTF8));
-
-  /**
-   * A refused address is a story of its own in the audit trail (a "rejected" event with a sender
-   * and a fresh audit id makes it a searchable message summary), counted by reason in the metrics.
-   */
-  function refuseAddress(session: SMTPServerSession, problem: AddressProblem, reply: SmtpReply, sender: string, rcpt: string | undefined, callback: (err: Error) => void): void {
-    refused(problem);
-    const auditId = newAuditId(new Date());
-    logger.info({ conn: session.id, client: session.remoteAddress, auditId, reason: problem }, rcpt === undefined ? "sender refused" : "recipient refused");
-    audit.record({
-      type: "rejected",
-      auditId,
-      actor: "gateway",
-      data: {
-        stage: "smtp",
-        reason: problem,
-        reply: `${reply.code} ${reply.message}`,
-        mailFrom: sender,
-        rcptTo: rcpt === undefined ? [] : [rcpt],
-        clientAddress: session.remoteAddress,
-        clientHelo: session.hostNameAppearsAs || "",
-      },
-    });
-    callback(replyError(reply)); // smtp-server sends the refusal before this returns
-    const count = (addressRefusals.get(session) ?? 0) + 1;
-    addressRefusals.set(session, count);
-    if (count >= MAX_ADDRESS_REFUSALS) guardOf(session)?.cut(replies.tooManyRefusals, "errors");
-  }
-
-  const senderReply: Record<"invalid-utf8" | "needs-smtputf8", SmtpReply> = {
-    "invalid-utf8": replies.senderNotUtf8,
-    "needs-smtputf8": replies.senderNeedsSmtputf8,
-  };
-  const recipientReply = (problem: AddressProblem, rcpt: string): SmtpReply => {
-    switch (problem) {
-      case "invalid-utf8":
-        return replies.recipientNotUtf8;
-      case "needs-smtputf8":
-        return replies.recipientNeedsSmtputf8;
-      case "source-route":
-        return replies.sourceRoute(rcpt);
-      case "percent-hack":
-        return replies.percentHack(rcpt);
-      case "bang-path":
-        return replies.bangPath(rcpt);
-      case "quoted-at":
-        return replies.quotedAt(rcpt);
-    }
-  };
+  const rules = createAddressRules({ smtp, hostname: deps.hostname, audit, logger, refused });
 
   const options: SMTPServerOptions = {
     name: deps.hostname,
@@ -153,12 +91,7 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
       slots.release(session.id);
     },
     onMailFrom(address, session, callback) {
-      const facts = factsOf(address) ?? pathFacts(Buffer.from(address.address, "utf8"));
-      const problem = judgeSender(facts, smtputf8(session));
-      if (problem === "invalid-utf8" || problem === "needs-smtputf8") {
-        return refuseAddress(session, problem, senderReply[problem], address.address, undefined, callback);
-      }
-      if (isMalformed(address)) return callback(replyError(replies.badSender));
+      if (rules.refuseSender(address, session, callback)) return;
       callback();
     },
     onRcptTo(address, session, callback) {
@@ -166,13 +99,9 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
         refused("recipients");
         return callback(replyError(replies.tooManyRecipients));
       }
-      // RFC 5321 4.5.1: the domainless postmaster must be accepted; receiveData rewrites it to smtp.postmaster
-      if (address.address.toLowerCase() === "postmaster") return callback();
-      const facts = factsOf(address) ?? pathFacts(Buffer.from(address.address, "utf8"));
-      const problem = judgeRecipient(facts, smtputf8(session), allowedInLocalPart);
-      const sender = session.envelope.mailFrom ? session.envelope.mailFrom.address : "";
-      if (problem) return refuseAddress(session, problem, recipientReply(problem, address.address), sender, address.address, callback);
-      if (isMalformed(address)) return callback(replyError(replies.badRecipient));
+      // RFC 5321 4.5.1: the domainless postmaster must be accepted; it is spooled as smtp.postmaster
+      if (rules.isPostmaster(address)) return callback();
+      if (rules.refuseRecipient(address, session, callback)) return;
       const verdict = domainOk(address.address);
       if (verdict === "syntax") return callback(replyError(replies.badRecipient));
       if (verdict === "denied") {
@@ -220,7 +149,7 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
       id,
       receivedAt: receivedAt.toISOString(),
       mailFrom,
-      rcptTo: recipientsOf(session),
+      rcptTo: rules.recipientsOf(session),
       clientAddress: session.remoteAddress,
       clientHelo: session.hostNameAppearsAs || "",
       protocol: session.transmissionType || "ESMTP",
@@ -304,16 +233,6 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
     log.info({ size: committed.size, rcpts: envelope.rcptTo.length }, "queued");
     deps.onQueued(id, committed.info);
     return id;
-  }
-
-  /** the envelope recipients as spooled: the domainless postmaster rewritten, repeats folded (case-insensitively) */
-  function recipientsOf(session: SMTPServerSession): string[] {
-    const byKey = new Map<string, string>();
-    for (const r of session.envelope.rcptTo) {
-      const address = r.address.toLowerCase() === "postmaster" ? postmaster : r.address;
-      if (!byKey.has(address.toLowerCase())) byKey.set(address.toLowerCase(), address);
-    }
-    return [...byKey.values()];
   }
 
   return {
