@@ -138,6 +138,10 @@ describe("connection slots", () => {
   it("are configured consistently", () => {
     expect(() => parseConfig({ smtp: { maxConnections: 5, reservedConnections: 5 } })).toThrow(/reservedConnections/);
     expect(() => parseConfig({ smtp: { maxConnectionsPerClient: 0 } })).toThrow(/maxConnectionsPerClient/);
+    // a bad network fails the configuration check, not the receiver thread at start
+    expect(() => parseConfig({ smtp: { reservedClients: ["mx.example"] } })).toThrow(/reservedClients/);
+    expect(() => parseConfig({ smtp: { clients: ["192.0.2.0/33"] } })).toThrow(/clients/);
+    expect(parseConfig({ smtp: { reservedClients: ["192.0.2.25", "2001:db8::/32"] } }).smtp.reservedClients).toHaveLength(2);
   });
 });
 
