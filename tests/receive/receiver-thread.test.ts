@@ -72,4 +72,22 @@ describe("the receiver thread", () => {
     expect(refused).toEqual(["bang-path"]);
     expect(audit.of("rejected")[0]?.data).toMatchObject({ reason: "bang-path", rcptTo: ["other.example!user@city.example.lg.jp"] });
   });
+
+  it("rejects listen() when the receiver cannot be built (an unreadable TLS key) instead of restarting the thread forever", async () => {
+    const dataDir = await tempDir();
+    const config = parseConfig({ dataDir, smtp: { host: "127.0.0.1", port: 0, tls: { cert: `${dataDir}/missing-cert.pem`, key: `${dataDir}/missing-key.pem` } } });
+    const threads: Worker[] = [];
+    const receiver = createThreadedReceiver({
+      smtp: config.smtp,
+      hostname: "mumuka.test",
+      dataDir,
+      log: { level: "silent", format: "json" },
+      audit: recordingSink(),
+      logger: silentLogger(),
+      onQueued: () => {},
+      onThread: (w) => threads.push(w),
+    });
+    await expect(receiver.listen()).rejects.toMatchObject({ code: "ENOENT" });
+    expect(threads).toHaveLength(1);
+  });
 });
