@@ -104,7 +104,7 @@ class GuardedConnection extends Base {
         const reason = verdict === "full" ? "busy" : "client-limit";
         options.onCut(reason, { id: this.id, client: this.remoteAddress });
         const reply = verdict === "full" ? replies.tooManyClients : replies.tooManyFromClient;
-        return this.send(reply.code, reply.message, false);
+        return this.drop(reply);
       }
       guards.set(this.session, this.guard(options));
       this.connectionReady();
@@ -119,11 +119,7 @@ class GuardedConnection extends Base {
       clearTimeout(timer);
       if (over()) return;
       options.onCut(reason, { id: this.id, client: this.remoteAddress });
-      const socket = this._socket;
-      this.send(reply.code, reply.message, false); // a 421: smtp-server ends the socket after writing it
-      // do not wait for the client's FIN (a hostile client never sends one): drop once the reply is out
-      if (socket.writableFinished) socket.destroy();
-      else socket.once("finish", () => socket.destroy());
+      this.drop(reply);
     };
     const arm = () => {
       clearTimeout(timer);
@@ -144,6 +140,18 @@ class GuardedConnection extends Base {
       },
       cut,
     };
+  }
+
+  /**
+   * Sends a 421 (smtp-server then ends the socket) and destroys the socket once the reply is out,
+   * without waiting for the client's FIN: a hostile client never sends one, and smtp-server would
+   * keep the descriptor until its half-close timer.
+   */
+  private drop(reply: SmtpReply): void {
+    const socket = this._socket;
+    this.send(reply.code, reply.message, false);
+    if (socket.writableFinished) socket.destroy();
+    else socket.once("finish", () => socket.destroy());
   }
 
   override _parseAddressCommand(name: string, command: Buffer): ParsedPath {

@@ -81,6 +81,7 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
     onConnect(session, callback) {
       if (closing) return callback(replyError(replies.shuttingDown));
       if (!clientAllowed(session.remoteAddress)) {
+        slots.release(session.id); // a refused host must not hold a slot while its socket lingers
         refused("client");
         logger.info({ conn: session.id, client: session.remoteAddress }, "client refused: not in smtp.clients");
         return callback(replyError(replies.clientDenied));

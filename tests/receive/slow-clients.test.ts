@@ -6,6 +6,7 @@
  * configured; the tests assert outcomes and their order, never elapsed time.
  */
 import { readdir } from "node:fs/promises";
+import net from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { parseConfig } from "../../src/config/load.ts";
 import type { Receiver } from "../../src/receive/smtp-receiver.ts";
@@ -133,6 +134,31 @@ describe("connection slots", () => {
     const fifth = await rawSession(r.port, "127.0.0.9");
     expect(fifth.greeting).toMatch(/^421 4\.3\.2 /);
     expect(r.refusals).toEqual(["busy", "busy"]);
+  });
+
+  it("are not held by refused hosts that keep their half of the connection open", async () => {
+    const r = await startReceiver(running, { clients: ["127.0.0.1/32"], maxConnections: 2, reservedConnections: 0 });
+    // hosts outside smtp.clients that never close their side (allowHalfOpen): they get 554 and must not count
+    const lingering = await Promise.all(
+      ["127.0.0.2", "127.0.0.3", "127.0.0.4"].map(
+        (localAddress) =>
+          new Promise<net.Socket>((resolve) => {
+            const socket = net.connect({ port: r.port, host: "127.0.0.1", localAddress, allowHalfOpen: true });
+            socket.on("error", () => {});
+            socket.once("data", (d) => {
+              expect(d.toString()).toMatch(/^554 /);
+              resolve(socket);
+            });
+          }),
+      ),
+    );
+    try {
+      const allowed = [await rawSession(r.port), await rawSession(r.port)];
+      sessions.push(...allowed);
+      expect(allowed.map((s) => s.greeting)).toEqual([expect.stringMatching(/^220 /), expect.stringMatching(/^220 /)]);
+    } finally {
+      for (const socket of lingering) socket.destroy();
+    }
   });
 
   it("are configured consistently", () => {
