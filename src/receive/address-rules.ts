@@ -59,7 +59,17 @@ export function createAddressRules(deps: {
     const args = session.envelope.mailFrom ? (session.envelope.mailFrom.args as Record<string, unknown> | false) : false;
     return Boolean(session.envelope.smtpUtf8 || (args && args.SMTPUTF8));
   };
-  const factsFor = (address: SMTPServerAddress) => factsOf(address) ?? pathFacts(Buffer.from(address.address, "utf8"));
+  /**
+   * The raw-byte facts from GuardedSMTPServer's hook; should a library change stop the hook, the
+   * parsed text is judged instead, where bytes that were not UTF-8 show as U+FFFD (tests on source
+   * routes and quoted "@" fail loudly then, as only the raw bytes show those)
+   */
+  const factsFor = (address: SMTPServerAddress) => {
+    const hooked = factsOf(address);
+    if (hooked) return hooked;
+    const facts = pathFacts(Buffer.from(address.address, "utf8"));
+    return address.address.includes("\uFFFD") ? { ...facts, validUtf8: false } : facts;
+  };
 
   /**
    * A refused address is a story of its own in the audit trail: a "rejected" event with a sender

@@ -164,7 +164,7 @@ class GuardedConnection extends Base {
       return parsed;
     }
     // smtp-server found it malformed; if the reason may be one we name, let onMailFrom/onRcptTo say so
-    // (a sender only for bytes that are not UTF-8: routing in a sender is not refused, see smtp-receiver.ts)
+    // (a sender only for bytes that are not UTF-8: routing in a sender is not refused, see address-rules.ts)
     const recipient = /^rcpt/i.test(name);
     const named = !facts.validUtf8 || (recipient && (facts.sourceRoute || /[%!@]/.test(facts.localPart.normalize("NFKC"))));
     if (!named) return parsed;
