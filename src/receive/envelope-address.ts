@@ -14,6 +14,17 @@
  * allow_percent_hack) relays it on to other.example: an open relay through
  * the back door. Postfix refuses the same class (allow_untrusted_routing = no).
  *
+ * What smtp-server (3.21) does with such paths, and why the raw bytes are
+ * read here: it splits the path at "@" and wants exactly two parts, so a
+ * quoted or escaped "@" got its generic 501 and a quoted local part with a
+ * space breaks its whitespace split (both now get the specific refusal); it
+ * drops a source route silently and keeps the mailbox; it keeps quotes and
+ * backslashes in the local part ("a%b" and a\%b reach onRcptTo as written);
+ * it decodes the line as UTF-8, turning bytes that are not UTF-8 into U+FFFD
+ * (j\xf6rg@ became j\ufffdrg@ and was relayed so); it leaves case alone.
+ * Here quotes and backslashes never hide a character, case does not matter
+ * (the routing characters have none), and NFKC folds the full-width forms.
+ *
  * SECURITY: every byte here is client input. The scanner is linear, bounded
  * by the command line length smtp-server allows, and never throws.
  */
