@@ -17,7 +17,8 @@
  * What smtp-server (3.21) does with such paths, and why the raw bytes are
  * read here: it splits the path at "@" and wants exactly two parts, so a
  * quoted or escaped "@" got its generic 501 and a quoted local part with a
- * space breaks its whitespace split (both now get the specific refusal); it
+ * space breaks its whitespace split (with a routing character in them, they
+ * now get the specific refusal; otherwise its 501 stands); it
  * drops a source route silently and keeps the mailbox; it keeps quotes and
  * backslashes in the local part ("a%b" and a\%b reach onRcptTo as written);
  * it decodes the line as UTF-8, turning bytes that are not UTF-8 into U+FFFD
