@@ -92,7 +92,8 @@ export const smtpSchema = z.strictObject({
     .regex(/^[^\s@%!"<>]+@[^\s@%!"<>]+$/, "a plain address local@domain (no routing characters)")
     .optional(),
   tls: tlsFiles.optional(),
-}).refine((s) => s.reservedConnections < s.maxConnections, {
+  // only with reservedClients: a small maxConnections without them must keep working
+}).refine((s) => s.reservedClients.length === 0 || s.reservedConnections < s.maxConnections, {
   message: "smtp.reservedConnections must be smaller than smtp.maxConnections",
   path: ["reservedConnections"],
 });

@@ -162,7 +162,9 @@ describe("connection slots", () => {
   });
 
   it("are configured consistently", () => {
-    expect(() => parseConfig({ smtp: { maxConnections: 5, reservedConnections: 5 } })).toThrow(/reservedConnections/);
+    expect(() => parseConfig({ smtp: { maxConnections: 5, reservedConnections: 5, reservedClients: ["192.0.2.25"] } })).toThrow(/reservedConnections/);
+    // the default reservedConnections (10) does not stop a small maxConnections while nothing is reserved
+    expect(parseConfig({ smtp: { maxConnections: 5 } }).smtp.maxConnections).toBe(5);
     expect(() => parseConfig({ smtp: { maxConnectionsPerClient: 0 } })).toThrow(/maxConnectionsPerClient/);
     // a bad network fails the configuration check, not the receiver thread at start
     expect(() => parseConfig({ smtp: { reservedClients: ["mx.example"] } })).toThrow(/reservedClients/);
