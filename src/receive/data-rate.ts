@@ -7,10 +7,15 @@
  *
  * Time the receiver spends waiting on its own spool (back-pressure: the
  * client cannot send while we do not read) is not the client's: it is
- * subtracted, and a window that was mostly ours is not judged.
+ * subtracted, and a window that was mostly ours is not judged. Nor is a
+ * window whose check came late: our thread was stalled (CPU starvation, a
+ * long GC), and bytes may be waiting unread in the socket.
  *
  * SECURITY: counts bytes only; never sees their content.
  */
+
+/** a check this much later than its window (1.5 windows) means our thread was stalled */
+const STALL_FACTOR = 1.5;
 
 export interface DataRateOptions {
   windowMs: number;
@@ -40,8 +45,9 @@ export function watchDataRate(o: DataRateOptions): DataRateWatch {
       ours += t - waitingSince;
       waitingSince = t;
     }
+    const stalled = t - windowStart > o.windowMs * STALL_FACTOR;
     const theirs = t - windowStart - ours;
-    if (theirs >= o.windowMs / 2 && bytes < (o.minBytesPerSecond * theirs) / 1000) {
+    if (!stalled && theirs >= o.windowMs / 2 && bytes < (o.minBytesPerSecond * theirs) / 1000) {
       clearInterval(timer);
       o.onTooSlow();
       return;

@@ -4,9 +4,11 @@ import { watchDataRate } from "../../src/receive/data-rate.ts";
 beforeEach(() => vi.useFakeTimers());
 afterEach(() => vi.useRealTimers());
 
+let stall = 0; // ms the receiver's own thread "lost" (the clock moves, timers fire late)
 const start = (minBytesPerSecond = 1000, windowMs = 1000) => {
+  stall = 0;
   const tooSlow = vi.fn();
-  const watch = watchDataRate({ windowMs, minBytesPerSecond, onTooSlow: tooSlow, now: () => Date.now() });
+  const watch = watchDataRate({ windowMs, minBytesPerSecond, onTooSlow: tooSlow, now: () => Date.now() + stall });
   return { watch, tooSlow };
 };
 
@@ -44,6 +46,15 @@ describe("the data rate floor", () => {
     // a later window of the client's own slowness is still judged
     vi.advanceTimersByTime(1000);
     expect(tooSlow).toHaveBeenCalledTimes(1);
+  });
+
+  it("does not judge a window whose check came late: our thread was stalled, the bytes may be unread", () => {
+    const { watch, tooSlow } = start(1000, 1000);
+    watch.received(10);
+    stall = 2000; // the interval fires at 1000 on the fake clock, but 3000 ms have passed for the watch
+    vi.advanceTimersByTime(1000);
+    expect(tooSlow).not.toHaveBeenCalled();
+    watch.stop();
   });
 
   it("stops judging once stopped (the message ended)", () => {
