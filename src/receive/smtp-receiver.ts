@@ -52,6 +52,7 @@ export interface Receiver {
 
 /** on shutdown, sessions get this long to finish their transaction before being cut (ms) */
 const CLOSE_GRACE_MS = 10_000;
+
 export function createReceiver(deps: ReceiverDeps): Receiver {
   const { smtp, logger, audit } = deps;
   const clientAllowed = clientAllowList(smtp.clients);
