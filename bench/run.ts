@@ -183,7 +183,7 @@ async function main(): Promise<void> {
     config,
     [
       `dataDir: ${dir}/data`,
-      `smtp: { host: 127.0.0.1, port: ${smtpPort}, clients: [127.0.0.0/8], recipientDomains: ["*"], maxConnections: 200 }`,
+      `smtp: { host: 127.0.0.1, port: ${smtpPort}, clients: [127.0.0.0/8], recipientDomains: ["*"], maxConnections: 200, maxConnectionsPerClient: 200 }`,
       `delivery: { mode: smtp, host: 127.0.0.1, port: ${sinkPort}, concurrency: 8 }`,
       "log: { level: warn, format: json }",
       "admin: { enabled: false }",

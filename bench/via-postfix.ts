@@ -259,7 +259,7 @@ async function main(): Promise<void> {
         config,
         [
           `dataDir: ${dataDir}`,
-          `smtp: { host: 127.0.0.1, port: ${gatewayPort}, clients: [127.0.0.0/8], recipientDomains: ["${DOMAIN}"], maxConnections: 200 }`,
+          `smtp: { host: 127.0.0.1, port: ${gatewayPort}, clients: [127.0.0.0/8], recipientDomains: ["${DOMAIN}"], maxConnections: 200, maxConnectionsPerClient: 200 }`,
           `delivery: { mode: smtp, host: 127.0.0.1, port: ${sinkPort}, concurrency: 8 }`,
           "log: { level: warn, format: json }",
           "admin: { enabled: false }",

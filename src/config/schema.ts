@@ -10,15 +10,25 @@
  * strictly (unknown keys are errors) so that a typo cannot silently weaken a
  * limit.
  */
+import { isIPv4, isIPv6 } from "node:net";
 import { z } from "zod";
 
 const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
+/** an IP network, "192.0.2.0/24" or a single address; checked here so a typo fails `config check`, not the receiver */
+const cidr = z.string().refine((entry) => {
+  const [net, bits, extra] = entry.split("/");
+  const max = net && isIPv4(net) ? 32 : net && isIPv6(net) ? 128 : 0;
+  if (!max || extra !== undefined) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= max);
+}, "an IP network: address or address/prefix");
 const tlsFiles = z.strictObject({
   cert: z.string().min(1).describe("PEM certificate file"),
   key: z.string().min(1).describe("PEM private key file"),
 });
 
+/** routing characters an operator may allow in recipient local parts (see receive/envelope-address.ts) */
+export const allowableLocalPartCharacters = ["%", "!"] as const;
 export const linkModes = ["keep", "defang", "remove"] as const;
 export const languages = ["ja", "en"] as const;
 export const outputCharsets = ["utf-8", "iso-2022-jp"] as const;
@@ -56,15 +66,36 @@ export const smtpSchema = z.strictObject({
   /** the name in the banner, EHLO reply and Received line; defaults to os.hostname() */
   hostname: z.string().optional(),
   /** CIDR networks allowed to connect (the Internet-zone MTA) */
-  clients: z.array(z.string()).default(["127.0.0.0/8", "::1/128"]),
+  clients: z.array(cidr).default(["127.0.0.0/8", "::1/128"]),
   /** domains mumuka accepts mail for; "*" accepts any (only sensible on loopback) */
   recipientDomains: z.array(z.string()).min(1).default(["*"]),
   maxMessageBytes: positiveInt.default(50 * 1024 * 1024),
   maxRecipients: positiveInt.default(100),
   maxConnections: positiveInt.default(100),
-  /** idle socket timeout, milliseconds */
+  /** connections from one client address at once (Postfix's smtpd_client_connection_count_limit); reservedClients are exempt */
+  maxConnectionsPerClient: positiveInt.default(50),
+  /** CIDR networks of the upstream MTA(s): they may use the reserved slots and are exempt from maxConnectionsPerClient */
+  reservedClients: z.array(cidr).default([]),
+  /** of maxConnections, slots only reservedClients may take (no effect while reservedClients is empty) */
+  reservedConnections: z.number().int().min(0).default(10),
+  /** idle socket timeout, milliseconds: reset by every byte the client sends */
   socketTimeoutMs: positiveInt.default(60_000),
+  /** a session must complete a message within this many ms of its greeting or of its previous message */
+  transactionTimeoutMs: positiveInt.default(600_000),
+  /** message data slower than this over a socketTimeoutMs window is cut with 421; 0: no floor */
+  minDataBytesPerSecond: z.number().int().min(0).default(1024),
+  /** routing characters allowed in recipient local parts (refused by default: percent hack, bang path) */
+  allowLocalPartCharacters: z.array(z.enum(allowableLocalPartCharacters)).default([]),
+  /** where "RCPT TO:<postmaster>" goes; default postmaster@<first recipientDomains entry> (or @hostname with "*" only) */
+  postmaster: z
+    .string()
+    .regex(/^[^\s@%!"<>]+@[^\s@%!"<>]+$/, "a plain address local@domain (no routing characters)")
+    .optional(),
   tls: tlsFiles.optional(),
+  // only with reservedClients: a small maxConnections without them must keep working
+}).refine((s) => s.reservedClients.length === 0 || s.reservedConnections < s.maxConnections, {
+  message: "smtp.reservedConnections must be smaller than smtp.maxConnections",
+  path: ["reservedConnections"],
 });
 
 const hostPort = z.strictObject({ host: z.string().min(1), port: port.default(25) });

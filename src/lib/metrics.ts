@@ -9,7 +9,12 @@ export interface Metrics {
   registry: Registry;
   /** messages by final outcome: delivered, bounced, held, rejected, expired, deleted */
   messages: Counter<"outcome">;
-  /** SMTP transactions refused at the door, by reason (client, relay, size, recipients, tempfail) */
+  /**
+   * SMTP refusals at the door, by reason: client, relay, size, recipients, tempfail; per address
+   * (percent-hack, bang-path, quoted-at, source-route, invalid-utf8, needs-smtputf8); per connection
+   * (busy: no slot, client-limit: maxConnectionsPerClient, timeout: transactionTimeoutMs, slow:
+   * minDataBytesPerSecond, errors: too many refused addresses). A bounded set of labels, never an address.
+   */
   refused: Counter<"reason">;
   attachmentsRemoved: Counter;
   linksDisarmed: Counter;
@@ -29,7 +34,7 @@ export function createMetrics(): Metrics {
   return {
     registry,
     messages: new Counter({ name: "mumuka_messages_total", help: "Messages by final outcome", labelNames: ["outcome"], registers }),
-    refused: new Counter({ name: "mumuka_smtp_refused_total", help: "SMTP transactions refused, by reason", labelNames: ["reason"], registers }),
+    refused: new Counter({ name: "mumuka_smtp_refused_total", help: "SMTP refusals (transactions, recipients, connections), by reason", labelNames: ["reason"], registers }),
     attachmentsRemoved: new Counter({ name: "mumuka_attachments_removed_total", help: "Attachments removed", registers }),
     linksDisarmed: new Counter({ name: "mumuka_links_disarmed_total", help: "Links defanged or removed", registers }),
     deliveryLatency: new Histogram({

@@ -19,30 +19,45 @@ const port = parentPort!;
 const post = (msg: FromReceiverThread) => port.postMessage(msg);
 
 const logger = createLogger(data.log).child({ thread: "receiver" });
-const spool = await openSpool(data.dataDir);
-const receiver = createReceiver({
-  smtp: data.smtp,
-  hostname: data.hostname,
-  spool,
-  audit: { record: (event: AuditEventInput) => post({ type: "audit", event }), flush: async () => {} },
-  logger,
-  metrics: { refused: { inc: (labels: { reason: string }) => post({ type: "refused", reason: labels.reason }) } } as unknown as Pick<Metrics, "refused">,
-  onQueued: (id, info) => post({ type: "queued", id, info: info! }),
-});
-
-port.on("message", (msg: { type: string }) => {
-  if (msg.type === "close") {
-    void receiver.close().then(() => {
-      post({ type: "closed" });
-      port.close();
+async function main(): Promise<void> {
+  let receiver: ReturnType<typeof createReceiver>;
+  try {
+    const spool = await openSpool(data.dataDir);
+    receiver = createReceiver({
+      smtp: data.smtp,
+      hostname: data.hostname,
+      spool,
+      audit: { record: (event: AuditEventInput) => post({ type: "audit", event }), flush: async () => {} },
+      logger,
+      metrics: { refused: { inc: (labels: { reason: string }) => post({ type: "refused", reason: labels.reason }) } } as unknown as Pick<Metrics, "refused">,
+      onQueued: (id, info) => post({ type: "queued", id, info: info! }),
     });
+  } catch (error) {
+    // a setting that cannot work (an unreadable TLS key, …): reported like a failed listen, so that
+    // listen() rejects; the thread stays (its port open) until the main side terminates it, rather
+    // than dying and being restarted every second
+    const e = error as NodeJS.ErrnoException;
+    post({ type: "listen-error", message: e.message, ...(e.code ? { code: e.code } : {}) });
+    port.on("message", () => {});
+    return;
   }
-});
 
-try {
-  const address = await receiver.listen();
-  post({ type: "listening", address });
-} catch (error) {
-  const e = error as NodeJS.ErrnoException;
-  post({ type: "listen-error", message: e.message, ...(e.code ? { code: e.code } : {}) });
+  port.on("message", (msg: { type: string }) => {
+    if (msg.type === "close") {
+      void receiver.close().then(() => {
+        post({ type: "closed" });
+        port.close();
+      });
+    }
+  });
+
+  try {
+    const address = await receiver.listen();
+    post({ type: "listening", address });
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    post({ type: "listen-error", message: e.message, ...(e.code ? { code: e.code } : {}) });
+  }
 }
+
+await main();

@@ -6,8 +6,12 @@
  *
  * SECURITY: everything here is untrusted input from the network: the client's
  * commands, envelope and message bytes. Bounded by SIZE, recipient count,
- * connection count and socket timeouts; the message is never held whole in
- * memory (chunks go to the spool file with back-pressure).
+ * connection slots (total, per client, reserved for the upstream MTA), the
+ * idle timeout, a per-message deadline and a data rate floor; the message is
+ * never held whole in memory (chunks go to the spool file with
+ * back-pressure). Recipients whose local part routes elsewhere (%, !, a
+ * quoted @, a source route) and addresses that are not UTF-8 (or non-ASCII
+ * without SMTPUTF8) are refused and recorded.
  * Crash state: a message whose 250 was not sent may leave a temp file, which
  * the spool's recovery removes; the client retries it (it never got a 250).
  */
@@ -21,9 +25,12 @@ import type { Logger } from "../lib/logger.ts";
 import type { Metrics } from "../lib/metrics.ts";
 import type { Spool } from "../spool/spool.ts";
 import type { RecordInfo, SpoolEnvelope } from "../spool/record.ts";
+import { createAddressRules } from "./address-rules.ts";
 import { clientAllowList, recipientDomainMatcher } from "./client-policy.ts";
+import { createConnectionSlots } from "./connection-slots.ts";
+import { watchDataRate } from "./data-rate.ts";
+import { guardOf, GuardedSMTPServer, type SessionGuard } from "./guarded-server.ts";
 import { createHeaderPeek } from "./header-peek.ts";
-import { PromptSMTPServer } from "./prompt-greeting.ts";
 import { replies, replyError } from "./replies.ts";
 
 export interface ReceiverDeps {
@@ -50,14 +57,21 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
   const { smtp, logger, audit } = deps;
   const clientAllowed = clientAllowList(smtp.clients);
   const domainOk = recipientDomainMatcher(smtp.recipientDomains);
+  const slots = createConnectionSlots({
+    maxConnections: smtp.maxConnections,
+    maxConnectionsPerClient: smtp.maxConnectionsPerClient,
+    reservedConnections: smtp.reservedClients.length ? smtp.reservedConnections : 0,
+    isReserved: clientAllowList(smtp.reservedClients, "smtp.reservedClients"),
+  });
   const refused = (reason: string) => deps.metrics?.refused.inc({ reason });
   let closing = false;
+  const rules = createAddressRules({ smtp, hostname: deps.hostname, audit, logger, refused });
 
   const options: SMTPServerOptions = {
     name: deps.hostname,
     banner: "mumuka ESMTP",
     size: smtp.maxMessageBytes,
-    maxClients: smtp.maxConnections,
+    // connection slots (total, per client, reserved) are taken by GuardedSMTPServer, see connection-slots.ts
     socketTimeout: smtp.socketTimeoutMs,
     closeTimeout: CLOSE_GRACE_MS,
     authOptional: true,
@@ -68,13 +82,18 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
     onConnect(session, callback) {
       if (closing) return callback(replyError(replies.shuttingDown));
       if (!clientAllowed(session.remoteAddress)) {
+        slots.release(session.id); // a refused host must not hold a slot while its socket lingers
         refused("client");
         logger.info({ conn: session.id, client: session.remoteAddress }, "client refused: not in smtp.clients");
         return callback(replyError(replies.clientDenied));
       }
       callback();
     },
-    onMailFrom(_address, _session, callback) {
+    onClose(session) {
+      slots.release(session.id);
+    },
+    onMailFrom(address, session, callback) {
+      if (rules.refuseSender(address, session, callback)) return;
       callback();
     },
     onRcptTo(address, session, callback) {
@@ -82,6 +101,9 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
         refused("recipients");
         return callback(replyError(replies.tooManyRecipients));
       }
+      // RFC 5321 4.5.1: the domainless postmaster must be accepted; it is spooled as smtp.postmaster
+      if (rules.isPostmaster(address)) return callback();
+      if (rules.refuseRecipient(address, session, callback)) return;
       const verdict = domainOk(address.address);
       if (verdict === "syntax") return callback(replyError(replies.badRecipient));
       if (verdict === "denied") {
@@ -92,9 +114,16 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
       callback();
     },
     onData(stream, session, callback) {
-      receiveData(stream, session).then(
-        (id) => callback(null, replies.queued(id)),
-        (error: Error) => callback(error),
+      const guard = guardOf(session);
+      receiveData(stream, session, guard).then(
+        (id) => {
+          guard?.transactionDone();
+          callback(null, replies.queued(id));
+        },
+        (error: Error) => {
+          guard?.transactionDone();
+          callback(error);
+        },
       );
     },
   };
@@ -102,10 +131,17 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
     options.key = readFileSync(smtp.tls.key);
     options.cert = readFileSync(smtp.tls.cert);
   }
-  const server = new PromptSMTPServer(options);
+  const server = new GuardedSMTPServer(options, {
+    slots,
+    transactionTimeoutMs: smtp.transactionTimeoutMs,
+    onCut(reason, conn) {
+      refused(reason);
+      logger.info({ conn: conn.id, client: conn.client, reason }, reason === "busy" || reason === "client-limit" ? "connection refused: no slot" : "connection cut");
+    },
+  });
   server.on("error", (error) => logger.warn({ err: error }, "smtp server error"));
 
-  async function receiveData(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
+  async function receiveData(stream: SMTPServerDataStream, session: SMTPServerSession, guard: SessionGuard | undefined): Promise<string> {
     const receivedAt = new Date();
     const id = newAuditId(receivedAt);
     const log = logger.child({ queueId: id, conn: session.id });
@@ -115,7 +151,7 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
       id,
       receivedAt: receivedAt.toISOString(),
       mailFrom,
-      rcptTo: session.envelope.rcptTo.map((r) => r.address),
+      rcptTo: rules.recipientsOf(session),
       clientAddress: session.remoteAddress,
       clientHelo: session.hostNameAppearsAs || "",
       protocol: session.transmissionType || "ESMTP",
@@ -129,16 +165,34 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
     } catch (error) {
       failure = error;
     }
+    const rate =
+      guard && smtp.minDataBytesPerSecond > 0
+        ? watchDataRate({ windowMs: smtp.socketTimeoutMs, minBytesPerSecond: smtp.minDataBytesPerSecond, onTooSlow: () => guard.cut(replies.dataTooSlow, "slow") })
+        : undefined;
     // Read the whole DATA stream even after a failure: the reply can only be sent once it ended.
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      if (failure || stream.sizeExceeded) continue;
-      peek.push(chunk);
-      try {
-        await writer!.write(chunk);
-      } catch (error) {
-        failure = error;
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        rate?.received(chunk.length);
+        if (failure || stream.sizeExceeded) continue;
+        peek.push(chunk);
+        rate?.waiting(true);
+        try {
+          await writer!.write(chunk);
+        } catch (error) {
+          failure = error;
+        } finally {
+          rate?.waiting(false);
+        }
       }
+    } catch (error) {
+      // the client went away, or was cut, before the end of the message: nothing was promised, nothing is kept
+      await writer?.abort();
+      log.info("message data ended early: connection closed or cut");
+      throw error;
+    } finally {
+      rate?.stop();
     }
+    guard?.deciding();
     if (stream.sizeExceeded) {
       await writer?.abort();
       refused("size");
