@@ -2,6 +2,8 @@
  * The `mumuka` command line. Each stage registers its own subcommands; this
  * file only assembles them and turns errors into one clear line and an exit code.
  */
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { Command, CommanderError } from "commander";
 import { ConfigError, loadConfig } from "./config/load.ts";
 import { registerAuditCommands } from "./audit/audit-command.ts";
@@ -12,9 +14,16 @@ import { registerSanitizeCommands } from "./sanitize/sanitize-command.ts";
 import { registerRulesCommands } from "./rules/rules-command.ts";
 import { CliError } from "./lib/cli-error.ts";
 
+/** This installation's version, from package.json (beside src/ in a checkout, beside dist/ in the image). */
+export function mumukaVersion(): string {
+  const pkg = JSON.parse(readFileSync(path.join(import.meta.dirname, "..", "package.json"), "utf8")) as { version?: string };
+  return pkg.version ?? "unknown";
+}
+
 export function buildProgram(): Command {
   const program = new Command("mumuka")
     .description("無害化 mail sanitization gateway / メール無害化ゲートウェイ")
+    .version(`mumuka ${mumukaVersion()} (Node.js ${process.versions.node})`, "-V, --version", "print the version / バージョンを表示")
     .exitOverride()
     .showHelpAfterError();
 
