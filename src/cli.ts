@@ -12,6 +12,7 @@ import { registerServeCommands } from "./serve-command.ts";
 import { registerAdminCommands } from "./admin/admin-command.ts";
 import { registerSanitizeCommands } from "./sanitize/sanitize-command.ts";
 import { registerRulesCommands } from "./rules/rules-command.ts";
+import { registerShowCommand } from "./show/show-command.ts";
 import { CliError } from "./lib/cli-error.ts";
 
 /** This installation's version, from package.json (beside src/ in a checkout, beside dist/ in the image). */
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerServeCommands(program);
   registerAdminCommands(program);
   registerRulesCommands(program);
+  registerShowCommand(program);
 
   return program;
 }
