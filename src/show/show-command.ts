@@ -1,5 +1,5 @@
 /**
- * `mumuka show FILE|ID|-`: a sanitized message as staff will read it — the
+ * `mumuka show FILE|ID|- …`: a sanitized message as staff will read it — the
  * headers with their RFC 2047 words decoded, then the text in its charset —
  * instead of the base64 or ISO-2022-JP bytes on disk. By id it finds the
  * message where the gateway left it: the outbox (directory delivery), then
@@ -108,28 +108,31 @@ export function registerShowCommand(program: Command): void {
   program
     .command("show")
     .description("print a sanitized message readably (decoded headers and text) / 無害化後のメールを読める形で表示")
-    .argument("<message>", "an .eml file, a queue/audit id (looked up in the outbox and the spool), or - for standard input")
+    .argument("<message...>", ".eml files, queue/audit ids (looked up in the outbox and the spool), or - for standard input")
     .option("-c, --config <file>", "configuration file (YAML), to find a message by id")
-    .action(async (message: string, opts: { config?: string }) => {
-      let bytes: Buffer | undefined;
-      if (message === "-") {
-        bytes = await readStdin();
-      } else if (isAuditId(message)) {
-        for (const candidate of showCandidates(message, opts.config)) {
-          bytes = await readBounded(candidate);
-          if (bytes) break;
-        }
-        if (!bytes) {
-          throw new CliError(
-            `${message}: outbox にもスプールにもありません(SMTP で配送したメールの本文は残りません)/ not in the outbox or the spool ` +
-              `(a message relayed over SMTP is not kept). 経過 story: mumuka audit show ${message} · 原本 original: mumuka original get ${message}`,
-            1,
-          );
-        }
-      } else {
-        bytes = await readBounded(message);
-        if (!bytes) throw new CliError(`${displaySafe(message)}: no such file, and not a queue id (e.g. 20261126T095312Z-7K3QX9PA4M2D8RFT)`, 2);
+    .action(async (messages: string[], opts: { config?: string }) => {
+      for (const [i, message] of messages.entries()) {
+        // several messages (mumuka show data/outbox/*.eml): each under its name, as head(1) does
+        const title = messages.length > 1 ? `${i > 0 ? "\n" : ""}==> ${displaySafe(message)} <==\n` : "";
+        await writeOut(title + (await formatForReading(await readMessage(message, opts.config))));
       }
-      await writeOut(await formatForReading(bytes));
     });
+}
+
+async function readMessage(message: string, configFile: string | undefined): Promise<Buffer> {
+  if (message === "-") return readStdin();
+  if (isAuditId(message)) {
+    for (const candidate of showCandidates(message, configFile)) {
+      const bytes = await readBounded(candidate);
+      if (bytes) return bytes;
+    }
+    throw new CliError(
+      `${message}: outbox にもスプールにもありません(SMTP で配送したメールの本文は残りません)/ not in the outbox or the spool ` +
+        `(a message relayed over SMTP is not kept). 経過 story: mumuka audit show ${message} · 原本 original: mumuka original get ${message}`,
+      1,
+    );
+  }
+  const bytes = await readBounded(message);
+  if (!bytes) throw new CliError(`${displaySafe(message)}: no such file, and not a queue id (e.g. 20261126T095312Z-7K3QX9PA4M2D8RFT)`, 2);
+  return bytes;
 }

@@ -139,6 +139,17 @@ describe("mumuka show", () => {
     expect(r.stdout).toMatch(/1 attachment/);
   });
 
+  it("shows several files (mumuka show data/outbox/*.eml), each under its name", async () => {
+    const second = path.join(dir, "second.eml");
+    writeFileSync(second, sanitized);
+    const r = await runCli(["show", path.join(dir, "message.eml"), second]);
+    expect(r.code).toBe(0);
+    const parts = r.stdout.split(/^==> .* <==$/m).slice(1);
+    expect(parts).toHaveLength(2);
+    for (const part of parts) expectReadable(part);
+    expect(r.stdout).toContain(`==> ${second} <==`);
+  });
+
   it("leaves the file as it was (read-only)", () => {
     expect(readFileSync(path.join(dir, "message.eml"))).toEqual(sanitized);
   });
