@@ -61,6 +61,21 @@ function configFile(name: string, extra = ""): string {
   return file;
 }
 
+describe("the Node.js version, said once", () => {
+  it("engines, the Dockerfile's images and the README name the same major version; ./run reads engines", () => {
+    const dockerfile = readFileSync(path.join(REPO, "Dockerfile"), "utf8");
+    const froms = [...dockerfile.matchAll(/^FROM node:(\d+)/gm)].map((m) => Number(m[1]));
+    expect(froms.length).toBeGreaterThan(0);
+    expect(new Set(froms)).toEqual(new Set([NEED]));
+    const readme = readFileSync(path.join(REPO, "README.md"), "utf8");
+    const named = new Set([...readme.matchAll(/Node(?:\.js)? (\d+)(?!\d)(?! *(?:など|, say))/g)].map((m) => Number(m[1])));
+    expect(named).toEqual(new Set([NEED]));
+    const run = readFileSync(path.join(REPO, "run"), "utf8");
+    expect(run).toMatch(/want=\$\(sed [^\n]*package\.json/);
+    expect(run).not.toMatch(/^want=\d/m);
+  });
+});
+
 describe("mumuka --version", () => {
   it("prints the package version and the Node.js that runs it", () => {
     const r = spawnSync(process.execPath, [BIN, "--version"], { encoding: "utf8" });
