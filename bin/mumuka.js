@@ -1,5 +1,62 @@
 #!/usr/bin/env node
-// The installed entry point: runs the compiled CLI (npm run build, done by npm ci).
-import { main } from "../dist/cli.js";
+// The `mumuka` command (npx mumuka …, the package's bin). Plain JavaScript
+// that any Node.js can load, so that it can check the Node.js version before
+// loading anything else: the dependencies (better-sqlite3's native module)
+// are built for the Node.js of package.json's `engines`, and an older Node
+// crashes on them (a segmentation fault, not an error message).
+//
+//  - Node.js new enough: runs the CLI, from src/cli.ts in a checkout (Node
+//    strips the types; always the current source) or dist/cli.js in the
+//    container image (no src/ there).
+//  - older, and ./run has installed Node.js into .tools/node: runs itself
+//    again with that Node.js, passing on the arguments, the standard streams,
+//    the signals (SIGTERM, SIGINT, SIGHUP) and the exit status.
+//  - older, nothing to re-run with: one line saying what to run instead, exit 1.
+//
+// No untrusted input (the arguments go to the CLI as they are); no state.
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
-process.exitCode = await main(process.argv.slice(2));
+const self = fileURLToPath(import.meta.url);
+const root = path.resolve(path.dirname(self), "..");
+const args = process.argv.slice(2);
+
+// the one place the required version is written: package.json's engines (">=24")
+const engines = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).engines ?? {};
+const need = Number(/\d+/.exec(String(engines.node ?? ""))?.[0] ?? 0);
+const have = Number(process.versions.node.split(".")[0]);
+
+if (have >= need) {
+  const source = path.join(root, "src", "cli.ts");
+  const entry = existsSync(source) ? source : path.join(root, "dist", "cli.js");
+  const { main } = await import(pathToFileURL(entry).href);
+  process.exitCode = await main(args);
+} else {
+  const tools = path.join(root, ".tools", "node", "bin", "node");
+  // MUMUKA_REEXEC: set for the child, so a .tools Node.js that is itself too old cannot loop
+  if (existsSync(tools) && process.env.MUMUKA_REEXEC !== tools) {
+    const child = spawn(tools, [self, ...args], { stdio: "inherit", env: { ...process.env, MUMUKA_REEXEC: tools } });
+    const signals = ["SIGTERM", "SIGINT", "SIGHUP"];
+    // a signal sent to this process alone (kill PID, a service manager) reaches the gateway too;
+    // Ctrl-C reaches both anyway (same process group), and the child decides what it means
+    for (const signal of signals) process.on(signal, () => child.kill(signal));
+    child.on("error", (error) => {
+      process.stderr.write(`mumuka: cannot run ${tools}: ${error.message}\n`);
+      process.exit(1);
+    });
+    child.on("exit", (code, signal) => {
+      if (signal === null) process.exit(code ?? 1);
+      // ended by a signal: end the same way, so the caller sees what a direct run would show
+      for (const s of signals) process.removeAllListeners(s);
+      process.kill(process.pid, signal);
+    });
+  } else {
+    process.stderr.write(
+      `mumuka: Node.js ${need} 以上が必要です(この node は ${process.versions.node})/ needs Node.js ${need} or later (this is ${process.versions.node}): ` +
+        `run \`./run mumuka …\` in ${root} (it installs Node.js ${need} into .tools/), or put Node.js ${need} first on PATH\n`,
+    );
+    process.exitCode = 1;
+  }
+}

@@ -5,6 +5,8 @@
  * or configuration error. An unexpected error is one line too (MUMUKA_DEBUG=1:
  * with its stack).
  */
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { Command, CommanderError } from "commander";
 import { ConfigError, loadConfigChecked } from "./config/load.ts";
 import { registerAuditCommands } from "./audit/audit-command.ts";
@@ -13,11 +15,19 @@ import { registerServeCommands } from "./serve-command.ts";
 import { registerAdminCommands } from "./admin/admin-command.ts";
 import { registerSanitizeCommands } from "./sanitize/sanitize-command.ts";
 import { registerRulesCommands } from "./rules/rules-command.ts";
+import { registerShowCommand } from "./show/show-command.ts";
 import { CliError } from "./lib/cli-error.ts";
+
+/** This installation's version, from package.json (beside src/ in a checkout, beside dist/ in the image). */
+export function mumukaVersion(): string {
+  const pkg = JSON.parse(readFileSync(path.join(import.meta.dirname, "..", "package.json"), "utf8")) as { version?: string };
+  return pkg.version ?? "unknown";
+}
 
 export function buildProgram(): Command {
   const program = new Command("mumuka")
     .description("無害化 mail sanitization gateway / メール無害化ゲートウェイ")
+    .version(`mumuka ${mumukaVersion()} (Node.js ${process.versions.node})`, "-V, --version", "print the version / バージョンを表示")
     .exitOverride()
     .showHelpAfterError();
 
@@ -40,6 +50,7 @@ export function buildProgram(): Command {
   registerServeCommands(program);
   registerAdminCommands(program);
   registerRulesCommands(program);
+  registerShowCommand(program);
 
   return program;
 }

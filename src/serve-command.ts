@@ -17,13 +17,45 @@ export function registerServeCommands(program: Command): void {
     .option("-c, --config <file>", "configuration file (YAML); without one, the embedded defaults")
     .action(async (opts: { config?: string }) => {
       const { config, warnings } = loadConfigChecked(opts.config);
+      // the signal handlers come first: a SIGHUP (systemctl reload) or SIGTERM that arrives while the
+      // gateway starts would otherwise meet Node's default action and kill it on the spot
+      let gateway: Awaited<ReturnType<typeof import("./serve.ts").startGateway>> | undefined;
+      let stopRequested: string | undefined;
+      let stopped: () => void = () => {};
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (!gateway) {
+          stopRequested ??= signal; // acted on as soon as the gateway is up
+          return;
+        }
+        if (stopping) return;
+        stopping = true;
+        const g = gateway;
+        g.logger.info({ signal }, "signal received");
+        g.close().then(stopped, (error: unknown) => {
+          g.logger.error({ err: error }, "error while stopping");
+          process.exitCode = 1;
+          stopped();
+        });
+      };
+      process.on("SIGTERM", () => stop("SIGTERM"));
+      process.on("SIGINT", () => stop("SIGINT"));
+      let reloadRequested = false;
+      const reload = () => {
+        const g = gateway;
+        if (!g) {
+          reloadRequested = true; // the file may have changed after the starting gateway read it: read it again once up
+          return;
+        }
+        void g.rules.reload("sighup").then((r) => g.logger.info({ ok: r.ok, version: r.version }, "rules reloaded (SIGHUP)"));
+      };
+      process.on("SIGHUP", reload);
       // loaded on demand: the other commands do not pay for the relay's modules
       const { startGateway } = await import("./serve.ts");
       const { createLogger } = await import("./lib/logger.ts");
       const logger = createLogger(config.log);
       // before start: a warning may be why the start fails (a port, a key)
       for (const warning of warnings) logger.warn({ config: opts.config ?? "(embedded defaults)" }, `configuration: ${warning}`);
-      let gateway: Awaited<ReturnType<typeof startGateway>>;
       try {
         gateway = await startGateway(config, { logger });
       } catch (error) {
@@ -37,22 +69,9 @@ export function registerServeCommands(program: Command): void {
         throw error;
       }
       await new Promise<void>((resolve) => {
-        let stopping = false;
-        const stop = (signal: string) => {
-          if (stopping) return;
-          stopping = true;
-          gateway.logger.info({ signal }, "signal received");
-          gateway.close().then(resolve, (error: unknown) => {
-            gateway.logger.error({ err: error }, "error while stopping");
-            process.exitCode = 1;
-            resolve();
-          });
-        };
-        process.on("SIGTERM", () => stop("SIGTERM"));
-        process.on("SIGINT", () => stop("SIGINT"));
-        process.on("SIGHUP", () => {
-          void gateway.rules.reload("sighup").then((r) => gateway.logger.info({ ok: r.ok, version: r.version }, "rules reloaded (SIGHUP)"));
-        });
+        stopped = resolve;
+        if (stopRequested) stop(stopRequested);
+        else if (reloadRequested) reload();
       });
     });
 }

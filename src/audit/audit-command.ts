@@ -17,7 +17,7 @@ import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { createLogger } from "../lib/logger.ts";
 import { dayInJapan, MESSAGE_STATUSES } from "./audit-fns.ts";
-import { formatTable, type Column } from "./audit-format.ts";
+import { formatTable, readableHeader, type Column } from "./audit-format.ts";
 import { displaySafe } from "../lib/display-safe.ts";
 import { formatJst, parseTimeArg } from "../lib/japan-time.ts";
 import type { AuditEvent, AuditQuery, MessageStatus, MessageSummary } from "./audit-types.ts";
@@ -115,7 +115,7 @@ const summaryColumns: Column<MessageSummary>[] = [
 
 /** The details of an event worth a glance, on one line; the whole of it is in --json. */
 function eventDetails(e: AuditEvent): string {
-  const d = e.data;
+  const d = e.type === "received" ? withReadableHeaders(e.data) : e.data;
   const pick = (keys: string[]): string =>
     keys
       .filter((k) => d[k] !== undefined && d[k] !== "" && !(Array.isArray(d[k]) && (d[k] as unknown[]).length === 0))
@@ -140,6 +140,14 @@ function eventDetails(e: AuditEvent): string {
     default:
       return canonicalShort(d);
   }
+}
+
+/** The received event's Subject and From as the search table shows them (decoded), not as on the wire. */
+function withReadableHeaders(d: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...d };
+  if (d.subject !== undefined) out.subject = readableHeader(d.subject, d.subjectDecoded);
+  if (d.headerFrom !== undefined) out.headerFrom = readableHeader(d.headerFrom, d.headerFromDecoded);
+  return out;
 }
 
 function canonicalShort(d: Record<string, unknown>): string {

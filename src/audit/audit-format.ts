@@ -8,6 +8,24 @@
  * visible as <U+XXXX> instead of obeyed (src/lib/display-safe.ts), cell by cell.
  */
 import { displaySafe } from "../lib/display-safe.ts";
+import { decodeWords } from "../sanitize/header-decode.ts";
+
+/**
+ * A header value as staff read it: a received event keeps the Subject and
+ * From as on the wire (=?UTF-8?B?…?=) and, since the writer decodes them, the
+ * decoded text beside them; older events have only the raw form, decoded here.
+ * Undecodable words are shown as written. Still untrusted: cells go through
+ * displaySafe().
+ */
+export function readableHeader(raw: unknown, decoded?: unknown): string {
+  if (typeof decoded === "string") return decoded;
+  if (typeof raw !== "string") return "";
+  try {
+    return decodeWords(raw);
+  } catch {
+    return raw;
+  }
+}
 
 /** Terminal columns of one code point: 2 for East Asian wide/full-width, 0 for combining marks. */
 function charWidth(cp: number): number {
