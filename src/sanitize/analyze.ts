@@ -47,7 +47,7 @@ import { createSniffer, extensionOf, isMismatch, type Sniffer } from "./sniff.ts
 import { transferDecoder, type TransferDecoder } from "./transfer-decode.ts";
 import { htmlToText, metaCharset } from "./html-text.ts";
 import { parseCalendar } from "./calendar.ts";
-import { extractEmbedded } from "./embedded.ts";
+import { extractEmbedded, type EmbeddedKind } from "./embedded.ts";
 import { unflow } from "./flowed.ts";
 
 /** a file name longer than this is cut (no file system accepts more than 255) */
@@ -142,6 +142,8 @@ interface Ctx {
   probeBytesLeft: number;
   /** HTML bytes converted since the event loop last turned (see YIELD_AFTER_HTML_BYTES) */
   htmlSinceYield: number;
+  /** files already cut out of each part's text (a part may be cut in several pieces) */
+  embeddedCount: Map<NodeRec, number>;
 }
 
 const TEXT_LIKE = new Set(["message/delivery-status", "message/disposition-notification", "text/rfc822-headers", "message/feedback-report", "text/enriched", "text/richtext"]);
@@ -508,20 +510,51 @@ function looksHtml(bytes: Buffer, unsure: NodeRec["typeUnsure"]): boolean {
   return unsure === "invalid" ? tags >= 1 : tags >= 3;
 }
 
-/** Cuts uuencode / yEnc / BinHex files out of a text and lists them as removed parts. */
+/** a line that opens an HTML document (a doctype or the html element) */
+const HTML_DOCUMENT_START = /^[ \t]*(?:<!doctype[ \t]+html|<html[\s>])/im;
+
+/**
+ * Where an HTML document sits in a text: from the line that opens it to its closing
+ * `</html>` (or the end). A text part is converted there whatever its label said.
+ */
+function htmlDocumentIn(text: string): { start: number; end: number } | undefined {
+  const start = HTML_DOCUMENT_START.exec(text)?.index;
+  if (start === undefined) return undefined;
+  const close = text.toLowerCase().lastIndexOf("</html>");
+  return { start, end: close > start ? close + "</html>".length : text.length };
+}
+
+/** The type a file found inside the text is listed with: what its encoding says, or what its own part header declared. */
+const EMBEDDED_TYPE: Record<EmbeddedKind, string> = {
+  uuencode: "application/x-uuencode",
+  yenc: "application/x-yenc",
+  binhex: "application/mac-binhex40",
+  base64: "application/octet-stream",
+  hex: "application/octet-stream",
+  "quoted-printable": "application/octet-stream",
+  "mime-part": "application/octet-stream",
+};
+
+/**
+ * Cuts files out of a text (uuencode / yEnc / BinHex blocks, MIME parts the splitter did not
+ * follow, long base64 / hex / quoted-printable data) and lists them as removed parts. Their
+ * path is the text part's with "#n": the notice says they were found inside the text.
+ */
 function withoutEmbedded(ctx: Ctx, rec: NodeRec, text: string): string {
-  const { text: rest, files } = extractEmbedded(text);
+  const { text: rest, files } = extractEmbedded(text, { maxHtmlBytes: ctx.limits.maxHtmlBytes, warnings: ctx.warnings });
+  const numbered = ctx.embeddedCount.get(rec) ?? 0;
+  ctx.embeddedCount.set(rec, numbered + files.length);
   files.forEach((file, i) => {
     const sniffer = createSniffer();
     sniffer.update(file.bytes);
     const sniff = sniffer.finish();
-    const contentType = file.kind === "uuencode" ? "application/x-uuencode" : file.kind === "yenc" ? "application/x-yenc" : "application/mac-binhex40";
+    const contentType = file.declaredType || EMBEDDED_TYPE[file.kind];
     const filename = truncateChars(displaySafe(file.filename), MAX_FILENAME_CHARS);
     const part: RemovedPart = {
-      path: `${rec.path || "1"}#${i + 1}`,
+      path: `${rec.path || "1"}#${numbered + i + 1}`,
       filename,
       contentType,
-      typeMismatch: isMismatch(sniff.family, "application/octet-stream", filename),
+      typeMismatch: isMismatch(sniff.family, file.declaredType || "application/octet-stream", filename),
       size: file.bytes.length,
       sha256: createHash("sha256").update(file.bytes).digest("hex"),
       encrypted: sniff.encrypted,
@@ -550,9 +583,28 @@ function finishLeaf(ctx: Ctx, rec: NodeRec): void {
       rec.hash?.digest();
       let decoded = bodySafe((rec.prefix ? `${rec.prefix}\n` : "") + decodeKept(ctx, rec));
       if ((rec.params.format ?? "").toLowerCase() === "flowed") decoded = unflow(decoded, (rec.params.delsp ?? "").toLowerCase() === "yes");
-      const text = budgetText(ctx, rec, withoutEmbedded(ctx, rec, decoded));
-      if (text.includes("-----BEGIN PGP MESSAGE-----")) ctx.encrypted.pgp = true;
-      rec.blocks = [{ kind: "text", path: rec.path, text }];
+      const doc = htmlDocumentIn(decoded);
+      if (!doc) {
+        const text = budgetText(ctx, rec, withoutEmbedded(ctx, rec, decoded));
+        if (text.includes("-----BEGIN PGP MESSAGE-----")) ctx.encrypted.pgp = true;
+        rec.blocks = [{ kind: "text", path: rec.path, text }];
+        return;
+      }
+      // an HTML document inside a part labelled text (its header lost or wrong): converted, never shown as markup
+      ctx.hasHtml = true;
+      ctx.warnings.push(`part ${rec.path || "1"}: an HTML document in a text part: converted as HTML`);
+      rec.blocks = [];
+      const before = decoded.slice(0, doc.start);
+      if (before.trim()) rec.blocks.push({ kind: "text", path: rec.path, text: budgetText(ctx, rec, withoutEmbedded(ctx, rec, before)) });
+      let converted = "";
+      try {
+        converted = htmlToText(decoded.slice(doc.start, doc.end), ctx.limits.maxHtmlBytes, ctx.warnings);
+      } catch {
+        ctx.warnings.push(`part ${rec.path}: HTML could not be converted`);
+      }
+      rec.blocks.push({ kind: "html", path: rec.path, text: budgetText(ctx, rec, withoutEmbedded(ctx, rec, bodySafe(converted, true))) });
+      const after = decoded.slice(doc.end);
+      if (after.trim()) rec.blocks.push({ kind: "text", path: rec.path, text: budgetText(ctx, rec, withoutEmbedded(ctx, rec, after)) });
       return;
     }
     case "html": {
@@ -751,6 +803,7 @@ export async function analyze(input: Readable | Buffer, limits: Limits, signal?:
     hasHtml: false,
     aborted: false,
     htmlSinceYield: 0,
+    embeddedCount: new Map(),
     textBytesLeft: limits.maxTextChars * BYTES_PER_CHAR,
     probeBytesLeft: PROBE_BYTES * 4,
     attachmentTextBytesLeft: limits.maxTextChars * BYTES_PER_CHAR,
