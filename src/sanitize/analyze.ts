@@ -47,7 +47,7 @@ import { createSniffer, extensionOf, isMismatch, type Sniffer } from "./sniff.ts
 import { transferDecoder, type TransferDecoder } from "./transfer-decode.ts";
 import { htmlToText, metaCharset } from "./html-text.ts";
 import { parseCalendar } from "./calendar.ts";
-import { extractEmbedded, type EmbeddedKind } from "./embedded.ts";
+import { extractEmbedded, type EmbeddedFile, type EmbeddedKind } from "./embedded.ts";
 import { unflow } from "./flowed.ts";
 
 /** a file name longer than this is cut (no file system accepts more than 255) */
@@ -542,6 +542,25 @@ const EMBEDDED_TYPE: Record<EmbeddedKind, string> = {
  */
 function withoutEmbedded(ctx: Ctx, rec: NodeRec, text: string): string {
   const { text: rest, files } = extractEmbedded(text, { maxHtmlBytes: ctx.limits.maxHtmlBytes, warnings: ctx.warnings });
+  listEmbedded(ctx, rec, files);
+  return rest;
+}
+
+/**
+ * HTML source → text. Parts and uuencode / yEnc / BinHex blocks in the source (a boundary
+ * switched inside an HTML part) are cut first: conversion would fold their lines into one
+ * paragraph and hide them from the line-based scan. Each piece between them is converted.
+ */
+function convertHtml(ctx: Ctx, rec: NodeRec, source: string): string {
+  const { text: cut, files } = extractEmbedded(source.replace(/\r\n?/g, "\n"), { maxHtmlBytes: ctx.limits.maxHtmlBytes, warnings: ctx.warnings, announcedOnly: true });
+  listEmbedded(ctx, rec, files);
+  return cut
+    .split(/(\uE005[^\uE006]*\uE006[^\uE007]*\uE007)/)
+    .map((piece, i) => (i % 2 === 1 ? `\n${piece}\n` : piece.trim() ? htmlToText(piece, ctx.limits.maxHtmlBytes, ctx.warnings) : ""))
+    .join("");
+}
+
+function listEmbedded(ctx: Ctx, rec: NodeRec, files: EmbeddedFile[]): void {
   const numbered = ctx.embeddedCount.get(rec) ?? 0;
   ctx.embeddedCount.set(rec, numbered + files.length);
   files.forEach((file, i) => {
@@ -563,7 +582,6 @@ function withoutEmbedded(ctx: Ctx, rec: NodeRec, text: string): string {
     ctx.attachments.push(part);
     ctx.warnings.push(`part ${rec.path || "1"}: a ${file.kind} file inside the text was removed`);
   });
-  return rest;
 }
 
 function finishLeaf(ctx: Ctx, rec: NodeRec): void {
@@ -598,7 +616,7 @@ function finishLeaf(ctx: Ctx, rec: NodeRec): void {
       if (before.trim()) rec.blocks.push({ kind: "text", path: rec.path, text: budgetText(ctx, rec, withoutEmbedded(ctx, rec, before)) });
       let converted = "";
       try {
-        converted = htmlToText(decoded.slice(doc.start, doc.end), ctx.limits.maxHtmlBytes, ctx.warnings);
+        converted = convertHtml(ctx, rec, decoded.slice(doc.start, doc.end));
       } catch {
         ctx.warnings.push(`part ${rec.path}: HTML could not be converted`);
       }
@@ -617,7 +635,7 @@ function finishLeaf(ctx: Ctx, rec: NodeRec): void {
       const source = decodeKept(ctx, rec, html);
       let converted = "";
       try {
-        converted = htmlToText(source, ctx.limits.maxHtmlBytes, ctx.warnings);
+        converted = convertHtml(ctx, rec, source);
       } catch {
         ctx.warnings.push(`part ${rec.path}: HTML could not be converted`);
       }

@@ -71,6 +71,11 @@ export interface EmbeddedOptions {
   warnings?: string[];
   /** steps taken, for tests that show the scans are linear */
   work?: { steps: number };
+  /**
+   * Only the blocks a line announces (uuencode, yEnc, BinHex, MIME parts): for HTML source,
+   * whose data runs are looked for after conversion (a data: URI image is dropped by it anyway)
+   */
+  announcedOnly?: boolean;
 }
 
 /** the HTML converter's cap when the caller gives none (the configuration's default) */
@@ -117,14 +122,18 @@ function transferDecode(body: string, cte: string): Buffer {
   return Buffer.concat([decoder.update(bytes), decoder.end()]);
 }
 
-/** NUL or more than one control byte in ten: no charset makes that prose (the rule analyze applies to parts). */
+/**
+ * Bytes no charset makes prose: a file signature, a NUL, or more than one control byte in
+ * twenty (random data has one in ten; text in any charset Japanese mail uses has none).
+ */
 function binaryBytes(bytes: Buffer): boolean {
+  if (knownSignature(bytes)) return true;
   let controls = 0;
   for (const b of bytes) {
     if (b === 0) return true;
     if (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d && b !== 0x0c && b !== 0x1b) controls++;
   }
-  return controls * 10 > bytes.length;
+  return controls * 20 > bytes.length;
 }
 
 function knownSignature(bytes: Buffer): boolean {
@@ -144,6 +153,8 @@ const BINHEX = /^\(This file must be converted with BinHex/;
 const UU_FULL_LINE = /^M[ -`]{60}$/;
 const BOUNDARY_LINE = new RegExp(`^--([!-~](?:[ -~]{0,${MAX_BOUNDARY - 2}}[!-~])?)[ \\t]*$`);
 const PART_HEADER = /^Content-[A-Za-z-]{1,40}[ \t]*:/i;
+/** the quote markers of a reply ("> ", ">> ", " > "): one or more, each ending in ">" (no ambiguity, linear) */
+const QUOTE_PREFIX = /^(?:[ \t]*>)+ ?/;
 const BASE64_LINE = /^[ \t]*[A-Za-z0-9+/]+={0,2}[ \t]*$/;
 const HEADER_LINE = /^[!-9;-~]{1,76}[ \t]*:/;
 
@@ -249,7 +260,9 @@ function leakedPart(lines: string[], i: number, out: Out, seen: Set<string>, opt
 
 /** uuencode / yEnc / BinHex blocks, named or not, and leaked MIME parts. */
 function cutAnnounced(text: string, options: EmbeddedOptions, work: { steps: number }): Out {
-  const lines = text.split("\n");
+  const original = text.split("\n");
+  // a block quoted in a reply ("> " before each line) is the same file: look at the lines unquoted
+  const lines = original.map((l) => (l.charCodeAt(0) === 0x3e || (l.includes(">") && /^[ \t]+>/.test(l)) ? l.replace(QUOTE_PREFIX, "") : l));
   const out: Out = { lines: [], files: [] };
   /** boundaries of the parts found so far: their lone delimiter lines go too */
   const seen = new Set<string>();
@@ -259,7 +272,7 @@ function cutAnnounced(text: string, options: EmbeddedOptions, work: { steps: num
     const first = line.charCodeAt(0);
     // most lines start with none of "b", "=", "(", "-", "M", ":": one comparison each
     if (first !== 0x62 && first !== 0x3d && first !== 0x28 && first !== 0x2d && first !== 0x4d && first !== 0x3a) {
-      out.lines.push(line);
+      out.lines.push(original[i]!);
       continue;
     }
     if (first === 0x2d) {
@@ -269,7 +282,7 @@ function cutAnnounced(text: string, options: EmbeddedOptions, work: { steps: num
         continue;
       }
       const delimiter = seen.size > 0 ? BOUNDARY_LINE.exec(line)?.[1] : undefined;
-      if (delimiter === undefined || !(seen.has(delimiter) || (delimiter.endsWith("--") && seen.has(delimiter.slice(0, -2))))) out.lines.push(line);
+      if (delimiter === undefined || !(seen.has(delimiter) || (delimiter.endsWith("--") && seen.has(delimiter.slice(0, -2))))) out.lines.push(original[i]!);
       continue;
     }
     const uu = first === 0x62 ? UU_BEGIN.exec(line) : null;
@@ -279,13 +292,15 @@ function cutAnnounced(text: string, options: EmbeddedOptions, work: { steps: num
     const bareUu = first === 0x4d && UU_FULL_LINE.test(line) && UU_FULL_LINE.test(lines[i + 1] ?? "") && UU_FULL_LINE.test(lines[i + 2] ?? "");
     const bareBh = first === 0x3a && line.length === 64 && binhexLine(`!${line.slice(1)}`) && binhexLine(lines[i + 1] ?? "");
     if (!uu && !y && !bh && !bareUu && !bareBh) {
-      out.lines.push(line);
+      out.lines.push(original[i]!);
       continue;
     }
     const body: string[] = [];
+    // a block quoted as a whole is read unquoted; otherwise as written (">" is a uuencode length character)
+    const source = original[i] === line ? original : lines;
     let j = bareUu || bareBh ? i : i + 1;
     for (; j < lines.length; j++) {
-      const l = lines[j]!;
+      const l = source[j]!;
       work.steps += l.length + 1;
       if (uu && (uu[1] ? l.trim() === "====" : l.trim() === "end")) break;
       if (y && l.startsWith("=yend")) break;
@@ -499,6 +514,7 @@ export function extractEmbedded(text: string, options: EmbeddedOptions = { maxHt
   const work = options.work ?? { steps: 0 };
   const announced = cutAnnounced(text, options, work);
   const rest = announced.lines.join("\n");
+  if (options.announcedOnly) return { text: rest, files: announced.files };
   const cuts: Cut[] = [];
   findDataRuns(rest, cuts, work);
   findDataLines(rest, cuts, work);

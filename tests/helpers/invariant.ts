@@ -380,7 +380,8 @@ export function encodedBlocks(text: string): string[] {
   // quoted-printable of binary bytes: lines dense with =XX escapes that decode to NUL bytes
   let qp: number[] = [];
   const flushQp = () => {
-    if (qp.length >= MIN_FILE_BYTES && qp.includes(0)) report("quoted-printable", qp.length, Buffer.from(qp).toString("hex"));
+    const controls = qp.filter((b) => b < 0x20 && ![0x09, 0x0a, 0x0d, 0x0c, 0x1b].includes(b)).length;
+    if (qp.length >= MIN_FILE_BYTES && (qp.includes(0) || controls * 20 > qp.length)) report("quoted-printable", qp.length, Buffer.from(qp).toString("hex"));
     qp = [];
   };
   for (const line of lines) {
