@@ -580,7 +580,11 @@ function listEmbedded(ctx: Ctx, rec: NodeRec, files: EmbeddedFile[]): void {
     };
     if (sniff.sniffedType) part.sniffedType = sniff.sniffedType;
     ctx.attachments.push(part);
-    ctx.warnings.push(`part ${rec.path || "1"}: a ${file.kind} file inside the text was removed`);
+    ctx.warnings.push(
+      file.kind === "mime-part"
+        ? `part ${rec.path || "1"}: a MIME part inside the text (its delimiter not followed) was removed`
+        : `part ${rec.path || "1"}: a ${file.kind} file inside the text was removed`,
+    );
   });
 }
 
