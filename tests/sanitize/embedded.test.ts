@@ -11,7 +11,7 @@ import { describe, expect, it } from "vitest";
 import { sanitize } from "../../src/sanitize/index.ts";
 import { extractEmbedded, MIN_DATA_BYTES } from "../../src/sanitize/embedded.ts";
 import { assertSanitized } from "../helpers/invariant.ts";
-import { encodeText, encodings, EXE, message, multipart, part, pseudoRandom, type Charset } from "../helpers/mime-builders.ts";
+import { encodeText, encodings, EXE, message, multipart, part, pseudoRandom, SIGNATURES, type Charset } from "../helpers/mime-builders.ts";
 import { testOptions } from "../helpers/options.ts";
 
 
@@ -165,4 +165,44 @@ describe("linear work (no ReDoS, no quadratic rescans)", () => {
     expect(steps).toBeGreaterThanOrEqual(1); // every character was looked at
     expect(steps).toBeLessThan(6);
   }, 60_000);
+});
+
+describe("shapes the fuzz mode found (fuzz.test.ts, 'files hidden in text')", () => {
+  const noBytesLeft = (flat: string, block: string) => {
+    for (const line of block.split("\r\n").filter((l) => l.length >= 40)) expect(flat).not.toContain(line.slice(8, 32));
+  };
+
+  it("a part header block and BinHex lines quoted in a reply ('> ' before every line)", async () => {
+    const block = `--inner-X\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: 7bit\r\n\r\n${encodings.BinHex(EXE)}`;
+    const quoted = block.split("\r\n").map((l) => `> ${l}`).join("\n");
+    const { result, flat } = await run(message({ subject: "q", entity: text(`予算案の件\n${quoted}\n予算案の件`, "shift_jis") }));
+    noBytesLeft(flat, encodings.BinHex(EXE));
+    expect(result.report.attachments.length).toBeGreaterThan(0);
+  });
+
+  it("a uuencoded part behind a switched boundary inside an HTML part (conversion folds lines)", async () => {
+    const html = part({ contentType: "text/html; charset=utf-8", encoding: "8bit", body: "<html><body><p>ご確認ください</p></body></html>" }).toString("latin1");
+    const raw = `Content-Type: multipart/mixed; boundary="A"\r\n\r\n--A\r\n${html}\r\n--B\r\nContent-Type: application/octet-stream; name="tool.bin"\r\n\r\n${encodings.uuencode(EXE)}\r\n--B--\r\n--A--\r\n`;
+    const { result, view, flat } = await run(message({ subject: "h", entity: Buffer.from(raw, "latin1") }));
+    noBytesLeft(flat, encodings.uuencode(EXE));
+    expect(view.text).toContain("ご確認ください");
+    expect(result.report.attachments.map((a) => a.filename)).toContain("tool.bin");
+  });
+
+  it("bare uuencode lines in an HTML <pre> whose last line starts with '>' (a length character, not a quote)", () => {
+    // 30 bytes in the last line: its length character is ">"
+    const data = Buffer.concat([SIGNATURES.OLE, pseudoRandom(45 * 4 + 30 - SIGNATURES.OLE.length, "gt")]);
+    const block = encodings["uuencode data lines alone"](data).replace(/\r\n/g, "\n");
+    expect(block.split("\n").at(-2)!.startsWith(">")).toBe(true);
+    const { files, text: rest } = extractEmbedded(`a\n${block}\nb`);
+    expect(files.map((f) => sha(f.bytes))).toEqual([sha(data)]);
+    expect(rest).not.toContain(">");
+  });
+
+  it("quoted-printable of random bytes that holds no NUL is still binary", () => {
+    let data = pseudoRandom(240, "qp");
+    for (let i = 0; data.includes(0); i++) data = pseudoRandom(240, `qp${i}`);
+    const { files } = extractEmbedded(`前文\n${encodings["quoted-printable"](data).replace(/\r\n/g, "\n")}\n後文`);
+    expect(files.map((f) => sha(f.bytes))).toEqual([sha(data)]);
+  });
 });
