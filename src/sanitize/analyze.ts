@@ -31,7 +31,7 @@ import type {
 import { createSplitSession, type RawNode, type SplitSession } from "./mime-adapter.ts";
 import { decodeText } from "./charset.ts";
 import { displaySafe } from "../lib/display-safe.ts";
-import { bodySafe, truncateChars } from "./display-safe.ts";
+import { bodySafe, stripSentinels, truncateChars } from "./display-safe.ts";
 import {
   decodeWords,
   extractMsgIds,
@@ -552,7 +552,8 @@ function withoutEmbedded(ctx: Ctx, rec: NodeRec, text: string): string {
  * paragraph and hide them from the line-based scan. Each piece between them is converted.
  */
 function convertHtml(ctx: Ctx, rec: NodeRec, source: string): string {
-  const { text: cut, files } = extractEmbedded(source.replace(/\r\n?/g, "\n"), { maxHtmlBytes: ctx.limits.maxHtmlBytes, warnings: ctx.warnings, announcedOnly: true });
+  // the sender's own sentinels go first, so only our markers split the source below
+  const { text: cut, files } = extractEmbedded(stripSentinels(source).replace(/\r\n?/g, "\n"), { maxHtmlBytes: ctx.limits.maxHtmlBytes, warnings: ctx.warnings, announcedOnly: true });
   listEmbedded(ctx, rec, files);
   return cut
     .split(/(\uE005[^\uE006]*\uE006[^\uE007]*\uE007)/)
@@ -564,6 +565,13 @@ function listEmbedded(ctx: Ctx, rec: NodeRec, files: EmbeddedFile[]): void {
   const numbered = ctx.embeddedCount.get(rec) ?? 0;
   ctx.embeddedCount.set(rec, numbered + files.length);
   files.forEach((file, i) => {
+    // files in text count against the part limit like parts do: 100,000 tiny blocks in a
+    // text must not make a notice of 100,000 entries (they are still cut, the limit named)
+    if (ctx.parts >= ctx.limits.maxParts) {
+      limitHit(ctx, "maxParts");
+      return;
+    }
+    ctx.parts++;
     const sniffer = createSniffer();
     sniffer.update(file.bytes);
     const sniff = sniffer.finish();

@@ -250,7 +250,8 @@ function leakedPart(lines: string[], i: number, out: Out, seen: Set<string>, opt
       text = bodySafe(decoded.text);
     }
     if (declaredType === "text/html") text = bodySafe(htmlToText(text, options.maxHtmlBytes, options.warnings), true);
-    out.lines.push(...text.split("\n"));
+    // one push per line: a spread of a multi-megabyte text's lines would overflow the call stack
+    for (const l of text.split("\n")) out.lines.push(l);
   } else {
     out.files.push({ kind: "mime-part", filename, declaredType, bytes: transferDecode(body.join("\r\n"), cte) });
     out.lines.push(marker("mime-part", filename));

@@ -206,3 +206,14 @@ describe("shapes the fuzz mode found (fuzz.test.ts, 'files hidden in text')", ()
     expect(files.map((f) => sha(f.bytes))).toEqual([sha(data)]);
   });
 });
+
+describe("bounds", () => {
+  it("cuts 5,000 small files from one text but lists no more than maxParts, naming the limit", async () => {
+    const one = `--b\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n${pseudoRandom(30).toString("base64")}\n`;
+    const { result, view } = await run(message({ subject: "many", entity: text(`はじめ\n${one.repeat(5000)}おわり`) }), { limits: { maxParts: 50 } });
+    expect(result.report.attachments.length).toBeLessThanOrEqual(50);
+    expect(result.report.limitsHit).toContain("maxParts");
+    expect(view.text).toContain("おわり");
+    expect(view.text).not.toMatch(/^Content-Type: application/m);
+  }, 60_000);
+});
