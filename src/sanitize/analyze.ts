@@ -31,7 +31,7 @@ import type {
 import { createSplitSession, type RawNode, type SplitSession } from "./mime-adapter.ts";
 import { decodeText } from "./charset.ts";
 import { displaySafe } from "../lib/display-safe.ts";
-import { bodySafe, truncateChars } from "./display-safe.ts";
+import { bodySafe, stripSentinels, truncateChars } from "./display-safe.ts";
 import {
   decodeWords,
   extractMsgIds,
@@ -47,7 +47,7 @@ import { createSniffer, extensionOf, isMismatch, type Sniffer } from "./sniff.ts
 import { transferDecoder, type TransferDecoder } from "./transfer-decode.ts";
 import { htmlCharset, htmlToText } from "./html-text.ts";
 import { parseCalendar } from "./calendar.ts";
-import { extractEmbedded } from "./embedded.ts";
+import { extractEmbedded, type EmbeddedFile, type EmbeddedKind } from "./embedded.ts";
 import { unflow } from "./flowed.ts";
 
 /** a file name longer than this is cut (no file system accepts more than 255) */
@@ -142,6 +142,8 @@ interface Ctx {
   probeBytesLeft: number;
   /** HTML bytes converted since the event loop last turned (see YIELD_AFTER_HTML_BYTES) */
   htmlSinceYield: number;
+  /** files already cut out of each part's text (a part may be cut in several pieces) */
+  embeddedCount: Map<NodeRec, number>;
 }
 
 const TEXT_LIKE = new Set(["message/delivery-status", "message/disposition-notification", "text/rfc822-headers", "message/feedback-report", "text/enriched", "text/richtext"]);
@@ -513,29 +515,90 @@ function looksHtml(bytes: Buffer, unsure: NodeRec["typeUnsure"]): boolean {
   return unsure === "invalid" ? tags >= 1 : tags >= 3;
 }
 
-/** Cuts uuencode / yEnc / BinHex files out of a text and lists them as removed parts. */
+/** a line that opens an HTML document (a doctype or the html element) */
+const HTML_DOCUMENT_START = /^[ \t]*(?:<!doctype[ \t]+html|<html[\s>])/im;
+
+/**
+ * Where an HTML document sits in a text: from the line that opens it to its closing
+ * `</html>` (or the end). A text part is converted there whatever its label said.
+ */
+function htmlDocumentIn(text: string): { start: number; end: number } | undefined {
+  const start = HTML_DOCUMENT_START.exec(text)?.index;
+  if (start === undefined) return undefined;
+  const close = text.toLowerCase().lastIndexOf("</html>");
+  return { start, end: close > start ? close + "</html>".length : text.length };
+}
+
+/** The type a file found inside the text is listed with: what its encoding says, or what its own part header declared. */
+const EMBEDDED_TYPE: Record<EmbeddedKind, string> = {
+  uuencode: "application/x-uuencode",
+  yenc: "application/x-yenc",
+  binhex: "application/mac-binhex40",
+  base64: "application/octet-stream",
+  hex: "application/octet-stream",
+  "quoted-printable": "application/octet-stream",
+  "mime-part": "application/octet-stream",
+};
+
+/**
+ * Cuts files out of a text (uuencode / yEnc / BinHex blocks, MIME parts the splitter did not
+ * follow, long base64 / hex / quoted-printable data) and lists them as removed parts. Their
+ * path is the text part's with "#n": the notice says they were found inside the text.
+ */
 function withoutEmbedded(ctx: Ctx, rec: NodeRec, text: string): string {
-  const { text: rest, files } = extractEmbedded(text);
+  const { text: rest, files } = extractEmbedded(text, { maxHtmlBytes: ctx.limits.maxHtmlBytes, warnings: ctx.warnings });
+  listEmbedded(ctx, rec, files);
+  return rest;
+}
+
+/**
+ * HTML source → text. Parts and uuencode / yEnc / BinHex blocks in the source (a boundary
+ * switched inside an HTML part) are cut first: conversion would fold their lines into one
+ * paragraph and hide them from the line-based scan. Each piece between them is converted.
+ */
+function convertHtml(ctx: Ctx, rec: NodeRec, source: string): string {
+  // the sender's own sentinels go first, so only our markers split the source below
+  const { text: cut, files } = extractEmbedded(stripSentinels(source).replace(/\r\n?/g, "\n"), { maxHtmlBytes: ctx.limits.maxHtmlBytes, warnings: ctx.warnings, announcedOnly: true });
+  listEmbedded(ctx, rec, files);
+  return cut
+    .split(/(\uE005[^\uE006]*\uE006[^\uE007]*\uE007)/)
+    .map((piece, i) => (i % 2 === 1 ? `\n${piece}\n` : piece.trim() ? htmlToText(piece, ctx.limits.maxHtmlBytes, ctx.warnings) : ""))
+    .join("");
+}
+
+function listEmbedded(ctx: Ctx, rec: NodeRec, files: EmbeddedFile[]): void {
+  const numbered = ctx.embeddedCount.get(rec) ?? 0;
+  ctx.embeddedCount.set(rec, numbered + files.length);
   files.forEach((file, i) => {
+    // files in text count against the part limit like parts do: 100,000 tiny blocks in a
+    // text must not make a notice of 100,000 entries (they are still cut, the limit named)
+    if (ctx.parts >= ctx.limits.maxParts) {
+      limitHit(ctx, "maxParts");
+      return;
+    }
+    ctx.parts++;
     const sniffer = createSniffer();
     sniffer.update(file.bytes);
     const sniff = sniffer.finish();
-    const contentType = file.kind === "uuencode" ? "application/x-uuencode" : file.kind === "yenc" ? "application/x-yenc" : "application/mac-binhex40";
+    const contentType = file.declaredType || EMBEDDED_TYPE[file.kind];
     const filename = truncateChars(displaySafe(file.filename), MAX_FILENAME_CHARS);
     const part: RemovedPart = {
-      path: `${rec.path || "1"}#${i + 1}`,
+      path: `${rec.path || "1"}#${numbered + i + 1}`,
       filename,
       contentType,
-      typeMismatch: isMismatch(sniff.family, "application/octet-stream", filename),
+      typeMismatch: isMismatch(sniff.family, file.declaredType || "application/octet-stream", filename),
       size: file.bytes.length,
       sha256: createHash("sha256").update(file.bytes).digest("hex"),
       encrypted: sniff.encrypted,
     };
     if (sniff.sniffedType) part.sniffedType = sniff.sniffedType;
     ctx.attachments.push(part);
-    ctx.warnings.push(`part ${rec.path || "1"}: a ${file.kind} file inside the text was removed`);
+    ctx.warnings.push(
+      file.kind === "mime-part"
+        ? `part ${rec.path || "1"}: a MIME part inside the text (its delimiter not followed) was removed`
+        : `part ${rec.path || "1"}: a ${file.kind} file inside the text was removed`,
+    );
   });
-  return rest;
 }
 
 function finishLeaf(ctx: Ctx, rec: NodeRec): void {
@@ -555,9 +618,28 @@ function finishLeaf(ctx: Ctx, rec: NodeRec): void {
       rec.hash?.digest();
       let decoded = bodySafe((rec.prefix ? `${rec.prefix}\n` : "") + decodeKept(ctx, rec));
       if ((rec.params.format ?? "").toLowerCase() === "flowed") decoded = unflow(decoded, (rec.params.delsp ?? "").toLowerCase() === "yes");
-      const text = budgetText(ctx, rec, withoutEmbedded(ctx, rec, decoded));
-      if (text.includes("-----BEGIN PGP MESSAGE-----")) ctx.encrypted.pgp = true;
-      rec.blocks = [{ kind: "text", path: rec.path, text }];
+      const doc = htmlDocumentIn(decoded);
+      if (!doc) {
+        const text = budgetText(ctx, rec, withoutEmbedded(ctx, rec, decoded));
+        if (text.includes("-----BEGIN PGP MESSAGE-----")) ctx.encrypted.pgp = true;
+        rec.blocks = [{ kind: "text", path: rec.path, text }];
+        return;
+      }
+      // an HTML document inside a part labelled text (its header lost or wrong): converted, never shown as markup
+      ctx.hasHtml = true;
+      ctx.warnings.push(`part ${rec.path || "1"}: an HTML document in a text part: converted as HTML`);
+      rec.blocks = [];
+      const before = decoded.slice(0, doc.start);
+      if (before.trim()) rec.blocks.push({ kind: "text", path: rec.path, text: budgetText(ctx, rec, withoutEmbedded(ctx, rec, before)) });
+      let converted = "";
+      try {
+        converted = convertHtml(ctx, rec, decoded.slice(doc.start, doc.end));
+      } catch {
+        ctx.warnings.push(`part ${rec.path}: HTML could not be converted`);
+      }
+      rec.blocks.push({ kind: "html", path: rec.path, text: budgetText(ctx, rec, withoutEmbedded(ctx, rec, bodySafe(converted, true))) });
+      const after = decoded.slice(doc.end);
+      if (after.trim()) rec.blocks.push({ kind: "text", path: rec.path, text: budgetText(ctx, rec, withoutEmbedded(ctx, rec, after)) });
       return;
     }
     case "html": {
@@ -570,7 +652,7 @@ function finishLeaf(ctx: Ctx, rec: NodeRec): void {
       const source = decodeKept(ctx, rec, html);
       let converted = "";
       try {
-        converted = htmlToText(source, ctx.limits.maxHtmlBytes, ctx.warnings);
+        converted = convertHtml(ctx, rec, source);
       } catch {
         ctx.warnings.push(`part ${rec.path}: HTML could not be converted`);
       }
@@ -756,6 +838,7 @@ export async function analyze(input: Readable | Buffer, limits: Limits, signal?:
     hasHtml: false,
     aborted: false,
     htmlSinceYield: 0,
+    embeddedCount: new Map(),
     textBytesLeft: limits.maxTextChars * BYTES_PER_CHAR,
     probeBytesLeft: PROBE_BYTES * 4,
     attachmentTextBytesLeft: limits.maxTextChars * BYTES_PER_CHAR,

@@ -59,6 +59,9 @@ export const NOTICE_JA = `━━━━━━━━━━━━━━━━━━
   - {{filename}}
     形式: {{contentType}}{{#sniffedType}}（中身から判定した形式: {{sniffedType}}）{{/sniffedType}}  大きさ: {{size}}
     SHA-256: {{sha256}}
+{{#foundInText}}
+    本文の中に文字（符号化されたデータ）として埋め込まれていたものです。
+{{/foundInText}}
 {{#mismatch}}
     ⚠ ファイル名や宣言された形式と、実際の中身が一致しません。
 {{/mismatch}}
@@ -122,6 +125,9 @@ This message came from the Internet and was converted to plain text for safety.
   - {{filename}}
     type: {{contentType}}{{#sniffedType}} (content looks like: {{sniffedType}}){{/sniffedType}}  size: {{size}}
     SHA-256: {{sha256}}
+{{#foundInText}}
+    It was found inside the text (encoded as text) and cut out.
+{{/foundInText}}
 {{#mismatch}}
     WARNING: the content does not match the file name or declared type.
 {{/mismatch}}
@@ -282,6 +288,8 @@ export function noticeScope(f: NoticeFacts): TemplateScope {
       bytes: a.size,
       sha256: a.sha256,
       mismatch: a.typeMismatch,
+      // analyze numbers a file cut out of a text part "<part>#<n>" (embedded.ts)
+      foundInText: a.path.includes("#"),
       encrypted: a.encrypted,
       path: a.path,
     })),

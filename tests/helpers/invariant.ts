@@ -249,6 +249,9 @@ export async function checkSanitized(
   if (uu) bad(`text carries a uuencoded file (mail clients show it as an attachment): ${JSON.stringify(uu[0].slice(0, 60))}`);
   if (/^=ybegin .*name=/m.test(text)) bad("text carries a yEnc-encoded file (mail clients show it as an attachment)");
   if (/^\(This file must be converted with BinHex/m.test(text)) bad("text carries a BinHex file (mail clients show it as an attachment)");
+  // a file's bytes written as text (base64, hex, quoted-printable, bare uuencode or BinHex lines, a
+  // MIME part's header and body): anyone can decode them back into the file
+  for (const found of encodedBlocks(text).slice(0, 3)) bad(`text carries ${found}`);
 
   // --- report consistency -------------------------------------------------
   const report = result.report;
@@ -324,6 +327,81 @@ export async function assertSanitized(result: SanitizeResult, input?: Buffer, ex
     throw new Error(`sanitized output breaks the invariant:\n - ${violations.join("\n - ")}\n--- output starts ---\n${head}`);
   }
   return view;
+}
+
+/** Encoded data decoding to at least this many bytes is a file, not a token (docs/sanitize.md). */
+const MIN_FILE_BYTES = 128;
+/** Inside a URL, a tracking token may be this long before it counts as a file whatever it holds. */
+const MAX_URL_TOKEN = 4096;
+/** File signatures: a run in a URL that decodes to one of these is a file however short. */
+const FILE_HEADS = ["4d5a", "7f454c46", "504b0304", "255044462d", "d0cf11e0a1b11ae1"];
+
+function looksLikeData(run: string, hex: boolean): boolean {
+  return hex ? /[0-9]/.test(run) && /[a-f]/i.test(run) : /[A-Z]/.test(run) && /[a-z]/.test(run) && /[0-9]/.test(run);
+}
+
+/**
+ * Blocks of encoded data in the output text, described for a violation message. Written
+ * apart from the core's detector (src/sanitize/embedded.ts) on purpose: lines joined when
+ * they hold nothing but data, runs found with plain regular expressions.
+ */
+export function encodedBlocks(text: string): string[] {
+  const found: string[] = [];
+  const lines = text.split("\r\n").map((l) => l.replace(/^[ \t>]*/, "").trimEnd());
+  const report = (kind: string, bytes: number, sample: string) => found.push(`a ${kind} block of ${bytes} bytes (a file staff could decode): ${JSON.stringify(sample.slice(0, 40))}`);
+  // base64 / hex: lines of data alone joined, and runs inside any line
+  let block = "";
+  const flush = () => {
+    const hex = /^[0-9a-f]+$/i.test(block);
+    const bytes = hex ? block.length / 2 : Math.floor((block.replace(/=+$/, "").length * 3) / 4);
+    if (bytes >= MIN_FILE_BYTES && looksLikeData(block, hex)) report(hex ? "hex" : "base64", bytes, block);
+    block = "";
+  };
+  for (const line of lines) {
+    if (/^[A-Za-z0-9+/_-]{16,}={0,2}$/.test(line)) {
+      block += line;
+      if (line.endsWith("=")) flush();
+      continue;
+    }
+    if (block) flush();
+    for (const m of line.matchAll(/[A-Za-z0-9+/_-]{171,}/g)) {
+      const run = m[0];
+      const token = line.slice(Math.max(line.lastIndexOf(" ", m.index), line.lastIndexOf("\t", m.index)) + 1, m.index);
+      const hex = /^[0-9a-f]+$/i.test(run);
+      const bytes = hex ? run.length / 2 : Math.floor((run.length * 3) / 4);
+      if (bytes < MIN_FILE_BYTES || !looksLikeData(run, hex)) continue;
+      const head = (hex ? Buffer.from(run.slice(0, 32), "hex") : Buffer.from(run.slice(0, 32), "base64")).toString("hex");
+      const inUrl = /:\/\/|\[:\/\/\]|www/i.test(token);
+      if (inUrl && run.length <= MAX_URL_TOKEN && !FILE_HEADS.some((sig) => head.startsWith(sig))) continue;
+      report(hex ? "hex" : "base64", bytes, run);
+    }
+  }
+  if (block) flush();
+  // quoted-printable of binary bytes: lines dense with =XX escapes that decode to NUL bytes
+  let qp: number[] = [];
+  const flushQp = () => {
+    const controls = qp.filter((b) => b < 0x20 && ![0x09, 0x0a, 0x0d, 0x0c, 0x1b].includes(b)).length;
+    if (qp.length >= MIN_FILE_BYTES && (qp.includes(0) || controls * 20 > qp.length)) report("quoted-printable", qp.length, Buffer.from(qp).toString("hex"));
+    qp = [];
+  };
+  for (const line of lines) {
+    const escapes = line.match(/=[0-9A-F]{2}/g)?.length ?? 0;
+    if (escapes >= 4 && escapes * 9 >= line.length) {
+      const decoded = line.replace(/=$/, "").replace(/=([0-9A-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+      qp.push(...Buffer.from(decoded, "latin1"));
+    } else flushQp();
+  }
+  flushQp();
+  // line-shaped encodings: bare uuencode lines, BinHex lines, hex dumps, a MIME part's header
+  const joined = lines.join("\n");
+  if (/^M[ -`]{60}\nM[ -`]{60}\nM[ -`]{60}$/m.test(joined)) report("uuencode", 135, /^M[ -`]{60}$/m.exec(joined)![0]);
+  const binhex = /^:[!-,\-0-689@A-NP-VX-\[`a-fh-mp-r]{63}\n[!-,\-0-689@A-NP-VX-\[`a-fh-mp-r]{64}\n/m.exec(joined);
+  if (binhex) report("BinHex", 96, binhex[0]);
+  const dump = /^(?:(?:[0-9A-Fa-f]{4,16}:?[ \t]+)?(?:[0-9A-Fa-f]{2,4} {1,2}){8}[^\n]*\n){8}/m.exec(`${joined}\n`);
+  if (dump) report("hex dump", 128, dump[0]);
+  const mimePart = /^--[!-~]{1,200}\nContent-(?:Type|Transfer-Encoding|Disposition):.*\n(?:[!-9;-~]+:.*\n|[ \t].*\n)*\n?[A-Za-z0-9+/]{40,}/im.exec(joined);
+  if (mimePart) found.push(`a MIME part (delimiter, header and encoded body) shown as text: ${JSON.stringify(mimePart[0].slice(0, 60))}`);
+  return found;
 }
 
 /**

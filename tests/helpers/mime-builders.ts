@@ -332,3 +332,95 @@ function chunkAt(index: number, size: number): Buffer {
   out.writeUInt32LE(index, 0 % Math.max(1, size - 4));
   return out;
 }
+
+// --- files written as text: the encodings a sender can hide a file in ----------------
+
+/** The first bytes of real file formats (what sniffing recognises, what staff must never get back). */
+export const SIGNATURES: Record<"MZ" | "ELF" | "PK" | "PDF" | "OLE", Buffer> = {
+  MZ: Buffer.from("4d5a90000300000004000000ffff0000b800000000000000400000000000000000000000000000000000000000000000000000000000000000000000800000000e1fba0e00b409cd21b8014ccd21546869732070726f6772616d2063616e6e6f742062652072756e20696e20444f53206d6f64652e0d0d0a2400000000000000", "hex"),
+  ELF: Buffer.from("7f454c4602010100000000000000000002003e0001000000", "hex"),
+  PK: Buffer.from("504b0304140000000800", "hex"),
+  PDF: Buffer.from("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "latin1"),
+  OLE: Buffer.from("d0cf11e0a1b11ae1000000000000000000000000000000003e000300feff0900", "hex"),
+};
+
+/** A Windows executable's head plus deterministic noise: 1,500 bytes. */
+export const EXE = Buffer.concat([SIGNATURES.MZ, pseudoRandom(1500 - SIGNATURES.MZ.length, "exe")]);
+
+function uuLines(data: Buffer): string[] {
+  const out: string[] = [];
+  const ch = (v: number) => String.fromCharCode(v === 0 ? 0x60 : v + 32);
+  for (let i = 0; i < data.length; i += 45) {
+    const chunk = data.subarray(i, i + 45);
+    let line = ch(chunk.length);
+    for (let j = 0; j < chunk.length; j += 3) {
+      const [a = 0, b = 0, c = 0] = [chunk[j], chunk[j + 1], chunk[j + 2]];
+      line += ch(a >> 2) + ch(((a << 4) | (b >> 4)) & 63) + ch(((b << 2) | (c >> 6)) & 63) + ch(c & 63);
+    }
+    out.push(line);
+  }
+  return [...out, "`"];
+}
+
+function yencode(data: Buffer): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const byte of data) {
+    const c = (byte + 42) & 255;
+    line += c === 0x00 || c === 0x0a || c === 0x0d || c === 0x3d ? `=${String.fromCharCode((c + 64) & 255)}` : String.fromCharCode(c);
+    if (line.length >= 128) {
+      lines.push(line);
+      line = "";
+    }
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
+const BINHEX_ALPHABET = "!\"#$%&'()*+,-012345689@ABCDEFGHIJKLMNPQRSTUVXYZ[`abcdefhijklmpqr";
+/** BinHex 4.0's 6-bit encoding of the data fork (run-length marker 0x90 escaped), in 64-character lines between colons. */
+function binhexLines(data: Buffer): string[] {
+  const escaped: number[] = [];
+  for (const b of data) escaped.push(...(b === 0x90 ? [0x90, 0x00] : [b]));
+  let bits = "";
+  for (const b of escaped) bits += b.toString(2).padStart(8, "0");
+  while (bits.length % 6) bits += "0";
+  let text = ":";
+  for (let i = 0; i < bits.length; i += 6) text += BINHEX_ALPHABET[parseInt(bits.slice(i, i + 6), 2)];
+  text += ":";
+  return text.match(/.{1,64}/g) ?? [];
+}
+
+function quotedPrintable(data: Buffer): string {
+  const lines: string[] = [];
+  let line = "";
+  for (const b of data) {
+    const piece = b >= 33 && b <= 126 && b !== 0x3d ? String.fromCharCode(b) : `=${b.toString(16).toUpperCase().padStart(2, "0")}`;
+    if (line.length + piece.length > 75) {
+      lines.push(`${line}=`);
+      line = "";
+    }
+    line += piece;
+  }
+  lines.push(line);
+  return lines.join("\r\n");
+}
+
+/** Every way a file's bytes can be written as text (CRLF line ends). */
+export const encodings = {
+  base64: (data: Buffer) => base64Lines(data),
+  "base64 without line breaks": (data: Buffer) => data.toString("base64"),
+  "base64 in 64-character lines (PEM style)": (data: Buffer) => (data.toString("base64").match(/.{1,64}/g) ?? []).join(CRLF),
+  hex: (data: Buffer) => (data.toString("hex").match(/.{1,64}/g) ?? []).join(CRLF),
+  "hex dump": (data: Buffer) => (data.toString("hex").match(/.{1,32}/g) ?? []).map((l) => l.match(/../g)!.join(" ")).join(CRLF),
+  "hex dump with offsets (xxd)": (data: Buffer) =>
+    (data.toString("hex").match(/.{1,32}/g) ?? []).map((l, i) => `${(i * 16).toString(16).padStart(8, "0")}: ${l.match(/.{1,4}/g)!.join(" ")}  ................`).join(CRLF),
+  uuencode: (data: Buffer) => ["begin 644 tool.exe", ...uuLines(data), "end"].join(CRLF),
+  "uuencode without a name": (data: Buffer) => ["begin 644 ", ...uuLines(data), "end"].join(CRLF),
+  "uuencode data lines alone": (data: Buffer) => uuLines(data).join(CRLF),
+  yEnc: (data: Buffer) => [`=ybegin line=128 size=${data.length} name=tool.exe`, ...yencode(data), `=yend size=${data.length}`].join(CRLF),
+  "yEnc without a name": (data: Buffer) => [`=ybegin line=128 size=${data.length}`, ...yencode(data), `=yend size=${data.length}`].join(CRLF),
+  BinHex: (data: Buffer) => ["(This file must be converted with BinHex 4.0)", ...binhexLines(data)].join(CRLF),
+  "BinHex without its header line": (data: Buffer) => binhexLines(data).join(CRLF),
+  "quoted-printable": (data: Buffer) => quotedPrintable(data),
+} satisfies Record<string, (data: Buffer) => string>;

@@ -2,7 +2,10 @@
  * Property tests: mutate real messages (truncate, flip bytes, duplicate or
  * remove boundary lines, wrap in more multipart levels, inject encoded words,
  * convert line endings, relabel charsets and transfer encodings)
- * and assert the invariant on every output.
+ * and assert the invariant on every output. A third mode hides real file
+ * signatures (MZ, ELF, PK, %PDF, OLE) in every encoding a text can carry, behind
+ * broken boundaries or inside text and HTML parts, and asserts that none of the
+ * encoded bytes reach the output (issue 10 §1).
  *
  * Seeded and bounded: a few hundred runs in all. The seed is printed on
  * failure by fast-check; set MUMUKA_FUZZ_SEED to replay it, MUMUKA_FUZZ_RUNS
@@ -16,7 +19,7 @@ import { sanitize } from "../../src/sanitize/index.ts";
 import { corpusEntries, readCorpusMessage, requireCorpus, sampleEvery } from "../helpers/corpus.ts";
 import { checkSanitized } from "../helpers/invariant.ts";
 import { createHash } from "node:crypto";
-import { attachment, encodedWord, encodeText, message, multipart, part, type Charset } from "../helpers/mime-builders.ts";
+import { attachment, encodedWord, encodeText, encodings, message, multipart, part, pseudoRandom, SIGNATURES, type Charset } from "../helpers/mime-builders.ts";
 import { testOptions } from "../helpers/options.ts";
 
 const SEED = Number(process.env.MUMUKA_FUZZ_SEED ?? 20261126);
@@ -333,6 +336,112 @@ describe("mutated address headers (characters whose low byte is CR, LF or NUL, i
         if (violations.length > 0) throw new Error(`${seed.name} with ${JSON.stringify(injections).slice(0, 300)}:\n - ${violations.join("\n - ")}`);
       }),
       { seed: SEED, numRuns: Math.max(60, Math.floor(RUNS / 3)), endOnFailure: true },
+    );
+  }, 240_000);
+});
+
+// --- files hidden in text: broken boundaries and embedded encodings (issue 10 §1) --------
+
+type Shape = "in the text" | "inline in a sentence" | "boundary never used" | "boundary switched" | "part headers inside a text part" | "multipart header lost";
+interface Hidden {
+  signature: keyof typeof SIGNATURES;
+  size: number;
+  seed: number;
+  encoding: keyof typeof encodings;
+  shape: Shape;
+  container: "text/plain" | "text/html";
+  charset: Charset;
+  quoted: boolean;
+  before: string;
+  after: string;
+}
+
+const hidden: fc.Arbitrary<Hidden> = fc.record({
+  signature: fc.constantFrom(...(Object.keys(SIGNATURES) as Array<keyof typeof SIGNATURES>)),
+  size: fc.integer({ min: 200, max: 4000 }),
+  seed: fc.nat(),
+  encoding: fc.constantFrom(...(Object.keys(encodings) as Array<keyof typeof encodings>)),
+  shape: fc.constantFrom<Shape>("in the text", "inline in a sentence", "boundary never used", "boundary switched", "part headers inside a text part", "multipart header lost"),
+  container: fc.constantFrom("text/plain" as const, "text/html" as const),
+  charset: fc.constantFrom<Charset>("utf-8", "iso-2022-jp", "shift_jis"),
+  quoted: fc.boolean(),
+  before: fc.constantFrom(...PHRASES),
+  after: fc.constantFrom(...PHRASES),
+});
+
+const escapeHtml = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+const BASE64ISH = new Set<string>(["base64", "base64 without line breaks", "base64 in 64-character lines (PEM style)", "hex"]);
+
+/** A text (or HTML) part around `block`, in the case's charset. */
+function textAround(h: Hidden, block: string): Buffer {
+  const inline = h.shape === "inline in a sentence" && BASE64ISH.has(h.encoding);
+  const data = inline ? block.replace(/\r\n/g, "") : h.quoted && h.container === "text/plain" ? block.split("\r\n").map((l) => `> ${l}`).join("\r\n") : block;
+  const body =
+    h.container === "text/html"
+      ? `<html><body><p>${h.before}${inline ? ` ${data} ` : "</p><pre>" + escapeHtml(data) + "</pre><p>"}${h.after}</p></body></html>`
+      : inline
+        ? `${h.before} ${data} ${h.after}\r\n`
+        : `${h.before}\r\n${data}\r\n${h.after}\r\n`;
+  return part({ contentType: `${h.container}; charset=${h.charset}`, encoding: h.charset === "iso-2022-jp" ? "7bit" : "8bit", body: encodeText(body, h.charset) });
+}
+
+/** The file as a part of its own: base64 when its encoding is, otherwise the encoded text as the body. */
+function filePart(h: Hidden, file: Buffer, block: string): string {
+  const cte = BASE64ISH.has(h.encoding) && h.encoding !== "hex" ? "base64" : "7bit";
+  const body = cte === "base64" ? encodings.base64(file) : block;
+  return `Content-Type: application/octet-stream; name="tool.bin"\r\nContent-Transfer-Encoding: ${cte}\r\n\r\n${body}\r\n`;
+}
+
+function buildHidden(h: Hidden): { input: Buffer; block: string } {
+  const file = Buffer.concat([SIGNATURES[h.signature], pseudoRandom(h.size, `hidden-${h.seed}`)]);
+  const block = encodings[h.encoding](file);
+  const lead = textAround(h, "").toString("latin1");
+  switch (h.shape) {
+    case "in the text":
+    case "inline in a sentence":
+      return { input: message({ subject: "hidden", entity: multipart("mixed", [textAround(h, block)]) }), block };
+    case "boundary never used":
+    case "boundary switched": {
+      // "never used": the header declares one boundary, every delimiter uses another;
+      // "switched": the first part is delimited as declared, the file by a new boundary
+      const first = h.shape === "boundary switched" ? "declared-A" : "actual-B";
+      const raw = `Content-Type: multipart/mixed; boundary="declared-A"\r\n\r\n--${first}\r\n${lead}\r\n--actual-B\r\n${filePart(h, file, block)}--actual-B--\r\n${h.shape === "boundary switched" ? "--declared-A--\r\n" : ""}`;
+      return { input: message({ subject: "broken boundary", entity: Buffer.from(raw, "latin1") }), block };
+    }
+    case "part headers inside a text part":
+      return { input: message({ subject: "headers in text", entity: multipart("mixed", [textAround(h, `--inner-X\r\n${filePart(h, file, block)}`)]) }), block };
+    case "multipart header lost":
+      return {
+        input: message({ subject: "lost header", entity: part({ contentType: "text/plain; charset=utf-8", body: Buffer.from(`--lost-Z\r\n${lead}\r\n--lost-Z\r\n${filePart(h, file, block)}--lost-Z--\r\n`, "latin1") }) }),
+        block,
+      };
+  }
+}
+
+/** Windows of the encoded text, 24 characters from inside each long line: none may be in the output. */
+function encodedWindows(block: string): string[] {
+  return block
+    .split("\r\n")
+    .map((l) => l.replace(/\s+/g, ""))
+    .filter((l) => l.length >= 40)
+    .map((l) => l.slice(8, 32));
+}
+
+describe("files hidden in text (broken boundaries, embedded encodings)", () => {
+  it(`leave none of their encoded bytes in the output, in any encoding, shape, container or charset (${Math.max(60, Math.floor(RUNS / 2))} runs, seed ${SEED})`, async () => {
+    await fc.assert(
+      fc.asyncProperty(hidden, async (h) => {
+        const { input, block } = buildHidden(h);
+        const result = await sanitize(input, testOptions());
+        const { violations, view } = await checkSanitized(result, { input });
+        const where = `${h.signature} as ${h.encoding}, ${h.shape}, ${h.container} ${h.charset}${h.quoted ? " quoted" : ""}`;
+        if (violations.length || !view) throw new Error(`${where}:\n - ${violations.join("\n - ")}`);
+        const flat = view.text.replace(/\s+/g, "");
+        const survived = encodedWindows(block).filter((w) => flat.includes(w));
+        if (survived.length > 0) throw new Error(`${where}: encoded bytes survive: ${survived.slice(0, 2).join(" | ")}`);
+        if (result.report.attachments.length === 0) throw new Error(`${where}: nothing listed as removed`);
+      }),
+      { seed: SEED, numRuns: Math.max(60, Math.floor(RUNS / 2)), endOnFailure: true },
     );
   }, 240_000);
 });

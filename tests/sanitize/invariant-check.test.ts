@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { SanitizeReport, SanitizeResult } from "../../src/sanitize/sanitize-types.ts";
 import { checkSanitized } from "../helpers/invariant.ts";
+import { encodings, pseudoRandom, SIGNATURES } from "../helpers/mime-builders.ts";
 
 const ID = "20261126T100000Z-0123456789ABCDEF";
 const HASH = "a".repeat(64);
@@ -83,6 +84,31 @@ describe("the invariant check", () => {
   ])("catches %s", async (_what, head, body, expected) => {
     const v = await violations(result(head, body));
     expect(v.join("\n")).toMatch(expected);
+  });
+
+  // a file's bytes written as text (issue 10 §1): the check itself rejects them, however they are wrapped
+  const exe = Buffer.concat([SIGNATURES.MZ, pseudoRandom(600, "invariant")]);
+  it.each<[string, string, RegExp]>([
+    ["a base64 block in 76-character lines", encodings.base64(exe), /base64 block/],
+    ["base64 without line breaks inside a sentence (the output wraps it)", `鍵 ${exe.toString("base64").replace(/(.{900})/g, "$1\r\n")} です`, /base64 block/],
+    ["a base64 block quoted in a reply", encodings.base64(exe).split("\r\n").map((l) => `> ${l}`).join("\r\n"), /base64 block/],
+    ["a hex block", encodings.hex(exe), /hex block/],
+    ["a hex dump", encodings["hex dump with offsets (xxd)"](exe), /hex dump/],
+    ["quoted-printable of binary bytes", encodings["quoted-printable"](exe), /quoted-printable block/],
+    ["bare uuencode lines", encodings["uuencode data lines alone"](exe), /uuencode block/],
+    ["BinHex lines without the header", encodings["BinHex without its header line"](exe), /BinHex block/],
+    ["an executable in a URL parameter", `https://evil.example/d?f=${exe.subarray(0, 200).toString("base64url")}`, /base64 block/],
+    ["a MIME part shown as text", `--b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n${exe.subarray(0, 60).toString("base64")}`, /MIME part/],
+  ])("catches %s", async (_what, block) => {
+    const v = await violations(result(GOOD_HEAD, `${GOOD_BODY}前文\r\n${block}\r\n後文\r\n`));
+    expect(v.join("\n")).toMatch(/file staff could decode|MIME part/);
+  });
+
+  it("lets ordinary short tokens pass: an API key, a SHA-512, a fingerprint, a long tracking link", async () => {
+    const sha512 = createHash("sha512").update("x").digest("hex");
+    const tracking = `hxxps[://]click[.]example[.]com/ls/click?upn=${pseudoRandom(300, "t").toString("base64url")}`;
+    const body = `${GOOD_BODY}APIキー: ${Buffer.from("meeting-room-booking-token").toString("base64")}\r\nSHA-512: ${sha512}\r\n指紋: 7A3C 9F21 0B4D E5F6 1234 5678 9ABC DEF0 1122 3344\r\n${tracking}\r\n`;
+    expect(await violations(result(GOOD_HEAD, body))).toEqual([]);
   });
 
   it("catches half-width katakana (ESC ( I) in an ISO-2022-JP body", async () => {
