@@ -292,7 +292,7 @@ function onNode(ctx: Ctx, state: SessionState, raw: RawNode): void {
       ctx.warnings.push(`part ${rec.path || "1"}: boundary parameter on an unfolded line, recovered`);
       rec.role = "reparse";
       rec.nested = openSession(ctx, rec, depth + 1);
-      void rec.nested.split.write(Buffer.from(`Content-Type: ${ct.value}; boundary="${lostBoundary}"\r\n\r\n`, "latin1"));
+      void rec.nested.split.write(reparseHeader(ct.value, lostBoundary));
     } else if (rec.role === "message") {
       if (depth + 1 > ctx.limits.maxDepth) {
         limitHit(ctx, "maxDepth");
@@ -392,6 +392,20 @@ function closingToOpening(found: string, text: string): string {
 }
 
 /**
+ * The header block we write in front of content split again (a recovered
+ * boundary). Its values come from the sender's decoded headers, so they are
+ * cut to what a media type and a boundary may hold before they become bytes:
+ * a decoded character such as U+010A must not turn into a line feed (a new
+ * header line for the internal parser) the way a latin1 narrowing would.
+ */
+export function reparseHeader(contentType: string, boundary: string): Buffer {
+  const type = /^[A-Za-z0-9!#$&^_.+-]{1,64}\/[A-Za-z0-9!#$&^_.+-]{1,64}$/.test(contentType) ? contentType : "multipart/mixed";
+  // a boundary found in the raw bytes (read as latin1) keeps its 8-bit bytes, so it still matches them
+  const b = boundary.replace(/[^\x21-\x7e\x80-\xff]|"/g, "").slice(0, 200) || "mumuka-recovered";
+  return Buffer.from(`Content-Type: ${type}; boundary="${b}"\r\n\r\n`, "latin1");
+}
+
+/**
  * A multipart whose declared boundary matches no line (one character off, a raw
  * 8-bit byte, none declared): the first line shaped like a delimiter and
  * followed by a header line gives the real boundary, and the kept bytes are
@@ -425,14 +439,14 @@ async function recoverMultipart(ctx: Ctx, rec: NodeRec): Promise<void> {
   rec.hash = createHash("sha256");
   const nested = openSession(ctx, rec, rec.depth + 1);
   if (boundary !== undefined) {
-    await nested.split.write(Buffer.from(`Content-Type: ${rec.contentType}; boundary="${boundary.replace(/"/g, "")}"\r\n\r\n`, "latin1"));
+    await nested.split.write(reparseHeader(rec.contentType, boundary));
   }
   let content = latin;
   if (entity) {
     // every header block after a blank line starts a part whose delimiter was lost: put one back
     boundary = RECOVERED_BOUNDARY;
     content = latin.replace(/^(?:[ \t]*\r?\n)+/, "").replace(/(^|\r?\n[ \t]*\r?\n)(?=Content-[A-Za-z-]+:)/gi, `$1--${boundary}\r\n`);
-    await nested.split.write(Buffer.from(`Content-Type: ${rec.contentType}; boundary="${boundary}"\r\n\r\n`, "latin1"));
+    await nested.split.write(reparseHeader(rec.contentType, boundary));
   }
   if (boundary !== undefined) {
     // only closing delimiters left (the opening ones were lost): one followed by a header block opens a part

@@ -364,3 +364,15 @@ describe("calendar invitations", () => {
     expect(view.text).toMatch(/14:00/);
   });
 });
+
+describe("the header written in front of content split again", () => {
+  it("never turns a decoded character into a line break of the internal parse (no latin1 narrowing)", async () => {
+    const { reparseHeader } = await import("../../src/sanitize/analyze.ts");
+    const bytes = reparseHeader("multipart/mixed\u010AX-Injected: yes", "b\u010Ax\u010D\u0100\"q");
+    const text = bytes.toString("latin1");
+    expect(text.split("\r\n")).toEqual(['Content-Type: multipart/mixed; boundary="bxq"', "", ""]);
+    expect([...bytes].filter((b) => b === 0x0a || b === 0x0d || b === 0)).toHaveLength(4);
+    // a boundary read from the raw bytes keeps its 8-bit bytes, so it still matches them
+    expect(reparseHeader("multipart/alternative", "=_\u00e9t\u00e9").toString("latin1")).toBe('Content-Type: multipart/alternative; boundary="=_\u00e9t\u00e9"\r\n\r\n');
+  });
+});
