@@ -26,6 +26,7 @@ import { createLogger, type Logger } from "./lib/logger.ts";
 import { createMetrics, type Metrics } from "./lib/metrics.ts";
 import { createThreadedReceiver } from "./receive/receiver-thread.ts";
 import { createReceiver } from "./receive/smtp-receiver.ts";
+import { createRecipientVerifier } from "./receive/recipient-verify.ts";
 import { openOriginals } from "./originals/index.ts";
 import { openRules, type RulesHolder } from "./rules/index.ts";
 import type { RecordInfo } from "./spool/record.ts";
@@ -98,9 +99,19 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   await queue.start();
   const onQueued = (id: string, info?: RecordInfo) => queue.enqueue(id, info);
   // a thread of its own by default: receiving and delivering then use both cores
+  const verify = config.smtp.verifyRecipients.enabled && config.delivery.mode === "smtp"
+    ? {
+        hosts: [{ host: config.delivery.host, port: config.delivery.port }, ...config.delivery.failover],
+        helo: hostname,
+        timeoutMs: config.smtp.verifyRecipients.timeoutMs,
+        cacheSeconds: config.smtp.verifyRecipients.cacheSeconds,
+        unknownCacheSeconds: config.smtp.verifyRecipients.unknownCacheSeconds,
+      }
+    : undefined;
   const receiver = options.inProcessReceiver
-    ? createReceiver({ smtp: config.smtp, hostname, spool, audit, logger, metrics, onQueued })
+    ? createReceiver({ smtp: config.smtp, hostname, spool, audit, logger, metrics, onQueued, ...(verify ? { verifier: createRecipientVerifier(verify) } : {}) })
     : createThreadedReceiver({
+        ...(verify ? { verify } : {}),
         smtp: config.smtp,
         hostname,
         dataDir: config.dataDir,

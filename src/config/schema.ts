@@ -91,6 +91,22 @@ export const smtpSchema = z.strictObject({
     .string()
     .regex(/^[^\s@%!"<>]+@[^\s@%!"<>]+$/, "a plain address local@domain (no routing characters)")
     .optional(),
+  /**
+   * ask the LGWAN-side server (delivery.host, then failover) whether each recipient exists before
+   * answering RCPT: unknown ones get 550 in the dialogue instead of a bounce later, and the
+   * Internet-side MTA's address-verification probes get its answer. Needs SMTP delivery.
+   */
+  verifyRecipients: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      /** seconds an address the server accepted is remembered */
+      cacheSeconds: positiveInt.default(3600),
+      /** seconds an address the server refused is remembered */
+      unknownCacheSeconds: positiveInt.default(600),
+      /** one probe session at most, milliseconds; past it the RCPT gets 450 (try later) */
+      timeoutMs: positiveInt.default(10_000),
+    })
+    .default({ enabled: false, cacheSeconds: 3600, unknownCacheSeconds: 600, timeoutMs: 10_000 }),
   tls: tlsFiles.optional(),
   // only with reservedClients: a small maxConnections without them must keep working
 }).refine((s) => s.reservedClients.length === 0 || s.reservedConnections < s.maxConnections, {
@@ -218,6 +234,12 @@ function crossSectionChecks(raw: unknown, ctx: { addIssue(issue: { code: "custom
   const adminHost = typeof c.admin?.host === "string" ? c.admin.host : "127.0.0.1";
   const adminPort = typeof c.admin?.port === "number" ? c.admin.port : 8025;
   const wildcard = (h: string) => h === "0.0.0.0" || h === "::" || h === "";
+  const d = (raw as { delivery?: { mode?: unknown; host?: unknown } }).delivery;
+  const smtpDelivery = d?.mode === "smtp" || (d?.mode === undefined && typeof d?.host === "string");
+  const verify = (c.smtp as { verifyRecipients?: { enabled?: unknown } } | undefined)?.verifyRecipients;
+  if (verify?.enabled === true && !smtpDelivery) {
+    ctx.addIssue({ code: "custom", path: ["smtp", "verifyRecipients", "enabled"], message: "asks the LGWAN-side server, but delivery is not SMTP: set delivery.host (or turn it off)" });
+  }
   if (c.admin?.enabled !== false && adminPort !== 0 && adminPort === smtpPort && (adminHost === smtpHost || wildcard(adminHost) || wildcard(smtpHost))) {
     ctx.addIssue({ code: "custom", path: ["admin", "port"], message: `the admin console and SMTP would both listen on port ${adminPort}` });
   }

@@ -21,6 +21,7 @@ import type { Config } from "../config/schema.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { Metrics } from "../lib/metrics.ts";
 import type { RecordInfo } from "../spool/record.ts";
+import type { VerifyTarget } from "./recipient-verify.ts";
 import type { Receiver } from "./smtp-receiver.ts";
 
 export interface ReceiverThreadOptions {
@@ -28,6 +29,8 @@ export interface ReceiverThreadOptions {
   hostname: string;
   dataDir: string;
   log: Config["log"];
+  /** smtp.verifyRecipients: where and how the thread asks about recipients */
+  verify?: VerifyTarget;
   audit: AuditSink;
   logger: Logger;
   metrics?: Pick<Metrics, "refused">;
@@ -57,7 +60,7 @@ export function createThreadedReceiver(options: ReceiverThreadOptions): Receiver
   function spawn(onListening: (address: AddressInfo) => void, onListenError: (error: Error) => void): void {
     const w = new Worker(url, {
       name: "mumuka-receive", // the thread's name in ps/top (and the benchmark's CPU by thread)
-      workerData: { smtp: listened ? { ...options.smtp, port: listened.port } : options.smtp, hostname: options.hostname, dataDir: options.dataDir, log: options.log },
+      workerData: { smtp: listened ? { ...options.smtp, port: listened.port } : options.smtp, hostname: options.hostname, dataDir: options.dataDir, log: options.log, verify: options.verify },
     });
     worker = w;
     options.onThread?.(w);

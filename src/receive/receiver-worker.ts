@@ -12,9 +12,10 @@ import { createLogger } from "../lib/logger.ts";
 import type { Metrics } from "../lib/metrics.ts";
 import { openSpool } from "../spool/spool.ts";
 import type { FromReceiverThread } from "./receiver-thread.ts";
+import { createRecipientVerifier, type VerifyTarget } from "./recipient-verify.ts";
 import { createReceiver } from "./smtp-receiver.ts";
 
-const data = workerData as { smtp: Config["smtp"]; hostname: string; dataDir: string; log: Config["log"] };
+const data = workerData as { smtp: Config["smtp"]; hostname: string; dataDir: string; log: Config["log"]; verify?: VerifyTarget };
 const port = parentPort!;
 const post = (msg: FromReceiverThread) => port.postMessage(msg);
 
@@ -31,6 +32,7 @@ async function main(): Promise<void> {
       logger,
       metrics: { refused: { inc: (labels: { reason: string }) => post({ type: "refused", reason: labels.reason }) } } as unknown as Pick<Metrics, "refused">,
       onQueued: (id, info) => post({ type: "queued", id, info: info! }),
+      ...(data.verify ? { verifier: createRecipientVerifier(data.verify) } : {}),
     });
   } catch (error) {
     // a setting that cannot work (an unreadable TLS key, …): reported like a failed listen, so that

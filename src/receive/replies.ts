@@ -19,6 +19,10 @@ export const replies = {
   /** RCPT TO a domain that is not in smtp.recipientDomains: no open relay */
   relayDenied: (rcpt: string): SmtpReply => ({ code: 554, message: `5.7.1 <${rcpt}>: Relay access denied` }),
   badRecipient: { code: 501, message: "5.1.3 Bad recipient address syntax" },
+  /** smtp.verifyRecipients: the LGWAN-side server refused the address (as Postfix's reject_unverified_recipient) */
+  unknownRecipient: (rcpt: string): SmtpReply => ({ code: 550, message: `5.1.1 <${rcpt}>: Recipient address rejected: unknown in the LGWAN zone` }),
+  /** smtp.verifyRecipients: the LGWAN-side server could not be asked; the client retries, nothing is bounced */
+  unverifiedRecipient: (rcpt: string): SmtpReply => ({ code: 450, message: `4.1.1 <${rcpt}>: Recipient address rejected: cannot be verified now, try again later` }),
   badSender: { code: 501, message: "5.1.7 Bad sender address syntax" },
   /**
    * Sender-specified routing in a recipient's local part (see envelope-address.ts). 550 5.7.1 as

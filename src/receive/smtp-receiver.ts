@@ -31,6 +31,7 @@ import { createConnectionSlots } from "./connection-slots.ts";
 import { watchDataRate } from "./data-rate.ts";
 import { guardOf, GuardedSMTPServer, type SessionGuard } from "./guarded-server.ts";
 import { createHeaderPeek } from "./header-peek.ts";
+import type { RecipientVerifier } from "./recipient-verify.ts";
 import { replies, replyError } from "./replies.ts";
 
 export interface ReceiverDeps {
@@ -40,6 +41,8 @@ export interface ReceiverDeps {
   audit: AuditSink;
   logger: Logger;
   metrics?: Pick<Metrics, "refused">;
+  /** smtp.verifyRecipients: asks the LGWAN-side server about each recipient before the RCPT reply */
+  verifier?: RecipientVerifier;
   /** called after the 250 is decided: the message is durable in incoming/ (info: its framing, to spare a re-read) */
   onQueued(id: string, info?: RecordInfo): void;
 }
@@ -111,7 +114,16 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
         logger.info({ conn: session.id, client: session.remoteAddress }, "recipient refused: relay access denied");
         return callback(replyError(replies.relayDenied(address.address)));
       }
-      callback();
+      if (!deps.verifier) return callback();
+      deps.verifier.verify(address.address).then(
+        (verdict) => {
+          if (verdict === "exists") return callback();
+          refused(verdict === "unknown" ? "unknown-recipient" : "unverified-recipient");
+          logger.info({ conn: session.id, client: session.remoteAddress, verdict }, "recipient refused: not confirmed by the LGWAN-side server");
+          callback(replyError(verdict === "unknown" ? replies.unknownRecipient(address.address) : replies.unverifiedRecipient(address.address)));
+        },
+        () => callback(replyError(replies.unverifiedRecipient(address.address))),
+      );
     },
     onData(stream, session, callback) {
       const guard = guardOf(session);

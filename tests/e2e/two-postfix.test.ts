@@ -23,6 +23,8 @@ const missing = requirement("Postfix", postfixMissing());
 const DOMAIN = "city.example.lg.jp";
 
 let a: PostfixInstance | undefined;
+/** Postfix A without a recipient table, verifying addresses by probing through mumuka instead */
+let aProbing: PostfixInstance | undefined;
 let b: PostfixInstance | undefined;
 let gateway: GatewayProcess | undefined;
 let mailDir = "";
@@ -88,7 +90,7 @@ beforeAll(async () => {
     dir,
     [
       `dataDir: ${dir}/data`,
-      `smtp: { host: 127.0.0.1, port: 0, hostname: mumuka.example, clients: [127.0.0.0/8], recipientDomains: [${DOMAIN}] }`,
+      `smtp: { host: 127.0.0.1, port: 0, hostname: mumuka.example, clients: [127.0.0.0/8], recipientDomains: [${DOMAIN}], verifyRecipients: { enabled: true } }`,
       `delivery: { mode: smtp, host: 127.0.0.1, port: ${portB}, retryFirstSeconds: 1, retryMaxSeconds: 2, dsnRelay: { host: 127.0.0.1, port: ${portA} } }`,
       "log: { level: info, format: json }",
       "admin: { enabled: false }",
@@ -114,10 +116,27 @@ beforeAll(async () => {
       "smtpd_relay_restrictions = permit_mynetworks reject_unauth_destination",
     ],
   });
+  aProbing = await startPostfix({
+    name: "internet-probing",
+    port: await freePort(),
+    files: { transport: `${DOMAIN} smtp:[127.0.0.1]:${gateway.port}\n` },
+    main: [
+      "myhostname = internet-mta-2.example",
+      `relay_domains = ${DOMAIN}`,
+      "transport_maps = texthash:{dir}/transport",
+      "smtpd_relay_restrictions = permit_mynetworks reject_unauth_destination",
+      // probes through mumuka, which asks Postfix B (smtp.verifyRecipients)
+      "smtpd_recipient_restrictions = reject_unverified_recipient",
+      "unverified_recipient_reject_code = 550",
+      "address_verify_poll_delay = 1s",
+      "address_verify_poll_count = 20",
+    ],
+  });
 }, 120_000);
 
 afterAll(async () => {
   await a?.stop();
+  await aProbing?.stop();
   if (gateway && gateway.child.exitCode === null) {
     gateway.child.kill("SIGTERM");
     await gateway.exited;
@@ -161,4 +180,15 @@ describe.skipIf(missing !== "")("mumuka between two Postfix servers (docs/relay.
     expect(log).not.toMatch(/status=bounced|sender non-delivery notification/);
     expect(gateway!.output()).not.toContain(`nobody@${DOMAIN}`);
   });
+
+  it("answers Postfix's address-verification probes with the LGWAN server's answer (smtp.verifyRecipients)", async () => {
+    // the probe goes Postfix A → mumuka (RCPT) → Postfix B (RCPT): unknown there, refused here
+    const unknown = await dialogue(aProbing!.port, ["EHLO client.example", "MAIL FROM:<someone@example.net>", `RCPT TO:<nobody@${DOMAIN}>`, "QUIT"]);
+    expect(unknown[3]).toMatch(/^550 5\.1\.1 /);
+    expect(unknown[3]).toContain("unknown in the LGWAN zone");
+    const known = await dialogue(aProbing!.port, ["EHLO client.example", "MAIL FROM:<someone@example.net>", `RCPT TO:<staff@${DOMAIN}>`, "QUIT"]);
+    expect(known[3]).toMatch(/^250 /);
+    expect(await aProbing!.queued()).toBe(0);
+    expect(await aProbing!.maillog()).not.toMatch(/status=bounced|sender non-delivery notification/);
+  }, 60_000);
 });
