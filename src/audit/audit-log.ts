@@ -195,10 +195,13 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     }
   };
 
+  /** journals and spill files of an earlier run not yet stored: flush() waits for them too */
+  const earlierPending = (): boolean => replays.some((r) => !r.own);
+
   const settle = (): void => {
     setLag();
     trimJournal();
-    if (waiters.length === 0) return;
+    if (waiters.length === 0 || earlierPending()) return;
     const done = waiters.filter((w) => w.target <= stored);
     waiters = waiters.filter((w) => w.target > stored);
     for (const w of done) w.resolve();
@@ -308,6 +311,7 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       if (next) {
         await replay(next);
         replays.shift();
+        settle();
         continue;
       }
       if (queue.length > 0) {
@@ -407,7 +411,7 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
   return {
     record,
     flush() {
-      if (stored >= recorded) return Promise.resolve();
+      if (stored >= recorded && !earlierPending()) return Promise.resolve();
       return new Promise<void>((resolve) => {
         waiters.push({ target: recorded, resolve });
         signal();
