@@ -6,7 +6,8 @@
  * more people, so it carries only ids, envelope addresses, sizes, hashes,
  * outcomes, rule names, downstream replies and timings. A field not named
  * here never reaches it, whatever a writer puts in an event. Subjects only
- * with `log.subjects: true`.
+ * with `log.subjects: true`. Header values (Message-ID, From) are the
+ * sender's text and stay out.
  *
  * SECURITY: event data holds sender-controlled strings. Strings that pass are
  * cut to MAX_CHARS and lists to MAX_ITEMS, so one event cannot flood a log line.
@@ -26,7 +27,7 @@ const SCALARS = new Set([
   "clientHelo",
   "protocol",
   "mailFrom",
-  "messageId",
+  // not messageId: a sender writes what they like there (the corpus has subjects in Message-IDs)
   "size",
   "sha256",
   "textSha256",
