@@ -31,7 +31,8 @@ import { mkdir } from "node:fs/promises";
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { AuditStore } from "./audit-store.ts";
-import type { Anchor, AnchorFailure } from "./audit-types.ts";
+import { formatJst } from "../lib/japan-time.ts";
+import type { Anchor, AnchorFailure, VerifyResult } from "./audit-types.ts";
 
 const HASH = /^[0-9a-f]{64}$/;
 /** seq numbers beyond this are not real (a 64-bit store would need centuries to get there) */
@@ -248,4 +249,17 @@ export function createAnchorWriter(config: Config["audit"]["anchor"], logger: Lo
       }
     },
   };
+}
+
+/**
+ * One line for the console: the gateway's last anchor and whether the chain reaches it
+ * (Japanese, then English), or undefined when no anchor was written yet.
+ */
+export function describeLastAnchor(result: Pick<VerifyResult, "lastAnchor"> | undefined): string | undefined {
+  const a = result?.lastAnchor;
+  if (!a) return undefined;
+  const when = a.ts ? ` (${formatJst(a.ts)} JST)` : "";
+  return a.reached
+    ? `最終アンカー seq ${a.seq}${when}: チェーンは到達しています / the chain reaches the last anchor`
+    : `最終アンカー seq ${a.seq}${when}: チェーンが到達しません(末尾の削除・書き換え・巻き戻し) / the chain does NOT reach the last anchor (cut, rewritten or rolled back)`;
 }

@@ -11,6 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { canonicalJson, eventHash } from "../../src/audit/audit-fns.ts";
+import { describeLastAnchor } from "../../src/audit/anchor.ts";
 import { openAuditLog, parseAnchors, type AuditLog } from "../../src/audit/index.ts";
 import type { AuditEvent } from "../../src/audit/audit-types.ts";
 import { newAuditId } from "../../src/lib/ids.ts";
@@ -168,11 +169,16 @@ describe.each(backendKinds())("anchors of the audit chain on %s", (kind) => {
     story(log);
     await log.flush();
     const anchor = await log.anchor();
-    expect(await log.verify()).toMatchObject({ ok: true, lastAnchor: { ...anchor, reached: true } });
+    const good = await log.verify();
+    expect(good).toMatchObject({ ok: true, lastAnchor: { ...anchor, reached: true } });
+    expect(describeLastAnchor(good)).toContain(`最終アンカー seq ${anchor!.seq}`);
+    expect(describeLastAnchor(good)).toContain("the chain reaches the last anchor");
     admin(log, 2);
     await log.flush();
     await b.exec("DELETE FROM {e} WHERE seq >= ?", [anchor!.seq]);
-    expect(await log.verify()).toMatchObject({ ok: false, lastAnchor: { seq: anchor!.seq, reached: false } });
+    const bad = await log.verify();
+    expect(bad).toMatchObject({ ok: false, lastAnchor: { seq: anchor!.seq, reached: false } });
+    expect(describeLastAnchor(bad)).toContain("does NOT reach");
   });
 
   it.runIf(kind === "sqlite")("mumuka audit verify --anchors says it in one line, OK or which anchor the chain fails", async () => {

@@ -1,4 +1,5 @@
 /** The dashboard: today / this week, the 14-day chart, queue depth, health, audit chain. Pure renderer. */
+import { describeLastAnchor } from "../../audit/anchor.ts";
 import type { DailyCounts, VerifyResult } from "../../audit/audit-types.ts";
 import type { QueueState } from "../../spool/queue-types.ts";
 import type { HealthCheck } from "../admin-types.ts";
@@ -57,6 +58,7 @@ ${data.queue
 <section class="card"><h2>${t("auditChain")}</h2>
 <p>${state(data.chain?.ok)} ${data.chain ? html`${data.chain.checked.toLocaleString("ja-JP")} ${t("checked")}` : ""}</p>
 ${data.chain?.firstBad ? html`<p class="mono bad-text">seq ${data.chain.firstBad.seq}: ${data.chain.firstBad.reason}</p>` : ""}
+${describeLastAnchor(data.chain) ? html`<p class="mono${data.chain?.lastAnchor?.reached ? "" : " bad-text"}">${describeLastAnchor(data.chain)}</p>` : ""}
 ${data.chainCheckedAt ? html`<p class="muted">${data.chainCheckedAt}</p>` : ""}
 </section>
 </div>`,
