@@ -199,3 +199,37 @@ describe.each(backendKinds())("anchors of the audit chain on %s", (kind) => {
     expect(bad.stderr).toContain(`FAILED (改ざん検出) at anchor seq ${last.seq} [truncated]`);
   });
 });
+
+describe("anchor lines", () => {
+  const hash = "ab".repeat(32);
+
+  it("are read back from an anchor file, a pino log, a syslog export or SEQ:HASH; anything else is skipped", () => {
+    const text = [
+      `2026-12-06T07:00:00.000Z audit-anchor gateway=gw1 seq=41 hash=${hash}`,
+      JSON.stringify({ level: 30, time: 1, anchor: { seq: 42, hash, ts: "2026-12-06T08:00:00.000Z", gateway: "gw1" }, msg: "audit-anchor" }),
+      `<133>1 2026-12-06T09:00:00.000Z host mumuka 77 audit-anchor - 2026-12-06T09:00:00.000Z audit-anchor gateway=gw1 seq=43 hash=${hash}`,
+      `44:${hash}`,
+      "audit-anchor seq=x hash=nothex",
+      `45:${hash.slice(1)}`,
+    ].join("\n");
+    const { anchors, skipped } = parseAnchors(text);
+    expect(anchors.map((a) => a.seq)).toEqual([41, 42, 43, 44]);
+    expect(anchors[0]).toEqual({ seq: 41, hash, ts: "2026-12-06T07:00:00.000Z", gateway: "gw1" });
+    expect(skipped).toBe(2);
+  });
+
+  it("go to a syslog server as RFC 5424 messages", async () => {
+    const { createSocket } = await import("node:dgram");
+    const { createAnchorWriter } = await import("../../src/audit/anchor.ts");
+    const server = createSocket("udp4");
+    const got = new Promise<string>((resolve) => server.on("message", (m) => resolve(m.toString("utf8"))));
+    await new Promise<void>((r) => server.bind(0, "127.0.0.1", () => r()));
+    const port = server.address().port;
+    const writer = createAnchorWriter({ intervalMinutes: 60, syslog: { host: "127.0.0.1", port, facility: "local0" } }, quietLogger());
+    await writer.write({ seq: 7, hash, ts: "2026-12-06T10:00:00.000Z", gateway: "gw1" });
+    const message = await got;
+    server.close();
+    expect(message).toMatch(/^<133>1 2026-12-06T10:00:00.000Z \S+ mumuka \d+ audit-anchor - /);
+    expect(parseAnchors(message).anchors).toEqual([{ seq: 7, hash, ts: "2026-12-06T10:00:00.000Z", gateway: "gw1" }]);
+  });
+});
