@@ -386,9 +386,11 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
   const dropLoud = (event: PendingEvent): void => {
     dropped += 1;
     stored += 1; // nobody waits for it any more
-    // the whole event but its text: an operator needs it to re-enter it by hand
-    const { text: _text, ...withoutText } = event;
-    logger.fatal({ audit: withoutText, dropped }, "audit: EVENT DROPPED (queue full and spill impossible); it is only in this log line");
+    // the log's allow-list even here: an operational log never carries mail content
+    logger.fatal(
+      { audit: logFieldsOf(event, { subjects: deps.logSubjects }), dropped },
+      "audit: EVENT DROPPED (queue full and spill impossible); only what this log line names is left of it",
+    );
   };
 
   const anchorNow = async (): Promise<Anchor | undefined> => {
