@@ -5,7 +5,7 @@
  * `received` rebuilt from its record; nothing is stored twice; and verify
  * names every message that reached a final state without one.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createAuditLog } from "../../src/audit/audit-log.ts";
@@ -93,6 +93,19 @@ describe.each(backendKinds())("completeness of the audit trail on %s", (kind) =>
     for (const id of ids) expect((await log.story(id)).filter((e) => e.type === "received")).toHaveLength(1);
     expect((await log.search({})).total).toBe(2);
     expect(await log.verify()).toMatchObject({ ok: true });
+  });
+
+  it("keeps the journal empty once the store has its events, and removes it at a clean stop", async () => {
+    const log = await reopen();
+    const journalDir = path.join(b.dataDir, "audit-journal");
+    for (let i = 0; i < 20; i++) log.record({ type: "received", auditId: newAuditId(), actor: "gateway", data: receivedData(`件名 ${i}`) });
+    const [file] = readdirSync(journalDir);
+    expect(statSync(path.join(journalDir, file!)).size).toBeGreaterThan(0);
+    await log.flush();
+    expect(statSync(path.join(journalDir, file!)).size).toBe(0);
+    await log.close();
+    open.splice(0);
+    expect(readdirSync(journalDir)).toEqual([]);
   });
 
   it("rebuilds the received event of a spooled message from its record: arrival, envelope, size, hash, headers", async () => {
