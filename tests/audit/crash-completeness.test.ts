@@ -139,9 +139,14 @@ describe.each(backendKinds())("acknowledged messages after kill -9 on %s", (kind
     expect(await last.exited).toMatchObject({ code: 0 });
 
     expect(acknowledged.size).toBeGreaterThan(CYCLES * 5);
-    const search = await runCli(["audit", "search", "-c", configFile, "--json", "--limit", "1000"]);
-    expect(search.code).toBe(0);
-    const found = new Set((JSON.parse(search.stdout) as { rows: { auditId: string }[] }).rows.map((r) => r.auditId));
+    const found = new Set<string>();
+    for (let page = 1; ; page++) {
+      const search = await runCli(["audit", "search", "-c", configFile, "--json", "--limit", "1000", "--page", String(page)]);
+      expect(search.code).toBe(0);
+      const { total, rows } = JSON.parse(search.stdout) as { total: number; rows: { auditId: string }[] };
+      for (const r of rows) found.add(r.auditId);
+      if (page * 1000 >= total) break;
+    }
     const missing = [...acknowledged].filter((id) => !found.has(id));
     expect(missing).toEqual([]);
     const verify = await runCli(["audit", "verify", "-c", configFile]);
