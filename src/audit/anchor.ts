@@ -24,10 +24,9 @@
  * write, then fsynced) or absent; a torn last line does not parse and is skipped.
  */
 import { createSocket } from "node:dgram";
-import { open, readFile } from "node:fs/promises";
+import { mkdir, open, readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { mkdir } from "node:fs/promises";
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { AuditStore } from "./audit-store.ts";
@@ -79,10 +78,10 @@ export function parseAnchors(text: string): { anchors: Anchor[]; skipped: number
         // not JSON after all
       }
     } else if (line.includes("audit-anchor")) {
-      const m = /(?:^|\s)(\S+)?\s*audit-anchor(?:\s+gateway=(\S+))?\s+seq=(\d{1,16})\s+hash=([0-9a-f]{64})/.exec(line);
+      const m = /audit-anchor(?:\s+gateway=(\S+))?\s+seq=(\d{1,16})\s+hash=([0-9a-f]{64})/.exec(line);
       // the time is the line's first word (anchor file) or the RFC 5424 timestamp before it (syslog)
       const ts = /\d{4}-\d{2}-\d{2}T[0-9:.]+Z/.exec(line)?.[0];
-      if (m) found = anchorOf(m[3], m[4], ts, m[2]);
+      if (m) found = anchorOf(m[2], m[3], ts, m[1]);
     }
     if (found) anchors.push(found);
     else skipped += 1;
