@@ -161,14 +161,15 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
   const trimJournal = (): void => {
     // a dropped event counts as stored but is not: keep the journal for the next start
     if (dropped > 0) return;
-    while (fullJournals.length && fullJournals[0]!.last <= stored) rmSync(fullJournals.shift()!.file, { force: true });
-    if (journal && journal.lines > 0 && journal.last <= stored) {
-      try {
+    try {
+      while (fullJournals.length && fullJournals[0]!.last <= stored) rmSync(fullJournals.shift()!.file, { force: true });
+      if (journal && journal.lines > 0 && journal.last <= stored) {
         ftruncateSync(journal.fd, 0); // opened for appending: the next line goes to the start again
         journal.lines = 0;
-      } catch (error) {
-        logger.error({ err: error }, "audit: the journal could not be emptied");
       }
+    } catch (error) {
+      // left as it is: the next start writes it again, and the store drops what it already has
+      logger.error({ err: error }, "audit: the received-journal could not be emptied");
     }
   };
 
