@@ -13,7 +13,7 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { createHealthCheck, createRuleTrial, startAdmin, type AdminServer } from "./admin/index.ts";
-import { openAuditLog } from "./audit/index.ts";
+import { openAuditLog, recoverReceived, startRetention, type AuditLog } from "./audit/index.ts";
 import type { AuditReader, AuditSink } from "./audit/audit-types.ts";
 import type { Config } from "./config/schema.ts";
 import { createDirectoryDeliverer } from "./deliver/directory-delivery.ts";
@@ -24,6 +24,7 @@ import { createSanitizePool } from "./sanitize-pool/index.ts";
 import { createSmtpDeliverer } from "./deliver/smtp-delivery.ts";
 import { createLogger, type Logger } from "./lib/logger.ts";
 import { createMetrics, type Metrics } from "./lib/metrics.ts";
+import { createHeaderPeek } from "./receive/header-peek.ts";
 import { createThreadedReceiver } from "./receive/receiver-thread.ts";
 import { createReceiver } from "./receive/smtp-receiver.ts";
 import { createRecipientVerifier } from "./receive/recipient-verify.ts";
@@ -67,13 +68,34 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const logger = options.logger ?? createLogger(config.log);
   const metrics = options.metrics ?? createMetrics();
   const hostname = config.smtp.hostname ?? os.hostname();
-  const audit =
-    options.audit ?? (await openAuditLog({ config: config.audit, dataDir: config.dataDir, gateway: hostname, logger, metrics }));
-  const rules = await openRules({ config: config.rules, logger, audit });
   const spool = await openSpool(config.dataDir);
-  // before recovery: a second gateway on the same spool must not "recover" the first one's work
+  // before any recovery (the audit journal and spill files included): a second gateway on the
+  // same data directory must not "recover" the first one's work
   const lock = await lockSpool(spool.root);
+  const ownAudit: AuditLog | undefined = options.audit
+    ? undefined
+    : await openAuditLog({
+        config: config.audit,
+        dataDir: config.dataDir,
+        gateway: hostname,
+        logger,
+        metrics,
+        serving: true,
+        ...(config.log.subjects ? { logSubjects: true } : {}),
+      });
+  const audit: AuditSink & { close?(): Promise<void> } = options.audit ?? ownAudit!;
+  // every spooled message got a 250: its `received` comes before anything the queue manager records
+  await recoverReceived({
+    spool,
+    audit,
+    ...(ownAudit ? { known: (ids: string[]) => ownAudit.knownMessages(ids) } : {}),
+    logger,
+    headerPeek: createHeaderPeek,
+  });
+  const rules = await openRules({ config: config.rules, logger, audit });
   const originals = openOriginals({ config: config.originals, dataDir: config.dataDir, audit });
+  // daily: audit events, kept texts and originals past their retention
+  const stopRetention = ownAudit ? startRetention({ audit: ownAudit, originals, config, logger }) : undefined;
   const noticeTemplate = config.sanitize.noticeTemplate ? readFileSync(config.sanitize.noticeTemplate, "utf8") : undefined;
   const pool = createSanitizePool({ size: options.workers ?? DEFAULT_WORKERS });
   const deliverer: Deliverer =
@@ -190,8 +212,9 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
         await deliverer.close();
         dsn?.close();
         rules.close();
+        stopRetention?.();
         if (options.audit?.close) await options.audit.close();
-        else if (!options.audit) await (audit as AuditSink & { close(): Promise<void> }).close();
+        else if (ownAudit) await ownAudit.close();
         else await audit.flush();
         await lock.release();
         logger.info("stopped");

@@ -21,7 +21,8 @@ import { formatTable, readableHeader, type Column } from "./audit-format.ts";
 import { displaySafe } from "../lib/display-safe.ts";
 import { formatJst, parseTimeArg } from "../lib/japan-time.ts";
 import type { AuditEvent, AuditQuery, MessageStatus, MessageSummary } from "./audit-types.ts";
-import { openAuditLog, openAuditStore, type AuditLog } from "./index.ts";
+import { openAuditLog, openAuditStore, parseAnchors, readAnchorFile, type AuditLog } from "./index.ts";
+import type { Anchor } from "./audit-types.ts";
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -232,13 +233,14 @@ export function registerAuditCommands(program: Command): void {
     .requiredOption("--since <date>", "from (YYYY-MM-DD in Japan time, or ISO 8601)")
     .requiredOption("--until <date>", "to, exclusive (YYYY-MM-DD: to the end of that day)")
     .option("-c, --config <file>", "configuration file (YAML)")
-    .action(async (opts: { config?: string; since: string; until: string }) => {
+    .option("--with-text", "include the text staff received (kept texts), as `text` beside each event / 職員に届いた本文も出力")
+    .action(async (opts: { config?: string; since: string; until: string; withText?: boolean }) => {
       const since = dateOpt(opts.since, "since")!;
       const until = dateOpt(opts.until, "until")!;
       await withLog(opts.config, async (log) => {
         let n: number;
         try {
-          n = await log.exportJsonl(since, until, process.stdout);
+          n = await log.exportJsonl(since, until, process.stdout, { withText: opts.withText === true });
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code === "EPIPE") return; // the reader (head, a closed SIEM pipe) stopped: not our failure
           throw error;
@@ -247,7 +249,7 @@ export function registerAuditCommands(program: Command): void {
         log.record({
           type: "admin",
           actor: cliActor(),
-          data: { action: "audit-export", since: since.toISOString(), until: until.toISOString(), events: n },
+          data: { action: "audit-export", since: since.toISOString(), until: until.toISOString(), events: n, withText: opts.withText === true },
         });
         process.stderr.write(`exported ${n} events (${formatJst(since.toISOString())} – ${formatJst(until.toISOString())} JST)\n`);
       });
@@ -255,20 +257,43 @@ export function registerAuditCommands(program: Command): void {
 
   audit
     .command("verify")
-    .description("check the hash chain and the message summaries; exit 1 naming the first bad event / 改ざん検査")
+    .description("check the hash chain, the message summaries, completeness and anchors; exit 1 naming the first problem / 改ざん検査")
     .option("-c, --config <file>", "configuration file (YAML)")
+    .option("--anchors <file|SEQ:HASH>", "anchors the chain must reach: an anchor file, a copy of the log, or SEQ:HASH / アンカー照合")
     .option("--json", "JSON output")
-    .action(async (opts: { config?: string; json?: boolean }) => {
+    .action(async (opts: { config?: string; json?: boolean; anchors?: string }) => {
+      let anchors: Anchor[] | undefined;
+      if (opts.anchors !== undefined) {
+        const given = parseAnchors(opts.anchors);
+        if (/^\d+:[0-9a-f]{64}$/.test(opts.anchors.trim()) && given.anchors.length === 1) anchors = given.anchors;
+        else {
+          try {
+            anchors = (await readAnchorFile(opts.anchors)).anchors;
+          } catch (error) {
+            throw new CliError(`--anchors: ${displaySafe((error as Error).message)} (give an anchor file or SEQ:HASH)`, 2);
+          }
+        }
+        if (anchors.length === 0) throw new CliError(`--anchors: no anchor found in ${displaySafe(opts.anchors)} (lines "… audit-anchor … seq=N hash=H", pino "audit-anchor" lines, or SEQ:HASH)`, 2);
+      }
       await withLog(opts.config, async (log) => {
-        const result = await log.verify();
+        const result = await log.verify(anchors ? { anchors } : undefined);
         if (opts.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
         if (!result.ok) {
           const bad = result.firstBad!;
-          throw new CliError(`audit verify FAILED (改ざん検出) at event seq ${bad.seq}: ${displaySafe(bad.reason)} (${result.checked} events checked)`, 1);
+          const what = bad.kind ? `anchor seq ${bad.seq} [${bad.kind}]` : bad.seq ? `event seq ${bad.seq}` : `message ${displaySafe(bad.auditId ?? "?")}`;
+          throw new CliError(`audit verify FAILED (改ざん検出) at ${what}: ${displaySafe(bad.reason)} (${result.checked} events checked)`, 1);
         }
         if (!opts.json) {
+          const a = result.anchors;
+          const anchorText = a
+            ? a.latest
+              ? `; ${a.checked} anchor(s) reached, latest seq ${a.latest.seq}${a.latest.ts ? ` (${formatJst(a.latest.ts, true)} JST)` : ""}: no event up to it was removed or changed` +
+                (a.purged ? ` (${a.purged} older anchor(s) before the retention purge)` : "")
+              : `; all ${a.purged} anchor(s) lie before the retention purge: nothing left to compare`
+            : "";
           process.stdout.write(
-            `OK 検証成功: ${result.checked} events, chain and message summaries intact` +
+            `OK 検証成功: ${result.checked} events, chain, message summaries and completeness intact` +
+              anchorText +
               (result.headSeq ? `; head seq ${result.headSeq} hash ${result.headHash}` : "") +
               "\n",
           );

@@ -20,6 +20,30 @@ export const GENESIS_HASH = "0".repeat(64);
 export interface PendingEvent extends AuditEventInput {
   ts: string;
   gateway: string;
+  /**
+   * the text staff received (a `sanitized` event): stored beside the chain, in its own table with a
+   * retention of its own; the hashed data carries only its SHA-256 (data.textSha256)
+   */
+  text?: string;
+}
+
+/**
+ * One `received` event per message: a `received` for a message the store already knows (it has a
+ * summary, or an earlier `received` in the same batch) is dropped at append. That is what lets
+ * recovery re-record `received` events after a crash (from the journal or the spool record)
+ * without asking first which ones were lost.
+ */
+export function dropKnownReceived<T extends PendingEvent>(pending: readonly T[], known: (auditId: string) => boolean): T[] {
+  const seen = new Set<string>();
+  let out: T[] | undefined;
+  for (let i = 0; i < pending.length; i++) {
+    const p = pending[i]!;
+    const drop = p.type === "received" && p.auditId !== undefined && (seen.has(p.auditId) || known(p.auditId));
+    if (p.type === "received" && p.auditId !== undefined) seen.add(p.auditId);
+    if (drop && !out) out = pending.slice(0, i);
+    else if (!drop && out) out.push(p);
+  }
+  return out ?? [...pending];
 }
 
 /**
@@ -190,10 +214,12 @@ export function applyEvent(current: StoredSummary | undefined, event: AuditEvent
   if (!next) {
     const creates = event.type === "received" || (event.type === "rejected" && typeof d.mailFrom === "string");
     if (!creates) return undefined;
+    // a `received` rebuilt after a crash is recorded later than the message arrived: it names the arrival
+    const arrived = event.type === "received" && typeof d.receivedAt === "string" && Number.isFinite(Date.parse(d.receivedAt)) ? d.receivedAt : event.ts;
     next = {
       auditId: event.auditId,
-      receivedAt: event.ts,
-      dayJst: dayInJapan(event.ts),
+      receivedAt: arrived,
+      dayJst: dayInJapan(arrived),
       mailFrom: str(d.mailFrom),
       // the *Decoded fields are added by the writer when the relay gave raw RFC 2047 text
       headerFrom: fromText(d.headerFromDecoded ?? d.headerFrom),

@@ -3,6 +3,17 @@
  * a single background loop writes batches (every `flushMs`, or as soon as
  * `batchSize` events wait) in one transaction each.
  *
+ * `received` events are also appended to a journal (`<dataDir>/audit-journal/`,
+ * one write(2) each, no fsync) before they are queued, and the journal is
+ * emptied once the store has them. A crash of the process (kill -9) cannot
+ * lose what the kernel already has: at the next start the journal is written
+ * to the store first, and the store drops the `received` events it already
+ * holds (one per message, see dropKnownReceived). Together with the spool
+ * scan at start (recovery.ts) this makes every acknowledged message findable,
+ * even one delivered and retired from the spool just before the crash.
+ * (A power cut may still lose the journal's last lines; messages still in the
+ * spool are then rebuilt from their records.)
+ *
  * When the store fails (database down, disk full, lock timeout) nothing is
  * thrown at the relay: the batch stays queued, the loop retries with
  * exponential backoff, every failure is logged at error level and the lag is
@@ -12,27 +23,48 @@
  * order, once it is back — also after a restart. Only if the spill file cannot
  * be written either is an event dropped, counted and logged at fatal level.
  *
- * Every event also goes to the pino stream (`{audit: event}`), before it is
- * stored, so log shipping sees it even if the store never recovers.
+ * Every event also goes to the pino stream, before it is stored, as an
+ * allow-list of its fields (log-fields.ts): ids, addresses, sizes, outcomes,
+ * rule names — never the text staff received, never attachment names, and
+ * subjects only with `log.subjects: true`.
+ *
+ * The text staff received (data.text of a `sanitized` event) is taken out of
+ * the hashed data: the event keeps its SHA-256 (data.textSha256), the text
+ * goes to the store's texts table (or nowhere, with `audit.keepText: false`),
+ * so it can have a retention of its own without breaking the chain.
+ *
+ * Anchors (anchor.ts): every `anchor.intervalMinutes` and at close, the chain's
+ * head is written outside the store.
  *
  * A crash loses at most the events still in memory (≤ one flush interval in
- * normal operation); they are in the pino stream. Spill files survive.
+ * normal operation) — but never a `received` (the journal). Spill files survive.
  */
-import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { closeSync, createReadStream, existsSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { Metrics } from "../lib/metrics.ts";
 import { decodeWords } from "../sanitize/header-decode.ts";
+import type { AnchorWriter } from "./anchor.ts";
 import { plainData, type PendingEvent } from "./audit-fns.ts";
 import { PAGE_SIZE, type AuditStore } from "./audit-store.ts";
-import type { AuditEventInput, AuditReader, AuditSink, VerifyResult } from "./audit-types.ts";
+import type { Anchor, AuditEventInput, AuditReader, AuditSink, VerifyResult } from "./audit-types.ts";
 import { verifyStore } from "./audit-verify.ts";
+import { logFieldsOf } from "./log-fields.ts";
 
 export interface AuditLog extends AuditSink, AuditReader {
-  /** writes the events with since ≤ ts < until as JSON lines; resolves to how many */
-  exportJsonl(since: Date, until: Date, out: NodeJS.WritableStream): Promise<number>;
+  /** writes the events with since ≤ ts < until as JSON lines; resolves to how many. withText: each kept text as `text` beside its event */
+  exportJsonl(since: Date, until: Date, out: NodeJS.WritableStream, options?: { withText?: boolean }): Promise<number>;
+  /** writes the chain's head outside the store now (unless it is the last anchor already); resolves to it */
+  anchor(): Promise<Anchor | undefined>;
+  /** the last anchor written by this process (or read from the anchor file at start) */
+  lastAnchor(): Anchor | undefined;
+  /** removes kept texts older than `olderThan` (audit.textRetentionDays) */
+  purgeTexts(olderThan: Date): Promise<number>;
+  /** which of these messages the store has a story (summary) for */
+  knownMessages(auditIds: readonly string[]): Promise<Set<string>>;
   /** removes events older than `olderThan` behind a checkpoint event naming `actor` */
   purge(olderThan: Date, actor: string): Promise<{ removed: number }>;
   /** writes what is queued (waiting at most CLOSE_WAIT_MS for a failing store, then spilling it) and closes */
@@ -41,12 +73,18 @@ export interface AuditLog extends AuditSink, AuditReader {
 
 export interface AuditLogDeps {
   store: AuditStore;
-  config: Pick<Config["audit"], "flushMs" | "batchSize" | "maxQueueEvents">;
+  config: Pick<Config["audit"], "flushMs" | "batchSize" | "maxQueueEvents"> & Partial<Pick<Config["audit"], "keepText">>;
   gateway: string;
   logger: Logger;
   metrics?: Pick<Metrics, "auditLag">;
   /** where to spill when the queue overflows or the store is down at close; false: never (CLI) */
   spillDir: string | false;
+  /** where `received` events are journaled until stored (default: none); false: never (CLI) */
+  journalDir?: string | false;
+  /** log.subjects: subjects may go to the operational log */
+  logSubjects?: boolean;
+  /** anchors of the chain's head: where they go, how often, and the last one written before this start */
+  anchors?: { writer: AnchorWriter; intervalMs: number; last?: Anchor };
   now?: () => Date;
 }
 
@@ -58,6 +96,13 @@ const BACKOFF_MAX_MS = 30_000;
 const CLOSE_WAIT_MS = 5_000;
 /** A spill file whose replay progress is kept in `<file>.done` (lines already stored). */
 const SPILL_SUFFIX = ".jsonl";
+const JOURNAL_SUFFIX = ".journal";
+/**
+ * A journal file is emptied whenever the store has caught up with it; under a load that never
+ * lets it catch up (or a store that is down) a new file is started after this many lines (about
+ * 500 bytes each) and the full one removed once stored.
+ */
+const JOURNAL_ROTATE_LINES = 20_000;
 
 export function createAuditLog(deps: AuditLogDeps): AuditLog {
   const { store, config, gateway, logger } = deps;
@@ -80,6 +125,13 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
   /** cuts a retry backoff short: only flush() and close(), so a busy relay cannot turn an outage into a retry storm */
   let wakeBackoff: (() => void) | undefined;
   let waiters: { target: number; resolve: () => void }[] = [];
+  /** the journal file `received` events are written to now, and full ones waiting to be stored */
+  let journal: { fd: number; file: string; lines: number; last: number } | undefined;
+  const fullJournals: { file: string; last: number }[] = [];
+  let journalFailed = false;
+  let lastAnchor: Anchor | undefined = deps.anchors?.last;
+  let anchorTimer: NodeJS.Timeout | undefined;
+  const keepText = config.keepText !== false;
 
   const setLag = (): void => deps.metrics?.auditLag.set(recorded - stored);
   const signal = (): void => {
@@ -105,14 +157,65 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     w?.();
   };
 
+  /** removes what the journal holds once all of it is stored */
+  const trimJournal = (): void => {
+    // a dropped event counts as stored but is not: keep the journal for the next start
+    if (dropped > 0) return;
+    try {
+      while (fullJournals.length && fullJournals[0]!.last <= stored) rmSync(fullJournals.shift()!.file, { force: true });
+      if (journal && journal.lines > 0 && journal.last <= stored) {
+        ftruncateSync(journal.fd, 0); // opened for appending: the next line goes to the start again
+        journal.lines = 0;
+      }
+    } catch (error) {
+      // left as it is: the next start writes it again, and the store drops what it already has
+      logger.error({ err: error }, "audit: the received-journal could not be emptied");
+    }
+  };
+
+  const journalWrite = (event: PendingEvent): void => {
+    if (!deps.journalDir) return;
+    try {
+      if (!journal) {
+        const file = path.join(deps.journalDir, `${String(now().getTime()).padStart(15, "0")}-${process.pid}-${recorded}${JOURNAL_SUFFIX}`);
+        journal = { fd: openSync(file, "a", 0o600), file, lines: 0, last: 0 };
+      }
+      writeSync(journal.fd, `${JSON.stringify(event)}\n`);
+      journal.lines += 1;
+      journal.last = recorded + 1; // record() counts it right after
+      if (journal.lines >= JOURNAL_ROTATE_LINES) {
+        closeSync(journal.fd);
+        fullJournals.push({ file: journal.file, last: journal.last });
+        journal = undefined;
+      }
+      journalFailed = false;
+    } catch (error) {
+      // the spool scan at the next start still rebuilds the messages that are in the spool
+      if (!journalFailed) logger.error({ err: error }, "audit: the received-journal cannot be written");
+      journalFailed = true;
+    }
+  };
+
+  /** journals and spill files of an earlier run not yet stored: flush() waits for them too */
+  const earlierPending = (): boolean => replays.some((r) => !r.own);
+
   const settle = (): void => {
     setLag();
-    if (waiters.length === 0) return;
+    trimJournal();
+    if (waiters.length === 0 || earlierPending()) return;
     const done = waiters.filter((w) => w.target <= stored);
     waiters = waiters.filter((w) => w.target > stored);
     for (const w of done) w.resolve();
   };
 
+  if (deps.journalDir) {
+    // journals of an earlier run that did not end cleanly: written first, before any spill file
+    // (a journal holds only `received` events, each before its message's later events)
+    mkdirSync(deps.journalDir, { recursive: true, mode: 0o700 });
+    const names = readdirSync(deps.journalDir).filter((n) => n.endsWith(JOURNAL_SUFFIX)).sort();
+    for (const name of names) replays.push({ file: path.join(deps.journalDir, name), own: false });
+    if (names.length) logger.warn({ files: names.length }, "audit: received-journal of an unclean stop found; its events are written to the store first");
+  }
   if (deps.spillDir) {
     mkdirSync(deps.spillDir, { recursive: true, mode: 0o700 });
     for (const name of readdirSync(deps.spillDir).filter((n) => n.endsWith(SPILL_SUFFIX)).sort()) {
@@ -209,6 +312,7 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       if (next) {
         await replay(next);
         replays.shift();
+        settle();
         continue;
       }
       if (queue.length > 0) {
@@ -240,15 +344,25 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
 
   const record = (input: AuditEventInput): void => {
     try {
+      const data = withDecodedHeaders(input.type, plainData(input.data));
+      // the text staff received: out of the hashed data, into the texts table (or nowhere)
+      let text: string | undefined;
+      if (typeof data.text === "string") {
+        text = data.text;
+        data.textSha256 = createHash("sha256").update(text, "utf8").digest("hex");
+        delete data.text;
+      }
       const event: PendingEvent = {
         ts: now().toISOString(),
         gateway,
         type: input.type,
         ...(input.auditId !== undefined ? { auditId: input.auditId } : {}),
         ...(input.actor !== undefined ? { actor: input.actor } : {}),
-        data: withDecodedHeaders(input.type, plainData(input.data)),
+        data,
+        ...(text !== undefined && keepText ? { text } : {}),
       };
-      logger.info({ audit: event }, `audit ${event.type}`);
+      logger.info({ audit: logFieldsOf(event, { subjects: deps.logSubjects }) }, `audit ${event.type}`);
+      if (event.type === "received") journalWrite(event);
       recorded += 1;
       if (closed) {
         logger.error({ type: event.type }, "audit: event recorded after close; spilled for the next start");
@@ -273,13 +387,34 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
   const dropLoud = (event: PendingEvent): void => {
     dropped += 1;
     stored += 1; // nobody waits for it any more
-    logger.fatal({ audit: event, dropped }, "audit: EVENT DROPPED (queue full and spill impossible); it is only in this log line");
+    // the log's allow-list even here: an operational log never carries mail content
+    logger.fatal(
+      { audit: logFieldsOf(event, { subjects: deps.logSubjects }), dropped },
+      "audit: EVENT DROPPED (queue full and spill impossible); only what this log line names is left of it",
+    );
   };
+
+  const anchorNow = async (): Promise<Anchor | undefined> => {
+    if (!deps.anchors) return undefined;
+    const head = await store.head();
+    if (!head) return undefined;
+    if (lastAnchor && lastAnchor.seq === head.seq && lastAnchor.hash === head.hash) return lastAnchor;
+    const anchor: Anchor = { seq: head.seq, hash: head.hash, ts: now().toISOString(), gateway };
+    await deps.anchors.writer.write(anchor);
+    lastAnchor = anchor;
+    return anchor;
+  };
+  if (deps.anchors) {
+    anchorTimer = setInterval(() => {
+      anchorNow().catch((error: unknown) => logger.error({ err: error }, "audit: the chain's head could not be read for an anchor"));
+    }, deps.anchors.intervalMs);
+    anchorTimer.unref();
+  }
 
   return {
     record,
     flush() {
-      if (stored >= recorded) return Promise.resolve();
+      if (stored >= recorded && !earlierPending()) return Promise.resolve();
       return new Promise<void>((resolve) => {
         waiters.push({ target: recorded, resolve });
         signal();
@@ -289,8 +424,19 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     search: (q) => store.search(q),
     story: (id) => store.story(id),
     dailyCounts: (since, until) => store.dailyCounts(since, until),
-    verify: (): Promise<VerifyResult> => verifyStore(store),
-    async exportJsonl(since, until, out) {
+    verify: (options): Promise<VerifyResult> =>
+      verifyStore(store, { ...(options?.anchors ? { anchors: options.anchors } : {}), ...(lastAnchor ? { lastAnchor } : {}) }),
+    anchor: anchorNow,
+    lastAnchor: () => lastAnchor,
+    purgeTexts: (olderThan) => store.purgeTexts(olderThan),
+    async knownMessages(auditIds) {
+      const known = new Set<string>();
+      for (let i = 0; i < auditIds.length; i += PAGE_SIZE) {
+        for (const s of await store.summaries(auditIds.slice(i, i + PAGE_SIZE))) known.add(s.auditId);
+      }
+      return known;
+    },
+    async exportJsonl(since, until, out, options = {}) {
       let after = 0;
       let count = 0;
       let failed: Error | undefined;
@@ -302,8 +448,18 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
         for (;;) {
           const page = await store.eventsAfter(after, PAGE_SIZE, { since, until });
           if (page.length === 0) break;
+          // texts only when asked for (they are what staff read); events written before texts had a
+          // table of their own carry theirs in data.text, which is withheld the same way
+          const texts = options.withText ? await store.texts(page.map((e) => e.seq)) : new Map<number, string>();
+          const lines = page.map((e) => {
+            const inline = typeof e.data.text === "string" ? e.data.text : undefined;
+            const { text: _inline, ...data } = e.data;
+            const kept = texts.get(e.seq) ?? inline;
+            if (options.withText) return JSON.stringify(kept !== undefined ? { ...e, data, text: kept } : { ...e, data });
+            return JSON.stringify(inline !== undefined ? { ...e, data, textWithheld: true } : e);
+          });
           // one write per page: fewer syscalls, and backpressure is honoured per page
-          const text = page.map((e) => JSON.stringify(e)).join("\n") + "\n";
+          const text = lines.join("\n") + "\n";
           if (!out.write(text)) {
             await new Promise<void>((resolve) => {
               const done = (): void => {
@@ -349,6 +505,11 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       signalBackoff();
       await running;
       closeSpill();
+      if (anchorTimer) clearInterval(anchorTimer);
+      // the head at shutdown: the next start (or an attacker in between) cannot move it unseen
+      if (queue.length === 0 && !failing) {
+        await anchorNow().catch((error: unknown) => logger.error({ err: error }, "audit: no anchor at shutdown (the store's head could not be read)"));
+      }
       let lost = 0;
       if (queue.length > 0) {
         const left = queue.splice(0);
@@ -364,6 +525,13 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       closed = true;
       for (const w of waiters) w.resolve();
       waiters = [];
+      if (journal) {
+        closeSync(journal.fd);
+        // all stored: nothing to replay. Otherwise the next start writes it (duplicates are dropped).
+        if (journal.last <= stored && dropped === 0) rmSync(journal.file, { force: true });
+        journal = undefined;
+      }
+      trimJournal();
       await store.close();
       if (lost > 0) throw new Error(`audit store unreachable: ${lost} audit event(s) could not be stored`);
     },

@@ -20,10 +20,20 @@ export interface AuditStore {
   readonly kind: "sqlite" | "postgres";
   /** creates tables and indexes if missing; safe to call again after a failure */
   init(): Promise<void>;
-  /** appends events in one transaction; returns them as stored */
+  /**
+   * appends events in one transaction; returns them as stored. A `received` event of a message
+   * the store already knows is dropped (see dropKnownReceived); a pending `text` goes to the texts table.
+   */
   append(pending: readonly PendingEvent[]): Promise<AuditEvent[]>;
   search(query: AuditQuery): Promise<{ total: number; rows: MessageSummary[] }>;
+  /** the events of one message; a kept text is given back as data.text (it is not part of the hashed data) */
   story(auditId: string): Promise<AuditEvent[]>;
+  /** the last event of the chain (seq, hash, ts), or undefined for an empty store */
+  head(): Promise<{ seq: number; hash: string; ts: string } | undefined>;
+  /** the stored texts of these events (seq → text) */
+  texts(seqs: readonly number[]): Promise<Map<number, string>>;
+  /** removes kept texts of events older than `before`; resolves to how many */
+  purgeTexts(before: Date): Promise<number>;
   dailyCounts(since: Date, until: Date): Promise<DailyCounts[]>;
   /** events with seq > afterSeq, in seq order */
   eventsAfter(afterSeq: number, limit: number, range?: { since: Date; until: Date }): Promise<AuditEvent[]>;
@@ -45,9 +55,9 @@ export interface AuditStore {
 }
 
 /** Table names of one audit store; a prefix lets test runs (and deployments) share a database. */
-export function tableNames(prefix: string): { events: string; messages: string } {
+export function tableNames(prefix: string): { events: string; messages: string; texts: string } {
   if (!/^[a-z_][a-z0-9_]{0,40}$/.test(prefix)) throw new Error(`audit table prefix ${JSON.stringify(prefix)} is not a plain lower-case SQL name`);
-  return { events: `${prefix}_events`, messages: `${prefix}_messages` };
+  return { events: `${prefix}_events`, messages: `${prefix}_messages`, texts: `${prefix}_texts` };
 }
 
 /**
@@ -55,7 +65,7 @@ export function tableNames(prefix: string): { events: string; messages: string }
  * apart; `int64` is the dialect's 64-bit integer (SQLite INTEGER, which also
  * makes seq the rowid; PostgreSQL BIGINT). Idempotent (IF NOT EXISTS).
  */
-export function tablesSql(t: { events: string; messages: string }, int64: "INTEGER" | "BIGINT"): string {
+export function tablesSql(t: { events: string; messages: string; texts: string }, int64: "INTEGER" | "BIGINT"): string {
   return `
     CREATE TABLE IF NOT EXISTS ${t.events} (
       seq ${int64} PRIMARY KEY,
@@ -88,6 +98,14 @@ export function tablesSql(t: { events: string; messages: string }, int64: "INTEG
     CREATE INDEX IF NOT EXISTS ${t.messages}_received ON ${t.messages} (received_at);
     CREATE INDEX IF NOT EXISTS ${t.messages}_status ON ${t.messages} (status, received_at);
     CREATE INDEX IF NOT EXISTS ${t.messages}_first_seq ON ${t.messages} (first_seq);
+    CREATE TABLE IF NOT EXISTS ${t.texts} (
+      seq ${int64} PRIMARY KEY,
+      audit_id TEXT,
+      ts TEXT NOT NULL,
+      text TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS ${t.texts}_audit_id ON ${t.texts} (audit_id);
+    CREATE INDEX IF NOT EXISTS ${t.texts}_ts ON ${t.texts} (ts);
   `;
 }
 
@@ -267,4 +285,13 @@ export function dailyFromRow(r: DailyRow): DailyCounts {
     bounced: Number(r.bounced),
     rejected: Number(r.rejected),
   };
+}
+
+/** Gives each event of a story its kept text back as data.text (a copy: the stored data is what is hashed). */
+export function withTexts(events: AuditEvent[], texts: Map<number, string>): AuditEvent[] {
+  if (texts.size === 0) return events;
+  return events.map((e) => {
+    const text = texts.get(e.seq);
+    return text === undefined ? e : { ...e, data: { ...e.data, text } };
+  });
 }

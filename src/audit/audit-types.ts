@@ -98,11 +98,29 @@ export interface VerifyResult {
   ok: boolean;
   checked: number;
   /** the first event that does not verify, with why (auditId: when a message summary is what does not add up) */
-  firstBad?: { seq: number; reason: string; auditId?: string };
+  firstBad?: { seq: number; reason: string; auditId?: string; kind?: AnchorFailure };
   /** the last event checked: note it somewhere else (a ticket, a printout) to anchor the chain externally */
   headSeq?: number;
   headHash?: string;
+  /** messages that reached a final state without a `received` event (completeness check); at most MAX_GAP_IDS ids */
+  missingReceived?: { count: number; auditIds: string[] };
+  /** anchors checked against the chain (verify --anchors, or the gateway's last anchor) */
+  anchors?: { checked: number; purged: number; latest?: Anchor };
+  /** the last anchor this gateway wrote (or read from its anchor file) and whether the chain still reaches it */
+  lastAnchor?: Anchor & { reached: boolean };
 }
+
+/** The chain's head as written outside the store (operational log, anchor file, syslog). */
+export interface Anchor {
+  seq: number;
+  hash: string;
+  /** when the anchor was taken, ISO 8601 UTC (absent for a SEQ:HASH given by hand) */
+  ts?: string;
+  gateway?: string;
+}
+
+/** How a chain fails an anchor: its end was cut, it was recomputed, or an older copy was restored and written on. */
+export type AnchorFailure = "truncated" | "rewritten" | "rolled-back" | "conflict";
 
 export interface DailyCounts {
   /** YYYY-MM-DD in Japan time */
@@ -121,5 +139,5 @@ export interface AuditReader {
   search(query: AuditQuery): Promise<{ total: number; rows: MessageSummary[] }>;
   story(auditId: string): Promise<AuditEvent[]>;
   dailyCounts(since: Date, until: Date): Promise<DailyCounts[]>;
-  verify(): Promise<VerifyResult>;
+  verify(options?: { anchors?: readonly Anchor[] }): Promise<VerifyResult>;
 }

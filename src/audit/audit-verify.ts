@@ -12,27 +12,84 @@
  * message's events; a summary without events, or a received message without a
  * summary, is reported too.
  *
- * Both passes page through the store (bounded memory on millions of events)
+ * The same pass checks completeness: every message that reached a final state
+ * (delivered, bounced, held, deleted, expired) must have its `received` event —
+ * else it was acknowledged but cannot be found by a search. Gaps are reported
+ * by id. Messages whose beginning a retention purge removed are excused (their
+ * id is older than the purge's cutoff).
+ *
+ * Pass 3, anchors (anchor.ts): the chain must reach each anchor given with
+ * `--anchors` (and the gateway's own last anchor), carrying the anchored hash.
+ * That is what notices a cut-off end, a chain whose hashes were all
+ * recomputed, and an older copy of the database put back.
+ *
+ * All passes page through the store (bounded memory on millions of events)
  * and tolerate a gateway appending meanwhile.
  */
+import { checkAnchors } from "./anchor.ts";
 import { applyEvent, eventHash, GENESIS_HASH, summaryDifference, type StoredSummary } from "./audit-fns.ts";
 import { PAGE_SIZE, type AuditStore } from "./audit-store.ts";
-import type { AuditEvent, VerifyResult } from "./audit-types.ts";
+import type { Anchor, AuditEvent, AuditEventType, VerifyResult } from "./audit-types.ts";
 
 /** Summaries compared a round trip: bounded memory, few queries. */
 const SUMMARY_BATCH = 500;
+/** ids of messages without `received` listed in a result (the count is exact) */
+export const MAX_GAP_IDS = 100;
+/** states a message reaches only after it was acknowledged and spooled */
+const FINAL_TYPES: ReadonlySet<AuditEventType> = new Set(["delivered", "bounced", "held", "deleted", "expired"]);
 
-export async function verifyStore(store: AuditStore): Promise<VerifyResult> {
+export async function verifyStore(store: AuditStore, options: { anchors?: readonly Anchor[]; lastAnchor?: Anchor } = {}): Promise<VerifyResult> {
   const chain = await verifyChain(store);
   if (!chain.ok) return chain;
-  const summaries = await verifySummaries(store);
-  if (summaries) return { ...chain, ok: false, firstBad: summaries };
-  return chain;
+  const { firstSeq, ...result } = chain;
+  const span = { ...(firstSeq !== undefined ? { firstSeq } : {}), ...(chain.headSeq !== undefined ? { headSeq: chain.headSeq } : {}) };
+  let firstBad: VerifyResult["firstBad"];
+  if (options.anchors) {
+    const check = await checkAnchors(store, options.anchors, span);
+    result.anchors = { checked: check.checked, purged: check.purged, ...(check.latest ? { latest: check.latest } : {}) };
+    if (check.failure) firstBad = { seq: check.failure.anchor.seq, reason: check.failure.reason, kind: check.failure.kind };
+  }
+  if (options.lastAnchor) {
+    const check = await checkAnchors(store, [options.lastAnchor], span);
+    result.lastAnchor = { ...options.lastAnchor, reached: !check.failure };
+    if (check.failure) firstBad ??= { seq: check.failure.anchor.seq, reason: `the gateway's last anchor: ${check.failure.reason}`, kind: check.failure.kind };
+  }
+  const cutoff = purgeCutoff(await store.checkpoints());
+  const summaries = await verifySummaries(store, cutoff);
+  if (summaries.gaps.count > 0) result.missingReceived = summaries.gaps;
+  firstBad ??= summaries.bad;
+  if (!firstBad && summaries.gaps.count > 0) {
+    const ids = summaries.gaps.auditIds;
+    firstBad = {
+      seq: 0,
+      auditId: ids[0]!,
+      reason: `${summaries.gaps.count} message(s) reached a final state without a received event (acknowledged but not searchable): ${ids.slice(0, 10).join(", ")}${summaries.gaps.count > 10 ? ", …" : ""}`,
+    };
+  }
+  return firstBad ? { ...result, ok: false, firstBad } : result;
 }
 
-async function verifyChain(store: AuditStore): Promise<VerifyResult & { headSeq?: number; headHash?: string }> {
+/** The latest purge's cutoff: messages whose id is older may have lost their `received` to retention. */
+function purgeCutoff(checkpoints: AuditEvent[]): number | undefined {
+  let cutoff: number | undefined;
+  for (const c of checkpoints) {
+    const at = Date.parse(String(c.data.before ?? c.data.purgedThroughTs ?? ""));
+    if (Number.isFinite(at) && (cutoff === undefined || at > cutoff)) cutoff = at;
+  }
+  return cutoff;
+}
+
+/** The time an audit id was made (20261126T095312Z-…), ms, or NaN. */
+function idTime(auditId: string): number {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-/.exec(auditId);
+  if (!m) return Number.NaN;
+  return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
+}
+
+async function verifyChain(store: AuditStore): Promise<VerifyResult & { firstSeq?: number }> {
   const checkpoints = await store.checkpoints();
   let prev: AuditEvent | undefined;
+  let firstSeq: number | undefined;
   let checked = 0;
   let after = 0;
   for (;;) {
@@ -60,19 +117,36 @@ async function verifyChain(store: AuditStore): Promise<VerifyResult & { headSeq?
       }
       const { hash, ...content } = e;
       if (eventHash(content) !== hash) return bad(`its content does not match its hash: the event was edited (type ${e.type}${e.auditId ? `, message ${e.auditId}` : ""})`);
+      firstSeq ??= e.seq;
       prev = e;
       checked += 1;
     }
     after = page[page.length - 1]!.seq;
   }
-  return { ok: true, checked, ...(prev ? { headSeq: prev.seq, headHash: prev.hash } : {}) };
+  return { ok: true, checked, ...(firstSeq !== undefined ? { firstSeq } : {}), ...(prev ? { headSeq: prev.seq, headHash: prev.hash } : {}) };
 }
 
-async function verifySummaries(store: AuditStore): Promise<VerifyResult["firstBad"] | undefined> {
+async function verifySummaries(
+  store: AuditStore,
+  purgedBefore: number | undefined,
+): Promise<{ bad?: VerifyResult["firstBad"]; gaps: { count: number; auditIds: string[] } }> {
+  const gaps = { count: 0, auditIds: [] as string[] };
+  const found = await walkSummaries(store, (auditId) => {
+    // its received may be in the purged part of the chain
+    if (purgedBefore !== undefined && !(idTime(auditId) >= purgedBefore)) return;
+    gaps.count += 1;
+    if (gaps.auditIds.length < MAX_GAP_IDS) gaps.auditIds.push(auditId);
+  });
+  return { ...(found ? { bad: found } : {}), gaps };
+}
+
+async function walkSummaries(store: AuditStore, onGap: (auditId: string) => void): Promise<VerifyResult["firstBad"] | undefined> {
   let after = { auditId: "", seq: -1 };
   let currentId: string | undefined;
   let current: StoredSummary | undefined;
   let currentLastSeq = 0;
+  let hasReceived = false;
+  let isFinal = false;
   let pendingGroups: { auditId: string; expected: StoredSummary | undefined; lastSeq: number }[] = [];
   let matched = 0;
 
@@ -100,9 +174,12 @@ async function verifySummaries(store: AuditStore): Promise<VerifyResult["firstBa
 
   const closeGroup = async (): Promise<VerifyResult["firstBad"] | undefined> => {
     if (currentId === undefined) return undefined;
+    if (isFinal && !hasReceived) onGap(currentId);
     pendingGroups.push({ auditId: currentId, expected: current, lastSeq: currentLastSeq });
     currentId = undefined;
     current = undefined;
+    hasReceived = false;
+    isFinal = false;
     return pendingGroups.length >= SUMMARY_BATCH ? check() : undefined;
   };
 
@@ -117,6 +194,8 @@ async function verifySummaries(store: AuditStore): Promise<VerifyResult["firstBa
       }
       current = applyEvent(current, e);
       currentLastSeq = e.seq;
+      if (e.type === "received") hasReceived = true;
+      else if (FINAL_TYPES.has(e.type)) isFinal = true;
     }
     const last = page[page.length - 1]!;
     after = { auditId: last.auditId!, seq: last.seq };

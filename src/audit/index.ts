@@ -6,11 +6,16 @@
  * A PostgreSQL server that is down at start-up does not stop the gateway: the
  * writer keeps the events and retries (see audit-log.ts). A SQLite file that
  * cannot be opened is a configuration error and throws here.
+ *
+ * For the gateway (`gateway: true`) the log also journals `received` events
+ * under <dataDir>/audit-journal and anchors the chain's head (anchor.ts);
+ * short-lived commands do neither.
  */
 import path from "node:path";
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { Metrics } from "../lib/metrics.ts";
+import { createAnchorWriter, lastAnchorIn } from "./anchor.ts";
 import { createAuditLog, type AuditLog } from "./audit-log.ts";
 import type { AuditStore } from "./audit-store.ts";
 import { openPgStore } from "./pg-store.ts";
@@ -18,6 +23,8 @@ import { openSqliteStore } from "./sqlite-store.ts";
 
 export type { AuditLog } from "./audit-log.ts";
 export { runRetention, startRetention } from "./retention.ts";
+export { recoverReceived } from "./recovery.ts";
+export { checkAnchors, formatAnchorLine, parseAnchors, readAnchorFile } from "./anchor.ts";
 export type * from "./audit-types.ts";
 
 export class AuditConfigError extends Error {
@@ -49,6 +56,10 @@ export async function openAuditLog(options: {
   spillDir?: string | false;
   /** the clock events are stamped with (tests) */
   now?: () => Date;
+  /** the gateway itself: journal `received` events and anchor the chain (not for short-lived commands) */
+  serving?: boolean;
+  /** log.subjects */
+  logSubjects?: boolean;
 }): Promise<AuditLog> {
   const store = openAuditStore(options.config, options.dataDir);
   try {
@@ -56,6 +67,7 @@ export async function openAuditLog(options: {
   } catch (error) {
     options.logger.error({ err: error }, "audit: store unreachable at start; events are kept and written when it is back");
   }
+  const anchor = options.config.anchor;
   return createAuditLog({
     store,
     config: options.config,
@@ -63,6 +75,17 @@ export async function openAuditLog(options: {
     logger: options.logger,
     ...(options.metrics ? { metrics: options.metrics } : {}),
     spillDir: options.spillDir ?? path.join(options.dataDir, "audit-spill"),
+    journalDir: options.serving ? path.join(options.dataDir, "audit-journal") : false,
+    ...(options.logSubjects ? { logSubjects: true } : {}),
+    ...(options.serving
+      ? {
+          anchors: {
+            writer: createAnchorWriter(anchor, options.logger),
+            intervalMs: anchor.intervalMinutes * 60_000,
+            ...(anchor.file ? { last: await lastAnchorIn(anchor.file) } : {}),
+          },
+        }
+      : {}),
     ...(options.now ? { now: options.now } : {}),
   });
 }

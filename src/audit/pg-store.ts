@@ -13,7 +13,7 @@
  */
 import { createHash } from "node:crypto";
 import pg from "pg";
-import { chainEvents, GENESIS_HASH, toPublicSummary, type PendingEvent, type StoredSummary } from "./audit-fns.ts";
+import { chainEvents, dropKnownReceived, GENESIS_HASH, toPublicSummary, type PendingEvent, type StoredSummary } from "./audit-fns.ts";
 import {
   DAILY_SELECT,
   dailyFromRow,
@@ -28,6 +28,7 @@ import {
   summaryParams,
   tableNames,
   tablesSql,
+  withTexts,
   type AuditStore,
   type DailyRow,
   type EventRow,
@@ -105,12 +106,24 @@ export function openPgStore(options: { url: string; tablePrefix?: string }): Aud
   };
 
   const appendInTx = async (c: pg.PoolClient, pending: readonly PendingEvent[], after?: { seq: number; hash: string }): Promise<AuditEvent[]> => {
-    const chained = chainEvents(after ?? (await head(c)) ?? { seq: 0, hash: GENESIS_HASH }, pending);
-    const ids = [...new Set(chained.map((e) => e.auditId).filter((x): x is string => !!x))];
+    const ids = [...new Set(pending.map((e) => e.auditId).filter((x): x is string => !!x))];
     const existing = new Map<string, StoredSummary>();
     if (ids.length) {
       const r = await c.query<SummaryRow>(`SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} WHERE audit_id = ANY($1)`, [ids]);
       for (const row of r.rows) existing.set(row.audit_id, summaryFromRow(row));
+    }
+    const fresh = dropKnownReceived(pending, (id) => existing.has(id));
+    const chained = chainEvents(after ?? (await head(c)) ?? { seq: 0, hash: GENESIS_HASH }, fresh);
+    const texts = fresh.flatMap((p, i) => (p.text !== undefined ? [[chained[i]!.seq, chained[i]!.auditId ?? null, chained[i]!.ts, p.text] as const] : []));
+    for (let i = 0; i < texts.length; i += INSERT_CHUNK) {
+      const chunk = texts.slice(i, i + INSERT_CHUNK);
+      const params: unknown[] = [];
+      const values = chunk.map((row) => {
+        const base = params.length;
+        params.push(...row);
+        return `($${base + 1},$${base + 2},$${base + 3},$${base + 4})`;
+      });
+      await c.query(`INSERT INTO ${t.texts} (seq, audit_id, ts, text) VALUES ${values.join(",")}`, params);
     }
     for (let i = 0; i < chained.length; i += INSERT_CHUNK) {
       const chunk = chained.slice(i, i + INSERT_CHUNK);
@@ -171,7 +184,23 @@ export function openPgStore(options: { url: string; tablePrefix?: string }): Aud
       return { total: Number(count?.n ?? 0), rows: rows.map((r) => toPublicSummary(summaryFromRow(r))) };
     },
     async story(auditId) {
-      return events(await query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE audit_id = $1 ORDER BY seq`, [auditId]));
+      const story = events(await query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE audit_id = $1 ORDER BY seq`, [auditId]));
+      const rows = await query<{ seq: string; text: string }>(`SELECT seq, text FROM ${t.texts} WHERE audit_id = $1`, [auditId]);
+      return withTexts(story, new Map(rows.map((r) => [Number(r.seq), r.text])));
+    },
+    async head() {
+      const [row] = await query<{ seq: string; hash: string; ts: string }>(`SELECT seq, hash, ts FROM ${t.events} ORDER BY seq DESC LIMIT 1`);
+      return row ? { seq: Number(row.seq), hash: row.hash, ts: row.ts } : undefined;
+    },
+    async texts(seqs) {
+      if (seqs.length === 0) return new Map();
+      const rows = await query<{ seq: string; text: string }>(`SELECT seq, text FROM ${t.texts} WHERE seq = ANY($1)`, [[...seqs]]);
+      return new Map(rows.map((r) => [Number(r.seq), r.text]));
+    },
+    async purgeTexts(before) {
+      await init();
+      const r = await pool.query(`DELETE FROM ${t.texts} WHERE ts < $1`, [before.toISOString()]);
+      return r.rowCount ?? 0;
     },
     async dailyCounts(since, until) {
       const rows = await query<DailyRow>(
@@ -236,6 +265,7 @@ export function openPgStore(options: { url: string; tablePrefix?: string }): Aud
         if (!lastPurged) return { removed: 0 };
         const del = await c.query(`DELETE FROM ${t.events} WHERE seq <= $1`, [through]);
         await c.query(`DELETE FROM ${t.messages} WHERE first_seq <= $1`, [through]);
+        await c.query(`DELETE FROM ${t.texts} WHERE seq <= $1`, [through]);
         const remaining = await head(c);
         const [checkpoint] = await appendInTx(c, [makeCheckpoint(lastPurged, del.rowCount ?? 0)], remaining ?? lastPurged);
         return { removed: del.rowCount ?? 0, ...(checkpoint ? { checkpoint } : {}) };
@@ -253,7 +283,7 @@ export async function dropPgTables(url: string, prefix: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query(`DROP TABLE IF EXISTS ${t.events}, ${t.messages}`);
+    await client.query(`DROP TABLE IF EXISTS ${t.events}, ${t.messages}, ${t.texts}`);
   } finally {
     await client.end();
   }

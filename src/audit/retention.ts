@@ -1,8 +1,9 @@
 /**
  * Scheduled retention for a running gateway: once shortly after start and then
  * every day, audit events older than `audit.retentionDays` are purged behind a
- * checkpoint and retained originals older than `originals.retentionDays` are
- * removed. The composition root starts it; `mumuka audit purge` and
+ * checkpoint, the texts staff received older than `audit.textRetentionDays`
+ * are removed (their SHA-256 stays in the chain), and retained originals older
+ * than `originals.retentionDays` are removed. The composition root starts it; `mumuka audit purge` and
  * `mumuka original purge` do the same by hand.
  *
  * A failure is logged and retried at the next run; it never stops the gateway.
@@ -17,9 +18,9 @@ const DAY_MS = 24 * 3600 * 1000;
 const FIRST_RUN_DELAY_MS = 60_000;
 
 export interface RetentionDeps {
-  audit: Pick<AuditLog, "purge">;
+  audit: Pick<AuditLog, "purge"> & Partial<Pick<AuditLog, "purgeTexts">>;
   originals?: { purge(now: Date): Promise<number> };
-  config: { audit: Pick<Config["audit"], "retentionDays"> };
+  config: { audit: Pick<Config["audit"], "retentionDays"> & Partial<Pick<Config["audit"], "textRetentionDays">> };
   logger: Logger;
   now?: () => Date;
   /** test hooks */
@@ -28,20 +29,28 @@ export interface RetentionDeps {
 }
 
 /** Runs one retention pass; resolves to what was removed. Never throws. */
-export async function runRetention(deps: RetentionDeps): Promise<{ events: number; originals: number }> {
+export async function runRetention(deps: RetentionDeps): Promise<{ events: number; texts: number; originals: number }> {
   const now = (deps.now ?? (() => new Date()))();
-  const out = { events: 0, originals: 0 };
+  const out = { events: 0, texts: 0, originals: 0 };
   try {
     out.events = (await deps.audit.purge(new Date(now.getTime() - deps.config.audit.retentionDays * DAY_MS), "gateway")).removed;
   } catch (error) {
     deps.logger.error({ err: error }, "retention: purging old audit events failed; retried at the next run");
+  }
+  const textDays = deps.config.audit.textRetentionDays;
+  if (deps.audit.purgeTexts && textDays !== undefined) {
+    try {
+      out.texts = await deps.audit.purgeTexts(new Date(now.getTime() - textDays * DAY_MS));
+    } catch (error) {
+      deps.logger.error({ err: error }, "retention: removing old staff texts failed; retried at the next run");
+    }
   }
   try {
     if (deps.originals) out.originals = await deps.originals.purge(now);
   } catch (error) {
     deps.logger.error({ err: error }, "retention: purging old originals failed; retried at the next run");
   }
-  if (out.events || out.originals) deps.logger.info(out, "retention: removed what was past its retention");
+  if (out.events || out.texts || out.originals) deps.logger.info(out, "retention: removed what was past its retention");
   return out;
 }
 

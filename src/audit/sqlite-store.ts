@@ -14,7 +14,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import type { Database as Db, Statement } from "better-sqlite3";
-import { chainEvents, GENESIS_HASH, toPublicSummary, type PendingEvent, type StoredSummary } from "./audit-fns.ts";
+import { chainEvents, dropKnownReceived, GENESIS_HASH, toPublicSummary, type PendingEvent, type StoredSummary } from "./audit-fns.ts";
 import {
   DAILY_SELECT,
   dailyFromRow,
@@ -29,6 +29,7 @@ import {
   summaryParams,
   tableNames,
   tablesSql,
+  withTexts,
   type AuditStore,
   type DailyRow,
   type EventRow,
@@ -138,6 +139,7 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
        .join(", ")}`,
   );
   const getSummary = prep(`SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} WHERE audit_id = ?`);
+  const insertText = prep(`INSERT INTO ${t.texts} (seq, audit_id, ts, text) VALUES (?, ?, ?, ?)`);
 
   const head = (): { seq: number; hash: string } => {
     const row = headStmt.get() as { seq: number; hash: string } | undefined;
@@ -145,15 +147,22 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
   };
 
   const appendInTx = (pending: readonly PendingEvent[], after?: { seq: number; hash: string }): AuditEvent[] => {
-    const events = chainEvents(after ?? head(), pending);
     const existing = new Map<string, StoredSummary>();
-    for (const e of events) {
-      if (e.auditId && !existing.has(e.auditId)) {
-        const row = getSummary.get(e.auditId) as SummaryRow | undefined;
-        if (row) existing.set(e.auditId, summaryFromRow(row));
+    const looked = new Set<string>();
+    for (const p of pending) {
+      if (p.auditId && !looked.has(p.auditId)) {
+        looked.add(p.auditId);
+        const row = getSummary.get(p.auditId) as SummaryRow | undefined;
+        if (row) existing.set(p.auditId, summaryFromRow(row));
       }
     }
+    const fresh = dropKnownReceived(pending, (id) => existing.has(id));
+    const events = chainEvents(after ?? head(), fresh);
     for (const e of events) insertEvent.run(...eventParams(e));
+    for (let i = 0; i < fresh.length; i++) {
+      const text = fresh[i]!.text;
+      if (text !== undefined) insertText.run(events[i]!.seq, events[i]!.auditId ?? null, events[i]!.ts, text);
+    }
     for (const s of foldBatch(existing, events)) upsertSummary.run(...summaryParams(s));
     return events;
   };
@@ -182,7 +191,24 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
       return { total, rows: rows.map((r) => toPublicSummary(summaryFromRow(r))) };
     },
     async story(auditId) {
-      return eventsAll(`SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE audit_id = ? ORDER BY seq`, auditId);
+      const events = eventsAll(`SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE audit_id = ? ORDER BY seq`, auditId);
+      const rows = prep(`SELECT seq, text FROM ${t.texts} WHERE audit_id = ?`).all(auditId) as { seq: number; text: string }[];
+      return withTexts(events, new Map(rows.map((r) => [Number(r.seq), r.text])));
+    },
+    async head() {
+      const row = prep(`SELECT seq, hash, ts FROM ${t.events} ORDER BY seq DESC LIMIT 1`).get() as { seq: number; hash: string; ts: string } | undefined;
+      return row ? { seq: Number(row.seq), hash: row.hash, ts: row.ts } : undefined;
+    },
+    async texts(seqs) {
+      if (seqs.length === 0) return new Map();
+      const rows = prep(`SELECT seq, text FROM ${t.texts} WHERE seq IN (SELECT value FROM json_each(?))`).all(JSON.stringify(seqs)) as {
+        seq: number;
+        text: string;
+      }[];
+      return new Map(rows.map((r) => [Number(r.seq), r.text]));
+    },
+    async purgeTexts(before) {
+      return prep(`DELETE FROM ${t.texts} WHERE ts < ?`).run(before.toISOString()).changes;
     },
     async dailyCounts(since, until): Promise<DailyCounts[]> {
       const rows = prep(`SELECT ${DAILY_SELECT} FROM ${t.messages} WHERE received_at >= ? AND received_at < ? GROUP BY day_jst ORDER BY day_jst`)
@@ -245,6 +271,7 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
         if (!lastPurged) return { removed: 0 };
         const removed = prep(`DELETE FROM ${t.events} WHERE seq <= ?`).run(through).changes;
         prep(`DELETE FROM ${t.messages} WHERE first_seq <= ?`).run(through);
+        prep(`DELETE FROM ${t.texts} WHERE seq <= ?`).run(through);
         // when nothing remains, the checkpoint still continues the numbering after the purged events
         const remaining = headStmt.get() as { seq: number; hash: string } | undefined;
         const [checkpoint] = appendInTx([makeCheckpoint(lastPurged, removed)], remaining ?? lastPurged);
@@ -253,7 +280,7 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
       return run.immediate();
     },
     async close() {
-      RETAINED.push(db, [...prepared.values()], headStmt, insertEvent, upsertSummary, getSummary, appendTx);
+      RETAINED.push(db, [...prepared.values()], headStmt, insertEvent, upsertSummary, getSummary, insertText, appendTx);
       if (db.open) db.close();
     },
   };

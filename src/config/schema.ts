@@ -173,8 +173,30 @@ export const auditSchema = z.strictObject({
   batchSize: positiveInt.default(500),
   /** events held in memory while the store is failing; past this they go to <dataDir>/audit-spill/ (see docs/audit.md) */
   maxQueueEvents: positiveInt.default(100_000),
-  /** table names are <prefix>_events and <prefix>_messages (lets several deployments share one database) */
+  /** table names are <prefix>_events, <prefix>_messages and <prefix>_texts (lets several deployments share one database) */
   tablePrefix: z.string().regex(/^[a-z_][a-z0-9_]{0,40}$/, "a plain lower-case SQL name").default("audit"),
+  /** keep the text staff received (the console's message detail); false: only its SHA-256 is recorded */
+  keepText: z.boolean().default(true),
+  /** days the text staff received is kept; its SHA-256 stays in the chain for retentionDays */
+  textRetentionDays: positiveInt.default(90),
+  /** the chain's head written outside the store (see docs/audit.md, "Anchors") */
+  anchor: z
+    .strictObject({
+      /** minutes between anchors (one is also written at shutdown); an unchanged head is not anchored again */
+      intervalMinutes: positiveInt.default(60),
+      /** a file each anchor line is appended to (fsynced); belongs on storage the database's administrators cannot edit */
+      file: z.string().optional(),
+      /** a syslog server (RFC 5424 over UDP) each anchor is sent to, e.g. the central log host */
+      syslog: z
+        .strictObject({
+          host: z.string().default("127.0.0.1"),
+          port: z.number().int().min(1).max(65535).default(514),
+          /** local0 … local7, or auth, authpriv, daemon, user */
+          facility: z.enum(["user", "daemon", "auth", "authpriv", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"]).default("local0"),
+        })
+        .optional(),
+    })
+    .default({ intervalMinutes: 60 }),
 });
 
 export const originalsSchema = z.strictObject({
@@ -206,6 +228,8 @@ export const logSchema = z.strictObject({
   level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** pretty: readable lines in a terminal; json: one JSON object a line */
   format: z.enum(["auto", "json", "pretty"]).default("auto"),
+  /** put message subjects in the operational log (never body text); absent or false: subjects stay in the audit store */
+  subjects: z.boolean().optional(),
 });
 
 const configFields = z.strictObject({

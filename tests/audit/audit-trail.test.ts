@@ -311,13 +311,31 @@ describe.each(backendKinds())("the audit trail on %s", (kind) => {
     expect(await log.verify()).toMatchObject({ ok: true, checked: 3 });
   });
 
-  it("writes every event to the pino stream as well", async () => {
+  it("writes every event to the pino stream as well, as ids, addresses and sizes but no subject or text", async () => {
     const mem = memoryLogger();
     const l2 = await openAuditLog({ config: b.config(), dataDir: b.dataDir, gateway: "gw-log", logger: mem.logger });
-    l2.record({ type: "received", auditId: "X1", data: { subject: "ログにも" } });
+    l2.record({ type: "received", auditId: "X1", data: { subject: "ログにも", mailFrom: "a@example.jp", rcptTo: ["s@city.example.lg.jp"], size: 12 } });
+    l2.record({ type: "sanitized", auditId: "X1", data: { report: { headers: { subject: "ログにも" }, attachments: [{ filename: "秘密.exe" }] }, text: "本文はログに出ない" } });
     await l2.close();
-    const line = mem.lines().find((l) => l.audit);
-    expect(line).toMatchObject({ level: 30, audit: { type: "received", auditId: "X1", gateway: "gw-log", data: { subject: "ログにも" } } });
+    const lines = mem.lines().filter((l) => l.audit);
+    expect(lines[0]).toMatchObject({ level: 30, audit: { type: "received", auditId: "X1", mailFrom: "a@example.jp", rcptTo: ["s@city.example.lg.jp"], size: 12 } });
+    expect(lines[1]).toMatchObject({ audit: { type: "sanitized", auditId: "X1", attachmentsRemoved: 1 } });
+    const all = JSON.stringify(mem.lines());
+    for (const secret of ["ログにも", "秘密.exe", "本文はログに出ない"]) expect(all).not.toContain(secret);
+    // the store keeps them all: the text beside the chain, its hash in it
+    const story = await log.story("X1");
+    expect(story.find((e) => e.type === "sanitized")?.data).toMatchObject({ text: "本文はログに出ない" });
+  });
+
+  it("puts subjects (and only subjects) in the pino stream with log.subjects", async () => {
+    const mem = memoryLogger();
+    const l2 = await openAuditLog({ config: b.config(), dataDir: b.dataDir, gateway: "gw-log", logger: mem.logger, logSubjects: true });
+    l2.record({ type: "received", auditId: "X2", data: { subject: "件名は出る" } });
+    l2.record({ type: "sanitized", auditId: "X2", data: { report: { headers: { subject: "件名は出る" } }, text: "本文は出ない" } });
+    await l2.close();
+    const lines = mem.lines().filter((l) => l.audit);
+    expect(lines.map((l) => (l.audit as { subject?: string }).subject)).toEqual(["件名は出る", "件名は出る"]);
+    expect(JSON.stringify(lines)).not.toContain("本文は出ない");
   });
 });
 

@@ -8,6 +8,7 @@
  * session. A crash leaves nothing: the chain result is a cache.
  */
 import type { FastifyPluginAsync } from "fastify";
+import { describeLastAnchor } from "../../audit/anchor.ts";
 import type { AuditReader } from "../../audit/audit-types.ts";
 import { formatJst, jstDay, jstDayStart, jstWeekStart } from "../../lib/japan-time.ts";
 import type { QueueAdmin } from "../../spool/queue-types.ts";
@@ -70,6 +71,7 @@ ${data.queue
 <section class="card"><h2>${t("auditChain")}</h2>
 <p>${state(data.chain?.ok)} ${data.chain ? html`${data.chain.checked.toLocaleString("ja-JP")} ${t("checked")}` : ""}</p>
 ${data.chain?.firstBad ? html`<p class="mono bad-text">seq ${data.chain.firstBad.seq}: ${data.chain.firstBad.reason}</p>` : ""}
+${describeLastAnchor(data.chain) ? html`<p class="mono${data.chain?.lastAnchor?.reached ? "" : " bad-text"}">${describeLastAnchor(data.chain)}</p>` : ""}
 ${data.chainCheckedAt ? html`<p class="muted">${data.chainCheckedAt}</p>` : ""}
 </section>
 </div>`,
