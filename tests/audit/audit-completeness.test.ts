@@ -15,7 +15,7 @@ import { newAuditId } from "../../src/lib/ids.ts";
 import { createHeaderPeek } from "../../src/receive/header-peek.ts";
 import { openSpool } from "../../src/spool/spool.ts";
 import { writeSpoolRecord } from "../helpers/spool-record.ts";
-import { backendKinds, makeBackend, quietLogger, type Backend } from "./backends.ts";
+import { describeEachBackend, makeBackend, quietLogger, type Backend } from "./backends.ts";
 
 /** A store whose writes never finish: the events stay in the writer's memory, as at the moment of a kill -9. */
 function frozen(store: AuditStore): AuditStore {
@@ -33,7 +33,7 @@ const receivedData = (subject: string) => ({
   sha256: "c".repeat(64),
 });
 
-describe.each(backendKinds())("completeness of the audit trail on %s", (kind) => {
+describeEachBackend("completeness of the audit trail on %s", (kind) => {
   let b: Backend;
   const open: AuditLog[] = [];
   const reopen = async (): Promise<AuditLog> => {

@@ -10,12 +10,12 @@ import { Writable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { openAuditLog, runRetention, type AuditLog } from "../../src/audit/index.ts";
 import { newAuditId } from "../../src/lib/ids.ts";
-import { backendKinds, makeBackend, quietLogger, type Backend } from "./backends.ts";
+import { describeEachBackend, makeBackend, quietLogger, type Backend } from "./backends.ts";
 
 const TEXT = "【通知】このメールは無害化されました。\n\n会議の資料を添付します。よろしくお願いします。";
 const DAY = 24 * 3600 * 1000;
 
-describe.each(backendKinds())("the text staff received, on %s", (kind) => {
+describeEachBackend("the text staff received, on %s", (kind) => {
   let b: Backend;
   let clock: number;
   const logs: AuditLog[] = [];

@@ -13,7 +13,7 @@ import { openAuditLog } from "../../src/audit/index.ts";
 import type { AuditEvent, MessageStatus } from "../../src/audit/audit-types.ts";
 import { newAuditId } from "../../src/lib/ids.ts";
 import { waitFor } from "../helpers/relay-helpers.ts";
-import { backendKinds, backendMissing, makeBackend, memoryLogger, PG_URL, quietLogger, type Backend } from "./backends.ts";
+import { describeEachBackend, makeBackend, memoryLogger, PG_URL, quietLogger, type Backend } from "./backends.ts";
 
 const T0 = Date.parse("2026-11-20T00:00:00Z");
 const MINUTE = 60_000;
@@ -58,11 +58,7 @@ function recordStory(log: AuditLog, m: Msg): void {
   if (m.end !== "none") log.record({ type: (m.end ?? "delivered") as AuditEvent["type"], auditId: m.id, data: {} });
 }
 
-describe.each(backendKinds())("the audit trail on %s", (kind) => {
-  if (backendMissing(kind)) {
-    it.skip("needs MUMUKA_TEST_PG_URL", () => {});
-    return;
-  }
+describeEachBackend("the audit trail on %s", (kind) => {
   let b: Backend;
   let log: AuditLog;
   let now = T0;

@@ -11,6 +11,7 @@ import path from "node:path";
 import { Writable } from "node:stream";
 import Database from "better-sqlite3";
 import pg from "pg";
+import { describe } from "vitest";
 import { pino, type Logger } from "pino";
 import { dropPgTables } from "../../src/audit/pg-store.ts";
 import { auditSchema, type Config } from "../../src/config/schema.ts";
@@ -41,6 +42,14 @@ export function backendKinds(): ("sqlite" | "postgres")[] {
 /** Whether a backend's suite cannot run here (PostgreSQL without MUMUKA_TEST_PG_URL). */
 export function backendMissing(kind: "sqlite" | "postgres"): boolean {
   return kind === "postgres" && !PG_URL;
+}
+
+/**
+ * One describe block per store, `%s` in the title standing for its name. A store that cannot
+ * run here has its tests registered and skipped (so they are counted), never left out.
+ */
+export function describeEachBackend(title: string, body: (kind: "sqlite" | "postgres") => void): void {
+  for (const kind of backendKinds()) describe.skipIf(backendMissing(kind))(title.replace("%s", kind), () => body(kind));
 }
 
 export function makeBackend(kind: "sqlite" | "postgres"): Backend {

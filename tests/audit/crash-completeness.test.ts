@@ -14,7 +14,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { plainMessage, tempDir, waitFor } from "../helpers/relay-helpers.ts";
 import { spawnGateway, type GatewayProcess } from "../helpers/relay-process.ts";
 import { runCli } from "../helpers/run-cli.ts";
-import { backendKinds, makeBackend, type Backend } from "./backends.ts";
+import { describeEachBackend, makeBackend, type Backend } from "./backends.ts";
 
 const CYCLES = 10;
 const SESSIONS = 8;
@@ -65,7 +65,7 @@ function smtpSend(port: number, from: string, to: string, message: string): Prom
   });
 }
 
-describe.each(backendKinds())("acknowledged messages after kill -9 on %s", (kind) => {
+describeEachBackend("acknowledged messages after kill -9 on %s", (kind) => {
   let b: Backend | undefined;
   const children: GatewayProcess[] = [];
   afterEach(async () => {

@@ -38,7 +38,7 @@ describe("the sanitizer pool", () => {
     expect((outcomes[1] as { reason: string }).reason).toMatch(/exited \(code 7\)/);
     expect((outcomes[2] as { reason: string }).reason).toMatch(/boom/);
     // the replaced workers still work
-    const ok = await pool.run(await job("e-fine"), render);
+    const ok = await pool.run(await job("e-fine", roomy), render);
     expect(ok.kind).toBe("rendered");
     expect(ok.kind === "rendered" && ok.message.toString()).toBe("hello");
   });
