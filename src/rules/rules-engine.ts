@@ -24,6 +24,7 @@ import type { LinkMode, Language } from "../config/schema.ts";
 import type { MessageFacts } from "../sanitize/sanitize-types.ts";
 import type { Envelope, RuleDecision, RulesEngine } from "./rules-types.ts";
 import { fold, japanClock, japanClockLabel, splitAddress, type SplitAddress } from "./rules-match.ts";
+import { dayFacts, DEFAULT_CALENDAR, type DayFacts, type OfficeCalendar } from "./rules-calendar.ts";
 
 /** What conditions look at, computed once per message. */
 export interface MatchContext {
@@ -49,6 +50,8 @@ export interface MatchContext {
   }[];
   day: number;
   minute: number;
+  /** the Japan-time day in the rules file's office calendar (holiday, closure) */
+  calendarDay: DayFacts;
   clock: string;
 }
 
@@ -105,6 +108,8 @@ export interface RuleTrace {
 /** The engine parseRules() returns: the shared contract plus what the CLI and console show. */
 export interface LoadedRules extends RulesEngine {
   readonly rules: readonly CompiledRule[];
+  /** the office calendar of the rules file (year-end closure, closure days) */
+  readonly calendar: OfficeCalendar;
   /** decide(), and why: every rule with each condition's result */
   explain(facts: MessageFacts, envelope: Envelope, now: Date): { decision: RuleDecision; trace: RuleTrace[]; clock: string };
 }
@@ -121,9 +126,10 @@ function extensionOf(name: string): string {
  * only when a condition first asks for them: a message may carry hundreds of
  * attachments, and most rules never look at them.
  */
-export function matchContext(facts: MessageFacts, envelope: Envelope, now: Date): MatchContext {
+export function matchContext(facts: MessageFacts, envelope: Envelope, now: Date, calendar: OfficeCalendar = DEFAULT_CALENDAR): MatchContext {
   const clock = japanClock(now);
   let subject: string | undefined;
+  let calendarDay: DayFacts | undefined;
   let attachments: MatchContext["attachments"] | undefined;
   return {
     mailFrom: splitAddress(envelope.mailFrom),
@@ -151,6 +157,9 @@ export function matchContext(facts: MessageFacts, envelope: Envelope, now: Date)
     },
     day: clock.day,
     minute: clock.minute,
+    get calendarDay() {
+      return (calendarDay ??= dayFacts(now, calendar));
+    },
     get clock() {
       return japanClockLabel(now);
     },
@@ -168,18 +177,20 @@ function traceCondition(c: Condition, ctx: MatchContext): ConditionTrace {
 class Engine implements LoadedRules {
   readonly version: string;
   readonly rules: readonly CompiledRule[];
+  readonly calendar: OfficeCalendar;
 
-  constructor(version: string, rules: CompiledRule[]) {
+  constructor(version: string, rules: CompiledRule[], calendar: OfficeCalendar) {
     this.version = version;
     this.rules = Object.freeze(rules);
+    this.calendar = calendar;
   }
 
   decide(facts: MessageFacts, envelope: Envelope, now: Date): RuleDecision {
-    return this.run(matchContext(facts, envelope, now), undefined);
+    return this.run(matchContext(facts, envelope, now, this.calendar), undefined);
   }
 
   explain(facts: MessageFacts, envelope: Envelope, now: Date) {
-    const ctx = matchContext(facts, envelope, now);
+    const ctx = matchContext(facts, envelope, now, this.calendar);
     const trace: RuleTrace[] = [];
     const decision = this.run(ctx, trace);
     return { decision, trace, clock: ctx.clock };
@@ -231,8 +242,8 @@ class Engine implements LoadedRules {
   }
 }
 
-export function createEngine(version: string, rules: CompiledRule[]): LoadedRules {
-  return new Engine(version, rules);
+export function createEngine(version: string, rules: CompiledRule[], calendar: OfficeCalendar = DEFAULT_CALENDAR): LoadedRules {
+  return new Engine(version, rules, calendar);
 }
 
 /** No rules file: every message is delivered with the configured defaults. */

@@ -34,6 +34,7 @@ import {
   type AddressPattern,
   type SplitAddress,
 } from "./rules-match.ts";
+import { DEFAULT_CALENDAR, isClosedDay, parseDate, parseMonthDay, type DayFacts, type OfficeCalendar } from "./rules-calendar.ts";
 
 export interface RulesProblem {
   file: string;
@@ -57,7 +58,11 @@ export interface ParseRulesOptions {
   loadTemplate?: (path: string) => string;
 }
 
-const TOP_KEYS = ["rules", "description"] as const;
+const TOP_KEYS = ["rules", "description", "calendar"] as const;
+const CALENDAR_KEYS = ["year_end", "closed"] as const;
+const YEAR_END_KEYS = ["from", "to"] as const;
+/** declared closure days: a few per year for some years ahead, not a second holiday table */
+const MAX_CLOSED_DAYS = 400;
 const RULE_KEYS = ["name", "description", "enabled", "when", "if", "then"] as const;
 const CONDITION_KEYS = [
   "all",
@@ -450,16 +455,27 @@ function conditionEntry(w: Walker, key: string, value: Node | null, depth: numbe
       const list = w.strings(value, key);
       if (!list) return undefined;
       const days = new Set<number>();
+      const kinds = new Set<CalendarDayKind>();
       let ok = true;
       for (const item of list) {
+        const kind = CALENDAR_DAYS[item.value.trim().toLowerCase()];
+        if (kind) {
+          kinds.add(kind);
+          continue;
+        }
         const d = parseDay(item.value);
         if (typeof d === "string") {
-          w.err(item.node, d);
+          w.err(item.node, `${d.slice(0, -1)}, holiday/祝日, year_end/年末年始, closed/閉庁日, open/開庁日)`);
           ok = false;
         } else d.forEach((x) => days.add(x));
       }
       if (!ok) return undefined;
-      return leaf(`day: ${quote(list)}`, (ctx) => days.has(ctx.day), (ctx) => `${DAY_NAMES[ctx.day]} (Japan time)`);
+      const kindList = [...kinds];
+      return leaf(
+        `day: ${quote(list)}`,
+        (ctx) => days.has(ctx.day) || (kindList.length > 0 && kindList.some((k) => CALENDAR_TESTS[k](ctx.calendarDay))),
+        (ctx) => describeDay(ctx.calendarDay),
+      );
     }
     case "time": {
       const list = w.strings(value, key);
@@ -479,6 +495,85 @@ function conditionEntry(w: Walker, key: string, value: Node | null, depth: numbe
     }
   }
   return undefined;
+}
+
+type CalendarDayKind = "holiday" | "closure" | "closed" | "open";
+
+/** `day:` words that name a kind of day in the office calendar rather than a weekday */
+const CALENDAR_DAYS: Record<string, CalendarDayKind> = {
+  holiday: "holiday",
+  holidays: "holiday",
+  祝日: "holiday",
+  祝休日: "holiday",
+  year_end: "closure",
+  closure: "closure",
+  年末年始: "closure",
+  closed: "closed",
+  閉庁日: "closed",
+  open: "open",
+  開庁日: "open",
+};
+
+const CALENDAR_TESTS: Record<CalendarDayKind, (d: DayFacts) => boolean> = {
+  holiday: (d) => d.holiday !== undefined,
+  closure: (d) => d.closure,
+  closed: isClosedDay,
+  open: (d) => !isClosedDay(d),
+};
+
+/** "wed 2026-05-06 (こどもの日 振替休日, Japan time)" */
+function describeDay(d: DayFacts): string {
+  const notes = [d.holiday, d.closure ? "closure 閉庁" : undefined].filter(Boolean);
+  return `${DAY_NAMES[d.weekday]} ${d.date} (${notes.length ? `${notes.join(", ")}, ` : ""}Japan time)`;
+}
+
+/** The `calendar:` section: the year-end closure (default 12-29 … 01-03, `year_end: false` for none) and extra closure days. */
+function calendarSection(w: Walker, node: Node | null): OfficeCalendar | undefined {
+  const m = w.map(node, "calendar", CALENDAR_KEYS);
+  if (!m) return undefined;
+  let yearEnd: OfficeCalendar["yearEnd"] = DEFAULT_CALENDAR.yearEnd;
+  const closed = new Set<string>();
+  let ok = m.size === (node as YAMLMap).items.length;
+  const y = m.get("year_end");
+  if (y && isScalar(y.value) && y.value.value === false) yearEnd = undefined;
+  else if (y) {
+    const ym = w.map(y.value, "calendar year_end", YEAR_END_KEYS);
+    const from = ym?.get("from");
+    const to = ym?.get("to");
+    if (ym && (!from || !to)) {
+      w.err(y.value, 'year_end needs from: and to: (MM-DD, e.g. from: "12-29", to: "01-03"), or year_end: false for no closure');
+      ok = false;
+    } else if (from && to) {
+      const a = parseMonthDay(String(w.scalar(from.value, "year_end from") ?? ""));
+      const b = parseMonthDay(String(w.scalar(to.value, "year_end to") ?? ""));
+      if (typeof a === "string") w.err(from.value, a);
+      if (typeof b === "string") w.err(to.value, b);
+      if (typeof a === "number" && typeof b === "number") yearEnd = { from: a, to: b };
+      else ok = false;
+    } else ok = false;
+  }
+  const c = m.get("closed");
+  // an empty list is a valid "no extra closure days" (the example file has one to fill in)
+  if (c && !(isSeq(c.value) && c.value.items.length === 0)) {
+    const list = w.strings(c.value, "calendar closed");
+    if (!list) ok = false;
+    else if (list.length > MAX_CLOSED_DAYS) {
+      w.err(c.value, `calendar closed lists ${list.length} days; at most ${MAX_CLOSED_DAYS} (public holidays come from the holiday data, not from this list)`);
+      ok = false;
+    } else
+      for (const item of list) {
+        const d = parseDate(item.value);
+        if (typeof d === "string") closed.add(d);
+        else {
+          w.err(item.node, d.problem);
+          ok = false;
+        }
+      }
+  }
+  if (!ok) return undefined;
+  const calendar: OfficeCalendar = { closed };
+  if (yearEnd) calendar.yearEnd = yearEnd;
+  return calendar;
 }
 
 function reasonAndFlag(
@@ -691,6 +786,7 @@ export function parseRules(text: string, fileName: string, options: ParseRulesOp
     throw new RulesError(w.problems);
   }
   const compiled: CompiledRule[] = [];
+  let calendar: OfficeCalendar = DEFAULT_CALENDAR;
   const root = doc.contents as Node | null;
   if (root === null || (isScalar(root) && root.value === null)) {
     // an empty file is valid: no rules
@@ -698,6 +794,9 @@ export function parseRules(text: string, fileName: string, options: ParseRulesOp
     const m = w.map(root, "the rules file", TOP_KEYS, (k) =>
       k === "name" || k === "when" || k === "then" ? `"${k}" belongs to a rule: write the rules under rules: as a list (- name: …)` : undefined,
     );
+    // the calendar first: day conditions of the rules read it
+    const cal = m?.get("calendar");
+    if (cal) calendar = calendarSection(w, cal.value) ?? DEFAULT_CALENDAR;
     const list = m?.get("rules");
     if (m && !list) w.err(root, "the rules file has no rules: list");
     if (list && !(isScalar(list.value) && list.value.value === null)) {
@@ -717,5 +816,5 @@ export function parseRules(text: string, fileName: string, options: ParseRulesOp
     w.problems.sort((a, b) => a.line - b.line || a.column - b.column);
     throw new RulesError(w.problems);
   }
-  return createEngine(rulesVersion(text), compiled);
+  return createEngine(rulesVersion(text), compiled, calendar);
 }
