@@ -35,6 +35,7 @@ import type { Logger } from "../lib/logger.ts";
 import type { OriginalStore } from "../originals/index.ts";
 import type { Metrics } from "../lib/metrics.ts";
 import type { Envelope, RuleDecision, RuleRenderOverrides, RulesEngine } from "../rules/rules-types.ts";
+import { listMatches } from "../rules/rules-types.ts";
 import type { RenderOptions, Trace } from "../sanitize/sanitize-types.ts";
 import { CorruptRecordError, readRecordInfo, type RecordInfo, type SpoolEnvelope } from "../spool/record.ts";
 import { tempName } from "../spool/durable.ts";
@@ -252,12 +253,12 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
         type: "sanitized",
         auditId: id,
         actor: "gateway",
-        data: { facts: outcome.facts, rulesApplied: decision.rulesApplied, action: decision.action, reason: decision.reason },
+        data: { facts: outcome.facts, rulesApplied: decision.rulesApplied, ...listMatches(decision), action: decision.action, reason: decision.reason },
       });
       if (decision.action === "hold") return hold(id, meta, `rule: ${decision.reason ?? decision.rulesApplied.join(", ")}`, log);
       // reject: the message ends here, with a DSN when the rule asks for one
       const reason = `rejected by rule: ${decision.reason ?? decision.rulesApplied.join(", ")}`;
-      audit.record({ type: "rejected", auditId: id, actor: "gateway", data: { reason, rulesApplied: decision.rulesApplied } });
+      audit.record({ type: "rejected", auditId: id, actor: "gateway", data: { reason, rulesApplied: decision.rulesApplied, ...listMatches(decision) } });
       deps.metrics?.messages.inc({ outcome: "rejected" });
       if (decision.dsn && env.mailFrom !== "") {
         const recipients: DsnRecipient[] = env.rcptTo.map((rcpt) => ({ rcpt, action: "failed", reply: `550 5.7.1 ${reason}` }));
@@ -275,7 +276,7 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
         type: "sanitized",
         auditId: id,
         actor: "gateway",
-        data: { report: outcome.report, rulesApplied: decision.rulesApplied, action: "hold", reason: decision.reason, notice: true, ...staffText(outcome.text) },
+        data: { report: outcome.report, rulesApplied: decision.rulesApplied, ...listMatches(decision), action: "hold", reason: decision.reason, notice: true, ...staffText(outcome.text) },
       });
       await sendHoldNotice(id, env, outcome.message, log);
       return hold(id, meta, `rule: ${decision.reason ?? decision.rulesApplied.join(", ")}`, log);
@@ -287,7 +288,7 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
       type: "sanitized",
       auditId: id,
       actor: "gateway",
-      data: { report, rulesApplied: outcome.context?.rulesApplied ?? [], released: meta.released === true, ...staffText(outcome.text) },
+      data: { report, rulesApplied: outcome.context?.rulesApplied ?? [], ...listMatches(outcome.context), released: meta.released === true, ...staffText(outcome.text) },
     });
     return outcome.message;
   }

@@ -110,6 +110,7 @@ function printDecision(d: RuleDecision): string {
   if (d.action === "hold") lines.push(`  notify recipients: ${d.notifyRecipients ? "yes" : "no"}`);
   if (d.action === "reject") lines.push(`  DSN to sender: ${d.dsn ? "yes" : "no"}`);
   lines.push(`  rules applied: ${d.rulesApplied.length ? d.rulesApplied.join(", ") : "(none)"}`);
+  for (const m of d.matches ?? []) lines.push(`  list entry: ${m.rule} ${m.condition} ${m.entry} (${m.source}) ← ${displaySafe(m.seen)}`);
   if (d.render.subjectTags.length) lines.push(`  subject tags: ${d.render.subjectTags.join(" ")}`);
   if (d.render.links) lines.push(`  links: ${d.render.links}`);
   if (d.render.language) lines.push(`  notice language: ${d.render.language}`);
