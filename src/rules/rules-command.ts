@@ -30,6 +30,7 @@ import { RulesError } from "./rules-file.ts";
 import { noRules } from "./rules-engine.ts";
 import { analyze, render, renderOptionsFromConfig } from "../sanitize/index.ts";
 import { readTemplate } from "../sanitize/sanitize-command.ts";
+import { registerReplayCommand } from "./replay-command.ts";
 import { HOLIDAY_DATA_RANGE, HOLIDAY_DATA_VERSION, holidayDataCovers } from "./rules-calendar.ts";
 
 /** Exit code of `rules check` / `rules test` when the rules file is invalid. */
@@ -144,6 +145,7 @@ async function decodedView(message: Buffer): Promise<string> {
 
 export function registerRulesCommands(program: Command): void {
   const rules = program.command("rules").description("operator rules: check and try them / ルールの検査と試行");
+  registerReplayCommand(rules);
 
   rules
     .command("check")
