@@ -21,7 +21,7 @@
  * parseMonthDay/parseDate below. Pure; no I/O after the module is loaded.
  */
 import holidayJp from "@holiday-jp/holiday_jp";
-import { JST_OFFSET_MS } from "../lib/japan-time.ts";
+import { jstDay, JST_OFFSET_MS } from "../lib/japan-time.ts";
 
 /** YYYY-MM-DD → holiday name (Japanese), e.g. "振替休日". */
 const HOLIDAYS: ReadonlyMap<string, string> = new Map(
@@ -104,4 +104,21 @@ export function dayFacts(now: Date, calendar: OfficeCalendar): DayFacts {
 /** 閉庁日: Saturday, Sunday, a public holiday or a closure day. */
 export function isClosedDay(d: DayFacts): boolean {
   return d.weekday === 0 || d.weekday === 6 || d.holiday !== undefined || d.closure;
+}
+
+/**
+ * A warning when the holiday data (@holiday-jp/holiday_jp) does not cover the
+ * year of `now` in Japan time: `day: holiday` / `closed` / `open` would then
+ * see no public holidays at all. Update the package (npm update).
+ */
+export function holidayDataWarning(now: Date): string | undefined {
+  const year = Number(jstDay(now).slice(0, 4));
+  if (holidayDataCovers(year)) return undefined;
+  const { first, last } = HOLIDAY_DATA_RANGE;
+  return (
+    `警告: 祝日データ (@holiday-jp/holiday_jp ${HOLIDAY_DATA_VERSION}) は ${first}〜${last} 年のもので、${year} 年を含みません。` +
+    `day: 祝日 / 閉庁日 / 開庁日 の条件は ${year} 年の祝日を知りません。パッケージを更新してください (npm update @holiday-jp/holiday_jp)。\n` +
+    `warning: the holiday data (@holiday-jp/holiday_jp ${HOLIDAY_DATA_VERSION}) covers ${first}–${last}, not ${year}: ` +
+    `day: holiday / closed / open conditions see no public holidays in ${year}. Update the package (npm update @holiday-jp/holiday_jp).`
+  );
 }

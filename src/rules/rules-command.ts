@@ -20,7 +20,7 @@ import type { Readable } from "node:stream";
 import type { Command } from "commander";
 import { simpleParser } from "mailparser";
 import { CliError } from "../lib/cli-error.ts";
-import { jstDay, parseTimeArg } from "../lib/japan-time.ts";
+import { parseTimeArg } from "../lib/japan-time.ts";
 import { loadConfig } from "../config/load.ts";
 import { displaySafe } from "../lib/display-safe.ts";
 import type { Envelope, RuleDecision } from "./rules-types.ts";
@@ -31,7 +31,9 @@ import { noRules } from "./rules-engine.ts";
 import { analyze, render, renderOptionsFromConfig } from "../sanitize/index.ts";
 import { readTemplate } from "../sanitize/sanitize-command.ts";
 import { registerReplayCommand } from "./replay-command.ts";
-import { HOLIDAY_DATA_RANGE, HOLIDAY_DATA_VERSION, holidayDataCovers } from "./rules-calendar.ts";
+import { holidayDataWarning } from "./rules-calendar.ts";
+
+export { holidayDataWarning } from "./rules-calendar.ts";
 
 /** Exit code of `rules check` / `rules test` when the rules file is invalid. */
 const EXIT_INVALID = 1;
@@ -61,23 +63,6 @@ async function load(file: string): Promise<{ engine: LoadedRules; sha256: string
     const e = error as NodeJS.ErrnoException;
     throw new CliError(`${file}: cannot read: ${e.code ?? e.message}`, 2);
   }
-}
-
-/**
- * A warning when the holiday data (@holiday-jp/holiday_jp) does not cover the
- * year of `now` in Japan time: `day: holiday` / `closed` / `open` would then
- * see no public holidays at all. Update the package (npm update).
- */
-export function holidayDataWarning(now: Date): string | undefined {
-  const year = Number(jstDay(now).slice(0, 4));
-  if (holidayDataCovers(year)) return undefined;
-  const { first, last } = HOLIDAY_DATA_RANGE;
-  return (
-    `警告: 祝日データ (@holiday-jp/holiday_jp ${HOLIDAY_DATA_VERSION}) は ${first}〜${last} 年のもので、${year} 年を含みません。` +
-    `day: 祝日 / 閉庁日 / 開庁日 の条件は ${year} 年の祝日を知りません。パッケージを更新してください (npm update @holiday-jp/holiday_jp)。\n` +
-    `warning: the holiday data (@holiday-jp/holiday_jp ${HOLIDAY_DATA_VERSION}) covers ${first}–${last}, not ${year}: ` +
-    `day: holiday / closed / open conditions see no public holidays in ${year}. Update the package (npm update @holiday-jp/holiday_jp).`
-  );
 }
 
 function collect(value: string, previous: string[]): string[] {

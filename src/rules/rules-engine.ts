@@ -156,6 +156,7 @@ export function matchContext(facts: MessageFacts, envelope: Envelope, now: Date,
   let subject: string | undefined;
   let calendarDay: DayFacts | undefined;
   let senderDomains: string[] | undefined;
+  let hashes: MatchContext["attachmentHashes"] | undefined;
   let attachments: MatchContext["attachments"] | undefined;
   return {
     mailFrom: splitAddress(envelope.mailFrom),
@@ -182,7 +183,7 @@ export function matchContext(facts: MessageFacts, envelope: Envelope, now: Date,
       }));
     },
     get attachmentHashes() {
-      return facts.attachments.map((a) => ({ sha256: a.sha256.toLowerCase(), name: a.filename }));
+      return (hashes ??= facts.attachments.map((a) => ({ sha256: a.sha256.toLowerCase(), name: a.filename })));
     },
     get linkDomains() {
       return facts.linkDomains ?? [];

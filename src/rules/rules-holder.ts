@@ -29,6 +29,7 @@ import type { Logger } from "../lib/logger.ts";
 import { noRules, type LoadedRules } from "./rules-engine.ts";
 import { combinedVersion, parseRules, RulesError, type RulesProblem } from "./rules-file.ts";
 import { MAX_LIST_BYTES } from "./rules-lists.ts";
+import { holidayDataWarning } from "./rules-calendar.ts";
 
 export type ReloadReason = "start" | "sighup" | "watch" | "admin";
 
@@ -46,6 +47,8 @@ export interface RulesStatus {
   version: string;
   /** when the rules in force were loaded (ISO 8601) */
   loadedAt: string;
+  /** the list files the rules in force read */
+  lists: { file: string; kind: string; entries: number; sha256: string }[];
   /** number of (enabled) rules in force */
   ruleCount: number;
   ruleNames: string[];
@@ -186,6 +189,9 @@ export async function openRules(options: OpenRulesOptions): Promise<RulesHolder>
         data: { ok: true, reason, file, sha256: loaded.sha256, version: engine.version, previous, rules: engine.rules.map((r) => r.name), ...(lists.length ? { lists } : {}) },
       });
       logger.info({ file, sha256: loaded.sha256, version: engine.version, reason, rules: engine.rules.length, lists: lists.length }, "rules loaded");
+      // a gateway running past its holiday data would treat every holiday as a working day: say so at each load
+      const stale = holidayDataWarning(new Date());
+      if (stale) logger.warn({ file }, stale);
       return { ok: true, version: engine.version };
     } catch (error) {
       const problems = problemsOf(error, file);
@@ -281,6 +287,7 @@ export async function openRules(options: OpenRulesOptions): Promise<RulesHolder>
         loadedAt,
         ruleCount: engine.rules.length,
         ruleNames: engine.rules.map((r) => r.name),
+        lists: engine.lists.map((l) => ({ file: l.file, kind: l.kind, entries: l.entries, sha256: l.sha256 })),
         source,
         watching: watchers.size > 0,
       };
