@@ -144,6 +144,8 @@ export function registerRulesCommands(program: Command): void {
       const { engine, sha256 } = await load(file);
       const names = engine.rules.map((r) => r.name);
       process.stdout.write(`${file}: OK — ${names.length} rule(s)${names.length ? `: ${names.join(", ")}` : ""}\nsha256 ${sha256}\n`);
+      for (const l of engine.lists) process.stdout.write(`list ${l.kind}: ${l.file} — ${l.entries} entries, sha256 ${l.sha256}\n`);
+      if (engine.lists.length) process.stdout.write(`version ${engine.version} (the rules and their lists)\n`);
       const warning = holidayDataWarning(now);
       if (warning) process.stderr.write(`${warning}\n`);
     });

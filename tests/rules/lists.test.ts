@@ -1,4 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { runCli } from "../helpers/run-cli.ts";
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
@@ -80,6 +82,17 @@ describe("link and sender domains match with their subdomains, by whole labels",
     expect(hosts[0]).toBe("h0.example");
   });
 
+  it("returns only bounded, lower-case hosts without spaces for any text, and never throws", () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.string(), fc.webUrl(), fc.constantFrom("https://", "www.", "%", "\\\\", "://", "?u=http%3A%2F%2F", "例え.jp", "[::1]")), { maxLength: 40 }), (parts) => {
+        const hosts = linkDomains([parts.join(" "), parts.join("")]);
+        expect(hosts.length).toBeLessThanOrEqual(MAX_LINK_DOMAINS);
+        for (const h of hosts) expect(h).toMatch(/^[^\sA-Z]+$/);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it("matches the envelope sender's or the header From's domain from a file, naming the file and line", async () => {
     writeFileSync(path.join(dir, "lists/senders.txt"), "# phishing senders\n\ninvoice-notice.example.net   \nbad.example # since 2026-11\n");
     const e = await engineFor(rulesWith(`sender_domain: { file: lists/senders.txt }`));
@@ -113,6 +126,17 @@ describe("attachment SHA-256 lists", () => {
     const d = e.decide(facts({ attachments: [attachment({ sha256: BAD })] }), envelope(), THURSDAY_10_JST);
     expect(d.rulesApplied).toEqual(["blocklist"]);
     expect(d.matches).toBeUndefined();
+  });
+});
+
+describe("rules check shows the lists a rules file reads", () => {
+  it("names each list with its entries and SHA-256, and the combined version", async () => {
+    writeFileSync(path.join(dir, "lists/hashes.txt"), `${BAD}\n${OTHER}\n`);
+    writeFileSync(path.join(dir, "rules.yaml"), rulesWith(`attachment_sha256: { file: lists/hashes.txt }`));
+    const r = await runCli(["rules", "check", path.join(dir, "rules.yaml"), "--at", "2026-12-06"], { stdin: "" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`list attachment_sha256: ${path.join(dir, "lists/hashes.txt")} — 2 entries, sha256 ${sha(`${BAD}\n${OTHER}\n`)}`);
+    expect(r.stdout).toMatch(/version [0-9a-f]{64} \(the rules and their lists\)/);
   });
 });
 

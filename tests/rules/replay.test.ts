@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -114,6 +115,19 @@ describe("mumuka rules replay", () => {
     for (const m of newest) expect(r.stdout).toContain(m.auditId);
     // no progress bar when stderr is not a terminal
     expect(r.stderr).not.toContain("[#");
+  });
+
+  it("draws a progress bar on stderr when it is a terminal, and keeps stdout clean", () => {
+    // script(1) gives the command a terminal; stdout is redirected to a file inside it
+    const out = path.join(dir, "out.jsonl");
+    const command = [process.execPath, "src/cli.ts", "rules", "replay", "--rules", path.join(dir, "candidate.yaml"), "--from", "2026-11-02", "--to", "2026-11-08", "-c", config(), "--json"]
+      .map((a) => `'${a}'`)
+      .join(" ");
+    const terminal = execFileSync("script", ["-qec", `${command} > '${out}'`, "/dev/null"], { cwd: path.join(import.meta.dirname, "../.."), encoding: "utf8" });
+    expect(terminal).toMatch(/\r\[#{30}\] 168\/168 /);
+    const lines = readFileSync(out, "utf8").trim().split("\n");
+    for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
+    expect(JSON.parse(lines.at(-1)!)).toMatchObject({ type: "summary", examined: COUNT });
   });
 
   it("counts a damaged original as failed, with its id, and goes on", async () => {
