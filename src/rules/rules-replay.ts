@@ -22,12 +22,17 @@
  * prints it. Memory is bounded: messages are in flight two per worker, the
  * audit search is paged, and only the sample of changed messages is kept.
  */
+import { createHash } from "node:crypto";
+import { readFileSync, statSync } from "node:fs";
+import path from "node:path";
 import { Worker } from "node:worker_threads";
 import type { AuditReader, MessageSummary } from "../audit/audit-types.ts";
 import type { Language, Limits, LinkMode } from "../config/schema.ts";
 import type { OriginalStore, RetainedOriginal } from "../originals/index.ts";
 import type { MessageFacts } from "../sanitize/sanitize-types.ts";
 import type { LoadedRules } from "./rules-engine.ts";
+import { parseRules, RulesError, type RulesProblem } from "./rules-file.ts";
+import { MAX_LIST_BYTES } from "./rules-lists.ts";
 import type { Envelope, RuleDecision } from "./rules-types.ts";
 import type { ReplayJob } from "./replay-worker.ts";
 
@@ -368,4 +373,55 @@ export async function replayRules(deps: ReplayDeps, options: ReplayOptions): Pro
   // the sample newest first, whatever order the workers finished in
   report.sample.sort((a, b) => b.receivedAt.localeCompare(a.receivedAt) || a.auditId.localeCompare(b.auditId));
   return report;
+}
+
+/** What the console's "この変更で何が変わるか" page runs: candidate rules as text against the live ones. */
+export interface TextReplayDeps extends ReplayDeps {
+  /** the live rules: the holder's current engine, and its file (lists and templates of the candidate resolve beside it) */
+  rules: { current(): LoadedRules; status(): { file?: string } };
+}
+
+export type TextReplay = (
+  candidateText: string,
+  options: Omit<ReplayOptions, "live" | "candidate" | "onChanged">,
+) => Promise<{ report: ReplayReport; candidateVersion: string; liveVersion: string } | { problems: RulesProblem[] }>;
+
+/**
+ * A replay of candidate rules given as text (the console's form): parsed like
+ * the rules file (templates and list files resolved beside the live rules
+ * file), refused with every problem when invalid, else replayed against the
+ * rules in force. One replay at a time per gateway: a second is refused
+ * (`busy`), so an operator cannot queue up CPU the gateway needs for mail.
+ */
+export function createTextReplay(deps: TextReplayDeps): TextReplay & { readonly busy: boolean } {
+  let running = false;
+  const run: TextReplay = async (candidateText, options) => {
+    if (running) throw Object.assign(new Error("a replay is already running"), { code: "EBUSY" });
+    running = true;
+    try {
+      const file = deps.rules.status().file;
+      const dir = file ? path.dirname(file) : process.cwd();
+      let candidate: LoadedRules;
+      try {
+        candidate = parseRules(candidateText, "candidate.yaml", {
+          loadTemplate: (p) => readFileSync(path.resolve(dir, p), "utf8"),
+          loadList: (p) => {
+            const abs = path.resolve(dir, p);
+            if (statSync(abs).size > MAX_LIST_BYTES) throw new Error(`larger than ${MAX_LIST_BYTES / 1024 / 1024} MB`);
+            const bytes = readFileSync(abs);
+            return { text: new TextDecoder("utf-8", { fatal: true }).decode(bytes), file: p, sha256: createHash("sha256").update(bytes).digest("hex") };
+          },
+        });
+      } catch (error) {
+        if (error instanceof RulesError) return { problems: error.problems };
+        throw error;
+      }
+      const live = deps.rules.current();
+      const report = await replayRules(deps, { ...options, live, candidate });
+      return { report, candidateVersion: candidate.version, liveVersion: live.version };
+    } finally {
+      running = false;
+    }
+  };
+  return Object.defineProperty(run, "busy", { get: () => running }) as TextReplay & { readonly busy: boolean };
 }
