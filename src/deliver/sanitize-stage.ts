@@ -19,6 +19,7 @@ import type { Config } from "../config/schema.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { Metrics } from "../lib/metrics.ts";
 import type { Envelope, RuleDecision, RuleRenderOverrides, RulesEngine } from "../rules/rules-types.ts";
+import { listMatches } from "../rules/rules-types.ts";
 import type { RenderOptions, Trace } from "../sanitize/sanitize-types.ts";
 import { HELD_LIMITS, type SanitizePool } from "../sanitize-pool/index.ts";
 import type { RecordInfo } from "../spool/record.ts";
@@ -96,12 +97,12 @@ export function createSanitizeStage(deps: SanitizeStageDeps): SanitizeStage {
         type: "sanitized",
         auditId: id,
         actor: "gateway",
-        data: { facts: outcome.facts, rulesApplied: decision.rulesApplied, action: decision.action, reason: decision.reason },
+        data: { facts: outcome.facts, rulesApplied: decision.rulesApplied, ...listMatches(decision), action: decision.action, reason: decision.reason },
       });
       if (decision.action === "hold") return settle.hold(id, meta, `rule: ${decision.reason ?? decision.rulesApplied.join(", ")}`, log);
       // reject: the message ends here, with a DSN when the rule asks for one
       const reason = `rejected by rule: ${decision.reason ?? decision.rulesApplied.join(", ")}`;
-      audit.record({ type: "rejected", auditId: id, actor: "gateway", data: { reason, rulesApplied: decision.rulesApplied } });
+      audit.record({ type: "rejected", auditId: id, actor: "gateway", data: { reason, rulesApplied: decision.rulesApplied, ...listMatches(decision) } });
       deps.metrics?.messages.inc({ outcome: "rejected" });
       if (decision.dsn && env.mailFrom !== "") {
         const recipients: DsnRecipient[] = env.rcptTo.map((rcpt) => ({ rcpt, action: "failed", reply: `550 5.7.1 ${reason}` }));
@@ -119,7 +120,7 @@ export function createSanitizeStage(deps: SanitizeStageDeps): SanitizeStage {
         type: "sanitized",
         auditId: id,
         actor: "gateway",
-        data: { report: outcome.report, rulesApplied: decision.rulesApplied, action: "hold", reason: decision.reason, notice: true, ...staffText(outcome.text) },
+        data: { report: outcome.report, rulesApplied: decision.rulesApplied, ...listMatches(decision), action: "hold", reason: decision.reason, notice: true, ...staffText(outcome.text) },
       });
       await deps.bounce.sendHoldNotice(id, env, outcome.message, log);
       return settle.hold(id, meta, `rule: ${decision.reason ?? decision.rulesApplied.join(", ")}`, log);
@@ -131,7 +132,7 @@ export function createSanitizeStage(deps: SanitizeStageDeps): SanitizeStage {
       type: "sanitized",
       auditId: id,
       actor: "gateway",
-      data: { report, rulesApplied: outcome.context?.rulesApplied ?? [], released: meta.released === true, ...staffText(outcome.text) },
+      data: { report, rulesApplied: outcome.context?.rulesApplied ?? [], ...listMatches(outcome.context), released: meta.released === true, ...staffText(outcome.text) },
     });
     return outcome.message;
   };

@@ -35,7 +35,7 @@ import { pipeline } from "node:stream/promises";
 import type { AuditSink } from "../audit/audit-types.ts";
 import type { Config } from "../config/schema.ts";
 import { isAuditId } from "../lib/ids.ts";
-import { readRecordInfo } from "../spool/record.ts";
+import { readRecordInfo, type SpoolEnvelope } from "../spool/record.ts";
 import {
   decryptStream,
   encryptStream,
@@ -60,6 +60,25 @@ export interface OriginalStore {
   get(auditId: string, actor: string): Promise<NodeJS.ReadableStream>;
   /** removes originals past their retention; resolves to how many */
   purge(now: Date): Promise<number>;
+  /**
+   * Where the raw message is, WITHOUT recording a retrieval: for a caller that
+   * records its access itself (rules replay records one event for its whole
+   * window, not one per message). Undefined when nothing is kept.
+   */
+  retained(auditId: string): Promise<RetainedOriginal | undefined>;
+}
+
+/** A retained original, not yet read. */
+export interface RetainedOriginal {
+  encrypted: boolean;
+  /** bytes of the raw message (of the stored file when encrypted) */
+  size: number;
+  /** the envelope as received, when the store kept the spool record (unencrypted originals) */
+  envelope?: SpoolEnvelope;
+  /** the message's bytes in a plain file, when they are there as they are (not encrypted) */
+  region?: { file: string; offset: number; length: number };
+  /** streams the raw message (decrypted); an encrypted one with a wrong key fails with OriginalKeyError */
+  open(): NodeJS.ReadableStream;
 }
 
 export class OriginalNotFoundError extends Error {
@@ -180,11 +199,14 @@ export function openOriginals(options: {
   };
 
   /** the raw message region of a record file, streamed */
-  async function messageOf(recordFile: string): Promise<{ size: number; open: () => NodeJS.ReadableStream }> {
+  async function messageOf(recordFile: string): Promise<RetainedOriginal> {
     const info = await readRecordInfo(recordFile);
     const end = info.messageOffset + info.messageLength - 1;
     return {
+      encrypted: false,
       size: info.messageLength,
+      envelope: info.envelope,
+      region: { file: recordFile, offset: info.messageOffset, length: info.messageLength },
       open: () => (info.messageLength > 0 ? createReadStream(recordFile, { start: info.messageOffset, end }) : Readable.from([])),
     };
   }
@@ -198,7 +220,47 @@ export function openOriginals(options: {
     return undefined;
   }
 
+  /** an unencrypted original: a record in the store, an `.eml` of an earlier version, or a record still queued */
+  async function plainOriginal(auditId: string): Promise<RetainedOriginal | undefined> {
+    const where = locate(auditId);
+    if (await exists(where.record)) return messageOf(where.record);
+    if (await exists(where.plain)) {
+      const size = (await stat(where.plain)).size;
+      return { encrypted: false, size, region: { file: where.plain, offset: 0, length: size }, open: () => createReadStream(where.plain) };
+    }
+    if (config.retentionDays > 0) {
+      const queued = await inSpool(auditId);
+      // a record that moves on between the look and the read is looked for again once
+      if (queued) {
+        return messageOf(queued).catch(async () => {
+          const again = (await exists(where.record)) ? where.record : await inSpool(auditId);
+          return again ? messageOf(again) : undefined;
+        });
+      }
+    }
+    return undefined;
+  }
+
   return {
+    async retained(auditId) {
+      const where = locate(auditId);
+      if (await exists(where.encrypted)) {
+        const size = (await stat(where.encrypted)).size;
+        return {
+          encrypted: true,
+          size,
+          open: () => {
+            if (!key) throw new OriginalKeyError(`the original of ${auditId} is encrypted; set originals.keyEnv and its environment variable`);
+            const source = createReadStream(where.encrypted);
+            const plain = decryptStream(key, `original ${auditId}`);
+            source.on("error", (error) => plain.destroy(error));
+            return source.pipe(plain);
+          },
+        };
+      }
+      return plainOriginal(auditId);
+    },
+
     async retire(auditId, recordFile) {
       if (config.retentionDays === 0) return false;
       const where = locate(auditId);
@@ -233,19 +295,7 @@ export function openOriginals(options: {
         source.on("error", (error) => plain.destroy(error));
         return source.pipe(plain);
       }
-      let message: { size: number; open: () => NodeJS.ReadableStream } | undefined;
-      if (await exists(where.record)) message = await messageOf(where.record);
-      else if (await exists(where.plain)) {
-        const size = (await stat(where.plain)).size;
-        message = { size, open: () => createReadStream(where.plain) };
-      } else if (config.retentionDays > 0) {
-        const queued = await inSpool(auditId);
-        // a record that moves on between the look and the read is looked for again once
-        if (queued) message = await messageOf(queued).catch(async () => {
-          const again = (await exists(where.record)) ? where.record : await inSpool(auditId);
-          return again ? messageOf(again) : undefined;
-        });
-      }
+      const message = await plainOriginal(auditId);
       if (!message) {
         throw new OriginalNotFoundError(`no retained original for ${auditId} (never kept, or purged after ${config.retentionDays} days)`);
       }

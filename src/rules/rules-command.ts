@@ -30,6 +30,10 @@ import { RulesError } from "./rules-file.ts";
 import { noRules } from "./rules-engine.ts";
 import { analyze, render, renderOptionsFromConfig } from "../sanitize/index.ts";
 import { readTemplate } from "../sanitize/sanitize-command.ts";
+import { registerReplayCommand } from "./replay-command.ts";
+import { holidayDataWarning } from "./rules-calendar.ts";
+
+export { holidayDataWarning } from "./rules-calendar.ts";
 
 /** Exit code of `rules check` / `rules test` when the rules file is invalid. */
 const EXIT_INVALID = 1;
@@ -92,6 +96,7 @@ function printDecision(d: RuleDecision): string {
   if (d.action === "hold") lines.push(`  notify recipients: ${d.notifyRecipients ? "yes" : "no"}`);
   if (d.action === "reject") lines.push(`  DSN to sender: ${d.dsn ? "yes" : "no"}`);
   lines.push(`  rules applied: ${d.rulesApplied.length ? d.rulesApplied.join(", ") : "(none)"}`);
+  for (const m of d.matches ?? []) lines.push(`  list entry: ${m.rule} ${m.condition} ${m.entry} (${m.source}) ← ${displaySafe(m.seen)}`);
   if (d.render.subjectTags.length) lines.push(`  subject tags: ${d.render.subjectTags.join(" ")}`);
   if (d.render.links) lines.push(`  links: ${d.render.links}`);
   if (d.render.language) lines.push(`  notice language: ${d.render.language}`);
@@ -125,17 +130,24 @@ async function decodedView(message: Buffer): Promise<string> {
 
 export function registerRulesCommands(program: Command): void {
   const rules = program.command("rules").description("operator rules: check and try them / ルールの検査と試行");
+  registerReplayCommand(rules);
 
   rules
     .command("check")
     .description("validate a rules file; prints every problem as file:line:column / ルールファイルを検査する")
     .argument("[file]", "rules file (default: rules.file of the configuration)")
     .option("-c, --config <file>", "configuration file (YAML), to find rules.file")
-    .action(async (fileArg: string | undefined, opts: { config?: string }) => {
+    .option("--at <time>", "check the holiday data against this time's year (default: now)")
+    .action(async (fileArg: string | undefined, opts: { config?: string; at?: string }) => {
       const file = rulesFileFrom(fileArg, opts.config);
+      const now = opts.at ? parseTimeArg(opts.at, "at") : new Date();
       const { engine, sha256 } = await load(file);
       const names = engine.rules.map((r) => r.name);
       process.stdout.write(`${file}: OK — ${names.length} rule(s)${names.length ? `: ${names.join(", ")}` : ""}\nsha256 ${sha256}\n`);
+      for (const l of engine.lists) process.stdout.write(`list ${l.kind}: ${l.file} — ${l.entries} entries, sha256 ${l.sha256}\n`);
+      if (engine.lists.length) process.stdout.write(`version ${engine.version} (the rules and their lists)\n`);
+      const warning = holidayDataWarning(now);
+      if (warning) process.stderr.write(`${warning}\n`);
     });
 
   rules

@@ -22,8 +22,11 @@
  */
 import type { LinkMode, Language } from "../config/schema.ts";
 import type { MessageFacts } from "../sanitize/sanitize-types.ts";
-import type { Envelope, RuleDecision, RulesEngine } from "./rules-types.ts";
+import type { Envelope, RuleDecision, RuleListMatch, RulesEngine } from "./rules-types.ts";
+import { asciiDomain, type ListEntry, type ListKind } from "./rules-lists.ts";
+import type { ListFileInfo } from "./rules-file.ts";
 import { fold, japanClock, japanClockLabel, splitAddress, type SplitAddress } from "./rules-match.ts";
+import { dayFacts, DEFAULT_CALENDAR, type DayFacts, type OfficeCalendar } from "./rules-calendar.ts";
 
 /** What conditions look at, computed once per message. */
 export interface MatchContext {
@@ -47,8 +50,16 @@ export interface MatchContext {
     encrypted: boolean;
     display: string;
   }[];
+  /** attachments' SHA-256 (lower-case hex) with their file names */
+  attachmentHashes: { sha256: string; name: string }[];
+  /** link hosts (lower-case ASCII) */
+  linkDomains: string[];
+  /** the envelope sender's and header From domains, lower-case ASCII, each once */
+  senderDomains: string[];
   day: number;
   minute: number;
+  /** the Japan-time day in the rules file's office calendar (holiday, closure) */
+  calendarDay: DayFacts;
   clock: string;
 }
 
@@ -61,6 +72,19 @@ export interface Condition {
   test(ctx: MatchContext): boolean;
   /** for a leaf: what it saw in this message (for `rules test`) */
   observed?(ctx: MatchContext): string;
+  /** for a list leaf: the entry that matched and what matched it */
+  hit?(ctx: MatchContext): { kind: ListKind; entry: ListEntry; seen: string } | undefined;
+}
+
+/** The list entries behind a matching condition: list leaves that hold, not under a `not`. */
+function listHits(c: Condition, ctx: MatchContext, rule: string, out: RuleListMatch[]): void {
+  if (c.kind === "not") return;
+  if (c.hit) {
+    const h = c.hit(ctx);
+    if (h) out.push({ rule, condition: h.kind, entry: h.entry.value, source: h.entry.source, seen: h.seen });
+    return;
+  }
+  for (const child of c.children) listHits(child, ctx, rule, out);
 }
 
 export interface RuleActions {
@@ -83,6 +107,8 @@ export interface CompiledRule {
   line: number;
   /** absent: the rule applies to every message */
   when?: Condition;
+  /** some condition is a list (attachment_sha256, link_domain, sender_domain): the decision names the entry */
+  hasLists?: boolean;
   actions: RuleActions;
 }
 
@@ -105,6 +131,10 @@ export interface RuleTrace {
 /** The engine parseRules() returns: the shared contract plus what the CLI and console show. */
 export interface LoadedRules extends RulesEngine {
   readonly rules: readonly CompiledRule[];
+  /** the office calendar of the rules file (year-end closure, closure days) */
+  readonly calendar: OfficeCalendar;
+  /** the list files the rules read (attachment_sha256, link_domain, sender_domain with file:) */
+  readonly lists: readonly ListFileInfo[];
   /** decide(), and why: every rule with each condition's result */
   explain(facts: MessageFacts, envelope: Envelope, now: Date): { decision: RuleDecision; trace: RuleTrace[]; clock: string };
 }
@@ -121,9 +151,12 @@ function extensionOf(name: string): string {
  * only when a condition first asks for them: a message may carry hundreds of
  * attachments, and most rules never look at them.
  */
-export function matchContext(facts: MessageFacts, envelope: Envelope, now: Date): MatchContext {
+export function matchContext(facts: MessageFacts, envelope: Envelope, now: Date, calendar: OfficeCalendar = DEFAULT_CALENDAR): MatchContext {
   const clock = japanClock(now);
   let subject: string | undefined;
+  let calendarDay: DayFacts | undefined;
+  let senderDomains: string[] | undefined;
+  let hashes: MatchContext["attachmentHashes"] | undefined;
   let attachments: MatchContext["attachments"] | undefined;
   return {
     mailFrom: splitAddress(envelope.mailFrom),
@@ -149,8 +182,20 @@ export function matchContext(facts: MessageFacts, envelope: Envelope, now: Date)
         };
       }));
     },
+    get attachmentHashes() {
+      return (hashes ??= facts.attachments.map((a) => ({ sha256: a.sha256.toLowerCase(), name: a.filename })));
+    },
+    get linkDomains() {
+      return facts.linkDomains ?? [];
+    },
+    get senderDomains() {
+      return (senderDomains ??= [...new Set([this.mailFrom, ...this.headerFrom].map((a) => asciiDomain(a.domain)).filter((d) => d !== ""))]);
+    },
     day: clock.day,
     minute: clock.minute,
+    get calendarDay() {
+      return (calendarDay ??= dayFacts(now, calendar));
+    },
     get clock() {
       return japanClockLabel(now);
     },
@@ -168,18 +213,22 @@ function traceCondition(c: Condition, ctx: MatchContext): ConditionTrace {
 class Engine implements LoadedRules {
   readonly version: string;
   readonly rules: readonly CompiledRule[];
+  readonly calendar: OfficeCalendar;
+  readonly lists: readonly ListFileInfo[];
 
-  constructor(version: string, rules: CompiledRule[]) {
+  constructor(version: string, rules: CompiledRule[], calendar: OfficeCalendar, lists: ListFileInfo[]) {
     this.version = version;
     this.rules = Object.freeze(rules);
+    this.calendar = calendar;
+    this.lists = Object.freeze(lists);
   }
 
   decide(facts: MessageFacts, envelope: Envelope, now: Date): RuleDecision {
-    return this.run(matchContext(facts, envelope, now), undefined);
+    return this.run(matchContext(facts, envelope, now, this.calendar), undefined);
   }
 
   explain(facts: MessageFacts, envelope: Envelope, now: Date) {
-    const ctx = matchContext(facts, envelope, now);
+    const ctx = matchContext(facts, envelope, now, this.calendar);
     const trace: RuleTrace[] = [];
     const decision = this.run(ctx, trace);
     return { decision, trace, clock: ctx.clock };
@@ -192,6 +241,7 @@ class Engine implements LoadedRules {
     const subjectTags: string[] = [];
     const inlineText: string[] = [];
     const applied: string[] = [];
+    const matches: RuleListMatch[] = [];
     let hold: { reason: string; notifyRecipients: boolean } | undefined;
     let reject: { reason: string; dsn: boolean } | undefined;
     let stopped = false;
@@ -209,6 +259,7 @@ class Engine implements LoadedRules {
       }
       if (!matched) continue;
       applied.push(rule.name);
+      if (rule.when && rule.hasLists) listHits(rule.when, ctx, rule.name, matches);
       const a = rule.actions;
       if (a.links && (links === undefined || LINK_STRICTNESS[a.links] > LINK_STRICTNESS[links])) links = a.links;
       if (a.language && language === undefined) language = a.language;
@@ -225,14 +276,20 @@ class Engine implements LoadedRules {
     if (language !== undefined) render.language = language;
     if (noticeTemplate !== undefined) render.noticeTemplate = noticeTemplate;
     if (inlineText.length > 0) render.inlineText = inlineText;
-    if (reject) return { action: "reject", reason: reject.reason, notifyRecipients: false, dsn: reject.dsn, render, rulesApplied: applied };
-    if (hold) return { action: "hold", reason: hold.reason, notifyRecipients: hold.notifyRecipients, dsn: false, render, rulesApplied: applied };
-    return { action: "deliver", notifyRecipients: false, dsn: false, render, rulesApplied: applied };
+    const listed = matches.length > 0 ? { matches } : {};
+    if (reject) return { action: "reject", reason: reject.reason, notifyRecipients: false, dsn: reject.dsn, render, rulesApplied: applied, ...listed };
+    if (hold) return { action: "hold", reason: hold.reason, notifyRecipients: hold.notifyRecipients, dsn: false, render, rulesApplied: applied, ...listed };
+    return { action: "deliver", notifyRecipients: false, dsn: false, render, rulesApplied: applied, ...listed };
   }
 }
 
-export function createEngine(version: string, rules: CompiledRule[]): LoadedRules {
-  return new Engine(version, rules);
+export function createEngine(
+  version: string,
+  rules: CompiledRule[],
+  calendar: OfficeCalendar = DEFAULT_CALENDAR,
+  lists: ListFileInfo[] = [],
+): LoadedRules {
+  return new Engine(version, rules, calendar, lists);
 }
 
 /** No rules file: every message is delivered with the configured defaults. */

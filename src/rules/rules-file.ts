@@ -34,6 +34,8 @@ import {
   type AddressPattern,
   type SplitAddress,
 } from "./rules-match.ts";
+import { compileList, matchDomain, MAX_LIST_BYTES, normaliseEntry, parseListText, type EntryList, type ListEntry, type ListKind } from "./rules-lists.ts";
+import { DEFAULT_CALENDAR, isClosedDay, parseDate, parseMonthDay, type DayFacts, type OfficeCalendar } from "./rules-calendar.ts";
 
 export interface RulesProblem {
   file: string;
@@ -55,9 +57,18 @@ export class RulesError extends Error {
 export interface ParseRulesOptions {
   /** reads a notice template named in the file (path as written, relative to the rules file); throws when it cannot */
   loadTemplate?: (path: string) => string;
+  /**
+   * reads a list file named in the file (path as written, relative to the rules file): its bytes as
+   * strict UTF-8 text, and the name problems are reported under; throws when it cannot
+   */
+  loadList?: (path: string) => { text: string; file: string; sha256: string };
 }
 
-const TOP_KEYS = ["rules", "description"] as const;
+const TOP_KEYS = ["rules", "description", "calendar"] as const;
+const CALENDAR_KEYS = ["year_end", "closed"] as const;
+const YEAR_END_KEYS = ["from", "to"] as const;
+/** declared closure days: a few per year for some years ahead, not a second holiday table */
+const MAX_CLOSED_DAYS = 400;
 const RULE_KEYS = ["name", "description", "enabled", "when", "if", "then"] as const;
 const CONDITION_KEYS = [
   "all",
@@ -76,7 +87,11 @@ const CONDITION_KEYS = [
   "has_html",
   "day",
   "time",
+  "attachment_sha256",
+  "link_domain",
+  "sender_domain",
 ] as const;
+const LIST_KEYS = ["file"] as const;
 const ATTACHMENT_KEYS = ["name", "ext", "declared_type", "sniffed_type", "type_mismatch", "encrypted"] as const;
 const SUBJECT_KEYS = ["contains", "glob"] as const;
 const ACTION_KEYS = ["links", "language", "notice_template", "subject_tag", "inline_text", "hold", "reject", "stop"] as const;
@@ -109,6 +124,13 @@ type Loc = Node | Pair | null | undefined;
 class Walker {
   readonly problems: RulesProblem[] = [];
   readonly file: string;
+  /** list files read so far (path as written + kind → compiled), so a file used twice is read once */
+  readonly lists = new Map<string, EntryList | undefined>();
+  /** the list files the rules use, for the holder (to watch them) and the audit trail */
+  readonly listFiles: ListFileInfo[] = [];
+  /** set while walking a rule that has a list condition */
+  ruleHasLists = false;
+  options: ParseRulesOptions = {};
   private readonly lines: LineCounter;
   constructor(file: string, lines: LineCounter) {
     this.file = file;
@@ -450,17 +472,32 @@ function conditionEntry(w: Walker, key: string, value: Node | null, depth: numbe
       const list = w.strings(value, key);
       if (!list) return undefined;
       const days = new Set<number>();
+      const kinds = new Set<CalendarDayKind>();
       let ok = true;
       for (const item of list) {
+        const kind = CALENDAR_DAYS[item.value.trim().toLowerCase()];
+        if (kind) {
+          kinds.add(kind);
+          continue;
+        }
         const d = parseDay(item.value);
         if (typeof d === "string") {
-          w.err(item.node, d);
+          w.err(item.node, `${d.slice(0, -1)}, holiday/祝日, year_end/年末年始, closed/閉庁日, open/開庁日)`);
           ok = false;
         } else d.forEach((x) => days.add(x));
       }
       if (!ok) return undefined;
-      return leaf(`day: ${quote(list)}`, (ctx) => days.has(ctx.day), (ctx) => `${DAY_NAMES[ctx.day]} (Japan time)`);
+      const kindList = [...kinds];
+      return leaf(
+        `day: ${quote(list)}`,
+        (ctx) => days.has(ctx.day) || (kindList.length > 0 && kindList.some((k) => CALENDAR_TESTS[k](ctx.calendarDay))),
+        (ctx) => describeDay(ctx.calendarDay),
+      );
     }
+    case "attachment_sha256":
+    case "link_domain":
+    case "sender_domain":
+      return listCondition(w, key, value);
     case "time": {
       const list = w.strings(value, key);
       if (!list) return undefined;
@@ -479,6 +516,186 @@ function conditionEntry(w: Walker, key: string, value: Node | null, depth: numbe
     }
   }
   return undefined;
+}
+
+/**
+ * A list condition: `link_domain: [example.com, …]` inline, or `link_domain: { file: lists/phishing.txt }`.
+ * Problems in a list file are reported as that file's file:line.
+ */
+function listCondition(w: Walker, kind: ListKind, node: Node | null): Condition | undefined {
+  w.ruleHasLists = true;
+  let list: EntryList | undefined;
+  let describe: string;
+  if (isMap(node)) {
+    const m = w.map(node, kind, LIST_KEYS);
+    const f = m?.get("file");
+    if (!m || !f) {
+      if (m) w.err(node, `${kind} takes a list of entries, or file: PATH (one entry a line, # for comments)`);
+      return undefined;
+    }
+    const p = w.string(f.value, `${kind} file`);
+    if (p === undefined) return undefined;
+    const key = `${kind}\0${p}`;
+    if (!w.lists.has(key)) w.lists.set(key, loadListFile(w, kind, p, f.value, w.options));
+    list = w.lists.get(key);
+    describe = `${kind}: file ${p}${list ? ` (${list.entries.size} entries)` : ""}`;
+  } else {
+    const items = w.strings(node, kind, 512);
+    if (!items) return undefined;
+    const entries: ListEntry[] = [];
+    for (const item of items) {
+      const v = normaliseEntry(kind, item.value);
+      if (typeof v === "string") entries.push({ value: v, source: `${w.file}:${w.lineOf(item.node)}` });
+      else w.err(item.node, `${kind}: ${v.problem}`);
+    }
+    if (entries.length !== items.length) return undefined;
+    list = compileList(kind, entries);
+    describe = `${kind}: ${quote(items.length > 5 ? [...items.slice(0, 5), { value: `… ${items.length - 5} more` }] : items)}`;
+  }
+  if (!list) return undefined;
+  const entries = list;
+  const hit = listHit(kind, entries);
+  return {
+    kind: "leaf",
+    describe,
+    children: [],
+    test: (ctx) => hit(ctx) !== undefined,
+    hit: (ctx) => {
+      const h = hit(ctx);
+      return h && { kind, entry: h.entry, seen: h.seen };
+    },
+    observed: (ctx) => {
+      const h = hit(ctx);
+      if (h) return `${h.seen} (entry ${h.entry.value} at ${h.entry.source})`;
+      const seen = kind === "attachment_sha256" ? ctx.attachmentHashes.map((a) => a.sha256.slice(0, 12)) : kind === "link_domain" ? ctx.linkDomains : ctx.senderDomains;
+      return seen.length ? `${seen.slice(0, 10).join(", ")}${seen.length > 10 ? ", …" : ""}` : "(none)";
+    },
+  };
+}
+
+function listHit(kind: ListKind, list: EntryList): (ctx: MatchContext) => { entry: ListEntry; seen: string } | undefined {
+  if (kind === "attachment_sha256") {
+    return (ctx) => {
+      for (const a of ctx.attachmentHashes) {
+        const entry = list.entries.get(a.sha256);
+        if (entry) return { entry, seen: a.name || "(no name)" };
+      }
+      return undefined;
+    };
+  }
+  return (ctx) => {
+    for (const d of kind === "link_domain" ? ctx.linkDomains : ctx.senderDomains) {
+      const entry = matchDomain(list, d);
+      if (entry) return { entry, seen: d };
+    }
+    return undefined;
+  };
+}
+
+function loadListFile(w: Walker, kind: ListKind, p: string, at: Node | null, options: ParseRulesOptions): EntryList | undefined {
+  if (!options.loadList) {
+    w.err(at, `${kind} file "${p}" cannot be read here (no file access given to the parser)`);
+    return undefined;
+  }
+  let loaded: { text: string; file: string; sha256: string };
+  try {
+    loaded = options.loadList(p);
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    w.err(at, `${kind} file "${p}" cannot be read: ${e.code ?? e.message}`);
+    return undefined;
+  }
+  if (loaded.text.length > MAX_LIST_BYTES) {
+    w.err(at, `${kind} file "${p}" is larger than ${MAX_LIST_BYTES / 1024 / 1024} MB`);
+    return undefined;
+  }
+  const { entries, problems } = parseListText(kind, loaded.text, loaded.file);
+  for (const problem of problems) w.problems.push({ file: loaded.file, ...problem });
+  if (problems.length > 0) {
+    w.err(at, `${kind} file "${p}" has ${problems.length}${problems.length >= 50 ? "+" : ""} problem(s) (listed under ${loaded.file})`);
+    return undefined;
+  }
+  w.listFiles.push({ file: loaded.file, path: p, kind, entries: entries.length, sha256: loaded.sha256 });
+  return compileList(kind, entries);
+}
+
+type CalendarDayKind = "holiday" | "closure" | "closed" | "open";
+
+/** `day:` words that name a kind of day in the office calendar rather than a weekday */
+const CALENDAR_DAYS: Record<string, CalendarDayKind> = {
+  holiday: "holiday",
+  holidays: "holiday",
+  祝日: "holiday",
+  祝休日: "holiday",
+  year_end: "closure",
+  closure: "closure",
+  年末年始: "closure",
+  closed: "closed",
+  閉庁日: "closed",
+  open: "open",
+  開庁日: "open",
+};
+
+const CALENDAR_TESTS: Record<CalendarDayKind, (d: DayFacts) => boolean> = {
+  holiday: (d) => d.holiday !== undefined,
+  closure: (d) => d.closure,
+  closed: isClosedDay,
+  open: (d) => !isClosedDay(d),
+};
+
+/** "wed 2026-05-06 (こどもの日 振替休日, Japan time)" */
+function describeDay(d: DayFacts): string {
+  const notes = [d.holiday, d.closure ? "closure 閉庁" : undefined].filter(Boolean);
+  return `${DAY_NAMES[d.weekday]} ${d.date} (${notes.length ? `${notes.join(", ")}, ` : ""}Japan time)`;
+}
+
+/** The `calendar:` section: the year-end closure (default 12-29 … 01-03, `year_end: false` for none) and extra closure days. */
+function calendarSection(w: Walker, node: Node | null): OfficeCalendar | undefined {
+  const m = w.map(node, "calendar", CALENDAR_KEYS);
+  if (!m) return undefined;
+  let yearEnd: OfficeCalendar["yearEnd"] = DEFAULT_CALENDAR.yearEnd;
+  const closed = new Set<string>();
+  let ok = m.size === (node as YAMLMap).items.length;
+  const y = m.get("year_end");
+  if (y && isScalar(y.value) && y.value.value === false) yearEnd = undefined;
+  else if (y) {
+    const ym = w.map(y.value, "calendar year_end", YEAR_END_KEYS);
+    const from = ym?.get("from");
+    const to = ym?.get("to");
+    if (ym && (!from || !to)) {
+      w.err(y.value, 'year_end needs from: and to: (MM-DD, e.g. from: "12-29", to: "01-03"), or year_end: false for no closure');
+      ok = false;
+    } else if (from && to) {
+      const a = parseMonthDay(String(w.scalar(from.value, "year_end from") ?? ""));
+      const b = parseMonthDay(String(w.scalar(to.value, "year_end to") ?? ""));
+      if (typeof a === "string") w.err(from.value, a);
+      if (typeof b === "string") w.err(to.value, b);
+      if (typeof a === "number" && typeof b === "number") yearEnd = { from: a, to: b };
+      else ok = false;
+    } else ok = false;
+  }
+  const c = m.get("closed");
+  // an empty list is a valid "no extra closure days" (the example file has one to fill in)
+  if (c && !(isSeq(c.value) && c.value.items.length === 0)) {
+    const list = w.strings(c.value, "calendar closed");
+    if (!list) ok = false;
+    else if (list.length > MAX_CLOSED_DAYS) {
+      w.err(c.value, `calendar closed lists ${list.length} days; at most ${MAX_CLOSED_DAYS} (public holidays come from the holiday data, not from this list)`);
+      ok = false;
+    } else
+      for (const item of list) {
+        const d = parseDate(item.value);
+        if (typeof d === "string") closed.add(d);
+        else {
+          w.err(item.node, d.problem);
+          ok = false;
+        }
+      }
+  }
+  if (!ok) return undefined;
+  const calendar: OfficeCalendar = { closed };
+  if (yearEnd) calendar.yearEnd = yearEnd;
+  return calendar;
 }
 
 function reasonAndFlag(
@@ -660,7 +877,9 @@ function rule(w: Walker, node: Node, index: number, names: Map<string, number>, 
   const ifEntry = m.get("if");
   if (whenEntry && ifEntry) w.err(ifEntry.key, `rule ${display} has both when: and if: (they mean the same; keep one)`);
   const cond = whenEntry ?? ifEntry;
+  w.ruleHasLists = false;
   const when = cond ? condition(w, cond.value, `rule ${display} ${cond.key.value as string}`, 0) : undefined;
+  const hasLists = w.ruleHasLists;
 
   const thenEntry = m.get("then");
   if (!thenEntry) w.err(node, `rule ${display} has no then: (what to do when it matches)`);
@@ -670,7 +889,33 @@ function rule(w: Walker, node: Node, index: number, names: Map<string, number>, 
   const compiled: CompiledRule = { name, line: w.lineOf(node), actions: acts };
   if (description !== undefined) compiled.description = description;
   if (when) compiled.when = when;
+  if (hasLists) compiled.hasLists = true;
   return compiled;
+}
+
+/** A list file the rules read. */
+export interface ListFileInfo {
+  /** as the problems name it (the holder gives the absolute path) */
+  file: string;
+  /** as written in the rules file */
+  path: string;
+  kind: ListKind;
+  entries: number;
+  sha256: string;
+}
+
+/**
+ * The version of rules that read list files: one SHA-256 over the rules
+ * file's SHA-256 and each list's (by the path written in the rules), so an
+ * edit of a list is a new version in the audit trail just as an edit of the
+ * rules is. Without lists the version is the rules file's own SHA-256.
+ */
+export function combinedVersion(rulesSha256: string, lists: readonly { path: string; sha256: string }[]): string {
+  if (lists.length === 0) return rulesSha256;
+  const seen = new Map<string, string>();
+  for (const l of lists) seen.set(l.path, l.sha256);
+  const lines = [...seen].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([p, sha]) => `${sha} ${p}`);
+  return createHash("sha256").update(`${rulesSha256}\n${lines.join("\n")}\n`, "utf8").digest("hex");
 }
 
 /** SHA-256 (hex) of the rules text as UTF-8 bytes: the engine's version, recorded in the audit trail. */
@@ -683,6 +928,7 @@ export function parseRules(text: string, fileName: string, options: ParseRulesOp
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, strict: true });
   const w = new Walker(fileName, lines);
+  w.options = options;
   if (doc.errors.length > 0) {
     for (const e of doc.errors) {
       const pos = lines.linePos(e.pos[0]);
@@ -691,6 +937,7 @@ export function parseRules(text: string, fileName: string, options: ParseRulesOp
     throw new RulesError(w.problems);
   }
   const compiled: CompiledRule[] = [];
+  let calendar: OfficeCalendar = DEFAULT_CALENDAR;
   const root = doc.contents as Node | null;
   if (root === null || (isScalar(root) && root.value === null)) {
     // an empty file is valid: no rules
@@ -698,6 +945,9 @@ export function parseRules(text: string, fileName: string, options: ParseRulesOp
     const m = w.map(root, "the rules file", TOP_KEYS, (k) =>
       k === "name" || k === "when" || k === "then" ? `"${k}" belongs to a rule: write the rules under rules: as a list (- name: …)` : undefined,
     );
+    // the calendar first: day conditions of the rules read it
+    const cal = m?.get("calendar");
+    if (cal) calendar = calendarSection(w, cal.value) ?? DEFAULT_CALENDAR;
     const list = m?.get("rules");
     if (m && !list) w.err(root, "the rules file has no rules: list");
     if (list && !(isScalar(list.value) && list.value.value === null)) {
@@ -714,8 +964,10 @@ export function parseRules(text: string, fileName: string, options: ParseRulesOp
     if (d && !isScalar(d.value)) w.err(d.value, "description must be text");
   }
   if (w.problems.length > 0) {
-    w.problems.sort((a, b) => a.line - b.line || a.column - b.column);
+    // the rules file's problems first, then each list file's, each in line order
+    const rank = (p: RulesProblem) => (p.file === fileName ? "" : p.file);
+    w.problems.sort((a, b) => (rank(a) < rank(b) ? -1 : rank(a) > rank(b) ? 1 : 0) || a.line - b.line || a.column - b.column);
     throw new RulesError(w.problems);
   }
-  return createEngine(rulesVersion(text), compiled);
+  return createEngine(combinedVersion(rulesVersion(text), w.listFiles), compiled, calendar, w.listFiles);
 }

@@ -21,6 +21,23 @@ export type RuleRenderOverrides = Partial<Pick<RenderOptions, "links" | "languag
   subjectTags: string[];
 };
 
+/**
+ * One list entry that made a rule match (attachment_sha256, link_domain,
+ * sender_domain): recorded in the audit trail so an administrator sees which
+ * hash or domain, written where, stopped a message.
+ */
+export interface RuleListMatch {
+  /** the rule's name */
+  rule: string;
+  condition: "attachment_sha256" | "link_domain" | "sender_domain";
+  /** the entry as normalised (lower-case hash, ASCII domain) */
+  entry: string;
+  /** where the entry is written: "lists/bad-hashes.txt:12", or the rules file and line for an inline entry */
+  source: string;
+  /** what in the message matched it: the link host, the sender domain, the attachment's file name */
+  seen: string;
+}
+
 export interface RuleDecision {
   action: "deliver" | "hold" | "reject";
   /** why, for hold and reject (shown to administrators, recorded in the audit trail) */
@@ -32,10 +49,17 @@ export interface RuleDecision {
   render: RuleRenderOverrides;
   /** names of the rules that matched, in order */
   rulesApplied: string[];
+  /** list entries behind the matching rules (absent when no list condition matched) */
+  matches?: RuleListMatch[];
 }
 
 export interface RulesEngine {
   /** SHA-256 of the rules file's bytes ("" when there is no rules file) */
   readonly version: string;
   decide(facts: MessageFacts, envelope: Envelope, now: Date): RuleDecision;
+}
+
+/** `{ matches }` for an audit event's data when list entries made rules match, else nothing (the event stays as before). */
+export function listMatches(decision: RuleDecision | undefined): { matches?: RuleListMatch[] } {
+  return decision?.matches?.length ? { matches: decision.matches } : {};
 }

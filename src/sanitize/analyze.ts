@@ -30,6 +30,7 @@ import type {
 } from "./sanitize-types.ts";
 import { createSplitSession, type RawNode, type SplitSession } from "./mime-adapter.ts";
 import { decodeText } from "./charset.ts";
+import { blockTexts, linkDomains } from "./links.ts";
 import { displaySafe } from "../lib/display-safe.ts";
 import { bodySafe, stripSentinels, truncateChars } from "./display-safe.ts";
 import {
@@ -953,5 +954,7 @@ export async function analyze(input: Readable | Buffer, limits: Limits, signal?:
   };
   if (headers.messageId) message.facts.messageId = headers.messageId;
   if (headers.date) message.facts.date = headers.date;
+  // for rules on link domains (link_domain:); the blocks are already bounded by the text budget
+  message.facts.linkDomains = linkDomains(blockTexts(blocks));
   return message;
 }

@@ -12,6 +12,7 @@
  * class, no nesting). Pure.
  */
 import type { LinkMode } from "../config/schema.ts";
+import type { BodyBlock } from "./sanitize-types.ts";
 
 /** a scheme (2–20 chars) and "://", or "www.", followed by URL characters; stops at non-ASCII (Japanese prose after a URL) */
 const URL_RE = /\b(?:[A-Za-z][A-Za-z0-9+.-]{1,19}:\/\/|www\.)[!#-;=?-~]+/gi;
@@ -80,4 +81,60 @@ export function processLinks(text: string, mode: LinkMode, removedLabel: string)
     return `${defangUrl(url)}${trail}`;
   });
   return { text: out, found, disarmed: mode === "keep" ? 0 : found };
+}
+
+/**
+ * Distinct link hosts a message would show, for rules (`link_domain:`): every
+ * URL found as processLinks finds it (HTML targets included: the converter
+ * writes them as ` <href>`), the URLs nested in its path or query
+ * (redirectors), and UNC servers. Hosts are parsed as a browser would (WHATWG
+ * URL: percent-decoding, IDN to punycode, userinfo dropped), lower case,
+ * without a trailing dot. At most MAX_LINK_DOMAINS per message.
+ */
+export const MAX_LINK_DOMAINS = 500;
+const NESTED_RE = /[A-Za-z][A-Za-z0-9+.-]{1,19}:\/\/[^\s/?#&"'<>]+/g;
+
+function hostOf(url: string): string | undefined {
+  try {
+    const host = new URL(/^www\./i.test(url) ? `http://${url}` : url).hostname.toLowerCase().replace(/\.$/, "");
+    return host === "" ? undefined : host.replace(/^\[|\]$/g, "");
+  } catch {
+    return undefined;
+  }
+}
+
+export function linkDomains(texts: Iterable<string>): string[] {
+  const out = new Set<string>();
+  const add = (host: string | undefined) => {
+    if (host !== undefined && out.size < MAX_LINK_DOMAINS) out.add(host);
+  };
+  for (const text of texts) {
+    for (const m of text.matchAll(UNC_RE)) add(/^\\\\([^\\]*)/.exec(m[0])?.[1]?.toLowerCase().replace(/\.$/, ""));
+    for (const m of text.matchAll(URL_RE)) {
+      const url = m[0].slice(0, m[0].length - trailingLength(m[0]));
+      if (url.length < 5 || /^www\.?$/i.test(url)) continue;
+      add(hostOf(url));
+      const rest = url.slice(url.indexOf("//") + 2 || 0);
+      let decoded = rest;
+      try {
+        decoded = decodeURIComponent(rest);
+      } catch {
+        // a malformed %-sequence: look at the text as written
+      }
+      for (const n of decoded.matchAll(NESTED_RE)) add(hostOf(n[0]));
+      if (out.size >= MAX_LINK_DOMAINS) return [...out];
+    }
+  }
+  return [...out];
+}
+
+/** Every text of the body blocks (alternatives, forwarded messages and text attachments included), without recursion. */
+export function* blockTexts(blocks: readonly BodyBlock[]): Generator<string> {
+  const stack: BodyBlock[] = [...blocks].reverse();
+  while (stack.length > 0) {
+    const b = stack.pop()!;
+    if (b.kind === "text" || b.kind === "html" || b.kind === "attachmentText") yield b.text;
+    else if (b.kind === "alternative") for (let i = b.options.length - 1; i >= 0; i--) stack.push(...[...b.options[i]!.blocks].reverse());
+    else if (b.kind === "forwarded") stack.push(...[...b.blocks].reverse());
+  }
 }

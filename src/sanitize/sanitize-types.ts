@@ -57,6 +57,8 @@ export interface MessageFacts {
   /** an HTML body or alternative was present */
   hasHtml: boolean;
   attachments: RemovedPart[];
+  /** distinct hosts of the links in the text (HTML targets included), lower case, IDN as punycode; at most 500 */
+  linkDomains?: string[];
 }
 
 /** The parsed message, ready to be rendered any number of times with different options. */
