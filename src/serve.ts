@@ -30,6 +30,7 @@ import { createReceiver } from "./receive/smtp-receiver.ts";
 import { createRecipientVerifier } from "./receive/recipient-verify.ts";
 import { openOriginals } from "./originals/index.ts";
 import { openRules, type RulesHolder } from "./rules/index.ts";
+import { createTextReplay } from "./rules/rules-replay.ts";
 import type { RecordInfo } from "./spool/record.ts";
 import { renderOptionsFromConfig } from "./sanitize/index.ts";
 import { openQueueAdmin } from "./spool/queue-admin.ts";
@@ -177,6 +178,16 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
           ...(config.delivery.mode === "smtp" ? { downstream: { host: config.delivery.host, port: config.delivery.port } } : {}),
         }),
         sanitizeText: trial,
+        rulesReplay: createTextReplay({
+          rules,
+          audit: searchable,
+          originals,
+          limits: config.sanitize.limits,
+          maxMessageBytes: config.smtp.maxMessageBytes,
+          defaults: { links: config.sanitize.links, language: config.sanitize.language },
+          // one analyzer thread: a replay from the console must leave the cores to the relay
+          workers: 1,
+        }),
       });
     } catch (error) {
       // a console that cannot start is a configuration error: stop cleanly rather than run half-configured

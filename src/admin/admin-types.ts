@@ -2,6 +2,7 @@
  * What the console needs from the rest of the gateway: narrow interfaces, wired
  * by the composition root (src/serve.ts).
  */
+import type { TextReplay } from "../rules/rules-replay.ts";
 import type { Config } from "../config/schema.ts";
 import type { AuditReader, AuditSink } from "../audit/audit-types.ts";
 import type { QueueAdmin } from "../spool/queue-types.ts";
@@ -39,6 +40,8 @@ export interface AdminDeps {
   health: () => Promise<HealthCheck>;
   /** tries a raw message against the rules in force and the sanitizer; absent: the form says unavailable */
   sanitizeText?: (raw: Buffer, envelope: Envelope) => Promise<RuleTrial>;
+  /** "この変更で何が変わるか": candidate rules replayed over retained mail; absent: the page says unavailable */
+  rulesReplay?: TextReplay & { readonly busy: boolean };
   /** tests only: the clock of sessions and rate limits */
   now?: () => number;
   /** tests only: scrypt cost of accounts created from the console */

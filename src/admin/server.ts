@@ -32,6 +32,7 @@ import { dashboardRoutes } from "./pages/dashboard.ts";
 import { errorPage, loginRoutes, type LoginSessions } from "./pages/login.ts";
 import { messagesRoutes } from "./pages/messages.ts";
 import { queueRoutes } from "./pages/queue.ts";
+import { rulesReplayRoutes } from "./pages/rules-replay.ts";
 import { rulesRoutes } from "./pages/rules.ts";
 import { usersRoutes } from "./pages/users.ts";
 import { createRefusalRecorder, WINDOW_MS, type Refusal, type RefusalReason } from "./refusals.ts";
@@ -206,6 +207,12 @@ export async function buildAdminApp(deps: AdminDeps): Promise<AdminApp> {
     audit: deps.audit,
     ...(deps.rules ? { rules: deps.rules } : {}),
     ...(deps.sanitizeText ? { sanitizeText: deps.sanitizeText } : {}),
+  });
+  await app.register(rulesReplayRoutes, {
+    kit,
+    audit: deps.audit,
+    ...(deps.rulesReplay ? { replay: deps.rulesReplay } : {}),
+    ...(deps.rules ? { liveSource: () => deps.rules!.status().source } : {}),
   });
   await app.register(usersRoutes, { kit, users, endSessionsOf: (name) => sessions.destroyUser(name), audit: deps.audit });
 

@@ -67,7 +67,7 @@ describe("authorization", () => {
 
   it("sends an anonymous POST to the login page without acting", async () => {
     const c = h.client();
-    for (const url of [`/queue/${ID1}/retry`, `/queue/${ID1}/delete`, "/users", "/logout", "/rules/try"]) {
+    for (const url of [`/queue/${ID1}/retry`, `/queue/${ID1}/delete`, "/users", "/logout", "/rules/try", "/rules/replay"]) {
       const res = await c.post(url, { _csrf: "x" });
       expect(res.status, url).toBe(303);
       expect(res.headers.location).toBe("/login");
@@ -84,6 +84,8 @@ describe("authorization", () => {
     expect(res.status).toBe(403);
     expect((await c.post("/users", { _csrf: c.csrf, name: "mallory", role: "admin", password: PASSWORD })).status).toBe(403);
     expect((await c.post("/rules/try", { _csrf: c.csrf, source: "Subject: x\n\nhi" })).status).toBe(403);
+    expect((await c.get("/rules/replay")).status).toBe(403);
+    expect((await c.post("/rules/replay", { _csrf: c.csrf, candidate: "rules: []", days: "7" })).status).toBe(403);
     expect(h.queue.calls).toEqual([]);
   });
 
@@ -430,5 +432,27 @@ describe("search paging", () => {
     expect(third.match(/<tr>/g)!.length).toBe(21);
     expect(third).toContain("お知らせ 0<");
     expect(third).not.toContain(">次へ");
+  });
+});
+
+describe("the replay page (この変更で何が変わるか)", () => {
+  it("is reachable by an operator from the rules page, and runs the candidate through the gateway's replay", async () => {
+    await h.close();
+    const calls: string[] = [];
+    const replay = Object.assign(
+      async (candidate: string) => {
+        calls.push(candidate);
+        return { problems: [{ line: 1, column: 1, message: "候補は検証されました(テストの置き換え)" }] };
+      },
+      { busy: false },
+    );
+    h = await createHarness({ rulesReplay: replay as never });
+    const c = await h.loggedIn("operator");
+    expect((await c.get("/rules")).body).toContain('href="/rules/replay"');
+    const page = await c.get("/rules/replay");
+    expect(page.status).toBe(200);
+    const res = await c.post("/rules/replay", { _csrf: c.csrf, candidate: "rules: []\n", days: "7", limit: "10" });
+    expect(res.status).toBeLessThan(500);
+    expect(calls).toEqual(["rules: []\n"]);
   });
 });

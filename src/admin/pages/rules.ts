@@ -56,6 +56,7 @@ ${!s
 ${s.file === undefined ? html`<p>${t("noRules")}</p>` : ""}
 ${s.source ? html`<pre class="source">${s.source}</pre>` : ""}
 ${operator && view.canReload ? html`<form method="post" action="/rules/reload" class="inline">${csrfField(ctx)}<button type="submit">${t("reload")}</button></form>` : ""}`}
+${operator ? html`<p><a href="/rules/replay">${t("replayLink")}</a></p>` : ""}
 </section>
 ${operator
   ? html`<section class="card">
