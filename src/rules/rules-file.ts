@@ -18,6 +18,7 @@ import { createHash } from "node:crypto";
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from "yaml";
 import { languages, linkModes, type Language, type LinkMode } from "../config/schema.ts";
 import { checkTemplate } from "../sanitize/index.ts";
+import { authCondition } from "./rules-auth.ts";
 import { createEngine, type CompiledRule, type Condition, type LoadedRules, type MatchContext, type RuleActions } from "./rules-engine.ts";
 import {
   compileAddressPattern,
@@ -76,6 +77,7 @@ const CONDITION_KEYS = [
   "has_html",
   "day",
   "time",
+  "auth",
 ] as const;
 const ATTACHMENT_KEYS = ["name", "ext", "declared_type", "sniffed_type", "type_mismatch", "encrypted"] as const;
 const SUBJECT_KEYS = ["contains", "glob"] as const;
@@ -416,6 +418,8 @@ function conditionEntry(w: Walker, key: string, value: Node | null, depth: numbe
       return addressCondition(w, key, value, (ctx) => [ctx.mailFrom, ...ctx.headerFrom.filter((a) => a.address !== ctx.mailFrom.address)]);
     case "rcpt":
       return addressCondition(w, key, value, (ctx) => ctx.rcpt);
+    case "auth":
+      return authCondition(w, value);
     case "client_ip": {
       const list = w.strings(value, key);
       if (!list) return undefined;
