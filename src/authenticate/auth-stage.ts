@@ -31,6 +31,8 @@ export function createAuthStage(deps: AuthStageDeps): AuthStage {
     const start = info.messageOffset;
     const end = info.messageOffset + info.messageLength - 1;
     const envelope = info.envelope;
+    // a small message is read once, whole (its header block comes with it); a large one is streamed
+    const whole = info.messageLength <= WHOLE_READ_BYTES ? await readRange(file, start, info.messageLength) : undefined;
     const verdict = await deps.authenticator.verify(
       {
         mailFrom: envelope.mailFrom,
@@ -38,8 +40,11 @@ export function createAuthStage(deps: AuthStageDeps): AuthStage {
         clientHelo: envelope.clientHelo,
         ...(envelope.forwarded ? { forwarded: envelope.forwarded } : {}),
       },
-      () => createReadStream(file, { start, end: Math.max(start, end) }),
-      () => readHeaderBlock(file, start, Math.min(info.messageLength, deps.maxHeaderBytes)),
+      () => whole ?? createReadStream(file, { start, end: Math.max(start, end) }),
+      async () => {
+        const bytes = whole ?? (await readRange(file, start, Math.min(info.messageLength, deps.maxHeaderBytes)));
+        return headerBlock(bytes, bytes.length === info.messageLength);
+      },
     );
     const m = deps.metrics?.authResults;
     if (m) {
@@ -53,16 +58,28 @@ export function createAuthStage(deps: AuthStageDeps): AuthStage {
   };
 }
 
-/** the original's header section (latin1: only the Received line's ASCII matters), up to the blank line or `max` bytes */
-async function readHeaderBlock(file: string, offset: number, max: number): Promise<string> {
+/** messages up to this size are read into memory in one read (cheaper than a stream); larger ones are streamed */
+const WHOLE_READ_BYTES = 1024 * 1024;
+
+async function readRange(file: string, offset: number, length: number): Promise<Buffer> {
   const handle = await open(file, "r");
   try {
-    const buf = Buffer.alloc(max);
-    const { bytesRead } = await handle.read(buf, 0, max, offset);
-    const text = buf.subarray(0, bytesRead).toString("latin1");
-    const blank = text.search(/\r?\n\r?\n/);
-    return blank >= 0 ? text.slice(0, blank) : text;
+    const buf = Buffer.alloc(length);
+    const { bytesRead } = await handle.read(buf, 0, length, offset);
+    return buf.subarray(0, bytesRead);
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * The header section (latin1: only ASCII field names and the Received line matter) up to the
+ * blank line; a message without a body is all header; undefined when `bytes` is only the start
+ * of a longer header (then nothing may be concluded from what is missing).
+ */
+function headerBlock(bytes: Buffer, whole: boolean): string | undefined {
+  const text = bytes.toString("latin1");
+  const blank = text.search(/\r?\n\r?\n/);
+  if (blank >= 0) return text.slice(0, blank);
+  return whole ? text : undefined;
 }

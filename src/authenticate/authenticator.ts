@@ -36,9 +36,15 @@ export interface AuthEnvelope {
 }
 
 export interface Authenticator {
-  /** `header`: the original's header block (for a trusted Received hop); `open`: the whole original as a stream */
-  verify(envelope: AuthEnvelope, open: () => Readable, header: () => Promise<string>): Promise<AuthVerdict>;
+  /**
+   * `header`: the original's header block, up to the blank line (undefined when it is longer than
+   * the caller reads); `open`: the whole original, as a stream or, for a small message, its bytes
+   */
+  verify(envelope: AuthEnvelope, open: () => Readable | Buffer, header: () => Promise<string | undefined>): Promise<AuthVerdict>;
 }
+
+/** an ARC set starts with ARC-Seal (RFC 8617 4.1.3); without one there is no chain to verify */
+const ARC_SEAL = /^arc-seal[ \t]*:/im;
 
 export interface AuthenticatorDeps {
   config: AuthenticationConfig;
@@ -50,12 +56,13 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   const { config } = deps;
   const authservId = config.authservId ?? (safeDomain(deps.hostname) || "localhost");
 
-  async function realClient(envelope: AuthEnvelope, header: () => Promise<string>): Promise<AuthClient> {
+  async function realClient(envelope: AuthEnvelope, header: () => Promise<string | undefined>): Promise<AuthClient> {
     if (envelope.forwarded && isIP(envelope.forwarded.address)) {
       return { address: envelope.forwarded.address, helo: envelope.forwarded.helo, source: envelope.forwarded.source };
     }
     if (config.trustedReceivedBy.length) {
-      const fromReceived = clientFromReceived(await header(), config.trustedReceivedBy);
+      const block = await header();
+      const fromReceived = block === undefined ? undefined : clientFromReceived(block, config.trustedReceivedBy);
       if (fromReceived) return { ...fromReceived, source: "received" };
     }
     return { address: envelope.clientAddress, helo: envelope.clientHelo, source: "peer" };
@@ -65,12 +72,16 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     async verify(envelope, open, header) {
       let client: AuthClient = { address: safeIp(envelope.clientAddress), helo: "", source: "peer" };
       let timer: NodeJS.Timeout | undefined;
-      let input: Readable | undefined;
+      let input: Readable | Buffer | undefined;
       try {
         client = await realClient(envelope, header);
         client = { ...client, address: safeIp(client.address), helo: safeDomain(client.helo.replace(/^\[|\]$/g, "")) || "" };
+        // ARC costs about a third of the verification even with no chain: skip it when the header shows none
+        const block = await header();
+        const noArc = block !== undefined && !ARC_SEAL.test(block);
         input = open();
         const run = authenticate(input, {
+          ...(noArc ? { disableArc: true } : {}),
           ...(client.address ? { ip: client.address } : {}),
           ...(client.helo ? { helo: client.helo } : {}),
           // the null sender: SPF checks the HELO identity (RFC 7208 2.4)
@@ -97,7 +108,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
         return temperrorVerdict(authservId, client, "");
       } finally {
         clearTimeout(timer);
-        input?.destroy();
+        if (input && !Buffer.isBuffer(input)) input.destroy();
       }
     },
   };
