@@ -54,7 +54,7 @@ afterAll(async () => {
 });
 
 /** One SMTP transaction over a raw socket: every reply, in order. */
-async function smtp(o: { localAddress?: string; xforward?: string; from: string; to: string; raw: string }): Promise<string[]> {
+async function smtp(o: { localAddress?: string; xforward?: string; xclient?: string; from: string; to: string; raw: string }): Promise<string[]> {
   const socket = net.connect({ host: "127.0.0.1", port: gateway.address.port, ...(o.localAddress ? { localAddress: o.localAddress } : {}) });
   const replies: string[] = [];
   let buffer = "";
@@ -84,6 +84,8 @@ async function smtp(o: { localAddress?: string; xforward?: string; from: string;
   await reply();
   await send("EHLO mx.city.example.lg.jp");
   if (o.xforward) await send(`XFORWARD ${o.xforward}`);
+  // XCLIENT starts the session over with a new greeting: EHLO again
+  if (o.xclient && /^220/.test(await send(`XCLIENT ${o.xclient}`))) await send("EHLO mx.city.example.lg.jp");
   await send(`MAIL FROM:<${o.from}>`);
   await send(`RCPT TO:<${o.to}>`);
   await send("DATA");
@@ -141,6 +143,16 @@ describe("sender authentication in the relay", () => {
     expect(sanitized.auth.client).toMatchObject({ address: "127.0.0.2", source: "peer" });
     expect(sanitized.auth.spf.result).toBe("fail");
     expect(delivered(id)).toBe("");
+  });
+
+  it("takes the client from XCLIENT as well", async () => {
+    const raw = plainMessage("Alice <alice@good.example>", { body: "Hello again." });
+    const replies = await smtp({ xclient: "ADDR=192.0.2.10 HELO=mail.good.example NAME=mail.good.example", from: "alice@good.example", to: "staff@city.example.lg.jp", raw });
+    expect(replies[1]).toMatch(/^220/);
+    const id = queuedId(replies)!;
+    const out = await waitFor(() => delivered(id), 15000, "delivery");
+    expect(header(out, "Authentication-Results")).toContain("spf=pass (client-ip=192.0.2.10) smtp.mailfrom=good.example");
+    expect(header(out, "X-Mumuka-Auth")).toContain("client=xclient");
   });
 
   it("the example rule holds a DMARC-failing look-alike of a government sender (p=none: the policy alone would deliver)", async () => {
