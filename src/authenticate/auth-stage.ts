@@ -31,21 +31,28 @@ export function createAuthStage(deps: AuthStageDeps): AuthStage {
     const start = info.messageOffset;
     const end = info.messageOffset + info.messageLength - 1;
     const envelope = info.envelope;
-    // a small message is read once, whole (its header block comes with it); a large one is streamed
-    const whole = info.messageLength <= WHOLE_READ_BYTES ? await readRange(file, start, info.messageLength) : undefined;
-    const verdict = await deps.authenticator.verify(
-      {
-        mailFrom: envelope.mailFrom,
-        clientAddress: envelope.clientAddress,
-        clientHelo: envelope.clientHelo,
-        ...(envelope.forwarded ? { forwarded: envelope.forwarded } : {}),
-      },
-      () => whole ?? createReadStream(file, { start, end: Math.max(start, end) }),
-      async () => {
-        const bytes = whole ?? (await readRange(file, start, Math.min(info.messageLength, deps.maxHeaderBytes)));
-        return headerBlock(bytes, bytes.length === info.messageLength);
-      },
-    );
+    let verdict: AuthVerdict;
+    try {
+      // a small message is read once, whole (its header block comes with it); a large one is streamed
+      const whole = info.messageLength <= WHOLE_READ_BYTES ? await readRange(file, start, info.messageLength) : undefined;
+      verdict = await deps.authenticator.verify(
+        {
+          mailFrom: envelope.mailFrom,
+          clientAddress: envelope.clientAddress,
+          clientHelo: envelope.clientHelo,
+          ...(envelope.forwarded ? { forwarded: envelope.forwarded } : {}),
+        },
+        () => whole ?? createReadStream(file, { start, end: Math.max(start, end) }),
+        async () => {
+          const bytes = whole ?? (await readRange(file, start, Math.min(info.messageLength, deps.maxHeaderBytes)));
+          return headerBlock(bytes, bytes.length === info.messageLength);
+        },
+      );
+    } catch (error) {
+      // the record could not be read: the sanitizer will say why; the verdict is "could not verify", never a pass
+      log.warn({ err: error }, "sender authentication: the original could not be read");
+      verdict = deps.authenticator.unverified(envelope.clientAddress);
+    }
     const m = deps.metrics?.authResults;
     if (m) {
       m.inc({ method: "spf", result: verdict.spf.result });

@@ -41,6 +41,8 @@ export interface Authenticator {
    * the caller reads); `open`: the whole original, as a stream or, for a small message, its bytes
    */
   verify(envelope: AuthEnvelope, open: () => Readable | Buffer, header: () => Promise<string | undefined>): Promise<AuthVerdict>;
+  /** the verdict when the original could not even be read: temperror, never a pass */
+  unverified(peer: string): AuthVerdict;
 }
 
 /** an ARC set starts with ARC-Seal (RFC 8617 4.1.3); without one there is no chain to verify */
@@ -69,6 +71,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   }
 
   return {
+    unverified: (peer) => temperrorVerdict(authservId, { address: safeIp(peer), helo: "", source: "peer" }, ""),
     async verify(envelope, open, header) {
       let client: AuthClient = { address: safeIp(envelope.clientAddress), helo: "", source: "peer" };
       let timer: NodeJS.Timeout | undefined;

@@ -145,6 +145,16 @@ describe("sender authentication in the relay", () => {
     expect(delivered(id)).toBe("");
   });
 
+  it("verifies a large message (streamed from the spool, not read whole) the same way", async () => {
+    const body = "A long report line of text, repeated to make the message larger than one mebibyte.\r\n".repeat(14_000);
+    const raw = await sign(plainMessage("Alice <alice@good.example>", { body }), [{ domain: "good.example", selector: "sel", key }]);
+    expect(raw.length).toBeGreaterThan(1024 * 1024);
+    const replies = await smtp({ xforward: "ADDR=192.0.2.10 HELO=mail.good.example", from: "alice@good.example", to: "staff@city.example.lg.jp", raw });
+    const id = queuedId(replies)!;
+    const out = await waitFor(() => delivered(id), 30000, "delivery");
+    expect(header(out, "X-Mumuka-Auth")).toMatch(/^X-Mumuka-Auth: spf=pass; dkim=pass; dmarc=pass;/);
+  });
+
   it("takes the client from XCLIENT as well", async () => {
     const raw = plainMessage("Alice <alice@good.example>", { body: "Hello again." });
     const replies = await smtp({ xclient: "ADDR=192.0.2.10 HELO=mail.good.example NAME=mail.good.example", from: "alice@good.example", to: "staff@city.example.lg.jp", raw });
