@@ -54,7 +54,9 @@ export function createSanitizeStage(deps: SanitizeStageDeps): SanitizeStage {
     const auth = deps.authenticate ? await deps.authenticate.stage(spool.recordPath("active", id), info, log) : undefined;
     const dmarcHold = deps.authenticate ? dmarcHoldReason(auth, deps.authenticate.policy) : undefined;
     const ruleEnvelope: Envelope = { mailFrom: env.mailFrom, rcptTo: env.rcptTo, clientAddress: env.clientAddress, clientHelo: env.clientHelo, ...(auth ? { auth } : {}) };
-    const trace: Trace = { clientAddress: env.clientAddress, clientHelo: env.clientHelo, protocol: env.protocol };
+    // with XFORWARD/XCLIENT the trace names the original client and its HELO, as Postfix's smtpd does (the peer is in the trail)
+    const client = env.forwarded ? { clientAddress: env.forwarded.address, clientHelo: env.forwarded.helo } : { clientAddress: env.clientAddress, clientHelo: env.clientHelo };
+    const trace: Trace = { ...client, protocol: env.protocol };
     const renderOptions = (auditId: string, now: Date) => ({ ...deps.renderOptions(auditId, now), ...(auth ? { authentication: auth } : {}) });
     // the time of arrival, not of this pass: sanitizing the same record again (after a crash
     // before delivery was recorded, or a release) gives the same bytes under the same rules

@@ -123,6 +123,8 @@ describe("sender authentication in the relay", () => {
     expect(header(out, "Authentication-Results")).toMatch(
       /^Authentication-Results: mumuka\.test; spf=pass \(client-ip=192\.0\.2\.10\) smtp\.mailfrom=good\.example smtp\.helo=mail\.good\.example; dkim=pass header\.d=good\.example header\.s=sel header\.b=\S{8}; dmarc=pass policy\.dmarc=reject header\.from=good\.example; arc=none$/,
     );
+    // the trace names the original client, as Postfix's smtpd does with XFORWARD; the peer stays in the trail
+    expect(header(out, "Received")).toMatch(/^Received: from mail\.good\.example \(192\.0\.2\.10\) by mumuka\.test/);
     expect(header(out, "X-Mumuka-Auth")).toBe("X-Mumuka-Auth: spf=pass; dkim=pass; dmarc=pass; arc=none; from-domain=good.example; aligned=good.example; client=xforward");
     // the trail keeps the verdict with the sanitized event (searchable), and the peer stays the peer
     const sanitized = audit.of("sanitized", id)[0]!.data as { auth: { spf: { result: string }; dmarc: { result: string }; client: { source: string } } };
