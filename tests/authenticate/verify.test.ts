@@ -34,6 +34,9 @@ beforeAll(async () => {
     "perm.example": { TXT: ["v=spf1 ip4:192.0.2.10 bogus-term -all"] },
     "voids.example": { TXT: ["v=spf1 a:v1.voids.example a:v2.voids.example a:v3.voids.example -all"] },
     "esp.example": { TXT: ["v=spf1 ip4:198.51.100.0/24 -all"] },
+    // eleven DNS-querying terms: one more than RFC 7208 4.6.4 allows
+    "toomany.example": { TXT: [`v=spf1 ${Array.from({ length: 11 }, (_, i) => `include:i${i}.toomany.example`).join(" ")} -all`] },
+    ...Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`i${i}.toomany.example`, { TXT: ["v=spf1 ip4:198.18.0.1 ?all"] }])),
     "esp._domainkey.esp.example": { TXT: [otherKey.record] },
     "strict.example": { TXT: ["v=spf1 ip4:192.0.2.10 -all"] },
     "sel._domainkey.strict.example": { TXT: [key.record] },
@@ -87,6 +90,19 @@ describe("SPF: every result word", () => {
     const v = await verify(plainMessage(`A <${mailFrom}>`), { mailFrom, ip });
     expect(v.spf.result).toBe(result);
     expect(v.spf.domain).toBe(mailFrom.split("@")[1]);
+  });
+
+  it("stops at the RFC's 10 DNS-querying terms: permerror, and no eleventh lookup", async () => {
+    const v = await verify(plainMessage("A <a@toomany.example>"), { mailFrom: "a@toomany.example", ip: OTHER_IP });
+    expect(v.spf.result).toBe("permerror");
+    expect(dns.queries.some((q) => q.name === "i10.toomany.example")).toBe(false);
+  });
+
+  it("honours a lower configured limit (authentication.maxSpfLookups)", async () => {
+    const before = dns.queries.filter((q) => q.name === "i3.toomany.example").length;
+    const v = await verify(plainMessage("A <a@toomany.example>"), { mailFrom: "a@toomany.example", ip: OTHER_IP }, { maxSpfLookups: 3 });
+    expect(v.spf.result).toBe("permerror");
+    expect(dns.queries.filter((q) => q.name === "i3.toomany.example").length).toBe(before);
   });
 
   it("checks the HELO identity for the null sender", async () => {
