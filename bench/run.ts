@@ -14,7 +14,7 @@
  *
  *   node bench/run.ts [--messages 2000] [--sessions 10] [--size 2000]
  *                     [--sender auto|smtp-source|node] [--mime] [--sink auto|smtp-sink|node]
- *                     [--warmup N] [--config-extra YAML]
+ *                     [--warmup N] [--config-extra YAML] [--auth on|off]
  *
  * --warmup N first relays N messages unmeasured, so the figures are those of a
  * running gateway (V8 has compiled the hot code) rather than of its first seconds.
@@ -27,6 +27,12 @@
  *
  * Only loopback addresses are used; the run is bounded by a timeout.
  *
+ * `--auth on|off` sends one DKIM-signed message (2048-bit RSA key made for the
+ * run; an SPF record for the sender and a DMARC record are published by a DNS
+ * server on loopback, tests/helpers/dns-server.ts) with sender verification
+ * on or off: the same bytes both ways, so the difference is the cost of
+ * verification (use --warmup so that the cache is warm, as in a running gateway).
+ *
  * `--compare-postfix` runs bench/compare-postfix.ts instead: Postfix's plain
  * relay and mumuka alternately, cold, on realistic 5 KB and 100 KB MIME.
  */
@@ -37,6 +43,8 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { arg, cpuByThread, cpuSeconds, freePort, peakRss } from "./proc.ts";
+import { makeKey, sign } from "../tests/helpers/auth-fixtures.ts";
+import { startDnsServer, type DnsServer } from "../tests/helpers/dns-server.ts";
 import Database from "better-sqlite3";
 import nodemailer from "nodemailer";
 import { SMTPServer } from "smtp-server";
@@ -53,6 +61,8 @@ const mime = process.argv.includes("--mime");
 const warmup = Number(arg("warmup", "0"));
 /** YAML appended to the gateway's configuration, e.g. --config-extra 'originals: { retentionDays: 0 }' */
 const extraConfig = arg("config-extra", "");
+/** "on" / "off": a DKIM-signed message, verified or not (see the header); "": the plain message */
+const authMode = arg("auth", "");
 const has = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 const senderKind = arg("sender", "auto") === "auto" ? (has("smtp-source") ? "smtp-source" : "node") : arg("sender", "auto");
 const sinkKind = arg("sink", "auto") === "auto" ? (has("smtp-sink") ? "smtp-sink" : "node") : arg("sink", "auto");
@@ -122,10 +132,25 @@ function mimeMessage(i: number): string {
 
 /** the MIME message for smtp-source -F (it reads lines and ends each with CRLF itself) */
 let mimeFile: string | undefined;
+/** --auth: the one signed message every sender sends */
+let signedMessage: string | undefined;
+
+async function startAuthDns(): Promise<{ dns: DnsServer; message: string }> {
+  const key = makeKey(2048);
+  const dns = await startDnsServer({
+    "example.com": { TXT: ["v=spf1 ip4:127.0.0.0/8 -all"] },
+    "bench._domainkey.example.com": { TXT: [key.record] },
+    "_dmarc.example.com": { TXT: ["v=DMARC1; p=none"] },
+  });
+  const base = mime
+    ? mimeMessage(0)
+    : `From: Bench <bench@example.com>\r\nTo: staff@city.example.lg.jp\r\nSubject: bench\r\nMessage-ID: <bench@example.com>\r\n\r\n${"x".repeat(76).concat("\r\n").repeat(Math.max(1, Math.floor(size / 78)))}`;
+  return { dns, message: await sign(base, [{ domain: "example.com", selector: "bench", key }]) };
+}
 
 async function sendAll(port: number, messages: number): Promise<void> {
   if (senderKind === "smtp-source") {
-    const payload = mime && mimeFile ? ["-F", mimeFile] : ["-l", String(size)];
+    const payload = mimeFile ? ["-F", mimeFile] : ["-l", String(size)];
     const r = spawnSync("smtp-source", ["-s", String(sessions), "-m", String(messages), ...payload, "-f", "bench@example.com", "-t", "staff@city.example.lg.jp", `127.0.0.1:${port}`], {
       stdio: "inherit",
       timeout: TIMEOUT_MS,
@@ -138,7 +163,7 @@ async function sendAll(port: number, messages: number): Promise<void> {
     const t = nodemailer.createTransport({ host: "127.0.0.1", port, secure: false, ignoreTLS: true, pool: true, maxConnections: 1, maxMessages: Infinity });
     while (next < messages) {
       const i = next++;
-      const raw = mime ? mimeMessage(i) : `Subject: bench ${i}\r\nFrom: bench@example.com\r\n\r\n${"x".repeat(size)}\r\n`;
+      const raw = signedMessage ?? (mime ? mimeMessage(i) : `Subject: bench ${i}\r\nFrom: bench@example.com\r\n\r\n${"x".repeat(size)}\r\n`);
       await t.sendMail({ envelope: { from: "bench@example.com", to: ["staff@city.example.lg.jp"] }, raw });
     }
     t.close();
@@ -175,7 +200,12 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "mumuka-bench-"));
   const [smtpPort, sinkPort] = [await freePort(), await freePort()];
   const config = path.join(dir, "mumuka.yaml");
-  if (mime) {
+  const authDns = authMode ? await startAuthDns() : undefined;
+  if (authDns) {
+    signedMessage = authDns.message;
+    mimeFile = path.join(dir, "signed.eml");
+    await writeFile(mimeFile, signedMessage.replaceAll("\r\n", "\n"));
+  } else if (mime) {
     mimeFile = path.join(dir, "mime.eml");
     await writeFile(mimeFile, mimeMessage(0).replaceAll("\r\n", "\n"));
   }
@@ -187,6 +217,7 @@ async function main(): Promise<void> {
       `delivery: { mode: smtp, host: 127.0.0.1, port: ${sinkPort}, concurrency: 8 }`,
       "log: { level: warn, format: json }",
       "admin: { enabled: false }",
+      ...(authDns ? [`authentication: { enabled: ${authMode === "on"}, dns: { servers: ["${authDns.dns.address}"] } }`] : []),
       ...(extraConfig ? [extraConfig] : []),
       "",
     ].join("\n"),
@@ -203,7 +234,7 @@ async function main(): Promise<void> {
   }, TIMEOUT_MS);
   try {
     await waitListening(smtpPort, gateway, () => out);
-    process.stderr.write(`bench: ${messages} messages${warmup ? ` (after ${warmup} unmeasured)` : ""} of ~${size} bytes, ${sessions} sessions, sender=${senderKind}${mime ? " (MIME)" : ""}, sink=${sinkKind}\n`);
+    process.stderr.write(`bench: ${messages} messages${warmup ? ` (after ${warmup} unmeasured)` : ""} of ~${size} bytes, ${sessions} sessions, sender=${senderKind}${mime ? " (MIME)" : ""}, sink=${sinkKind}${authMode ? `, DKIM-signed, verification ${authMode}` : ""}\n`);
     if (warmup > 0) {
       await sendAll(smtpPort, warmup);
       while ((await countSpool(`${dir}/data`)).waiting > 0) await new Promise((r) => setTimeout(r, 50));
@@ -231,6 +262,9 @@ async function main(): Promise<void> {
       sender: senderKind,
       sink: sinkKind,
       mime,
+      auth: authMode || null,
+      // with verification on: the lookups the loopback DNS server answered (a warm cache asks almost nothing)
+      dnsQueries: authDns ? authDns.dns.queries.length : null,
       receiveSeconds: +((tReceived - t0) / 1000).toFixed(2),
       totalSeconds: +((tDone - t0) / 1000).toFixed(2),
       receivedPerSecond: Math.round(messages / ((tReceived - t0) / 1000)),
@@ -268,6 +302,7 @@ async function main(): Promise<void> {
       await new Promise((r) => gateway.once("exit", r));
     }
     await sink.stop();
+    await authDns?.dns.close();
     await rm(dir, { recursive: true, force: true });
   }
 }

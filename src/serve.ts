@@ -25,6 +25,7 @@ import { createSmtpDeliverer } from "./deliver/smtp-delivery.ts";
 import { createLogger, type Logger } from "./lib/logger.ts";
 import { createMetrics, type Metrics } from "./lib/metrics.ts";
 import { createHeaderPeek } from "./receive/header-peek.ts";
+import { openAuthentication } from "./authenticate/index.ts";
 import { createThreadedReceiver } from "./receive/receiver-thread.ts";
 import { createReceiver } from "./receive/smtp-receiver.ts";
 import { createRecipientVerifier } from "./receive/recipient-verify.ts";
@@ -104,6 +105,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       ? createSmtpDeliverer(config.delivery, hostname)
       : createDirectoryDeliverer(config.delivery.directory ?? path.join(config.dataDir, "outbox"));
   const dsn = config.delivery.dsnRelay ? createDsnSender(config.delivery.dsnRelay, hostname, config.delivery.connectTimeoutMs) : undefined;
+  const authStage = openAuthentication(config.authentication, hostname, config.sanitize.limits.maxHeaderBytes, metrics);
   const queue = createQueueManager({
     spool,
     delivery: config.delivery,
@@ -118,6 +120,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     logger,
     metrics,
     originals,
+    ...(authStage ? { authenticate: { stage: authStage, policy: config.authentication } } : {}),
   });
   await queue.start();
   const onQueued = (id: string, info?: RecordInfo) => queue.enqueue(id, info);

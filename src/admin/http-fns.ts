@@ -9,6 +9,7 @@
 import type { AuditQuery, MessageStatus } from "../audit/audit-types.ts";
 import { jstDayStart } from "../lib/japan-time.ts";
 import { messageStatuses, PAGE_SIZE, type SearchForm } from "./pages/messages.ts";
+import { parseAuthFilter } from "../authenticate/auth-search.ts";
 
 export function parseCookies(header: string | undefined): Record<string, string> {
   const out: Record<string, string> = Object.create(null);
@@ -98,6 +99,11 @@ export function parseSearch(query: unknown): { form: SearchForm; audit: AuditQue
     form.status = status;
     if ((messageStatuses as string[]).includes(status)) audit.status = status as MessageStatus;
     else error = "status";
+  }
+  const auth = field(query, "auth", 40);
+  if (auth) {
+    form.auth = auth;
+    if (typeof parseAuthFilter(auth) === "string") error = "auth";
   }
   const page = Number.parseInt(field(query, "page", 6) || "1", 10);
   form.page = Number.isFinite(page) && page >= 1 ? Math.min(page, 100_000) : 1;

@@ -30,11 +30,45 @@ export interface AttemptView {
   recipients?: string[];
 }
 
+/** the sender-authentication verdict of the sanitized event (src/authenticate/auth-types.ts), as far as it could be read */
+export interface AuthView {
+  spf: string;
+  dkim: string;
+  dmarc: string;
+  arc: string;
+  fromDomain: string;
+  policy: string;
+  alignedDomain: string;
+  client: string;
+  clientSource: string;
+}
+
 export interface StoryView {
   removedParts: PartView[];
   rulesApplied: string[];
   attempts: AttemptView[];
   sanitizedText?: string;
+  auth?: AuthView;
+}
+
+/** the verdict words of an event's `auth` object, each a plain word or "" (never throws on an odd shape) */
+function toAuth(v: unknown): AuthView | undefined {
+  if (!isObj(v)) return undefined;
+  const result = (o: unknown) => (isObj(o) ? (str(o.result) ?? "") : "");
+  const dkim = Array.isArray(v.dkim) ? v.dkim.filter(isObj) : [];
+  const dmarc = isObj(v.dmarc) ? v.dmarc : {};
+  const client = isObj(v.client) ? v.client : {};
+  return {
+    spf: result(v.spf),
+    dkim: dkim.length === 0 ? "none" : dkim.some((d) => d.result === "pass") ? "pass" : (str(dkim[0]!.result) ?? ""),
+    dmarc: result(v.dmarc),
+    arc: result(v.arc),
+    fromDomain: str(dmarc.domain) ?? "",
+    policy: str(dmarc.policy) ?? "",
+    alignedDomain: str(dmarc.alignedDomain) ?? "",
+    client: str(client.address) ?? "",
+    clientSource: str(client.source) ?? "",
+  };
 }
 
 type Obj = Record<string, unknown>;
@@ -83,6 +117,8 @@ export function readStory(events: readonly AuditEvent[]): StoryView {
     if (rules && rules.length > 0) view.rulesApplied = rules;
     const text = str(data.sanitizedText) ?? str(data.text);
     if (text !== undefined && event.type === "sanitized") view.sanitizedText = text;
+    const auth = event.type === "sanitized" ? toAuth(data.auth) : undefined;
+    if (auth) view.auth = auth;
     if (event.type === "delivery-attempt") {
       const attempt: AttemptView = { ts: event.ts, type: event.type };
       const host = str(data.host) ?? str(data.server) ?? str(data.mx);
@@ -117,6 +153,8 @@ export function eventDetails(event: AuditEvent, maxChars = 160): string[] {
     const limits = strings(report.limitsHit);
     if (limits?.length) out.push(`limits hit: ${limits.join(", ")}`);
   }
+  const auth = toAuth(data.auth);
+  if (auth) out.push(`auth: spf=${auth.spf} dkim=${auth.dkim} dmarc=${auth.dmarc} arc=${auth.arc} from=${auth.fromDomain || "-"}`);
   for (const [key, value] of Object.entries(data)) {
     if (key === "text" || key === "sanitizedText") continue;
     let shown: string;

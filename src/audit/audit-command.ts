@@ -23,6 +23,7 @@ import { formatJst, parseTimeArg } from "../lib/japan-time.ts";
 import type { AuditEvent, AuditQuery, MessageStatus, MessageSummary } from "./audit-types.ts";
 import { openAuditLog, openAuditStore, parseAnchors, readAnchorFile, type AuditLog } from "./index.ts";
 import type { Anchor } from "./audit-types.ts";
+import { parseAuthFilter, searchByAuth } from "../authenticate/auth-search.ts";
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -170,6 +171,7 @@ export function registerAuditCommands(program: Command): void {
     .option("--subject <text>", "part of the subject")
     .option("--status <status>", `one of: ${MESSAGE_STATUSES.join(", ")}`)
     .option("--id <auditId>", "one message's audit id")
+    .option("--auth <method=result>", "sender-authentication verdict, e.g. dmarc=fail (docs/authentication.md) / 送信者認証の結果")
     .option("--limit <n>", "rows per page (max 1000)", "50")
     .option("--page <n>", "page number, from 1", "1")
     .option("--json", "JSON output: {total, rows}")
@@ -193,8 +195,12 @@ export function registerAuditCommands(program: Command): void {
         limit,
         offset: (page - 1) * limit,
       };
+      const authFilter = opts.auth === undefined ? undefined : parseAuthFilter(String(opts.auth));
+      if (typeof authFilter === "string") throw new CliError(`--auth: ${authFilter}`, 2);
       await withLog(opts.config as string | undefined, async (log) => {
-        const result = await log.search(query);
+        const filtered = authFilter ? await searchByAuth(log, query, authFilter) : undefined;
+        if (filtered?.truncated) process.stderr.write(`--auth: 新しい順に ${filtered.scanned} 件だけを調べました / only the newest ${filtered.scanned} messages were looked at\n`);
+        const result = filtered ?? (await log.search(query));
         if (opts.json) {
           process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
           return;

@@ -108,6 +108,8 @@ export const smtpSchema = z.strictObject({
     })
     .default({ enabled: false, cacheSeconds: 3600, unknownCacheSeconds: 600, timeoutMs: 10_000 }),
   tls: tlsFiles.optional(),
+  /** CIDR networks whose XFORWARD/XCLIENT (the original client, for sender authentication) is believed; absent: the smtp.clients networks */
+  forwarders: z.array(cidr).optional(),
   // only with reservedClients: a small maxConnections without them must keep working
 }).refine((s) => s.reservedClients.length === 0 || s.reservedConnections < s.maxConnections, {
   message: "smtp.reservedConnections must be smaller than smtp.maxConnections",
@@ -224,6 +226,40 @@ export const adminSchema = z.strictObject({
   metrics: z.boolean().default(true),
 });
 
+const dmarcAction = z.enum(["hold", "deliver"]);
+
+/** Sender authentication (SPF, DKIM, DMARC, ARC) of the original, before sanitizing: see docs/authentication.md */
+export const authenticationSchema = z.strictObject({
+  /** off by default: verification needs DNS, which a first run or a closed network may not have */
+  enabled: z.boolean().default(false),
+  /** the authserv-id of mumuka's Authentication-Results (RFC 8601); default: smtp.hostname */
+  authservId: z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/, "a host name").optional(),
+  dns: z
+    .strictObject({
+      /** resolvers ("ip" or "ip:port"); empty: the system's (/etc/resolv.conf) */
+      servers: z.array(z.string().min(1)).default([]),
+      /** one query attempt, milliseconds */
+      timeoutMs: positiveInt.default(2_000),
+      tries: positiveInt.max(5).default(2),
+      /** answers are kept this long at most (their own TTL when shorter, for A/AAAA) */
+      cacheSeconds: positiveInt.default(300),
+      /** "no such name" / "no data" answers are kept this long */
+      negativeSeconds: positiveInt.default(60),
+      cacheEntries: positiveInt.default(10_000),
+    })
+    .default({ servers: [], timeoutMs: 2_000, tries: 2, cacheSeconds: 300, negativeSeconds: 60, cacheEntries: 10_000 }),
+  /** the whole verification of one message, milliseconds; past it the verdict is temperror (never a pass) */
+  timeoutMs: positiveInt.default(15_000),
+  /** RFC 7208 4.6.4: DNS-querying SPF terms, and lookups returning nothing */
+  maxSpfLookups: positiveInt.max(10).default(10),
+  maxVoidLookups: positiveInt.max(10).default(2),
+  /** host names whose topmost Received line is believed for the client address when no XFORWARD/XCLIENT came (the Internet-zone MTA) */
+  trustedReceivedBy: z.array(z.string().min(1)).default([]),
+  /** what a DMARC failure under the sender domain's p=reject / p=quarantine does (a rule may still hold or reject) */
+  dmarcReject: dmarcAction.default("hold"),
+  dmarcQuarantine: dmarcAction.default("hold"),
+});
+
 export const logSchema = z.strictObject({
   level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** pretty: readable lines in a terminal; json: one JSON object a line */
@@ -241,6 +277,7 @@ const configFields = z.strictObject({
   originals: originalsSchema.default(originalsSchema.parse({})),
   rules: rulesSchema.default(rulesSchema.parse({})),
   admin: adminSchema.default(adminSchema.parse({})),
+  authentication: authenticationSchema.default(authenticationSchema.parse({})),
   log: logSchema.default(logSchema.parse({})),
 });
 
@@ -271,6 +308,7 @@ function crossSectionChecks(raw: unknown, ctx: { addIssue(issue: { code: "custom
 
 export type Config = z.infer<typeof configSchema>;
 export type SanitizeConfig = Config["sanitize"];
+export type AuthenticationConfig = Config["authentication"];
 export type Limits = z.infer<typeof limitsSchema>;
 export type LinkMode = (typeof linkModes)[number];
 export type Language = (typeof languages)[number];

@@ -40,7 +40,7 @@ import type { Deliverer } from "./delivery-types.ts";
 import { createDeliverStage } from "./deliver-stage.ts";
 import { createFailedPasses } from "./failed-pass.ts";
 import { createMessagePass } from "./message-pass.ts";
-import { createSanitizeStage } from "./sanitize-stage.ts";
+import { createSanitizeStage, type SanitizeStageDeps } from "./sanitize-stage.ts";
 import { createSettler, type Settled } from "./settle.ts";
 
 export type { DsnSender } from "./bounce.ts";
@@ -68,6 +68,8 @@ export interface QueueManagerDeps {
   now?: () => Date;
   /** keeps each raw original once the spool is done with it (absent: records are just removed) */
   originals?: Pick<OriginalStore, "retire">;
+  /** sender authentication before sanitizing (absent: off) */
+  authenticate?: SanitizeStageDeps["authenticate"];
 }
 
 export interface QueueManager {
@@ -115,6 +117,7 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
       bounce,
       audit: deps.audit,
       metrics: deps.metrics,
+      ...(deps.authenticate ? { authenticate: deps.authenticate } : {}),
     }),
     deliver: createDeliverStage({
       spool,

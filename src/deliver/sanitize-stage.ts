@@ -15,6 +15,7 @@
  * "sanitized" event).
  */
 import type { AuditSink } from "../audit/audit-types.ts";
+import { dmarcHoldReason, withDmarcPolicy, type AuthStage } from "../authenticate/index.ts";
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { Metrics } from "../lib/metrics.ts";
@@ -39,6 +40,8 @@ export interface SanitizeStageDeps {
   bounce: Pick<Bounce, "sendDsn" | "sendHoldNotice">;
   audit: Pick<AuditSink, "record">;
   metrics?: Pick<Metrics, "messages" | "attachmentsRemoved" | "linksDisarmed">;
+  /** sender authentication of the original (absent: off); its verdict goes to the rules, the renderer and the trail as data */
+  authenticate?: { stage: AuthStage; policy: Pick<Config["authentication"], "dmarcReject" | "dmarcQuarantine"> };
 }
 
 /** a Settled state, or the sanitized message to deliver (not on disk yet) */
@@ -48,14 +51,20 @@ export function createSanitizeStage(deps: SanitizeStageDeps): SanitizeStage {
   const { spool, audit, settle } = deps;
   return async function sanitizeStage(id, info, meta, log, removal) {
     const env = info.envelope;
-    const ruleEnvelope: Envelope = { mailFrom: env.mailFrom, rcptTo: env.rcptTo, clientAddress: env.clientAddress, clientHelo: env.clientHelo };
-    const trace: Trace = { clientAddress: env.clientAddress, clientHelo: env.clientHelo, protocol: env.protocol };
+    // before the sanitizer, on the original bytes: needs DNS, so not in the pure core
+    const auth = deps.authenticate ? await deps.authenticate.stage(spool.recordPath("active", id), info, log) : undefined;
+    const dmarcHold = deps.authenticate ? dmarcHoldReason(auth, deps.authenticate.policy) : undefined;
+    const ruleEnvelope: Envelope = { mailFrom: env.mailFrom, rcptTo: env.rcptTo, clientAddress: env.clientAddress, clientHelo: env.clientHelo, ...(auth ? { auth } : {}) };
+    // with XFORWARD/XCLIENT the trace names the original client and its HELO, as Postfix's smtpd does (the peer is in the trail)
+    const client = env.forwarded ? { clientAddress: env.forwarded.address, clientHelo: env.forwarded.helo } : { clientAddress: env.clientAddress, clientHelo: env.clientHelo };
+    const trace: Trace = { ...client, protocol: env.protocol };
+    const renderOptions = (auditId: string, now: Date) => ({ ...deps.renderOptions(auditId, now), ...(auth ? { authentication: auth } : {}) });
     // the time of arrival, not of this pass: sanitizing the same record again (after a crash
     // before delivery was recorded, or a release) gives the same bytes under the same rules
     const at = new Date(env.receivedAt);
     const engine = deps.rules.current();
     // no rules file: the decision is always "deliver, no overrides", so the worker may render at once
-    const eager = engine.version === "" ? withOverrides(deps.renderOptions(id, at), { subjectTags: [] }, [], trace) : undefined;
+    const eager = engine.version === "" && !dmarcHold ? withOverrides(renderOptions(id, at), { subjectTags: [] }, [], trace) : undefined;
     const outcome = await deps.pool.run<RuleDecision | undefined>(
       {
         file: spool.recordPath("active", id),
@@ -67,14 +76,14 @@ export function createSanitizeStage(deps: SanitizeStageDeps): SanitizeStage {
       },
       (facts) => {
         if (facts.sha256 !== info.sha256) return { stop: true, context: undefined };
-        const decision = engine.decide(facts, ruleEnvelope, at);
+        const decision = withDmarcPolicy(engine.decide(facts, ruleEnvelope, at), dmarcHold);
         if (decision.action === "hold" && decision.notifyRecipients && !meta.released) {
           // a notice-only message for the recipients: says the mail is held, carries none of its text
           const withheld = { reason: decision.reason ?? decision.rulesApplied.join(", ") };
-          return { render: { ...withOverrides(deps.renderOptions(id, at), decision.render, decision.rulesApplied, trace), withheld }, context: decision };
+          return { render: { ...withOverrides(renderOptions(id, at), decision.render, decision.rulesApplied, trace), withheld }, context: decision };
         }
         if (decision.action !== "deliver" && !meta.released) return { stop: true, context: decision };
-        return { render: eager ?? withOverrides(deps.renderOptions(id, at), decision.render, decision.rulesApplied, trace), context: decision };
+        return { render: eager ?? withOverrides(renderOptions(id, at), decision.render, decision.rulesApplied, trace), context: decision };
       },
       eager,
     );
@@ -85,7 +94,7 @@ export function createSanitizeStage(deps: SanitizeStageDeps): SanitizeStage {
           type: "sanitized",
           auditId: id,
           actor: "gateway",
-          data: { facts: outcome.facts, limitsHit: outcome.limitsHit ?? [], action: "hold", reason: outcome.reason },
+          data: { facts: outcome.facts, limitsHit: outcome.limitsHit ?? [], action: "hold", reason: outcome.reason, ...(auth ? { auth } : {}) },
         });
       }
       return settle.hold(id, meta, outcome.reason, log);
@@ -97,8 +106,9 @@ export function createSanitizeStage(deps: SanitizeStageDeps): SanitizeStage {
         type: "sanitized",
         auditId: id,
         actor: "gateway",
-        data: { facts: outcome.facts, rulesApplied: decision.rulesApplied, ...listMatches(decision), action: decision.action, reason: decision.reason },
+        data: { facts: outcome.facts, rulesApplied: decision.rulesApplied, ...listMatches(decision), action: decision.action, reason: decision.reason, ...(auth ? { auth } : {}) },
       });
+      if (decision.action === "hold" && dmarcHold && decision.reason === dmarcHold) return settle.hold(id, meta, `authentication: ${dmarcHold}`, log);
       if (decision.action === "hold") return settle.hold(id, meta, `rule: ${decision.reason ?? decision.rulesApplied.join(", ")}`, log);
       // reject: the message ends here, with a DSN when the rule asks for one
       const reason = `rejected by rule: ${decision.reason ?? decision.rulesApplied.join(", ")}`;
@@ -120,7 +130,7 @@ export function createSanitizeStage(deps: SanitizeStageDeps): SanitizeStage {
         type: "sanitized",
         auditId: id,
         actor: "gateway",
-        data: { report: outcome.report, rulesApplied: decision.rulesApplied, ...listMatches(decision), action: "hold", reason: decision.reason, notice: true, ...staffText(outcome.text) },
+        data: { report: outcome.report, rulesApplied: decision.rulesApplied, ...listMatches(decision), action: "hold", reason: decision.reason, notice: true, ...(auth ? { auth } : {}), ...staffText(outcome.text) },
       });
       await deps.bounce.sendHoldNotice(id, env, outcome.message, log);
       return settle.hold(id, meta, `rule: ${decision.reason ?? decision.rulesApplied.join(", ")}`, log);
@@ -132,7 +142,7 @@ export function createSanitizeStage(deps: SanitizeStageDeps): SanitizeStage {
       type: "sanitized",
       auditId: id,
       actor: "gateway",
-      data: { report, rulesApplied: outcome.context?.rulesApplied ?? [], ...listMatches(outcome.context), released: meta.released === true, ...staffText(outcome.text) },
+      data: { report, rulesApplied: outcome.context?.rulesApplied ?? [], ...listMatches(outcome.context), released: meta.released === true, ...(auth ? { auth } : {}), ...staffText(outcome.text) },
     });
     return outcome.message;
   };

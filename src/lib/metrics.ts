@@ -25,6 +25,8 @@ export interface Metrics {
   queueDepth: Gauge<"state">;
   /** audit events recorded but not yet stored */
   auditLag: Gauge;
+  /** sender-authentication verdicts, by method (spf, dkim, dmarc, arc) and result word */
+  authResults: Counter<"method" | "result">;
 }
 
 export function createMetrics(): Metrics {
@@ -46,5 +48,6 @@ export function createMetrics(): Metrics {
     deliveryAttempts: new Counter({ name: "mumuka_delivery_attempts_total", help: "Delivery attempts by result", labelNames: ["result"], registers }),
     queueDepth: new Gauge({ name: "mumuka_queue_depth", help: "Messages in the spool by state", labelNames: ["state"], registers }),
     auditLag: new Gauge({ name: "mumuka_audit_lag_events", help: "Audit events recorded but not yet stored", registers }),
+    authResults: new Counter({ name: "mumuka_auth_results_total", help: "Sender authentication verdicts by method and result", labelNames: ["method", "result"], registers }),
   };
 }

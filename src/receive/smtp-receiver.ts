@@ -16,7 +16,7 @@
  * the spool's recovery removes; the client retries it (it never got a 250).
  */
 import { readFileSync } from "node:fs";
-import type { AddressInfo } from "node:net";
+import { isIP, type AddressInfo } from "node:net";
 import type { SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from "smtp-server";
 import type { AuditSink } from "../audit/audit-types.ts";
 import type { Config } from "../config/schema.ts";
@@ -59,6 +59,9 @@ const CLOSE_GRACE_MS = 10_000;
 export function createReceiver(deps: ReceiverDeps): Receiver {
   const { smtp, logger, audit } = deps;
   const clientAllowed = clientAllowList(smtp.clients);
+  // XFORWARD/XCLIENT (the original client, for sender authentication) only from these; other peers never see them
+  const forwarderAllowed = clientAllowList(smtp.forwarders ?? smtp.clients);
+  const disabled = smtp.tls ? ["AUTH"] : ["AUTH", "STARTTLS"];
   const domainOk = recipientDomainMatcher(smtp.recipientDomains);
   const slots = createConnectionSlots({
     maxConnections: smtp.maxConnections,
@@ -78,7 +81,9 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
     socketTimeout: smtp.socketTimeoutMs,
     closeTimeout: CLOSE_GRACE_MS,
     authOptional: true,
-    disabledCommands: smtp.tls ? ["AUTH"] : ["AUTH", "STARTTLS"],
+    disabledCommands: disabled,
+    useXForward: true,
+    useXClient: true,
     // the reverse lookup would cost a DNS round trip per connection and only adds a name we do not trust
     disableReverseLookup: true,
     logger: false,
@@ -90,6 +95,8 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
         logger.info({ conn: session.id, client: session.remoteAddress }, "client refused: not in smtp.clients");
         return callback(replyError(replies.clientDenied));
       }
+      // smtp-server's documented per-session override of disabledCommands
+      if (!forwarderAllowed(session.remoteAddress)) (session as { disabledCommands?: string[] }).disabledCommands = [...disabled, "XFORWARD", "XCLIENT"];
       callback();
     },
     onClose(session) {
@@ -164,11 +171,14 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
       receivedAt: receivedAt.toISOString(),
       mailFrom,
       rcptTo: rules.recipientsOf(session),
-      clientAddress: session.remoteAddress,
+      // XFORWARD/XCLIENT replace remoteAddress: the peer itself is kept as ADDR:DEFAULT
+      clientAddress: String(session.xForward?.get("ADDR:DEFAULT") || session.xClient?.get("ADDR:DEFAULT") || session.remoteAddress),
       clientHelo: session.hostNameAppearsAs || "",
       protocol: session.transmissionType || "ESMTP",
       smtputf8: Boolean((session.envelope.mailFrom && session.envelope.mailFrom.args && (session.envelope.mailFrom.args as Record<string, unknown>).SMTPUTF8) ?? false),
     };
+    const forwarded = forwardedClient(session);
+    if (forwarded) envelope.forwarded = forwarded;
     const peek = createHeaderPeek();
     let writer: Awaited<ReturnType<typeof deps.spool.create>> | undefined;
     let failure: unknown;
@@ -264,4 +274,16 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** the original client the Internet-zone MTA passed with XFORWARD or XCLIENT (ADDR given), checked to be an IP address and a plain HELO name */
+function forwardedClient(session: SMTPServerSession): SpoolEnvelope["forwarded"] | undefined {
+  for (const [source, map] of [["xforward", session.xForward], ["xclient", session.xClient]] as const) {
+    if (!map?.has("ADDR:DEFAULT")) continue;
+    const address = String(map.get("ADDR") ?? "").replace(/^IPV6:/i, "");
+    if (!isIP(address)) continue;
+    const helo = String(map.get("HELO") || "");
+    return { source, address, helo: /^[\x21-\x7e]{1,255}$/.test(helo) ? helo : "" };
+  }
+  return undefined;
 }

@@ -20,6 +20,7 @@
  * attachment or a raw header through, so no rule can switch off the safety
  * invariant.
  */
+import type { AuthVerdict } from "../authenticate/auth-types.ts";
 import type { LinkMode, Language } from "../config/schema.ts";
 import type { MessageFacts } from "../sanitize/sanitize-types.ts";
 import type { Envelope, RuleDecision, RuleListMatch, RulesEngine } from "./rules-types.ts";
@@ -61,6 +62,8 @@ export interface MatchContext {
   /** the Japan-time day in the rules file's office calendar (holiday, closure) */
   calendarDay: DayFacts;
   clock: string;
+  /** sender authentication of the original; absent when it is off */
+  auth?: AuthVerdict;
 }
 
 export interface Condition {
@@ -163,6 +166,7 @@ export function matchContext(facts: MessageFacts, envelope: Envelope, now: Date,
     headerFrom: facts.from.filter((a) => a.address !== "").map((a) => splitAddress(a.address)),
     rcpt: envelope.rcptTo.map((r) => splitAddress(r)),
     clientAddress: envelope.clientAddress,
+    ...(envelope.auth ? { auth: envelope.auth } : {}),
     get subject() {
       return (subject ??= fold(facts.subject));
     },

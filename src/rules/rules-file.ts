@@ -18,6 +18,7 @@ import { createHash } from "node:crypto";
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from "yaml";
 import { languages, linkModes, type Language, type LinkMode } from "../config/schema.ts";
 import { checkTemplate } from "../sanitize/index.ts";
+import { authCondition } from "./rules-auth.ts";
 import { createEngine, type CompiledRule, type Condition, type LoadedRules, type MatchContext, type RuleActions } from "./rules-engine.ts";
 import {
   compileAddressPattern,
@@ -90,6 +91,7 @@ const CONDITION_KEYS = [
   "attachment_sha256",
   "link_domain",
   "sender_domain",
+  "auth",
 ] as const;
 const LIST_KEYS = ["file"] as const;
 const ATTACHMENT_KEYS = ["name", "ext", "declared_type", "sniffed_type", "type_mismatch", "encrypted"] as const;
@@ -438,6 +440,8 @@ function conditionEntry(w: Walker, key: string, value: Node | null, depth: numbe
       return addressCondition(w, key, value, (ctx) => [ctx.mailFrom, ...ctx.headerFrom.filter((a) => a.address !== ctx.mailFrom.address)]);
     case "rcpt":
       return addressCondition(w, key, value, (ctx) => ctx.rcpt);
+    case "auth":
+      return authCondition(w, value);
     case "client_ip": {
       const list = w.strings(value, key);
       if (!list) return undefined;

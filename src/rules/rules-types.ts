@@ -6,6 +6,7 @@
  * `render` slice is limited to presentation fields of RenderOptions, so no rule
  * can let HTML, an attachment or a raw header through.
  */
+import type { AuthVerdict } from "../authenticate/auth-types.ts";
 import type { MessageFacts, RenderOptions } from "../sanitize/sanitize-types.ts";
 
 export interface Envelope {
@@ -13,6 +14,8 @@ export interface Envelope {
   rcptTo: string[];
   clientAddress: string;
   clientHelo: string;
+  /** sender authentication of the original (rules' `auth:` condition); absent when it is off */
+  auth?: AuthVerdict;
 }
 
 /** The presentation fields a rule may change. */

@@ -13,6 +13,9 @@ import type { TemplateScope } from "./notice-template.ts";
 
 export const NOTICE_JA = `━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━
 【メール無害化のお知らせ】
+{{#senderUnverified}}
+⚠ 差出人のドメイン認証に失敗しました。差出人が偽装されている可能性があります。
+{{/senderUnverified}}
 {{#withheld}}
 このメールは規則により保留されたため、本文と添付ファイルは届けていません。
 理由: {{reason}}
@@ -79,6 +82,9 @@ export const NOTICE_JA = `━━━━━━━━━━━━━━━━━━
 
 export const NOTICE_EN = `━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━
 [Mail sanitization notice]
+{{#senderUnverified}}
+WARNING: the sender's domain could not be verified. The sender may be forged.
+{{/senderUnverified}}
 {{#withheld}}
 This message was held by a rule: its text and attachments were not delivered.
 Reason: {{reason}}
@@ -186,6 +192,8 @@ export interface BodyWords {
   calendarFields: { summary: string; start: string; end: string; location: string; organizer: string };
   limitLabels: Record<string, string>;
   truncated: string;
+  /** the notice's line when the sender's domain could not be verified (kept even by an operator's template) */
+  senderUnverified: string;
 }
 
 export const WORDS: Record<Language, BodyWords> = {
@@ -209,6 +217,7 @@ export const WORDS: Record<Language, BodyWords> = {
       maxTimeMs: "処理時間",
     },
     truncated: "[……上限のため以下省略……]",
+    senderUnverified: "差出人のドメイン認証に失敗しました。差出人が偽装されている可能性があります。",
   },
   en: {
     noFilename: "(no name)",
@@ -230,6 +239,7 @@ export const WORDS: Record<Language, BodyWords> = {
       maxTimeMs: "processing time",
     },
     truncated: "[... the rest was cut at a limit ...]",
+    senderUnverified: "the sender's domain could not be verified. The sender may be forged.",
   },
 };
 
@@ -261,6 +271,8 @@ export interface NoticeFacts {
   unreadable: boolean;
   attachments: RemovedPart[];
   limitsHit: string[];
+  /** sender authentication failed or proved nothing (authenticate/auth-types.ts senderUnverified) */
+  senderUnverified?: boolean;
 }
 
 export function noticeScope(f: NoticeFacts): TemplateScope {
@@ -294,5 +306,6 @@ export function noticeScope(f: NoticeFacts): TemplateScope {
       path: a.path,
     })),
     limits: f.limitsHit.map((name) => ({ name, label: words.limitLabels[name] ?? name })),
+    senderUnverified: f.senderUnverified === true,
   };
 }

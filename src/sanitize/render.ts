@@ -29,6 +29,8 @@ import { processLinks } from "./links.ts";
 import { EMBEDDED_RE } from "./embedded.ts";
 import { builtinNotice, MANDATORY_EN, MANDATORY_JA, noticeScope, WORDS, type BodyWords } from "./notice.ts";
 import { renderTemplate } from "./notice-template.ts";
+import { authResultsTokens, authSummaryTokens } from "../authenticate/auth-header.ts";
+import { senderUnverified } from "../authenticate/auth-types.ts";
 
 /** RFC 5322 2.1.1: a line MUST be at most 998 octets (excluding CRLF) */
 const MAX_LINE_OCTETS = 998;
@@ -272,6 +274,7 @@ export function render(message: AnalyzedMessage, options: RenderOptions): Saniti
     unreadable: state.unreadable || content.encrypted.smime || (content.encrypted.pgp && state.unreadable),
     attachments,
     limitsHit,
+    senderUnverified: options.authentication ? senderUnverified(options.authentication) : false,
   });
   // the template's own text is operator input: controls in it are shown, not obeyed, like any other
   let rendered: string;
@@ -288,6 +291,8 @@ export function render(message: AnalyzedMessage, options: RenderOptions): Saniti
     // an operator's template may reword everything but cannot drop what staff and auditors rely on
     notice = `${`${notice.trimEnd()}\n`}${renderTemplate(options.language === "en" ? MANDATORY_EN : MANDATORY_JA, scope)}`;
   }
+  // nor the warning that the sender could not be verified
+  if (scope.senderUnverified && !notice.includes(words.senderUnverified)) notice = `${words.senderUnverified}\n${notice}`;
   const body = `${`${notice.trimEnd()}\n`}${text ? `\n${text}\n` : ""}`;
   const encoded = encodeBody(body, options.charset, warnings);
   const outCharset = encoded.charset === "ISO-2022-JP" ? "iso-2022-jp" : "utf-8";
@@ -308,7 +313,10 @@ export function render(message: AnalyzedMessage, options: RenderOptions): Saniti
     `${auditToken};`,
     nowText,
   ];
-  const lines: HeaderField[] = [foldedTokens("Received", received)];
+  const lines: HeaderField[] = [];
+  // RFC 8601 5: above the trace fields of this hop; the original's own never reach the output (allow-list)
+  if (options.authentication) lines.push(foldedTokens("Authentication-Results", authResultsTokens(options.authentication)));
+  lines.push(foldedTokens("Received", received));
   const from = validAddresses(h.from);
   if (from.length === 0) {
     if (h.from.length === 0) warnings.push("no valid From address");
@@ -354,6 +362,7 @@ export function render(message: AnalyzedMessage, options: RenderOptions): Saniti
   if (options.withheld) report.withheld = options.withheld.reason;
 
   lines.push(tokenHeader("X-Mumuka-Sanitized", summaryHeader(report)));
+  if (options.authentication) lines.push(foldedTokens("X-Mumuka-Auth", authSummaryTokens(options.authentication)));
   if (options.rulesApplied.length) lines.push(unstructuredHeader("X-Mumuka-Rules", options.rulesApplied.map(displaySafe).join(", "), "utf-8"));
 
   // headerBlock() asserts every line (printable ASCII, ≤ 998 octets) and throws on a violation: a bug, held by the pipeline

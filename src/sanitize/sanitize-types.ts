@@ -11,6 +11,7 @@
  * a raw header through: rules can only make handling stricter or change how the
  * text is presented. Keep it that way.
  */
+import type { AuthVerdict } from "../authenticate/auth-types.ts";
 import type { AlternativeChoice, Language, Limits, LinkMode, OutputCharset } from "../config/schema.ts";
 
 export interface Address {
@@ -146,6 +147,8 @@ export interface RenderOptions {
   /** this gateway's host name (Received line, generated Message-ID) */
   hostname: string;
   trace?: Trace;
+  /** sender authentication of the original (verified before sanitizing): Authentication-Results, X-Mumuka-Auth, the notice's warning */
+  authentication?: AuthVerdict;
 }
 
 export interface SanitizeOptions extends RenderOptions {

@@ -41,6 +41,8 @@ export interface SpoolEnvelope {
   protocol: string;
   /** the client used SMTPUTF8 */
   smtputf8: boolean;
+  /** the original client as the Internet-zone MTA passed it on (XFORWARD/XCLIENT from smtp.forwarders); clientAddress stays the TCP peer */
+  forwarded?: { source: "xforward" | "xclient"; address: string; helo: string };
 }
 
 export interface RecordInfo {

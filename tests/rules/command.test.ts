@@ -43,7 +43,7 @@ describe("mumuka rules check", () => {
   it("accepts a valid file and prints its rules and SHA-256", async () => {
     const r = await mumuka(["rules", "check", EXAMPLE]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/OK — 6 rule\(s\): partner-csv-as-text, .*tag-outside/);
+    expect(r.stdout).toMatch(/OK — \d+ rule\(s\): partner-csv-as-text, .*tag-outside/);
     expect(r.stdout).toMatch(/sha256 [0-9a-f]{64}/);
   });
 

@@ -22,8 +22,9 @@ import { href, html, visible, type Html } from "../html.ts";
 import { eventLabel, formatBytes, statusLabel } from "../i18n.ts";
 import { formatJst } from "../../lib/japan-time.ts";
 import { layout, type PageContext } from "../layout.ts";
-import { eventDetails, readStory } from "../story.ts";
+import { eventDetails, readStory, type AuthView } from "../story.ts";
 import { roleAtLeast } from "../user-store.ts";
+import { parseAuthFilter, searchByAuth } from "../../authenticate/auth-search.ts";
 import { queueActionsFor } from "./queue.ts";
 
 export const messageStatuses: MessageStatus[] = ["received", "queued", "delivered", "deferred", "bounced", "held", "rejected", "expired", "deleted"];
@@ -36,8 +37,13 @@ export interface SearchForm {
   subject?: string;
   status?: string;
   id?: string;
+  /** sender-authentication verdict, "method=result" (e.g. dmarc=fail) */
+  auth?: string;
   page: number;
 }
+
+/** the verdicts the search form offers (any method=result is accepted in the URL) */
+const AUTH_CHOICES = ["dmarc=fail", "dmarc=none", "dmarc=temperror,permerror", "spf=fail,softfail", "dkim=fail", "arc=fail"];
 
 export const PAGE_SIZE = 50;
 
@@ -45,10 +51,15 @@ export function statusPill(ctx: PageContext, status: string): Html {
   return html`<span class="pill st-${status}">${statusLabel(ctx.t, status)}</span>`;
 }
 
-export function searchPage(ctx: PageContext, form: SearchForm, result: { total: number; rows: MessageSummary[] } | undefined, error?: string): Html {
+export function searchPage(
+  ctx: PageContext,
+  form: SearchForm,
+  result: { total: number; rows: MessageSummary[]; scanned?: number; truncated?: boolean } | undefined,
+  error?: string,
+): Html {
   const { t } = ctx;
   const query = (page: number) =>
-    href(["messages"], { since: form.since, until: form.until, from: form.from, to: form.to, subject: form.subject, status: form.status, id: form.id, page: page > 1 ? page : undefined });
+    href(["messages"], { since: form.since, until: form.until, from: form.from, to: form.to, subject: form.subject, status: form.status, id: form.id, auth: form.auth, page: page > 1 ? page : undefined });
   const pages = result ? Math.max(1, Math.ceil(result.total / PAGE_SIZE)) : 1;
   return layout(
     ctx,
@@ -63,6 +74,9 @@ export function searchPage(ctx: PageContext, form: SearchForm, result: { total: 
   <label>${t("status")}<select name="status"><option value="">${t("any")}</option>${messageStatuses.map(
     (s) => html`<option value="${s}"${form.status === s ? html` selected` : ""}>${statusLabel(t, s)}</option>`,
   )}</select></label>
+  <label>${t("senderAuth")}<select name="auth"><option value="">${t("any")}</option>${[...new Set([...AUTH_CHOICES, ...(form.auth ? [form.auth] : [])])].map(
+    (a) => html`<option value="${a}"${form.auth === a ? html` selected` : ""}>${a}</option>`,
+  )}</select></label>
   <label>${t("auditId")}<input name="id" value="${form.id ?? ""}" maxlength="64" class="mono"></label>
   <div class="actions"><button type="submit" class="primary">${t("search")}</button></div>
 </form>
@@ -70,7 +84,7 @@ export function searchPage(ctx: PageContext, form: SearchForm, result: { total: 
 ${error ? html`<p class="notice error">${error}</p>` : ""}
 ${result
   ? html`<section class="card">
-<p class="muted">${result.total.toLocaleString("ja-JP")} ${t("results")}${pages > 1 ? html` · ${t("page")} ${form.page} / ${pages}` : ""}</p>
+<p class="muted">${result.total.toLocaleString("ja-JP")} ${t("results")}${pages > 1 ? html` · ${t("page")} ${form.page} / ${pages}` : ""}${result.truncated ? html` · ${t("authScanLimited")} ${(result.scanned ?? 0).toLocaleString("ja-JP")}` : ""}</p>
 ${result.rows.length === 0
   ? html`<p>${t("noResults")}</p>`
   : html`<table class="list">
@@ -119,6 +133,7 @@ export function detailPage(
   <dt>${t("size")}</dt><dd>${formatBytes(summary.size)}</dd>`
     : ""}
   <dt>${t("rulesApplied")}</dt><dd>${story.rulesApplied.length ? story.rulesApplied.map((r) => html`<span class="tag">${r}</span> `) : t("none")}</dd>
+  ${story.auth ? html`<dt>${t("senderAuth")}</dt><dd class="auth">${authPills(story.auth)}</dd>` : ""}
   ${queueEntry ? html`<dt>${t("queue")}</dt><dd>${statusPill(ctx, queueEntry.state)} ${actions.map((a) => html`<a class="button small" href="${href(["queue", auditId, a])}">${t(a)}</a> `)}</dd>` : ""}
   ${canDownloadOriginal ? html`<dt>${t("original")}</dt><dd><a class="button small" href="${href(["messages", auditId, "original"])}">${t("downloadOriginal")}</a></dd>` : ""}
 </dl>
@@ -155,6 +170,14 @@ ${story.sanitizedText !== undefined ? html`<pre class="mailtext">${visible(story
   );
 }
 
+/** SPF / DKIM / DMARC / ARC as pills (pass: ok; a failure: bad; anything else: warn), then the From domain and the client */
+function authPills(a: AuthView): Html {
+  const tone = (word: string) => (word === "pass" ? "ok" : ["fail", "softfail", "permerror"].includes(word) ? "bad" : "warn");
+  const pill = (name: string, word: string) => html`<span class="pill ${tone(word)}">${name} ${word || "?"}</span> `;
+  return html`${pill("SPF", a.spf)}${pill("DKIM", a.dkim)}${pill("DMARC", a.dmarc)}${pill("ARC", a.arc)}
+<span class="muted mono">${a.fromDomain ? `header.from=${a.fromDomain}${a.policy ? ` (p=${a.policy})` : ""}` : ""}${a.alignedDomain ? ` aligned=${a.alignedDomain}` : ""}${a.client ? ` client=${a.client} (${a.clientSource})` : ""}</span>`;
+}
+
 // ---- routes ------------------------------------------------------------------------------------
 
 export interface MessagesRoutesOptions {
@@ -176,7 +199,9 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
     const ctx = ctxOf(request);
     const { form, audit: query, error } = parseSearch(request.query);
     if (error) return send(reply, searchPage(ctx, form, undefined, `${ctx.t("badRequest")} (${error})`), 400);
-    const result = await audit.search(query);
+    // a verdict filter reads the newest matching messages' stories (bounded): see authenticate/auth-search.ts
+    const filter = form.auth ? parseAuthFilter(form.auth) : undefined;
+    const result = filter && typeof filter !== "string" ? await searchByAuth(audit, query, filter) : await audit.search(query);
     return send(reply, searchPage(ctx, form, result));
   });
 
