@@ -24,7 +24,7 @@ export const inCi = /^(1|true|yes)$/i.test(process.env.CI ?? "");
 export function requirement(name: string, missing: string | undefined): string {
   if (!missing) return "";
   const line = `${name} is missing: ${missing}`;
-  if (inCi) throw new Error(`${line} (required under CI=true: .ci/run installs it)`);
+  if (inCi) throw new Error(`${line} (required under CI=true: nothing may be skipped there)`);
   console.warn(`SKIPPED: ${line}`);
   return line;
 }
