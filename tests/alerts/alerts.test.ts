@@ -6,6 +6,7 @@
  * clears; held messages in a burst become one summary. Time is a value the
  * test sets; the only waiting is for the packets and the mail to arrive.
  */
+import Database from "better-sqlite3";
 import { createSocket, type Socket } from "node:dgram";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -192,6 +193,45 @@ describe("alerts by mail and syslog", () => {
     await closed.stop();
   });
 
+  it("raises audit-verify when the chain no longer verifies (a stored event edited by hand), and clears it when it does", async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), "mumuka-alerts-verify-"));
+    const log = await openAuditLog({ config: parseConfig({ dataDir }).audit, dataDir, gateway: "gw", logger: silentLogger() });
+    try {
+      const id = newAuditId();
+      log.record({ type: "received", auditId: id, actor: "gateway", data: { mailFrom: "a@example.jp", rcptTo: ["b@example.lg.jp"], size: 10 } });
+      log.record({ type: "admin", auditId: id, actor: "cli:x", data: { action: "note" } });
+      await log.flush();
+      const monitor = createAlertMonitor({
+        alerter: alerts.alerter,
+        config: { ...config.alerts, verifyMinutes: 60 },
+        logger: silentLogger(),
+        now: () => clock.now,
+        timer: false,
+        probes: { queue: async () => ({ depth: 0 }), auditFlush: () => log.flush(), verify: async () => (await log.verify()).ok },
+      });
+      await monitor.check();
+      const db = new Database(path.join(dataDir, "audit.sqlite"));
+      const original = db.prepare("SELECT data FROM audit_events WHERE seq = 2").get() as { data: string };
+      db.prepare("UPDATE audit_events SET data = ? WHERE seq = 2").run(original.data.replace("note", "nothing"));
+      clock.now += 59 * MIN;
+      await monitor.check(); // not yet: one verification per verifyMinutes
+      expect(sink.received).toHaveLength(0);
+      clock.now += 1 * MIN;
+      await monitor.check();
+      await arrived(1);
+      expect(mails()[0]!.headers["x-mumuka-alert"]).toBe("audit-verify firing");
+      db.prepare("UPDATE audit_events SET data = ? WHERE seq = 2").run(original.data);
+      db.close();
+      clock.now += 60 * MIN;
+      await monitor.check();
+      await arrived(2);
+      expect(mails()[1]!.headers["x-mumuka-alert"]).toBe("audit-verify resolved");
+    } finally {
+      await log.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it("refuses a configuration with alert mail but no relay to send it through", () => {
     expect(() => parseConfig({ alerts: { to: ["joho@city.example.lg.jp"] } })).toThrow(/alerts\.to.*dsnRelay/s);
     expect(() => parseConfig({ alerts: { to: ["joho@city.example.lg.jp\r\nBcc: x@evil.example"] }, delivery: { dsnRelay: { host: "127.0.0.1" } } })).toThrow();
@@ -224,7 +264,7 @@ describe("alerts from the gateway and the CLI", () => {
       delivery: { mode: "smtp", host: "127.0.0.1", port: downstream.port, dsnRelay: { host: "127.0.0.1", port: sink.port } },
       rules: { file: path.join(repoRoot, "config/rules.example.yaml"), watch: false },
       admin: { enabled: false },
-      alerts: { to: ["joho@city.example.lg.jp"], syslog: { host: "127.0.0.1", port: syslog.port } },
+      alerts: { to: ["joho@city.example.lg.jp"], syslog: { host: "127.0.0.1", port: syslog.port }, checkSeconds: 1, queueDepth: 1 },
       log: { level: "silent" },
     });
     const gateway = await startGateway(config, { logger: silentLogger(), workers: 1, inProcessReceiver: true });
@@ -242,6 +282,12 @@ describe("alerts from the gateway and the CLI", () => {
       }
       expect(syslog.lines[0]).toMatch(RFC5424);
       expect(syslog.lines[0]).toContain(`kind="held" state="firing"`);
+
+      // a second held message: no second held mail within the interval, but now two wait in the queue (more than queueDepth 1)
+      await sendRaw({ port: gateway.address.port, from: "billing@invoice-notice.example.net", to: ["soumu@city.example.lg.jp"], raw });
+      const depth = await waitFor(() => sink.received.map(readMail).find((m) => m.headers["x-mumuka-alert"] === "queue-depth firing"), 20_000, "the queue-depth alert");
+      expect(depth.body).toContain("現在の値 / value: 2");
+      expect(sink.received.map(readMail).filter((m) => m.headers["x-mumuka-alert"] === "held firing")).toHaveLength(1);
     } finally {
       await gateway.close();
     }
