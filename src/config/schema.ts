@@ -229,7 +229,7 @@ export const alertsSchema = z.strictObject({
   /** addresses alert mail goes to (through delivery.dsnRelay); empty: no alert mail */
   to: z.array(z.string().regex(/^[^\s@<>"]+@[^\s@<>"]+$/, "a plain address local@domain")).default([]),
   /** header and envelope sender of alert mail; a bare local part gets @<smtp.hostname> */
-  from: z.string().default("mumuka-alerts"),
+  from: z.string().regex(/^[^\s@<>"]+(?:@[^\s@<>"]+)?$/, "a local part or a plain address local@domain").default("mumuka-alerts"),
   /** RFC 5424 over UDP: ids and conditions only, never mail content */
   syslog: syslogTarget.optional(),
   /** one message per condition per this many minutes; a condition still present is reminded of at this pace */
