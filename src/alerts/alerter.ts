@@ -73,16 +73,19 @@ export function createAlerter(deps: {
 
   const send = async (kind: AlertKind, state: AlertState, facts: AlertFacts): Promise<void> => {
     const alert: Alert = { kind, state, facts, at: new Date(now()).toISOString(), gateway: deps.gateway };
-    await Promise.all(
+    const sent = await Promise.all(
       deps.transports.map(async (t) => {
         try {
           await t.deliver(alert);
+          return t.name;
         } catch (error) {
           deps.logger.warn({ err: error, kind, state, transport: t.name }, "alert could not be sent");
+          return undefined;
         }
       }),
     );
-    deps.logger.info({ kind, state }, "alert sent");
+    const by = sent.filter((name) => name !== undefined);
+    if (by.length) deps.logger.info({ kind, state, by }, "alert sent");
   };
   const due = (lastSent: number | undefined) => lastSent === undefined || now() - lastSent >= interval;
 

@@ -3,6 +3,10 @@
  * configuration asks for (mail through delivery.dsnRelay to alerts.to, syslog
  * to alerts.syslog), or nothing when it asks for none; watchHeld() lets the
  * alerter see the "held" events a writer records.
+ *
+ * SECURITY: the destinations are operator configuration; what is sent is
+ * built by alert-mail.ts and syslog.ts from ids and numbers only.
+ * Crash state: nothing kept (see alerter.ts).
  */
 import os from "node:os";
 import type { AuditSink } from "../audit/audit-types.ts";

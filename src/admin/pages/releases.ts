@@ -17,7 +17,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import { isAuditId } from "../../lib/ids.ts";
 import { formatJst } from "../../lib/japan-time.ts";
-import { ReleaseError, type ReleaseDesk } from "../../originals/release-desk.ts";
+import { personOf, ReleaseError, type ReleaseDesk } from "../../originals/release-desk.ts";
 import { isRequestId, type ReleaseRequest } from "../../originals/release-store.ts";
 import { field } from "../http-fns.ts";
 import { href, html, visible, type Html } from "../html.ts";
@@ -131,8 +131,7 @@ export function requestPage(ctx: PageContext, auditId: string, approvals: 1 | 2,
 export function releasesPage(ctx: PageContext, requests: { request: ReleaseRequest; usable: boolean }[], me: string, flash?: { kind: "ok" | "error"; text: string }): Html {
   const t = tr(ctx.lang);
   const isAdmin = ctx.user !== undefined && roleAtLeast(ctx.user.role, "admin");
-  const person = (actor: string) => actor.slice(actor.indexOf(":") + 1).toLowerCase();
-  const mine = (r: ReleaseRequest) => person(r.requester) === person(me);
+  const mine = (r: ReleaseRequest) => personOf(r.requester) === personOf(me);
   const actions = (r: ReleaseRequest, usable: boolean): Html | string => {
     if (r.status === "open" && isAdmin && !mine(r)) {
       return html`<form method="post" action="${href(["releases", r.id, "approve"])}" class="inline">${csrfField(ctx)}<button type="submit" class="primary small">${t("approve")}</button></form>
@@ -182,9 +181,14 @@ const FLASH = ["requested", "approved", "refused"] as const;
 export const releasesRoutes: FastifyPluginAsync<ReleasesRoutesOptions> = async (app, { kit, releases }) => {
   const { ctxOf, send, fail, log } = kit;
 
+  /** administrators (the approvers) see every request; an operator sees their own (reasons can name staff) */
   const listPage = (request: Parameters<PageKit["ctxOf"]>[0], flash?: { kind: "ok" | "error"; text: string }) => {
-    const rows = releases ? releases.list(200).map((r) => ({ request: r, usable: releases.usable(r) })) : [];
-    return releasesPage(ctxOf(request), rows, kit.actorOf(request), flash);
+    const me = kit.actorOf(request);
+    const admin = kit.state(request).user!.role === "admin";
+    const rows = (releases?.list(200) ?? [])
+      .filter((r) => admin || personOf(r.requester) === personOf(me))
+      .map((r) => ({ request: r, usable: releases!.usable(r) }));
+    return releasesPage(ctxOf(request), rows, me, flash);
   };
   const errorText = (error: unknown) => (error instanceof ReleaseError ? error.message : (error as Error).message);
 
