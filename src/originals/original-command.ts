@@ -44,6 +44,8 @@ export function registerOriginalCommands(program: Command): void {
       throw new CliError(oneLine(error), 1);
     }
     const alerts = createAlerts(config, createLogger({ level: "warn", format: "json" }));
+    /** the break-glass alert being sent: the command waits for it before it ends */
+    let pendingAlert: Promise<void> | undefined;
     const d = createReleaseDesk({
       store,
       originals,
@@ -52,7 +54,6 @@ export function registerOriginalCommands(program: Command): void {
       log: { error: (obj, msg) => process.stderr.write(`mumuka: ${msg} ${JSON.stringify(obj)}\n`) },
       ...(alerts ? { onBreakGlass: (e: { auditId: string; actor: string }) => void (pendingAlert = alerts.alerter.event("break-glass", { auditIds: [e.auditId], actor: e.actor }, `break-glass:${e.auditId}`)) } : {}),
     });
-    let pendingAlert: Promise<void> | undefined;
     return {
       desk: d,
       audit,
