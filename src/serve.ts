@@ -30,6 +30,10 @@ import { createThreadedReceiver } from "./receive/receiver-thread.ts";
 import { createReceiver } from "./receive/smtp-receiver.ts";
 import { createRecipientVerifier } from "./receive/recipient-verify.ts";
 import { openOriginals } from "./originals/index.ts";
+import { createReleaseDesk } from "./originals/release-desk.ts";
+import { openReleaseStore } from "./originals/release-store.ts";
+import { createAlertMonitor, createAlerts, watchHeld } from "./alerts/index.ts";
+import { probeTcp } from "./admin/health.ts";
 import { openRules, type RulesHolder } from "./rules/index.ts";
 import { createTextReplay } from "./rules/rules-replay.ts";
 import type { RecordInfo } from "./spool/record.ts";
@@ -96,6 +100,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   });
   const rules = await openRules({ config: config.rules, logger, audit });
   const originals = openOriginals({ config: config.originals, dataDir: config.dataDir, audit });
+  // alerts (mail through the DSN relay, syslog): absent when alerts.to and alerts.syslog are both unset
+  const alerts = createAlerts(config, logger);
   // daily: audit events, kept texts and originals past their retention
   const stopRetention = ownAudit ? startRetention({ audit: ownAudit, originals, config, logger }) : undefined;
   const noticeTemplate = config.sanitize.noticeTemplate ? readFileSync(config.sanitize.noticeTemplate, "utf8") : undefined;
@@ -116,7 +122,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     ...(dsn ? { dsn } : {}),
     rules,
     renderOptions: (auditId, now) => renderOptionsFromConfig(config.sanitize, { auditId, now, hostname }, noticeTemplate),
-    audit,
+    audit: alerts ? watchHeld(audit, alerts.alerter) : audit,
     logger,
     metrics,
     originals,
@@ -154,10 +160,41 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   } catch (error) {
     await queue.close();
     await pool.close();
+    alerts?.close();
     await lock.release();
     throw error;
   }
   logger.info({ host: address.address, port: address.port, mode: config.delivery.mode, dataDir: config.dataDir }, "mumuka gateway listening");
+
+  const queueAdmin = openQueueAdmin(config.dataDir, audit, originals);
+  const monitor = alerts
+    ? createAlertMonitor({
+        alerter: alerts.alerter,
+        config: config.alerts,
+        logger,
+        probes: {
+          async queue() {
+            const waiting = (await queueAdmin.list()).filter((e) => e.state !== "corrupt");
+            const deferred = waiting.filter((e) => e.state === "deferred").map((e) => e.receivedAt).sort();
+            return { depth: waiting.length, ...(deferred[0] ? { oldestDeferred: deferred[0] } : {}) };
+          },
+          ...(config.delivery.mode === "smtp"
+            ? { downstream: { target: `${config.delivery.host}:${config.delivery.port}`, probe: async () => (await probeTcp(config.delivery.host, config.delivery.port)).ok } }
+            : {}),
+          auditFlush: () => audit.flush(),
+          ...(ownAudit ? { verify: async () => (await ownAudit.verify()).ok } : {}),
+        },
+      })
+    : undefined;
+  const releaseStore = openReleaseStore(config.dataDir);
+  const releases = createReleaseDesk({
+    store: releaseStore,
+    originals,
+    audit,
+    config: config.originals.release,
+    log: logger,
+    ...(alerts ? { onBreakGlass: (e: { auditId: string; actor: string }) => void alerts.alerter.event("break-glass", { auditIds: [e.auditId], actor: e.actor }, `break-glass:${e.auditId}`) } : {}),
+  });
 
   let admin: AdminServer | undefined;
   // the console's "try a message": sanitized in a worker pool of its own (one thread, started at the first trial)
@@ -172,9 +209,9 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
         logger,
         metrics,
         audit: searchable,
-        queue: openQueueAdmin(config.dataDir, audit, originals),
+        queue: queueAdmin,
         rules,
-        originals,
+        releases,
         health: createHealthCheck({
           spoolDir: spool.root,
           audit: searchable,
@@ -198,6 +235,9 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       await queue.close();
       await pool.close();
       await trial.close();
+      monitor?.stop();
+      alerts?.close();
+      releaseStore.close();
       await lock.release();
       throw error;
     }
@@ -219,6 +259,9 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       closing ??= (async () => {
         logger.info("shutting down: no new connections, finishing messages in flight");
         await admin?.close();
+        monitor?.stop();
+        alerts?.close();
+        releaseStore.close();
         await trial.close();
         await receiver.close();
         await queue.close();

@@ -11,6 +11,7 @@ import type { Logger } from "../lib/logger.ts";
 import type { Envelope, RuleDecision } from "../rules/rules-types.ts";
 import type { RulesHolder } from "../rules/index.ts";
 import type { MessageFacts } from "../sanitize/sanitize-types.ts";
+import type { ReleaseDesk } from "../originals/release-desk.ts";
 
 /**
  * The rules as the console sees them: the live holder from src/rules
@@ -36,7 +37,8 @@ export interface AdminDeps {
   audit: AuditSink & AuditReader;
   queue: QueueAdmin;
   rules?: RulesView;
-  originals?: { get(auditId: string, actor: string): Promise<NodeJS.ReadableStream> };
+  /** the release of originals with two people (originals/release-desk.ts); absent: no originals in the console */
+  releases?: ReleaseDesk;
   health: () => Promise<HealthCheck>;
   /** tries a raw message against the rules in force and the sanitizer; absent: the form says unavailable */
   sanitizeText?: (raw: Buffer, envelope: Envelope) => Promise<RuleTrial>;

@@ -28,6 +28,7 @@ export function layout(ctx: PageContext, title: string, body: Html | Html[]): Ht
     { href: "/messages", key: "messages", role: "viewer" },
     { href: "/queue", key: "queue", role: "viewer" },
     { href: "/rules", key: "rules", role: "viewer" },
+    { href: "/releases", key: "releases", role: "operator" },
     { href: "/users", key: "users", role: "admin" },
   ];
   const current = (href: string) => (href === "/" ? ctx.path === "/" : ctx.path.startsWith(href));

@@ -32,6 +32,7 @@ import { dashboardRoutes } from "./pages/dashboard.ts";
 import { errorPage, loginRoutes, type LoginSessions } from "./pages/login.ts";
 import { messagesRoutes } from "./pages/messages.ts";
 import { queueRoutes } from "./pages/queue.ts";
+import { releasesRoutes } from "./pages/releases.ts";
 import { rulesReplayRoutes } from "./pages/rules-replay.ts";
 import { rulesRoutes } from "./pages/rules.ts";
 import { usersRoutes } from "./pages/users.ts";
@@ -200,7 +201,8 @@ export async function buildAdminApp(deps: AdminDeps): Promise<AdminApp> {
   await app.register(serviceRoutes, { kit, health: deps.health, metrics: deps.config.metrics ? deps.metrics : undefined });
   await app.register(loginRoutes, { kit, users, sessions: loginSessions, audit: deps.audit, scryptCost: deps.scryptCost });
   await app.register(dashboardRoutes, { kit, audit: deps.audit, queue: deps.queue, health: deps.health });
-  await app.register(messagesRoutes, { kit, audit: deps.audit, queue: deps.queue, ...(deps.originals ? { originals: deps.originals } : {}) });
+  await app.register(messagesRoutes, { kit, audit: deps.audit, queue: deps.queue, releasable: deps.releases !== undefined });
+  await app.register(releasesRoutes, { kit, ...(deps.releases ? { releases: deps.releases } : {}) });
   await app.register(queueRoutes, { kit, queue: deps.queue, audit: deps.audit });
   await app.register(rulesRoutes, {
     kit,

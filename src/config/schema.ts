@@ -206,6 +206,48 @@ export const originalsSchema = z.strictObject({
   retentionDays: z.number().int().min(0).default(30),
   /** name of an environment variable holding a 32-byte key (hex or base64) to encrypt originals at rest */
   keyEnv: z.string().optional(),
+  /** taking an original out is a request another administrator approves (see docs/audit.md, "Release of an original") */
+  release: z
+    .strictObject({
+      /** 2: a different administrator must approve; 1: single-person mode, the request approves itself (only when set explicitly) */
+      approvals: z.union([z.literal(1), z.literal(2)]).default(2),
+      /** hours an approved request can be used, counted from the approval */
+      windowHours: z.number().positive().max(24 * 30).default(24),
+      /** downloads one approved request allows */
+      downloads: z.number().int().min(1).max(10).default(1),
+    })
+    .default({ approvals: 2, windowHours: 24, downloads: 1 }),
+});
+
+const syslogTarget = z.strictObject({
+  host: z.string().default("127.0.0.1"),
+  port: z.number().int().min(1).max(65535).default(514),
+  /** local0 … local7, or auth, authpriv, daemon, user */
+  facility: z.enum(["user", "daemon", "auth", "authpriv", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"]).default("local0"),
+});
+
+/** Alerts to the people running the gateway: mail through delivery.dsnRelay and/or syslog (see docs/relay.md, "Alerts"). */
+export const alertsSchema = z.strictObject({
+  /** addresses alert mail goes to (through delivery.dsnRelay); empty: no alert mail */
+  to: z.array(z.string().regex(/^[^\s@<>"]+@[^\s@<>"]+$/, "a plain address local@domain")).default([]),
+  /** header and envelope sender of alert mail; a bare local part gets @<smtp.hostname> */
+  from: z.string().regex(/^[^\s@<>"]+(?:@[^\s@<>"]+)?$/, "a local part or a plain address local@domain").default("mumuka-alerts"),
+  /** RFC 5424 over UDP: ids and conditions only, never mail content */
+  syslog: syslogTarget.optional(),
+  /** one message per condition per this many minutes; a condition still present is reminded of at this pace */
+  intervalMinutes: positiveInt.default(60),
+  /** seconds between checks of the queue, the downstream server and the audit store */
+  checkSeconds: positiveInt.default(60),
+  /** the oldest message waiting (deferred) longer than this many minutes is a condition */
+  queueAgeMinutes: positiveInt.default(60),
+  /** more messages waiting (deferred + held) than this is a condition */
+  queueDepth: positiveInt.default(500),
+  /** the downstream server unreachable for this many minutes is a condition */
+  downstreamMinutes: positiveInt.default(10),
+  /** the audit store not taking events for this many seconds is a condition */
+  auditStallSeconds: positiveInt.default(120),
+  /** minutes between chain verifications by the gateway (a failure is a condition); 0: never */
+  verifyMinutes: z.number().int().min(0).default(60),
 });
 
 export const rulesSchema = z.strictObject({
@@ -275,6 +317,7 @@ const configFields = z.strictObject({
   sanitize: sanitizeSchema.default(sanitizeSchema.parse({})),
   audit: auditSchema.default(auditSchema.parse({})),
   originals: originalsSchema.default(originalsSchema.parse({})),
+  alerts: alertsSchema.default(alertsSchema.parse({})),
   rules: rulesSchema.default(rulesSchema.parse({})),
   admin: adminSchema.default(adminSchema.parse({})),
   authentication: authenticationSchema.default(authenticationSchema.parse({})),
@@ -300,6 +343,11 @@ function crossSectionChecks(raw: unknown, ctx: { addIssue(issue: { code: "custom
   const verify = (c.smtp as { verifyRecipients?: { enabled?: unknown } } | undefined)?.verifyRecipients;
   if (verify?.enabled === true && !smtpDelivery) {
     ctx.addIssue({ code: "custom", path: ["smtp", "verifyRecipients", "enabled"], message: "asks the LGWAN-side server, but delivery is not SMTP: set delivery.host (or turn it off)" });
+  }
+  const alerts = (raw as { alerts?: { to?: unknown } }).alerts;
+  const relay = (raw as { delivery?: { dsnRelay?: unknown } }).delivery?.dsnRelay;
+  if (Array.isArray(alerts?.to) && alerts.to.length > 0 && relay === undefined) {
+    ctx.addIssue({ code: "custom", path: ["alerts", "to"], message: "alert mail goes through delivery.dsnRelay, which is not set: set it (or leave alerts.to empty)" });
   }
   if (c.admin?.enabled !== false && adminPort !== 0 && adminPort === smtpPort && (adminHost === smtpHost || wildcard(adminHost) || wildcard(smtpHost))) {
     ctx.addIssue({ code: "custom", path: ["admin", "port"], message: `the admin console and SMTP would both listen on port ${adminPort}` });

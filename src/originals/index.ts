@@ -24,7 +24,8 @@
  * SECURITY: the raw message is hostile content; it is stored and streamed out
  * as bytes, never parsed here (only the spool's framing is read, by lengths).
  * Ids are checked with isAuditId() before they touch a path. A retrieval is an
- * audit event naming who asked.
+ * audit event naming who asked (and under which release request: see
+ * release-desk.ts, which decides who may ask).
  */
 import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
@@ -56,8 +57,13 @@ export interface OriginalStore {
    * (retention of zero days: the caller removes the record).
    */
   retire(auditId: string, recordFile: string): Promise<boolean>;
-  /** the raw message (retained, or still in the spool); records "original-retrieved" with the actor */
-  get(auditId: string, actor: string): Promise<NodeJS.ReadableStream>;
+  /**
+   * the raw message (retained, or still in the spool); records "original-retrieved" with the actor
+   * and `context` (the release request, or the break-glass reason: see release-desk.ts)
+   */
+  get(auditId: string, actor: string, context?: Record<string, unknown>): Promise<NodeJS.ReadableStream>;
+  /** whether an original of this message can be served (retained, or still queued) */
+  has(auditId: string): Promise<boolean>;
   /** removes originals past their retention; resolves to how many */
   purge(now: Date): Promise<number>;
   /**
@@ -116,7 +122,7 @@ async function fsyncPath(p: string): Promise<void> {
 }
 
 export function openOriginals(options: {
-  config: Config["originals"];
+  config: Pick<Config["originals"], "retentionDays" | "keyEnv">;
   dataDir: string;
   audit: AuditSink;
   /** where the key variable is looked up (tests); default process.env */
@@ -270,7 +276,14 @@ export function openOriginals(options: {
       return true;
     },
 
-    async get(auditId, actor) {
+    async has(auditId) {
+      if (!isAuditId(auditId)) return false;
+      const where = locate(auditId);
+      if ((await exists(where.encrypted)) || (await exists(where.record)) || (await exists(where.plain))) return true;
+      return config.retentionDays > 0 && (await inSpool(auditId)) !== undefined;
+    },
+
+    async get(auditId, actor, context = {}) {
       const where = locate(auditId);
       if (await exists(where.encrypted)) {
         if (!key) throw new OriginalKeyError(`the original of ${auditId} is encrypted; set originals.keyEnv and its environment variable`);
@@ -289,7 +302,7 @@ export function openOriginals(options: {
           );
         }
         const size = (await stat(where.encrypted)).size;
-        audit.record({ type: "original-retrieved", auditId, actor, data: { encrypted: true, storedBytes: size } });
+        audit.record({ type: "original-retrieved", auditId, actor, data: { ...context, encrypted: true, storedBytes: size } });
         const source = createReadStream(where.encrypted);
         const plain = decryptStream(key, `original ${auditId}`);
         source.on("error", (error) => plain.destroy(error));
@@ -299,7 +312,7 @@ export function openOriginals(options: {
       if (!message) {
         throw new OriginalNotFoundError(`no retained original for ${auditId} (never kept, or purged after ${config.retentionDays} days)`);
       }
-      audit.record({ type: "original-retrieved", auditId, actor, data: { encrypted: false, storedBytes: message.size } });
+      audit.record({ type: "original-retrieved", auditId, actor, data: { ...context, encrypted: false, storedBytes: message.size } });
       return message.open();
     },
 

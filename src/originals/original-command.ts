@@ -1,7 +1,9 @@
 /**
- * `mumuka original get ID [-o FILE]`: an administrator takes out the raw
- * original of a message; `mumuka original purge`: removes originals past
- * their retention.
+ * `mumuka original request|approve|refuse|requests|get|purge`: the release of
+ * a raw original with two people (release-desk.ts). `get ID --request REQ`
+ * takes the original out for the requester of an approved request;
+ * `get ID --break-glass --reason TEXT` is the emergency path (recorded,
+ * logged, alerted). The actor is cli:<login>.
  *
  * The retrieval is recorded (type "original-retrieved", actor cli:<user>) and
  * that record is stored BEFORE any byte is written out: if the audit store
@@ -20,33 +22,148 @@ import { cliActor, closeCliAuditLog, oneLine, openCliAuditLog } from "../audit/a
 import { CliError } from "../lib/cli-error.ts";
 import { loadConfig } from "../config/load.ts";
 import { pipeline } from "node:stream/promises";
+import { createAlerts } from "../alerts/index.ts";
+import { createLogger } from "../lib/logger.ts";
 import { OriginalKeyError, OriginalNotFoundError, openOriginals } from "./index.ts";
+import { createReleaseDesk, ReleaseError, type ReleaseDesk } from "./release-desk.ts";
+import { openReleaseStore, type ReleaseRequest } from "./release-store.ts";
 
 export function registerOriginalCommands(program: Command): void {
   const original = program.command("original").description("retained raw originals / 原本");
 
+  const desk = async (configFile: string | undefined) => {
+    const config = loadConfig(configFile);
+    const audit = await openCliAuditLog(config);
+    const store = openReleaseStore(config.dataDir);
+    let originals;
+    try {
+      originals = openOriginals({ config: config.originals, dataDir: config.dataDir, audit });
+    } catch (error) {
+      store.close();
+      await audit.close().catch(() => {});
+      throw new CliError(oneLine(error), 1);
+    }
+    const alerts = createAlerts(config, createLogger({ level: "warn", format: "json" }));
+    /** the break-glass alert being sent: the command waits for it before it ends */
+    let pendingAlert: Promise<void> | undefined;
+    const d = createReleaseDesk({
+      store,
+      originals,
+      audit,
+      config: config.originals.release,
+      log: { error: (obj, msg) => process.stderr.write(`mumuka: ${msg} ${JSON.stringify(obj)}\n`) },
+      ...(alerts ? { onBreakGlass: (e: { auditId: string; actor: string }) => void (pendingAlert = alerts.alerter.event("break-glass", { auditIds: [e.auditId], actor: e.actor }, `break-glass:${e.auditId}`)) } : {}),
+    });
+    return {
+      desk: d,
+      audit,
+      /** the alert (if any) is sent and every event of this command stored, or the command fails */
+      async done() {
+        store.close();
+        await pendingAlert;
+        alerts?.close();
+      },
+    };
+  };
+  /** runs one release step; a ReleaseError is the user's answer, with exit code 1 */
+  const step = async <T>(configFile: string | undefined, fn: (d: ReleaseDesk) => T | Promise<T>): Promise<T> => {
+    const { desk: d, audit, done } = await desk(configFile);
+    let result: T;
+    try {
+      result = await fn(d);
+    } catch (error) {
+      await done();
+      await closeCliAuditLog(audit);
+      if (error instanceof ReleaseError) throw new CliError(error.message, 1);
+      throw error;
+    }
+    await done();
+    await closeCliAuditLog(audit);
+    return result;
+  };
+  const show = (r: ReleaseRequest) =>
+    `${r.id}  ${r.status}  ${r.auditId}  requester=${r.requester}${r.decidedBy ? `  decided-by=${r.decidedBy}` : ""}${r.expiresAt ? `  until=${r.expiresAt}` : ""}  downloads=${r.downloadsUsed}/${r.downloadsAllowed}  reason=${JSON.stringify(r.reason)}`;
+
+  original
+    .command("request")
+    .description("ask for the release of an original (another administrator approves) / 原本の取り出し申請")
+    .argument("<id>", "audit id")
+    .requiredOption("--reason <text>", "why (e.g. the staff member's request number); recorded")
+    .option("-c, --config <file>", "configuration file (YAML)")
+    .action(async (id: string, opts: { reason: string; config?: string }) => {
+      const r = await step(opts.config, (d) => d.request(id, cliActor(), opts.reason));
+      process.stdout.write(`${show(r)}\n`);
+      if (r.status === "open") process.stderr.write("申請しました。別の管理者の承認を待ってください / requested: a different administrator must approve it\n");
+    });
+
+  original
+    .command("requests")
+    .description("list release requests, open ones first / 取り出し申請の一覧")
+    .option("-c, --config <file>", "configuration file (YAML)")
+    .action(async (opts: { config?: string }) => {
+      const list = await step(opts.config, (d) => d.list(200));
+      process.stdout.write(list.map((r) => `${show(r)}\n`).join("") || "no requests / 申請はありません\n");
+    });
+
+  original
+    .command("approve")
+    .description("approve another person's release request / 取り出し申請の承認")
+    .argument("<request>", "request id (R-YYYYMMDD-XXXXXXXX)")
+    .option("--note <text>", "a note, recorded")
+    .option("-c, --config <file>", "configuration file (YAML)")
+    .action(async (req: string, opts: { note?: string; config?: string }) => {
+      const r = await step(opts.config, (d) => d.approve(req, cliActor(), opts.note ?? ""));
+      process.stdout.write(`${show(r)}\n`);
+    });
+
+  original
+    .command("refuse")
+    .description("refuse another person's release request / 取り出し申請の却下")
+    .argument("<request>", "request id")
+    .requiredOption("--note <text>", "why, recorded")
+    .option("-c, --config <file>", "configuration file (YAML)")
+    .action(async (req: string, opts: { note: string; config?: string }) => {
+      const r = await step(opts.config, (d) => d.refuse(req, cliActor(), opts.note));
+      process.stdout.write(`${show(r)}\n`);
+    });
+
   original
     .command("get")
-    .description("write out the raw original of a message (recorded in the audit trail) / 原本の取り出し")
+    .description("write out the raw original of a message under an approved request (recorded in the audit trail) / 原本の取り出し")
     .argument("<id>", "audit id")
+    .option("--request <req>", "the approved release request")
+    .option("--break-glass", "emergency: without approval (recorded, logged and alerted; needs --reason)")
+    .option("--reason <text>", "with --break-glass: why")
     .option("-o, --output <file>", "write to FILE (mode 0600) instead of stdout")
     .option("-c, --config <file>", "configuration file (YAML)")
-    .action(async (id: string, opts: { output?: string; config?: string }) => {
+    .action(async (id: string, opts: { request?: string; breakGlass?: boolean; reason?: string; output?: string; config?: string }) => {
+      if (!opts.request && !opts.breakGlass) {
+        throw new CliError("原本の取り出しには承認済みの申請が必要です / an approved request is needed: --request REQ (see `mumuka original request`), or in an emergency --break-glass --reason TEXT", 2);
+      }
+      if (opts.request && opts.breakGlass) throw new CliError("--request and --break-glass exclude each other", 2);
+      if (opts.breakGlass && !opts.reason?.trim()) throw new CliError("--break-glass needs --reason TEXT (recorded in the audit trail)", 2);
       if (!opts.output && process.stdout.isTTY) {
         // raw hostile bytes on a terminal could carry escape sequences that act on it
         throw new CliError("refusing to write a raw message to a terminal: use -o FILE, or redirect stdout", 2);
       }
-      const config = loadConfig(opts.config);
-      const audit = await openCliAuditLog(config);
+      const { desk: d, audit, done } = await desk(opts.config);
       let stream: NodeJS.ReadableStream;
       try {
-        const store = openOriginals({ config: config.originals, dataDir: config.dataDir, audit });
-        stream = await store.get(id, cliActor());
+        if (opts.breakGlass) {
+          stream = await d.breakGlass(id, cliActor(), opts.reason!);
+        } else {
+          const r = d.get(opts.request!);
+          if (r && r.auditId !== id) throw new ReleaseError("ENOREQUEST", `${opts.request} is for ${r.auditId}`);
+          stream = (await d.download(opts.request!, cliActor())).stream;
+        }
       } catch (error) {
+        await done();
+        // what was recorded (a refused download, a break-glass attempt) is stored before the command ends
         await audit.close().catch(() => {});
-        if (error instanceof OriginalNotFoundError || error instanceof OriginalKeyError) throw new CliError(error.message, 1);
+        if (error instanceof ReleaseError || error instanceof OriginalNotFoundError || error instanceof OriginalKeyError) throw new CliError(error.message, 1);
         throw new CliError(`cannot read the original: ${oneLine(error)}`, 1);
       }
+      await done();
       try {
         await audit.close(); // the retrieval is on record before anything is released
       } catch (error) {

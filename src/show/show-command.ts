@@ -5,7 +5,7 @@
  * message where the gateway left it: the outbox (directory delivery), then
  * the spool's out/ (deferred, held, failed). A message already relayed over
  * SMTP is no longer on this machine in sanitized form; show says so and
- * points to `audit show` (its story) and `original get` (its raw original).
+ * points to `audit show` (its story) and `original request` (its raw original, released on approval).
  *
  * SECURITY: the file may be any message, also a hostile one given by path.
  * It is read up to MAX_SHOW_BYTES and parsed by mailparser; only headers and
@@ -128,7 +128,7 @@ async function readMessage(message: string, configFile: string | undefined): Pro
     }
     throw new CliError(
       `${message}: outbox にもスプールにもありません(SMTP で配送したメールの本文は残りません)/ not in the outbox or the spool ` +
-        `(a message relayed over SMTP is not kept). 経過 story: mumuka audit show ${message} · 原本 original: mumuka original get ${message}`,
+        `(a message relayed over SMTP is not kept). 経過 story: mumuka audit show ${message} · 原本 original: mumuka original request ${message} --reason …`,
       1,
     );
   }

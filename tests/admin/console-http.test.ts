@@ -5,6 +5,13 @@ import { Readable } from "node:stream";
 import { createHarness, ID1, ID2, PASSWORD, TEST_COST, type Harness } from "./harness.ts";
 import { openUserStore } from "../../src/admin/user-store.ts";
 import { CSP } from "../../src/admin/server.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { originalsSchema } from "../../src/config/schema.ts";
+import { createReleaseDesk } from "../../src/originals/release-desk.ts";
+import { openReleaseStore, type ReleaseStore } from "../../src/originals/release-store.ts";
+import { MemoryAudit } from "./doubles.ts";
 
 const XSS_SUBJECT = "<script>alert(1)</script>";
 const XSS_FILE = `"><img src=x onerror=alert(2)>.pdf`;
@@ -41,19 +48,24 @@ function seed(h: Harness) {
 }
 
 let h: Harness;
+let releaseDir: string;
+let releaseStore: ReleaseStore;
 beforeEach(async () => {
-  h = await createHarness({
-    originals: { get: async (id) => Readable.from([Buffer.from(`Subject: original of ${id}\r\n\r\nbody\r\n`)]) },
-  });
+  releaseDir = mkdtempSync(path.join(tmpdir(), "mumuka-releases-"));
+  releaseStore = openReleaseStore(releaseDir);
+  const originals = { get: async (id: string) => Readable.from([Buffer.from(`Subject: original of ${id}\r\n\r\nbody\r\n`)]), has: async () => true };
+  h = await createHarness({ releases: createReleaseDesk({ store: releaseStore, originals, audit: new MemoryAudit(), config: originalsSchema.parse({}).release }) });
   seed(h);
 });
 afterEach(async () => {
   await h.close();
+  releaseStore.close();
+  rmSync(releaseDir, { recursive: true, force: true });
 });
 
 const VIEWER_PAGES = ["/", "/messages", `/messages/${ID1}`, "/queue", "/rules"];
 const OPERATOR_PAGES = [`/queue/${ID1}/retry`, `/queue/${ID2}/release`];
-const ADMIN_PAGES = ["/users", `/messages/${ID1}/original`, "/users/viewer/remove"];
+const ADMIN_PAGES = ["/users", "/users/viewer/remove"];
 
 describe("authorization", () => {
   it("sends an anonymous visitor of every page to the login page, remembering where they wanted to go", async () => {
@@ -132,14 +144,10 @@ describe("authorization", () => {
     for (const url of ADMIN_PAGES) expect((await c.get(url)).status, url).toBe(403);
   });
 
-  it("lets an administrator download an original named by its audit id, never by its subject", async () => {
+  it("gives an administrator no direct download of an original: it is asked for (see console-releases.test.ts)", async () => {
     const c = await h.loggedIn("admin");
-    const res = await c.get(`/messages/${ID1}/original`);
-    expect(res.status).toBe(200);
-    expect(res.headers["content-disposition"]).toBe(`attachment; filename="${ID1}.eml"`);
-    expect(res.headers["content-type"]).toMatch(/^message\/rfc822/);
-    expect(res.body).toContain(`original of ${ID1}`);
-    expect(h.audit.ofType("admin").at(-1)).toMatchObject({ actor: "admin:admin", auditId: ID1, data: { action: "original-download" } });
+    expect((await c.get(`/messages/${ID1}/original`)).status).toBe(404);
+    expect((await c.get(`/messages/${ID1}`)).body).toContain(`href="/messages/${ID1}/release"`);
   });
 
   it("lets an administrator add and remove accounts, and a removed account's session ends at once", async () => {
@@ -171,7 +179,7 @@ describe("authorization", () => {
   it("answers 404 for an id that is not an audit id, without touching the stores", async () => {
     const c = await h.loggedIn("admin");
     expect((await c.get("/messages/..%2F..%2Fetc%2Fpasswd")).status).toBe(404);
-    expect((await c.get("/messages/..%2F..%2Fetc%2Fpasswd/original")).status).toBe(404);
+    expect((await c.get("/messages/..%2F..%2Fetc%2Fpasswd/release")).status).toBe(404);
     expect((await c.get(`/queue/${ID1}/explode`)).status).toBe(404);
   });
 });

@@ -13,6 +13,8 @@ import { parseConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { createMetrics } from "../../src/lib/metrics.ts";
 import { openOriginals } from "../../src/originals/index.ts";
+import { createReleaseDesk } from "../../src/originals/release-desk.ts";
+import { openReleaseStore } from "../../src/originals/release-store.ts";
 import { startGateway, type Gateway } from "../../src/serve.ts";
 import { openQueueAdmin } from "../../src/spool/queue-admin.ts";
 import { createHealthCheck, createRuleTrial, startAdmin, type AdminServer } from "../../src/admin/index.ts";
@@ -56,8 +58,10 @@ export async function startLive(): Promise<Live> {
   const gateway = await startGateway(config, { logger, metrics, audit, workers: 1 });
   const queue = openQueueAdmin(dataDir, audit);
   const originals = openOriginals({ config: config.originals, dataDir, audit });
+  const releaseStore = openReleaseStore(dataDir);
   const users = openUserStore(dataDir, { cost: TEST_COST });
   for (const role of ["viewer", "operator", "admin"] as const) await users.add(role === "admin" ? "kanri" : role, role, PASSWORD);
+  await users.add("kanri2", "admin", PASSWORD); // a second administrator: approvals need a different person
   users.close();
   const admin = await startAdmin({
     config: config.admin,
@@ -67,7 +71,7 @@ export async function startLive(): Promise<Live> {
     audit,
     queue,
     rules: gateway.rules,
-    originals,
+    releases: createReleaseDesk({ store: releaseStore, originals, audit, config: config.originals.release }),
     sanitizeText: createRuleTrial({ rules: gateway.rules, sanitize: config.sanitize, hostname: "mumuka.city.example.lg.jp" }),
     health: createHealthCheck({ spoolDir: dataDir, audit, downstream: { host: "127.0.0.1", port: downstream.port } }),
     scryptCost: TEST_COST,
@@ -104,6 +108,7 @@ export async function startLive(): Promise<Live> {
     },
     async close() {
       await admin.close();
+      releaseStore.close();
       await gateway.close();
       await downstream.stop();
       await rm(dataDir, { recursive: true, force: true });

@@ -31,7 +31,8 @@ describe("mumuka audit and mumuka original, spawned", () => {
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), "mumuka-cli-"));
     configFile = path.join(dir, "mumuka.yaml");
-    writeFileSync(configFile, "dataDir: ./data\noriginals:\n  keyEnv: MUMUKA_TEST_ORIGINALS_KEY\n");
+    // single-person release mode: one login runs these commands (the two-person flow is tests/originals/release-cli.test.ts)
+    writeFileSync(configFile, "dataDir: ./data\noriginals:\n  keyEnv: MUMUKA_TEST_ORIGINALS_KEY\n  release:\n    approvals: 1\n");
     const dataDir = path.join(dir, "data");
     // the "gateway": stays open and keeps writing while the commands run
     let clock = Date.parse("2026-11-24T01:00:00Z");
@@ -113,9 +114,16 @@ describe("mumuka audit and mumuka original, spawned", () => {
     expect(since.stderr).toContain("YYYY-MM-DD");
   });
 
+  /** an approved release request for the invoice's original (approvals: 1 approves it at once) */
+  const approved = async (): Promise<string> => {
+    const r = await run(["original", "request", ids.invoice, "--reason", "INC-1", "--config", configFile], { MUMUKA_TEST_ORIGINALS_KEY: KEY });
+    expect(r.code, r.stderr).toBe(0);
+    return r.stdout.split(" ")[0]!;
+  };
+
   it("original get writes the original privately and the retrieval is on record with the user", async () => {
     const out = path.join(dir, "taken.eml");
-    const r = await run(["original", "get", ids.invoice, "-o", out, "--config", configFile], { MUMUKA_TEST_ORIGINALS_KEY: KEY });
+    const r = await run(["original", "get", ids.invoice, "--request", await approved(), "-o", out, "--config", configFile], { MUMUKA_TEST_ORIGINALS_KEY: KEY });
     expect(r.stderr).toContain("wrote");
     expect(r.code).toBe(0);
     expect(readFileSync(out, "utf8")).toBe(raw);
@@ -125,14 +133,15 @@ describe("mumuka audit and mumuka original, spawned", () => {
   });
 
   it("original get writes to stdout when it is not a terminal", async () => {
-    const r = await run(["original", "get", ids.invoice, "--config", configFile], { MUMUKA_TEST_ORIGINALS_KEY: KEY });
+    const r = await run(["original", "get", ids.invoice, "--request", await approved(), "--config", configFile], { MUMUKA_TEST_ORIGINALS_KEY: KEY });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe(raw);
   });
 
   it("original get with the wrong key fails clearly and leaves no file", async () => {
     const out = path.join(dir, "wrong.eml");
-    const r = await run(["original", "get", ids.invoice, "-o", out, "--config", configFile], { MUMUKA_TEST_ORIGINALS_KEY: "cd".repeat(32) });
+    const request = await approved();
+    const r = await run(["original", "get", ids.invoice, "--request", request, "-o", out, "--config", configFile], { MUMUKA_TEST_ORIGINALS_KEY: "cd".repeat(32) });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("different key");
     expect(existsSync(out)).toBe(false);

@@ -169,7 +169,7 @@ describe("mumuka queue: every failure is one line, and the queue stays consisten
     await writeFile(`${dir}/data`, "a file where the data directory should be");
     const config = await writeConfig(dir, `dataDir: ${dir}/data\n`);
     const id = newAuditId();
-    const commands = [["queue", "list"], ["queue", "hold", id], ["queue", "delete", id], ["audit", "show", id], ["audit", "verify"], ["original", "purge"], ["original", "get", id, "-o", `${dir}/out.eml`], ["admin", "list-users"]];
+    const commands = [["queue", "list"], ["queue", "hold", id], ["queue", "delete", id], ["audit", "show", id], ["audit", "verify"], ["original", "purge"], ["original", "get", id, "--request", "R-20261206-AAAAAAAA", "-o", `${dir}/out.eml`], ["admin", "list-users"]];
     for (const r of await Promise.all(commands.map((args) => runCli([...args, "-c", config])))) expectOneLine(r, 1, /EEXIST|ENOTDIR/);
   });
 });
@@ -192,7 +192,8 @@ describe("mumuka original and audit: failures are one line", () => {
     expectOneLine(await runCli(["original", "purge", "-c", config]), 1, /MUMUKA_TEST_ORIGINALS_KEY.*not set; nothing was removed/);
     const id = newAuditId();
     const env = { MUMUKA_TEST_ORIGINALS_KEY: KEY };
-    expectOneLine(await runCli(["original", "get", id, "-o", "/dev/null", "-c", config], { env }), 1, /no retained original/);
+    expectOneLine(await runCli(["original", "request", id, "--reason", "INC-1", "-c", config], { env }), 1, /no retained original/);
+    expectOneLine(await runCli(["original", "get", id, "-o", "/dev/null", "-c", config], { env }), 2, /--request REQ/);
     expectOneLine(await runCli(["audit", "show", id, "-c", config]), 1, /no audit events/);
     const purged = await runCli(["original", "purge", "-c", config], { env });
     expect(purged.code).toBe(0);

@@ -1,6 +1,6 @@
 /**
  * Log search and message detail: pure renderers, and their routes (search,
- * detail, the retained original's download). Nothing to leave half-done.
+ * detail; the retained original is asked for on pages/releases.ts). Nothing to leave half-done.
  *
  * SECURITY: subjects, addresses, file names, remote servers' replies and the
  * sanitized text are sender-controlled: every one is escaped by `html```,
@@ -12,7 +12,6 @@ import type { FastifyPluginAsync } from "fastify";
 import { isAuditId } from "../../lib/ids.ts";
 import type { AuditReader, AuditSink } from "../../audit/audit-types.ts";
 import type { QueueAdmin } from "../../spool/queue-types.ts";
-import type { AdminDeps } from "../admin-types.ts";
 import { parseSearch } from "../http-fns.ts";
 import type { PageKit } from "../page-kit.ts";
 import type { AuditEvent, MessageStatus, MessageSummary } from "../../audit/audit-types.ts";
@@ -26,6 +25,7 @@ import { eventDetails, readStory, type AuthView } from "../story.ts";
 import { roleAtLeast } from "../user-store.ts";
 import { parseAuthFilter, searchByAuth } from "../../authenticate/auth-search.ts";
 import { queueActionsFor } from "./queue.ts";
+import { originalSection } from "./releases.ts";
 
 export const messageStatuses: MessageStatus[] = ["received", "queued", "delivered", "deferred", "bounced", "held", "rejected", "expired", "deleted"];
 
@@ -112,7 +112,7 @@ export function detailPage(
   summary: MessageSummary | undefined,
   events: AuditEvent[],
   queueEntry: QueueEntry | undefined,
-  canDownloadOriginal: boolean,
+  canRequestOriginal: boolean,
 ): Html {
   const { t, user } = ctx;
   const story = readStory(events);
@@ -135,7 +135,7 @@ export function detailPage(
   <dt>${t("rulesApplied")}</dt><dd>${story.rulesApplied.length ? story.rulesApplied.map((r) => html`<span class="tag">${r}</span> `) : t("none")}</dd>
   ${story.auth ? html`<dt>${t("senderAuth")}</dt><dd class="auth">${authPills(story.auth)}</dd>` : ""}
   ${queueEntry ? html`<dt>${t("queue")}</dt><dd>${statusPill(ctx, queueEntry.state)} ${actions.map((a) => html`<a class="button small" href="${href(["queue", auditId, a])}">${t(a)}</a> `)}</dd>` : ""}
-  ${canDownloadOriginal ? html`<dt>${t("original")}</dt><dd><a class="button small" href="${href(["messages", auditId, "original"])}">${t("downloadOriginal")}</a></dd>` : ""}
+  ${canRequestOriginal ? originalSection(ctx, auditId) : ""}
 </dl>
 </section>
 <section class="card">
@@ -184,16 +184,16 @@ export interface MessagesRoutesOptions {
   kit: PageKit;
   audit: Pick<AuditReader, "search" | "story"> & Pick<AuditSink, "record">;
   queue: Pick<QueueAdmin, "get">;
-  originals?: AdminDeps["originals"];
+  /** originals can be asked for (pages/releases.ts) */
+  releasable: boolean;
 }
 
 /**
- * GET /messages, /messages/:id (viewers) and /messages/:id/original
- * (administrators; every download is audited). Audit ids from the path are
+ * GET /messages, /messages/:id (viewers). Audit ids from the path are
  * checked with isAuditId() before any store sees them.
  */
-export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (app, { kit, audit, queue, originals }) => {
-  const { ctxOf, send, fail, log } = kit;
+export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (app, { kit, audit, queue, releasable }) => {
+  const { ctxOf, send, fail } = kit;
 
   kit.route(app, "GET", "/messages", "viewer", async (request, reply) => {
     const ctx = ctxOf(request);
@@ -211,23 +211,7 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
     const [events, found, entry] = await Promise.all([audit.story(id), audit.search({ auditId: id, limit: 1 }), queue.get(id).catch(() => undefined)]);
     const summary = found.rows.find((r) => r.auditId === id);
     if (events.length === 0 && !summary) return fail(request, reply, 404, "notFound");
-    const admin = kit.state(request).user!.role === "admin";
-    return send(reply, detailPage(ctxOf(request), id, summary, events, entry, admin && originals !== undefined));
-  });
-
-  kit.route(app, "GET", "/messages/:id/original", "admin", async (request, reply) => {
-    const id = (request.params as { id: string }).id;
-    if (!isAuditId(id) || !originals) return fail(request, reply, 404, "notFound");
-    const actor = kit.actorOf(request);
-    let stream: NodeJS.ReadableStream;
-    try {
-      stream = await originals.get(id, actor);
-    } catch (error) {
-      log.warn({ err: error, auditId: id }, "admin console: original not available");
-      return fail(request, reply, 404, "notFound");
-    }
-    audit.record({ type: "admin", auditId: id, actor, data: { action: "original-download", ip: request.ip } });
-    // The file name is the audit id (checked above), never the subject: nothing a sender wrote reaches a header.
-    return reply.type("message/rfc822").header("Content-Disposition", `attachment; filename="${id}.eml"`).send(stream);
+    const operator = roleAtLeast(kit.state(request).user!.role, "operator");
+    return send(reply, detailPage(ctxOf(request), id, summary, events, entry, operator && releasable));
   });
 };
