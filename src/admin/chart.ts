@@ -25,13 +25,21 @@ export function niceMax(max: number): number {
   return 10 * pow;
 }
 
-export function dailyChart(days: DailyCounts[], t: Translate): Html {
-  const series: Series[] = [
-    { key: "received", label: t("received"), value: (d) => d.received },
-    { key: "attachmentsRemoved", label: t("attachmentsRemoved"), value: (d) => d.attachmentsRemoved },
-    { key: "problems", label: `${t("held")}・${t("deferred")}・${t("bounced")}`, value: (d) => d.held + d.deferred + d.bounced },
-  ];
-  const max = niceMax(Math.max(0, ...days.flatMap((d) => series.map((s) => s.value(d)))));
+/** One group of bars per day: `values[j]` is the height of series j that day. */
+export interface BarDay {
+  day: string;
+  values: number[];
+}
+
+export interface BarSeries {
+  /** a class of console.css that colours the bar and its swatch */
+  key: string;
+  label: string;
+}
+
+/** Daily bars, one colour per series, with a legend: the dashboard's and the rules replay's chart. */
+export function barChart(days: BarDay[], series: BarSeries[], ariaLabel: string): Html {
+  const max = niceMax(Math.max(0, ...days.flatMap((d) => d.values)));
   const plotW = WIDTH - PAD.left - PAD.right;
   const plotH = HEIGHT - PAD.top - PAD.bottom;
   const slot = plotW / Math.max(1, days.length);
@@ -51,14 +59,27 @@ export function dailyChart(days: DailyCounts[], t: Translate): Html {
     const x0 = PAD.left + i * slot + slot * 0.11;
     const label = d.day.slice(5).replace("-", "/");
     return html`<g>${series.map((s, j) => {
-      const v = s.value(d);
+      const v = d.values[j] ?? 0;
       const top = y(v);
       return html`<rect class="bar ${s.key}" x="${(x0 + j * barW).toFixed(1)}" y="${top.toFixed(1)}" width="${(barW - 1).toFixed(1)}" height="${(PAD.top + plotH - top).toFixed(1)}"><title>${d.day} ${s.label}: ${v}</title></rect>`;
     })}<text class="axis" x="${(PAD.left + i * slot + slot / 2).toFixed(1)}" y="${HEIGHT - PAD.bottom + 16}" text-anchor="middle">${label}</text></g>`;
   });
 
   return html`<figure class="chart">
-<svg viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-label="${t("last14")}" xmlns="http://www.w3.org/2000/svg">${grid}${bars}<line class="baseline" x1="${PAD.left}" x2="${WIDTH - PAD.right}" y1="${PAD.top + plotH}" y2="${PAD.top + plotH}"/></svg>
+<svg viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-label="${ariaLabel}" xmlns="http://www.w3.org/2000/svg">${grid}${bars}<line class="baseline" x1="${PAD.left}" x2="${WIDTH - PAD.right}" y1="${PAD.top + plotH}" y2="${PAD.top + plotH}"/></svg>
 <figcaption><ul class="legend">${series.map((s) => html`<li><span class="swatch ${s.key}"></span>${s.label}</li>`)}</ul></figcaption>
 </figure>`;
+}
+
+export function dailyChart(days: DailyCounts[], t: Translate): Html {
+  const series: Series[] = [
+    { key: "received", label: t("received"), value: (d) => d.received },
+    { key: "attachmentsRemoved", label: t("attachmentsRemoved"), value: (d) => d.attachmentsRemoved },
+    { key: "problems", label: `${t("held")}・${t("deferred")}・${t("bounced")}`, value: (d) => d.held + d.deferred + d.bounced },
+  ];
+  return barChart(
+    days.map((d) => ({ day: d.day, values: series.map((s) => s.value(d)) })),
+    series,
+    t("last14"),
+  );
 }

@@ -22,6 +22,7 @@
  * prints it. Memory is bounded: messages are in flight two per worker, the
  * audit search is paged, and only the sample of changed messages is kept.
  */
+import { jstDay } from "../lib/japan-time.ts";
 import { createHash } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
@@ -109,6 +110,10 @@ export interface ReplayReport {
   /** per render option, "before → after": count */
   render: Record<Exclude<ChangeKind, "outcome">, Record<string, number>>;
   sample: ChangedMessage[];
+  /** changed messages per day of arrival (Japan time, YYYY-MM-DD), for the console's chart */
+  changedByDay: Record<string, number>;
+  /** replayed messages per day of arrival, the chart's context */
+  replayedByDay: Record<string, number>;
 }
 
 /** search pages while collecting the window (MAX_SEARCH_LIMIT of the stores) */
@@ -286,6 +291,8 @@ export async function replayRules(deps: ReplayDeps, options: ReplayOptions): Pro
     rules: [],
     render: { links: {}, language: {}, inlineText: {}, subjectTags: {}, noticeTemplate: {} },
     sample: [],
+    changedByDay: {},
+    replayedByDay: {},
   };
   const fired = new Map<string, { live: number; candidate: number }>();
   const count = (name: string, which: "live" | "candidate") => {
@@ -326,11 +333,14 @@ export async function replayRules(deps: ReplayDeps, options: ReplayOptions): Pro
       const live = view(options.live.decide(result.facts, envelope, at), deps.defaults);
       const candidate = view(options.candidate.decide(result.facts, envelope, at), deps.defaults);
       report.replayed++;
+      const day = jstDay(at);
+      report.replayedByDay[day] = (report.replayedByDay[day] ?? 0) + 1;
       for (const r of live.rules) count(r, "live");
       for (const r of candidate.rules) count(r, "candidate");
       const changes = changesOf(live, candidate);
       if (changes.length === 0) return;
       report.changed++;
+      report.changedByDay[day] = (report.changedByDay[day] ?? 0) + 1;
       for (const c of changes) {
         const bucket = c.kind === "outcome" ? report.outcomes : report.render[c.kind];
         bucket[c.label] = (bucket[c.label] ?? 0) + 1;

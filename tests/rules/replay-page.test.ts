@@ -62,11 +62,18 @@ describe("the console's replay", () => {
     const expected = messages.filter((m) => m.domain === "vendor.example.com" && m.attachment === "xlsx");
     expect(result.report).toMatchObject({ examined: 48, changed: expected.length, outcomes: { "deliver → hold": expected.length } });
     expect(result.report.sample.map((c) => c.auditId).sort()).toEqual(expected.map((m) => m.auditId).sort());
+    // per day of arrival (Japan time): exactly the expected messages, and every replayed one
+    const dayOf = (iso: string) => new Date(Date.parse(iso) + 9 * 3600_000).toISOString().slice(0, 10);
+    const perDay = (list: { receivedAt: string }[]) => list.reduce<Record<string, number>>((acc, m) => ((acc[dayOf(m.receivedAt)] = (acc[dayOf(m.receivedAt)] ?? 0) + 1), acc), {});
+    expect(result.report.changedByDay).toEqual(perDay(expected));
+    expect(Object.values(result.report.replayedByDay).reduce((a, b) => a + b, 0)).toBe(result.report.replayed);
 
     const page = rulesReplayPage(ctx, { candidate: HOLD_VENDOR_XLSX, days: 7, sender: "", limit: 5000 }, { report: result.report }).value;
     expect(page).toContain("この変更で何が変わるか");
     expect(page).toContain(`deliver → hold: <strong>${expected.length}</strong>`);
     for (const m of expected) expect(page).toContain(`<a href="/messages/${m.auditId}">${m.auditId}</a>`);
+    expect(page).toContain("日ごとの変化");
+    expect(page.match(/<rect class="bar problems"/g)?.length).toBe(Object.keys(result.report.replayedByDay).length);
   });
 
   it("shows the problems of invalid candidate rules, escaped, and replays nothing", async () => {

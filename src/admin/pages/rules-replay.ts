@@ -24,6 +24,7 @@ import type { AuditSink } from "../../audit/audit-types.ts";
 import { formatJst } from "../../lib/japan-time.ts";
 import type { ChangedMessage, ReplayReport, TextReplay } from "../../rules/rules-replay.ts";
 import type { RulesProblem } from "../../rules/rules-file.ts";
+import { barChart } from "../chart.ts";
 import { html, href, visible, type Html } from "../html.ts";
 import { field } from "../http-fns.ts";
 import { csrfField, layout, notice, type PageContext } from "../layout.ts";
@@ -52,6 +53,7 @@ const WORDS = {
     notReplayable: "原本なし(保存期間切れ)",
     failed: "失敗",
     changed: "変わる",
+    perDay: "日ごとの変化",
     outcomes: "扱いの変化",
     rules: "ルールの適用数の変化",
     render: "表示の変化",
@@ -75,6 +77,7 @@ const WORDS = {
     notReplayable: "Original gone (retention)",
     failed: "Failed",
     changed: "Changed",
+    perDay: "Changes per day",
     outcomes: "Outcome changes",
     rules: "Rules firing more or less",
     render: "Render options",
@@ -133,6 +136,7 @@ ${r
   <dt>${w.failed}</dt><dd>${r.failed}</dd>
   <dt>${w.changed}</dt><dd><strong>${r.changed}</strong></dd>
 </dl>
+${changesChart(r, w)}
 <h3>${w.outcomes}</h3>${counts(r.outcomes, w.none)}
 <h3>${w.rules}</h3>
 ${r.rules.length ? html`<ul>${r.rules.map((x) => html`<li><span class="tag">${x.name}</span> ${x.live} → ${x.candidate} (${x.delta > 0 ? "+" : ""}${x.delta})</li>`)}</ul>` : html`<p class="muted">${w.none}</p>`}
@@ -147,6 +151,20 @@ ${r.sample.length
 </section>`
   : ""}`,
   );
+}
+
+/** Replayed and changed messages per day of arrival: where in the week the change would bite. */
+function changesChart(r: ReplayReport, w: { replayed: string; changed: string; perDay: string }): Html {
+  const days = [...new Set([...Object.keys(r.replayedByDay), ...Object.keys(r.changedByDay)])].sort();
+  if (days.length === 0) return html``;
+  return html`<h3>${w.perDay}</h3>${barChart(
+    days.map((day) => ({ day, values: [r.replayedByDay[day] ?? 0, r.changedByDay[day] ?? 0] })),
+    [
+      { key: "received", label: w.replayed },
+      { key: "problems", label: w.changed },
+    ],
+    w.perDay,
+  )}`;
 }
 
 export interface RulesReplayRoutesOptions {
