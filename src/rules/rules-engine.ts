@@ -20,6 +20,7 @@
  * attachment or a raw header through, so no rule can switch off the safety
  * invariant.
  */
+import type { ExtractKind } from "../extract/extract-types.ts";
 import type { LinkMode, Language } from "../config/schema.ts";
 import type { MessageFacts } from "../sanitize/sanitize-types.ts";
 import type { Envelope, RuleDecision, RulesEngine } from "./rules-types.ts";
@@ -71,6 +72,8 @@ export interface RuleActions {
   noticeTemplateFile?: string;
   subjectTags: string[];
   inlineText: string[];
+  /** extract_text: the document kinds whose text is extracted ([] = off); the first rule that says wins */
+  extractText?: ExtractKind[];
   hold?: { reason: string; notifyRecipients: boolean };
   reject?: { reason: string; dsn: boolean };
   stop: boolean;
@@ -191,6 +194,7 @@ class Engine implements LoadedRules {
     let noticeTemplate: string | undefined;
     const subjectTags: string[] = [];
     const inlineText: string[] = [];
+    let extractText: ExtractKind[] | undefined;
     const applied: string[] = [];
     let hold: { reason: string; notifyRecipients: boolean } | undefined;
     let reject: { reason: string; dsn: boolean } | undefined;
@@ -215,6 +219,7 @@ class Engine implements LoadedRules {
       if (a.noticeTemplate !== undefined && noticeTemplate === undefined) noticeTemplate = a.noticeTemplate;
       for (const tag of a.subjectTags) if (!subjectTags.includes(tag)) subjectTags.push(tag);
       for (const ext of a.inlineText) if (!inlineText.includes(ext)) inlineText.push(ext);
+      if (a.extractText && extractText === undefined) extractText = a.extractText;
       if (a.hold) hold = hold ? { reason: hold.reason, notifyRecipients: hold.notifyRecipients || a.hold.notifyRecipients } : { ...a.hold };
       if (a.reject) reject = reject ? { reason: reject.reason, dsn: reject.dsn || a.reject.dsn } : { ...a.reject };
       if (a.stop) stopped = true;
@@ -225,6 +230,7 @@ class Engine implements LoadedRules {
     if (language !== undefined) render.language = language;
     if (noticeTemplate !== undefined) render.noticeTemplate = noticeTemplate;
     if (inlineText.length > 0) render.inlineText = inlineText;
+    if (extractText !== undefined) render.extractText = extractText;
     if (reject) return { action: "reject", reason: reject.reason, notifyRecipients: false, dsn: reject.dsn, render, rulesApplied: applied };
     if (hold) return { action: "hold", reason: hold.reason, notifyRecipients: hold.notifyRecipients, dsn: false, render, rulesApplied: applied };
     return { action: "deliver", notifyRecipients: false, dsn: false, render, rulesApplied: applied };

@@ -26,6 +26,7 @@ import { processLinks } from "./links.ts";
 import { EMBEDDED_RE } from "./embedded.ts";
 import { builtinNotice, MANDATORY_EN, MANDATORY_JA, noticeScope, WORDS, type BodyWords } from "./notice.ts";
 import { renderTemplate } from "./notice-template.ts";
+import { extractedSections, extractionReport } from "../extract/section.ts";
 
 /** RFC 5322 2.1.1: a line MUST be at most 998 octets (excluding CRLF) */
 const MAX_LINE_OCTETS = 998;
@@ -232,6 +233,7 @@ export function render(message: AnalyzedMessage, options: RenderOptions): Saniti
   if (!options.withheld) {
     const pieces = [calendarText(content, words), ...renderBlocks(content.blocks, state)].filter((p) => p !== "");
     if (content.limitsHit.includes("maxTextChars") || content.limitsHit.includes("maxHtmlBytes")) pieces.push(words.truncated);
+    pieces.push(...extractedSections(content.extracted, options.language));
     const links = processLinks(pieces.join("\n\n"), options.links, words.linkRemoved);
     found = links.found;
     disarmed = links.disarmed;
@@ -344,6 +346,8 @@ export function render(message: AnalyzedMessage, options: RenderOptions): Saniti
   if (h.date) report.headers.date = h.date;
   if (state.alternative) report.alternative = state.alternative;
   if (options.withheld) report.withheld = options.withheld.reason;
+  const extraction = extractionReport(content.extracted);
+  if (extraction) report.extraction = extraction;
 
   lines.push(tokenHeader("X-Mumuka-Sanitized", summaryHeader(report)));
   if (options.rulesApplied.length) lines.push(unstructuredHeader("X-Mumuka-Rules", options.rulesApplied.map(displaySafe).join(", "), "utf-8"));

@@ -1,0 +1,163 @@
+/**
+ * Text of PDF files with pdf.js (`pdfjs-dist`, its Node "legacy" build): page
+ * by page, in content order, with the Adobe CMaps that Japanese CID fonts
+ * (embedded or not: 90ms-RKSJ-H, UniJIS-UCS2-H, Identity-H + ToUnicode)
+ * need to decode without mojibake.
+ *
+ * pdf.js runs here in this thread ("fake worker": no worker thread of its
+ * own, no fetch, no network): the CMaps come from the caller (`cmaps`), the
+ * standard font data and WebAssembly decoders are not loaded (text needs
+ * neither), no system fonts, no font faces, no XFA, no scripting. pdf.js 6
+ * has no eval path any more (no `new Function` in its build); the
+ * `isEvalSupported: false` option is still passed, so an older pdf.js would
+ * be held to it too. JavaScript, OpenAction, forms and embedded files are only
+ * looked for and listed.
+ *
+ * SECURITY: the PDF is the sender's. Before pdf.js sees it, every Flate
+ * stream is inflated here under the document's decompressed-bytes budget, so
+ * a decompression bomb is refused without pdf.js ever growing a buffer for it;
+ * pages read are bounded (the rest counted as omitted), characters too. Time
+ * and memory are bounded from outside (the extraction worker is stopped).
+ * Pure apart from pdf.js's own module state: no I/O, no clock.
+ */
+import { inflateSync, constants as zlib } from "node:zlib";
+import * as pdfjs from "pdfjs-dist/legacy/build/pdf.mjs";
+import * as pdfjsWorker from "pdfjs-dist/legacy/build/pdf.worker.mjs";
+import type { ActiveContent, ExtractedUnit, ExtractLimits, ExtractionOutput } from "./extract-types.ts";
+import { ExtractError } from "./extract-error.ts";
+import { cleanText, TextBudget } from "./text-budget.ts";
+
+// pdf.js looks for an in-thread worker here before it would start a worker of its own
+(globalThis as { pdfjsWorker?: unknown }).pdfjsWorker = pdfjsWorker;
+
+/** gives the bytes of a packed Adobe CMap ("UniJIS-UCS2-H.bcmap"); undefined when unknown */
+export type CMapSource = (filename: string) => Uint8Array | undefined;
+
+/** a stream dictionary sits just before its `stream` keyword: this much is looked at */
+const DICT_WINDOW = 2048;
+
+/** Markers of content that is never run, only listed (in the file or in its decompressed object streams). */
+function activeIn(text: string, found: Set<ActiveContent>): void {
+  if (/\/(?:JavaScript|JS)\b/.test(text)) found.add("javascript");
+  if (/\/OpenAction\b|\/AA\s*<</.test(text)) found.add("open-action");
+  if (/\/EmbeddedFiles?\b/.test(text)) found.add("embedded-files");
+  if (/\/AcroForm\b|\/XFA\b|\/SubmitForm\b/.test(text)) found.add("forms");
+  if (/\/Launch\b|\/RichMedia\b/.test(text)) found.add("embedded-objects");
+}
+
+/**
+ * Inflates every FlateDecode stream once, under the document's budget: a bomb
+ * is refused before pdf.js runs. Returns what active content the file shows.
+ */
+export function prescanPdf(bytes: Uint8Array, maxInflatedBytes: number): ActiveContent[] {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const latin = buf.toString("latin1");
+  const found = new Set<ActiveContent>();
+  activeIn(latin, found);
+  let inflated = 0;
+  const streamRe = /stream\r?\n/g;
+  for (let m = streamRe.exec(latin); m; m = streamRe.exec(latin)) {
+    const dict = latin.slice(Math.max(0, m.index - DICT_WINDOW), m.index);
+    const dictStart = dict.lastIndexOf("obj");
+    const own = dictStart >= 0 ? dict.slice(dictStart) : dict;
+    const start = m.index + m[0].length;
+    const end = latin.indexOf("endstream", start);
+    if (end < 0) break;
+    streamRe.lastIndex = end;
+    if (!/\/FlateDecode\b|\/Fl\b/.test(own)) continue;
+    const room = maxInflatedBytes - inflated;
+    let out: Buffer;
+    try {
+      // a truncated stream is common in damaged PDFs: take what inflates (SYNC_FLUSH), but never more than the room left
+      out = inflateSync(buf.subarray(start, end), { maxOutputLength: Math.max(1, room), finishFlush: zlib.Z_SYNC_FLUSH });
+    } catch (error) {
+      const e = error as NodeJS.ErrnoException;
+      if (e.code === "ERR_BUFFER_TOO_LARGE" || e instanceof RangeError) {
+        throw new ExtractError("decompression-bomb", `pdf: more than ${maxInflatedBytes} bytes once decompressed`);
+      }
+      continue; // not inflatable here (another filter first, damage): pdf.js will judge
+    }
+    inflated += out.length;
+    if (/\/Type\s*\/ObjStm/.test(own)) activeIn(out.toString("latin1"), found);
+  }
+  return [...found];
+}
+
+/** pdf.js asks this for CMaps (and for font data and wasm, which it does not get) */
+function dataFactory(cmaps: CMapSource) {
+  return class MumukaBinaryData {
+    async fetch({ kind, filename }: { kind: string; filename: string }): Promise<Uint8Array> {
+      if (kind === "cMapUrl") {
+        const data = cmaps(filename);
+        if (data) return data;
+      }
+      throw new Error(`${kind} ${filename} is not available`);
+    }
+  };
+}
+
+interface TextItemLike {
+  str?: string;
+  hasEOL?: boolean;
+}
+
+export async function extractPdf(bytes: Uint8Array, limits: ExtractLimits, cmaps: CMapSource): Promise<ExtractionOutput> {
+  const active = prescanPdf(bytes, limits.maxInflatedBytes);
+  const params = {
+    // a copy: pdf.js takes ownership of the buffer it is given
+    data: new Uint8Array(bytes),
+    useWorkerFetch: false,
+    BinaryDataFactory: dataFactory(cmaps),
+    cMapUrl: "mumuka-cmaps/",
+    cMapPacked: true,
+    useWasm: false,
+    useSystemFonts: false,
+    disableFontFace: true,
+    isEvalSupported: false,
+    enableXfa: false,
+    isOffscreenCanvasSupported: false,
+    isImageDecoderSupported: false,
+    disableRange: true,
+    disableStream: true,
+    disableAutoFetch: true,
+    stopAtErrors: false,
+    verbosity: 0,
+  };
+  const task = pdfjs.getDocument(params as Parameters<typeof pdfjs.getDocument>[0]);
+  let doc: Awaited<typeof task.promise>;
+  try {
+    doc = await task.promise;
+  } catch (error) {
+    const e = error as Error;
+    await task.destroy().catch(() => {});
+    if (e.name === "PasswordException") throw new ExtractError("encrypted", "pdf: password protected");
+    throw new ExtractError("malformed", `pdf: ${e.name}: ${e.message.slice(0, 100)}`);
+  }
+  try {
+    const budget = new TextBudget(limits.maxCharsPerFile);
+    const total = doc.numPages;
+    const units: ExtractedUnit[] = [];
+    for (let n = 1; n <= Math.min(total, limits.maxPages) && !budget.spent; n++) {
+      let text = "";
+      try {
+        const page = await doc.getPage(n);
+        const content = await page.getTextContent();
+        for (const item of content.items as TextItemLike[]) {
+          text += (item.str ?? "") + (item.hasEOL ? "\n" : "");
+        }
+        page.cleanup();
+      } catch (error) {
+        // one unreadable page does not cost the others
+        text = "";
+        if (n === 1 && total === 1) throw new ExtractError("malformed", `pdf: ${(error as Error).message.slice(0, 100)}`);
+      }
+      units.push({ index: n, text: cleanText(budget.take(text)) });
+    }
+    if (total > 0 && units.every((u) => u.text === "")) {
+      return { ok: true, unit: "page", total, units: [], truncated: false, active };
+    }
+    return { ok: true, unit: "page", total, units, truncated: budget.truncated, active };
+  } finally {
+    await task.destroy().catch(() => {});
+  }
+}
