@@ -36,10 +36,30 @@ export type CMapSource = (filename: string) => Uint8Array | undefined;
 /** a stream dictionary sits just before its `stream` keyword: this much is looked at */
 const DICT_WINDOW = 2048;
 
+/** an action that does something on its own (not a plain "go to page" destination) */
+const ACTION_RE = /\/S\s*\/(?:JavaScript|Launch|SubmitForm|ImportData|URI|GoToR|GoToE|Rendition|ResetForm|Hide|Named)\b/;
+
+const MAX_OPEN_ACTIONS = 8;
+
+/** Does the document's OpenAction run something? A destination (open at page 1, zoom) does not. */
+function openActionRuns(text: string): boolean {
+  const re = /\/OpenAction\s*(?:(<<[\s\S]{0,400}?>>)|(\d+)\s+(\d+)\s+R)/g;
+  // a document has one OpenAction (a few with incremental updates): a hostile file with thousands costs no more
+  let looked = 0;
+  for (let m = re.exec(text); m && looked < MAX_OPEN_ACTIONS; m = re.exec(text), looked++) {
+    if (m[1] !== undefined && ACTION_RE.test(m[1])) return true;
+    if (m[2] !== undefined) {
+      const obj = new RegExp(`(?:^|\\s)${m[2]}\\s+${m[3]}\\s+obj\\b([\\s\\S]{0,400}?)endobj`).exec(text);
+      if (obj && ACTION_RE.test(obj[1] ?? "")) return true;
+    }
+  }
+  return false;
+}
+
 /** Markers of content that is never run, only listed (in the file or in its decompressed object streams). */
 function activeIn(text: string, found: Set<ActiveContent>): void {
   if (/\/(?:JavaScript|JS)\b/.test(text)) found.add("javascript");
-  if (/\/OpenAction\b|\/AA\s*<</.test(text)) found.add("open-action");
+  if (openActionRuns(text) || /\/AA\s*<</.test(text)) found.add("open-action");
   if (/\/EmbeddedFiles?\b/.test(text)) found.add("embedded-files");
   if (/\/AcroForm\b|\/XFA\b|\/SubmitForm\b/.test(text)) found.add("forms");
   if (/\/Launch\b|\/RichMedia\b/.test(text)) found.add("embedded-objects");

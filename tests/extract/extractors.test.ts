@@ -212,3 +212,18 @@ describe("Excel dates", () => {
     expect(isDateFormat('#,##0"円"').date).toBe(false);
   });
 });
+
+describe("what a PDF would run", () => {
+  it("does not call an OpenAction that only opens a page active content", async () => {
+    const { buildPdf, pdfStream } = await import("../helpers/documents.ts");
+    const pdf = buildPdf([
+      "<< /Type /Catalog /Pages 2 0 R /OpenAction [3 0 R /Fit] >>",
+      "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+      "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
+      pdfStream("", "BT /F1 12 Tf 72 760 Td (Plain) Tj ET"),
+      "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]);
+    const out = await ok(pdf);
+    expect(out.active).toEqual([]);
+  });
+});
