@@ -110,6 +110,19 @@ describe("extraction in the sanitized body", () => {
     expect(result.report.extraction).toEqual([expect.objectContaining({ status: "skipped", reason: "withheld" })]);
   });
 
+  it("lists a legacy .doc as not extracted and leaves a password-protected PDF to the notice (PPAP, as before)", async () => {
+    const ole = Buffer.concat([Buffer.from([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]), Buffer.alloc(2048)]);
+    const lockedPdf = Buffer.from(fixture("malformed-xref.pdf").toString("latin1").replace("/Size 6", "/Size 6 /Encrypt << /Filter /Standard /V 2 /R 3 >>"), "latin1");
+    const { result, text } = await sanitizeWithExtraction(mail("本文", [["古い.doc", "application/msword", ole], ["locked.pdf", "application/pdf", lockedPdf]]));
+    expect(result.report.extraction).toEqual([
+      expect.objectContaining({ filename: "古い.doc", kind: "legacy-office", status: "skipped", reason: "legacy-format" }),
+      expect.objectContaining({ filename: "locked.pdf", kind: "pdf", status: "skipped", reason: "encrypted" }),
+    ]);
+    expect(text).toContain("旧形式の Office ファイル（.doc / .xls / .ppt）のため、内容は取り出していません");
+    expect(result.report.encrypted.protectedFiles).toBe(1);
+    expect(text).not.toContain("Recovered despite the xref");
+  });
+
   it("costs a message without documents nothing: the extraction worker is not even asked", async () => {
     let calls = 0;
     const counting: ExtractRunner = { run: (...args) => (calls++, runner.run(...args)), close: async () => {} };
