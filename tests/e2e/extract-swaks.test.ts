@@ -3,7 +3,8 @@
  * --attach) carrying a Japanese PDF and an Excel workbook goes through
  * `mumuka serve`; the delivered text/plain body holds both documents' words
  * after the message text, in reading order, without mojibake, and lists the
- * attachments as removed with their SHA-256.
+ * attachments as removed with their SHA-256; the audit trail records, per
+ * attachment, that its text was extracted, with pages and characters.
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -12,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { simpleParser } from "mailparser";
+import Database from "better-sqlite3";
 import { startDownstream } from "../helpers/relay-downstream.ts";
 import { tempDir, waitFor } from "../helpers/relay-helpers.ts";
 import { spawnGateway, writeConfig, type GatewayProcess } from "../helpers/relay-process.ts";
@@ -73,6 +75,21 @@ describe("a message from a real mail client through mumuka serve", () => {
     expect(body).not.toContain("\uFFFD");
     for (const file of ["jp-cid-nonembedded.pdf", "multi-sheet.xlsx"]) {
       expect(body).toContain(createHash("sha256").update(readFileSync(fixture(file))).digest("hex"));
+    }
+    // the audit store is complete once the gateway has stopped
+    gateway.child.kill("SIGTERM");
+    await gateway.exited;
+    const db = new Database(`${dir}/data/audit.sqlite`, { readonly: true });
+    try {
+      const rows = db.prepare("SELECT data FROM audit_events WHERE type = 'sanitized'").all() as { data: string }[];
+      expect(rows).toHaveLength(1);
+      const { report } = JSON.parse(rows[0]!.data) as { report: { extraction: unknown[] } };
+      expect(report.extraction).toEqual([
+        expect.objectContaining({ filename: "mitsumori.pdf", kind: "pdf", status: "extracted", unit: "page", pages: 2, chars: expect.any(Number) }),
+        expect.objectContaining({ filename: "uriage.xlsx", kind: "xlsx", status: "extracted", unit: "sheet", pages: 2, chars: expect.any(Number) }),
+      ]);
+    } finally {
+      db.close();
     }
   });
 });
