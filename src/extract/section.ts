@@ -110,7 +110,8 @@ export function extractedSections(list: readonly ExtractedText[] | undefined, la
       continue;
     }
     const lines = [w.title(name), ...notes];
-    const markers = doc.unit !== "document" && (doc.total ?? 0) + doc.units.length > 1;
+    // a sheet is always named; a page or slide is marked when there is more than one
+    const markers = doc.unit === "sheet" || (doc.unit !== "document" && (doc.total ?? doc.units.length) > 1);
     for (const unit of doc.units) {
       if (markers) lines.push(w.marker(doc.unit, unit.index, unit.name));
       if (unit.text) lines.push(unit.text);

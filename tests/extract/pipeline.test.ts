@@ -213,3 +213,22 @@ describe("hostile documents end as notes; the rest of the message is delivered",
     expect(text).toContain("その後の文書");
   });
 });
+
+describe("section layout", () => {
+  it("marks pages only when there are several, and always names a sheet", async () => {
+    const { text } = await sanitizeWithExtraction(
+      mail("本文", [
+        ["one.pdf", "application/pdf", fixture("malformed-xref.pdf")],
+        ["book.ods", "application/octet-stream", fixture("sheet.ods")],
+      ]),
+    );
+    expect(text).not.toContain("－－ 1 ページ －－");
+    expect(text).toContain("Recovered despite the xref");
+    expect(text).toContain("－－ シート 1「集計」 －－\n地区\t日付");
+  });
+
+  it("speaks English when the notice does", async () => {
+    const { text } = await sanitizeWithExtraction(mail("body", [["q.pdf", "application/pdf", fixture("jp-cid-nonembedded.pdf")]]), { language: "en" });
+    expect(text).toContain("---------- Content of attachment q.pdf (text only, without formatting or images) ----------\n-- page 1 --\n見積書");
+  });
+});
