@@ -37,6 +37,10 @@ function cmap(filename: string): Uint8Array | undefined {
   return data;
 }
 
+// pdf.js may reject a promise of its own after a document is done with (a destroyed task's
+// leftovers): that must not end the thread the next document needs
+process.on("unhandledRejection", () => {});
+
 const port = parentPort!;
 port.on("message", (msg: { id: number; kind: ExtractKind; bytes: Uint8Array; limits: ExtractLimits }) => {
   void extractDocument(msg.kind, msg.bytes, msg.limits, cmap).then(

@@ -37,6 +37,10 @@ export function createExtractRunner(workerUrl?: URL): ExtractRunner {
     });
     worker.unref();
     worker.on("error", () => {});
+    // a thread that dies between documents is not handed the next one
+    worker.once("exit", () => {
+      if (current?.worker === worker) current = undefined;
+    });
     current = { worker, heapMb };
     return worker;
   };
