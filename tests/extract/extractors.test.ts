@@ -117,6 +117,13 @@ describe("Office Open XML", () => {
     expect(out).toMatchObject({ ok: false, reason: "xml-entities" });
   });
 
+  it("never resolves an external entity: the declaration alone refuses the document", async () => {
+    const xml = `<?xml version="1.0"?><!DOCTYPE d [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><w:document xmlns:w="x"><w:body><w:p><w:r><w:t>&xxe;</w:t></w:r></w:p></w:body></w:document>`;
+    const out = await extract(docx([], [], xml));
+    expect(out).toMatchObject({ ok: false, reason: "xml-entities" });
+    expect(JSON.stringify(out)).not.toContain("root:");
+  });
+
   it("refuses a zip bomb dressed as a workbook, whatever size its directory claims", async () => {
     const out = await extract(bombXlsx(64), { maxInflatedBytes: 8 * 1024 * 1024 });
     expect(out).toMatchObject({ ok: false, reason: "decompression-bomb" });
