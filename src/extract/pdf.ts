@@ -13,19 +13,24 @@
  * be held to it too. JavaScript, OpenAction, forms and embedded files are only
  * looked for and listed.
  *
- * SECURITY: the PDF is the sender's. Before pdf.js sees it, every Flate
- * stream is inflated here under the document's decompressed-bytes budget, so
- * a decompression bomb is refused without pdf.js ever growing a buffer for it;
+ * SECURITY: the PDF is the sender's. Before pdf.js sees it, every stream
+ * whose filters can expand (Flate, LZW, RunLength, behind ASCIIHex/ASCII85
+ * too) is decoded or counted here under the document's decompressed-bytes
+ * budget (pdf-filters.ts), so a decompression bomb is refused without pdf.js
+ * ever growing a buffer for it (its buffers live outside the V8 heap limit);
  * pages read are bounded (the rest counted as omitted), characters too. Time
  * and memory are bounded from outside (the extraction worker is stopped).
  * Pure apart from pdf.js's own module state: no I/O, no clock.
  */
-import { inflateSync, constants as zlib } from "node:zlib";
 import * as pdfjs from "pdfjs-dist/legacy/build/pdf.mjs";
 import * as pdfjsWorker from "pdfjs-dist/legacy/build/pdf.worker.mjs";
 import type { ActiveContent, ExtractedUnit, ExtractLimits, ExtractionOutput } from "./extract-types.ts";
 import { ExtractError } from "./extract-error.ts";
 import { cleanText, TextBudget } from "./text-budget.ts";
+import { BombError, decodedSize, filtersOf } from "./pdf-filters.ts";
+
+/** filters whose output can be far larger than their input (with their abbreviations in inline images) */
+const EXPANDING = new Set(["FlateDecode", "Fl", "LZWDecode", "LZW", "RunLengthDecode", "RL"]);
 
 // pdf.js looks for an in-thread worker here before it would start a worker of its own
 (globalThis as { pdfjsWorker?: unknown }).pdfjsWorker = pdfjsWorker;
@@ -66,8 +71,8 @@ function activeIn(text: string, found: Set<ActiveContent>): void {
 }
 
 /**
- * Inflates every FlateDecode stream once, under the document's budget: a bomb
- * is refused before pdf.js runs. Returns what active content the file shows.
+ * Decodes (or counts) every expanding stream once, under the document's
+ * budget: a bomb is refused before pdf.js runs. Returns what active content the file shows.
  */
 export function prescanPdf(bytes: Uint8Array, maxInflatedBytes: number): ActiveContent[] {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -84,21 +89,17 @@ export function prescanPdf(bytes: Uint8Array, maxInflatedBytes: number): ActiveC
     const end = latin.indexOf("endstream", start);
     if (end < 0) break;
     streamRe.lastIndex = end;
-    if (!/\/FlateDecode\b|\/Fl\b/.test(own)) continue;
-    const room = maxInflatedBytes - inflated;
-    let out: Buffer;
+    const filters = filtersOf(own);
+    if (!filters.some((f) => EXPANDING.has(f))) continue;
+    let decoded: ReturnType<typeof decodedSize>;
     try {
-      // a truncated stream is common in damaged PDFs: take what inflates (SYNC_FLUSH), but never more than the room left
-      out = inflateSync(buf.subarray(start, end), { maxOutputLength: Math.max(1, room), finishFlush: zlib.Z_SYNC_FLUSH });
+      decoded = decodedSize(buf.subarray(start, end), filters, maxInflatedBytes - inflated);
     } catch (error) {
-      const e = error as NodeJS.ErrnoException;
-      if (e.code === "ERR_BUFFER_TOO_LARGE" || e instanceof RangeError) {
-        throw new ExtractError("decompression-bomb", `pdf: more than ${maxInflatedBytes} bytes once decompressed`);
-      }
-      continue; // not inflatable here (another filter first, damage): pdf.js will judge
+      if (error instanceof BombError) throw new ExtractError("decompression-bomb", `pdf: more than ${maxInflatedBytes} bytes once decompressed`);
+      throw error;
     }
-    inflated += out.length;
-    if (/\/Type\s*\/ObjStm/.test(own)) activeIn(out.toString("latin1"), found);
+    inflated += decoded.size;
+    if (decoded.bytes && /\/Type\s*\/ObjStm/.test(own)) activeIn(decoded.bytes.toString("latin1"), found);
   }
   return [...found];
 }

@@ -74,6 +74,27 @@ describe("PDF", () => {
     expect(out).toMatchObject({ ok: false, reason: "decompression-bomb" });
   });
 
+  it("refuses the same bomb behind ASCIIHex or ASCII85 (a filter chain), and a RunLength bomb", async () => {
+    for (const shape of ["hex", "a85", "runlength"] as const) {
+      const out = await extract(bombPdf(32, shape), { maxInflatedBytes: 8 * 1024 * 1024 });
+      expect(out, shape).toMatchObject({ ok: false, reason: "decompression-bomb" });
+    }
+  });
+
+  it("still reads text behind a filter chain that is not a bomb", async () => {
+    const { buildPdf, pdfStream } = await import("../helpers/documents.ts");
+    const { deflateSync } = await import("node:zlib");
+    const content = deflateSync(Buffer.from("BT /F1 12 Tf 72 760 Td (Behind two filters) Tj ET"));
+    const pdf = buildPdf([
+      "<< /Type /Catalog /Pages 2 0 R >>",
+      "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+      "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
+      pdfStream("/Filter [/ASCIIHexDecode /FlateDecode]", `${content.toString("hex")}>`),
+      "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]);
+    expect((await ok(pdf)).units[0]!.text).toBe("Behind two filters");
+  });
+
   it("reads at most maxPages of a 5,000-page PDF and counts the rest", async () => {
     const out = await ok(manyPagesPdf(5000), { maxPages: 20 });
     expect(out.total).toBe(5000);

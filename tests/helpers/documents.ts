@@ -131,14 +131,47 @@ export function deflateBomb(mib: number, fill = 0x20): Buffer {
   return Buffer.concat([...Array.from({ length: mib }, () => chunk), Buffer.from([0x03, 0x00])]);
 }
 
-/** A PDF whose page content stream inflates to `mib` MiB (a decompression bomb). */
-export function bombPdf(mib: number): Buffer {
+/** ASCII85 as PDF writes it (with the ~> end marker) */
+function ascii85(data: Buffer): string {
+  let out = "";
+  for (let i = 0; i < data.length; i += 4) {
+    const chunk = Buffer.alloc(4);
+    data.copy(chunk, 0, i, i + 4);
+    const n = Math.min(4, data.length - i);
+    let value = chunk.readUInt32BE(0);
+    if (value === 0 && n === 4) {
+      out += "z";
+      continue;
+    }
+    const digits: string[] = [];
+    for (let j = 0; j < 5; j++) {
+      digits.unshift(String.fromCharCode(33 + (value % 85)));
+      value = Math.floor(value / 85);
+    }
+    out += digits.slice(0, n + 1).join("");
+  }
+  return `${out}~>`;
+}
+
+/**
+ * A PDF whose page content stream decodes to `mib` MiB (a decompression bomb): Flate, the same
+ * behind ASCIIHex or ASCII85 (a filter chain), or RunLength.
+ */
+export function bombPdf(mib: number, shape: "flate" | "hex" | "a85" | "runlength" = "flate"): Buffer {
   const zlibData = Buffer.concat([Buffer.from([0x78, 0xda]), deflateBomb(mib), Buffer.from([0, 0, 0, 0])]);
+  const stream =
+    shape === "flate"
+      ? pdfStream("/Filter /FlateDecode", zlibData)
+      : shape === "hex"
+        ? pdfStream("/Filter [/ASCIIHexDecode /FlateDecode]", `${zlibData.toString("hex")}>`)
+        : shape === "a85"
+          ? pdfStream("/Filter [/A85 /Fl]", ascii85(zlibData))
+          : pdfStream("/Filter /RunLengthDecode", Buffer.concat([Buffer.alloc(mib * 1024 * 8 * 2, Buffer.from([0x81, 0x20])), Buffer.from([0x80])]));
   return buildPdf([
     "<< /Type /Catalog /Pages 2 0 R >>",
     "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
     "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R >>",
-    pdfStream("/Filter /FlateDecode", zlibData),
+    stream,
   ]);
 }
 
