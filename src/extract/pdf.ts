@@ -70,37 +70,77 @@ function activeIn(text: string, found: Set<ActiveContent>): void {
   if (/\/Launch\b|\/RichMedia\b/.test(text)) found.add("embedded-objects");
 }
 
+/** the last "N G obj" in a window (not "endobj"): where the stream's own object starts, and its number */
+function objectHeader(window: string): { at: number; object: number } | undefined {
+  for (let i = window.lastIndexOf("obj"); i > 0; i = window.lastIndexOf("obj", i - 1)) {
+    if (/[A-Za-z]/.test(window[i - 1] ?? "")) continue; // "endobj"
+    const m = /(\d+)\s+\d+\s+$/.exec(window.slice(Math.max(0, i - 24), i));
+    if (m) return { at: i - m[0].length, object: Number(m[1]) };
+  }
+  return undefined;
+}
+
+/** the object numbers a page's /Contents refers to ("/Contents 12 0 R", "/Contents [12 0 R 13 0 R]") */
+function contentRefs(text: string, into: Set<number>): void {
+  for (const m of text.matchAll(/\/Contents\s*(\[[^\]]{0,2000}\]|\d+\s+\d+\s+R)/g)) {
+    for (const ref of m[1]!.matchAll(/(\d+)\s+\d+\s+R/g)) into.add(Number(ref[1]));
+  }
+}
+
 /**
  * Decodes (or counts) every expanding stream once, under the document's
- * budget: a bomb is refused before pdf.js runs. Returns what active content the file shows.
+ * budget: a bomb is refused before pdf.js runs. Returns what active content
+ * the file shows.
+ *
+ * Images are left out (pdf.js reads no image to get text, and a Word export
+ * full of screenshots must not pass for a bomb) — unless a page names the
+ * stream as its content, which is how a bomb dressed as an image would be
+ * read: such a stream is counted like any content. Pages inside object
+ * streams are seen too (their decoded text is searched for /Contents).
  */
 export function prescanPdf(bytes: Uint8Array, maxInflatedBytes: number): ActiveContent[] {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const latin = buf.toString("latin1");
   const found = new Set<ActiveContent>();
   activeIn(latin, found);
+  const contents = new Set<number>();
+  contentRefs(latin, contents);
   let inflated = 0;
-  const streamRe = /stream\r?\n/g;
-  for (let m = streamRe.exec(latin); m; m = streamRe.exec(latin)) {
-    const dict = latin.slice(Math.max(0, m.index - DICT_WINDOW), m.index);
-    const dictStart = dict.lastIndexOf("obj");
-    const own = dictStart >= 0 ? dict.slice(dictStart) : dict;
-    const start = m.index + m[0].length;
-    const end = latin.indexOf("endstream", start);
-    if (end < 0) break;
-    streamRe.lastIndex = end;
-    const filters = filtersOf(own);
-    if (!filters.some((f) => EXPANDING.has(f))) continue;
-    let decoded: ReturnType<typeof decodedSize>;
+  const images: { object: number; data: Buffer; filters: string[] }[] = [];
+  const count = (data: Buffer, filters: string[]) => {
     try {
-      decoded = decodedSize(buf.subarray(start, end), filters, maxInflatedBytes - inflated);
+      const decoded = decodedSize(data, filters, maxInflatedBytes - inflated);
+      inflated += decoded.size;
+      return decoded;
     } catch (error) {
       if (error instanceof BombError) throw new ExtractError("decompression-bomb", `pdf: more than ${maxInflatedBytes} bytes once decompressed`);
       throw error;
     }
-    inflated += decoded.size;
-    if (decoded.bytes && /\/Type\s*\/ObjStm/.test(own)) activeIn(decoded.bytes.toString("latin1"), found);
+  };
+  const streamRe = /stream\r?\n/g;
+  for (let m = streamRe.exec(latin); m; m = streamRe.exec(latin)) {
+    const dict = latin.slice(Math.max(0, m.index - DICT_WINDOW), m.index);
+    const header = objectHeader(dict);
+    const own = header ? dict.slice(header.at) : dict;
+    const start = m.index + m[0].length;
+    const end = latin.indexOf("endstream", start);
+    if (end < 0) break;
+    // past "endstream" itself: its own "stream" must not be taken for the next stream's start
+    streamRe.lastIndex = end + "endstream".length;
+    const filters = filtersOf(own);
+    if (!filters.some((f) => EXPANDING.has(f))) continue;
+    if (/\/Subtype\s*\/Image\b/.test(own)) {
+      images.push({ object: header?.object ?? -1, data: buf.subarray(start, end), filters });
+      continue;
+    }
+    const decoded = count(buf.subarray(start, end), filters);
+    if (decoded.bytes && /\/Type\s*\/ObjStm/.test(own)) {
+      const text = decoded.bytes.toString("latin1");
+      activeIn(text, found);
+      contentRefs(text, contents);
+    }
   }
+  for (const image of images) if (contents.has(image.object)) count(image.data, image.filters);
   return [...found];
 }
 

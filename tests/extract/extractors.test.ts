@@ -12,7 +12,7 @@ import { extractDocument } from "../../src/extract/extract.ts";
 import { documentKindOf } from "../../src/extract/detect.ts";
 import { DEFAULT_EXTRACT_LIMITS, type ExtractionFailure, type ExtractionOutput, type ExtractKind, type ExtractLimits } from "../../src/extract/extract-types.ts";
 import { excelDate, isDateFormat } from "../../src/extract/ooxml.ts";
-import { billionLaughsDocx, bombPdf, bombXlsx, buildZip, docx, manyPagesPdf, xlsx } from "../helpers/documents.ts";
+import { billionLaughsDocx, bombPdf, bombXlsx, buildPdf, buildZip, deflateBomb, docx, manyPagesPdf, pdfStream, xlsx } from "../helpers/documents.ts";
 
 const require = createRequire(import.meta.url);
 const CMAPS = join(dirname(require.resolve("pdfjs-dist/package.json")), "cmaps");
@@ -82,7 +82,6 @@ describe("PDF", () => {
   });
 
   it("still reads text behind a filter chain that is not a bomb", async () => {
-    const { buildPdf, pdfStream } = await import("../helpers/documents.ts");
     const { deflateSync } = await import("node:zlib");
     const content = deflateSync(Buffer.from("BT /F1 12 Tf 72 760 Td (Behind two filters) Tj ET"));
     const pdf = buildPdf([
@@ -93,6 +92,19 @@ describe("PDF", () => {
       "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]);
     expect((await ok(pdf)).units[0]!.text).toBe("Behind two filters");
+  });
+
+  it("finds a bomb stream right after another stream (the \"stream\" inside \"endstream\" is not a start)", async () => {
+    const zlibData = Buffer.concat([Buffer.from([0x78, 0xda]), deflateBomb(32), Buffer.from([0, 0, 0, 0])]);
+    const pdf = buildPdf([
+      "<< /Type /Catalog /Pages 2 0 R >>",
+      "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+      "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents [4 0 R 5 0 R] >>",
+      pdfStream("", "BT ET"),
+      pdfStream("/Filter /FlateDecode", zlibData),
+    ]);
+    const out = await extract(pdf, { maxInflatedBytes: 8 * 1024 * 1024 });
+    expect(out).toMatchObject({ ok: false, reason: "decompression-bomb" });
   });
 
   it("reads at most maxPages of a 5,000-page PDF and counts the rest", async () => {
@@ -243,7 +255,6 @@ describe("Excel dates", () => {
 
 describe("what a PDF would run", () => {
   it("does not call an OpenAction that only opens a page active content", async () => {
-    const { buildPdf, pdfStream } = await import("../helpers/documents.ts");
     const pdf = buildPdf([
       "<< /Type /Catalog /Pages 2 0 R /OpenAction [3 0 R /Fit] >>",
       "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
@@ -253,5 +264,28 @@ describe("what a PDF would run", () => {
     ]);
     const out = await ok(pdf);
     expect(out.active).toEqual([]);
+  });
+});
+
+describe("images in the pre-scan", () => {
+  const zlibBomb = (mib: number) => Buffer.concat([Buffer.from([0x78, 0xda]), deflateBomb(mib), Buffer.from([0, 0, 0, 0])]);
+  const page = (contents: string) =>
+    buildPdf([
+      "<< /Type /Catalog /Pages 2 0 R >>",
+      "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+      `<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> /XObject << /Im1 6 0 R >> >> /Contents ${contents} >>`,
+      pdfStream("", "BT /F1 12 Tf 72 760 Td (Text beside a big picture) Tj ET"),
+      "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+      pdfStream("/Type /XObject /Subtype /Image /Width 4096 /Height 4096 /ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /FlateDecode", zlibBomb(48)),
+    ]);
+
+  it("does not count a large image against the budget: pdf.js reads no image for text", async () => {
+    const out = await ok(page("4 0 R"), { maxInflatedBytes: 8 * 1024 * 1024 });
+    expect(out.units[0]!.text).toBe("Text beside a big picture");
+  });
+
+  it("counts a stream dressed as an image when a page names it as its content", async () => {
+    const out = await extract(page("[4 0 R 6 0 R]"), { maxInflatedBytes: 8 * 1024 * 1024 });
+    expect(out).toMatchObject({ ok: false, reason: "decompression-bomb" });
   });
 });
