@@ -80,6 +80,15 @@ function objectHeader(window: string): { at: number; object: number } | undefine
   return undefined;
 }
 
+/** a stream's /Length: a direct number, or an indirect one ("/Length 7 0 R" → "7 0 obj 1234 endobj") */
+function streamLength(latin: string, dict: string): number | undefined {
+  const m = /\/Length\s+(\d+)(?:\s+(\d+)\s+R)?/.exec(dict);
+  if (!m) return undefined;
+  if (m[2] === undefined) return Number(m[1]);
+  const target = new RegExp(`(?:^|[^0-9])${m[1]}\\s+${m[2]}\\s+obj\\s*(\\d+)\\s*endobj`).exec(latin);
+  return target ? Number(target[1]) : undefined;
+}
+
 /** the object numbers a page's /Contents refers to ("/Contents 12 0 R", "/Contents [12 0 R 13 0 R]") */
 function contentRefs(text: string, into: Set<number>): void {
   for (const m of text.matchAll(/\/Contents\s*(\[[^\]]{0,2000}\]|\d+\s+\d+\s+R)/g)) {
@@ -123,7 +132,11 @@ export function prescanPdf(bytes: Uint8Array, maxInflatedBytes: number): ActiveC
     const header = objectHeader(dict);
     const own = header ? dict.slice(header.at) : dict;
     const start = m.index + m[0].length;
-    const end = latin.indexOf("endstream", start);
+    // the data's end as pdf.js finds it: by /Length (direct or an indirect number) when that lands
+    // on "endstream", else by searching for the keyword (which the data itself may contain)
+    const declared = streamLength(latin, own);
+    const byLength = declared !== undefined && /^\s*endstream/.test(latin.slice(start + declared, start + declared + 16)) ? start + declared : -1;
+    const end = byLength >= 0 ? byLength : latin.indexOf("endstream", start);
     if (end < 0) break;
     // past "endstream" itself: its own "stream" must not be taken for the next stream's start
     streamRe.lastIndex = end + "endstream".length;

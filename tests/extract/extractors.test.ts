@@ -107,6 +107,23 @@ describe("PDF", () => {
     expect(out).toMatchObject({ ok: false, reason: "decompression-bomb" });
   });
 
+  it("finds a bomb whose data carries a false \"endstream\", by its /Length as pdf.js does", async () => {
+    // a stored deflate block holding the bytes "\nendstream\n", then the bomb's blocks: valid data in
+    // which a keyword search would end the stream after a dozen bytes
+    const fake = Buffer.from("\nendstream\n");
+    const stored = Buffer.concat([Buffer.from([0x00, fake.length, 0, ~fake.length & 0xff, 0xff]), fake]);
+    const data = Buffer.concat([Buffer.from([0x78, 0xda]), stored, deflateBomb(32), Buffer.from([0, 0, 0, 0])]);
+    const pdf = buildPdf([
+      "<< /Type /Catalog /Pages 2 0 R >>",
+      "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+      "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R >>",
+      Buffer.concat([Buffer.from(`<< /Filter /FlateDecode /Length 5 0 R >>\nstream\n`), data, Buffer.from("\nendstream")]),
+      String(data.length),
+    ]);
+    const out = await extract(pdf, { maxInflatedBytes: 8 * 1024 * 1024 });
+    expect(out).toMatchObject({ ok: false, reason: "decompression-bomb" });
+  });
+
   it("reads at most maxPages of a 5,000-page PDF and counts the rest", async () => {
     const out = await ok(manyPagesPdf(5000), { maxPages: 20 });
     expect(out.total).toBe(5000);
