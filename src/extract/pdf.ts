@@ -80,11 +80,16 @@ function objectHeader(window: string): { at: number; object: number } | undefine
   return undefined;
 }
 
+/** indirect /Length values looked up in one file (real files have a few dozen at most) */
+const MAX_LENGTH_LOOKUPS = 256;
+
 /** a stream's /Length: a direct number, or an indirect one ("/Length 7 0 R" → "7 0 obj 1234 endobj") */
-function streamLength(latin: string, dict: string): number | undefined {
+function streamLength(latin: string, dict: string, lookups: { left: number }): number | undefined {
   const m = /\/Length\s+(\d+)(?:\s+(\d+)\s+R)?/.exec(dict);
   if (!m) return undefined;
   if (m[2] === undefined) return Number(m[1]);
+  // each lookup reads the whole file: a file of thousands of indirect lengths falls back to the keyword
+  if (lookups.left-- <= 0) return undefined;
   const target = new RegExp(`(?:^|[^0-9])${m[1]}\\s+${m[2]}\\s+obj\\s*(\\d+)\\s*endobj`).exec(latin);
   return target ? Number(target[1]) : undefined;
 }
@@ -126,6 +131,7 @@ export function prescanPdf(bytes: Uint8Array, maxInflatedBytes: number): ActiveC
       throw error;
     }
   };
+  const lookups = { left: MAX_LENGTH_LOOKUPS };
   const streamRe = /stream\r?\n/g;
   for (let m = streamRe.exec(latin); m; m = streamRe.exec(latin)) {
     const dict = latin.slice(Math.max(0, m.index - DICT_WINDOW), m.index);
@@ -134,7 +140,7 @@ export function prescanPdf(bytes: Uint8Array, maxInflatedBytes: number): ActiveC
     const start = m.index + m[0].length;
     // the data's end as pdf.js finds it: by /Length (direct or an indirect number) when that lands
     // on "endstream", else by searching for the keyword (which the data itself may contain)
-    const declared = streamLength(latin, own);
+    const declared = streamLength(latin, own, lookups);
     const byLength = declared !== undefined && /^\s*endstream/.test(latin.slice(start + declared, start + declared + 16)) ? start + declared : -1;
     const end = byLength >= 0 ? byLength : latin.indexOf("endstream", start);
     if (end < 0) break;
