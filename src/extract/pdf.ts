@@ -80,18 +80,22 @@ function objectHeader(window: string): { at: number; object: number } | undefine
   return undefined;
 }
 
-/** indirect /Length values looked up in one file (real files have a few dozen at most) */
-const MAX_LENGTH_LOOKUPS = 256;
-
 /** a stream's /Length: a direct number, or an indirect one ("/Length 7 0 R" → "7 0 obj 1234 endobj") */
-function streamLength(latin: string, dict: string, lookups: { left: number }): number | undefined {
+function streamLength(dict: string, numbers: () => Map<string, number>): number | undefined {
   const m = /\/Length\s+(\d+)(?:\s+(\d+)\s+R)?/.exec(dict);
   if (!m) return undefined;
   if (m[2] === undefined) return Number(m[1]);
-  // each lookup reads the whole file: a file of thousands of indirect lengths falls back to the keyword
-  if (lookups.left-- <= 0) return undefined;
-  const target = new RegExp(`(?:^|[^0-9])${m[1]}\\s+${m[2]}\\s+obj\\s*(\\d+)\\s*endobj`).exec(latin);
-  return target ? Number(target[1]) : undefined;
+  return numbers().get(`${m[1]} ${m[2]}`);
+}
+
+/** every "N G obj <integer> endobj" of the file, found in one pass (built on the first indirect /Length) */
+function numberObjects(latin: string): Map<string, number> {
+  const map = new Map<string, number>();
+  for (const m of latin.matchAll(/(?:^|[^0-9])(\d{1,10})\s+(\d{1,5})\s+obj\s*(\d{1,12})\s*endobj/g)) {
+    const key = `${m[1]} ${m[2]}`;
+    if (!map.has(key)) map.set(key, Number(m[3]));
+  }
+  return map;
 }
 
 /** the object numbers a page's /Contents refers to ("/Contents 12 0 R", "/Contents [12 0 R 13 0 R]") */
@@ -131,7 +135,8 @@ export function prescanPdf(bytes: Uint8Array, maxInflatedBytes: number): ActiveC
       throw error;
     }
   };
-  const lookups = { left: MAX_LENGTH_LOOKUPS };
+  let numbers: Map<string, number> | undefined;
+  const lookup = () => (numbers ??= numberObjects(latin));
   const streamRe = /stream\r?\n/g;
   for (let m = streamRe.exec(latin); m; m = streamRe.exec(latin)) {
     const dict = latin.slice(Math.max(0, m.index - DICT_WINDOW), m.index);
@@ -140,7 +145,7 @@ export function prescanPdf(bytes: Uint8Array, maxInflatedBytes: number): ActiveC
     const start = m.index + m[0].length;
     // the data's end as pdf.js finds it: by /Length (direct or an indirect number) when that lands
     // on "endstream", else by searching for the keyword (which the data itself may contain)
-    const declared = streamLength(latin, own, lookups);
+    const declared = streamLength(own, lookup);
     const byLength = declared !== undefined && /^\s*endstream/.test(latin.slice(start + declared, start + declared + 16)) ? start + declared : -1;
     const end = byLength >= 0 ? byLength : latin.indexOf("endstream", start);
     if (end < 0) break;
