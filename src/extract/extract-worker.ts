@@ -42,8 +42,12 @@ function cmap(filename: string): Uint8Array | undefined {
 process.on("unhandledRejection", () => {});
 
 const port = parentPort!;
-port.on("message", (msg: { id: number; kind: ExtractKind; bytes: Uint8Array; limits: ExtractLimits }) => {
-  void extractDocument(msg.kind, msg.bytes, msg.limits, cmap).then(
+/** share of a document's time budget after which no further page is started (the rest is the margin to answer) */
+const SOFT_SHARE = 0.8;
+
+port.on("message", (msg: { id: number; kind: ExtractKind; bytes: Uint8Array; limits: ExtractLimits; timeoutMs: number }) => {
+  const soft = performance.now() + msg.timeoutMs * SOFT_SHARE;
+  void extractDocument(msg.kind, msg.bytes, msg.limits, cmap, () => performance.now() > soft).then(
     (result) => port.postMessage({ id: msg.id, result }),
     (error: unknown) => port.postMessage({ id: msg.id, result: { ok: false, reason: "worker-failed", detail: String((error as Error)?.message ?? error).slice(0, 100), active: [] } }),
   );

@@ -19,13 +19,15 @@ export async function extractDocument(
   bytes: Uint8Array,
   limits: ExtractLimits,
   cmaps: CMapSource,
+  /** asked between pages: true once the caller's time is nearly up (the pages read so far are kept) */
+  enough: () => boolean = () => false,
 ): Promise<ExtractionOutput | ExtractionFailure> {
   try {
     switch (kind) {
       case "pdf": {
         // loaded on first use: pdf.js is large, and a message without a PDF should not pay for it
         const { extractPdf } = await import("./pdf.ts");
-        return await extractPdf(bytes, limits, cmaps);
+        return await extractPdf(bytes, limits, cmaps, enough);
       }
       case "docx":
       case "xlsx":

@@ -186,7 +186,12 @@ interface TextItemLike {
   hasEOL?: boolean;
 }
 
-export async function extractPdf(bytes: Uint8Array, limits: ExtractLimits, cmaps: CMapSource): Promise<ExtractionOutput> {
+/**
+ * `enough` is asked between pages (the caller's clock, not ours): once it says so, the pages read
+ * so far are the result and the rest count as omitted, rather than losing everything to the
+ * hard time limit.
+ */
+export async function extractPdf(bytes: Uint8Array, limits: ExtractLimits, cmaps: CMapSource, enough: () => boolean = () => false): Promise<ExtractionOutput> {
   const active = prescanPdf(bytes, limits.maxInflatedBytes);
   const params = {
     // a copy: pdf.js takes ownership of the buffer it is given
@@ -222,7 +227,7 @@ export async function extractPdf(bytes: Uint8Array, limits: ExtractLimits, cmaps
     const budget = new TextBudget(limits.maxCharsPerFile);
     const total = doc.numPages;
     const units: ExtractedUnit[] = [];
-    for (let n = 1; n <= Math.min(total, limits.maxPages) && !budget.spent; n++) {
+    for (let n = 1; n <= Math.min(total, limits.maxPages) && !budget.spent && !(n > 1 && enough()); n++) {
       let text = "";
       try {
         const page = await doc.getPage(n);

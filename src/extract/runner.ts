@@ -78,7 +78,7 @@ export function createExtractRunner(workerUrl?: URL): ExtractRunner {
         worker.on("message", onMessage);
         worker.on("error", onError);
         worker.on("exit", onExit);
-        worker.postMessage({ id, kind, bytes, limits });
+        worker.postMessage({ id, kind, bytes, limits, timeoutMs });
       });
     },
     async close() {

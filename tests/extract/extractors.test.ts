@@ -131,6 +131,14 @@ describe("PDF", () => {
     expect(out.units.every((u) => u.text === "Page text")).toBe(true);
   });
 
+  it("keeps the pages read so far when the caller says time is nearly up", async () => {
+    let asked = 0;
+    const out = await extractDocument("pdf", manyPagesPdf(50), DEFAULT_EXTRACT_LIMITS, cmaps, () => ++asked > 3);
+    if (!out.ok) throw new Error(out.reason);
+    expect(out.total).toBe(50);
+    expect(out.units).toHaveLength(4);
+  });
+
   it("calls garbage with a PDF header malformed", async () => {
     const out = await extract(Buffer.from("%PDF-1.7\nthis is not a PDF at all\n%%EOF\n"));
     expect(out.ok).toBe(false);
