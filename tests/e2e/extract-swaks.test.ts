@@ -17,6 +17,7 @@ import Database from "better-sqlite3";
 import { startDownstream } from "../helpers/relay-downstream.ts";
 import { tempDir, waitFor } from "../helpers/relay-helpers.ts";
 import { spawnGateway, writeConfig, type GatewayProcess } from "../helpers/relay-process.ts";
+import { findProgram, requirement } from "../helpers/requirements.ts";
 
 const run = promisify(execFile);
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/extract/${name}`, import.meta.url));
@@ -27,7 +28,9 @@ afterEach(async () => {
   for (const s of stops.splice(0)) await s();
 });
 
-describe("a message from a real mail client through mumuka serve", () => {
+const missing = requirement("swaks", findProgram("swaks") ? undefined : "not on PATH (apt-get install swaks)");
+
+describe.skipIf(missing !== "")("a message from a real mail client through mumuka serve", () => {
   it("arrives with the PDF's and the workbook's words in the body and the files listed as removed", async () => {
     const down = await startDownstream();
     stops.push(() => down.stop());
