@@ -14,6 +14,7 @@ import { createExtractRunner, extractInto, type ExtractRunner } from "../../src/
 import type { RenderOptions } from "../../src/sanitize/sanitize-types.ts";
 import { attachment, message, multipart, part } from "../helpers/mime-builders.ts";
 import { testOptions } from "../helpers/options.ts";
+import { assertSanitized } from "../helpers/invariant.ts";
 import { billionLaughsDocx, bombPdf, bombXlsx, docx, manyPagesPdf } from "../helpers/documents.ts";
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/extract/${name}`, import.meta.url));
@@ -63,6 +64,8 @@ describe("extraction in the sanitized body", () => {
       expect.objectContaining({ filename: "売上.xlsx", kind: "xlsx", status: "extracted", unit: "sheet", pages: 2, shown: 2 }),
     ]);
     expect(result.report.extraction![0]!.chars).toBeGreaterThan(40);
+    // the message with the sections still keeps every promise of the safety invariant
+    await assertSanitized(result);
   });
 
   it("decides by the bytes: a workbook named .txt is read as a workbook, a text file named .pdf is not read", async () => {
@@ -162,6 +165,7 @@ describe("hostile documents end as notes; the rest of the message is delivered",
     expect(text).toContain("Recovered despite the xref");
     expect(text).toContain("みかん\t80");
     expect(result.report.attachments).toHaveLength(files.length);
+    await assertSanitized(result);
   });
 
   it("stops a document past its time budget, replaces the worker, and reads the next document", async () => {
