@@ -14,7 +14,7 @@
  *
  *   node bench/run.ts [--messages 2000] [--sessions 10] [--size 2000]
  *                     [--sender auto|smtp-source|node] [--mime] [--sink auto|smtp-sink|node]
- *                     [--warmup N] [--config-extra YAML] [--auth on|off]
+ *                     [--warmup N] [--config-extra YAML] [--auth on|off] [--documents] [--pdf-pages N]
  *
  * --warmup N first relays N messages unmeasured, so the figures are those of a
  * running gateway (V8 has compiled the hot code) rather than of its first seconds.
@@ -24,6 +24,12 @@
  * otherwise both are small Node SMTP peers in this process. `--mime` sends a
  * multipart message (HTML + a small attachment: the sanitizer converts the HTML,
  * disarms the link and removes the attachment) instead of plain text.
+ *
+ * `--documents` sends a message with a text part, a Japanese PDF and a two-sheet
+ * workbook (tests/fixtures/extract/) whose text the gateway extracts into the
+ * body; `--pdf-pages N` replaces that PDF by a generated Japanese one of N
+ * pages (300 pages ≈ 1 MB). Extraction on and off: add
+ * `--config-extra 'sanitize: { extractText: [] }'` for off.
  *
  * Only loopback addresses are used; the run is bounded by a timeout.
  *
@@ -37,6 +43,7 @@
  * relay and mumuka alternately, cold, on realistic 5 KB and 100 KB MIME.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
@@ -56,7 +63,9 @@ const TIMEOUT_MS = 10 * 60 * 1000;
 const messages = Number(arg("messages", "2000"));
 const sessions = Number(arg("sessions", "10"));
 const size = Number(arg("size", "2000"));
-const mime = process.argv.includes("--mime");
+const documents = process.argv.includes("--documents") || process.argv.includes("--pdf-pages");
+const pdfPages = Number(arg("pdf-pages", "0"));
+const mime = process.argv.includes("--mime") || documents;
 /** messages sent (and relayed) before the measurement: a gateway runs for months, its code is compiled and warm */
 const warmup = Number(arg("warmup", "0"));
 /** YAML appended to the gateway's configuration, e.g. --config-extra 'originals: { retentionDays: 0 }' */
@@ -105,7 +114,51 @@ async function startSink(port: number): Promise<{ stop(): Promise<void> }> {
   return { stop: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
+/** base64 in 76-character lines */
+const b64 = (bytes: Buffer) => bytes.toString("base64").replace(/.{76}/g, "$&\r\n");
+
+let documentParts: string[] = [];
+
+/** the documents of --documents: the committed fixtures, or a generated PDF of --pdf-pages pages */
+async function loadDocuments(): Promise<void> {
+  const fixture = (name: string) => readFileSync(path.join(root, "tests/fixtures/extract", name));
+  let pdf: Buffer = fixture("jp-cid-nonembedded.pdf");
+  if (pdfPages > 0) {
+    const { japanesePdf } = await import("../tests/helpers/documents.ts");
+    const line = "令和８年度予算の執行状況について、各課の報告を取りまとめました。";
+    pdf = japanesePdf(Array.from({ length: pdfPages }, (_, p) => Array.from({ length: 30 }, (_, l) => `${p + 1}-${l + 1} ${line}`)));
+  }
+  const attach = (name: string, type: string, bytes: Buffer) =>
+    [`--b`, `Content-Type: ${type}; name="${name}"`, `Content-Disposition: attachment; filename="${name}"`, "Content-Transfer-Encoding: base64", "", b64(bytes)].join("\r\n");
+  documentParts = [
+    attach("mitsumori.pdf", "application/pdf", pdf),
+    attach("uriage.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", fixture("multi-sheet.xlsx")),
+  ];
+  process.stderr.write(`bench: documents: a ${Math.round(pdf.length / 1024)} KB PDF and a ${Math.round(fixture("multi-sheet.xlsx").length / 1024)} KB workbook\n`);
+}
+
+function documentsMessage(i: number): string {
+  return [
+    "From: Bench <bench@example.com>",
+    "To: staff@city.example.lg.jp",
+    `Subject: bench ${i}`,
+    `Message-ID: <bench-${i}@example.com>`,
+    "MIME-Version: 1.0",
+    'Content-Type: multipart/mixed; boundary="b"',
+    "",
+    "--b",
+    "Content-Type: text/plain; charset=utf-8",
+    "Content-Transfer-Encoding: 8bit",
+    "",
+    "見積書と売上表を送ります。",
+    ...documentParts,
+    "--b--",
+    "",
+  ].join("\r\n");
+}
+
 function mimeMessage(i: number): string {
+  if (documents) return documentsMessage(i);
   const filler = "これは性能測定用のメールです。This is a benchmark message.\r\n".repeat(Math.max(1, Math.floor(size / 80)));
   return [
     "From: Bench <bench@example.com>",
@@ -200,6 +253,7 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "mumuka-bench-"));
   const [smtpPort, sinkPort] = [await freePort(), await freePort()];
   const config = path.join(dir, "mumuka.yaml");
+  if (documents) await loadDocuments();
   const authDns = authMode ? await startAuthDns() : undefined;
   if (authDns) {
     signedMessage = authDns.message;
@@ -265,6 +319,7 @@ async function main(): Promise<void> {
       auth: authMode || null,
       // with verification on: the lookups the loopback DNS server answered (a warm cache asks almost nothing)
       dnsQueries: authDns ? authDns.dns.queries.length : null,
+      documents: documents ? { pdfPages: pdfPages || 2, extraction: !/extractText:\s*\[\s*\]/.test(extraConfig) } : false,
       receiveSeconds: +((tReceived - t0) / 1000).toFixed(2),
       totalSeconds: +((tDone - t0) / 1000).toFixed(2),
       receivedPerSecond: Math.round(messages / ((tReceived - t0) / 1000)),

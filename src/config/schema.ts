@@ -12,6 +12,7 @@
  */
 import { isIPv4, isIPv6 } from "node:net";
 import { z } from "zod";
+import { DEFAULT_EXTRACT_LIMITS, EXTRACT_KINDS } from "../extract/extract-types.ts";
 
 const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
@@ -50,6 +51,21 @@ export const limitsSchema = z.strictObject({
   maxTimeMs: positiveInt.default(30_000),
 });
 
+/** Budgets of text extraction from attachments (see src/extract/extract-types.ts for each). */
+const d = DEFAULT_EXTRACT_LIMITS;
+export const extractLimitsSchema = z.strictObject({
+  maxPages: positiveInt.default(d.maxPages),
+  maxSheets: positiveInt.default(d.maxSheets),
+  maxCells: positiveInt.default(d.maxCells),
+  maxCharsPerFile: positiveInt.default(d.maxCharsPerFile),
+  maxCharsTotal: positiveInt.default(d.maxCharsTotal),
+  maxInflatedBytes: positiveInt.default(d.maxInflatedBytes),
+  maxXmlDepth: positiveInt.default(d.maxXmlDepth),
+  maxTimeMsPerFile: positiveInt.default(d.maxTimeMsPerFile),
+  maxTimeMsPerMessage: positiveInt.default(d.maxTimeMsPerMessage),
+  maxMemoryMb: z.number().int().min(32).default(d.maxMemoryMb),
+});
+
 export const sanitizeSchema = z.strictObject({
   charset: z.enum(outputCharsets).default("utf-8"),
   links: z.enum(linkModes).default("defang"),
@@ -58,6 +74,9 @@ export const sanitizeSchema = z.strictObject({
   noticeTemplate: z.string().optional(),
   alternative: z.enum(alternativeChoices).default("auto"),
   limits: limitsSchema.default(limitsSchema.parse({})),
+  /** document kinds whose text is extracted into the body (src/extract/); [] turns extraction off */
+  extractText: z.array(z.enum(EXTRACT_KINDS)).default([...EXTRACT_KINDS]),
+  extractLimits: extractLimitsSchema.default(extractLimitsSchema.parse({})),
 });
 
 export const smtpSchema = z.strictObject({

@@ -102,6 +102,7 @@ function printDecision(d: RuleDecision): string {
   if (d.render.language) lines.push(`  notice language: ${d.render.language}`);
   if (d.render.noticeTemplate !== undefined) lines.push("  notice template: from the rules");
   if (d.render.inlineText) lines.push(`  inline text of: ${d.render.inlineText.map((e) => `.${e}`).join(", ")}`);
+  if (d.render.extractText) lines.push(`  extract text of: ${d.render.extractText.length ? d.render.extractText.join(", ") : "(off)"}`);
   return lines.join("\n");
 }
 

@@ -21,6 +21,7 @@
  * invariant.
  */
 import type { AuthVerdict } from "../authenticate/auth-types.ts";
+import type { ExtractKind } from "../extract/extract-types.ts";
 import type { LinkMode, Language } from "../config/schema.ts";
 import type { MessageFacts } from "../sanitize/sanitize-types.ts";
 import type { Envelope, RuleDecision, RuleListMatch, RulesEngine } from "./rules-types.ts";
@@ -98,6 +99,8 @@ export interface RuleActions {
   noticeTemplateFile?: string;
   subjectTags: string[];
   inlineText: string[];
+  /** extract_text: the document kinds whose text is extracted ([] = off); the first rule that says wins */
+  extractText?: ExtractKind[];
   hold?: { reason: string; notifyRecipients: boolean };
   reject?: { reason: string; dsn: boolean };
   stop: boolean;
@@ -244,6 +247,7 @@ class Engine implements LoadedRules {
     let noticeTemplate: string | undefined;
     const subjectTags: string[] = [];
     const inlineText: string[] = [];
+    let extractText: ExtractKind[] | undefined;
     const applied: string[] = [];
     const matches: RuleListMatch[] = [];
     let hold: { reason: string; notifyRecipients: boolean } | undefined;
@@ -270,6 +274,7 @@ class Engine implements LoadedRules {
       if (a.noticeTemplate !== undefined && noticeTemplate === undefined) noticeTemplate = a.noticeTemplate;
       for (const tag of a.subjectTags) if (!subjectTags.includes(tag)) subjectTags.push(tag);
       for (const ext of a.inlineText) if (!inlineText.includes(ext)) inlineText.push(ext);
+      if (a.extractText && extractText === undefined) extractText = a.extractText;
       if (a.hold) hold = hold ? { reason: hold.reason, notifyRecipients: hold.notifyRecipients || a.hold.notifyRecipients } : { ...a.hold };
       if (a.reject) reject = reject ? { reason: reject.reason, dsn: reject.dsn || a.reject.dsn } : { ...a.reject };
       if (a.stop) stopped = true;
@@ -280,6 +285,7 @@ class Engine implements LoadedRules {
     if (language !== undefined) render.language = language;
     if (noticeTemplate !== undefined) render.noticeTemplate = noticeTemplate;
     if (inlineText.length > 0) render.inlineText = inlineText;
+    if (extractText !== undefined) render.extractText = extractText;
     const listed = matches.length > 0 ? { matches } : {};
     if (reject) return { action: "reject", reason: reject.reason, notifyRecipients: false, dsn: reject.dsn, render, rulesApplied: applied, ...listed };
     if (hold) return { action: "hold", reason: hold.reason, notifyRecipients: hold.notifyRecipients, dsn: false, render, rulesApplied: applied, ...listed };

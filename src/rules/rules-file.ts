@@ -14,6 +14,7 @@
  * passes, so it can run in a worker thread. YAML anchors/aliases are refused
  * (no alias expansion bombs, and rules stay readable top to bottom).
  */
+import { EXTRACT_KINDS, type ExtractKind } from "../extract/extract-types.ts";
 import { createHash } from "node:crypto";
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from "yaml";
 import { languages, linkModes, type Language, type LinkMode } from "../config/schema.ts";
@@ -96,7 +97,7 @@ const CONDITION_KEYS = [
 const LIST_KEYS = ["file"] as const;
 const ATTACHMENT_KEYS = ["name", "ext", "declared_type", "sniffed_type", "type_mismatch", "encrypted"] as const;
 const SUBJECT_KEYS = ["contains", "glob"] as const;
-const ACTION_KEYS = ["links", "language", "notice_template", "subject_tag", "inline_text", "hold", "reject", "stop"] as const;
+const ACTION_KEYS = ["links", "language", "notice_template", "subject_tag", "inline_text", "extract_text", "hold", "reject", "stop"] as const;
 const HOLD_KEYS = ["reason", "notify_recipients"] as const;
 const REJECT_KEYS = ["reason", "dsn"] as const;
 
@@ -819,6 +820,30 @@ function actions(w: Walker, node: Node | null, ruleName: string, options: ParseR
             if (!a.inlineText.includes(ext)) a.inlineText.push(ext);
           } else {
             w.err(item.node, `inline_text: "${item.value}" is not a plain-text extension; only ${INLINE_TEXT_EXTENSIONS.join(", ")} can be shown as text (other files are always removed)`);
+            ok = false;
+          }
+        }
+        break;
+      }
+      case "extract_text": {
+        // true: every kind; false: none; a list: those kinds (src/extract/: the text is display-safe text, the file is still removed)
+        const node = value as Node | null;
+        if (isScalar(node) && typeof node.value === "boolean") {
+          a.extractText = node.value ? [...EXTRACT_KINDS] : [];
+          break;
+        }
+        const list = w.strings(value, "extract_text");
+        if (!list) {
+          ok = false;
+          break;
+        }
+        a.extractText = [];
+        for (const item of list) {
+          const kind = item.value.trim().toLowerCase().replace(/^\*?\./, "");
+          if ((EXTRACT_KINDS as readonly string[]).includes(kind)) {
+            if (!a.extractText.includes(kind as ExtractKind)) a.extractText.push(kind as ExtractKind);
+          } else {
+            w.err(item.node, `extract_text: "${item.value}" is not a document kind text can be extracted from (${EXTRACT_KINDS.join(", ")}), nor true / false`);
             ok = false;
           }
         }

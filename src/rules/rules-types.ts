@@ -19,7 +19,7 @@ export interface Envelope {
 }
 
 /** The presentation fields a rule may change. */
-export type RuleRenderOverrides = Partial<Pick<RenderOptions, "links" | "language" | "noticeTemplate" | "inlineText">> & {
+export type RuleRenderOverrides = Partial<Pick<RenderOptions, "links" | "language" | "noticeTemplate" | "inlineText" | "extractText">> & {
   /** appended in rule order, e.g. ["[外部]"] */
   subjectTags: string[];
 };

@@ -21,6 +21,7 @@ import { parentPort } from "node:worker_threads";
 import { analyze, render } from "../sanitize/index.ts";
 import type { Limits } from "../config/schema.ts";
 import type { AnalyzedMessage, RenderOptions } from "../sanitize/sanitize-types.ts";
+import { createExtractRunner, extractInto } from "../extract/index.ts";
 
 type Request =
   | ({ type: "analyze"; limits: Limits; render?: RenderOptions } & ({ file: string; offset: number; length: number } | { bytes: Uint8Array }))
@@ -28,6 +29,13 @@ type Request =
   | { type: "drop" };
 
 let current: AnalyzedMessage | undefined;
+/** text extraction from attachments, in a thread of its own (started on the first document) */
+const extractRunner = createExtractRunner();
+/** extraction ends this long before the job's time budget, so rendering still fits in it */
+const EXTRACT_MARGIN_MS = 500;
+/** when the current job's time budget ends (performance.now() scale) */
+let deadline = 0;
+const clock = (): number => performance.now();
 
 /** messages up to 1 MiB (nearly all mail) are read from the spool with one read; larger ones are streamed (bounded memory) */
 const READ_ONCE_BYTES = 1024 * 1024;
@@ -76,10 +84,12 @@ async function handle(request: Request): Promise<void> {
     // the analyzer's own time budget (the pool also enforces one from outside); a timer cleared at
     // the end, not AbortSignal.timeout(), whose timer would outlive every message by the whole budget
     const budget = new AbortController();
+    deadline = clock() + request.limits.maxTimeMs - EXTRACT_MARGIN_MS;
     const timer = setTimeout(() => budget.abort(), request.limits.maxTimeMs);
     const analyzed = await analyze(input, request.limits, budget.signal).finally(() => clearTimeout(timer));
     if (request.render) {
       // eager: no rules to consult, render at once and send facts with the result
+      await extractInto(analyzed, request.render, extractRunner, clock, deadline);
       const result = await render(analyzed, request.render);
       port.postMessage({ type: "rendered", facts: analyzed.facts, message: result.message, report: result.report, text: result.text });
       return;
@@ -89,6 +99,7 @@ async function handle(request: Request): Promise<void> {
     port.postMessage({ type: "analyzed", facts: analyzed.facts, limitsHit: analyzed.content?.limitsHit ?? [] });
   } else if (request.type === "render") {
     if (!current) throw new Error("render without analysis");
+    await extractInto(current, request.options, extractRunner, clock, deadline);
     const result = await render(current, request.options);
     current = undefined;
     const message = result.message;

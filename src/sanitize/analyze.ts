@@ -50,6 +50,7 @@ import { htmlCharset, htmlToText } from "./html-text.ts";
 import { parseCalendar } from "./calendar.ts";
 import { extractEmbedded, type EmbeddedFile, type EmbeddedKind } from "./embedded.ts";
 import { unflow } from "./flowed.ts";
+import { createDocumentKeeper, type DocumentKeeper } from "../extract/keep.ts";
 
 /** a file name longer than this is cut (no file system accepts more than 255) */
 const MAX_FILENAME_CHARS = 255;
@@ -145,6 +146,8 @@ interface Ctx {
   htmlSinceYield: number;
   /** files already cut out of each part's text (a part may be cut in several pieces) */
   embeddedCount: Map<NodeRec, number>;
+  /** bytes of document attachments kept (bounded) for text extraction */
+  documents: DocumentKeeper;
 }
 
 const TEXT_LIKE = new Set(["message/delivery-status", "message/disposition-notification", "text/rfc822-headers", "message/feedback-report", "text/enriched", "text/richtext"]);
@@ -315,6 +318,7 @@ function onDecoded(ctx: Ctx, rec: NodeRec, data: Buffer): Promise<void> | void {
   rec.size += data.length;
   rec.hash?.update(data);
   rec.sniffer?.update(data);
+  if (rec.role === "attachment") ctx.documents.update(rec, data);
   const textAttachment = rec.role === "attachment" && rec.contentType.startsWith("text/");
   if (keepsText(rec.role) || textAttachment) {
     // budgets are global, taken as bytes arrive: 500 text parts cannot each hold a full budget
@@ -727,6 +731,7 @@ function finishLeaf(ctx: Ctx, rec: NodeRec): void {
     default: {
       rec.removed = removedPart(ctx, rec);
       ctx.attachments.push(rec.removed);
+      ctx.documents.finish(rec, rec.removed);
       if (rec.contentType.startsWith("text/") && rec.filename) {
         const text = budgetText(ctx, rec, withoutEmbedded(ctx, rec, bodySafe(decodeKept(ctx, rec))));
         rec.blocks = [{ kind: "attachmentText", path: rec.path, filename: rec.filename, extension: extensionOf(rec.filename), text }];
@@ -857,6 +862,7 @@ export async function analyze(input: Readable | Buffer, limits: Limits, signal?:
     textBytesLeft: limits.maxTextChars * BYTES_PER_CHAR,
     probeBytesLeft: PROBE_BYTES * 4,
     attachmentTextBytesLeft: limits.maxTextChars * BYTES_PER_CHAR,
+    documents: createDocumentKeeper(),
   };
   const rawHash = createHash("sha256");
   let rawSize = 0;
@@ -938,6 +944,7 @@ export async function analyze(input: Readable | Buffer, limits: Limits, signal?:
     forwarded: ctx.forwarded,
     encrypted: ctx.encrypted,
   };
+  if (ctx.documents.documents.length > 0) content.documents = ctx.documents.documents;
   const message: AnalyzedMessage = {
     facts: {
       from: headers.from,

@@ -44,6 +44,8 @@ export function renderOptionsFromConfig(
     alternative: config.alternative,
     subjectTags: [],
     inlineText: [],
+    extractText: [...config.extractText],
+    extractLimits: { ...config.extractLimits },
     rulesApplied: [],
     auditId: ids.auditId,
     now: ids.now,

@@ -31,6 +31,7 @@ import { builtinNotice, MANDATORY_EN, MANDATORY_JA, noticeScope, WORDS, type Bod
 import { renderTemplate } from "./notice-template.ts";
 import { authResultsTokens, authSummaryTokens } from "../authenticate/auth-header.ts";
 import { senderUnverified } from "../authenticate/auth-types.ts";
+import { extractedSections, extractionReport } from "../extract/section.ts";
 
 /** RFC 5322 2.1.1: a line MUST be at most 998 octets (excluding CRLF) */
 const MAX_LINE_OCTETS = 998;
@@ -242,6 +243,7 @@ export function render(message: AnalyzedMessage, options: RenderOptions): Saniti
   if (!options.withheld) {
     const pieces = [calendarText(content, words), ...renderBlocks(content.blocks, state)].filter((p) => p !== "");
     if (content.limitsHit.includes("maxTextChars") || content.limitsHit.includes("maxHtmlBytes")) pieces.push(words.truncated);
+    pieces.push(...extractedSections(content.extracted, options.language));
     const links = processLinks(pieces.join("\n\n"), options.links, words.linkRemoved);
     found = links.found;
     disarmed = links.disarmed;
@@ -360,6 +362,8 @@ export function render(message: AnalyzedMessage, options: RenderOptions): Saniti
   if (h.date) report.headers.date = h.date;
   if (state.alternative) report.alternative = state.alternative;
   if (options.withheld) report.withheld = options.withheld.reason;
+  const extraction = extractionReport(content.extracted);
+  if (extraction) report.extraction = extraction;
 
   lines.push(tokenHeader("X-Mumuka-Sanitized", summaryHeader(report)));
   if (options.authentication) lines.push(foldedTokens("X-Mumuka-Auth", authSummaryTokens(options.authentication)));

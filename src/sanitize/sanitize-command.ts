@@ -19,7 +19,8 @@ import { parseTimeArg } from "../lib/japan-time.ts";
 import { loadConfig } from "../config/load.ts";
 import { alternativeChoices, languages, linkModes, outputCharsets } from "../config/schema.ts";
 import { newAuditId } from "../lib/ids.ts";
-import { checkTemplate, renderOptionsFromConfig, sanitize } from "./index.ts";
+import { analyze, checkTemplate, render, renderOptionsFromConfig } from "./index.ts";
+import { createExtractRunner, extractInto } from "../extract/index.ts";
 
 interface SanitizeFlags {
   report?: string;
@@ -31,6 +32,8 @@ interface SanitizeFlags {
   template?: string;
   id?: string;
   now?: string;
+  /** false with --no-extract */
+  extract?: boolean;
 }
 
 function oneOf<T extends string>(name: string, value: string | undefined, allowed: readonly T[]): T | undefined {
@@ -81,6 +84,7 @@ export function registerSanitizeCommands(program: Command): void {
     .option("-c, --config <file>", "take the sanitize section of this configuration file (flags override it)")
     .option("--template <file>", "notice template file (overrides the configuration)")
     .option("--id <auditId>", "audit id to use (default: a new one)")
+    .option("--no-extract", "do not extract the text of PDF / Office attachments into the body (sanitize.extractText)")
     .option("--now <iso>", "time of sanitization, ISO 8601, Japan time when no zone is given (default: now), for reproducing a past run")
     .action(async (file: string, flags: SanitizeFlags) => {
       const config = loadConfig(flags.config).sanitize;
@@ -103,9 +107,20 @@ export function registerSanitizeCommands(program: Command): void {
         ),
         limits: config.limits,
       };
+      if (flags.extract === false) options.extractText = [];
       let result;
       try {
-        result = await sanitize(input, options);
+        // as sanitize(), with the documents' text extracted (in a worker thread) between analysis and rendering
+        const { limits, ...renderOptions } = options;
+        const started = performance.now();
+        const analyzed = await analyze(input, limits, AbortSignal.timeout(limits.maxTimeMs));
+        const runner = createExtractRunner();
+        try {
+          await extractInto(analyzed, renderOptions, runner, () => performance.now(), started + limits.maxTimeMs);
+        } finally {
+          await runner.close();
+        }
+        result = render(analyzed, renderOptions);
       } catch (error) {
         throw new CliError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
       }

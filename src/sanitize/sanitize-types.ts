@@ -13,6 +13,7 @@
  */
 import type { AuthVerdict } from "../authenticate/auth-types.ts";
 import type { AlternativeChoice, Language, Limits, LinkMode, OutputCharset } from "../config/schema.ts";
+import type { ExtractedText, ExtractionReportEntry, ExtractKind, ExtractLimits, KeptDocument } from "../extract/extract-types.ts";
 
 export interface Address {
   /** display name, decoded; "" when absent */
@@ -115,6 +116,10 @@ export interface AnalyzedContent {
   calendar: CalendarEventSummary[];
   forwarded: number;
   encrypted: { smime: boolean; pgp: boolean };
+  /** document attachments kept (bounded) for text extraction: src/extract/ */
+  documents?: KeptDocument[];
+  /** their extracted text, filled between analysis and rendering (src/extract/index.ts) */
+  extracted?: ExtractedText[];
 }
 
 /** Trace information for mumuka's own Received header. */
@@ -136,6 +141,10 @@ export interface RenderOptions {
   subjectTags: string[];
   /** extensions (lower case, no dot) of text attachments whose text is shown in the body */
   inlineText: string[];
+  /** document kinds whose text is extracted into the body (sanitize.extractText, a rule's extract_text); absent: none */
+  extractText?: ExtractKind[];
+  /** budgets of that extraction (sanitize.extractLimits) */
+  extractLimits?: ExtractLimits;
   /** held or rejected by a rule: the message says so and carries no text of the original */
   withheld?: { reason: string };
   /** names of the rules that applied, shown in X-Mumuka-Rules */
@@ -194,6 +203,8 @@ export interface SanitizeReport {
   warnings: string[];
   rulesApplied: string[];
   withheld?: string;
+  /** per document attachment: extracted / skipped / failed, with the reason, pages and characters */
+  extraction?: ExtractionReportEntry[];
 }
 
 export interface SanitizeResult {
