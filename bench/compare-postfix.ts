@@ -30,7 +30,9 @@
  * (e.g. a `git archive` of the commit before a change), extra Node.js options
  * (`--max-semi-space-size=…`), extra environment (MALLOC_ARENA_MAX). Each
  * variant's ratio is printed against the first relay. --no-postfix leaves
- * Postfix out (while iterating on mumuka alone).
+ * Postfix out (while iterating on mumuka alone). mumuka runs with the
+ * environment of its systemd unit (deploy/mumuka.service: NODE_OPTIONS for
+ * the V8 heap sizing, MALLOC_ARENA_MAX), as deployed.
  *
  * Needs root and Debian's postfix package (postfix, smtp-source, smtp-sink).
  * Only 127.0.0.1; every run is bounded by a timeout and cleans up after
@@ -44,7 +46,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { postfixMissing, startPostfix } from "../tests/helpers/postfix-instance.ts";
-import { arg, cpuByThread, freePort } from "./proc.ts";
+import { arg, cpuByThread, deployedEnvironment, freePort } from "./proc.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 /** one run gives up after this long; a stalled run is reported, not waited for */
@@ -220,9 +222,11 @@ async function runOnce(relay: string, file: string, sessions: number): Promise<R
         ].join("\n"),
       );
       const variant = variants.find((v) => v.name === relay)!;
+      const cwd = variant.root ? path.resolve(variant.root) : root;
+      // as deployed (the unit's NODE_OPTIONS and MALLOC_ARENA_MAX), then the variant's own settings
       const gateway: ChildProcess = spawn(process.execPath, [...(variant.node ?? []), "src/cli.ts", "serve", "--config", config], {
-        cwd: variant.root ? path.resolve(variant.root) : root,
-        env: { ...process.env, ...variant.env },
+        cwd,
+        env: { ...process.env, ...deployedEnvironment(cwd), ...variant.env },
         stdio: ["ignore", "ignore", "pipe"],
       });
       let err = "";
