@@ -22,6 +22,17 @@
  *
  *   node bench/run.ts --compare-postfix [--messages 4000] [--repeat 3]
  *        [--sizes 5,100] [--sessions 10,50] [--config-extra YAML]
+ *        [--variants JSON] [--no-postfix]
+ *
+ * --variants compares versions or settings of mumuka in the same invocation
+ * (each run alternating with the others, so the machine's load falls on all
+ * alike): a JSON array of { name, root?, node?, env? } — a checkout to run
+ * (e.g. a `git archive` of the commit before a change), extra Node.js options
+ * (`--max-semi-space-size=…`), extra environment (MALLOC_ARENA_MAX). Each
+ * variant's ratio is printed against the first relay. --no-postfix leaves
+ * Postfix out (while iterating on mumuka alone). mumuka runs with the
+ * environment of its systemd unit (deploy/mumuka.service: NODE_OPTIONS for
+ * the V8 heap sizing, MALLOC_ARENA_MAX), as deployed.
  *
  * Needs root and Debian's postfix package (postfix, smtp-source, smtp-sink).
  * Only 127.0.0.1; every run is bounded by a timeout and cleans up after
@@ -35,7 +46,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { postfixMissing, startPostfix } from "../tests/helpers/postfix-instance.ts";
-import { arg, freePort } from "./proc.ts";
+import { arg, cpuByThread, deployedEnvironment, freePort } from "./proc.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 /** one run gives up after this long; a stalled run is reported, not waited for */
@@ -47,6 +58,16 @@ const repeat = Number(arg("repeat", "3"));
 const sizes = arg("sizes", "5,100").split(",").map(Number);
 const sessionCounts = arg("sessions", "10,50").split(",").map(Number);
 const extraConfig = arg("config-extra", "");
+
+/** one way of running mumuka: a checkout, Node.js options, environment */
+interface Variant {
+  name: string;
+  root?: string;
+  node?: string[];
+  env?: Record<string, string>;
+}
+const variants: Variant[] = JSON.parse(arg("variants", '[{"name":"mumuka"}]'));
+const withPostfix = !process.argv.includes("--no-postfix");
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -160,16 +181,18 @@ async function startSink(port: number): Promise<Sink> {
 }
 
 interface RunResult {
-  relay: "postfix" | "mumuka";
+  relay: string;
   seconds: number;
   perSecond: number;
   cpuMicrosPerMessage: number;
   peakPssMiB: number;
   delivered: number;
+  /** mumuka: CPU µs per message of each thread (by name: MainThread, mumuka-receive, mumuka-sanitize, V8Worker for GC helpers, libuv-worker for fs) */
+  threads?: Record<string, number>;
 }
 
 /** one measured run of either relay, from a cold start */
-async function runOnce(relay: "postfix" | "mumuka", file: string, sessions: number): Promise<RunResult> {
+async function runOnce(relay: string, file: string, sessions: number): Promise<RunResult> {
   const dir = await mkdtemp(path.join(os.tmpdir(), `mumuka-compare-${relay}-`));
   const [relayPort, sinkPort] = [await freePort(), await freePort()];
   const sink = await startSink(sinkPort);
@@ -180,7 +203,7 @@ async function runOnce(relay: "postfix" | "mumuka", file: string, sessions: numb
       const pf = await startPostfix({
         name: "bench",
         port: relayPort,
-        main: ["myhostname = internet-mta.example", `relay_domains = ${DOMAIN}`, `relayhost = [127.0.0.1]:${sinkPort}`, "smtpd_relay_restrictions = permit_mynetworks reject_unauth_destination"],
+        main: ["myhostname = internet-mta.example", `relay_domains = ${DOMAIN}`, `relayhost = [127.0.0.1]:${sinkPort}`, "smtpd_relay_restrictions = permit_mynetworks reject_unauth_destination", "message_size_limit = 52428800"],
       });
       rootPid = Number((await readFile(path.join(pf.dir, "queue", "pid", "master.pid"), "utf8")).trim());
       stopRelay = pf.stop;
@@ -190,7 +213,8 @@ async function runOnce(relay: "postfix" | "mumuka", file: string, sessions: numb
         config,
         [
           `dataDir: ${dir}/data`,
-          `smtp: { host: 127.0.0.1, port: ${relayPort}, clients: [127.0.0.0/8], recipientDomains: ["${DOMAIN}"], maxConnections: 200 }`,
+          // smtp-source stands for the upstream MTA: exempt from the per-client limit (50), as the upstream is when deployed
+          `smtp: { host: 127.0.0.1, port: ${relayPort}, clients: [127.0.0.0/8], reservedClients: [127.0.0.0/8], recipientDomains: ["${DOMAIN}"], maxConnections: 200 }`,
           `delivery: { mode: smtp, host: 127.0.0.1, port: ${sinkPort}, concurrency: 8 }`,
           "log: { level: warn, format: json }",
           "admin: { enabled: false }",
@@ -198,7 +222,14 @@ async function runOnce(relay: "postfix" | "mumuka", file: string, sessions: numb
           "",
         ].join("\n"),
       );
-      const gateway: ChildProcess = spawn(process.execPath, ["src/cli.ts", "serve", "--config", config], { cwd: root, stdio: ["ignore", "ignore", "pipe"] });
+      const variant = variants.find((v) => v.name === relay)!;
+      const cwd = variant.root ? path.resolve(variant.root) : root;
+      // as deployed (the unit's NODE_OPTIONS and MALLOC_ARENA_MAX), then the variant's own settings
+      const gateway: ChildProcess = spawn(process.execPath, [...(variant.node ?? []), "src/cli.ts", "serve", "--config", config], {
+        cwd,
+        env: { ...process.env, ...deployedEnvironment(cwd), ...variant.env },
+        stdio: ["ignore", "ignore", "pipe"],
+      });
       let err = "";
       gateway.stderr!.on("data", (d) => (err = (err + d).slice(-8192)));
       rootPid = gateway.pid!;
@@ -222,6 +253,7 @@ async function runOnce(relay: "postfix" | "mumuka", file: string, sessions: numb
     }
     let peak = await treePss(rootPid);
     const cpu0 = await treeCpu(rootPid);
+    const threads0 = relay === "postfix" ? undefined : await cpuByThread(rootPid);
     const t0 = performance.now();
     const source = spawn("smtp-source", ["-s", String(sessions), "-m", String(messages), "-F", file, "-f", "bench@example.com", "-t", `staff@${DOMAIN}`, `127.0.0.1:${relayPort}`], {
       stdio: "ignore",
@@ -237,16 +269,21 @@ async function runOnce(relay: "postfix" | "mumuka", file: string, sessions: numb
     }
     const t1 = performance.now();
     const cpu = (await treeCpu(rootPid)) - cpu0;
+    const threads1 = threads0 && (await cpuByThread(rootPid));
+    const perMessage = (sec: number) => Math.round((sec * 1e6) / Math.max(1, sink.count()));
+    const threads = threads1 && Object.fromEntries([...threads1].map(([name, sec]) => [name, perMessage(sec - (threads0!.get(name) ?? 0))]));
     peak = Math.max(peak, await treePss(rootPid));
     if (source.exitCode === null) source.kill("SIGKILL");
     const seconds = (t1 - t0) / 1000;
     return {
       relay,
       seconds: +seconds.toFixed(2),
-      perSecond: Math.round(sink.count() / seconds),
+      // two decimals: 20 messages of 10 MB relay at a handful per second
+      perSecond: +(sink.count() / seconds).toFixed(2),
       cpuMicrosPerMessage: Math.round((cpu * 1e6) / Math.max(1, sink.count())),
       peakPssMiB: Math.round(peak / 1024 / 1024),
       delivered: sink.count(),
+      ...(threads ? { threads } : {}),
     };
   } finally {
     await stopRelay();
@@ -265,7 +302,9 @@ export async function comparePostfix(): Promise<void> {
     return;
   }
   const work = await mkdtemp(path.join(os.tmpdir(), "mumuka-compare-"));
-  const rows: Record<string, unknown>[] = [];
+  type Summary = { perSecond: number; cpuMicrosPerMessage: number; peakPssMiB: number };
+  type Row = Record<string, unknown> & { relays: string[]; sizeKB: number; sessions: number };
+  const rows: Row[] = [];
   try {
     for (const kb of sizes) {
       const file = path.join(work, `mime-${kb}k.eml`);
@@ -274,24 +313,28 @@ export async function comparePostfix(): Promise<void> {
       for (const sessions of sessionCounts) {
         const results: RunResult[] = [];
         for (let r = 0; r < repeat; r++) {
-          for (const relay of ["postfix", "mumuka"] as const) {
+          for (const relay of [...(withPostfix ? ["postfix"] : []), ...variants.map((v) => v.name)]) {
             const result = await runOnce(relay, file, sessions);
             results.push(result);
             process.stderr.write(
               `bench: ${kb} KB, ${sessions} sessions, run ${r + 1}/${repeat}, ${relay}: ${result.delivered}/${messages} in ${result.seconds} s = ${result.perSecond} msg/s, ` +
-                `${result.cpuMicrosPerMessage} µs CPU/msg, peak PSS ${result.peakPssMiB} MiB, load ${os.loadavg()[0]!.toFixed(2)}\n`,
+                `${result.cpuMicrosPerMessage} µs CPU/msg, peak PSS ${result.peakPssMiB} MiB, load ${os.loadavg()[0]!.toFixed(2)}` +
+                (result.threads ? ` (µs/msg by thread: ${Object.entries(result.threads).map(([k, v]) => `${k} ${v}`).join(", ")})` : "") +
+                "\n",
             );
           }
         }
         const of = (relay: string, key: keyof RunResult) => median(results.filter((x) => x.relay === relay).map((x) => Number(x[key])));
-        const row = {
+        const summary = (relay: string) => ({ perSecond: of(relay, "perSecond"), cpuMicrosPerMessage: of(relay, "cpuMicrosPerMessage"), peakPssMiB: of(relay, "peakPssMiB") });
+        const relays = [...(withPostfix ? ["postfix"] : []), ...variants.map((v) => v.name)];
+        const row: Row = {
           sizeKB: kb,
           messageBytes: bytes,
           sessions,
           messages,
           repeat,
-          postfix: { perSecond: of("postfix", "perSecond"), cpuMicrosPerMessage: of("postfix", "cpuMicrosPerMessage"), peakPssMiB: of("postfix", "peakPssMiB") },
-          mumuka: { perSecond: of("mumuka", "perSecond"), cpuMicrosPerMessage: of("mumuka", "cpuMicrosPerMessage"), peakPssMiB: of("mumuka", "peakPssMiB") },
+          ...Object.fromEntries(relays.map((relay) => [relay, summary(relay)])),
+          relays,
           incomplete: results.filter((x) => x.delivered < messages).length,
           runs: results,
         };
@@ -302,18 +345,34 @@ export async function comparePostfix(): Promise<void> {
   } finally {
     await rm(work, { recursive: true, force: true });
   }
-  const lines = [
-    "",
-    `| size | sessions | Postfix msg/s | mumuka msg/s | ratio | Postfix CPU µs/msg | mumuka CPU µs/msg | Postfix PSS | mumuka PSS |`,
-    `|---|---:|---:|---:|---:|---:|---:|---:|---:|`,
-    ...rows.map((row) => {
-      const p = row.postfix as { perSecond: number; cpuMicrosPerMessage: number; peakPssMiB: number };
-      const m = row.mumuka as typeof p;
-      return `| ${row.sizeKB} KB | ${row.sessions} | ${p.perSecond} | ${m.perSecond} | ${(m.perSecond / p.perSecond).toFixed(2)}× | ${p.cpuMicrosPerMessage} | ${m.cpuMicrosPerMessage} | ${p.peakPssMiB} MiB | ${m.peakPssMiB} MiB |`;
-    }),
-    `(medians of ${repeat} alternating cold runs of ${messages} messages each; ${os.cpus().length} CPUs)`,
-    "",
-  ];
+  const classic = withPostfix && variants.length === 1;
+  /** message bytes relayed per second, MB (10^6 bytes): for the 1 MB and 10 MB sizes */
+  const mbps = (row: Row, x: Summary) => ((Number(row.messageBytes) * x.perSecond) / 1e6).toFixed(1);
+  const rate = (x: Summary) => (x.perSecond >= 100 ? Math.round(x.perSecond) : x.perSecond.toFixed(1));
+  const lines = classic
+    ? [
+        "",
+        `| size | sessions | Postfix msg/s | mumuka msg/s | ratio | Postfix MB/s | mumuka MB/s | Postfix CPU µs/msg | mumuka CPU µs/msg | Postfix PSS | mumuka PSS |`,
+        `|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
+        ...rows.map((row) => {
+          const p = row.postfix as Summary;
+          const m = row[variants[0]!.name] as Summary;
+          return `| ${row.sizeKB} KB | ${row.sessions} | ${rate(p)} | ${rate(m)} | ${(m.perSecond / p.perSecond).toFixed(2)}× | ${mbps(row, p)} | ${mbps(row, m)} | ${p.cpuMicrosPerMessage} | ${m.cpuMicrosPerMessage} | ${p.peakPssMiB} MiB | ${m.peakPssMiB} MiB |`;
+        }),
+      ]
+    : [
+        "",
+        `| size | sessions | relay | msg/s | ratio | MB/s | CPU µs/msg | CPU ratio | peak PSS |`,
+        `|---|---:|---|---:|---:|---:|---:|---:|---:|`,
+        ...rows.flatMap((row) => {
+          const first = row[row.relays[0]!] as Summary;
+          return row.relays.map((relay) => {
+            const x = row[relay] as Summary;
+            return `| ${row.sizeKB} KB | ${row.sessions} | ${relay} | ${rate(x)} | ${(x.perSecond / first.perSecond).toFixed(2)}× | ${mbps(row, x)} | ${x.cpuMicrosPerMessage} | ${(x.cpuMicrosPerMessage / first.cpuMicrosPerMessage).toFixed(2)}× | ${x.peakPssMiB} MiB |`;
+          });
+        }),
+      ];
+  lines.push(`(medians of ${repeat} alternating cold runs of ${messages} messages each; ${os.cpus().length} CPUs)`, "");
   process.stderr.write(lines.join("\n"));
   if (rows.some((row) => Number(row.incomplete) > 0)) process.exitCode = 1;
 }

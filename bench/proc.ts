@@ -3,8 +3,10 @@
  * options, free loopback ports, and a process's peak RSS and CPU time from
  * Linux's /proc.
  */
+import { readFileSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import net from "node:net";
+import path from "node:path";
 
 /** the value after `--name`, or `fallback` */
 export function arg(name: string, fallback: string): string {
@@ -49,4 +51,24 @@ export async function cpuByThread(pid: number): Promise<Map<string, number>> {
     byName.set(name, (byName.get(name) ?? 0) + statTicks(stat) / 100);
   }
   return byName;
+}
+
+/**
+ * The environment the gateway runs with in production, read from
+ * deploy/mumuka.service (its Environment= lines for NODE_OPTIONS and
+ * MALLOC_ARENA_MAX: the V8 heap sizing and the malloc arenas), so that the
+ * benchmarks measure the gateway as deployed. The Dockerfile sets the same
+ * (tests/deploy/dockerfile.test.ts holds the two to it). `root`: the
+ * checkout whose unit to read (a benchmark variant may be an older one).
+ */
+export function deployedEnvironment(root: string): Record<string, string> {
+  let unit = "";
+  try {
+    unit = readFileSync(path.join(root, "deploy", "mumuka.service"), "utf8");
+  } catch {
+    return {};
+  }
+  const env: Record<string, string> = {};
+  for (const m of unit.matchAll(/^Environment=(NODE_OPTIONS|MALLOC_ARENA_MAX)=(.*)$/gm)) env[m[1]!] = m[2]!.replace(/^"(.*)"$/, "$1");
+  return env;
 }

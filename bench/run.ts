@@ -49,7 +49,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { arg, cpuByThread, cpuSeconds, freePort, peakRss } from "./proc.ts";
+import { arg, cpuByThread, cpuSeconds, deployedEnvironment, freePort, peakRss } from "./proc.ts";
 import { makeKey, sign } from "../tests/helpers/auth-fixtures.ts";
 import { startDnsServer, type DnsServer } from "../tests/helpers/dns-server.ts";
 import Database from "better-sqlite3";
@@ -277,7 +277,8 @@ async function main(): Promise<void> {
     ].join("\n"),
   );
   const sink = await startSink(sinkPort);
-  const gateway = spawn(process.execPath, ["src/cli.ts", "serve", "--config", config], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  // with the environment of the systemd unit (V8 heap sizing, malloc arenas): the gateway as deployed
+  const gateway = spawn(process.execPath, ["src/cli.ts", "serve", "--config", config], { cwd: root, env: { ...process.env, ...deployedEnvironment(root) }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   gateway.stdout!.on("data", (d) => (out += d));
   gateway.stderr!.on("data", (d) => (out += d));

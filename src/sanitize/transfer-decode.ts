@@ -18,14 +18,35 @@ export interface TransferDecoder {
 
 const NOT_B64 = /[^A-Za-z0-9+/]+/g;
 const EQ = 0x3d;
+const CR = 0x0d;
+const LF = 0x0a;
+/** the first byte that is neither a base64 letter nor a line end ("-" and "_" included: Node would read them as URL-safe letters) */
+const NOT_B64_OR_EOL = /[^A-Za-z0-9+/\r\n]/;
 
+/** how often `ch` occurs in text[0, end) */
+function count(text: string, ch: string, end: number): number {
+  let n = 0;
+  for (let p = text.indexOf(ch); p !== -1 && p < end; p = text.indexOf(ch, p + 1)) n++;
+  return n;
+}
+
+/**
+ * Tolerant base64: what the `slow` path below does for any input. The fast
+ * path handles the clean run at the head of a chunk (line-wrapped base64, the
+ * bulk of every attachment) with Node's native decoder, which skips CR/LF
+ * itself (stripping them with a regex cost more than the decoding): it decodes
+ * the longest prefix holding a multiple of 4 letters (pending included) and
+ * leaves the rest, stripped, as pending; whatever follows the run goes through
+ * the slow path. Both paths cut only at 4-letter group boundaries of the same
+ * letter sequence, so the output is byte-identical (held to it by
+ * tests/sanitize/transfer-decode.test.ts).
+ */
 export function base64Decoder(): TransferDecoder {
   let pending = "";
-  const take = (chunk: Buffer): Buffer => {
-    const out: Buffer[] = [];
+  const slow = (text: string, out: Buffer[]): void => {
     // "=" ends a group: what precedes it is decoded at once, so a second
     // base64 body glued after the first (seen in the wild) stays aligned
-    const segments = chunk.toString("latin1").split("=");
+    const segments = text.split("=");
     let buf = pending;
     segments.forEach((segment, index) => {
       buf += segment.replace(NOT_B64, "");
@@ -37,7 +58,32 @@ export function base64Decoder(): TransferDecoder {
     const whole = buf.length - (buf.length % 4);
     if (whole > 0) out.push(Buffer.from(buf.slice(0, whole), "base64"));
     pending = buf.slice(whole);
-    return out.length === 1 ? out[0]! : Buffer.concat(out);
+  };
+  /** text[0, end) holds only letters and line ends, `letters` of them letters */
+  const fast = (text: string, end: number, letters: number, out: Buffer[]): void => {
+    if (pending.length + letters < 4) {
+      pending += text.slice(0, end).replace(/[\r\n]+/g, "");
+      return;
+    }
+    // the last `keep` letters (and the line ends among them) stay pending; keep <= letters here
+    let keep = (pending.length + letters) % 4;
+    let cut = end;
+    while (keep > 0) {
+      const c = text.charCodeAt(--cut);
+      if (c !== CR && c !== LF) keep--;
+    }
+    out.push(Buffer.from(cut === text.length ? pending + text : pending + text.slice(0, cut), "base64"));
+    pending = text.slice(cut, end).replace(/[\r\n]+/g, "");
+  };
+  const take = (chunk: Buffer): Buffer => {
+    const out: Buffer[] = [];
+    const text = chunk.toString("latin1");
+    const junk = text.search(NOT_B64_OR_EOL);
+    const end = junk === -1 ? text.length : junk;
+    const letters = end - count(text, "\n", end) - count(text, "\r", end);
+    if (letters > 0) fast(text, end, letters, out);
+    if (end < text.length) slow(end > 0 ? text.slice(end) : text, out);
+    return out.length === 1 ? out[0]! : out.length === 0 ? Buffer.alloc(0) : Buffer.concat(out);
   };
   return {
     update: take,
