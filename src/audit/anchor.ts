@@ -23,12 +23,12 @@
  * Crash state: an anchor line is either whole in the file (written with one
  * write, then fsynced) or absent; a torn last line does not parse and is skipped.
  */
-import { createSocket } from "node:dgram";
 import { mkdir, open, readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../lib/logger.ts";
+import { createSyslogSender, syslogPri } from "../lib/syslog.ts";
 import type { AuditStore } from "./audit-store.ts";
 import { formatJst } from "../lib/japan-time.ts";
 import type { Anchor, AnchorFailure, VerifyResult } from "./audit-types.ts";
@@ -190,21 +190,6 @@ export interface AnchorWriter {
   write(anchor: Anchor): Promise<void>;
 }
 
-/** Syslog facility numbers (RFC 5424 §6.2.1). */
-const FACILITY: Record<string, number> = {
-  user: 1,
-  daemon: 3,
-  auth: 4,
-  authpriv: 10,
-  local0: 16,
-  local1: 17,
-  local2: 18,
-  local3: 19,
-  local4: 20,
-  local5: 21,
-  local6: 22,
-  local7: 23,
-};
 /** severity "notice": an anchor is worth keeping, not an error */
 const SEVERITY_NOTICE = 5;
 
@@ -230,21 +215,16 @@ export function createAnchorWriter(config: Config["audit"]["anchor"], logger: Lo
       }
       if (config.syslog) {
         const { host, port, facility } = config.syslog;
-        const pri = (FACILITY[facility] ?? 16) * 8 + SEVERITY_NOTICE;
+        const pri = syslogPri(facility, SEVERITY_NOTICE);
         const message = `<${pri}>1 ${anchor.ts ?? new Date().toISOString()} ${os.hostname()} mumuka ${process.pid} audit-anchor - ${line}`;
-        await new Promise<void>((resolve) => {
-          const socket = createSocket(host.includes(":") ? "udp6" : "udp4");
-          socket.on("error", (error) => {
-            logger.error({ err: error, host, port }, "audit: the anchor could not be sent to syslog");
-            socket.close();
-            resolve();
-          });
-          socket.send(message, port, host, (error) => {
-            if (error) logger.error({ err: error, host, port }, "audit: the anchor could not be sent to syslog");
-            socket.close();
-            resolve();
-          });
-        });
+        const sender = createSyslogSender({ host, port });
+        try {
+          await sender.send(message);
+        } catch (error) {
+          logger.error({ err: error, host, port }, "audit: the anchor could not be sent to syslog");
+        } finally {
+          sender.close();
+        }
       }
     },
   };
