@@ -36,13 +36,14 @@
  * mumuka delivers with `delivery.concurrency: 8`. `--postfix-concurrency N`
  * sets smtp_destination_concurrency_limit to compare at equal concurrency.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { arg, cpuSeconds, freePort, peakRss } from "./proc.ts";
+import { postfixMissing, startPostfix, type PostfixInstance } from "../tests/helpers/postfix-instance.ts";
 import Database from "better-sqlite3";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -60,16 +61,11 @@ const postfixConcurrency = arg("postfix-concurrency", "");
 const mode = baseline ? "postfix→sink" : "postfix→mumuka→sink";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const has = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 
 function preflight(): void {
-  const missing = ["postfix", "smtp-source", "smtp-sink"].filter((c) => !has(c));
-  const problems = [
-    ...(process.getuid?.() !== 0 ? ["must run as root (Postfix's master starts as root)"] : []),
-    ...(missing.length ? [`missing ${missing.join(", ")} (Debian package: postfix; they live in /usr/sbin)`] : []),
-  ];
-  if (problems.length === 0) return;
-  process.stderr.write(`bench: cannot run: ${problems.join("; ")}\n`);
+  const missing = postfixMissing();
+  if (!missing) return;
+  process.stderr.write(`bench: cannot run: ${missing}\n`);
   process.exit(2);
 }
 
@@ -122,90 +118,21 @@ async function postfixLog(maillog: string): Promise<{ sent: number; deferred: nu
   return { sent: count("sent"), deferred: count("deferred"), bounced: count("bounced") };
 }
 
-function postfixConfig(dir: string, smtpdPort: number, relayPort: number): { main: string; master: string } {
-  const main = [
-    "compatibility_level = 3.6",
-    `queue_directory = ${dir}/queue`,
-    `data_directory = ${dir}/data`,
-    "myhostname = internet-mta.example",
-    "mydestination =",
-    "inet_interfaces = 127.0.0.1",
-    "inet_protocols = ipv4",
-    "mynetworks = 127.0.0.0/8",
-    `relay_domains = ${DOMAIN}`,
-    `relayhost = [127.0.0.1]:${relayPort}`,
-    "smtpd_relay_restrictions = permit_mynetworks reject_unauth_destination",
-    "alias_maps =",
-    "alias_database =",
-    "local_recipient_maps =",
-    "smtp_tls_security_level = none",
-    "smtpd_tls_security_level = none",
-    `maillog_file = ${dir}/maillog`,
-    `maillog_file_prefixes = ${dir}`,
-    ...(postfixConcurrency ? [`smtp_destination_concurrency_limit = ${Number(postfixConcurrency)}`] : []),
-    "",
-  ].join("\n");
-  // Debian's master.cf without chroot, local delivery or the pipe transports; smtpd on our port only
-  const master = [
-    `127.0.0.1:${smtpdPort} inet n - n - - smtpd`,
-    "pickup    unix  n - n 60    1 pickup",
-    "cleanup   unix  n - n -     0 cleanup",
-    "qmgr      unix  n - n 300   1 qmgr",
-    "rewrite   unix  - - n -     - trivial-rewrite",
-    "bounce    unix  - - n -     0 bounce",
-    "defer     unix  - - n -     0 bounce",
-    "trace     unix  - - n -     0 bounce",
-    "verify    unix  - - n -     1 verify",
-    "flush     unix  n - n 1000? 0 flush",
-    "proxymap  unix  - - n -     - proxymap",
-    "proxywrite unix - - n -     1 proxymap",
-    "smtp      unix  - - n -     - smtp",
-    "relay     unix  - - n -     - smtp",
-    "showq     unix  n - n -     - showq",
-    "error     unix  - - n -     - error",
-    "retry     unix  - - n -     - error",
-    "discard   unix  - - n -     - discard",
-    "anvil     unix  - - n -     1 anvil",
-    "scache    unix  - - n -     1 scache",
-    "postlog   unix-dgram n - n - 1 postlogd",
-    "",
-  ].join("\n");
-  return { main, master };
-}
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 async function main(): Promise<void> {
   preflight();
   const dir = await mkdtemp(path.join(os.tmpdir(), "mumuka-postfix-bench-"));
-  // Postfix's daemons run as `postfix` and must reach their queue below this directory
-  await chmod(dir, 0o755);
-  const confDir = path.join(dir, "conf");
-  const queueDir = path.join(dir, "queue");
   const dataDir = path.join(dir, "mumuka");
-  const maillog = path.join(dir, "maillog");
   const [smtpdPort, gatewayPort, sinkPort] = [await freePort(), await freePort(), await freePort()];
 
   let gateway: ChildProcess | undefined;
   let sink: ChildProcess | undefined;
   let source: ChildProcess | undefined;
-  let postfixStarted = false;
+  let postfix: PostfixInstance | undefined;
   let cleaned: Promise<void> | undefined;
   const stopPostfix = async () => {
-    if (!postfixStarted) return;
-    postfixStarted = false;
-    const pid = Number((await readFile(path.join(queueDir, "pid", "master.pid"), "utf8").catch(() => "")).trim());
-    spawnSync("postfix", ["-c", confDir, "stop"], { stdio: "ignore", timeout: 30_000 });
-    // `postfix stop` returns before the master has taken its children down
-    for (let i = 0; pid > 0 && alive(pid) && i < 100; i++) await sleep(100);
-    if (pid > 0 && alive(pid)) process.kill(pid, "SIGKILL");
+    const p = postfix;
+    postfix = undefined;
+    await p?.stop();
   };
   const stopChild = async (child: ChildProcess | undefined, signal: NodeJS.Signals = "SIGTERM") => {
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
@@ -233,18 +160,6 @@ async function main(): Promise<void> {
   }, TIMEOUT_MS);
 
   try {
-    // Postfix: its own configuration directory, queue and data directory
-    await mkdir(confDir);
-    await mkdir(queueDir);
-    await mkdir(path.join(dir, "data"));
-    const owner = spawnSync("postconf", ["-h", "mail_owner"], { encoding: "utf8" }).stdout.trim() || "postfix";
-    const uid = Number(spawnSync("id", ["-u", owner], { encoding: "utf8" }).stdout.trim());
-    const gid = Number(spawnSync("id", ["-g", owner], { encoding: "utf8" }).stdout.trim());
-    await chown(path.join(dir, "data"), uid, gid); // master.lock, caches
-    const { main: mainCf, master: masterCf } = postfixConfig(dir, smtpdPort, baseline ? sinkPort : gatewayPort);
-    await writeFile(path.join(confDir, "main.cf"), mainCf);
-    await writeFile(path.join(confDir, "master.cf"), masterCf);
-
     // smtp-sink refuses to run as root without a user to drop to; -c counts messages on stdout
     let sinkOut = "";
     sink = spawn("smtp-sink", ["-u", "nobody", "-c", `127.0.0.1:${sinkPort}`, "1000"], { stdio: ["ignore", "pipe", "pipe"] });
@@ -272,13 +187,21 @@ async function main(): Promise<void> {
       await waitListening("gateway", gatewayPort, () => (gateway!.exitCode !== null ? gatewayOut : undefined));
     }
 
-    postfixStarted = true;
-    const started = spawnSync("postfix", ["-c", confDir, "start"], { encoding: "utf8", timeout: 60_000 });
-    if (started.status !== 0) {
-      const log = await readFile(maillog, "utf8").catch(() => "");
-      throw new Error(`postfix start failed (${started.status}):\n${started.stdout}${started.stderr}${log}`);
-    }
-    await waitListening("postfix", smtpdPort, () => undefined);
+    // Postfix only as far as relaying needs (tests/helpers/postfix-instance.ts: its own queue, no
+    // chroot, no local delivery); process and concurrency limits are Postfix's defaults
+    postfix = await startPostfix({
+      name: "bench",
+      port: smtpdPort,
+      main: [
+        "myhostname = internet-mta.example",
+        `relay_domains = ${DOMAIN}`,
+        `relayhost = [127.0.0.1]:${baseline ? sinkPort : gatewayPort}`,
+        "smtpd_relay_restrictions = permit_mynetworks reject_unauth_destination",
+        ...(postfixConcurrency ? [`smtp_destination_concurrency_limit = ${Number(postfixConcurrency)}`] : []),
+      ],
+    });
+    const queueDir = path.join(postfix.dir, "queue");
+    const maillog = path.join(postfix.dir, "maillog");
 
     const loadBefore = os.loadavg().map((l) => +l.toFixed(2));
     process.stderr.write(
