@@ -135,7 +135,8 @@ form.inline-search label { flex: 1 1 260px; }
 .report-doc .num { text-align: right; font-variant-numeric: tabular-nums; }
 .report-doc .two { display: grid; grid-template-columns: repeat(auto-fit, minmax(380px, 1fr)); gap: 0 18px; }
 .report-doc .ok { color: var(--ok); } .report-doc .bad { color: var(--bad); } .report-doc .none { color: var(--muted); }
-.report-doc figure { margin: 0 0 8px; } .report-doc figure svg { width: 100%; height: auto; display: block; }
+.report-doc figure { margin: 0 0 8px; } .report-doc figure > svg { width: 100%; height: auto; display: block; }
+.report-doc svg.swatch { width: 12px; height: 12px; vertical-align: -1px; }
 .report-doc figcaption { color: var(--muted); font-size: 0.88rem; } .report-doc .key { margin-right: 14px; white-space: nowrap; }
 .report-doc .days td, .report-doc .days th { padding: 2px 8px; font-size: 0.88rem; }
 .report-doc .id { font-size: 0.8rem; overflow-wrap: anywhere; }

@@ -423,7 +423,7 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     },
     search: (q) => store.search(q),
     spread: (q) => store.spread(q),
-    eventsBetween: (since, until, afterSeq, limit) => store.eventsAfter(afterSeq, limit, { since, until }),
+    eventsBetween: (since, until, after, limit) => store.eventsByTime(since, until, after, limit),
     story: (id) => store.story(id),
     dailyCounts: (since, until) => store.dailyCounts(since, until),
     verify: (options): Promise<VerifyResult> =>

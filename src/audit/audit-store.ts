@@ -40,6 +40,8 @@ export interface AuditStore {
   dailyCounts(since: Date, until: Date): Promise<DailyCounts[]>;
   /** events with seq > afterSeq, in seq order */
   eventsAfter(afterSeq: number, limit: number, range?: { since: Date; until: Date }): Promise<AuditEvent[]>;
+  /** events with since ≤ ts < until ordered by (ts, seq), after the given key: a walk of a time range through the ts index */
+  eventsByTime(since: Date, until: Date, after: { ts: string; seq: number } | undefined, limit: number): Promise<AuditEvent[]>;
   /** events of messages, ordered by (auditId, seq), after the given key */
   messageEventsAfter(after: { auditId: string; seq: number }, limit: number): Promise<AuditEvent[]>;
   summaries(auditIds: readonly string[]): Promise<StoredSummary[]>;

@@ -173,8 +173,11 @@ export interface AuditReader {
   search(query: AuditQuery): Promise<{ total: number; rows: MessageSummary[] }>;
   /** who else received this: every message and recipient with the same facet value */
   spread(query: SpreadQuery): Promise<Spread>;
-  /** events with since ≤ ts < until, after seq `afterSeq`, in seq order, at most `limit` (reports walk a month in pages) */
-  eventsBetween(since: Date, until: Date, afterSeq: number, limit: number): Promise<AuditEvent[]>;
+  /**
+   * events with since ≤ ts < until in time order (ts, then seq), after the event `after` (undefined: from the start), at most
+   * `limit`: a report walks a month page by page through the time index, whatever the store holds before and after it
+   */
+  eventsBetween(since: Date, until: Date, after: { ts: string; seq: number } | undefined, limit: number): Promise<AuditEvent[]>;
   story(auditId: string): Promise<AuditEvent[]>;
   dailyCounts(since: Date, until: Date): Promise<DailyCounts[]>;
   verify(options?: { anchors?: readonly Anchor[] }): Promise<VerifyResult>;

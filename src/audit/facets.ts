@@ -45,13 +45,21 @@ export function urlHost(url: string): string | undefined {
   return host && host.length <= 253 ? host : undefined;
 }
 
-/** A domain and its parents down to two labels: mail.evil.example → mail.evil.example, evil.example. An IP literal stays whole. */
+/** Second-level labels under which a name is registered one level lower (example.co.jp, city.example.lg.jp, example.com.au). */
+const GENERIC_SECOND_LEVEL = /^(?:co|or|ne|go|lg|ac|ed|gr|ad|com|net|org|gov|edu)$/;
+
+/**
+ * A domain and its parents down to the registered name: mail.evil.example → mail.evil.example,
+ * evil.example; www.example.co.jp → www.example.co.jp, example.co.jp (never co.jp: no one searches
+ * a whole second-level domain, and it would index every Japanese company). An IP literal stays whole.
+ */
 export function domainAndParents(host: string): string[] {
   const h = host.toLowerCase().replace(/\.+$/, "");
   if (h === "" || /^\[.*\]$/.test(h) || /^\d{1,3}(\.\d{1,3}){3}$/.test(h)) return h ? [h] : [];
   const labels = h.split(".").filter(Boolean);
+  const shortest = labels.length >= 3 && GENERIC_SECOND_LEVEL.test(labels[labels.length - 2]!) ? 3 : 2;
   const out: string[] = [];
-  for (let i = 0; i <= labels.length - 2 && out.length < MAX_DOMAIN_LABELS; i++) out.push(labels.slice(i).join("."));
+  for (let i = 0; i <= labels.length - shortest && out.length < MAX_DOMAIN_LABELS; i++) out.push(labels.slice(i).join("."));
   return out.length ? out : [h];
 }
 
@@ -68,7 +76,7 @@ export function addressDomain(address: string): string | undefined {
  * data.authentication / data.auth / data.verdicts (e.g. { dmarc: "fail" } or { dmarc: { result: "fail" } }),
  * so that whatever the verifier records becomes searchable without a change here.
  */
-function recordedVerdicts(data: Obj): string[] {
+export function recordedVerdicts(data: Obj): string[] {
   const out: string[] = [];
   for (const key of ["authentication", "auth", "verdicts"]) {
     const o = data[key];

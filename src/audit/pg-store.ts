@@ -264,6 +264,15 @@ export function openPgStore(options: { url: string; tablePrefix?: string }): Aud
       }
       return events(await query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE seq > $1 ORDER BY seq LIMIT $2`, [afterSeq, limit]));
     },
+    async eventsByTime(since, until, after, limit) {
+      const from = after ?? { ts: since.toISOString(), seq: -1 };
+      return events(
+        await query<EventRow>(
+          `SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE ts >= $1 AND ts < $2 AND (ts, seq) > ($3, $4) ORDER BY ts, seq LIMIT $5`,
+          [since.toISOString(), until.toISOString(), from.ts, from.seq, limit],
+        ),
+      );
+    },
     async messageEventsAfter(after, limit) {
       return events(
         await query<EventRow>(

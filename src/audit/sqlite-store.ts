@@ -268,6 +268,20 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
       }
       return eventsAll(`SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, limit);
     },
+    async eventsByTime(since, until, after, limit) {
+      // the ts index holds (ts, rowid = seq): this order is the index's own, each page a range read
+      const from = after ?? { ts: since.toISOString(), seq: 0 };
+      return eventsAll(
+        `SELECT ${EVENT_COLUMNS} FROM ${t.events} INDEXED BY ${t.events}_ts
+         WHERE ts >= ? AND ts < ? AND (ts > ? OR (ts = ? AND seq > ?)) ORDER BY ts, seq LIMIT ?`,
+        since.toISOString(),
+        until.toISOString(),
+        from.ts,
+        from.ts,
+        after ? from.seq : -1,
+        limit,
+      );
+    },
     async messageEventsAfter(after, limit) {
       return eventsAll(
         `SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE audit_id IS NOT NULL AND (audit_id > ? OR (audit_id = ? AND seq > ?))

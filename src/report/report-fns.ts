@@ -13,9 +13,9 @@
  * message, and the lists are capped (MAX_LISTED). Pure: events in, data out.
  */
 import { jstDay } from "../lib/japan-time.ts";
-import type { AuditEvent, MessageStatus, VerifyResult } from "../audit/audit-types.ts";
+import type { AuditEvent, AuditReader, MessageStatus, VerifyResult } from "../audit/audit-types.ts";
 import { STATUS_AFTER } from "../audit/audit-fns.ts";
-import { addressDomain, facetsOf } from "../audit/facets.ts";
+import { addressDomain, recordedVerdicts } from "../audit/facets.ts";
 
 /** Rows of a list (holds, releases, deletions) kept in full; the count is always whole. */
 export const MAX_LISTED = 300;
@@ -182,12 +182,13 @@ export function createReportBuilder(month: string): ReportBuilder {
       }
       if (id) {
         // DMARC, when the gateway verifies it: counted once per message
-        for (const f of facetsOf(e)) {
-          if (f.kind !== "verdict" || !f.value.startsWith("dmarc:") || dmarcSeen.has(id)) continue;
+        for (const v of recordedVerdicts(d)) {
+          const verdict = v.toLowerCase();
+          if (!verdict.startsWith("dmarc:") || dmarcSeen.has(id)) continue;
           dmarcSeen.add(id);
           dmarc ??= { checked: 0, failed: 0 };
           dmarc.checked++;
-          if (f.value === "dmarc:fail") dmarc.failed++;
+          if (verdict === "dmarc:fail") dmarc.failed++;
         }
       }
       if (e.type === "sanitized" && (state || !id)) sanitized(state, d);
@@ -274,7 +275,7 @@ export function createReportBuilder(month: string): ReportBuilder {
 
 /** Reads a month's events from a reader page by page into the report; the chain result is the caller's. */
 export async function buildMonthReport(
-  reader: { eventsBetween(since: Date, until: Date, afterSeq: number, limit: number): Promise<AuditEvent[]> },
+  reader: Pick<AuditReader, "eventsBetween">,
   month: string,
   options: { chain?: VerifyResult; now?: Date; pageSize?: number } = {},
 ): Promise<MonthReport> {
@@ -283,12 +284,13 @@ export async function buildMonthReport(
   const pageSize = options.pageSize ?? 5000;
   // a delivery recorded in the first days of the next month still belongs to a message of this one
   const readUntil = new Date(until.getTime() + 3 * 24 * 3600 * 1000);
-  let after = 0;
+  let after: { ts: string; seq: number } | undefined;
   for (;;) {
     const page = await reader.eventsBetween(since, readUntil, after, pageSize);
     for (const e of page) builder.add(e);
     if (page.length < pageSize) break;
-    after = page[page.length - 1]!.seq;
+    const last = page[page.length - 1]!;
+    after = { ts: last.ts, seq: last.seq };
   }
   return builder.finish(options.chain, options.now);
 }

@@ -88,7 +88,7 @@ export function outcomeChart(report: MonthReport): Html {
   return html`<figure class="report-chart">
 <svg viewBox="0 0 ${W} ${H}" role="img" aria-label="日別の処理結果 Messages by outcome per day" xmlns="http://www.w3.org/2000/svg">${grid}${bars}<line x1="${pad.left}" x2="${W - pad.right}" y1="${pad.top + plotH}" y2="${pad.top + plotH}" stroke="#888"/></svg>
 <figcaption>${(used.length ? used : (["delivered"] as Outcome[])).map(
-    (o) => html`<span class="key"><svg width="12" height="12" aria-hidden="true"><rect width="12" height="12" fill="${OUTCOME_FILL[o]}"/></svg> ${OUTCOME_LABEL[o][0]} ${OUTCOME_LABEL[o][1]}</span> `,
+    (o) => html`<span class="key"><svg class="swatch" width="12" height="12" viewBox="0 0 12 12" aria-hidden="true"><rect width="12" height="12" fill="${OUTCOME_FILL[o]}"/></svg> ${OUTCOME_LABEL[o][0]} ${OUTCOME_LABEL[o][1]}</span> `,
   )}</figcaption>
 </figure>`;
 }
@@ -180,11 +180,14 @@ th, td { text-align: left; padding: 1mm 2mm; vertical-align: top; }
 .num { text-align: right; font-variant-numeric: tabular-nums; }
 .mono, .id { font-family: "Noto Sans Mono", Consolas, monospace; font-size: 8.5pt; word-break: break-all; }
 .reason { word-break: break-word; }
+.actions td { font-size: 8pt; padding: 0.4mm 1.5mm; }
+.actions .id { font-size: 7pt; white-space: nowrap; word-break: normal; }
 .nowrap { white-space: nowrap; }
 .ok { color: #1f6b35; } .bad { color: #a33b3b; }
 .none { color: #666; }
 .two { display: grid; grid-template-columns: 1fr 1fr; gap: 6mm; }
-figure { margin: 0 0 3mm; } figure svg { width: 100%; height: auto; }
+figure { margin: 0 0 3mm; } figure > svg { width: 100%; height: auto; }
+svg.swatch { width: 3mm; height: 3mm; vertical-align: -0.4mm; }
 figcaption { font-size: 8.5pt; color: #444; } .key { margin-right: 3mm; white-space: nowrap; }
 tr, .report-chart, .kv { break-inside: avoid; }
 h2 { break-after: avoid; }

@@ -68,8 +68,11 @@ export class MemoryAudit implements AuditSink, AuditReader {
       .map((m) => ({ ...m, dayJst: dayInJapan(m.receivedAt), firstSeq: 0, lastSeq: 0 }));
     return spreadOf(rows.length, rows);
   }
-  async eventsBetween(since: Date, until: Date, afterSeq: number, limit: number): Promise<AuditEvent[]> {
-    return this.events.filter((e) => e.seq > afterSeq && e.ts >= since.toISOString() && e.ts < until.toISOString()).slice(0, limit);
+  async eventsBetween(since: Date, until: Date, after: { ts: string; seq: number } | undefined, limit: number): Promise<AuditEvent[]> {
+    return this.events
+      .filter((e) => e.ts >= since.toISOString() && e.ts < until.toISOString() && (!after || e.ts > after.ts || (e.ts === after.ts && e.seq > after.seq)))
+      .sort((a, b) => a.ts.localeCompare(b.ts) || a.seq - b.seq)
+      .slice(0, limit);
   }
   async story(auditId: string): Promise<AuditEvent[]> {
     return this.events.filter((e) => e.auditId === auditId);

@@ -92,7 +92,7 @@ describe.skipIf(missing !== "")("incident response in Chromium", () => {
     expect(perDay[0]).toContain(jstDay(new Date()));
 
     await live.audit.flush();
-    const lookups = (await live.audit.eventsBetween(new Date(0), new Date(Date.now() + 60_000), 0, 10_000)).filter(
+    const lookups = (await live.audit.eventsBetween(new Date(0), new Date(Date.now() + 60_000), undefined, 10_000)).filter(
       (e) => e.type === "admin" && (e.data.action === "incident-lookup" || e.data.action === "incident-search"),
     );
     expect(lookups.map((e) => [e.actor, e.data.action, e.data.kind ?? "search"])).toEqual([

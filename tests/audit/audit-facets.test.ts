@@ -125,6 +125,28 @@ describe.each(backendKinds())("search by attachment, link, sender and verdict, o
     expect(await b.exec(`SELECT COUNT(*) AS n FROM ${b.prefix}_facets WHERE audit_id <> ?`, [kept])).toEqual([{ n: kind === "sqlite" ? 0 : "0" }]);
   });
 
+  it.skipIf(backendMissing(kind))("walks a time range page by page in time order, events of the same instant included once each", async () => {
+    const log = await open();
+    clock = Date.parse("2026-10-31T14:00:00Z"); // the month before (Japan time): outside the range
+    message(log, "a@x.example", ["a@city.lg.jp"], {});
+    clock = Date.parse("2026-11-01T00:00:00Z");
+    for (let i = 0; i < 3; i++) message(log, "a@x.example", ["a@city.lg.jp"], {}); // six events at one instant
+    clock = Date.parse("2026-12-01T00:00:00Z"); // after the range
+    message(log, "a@x.example", ["a@city.lg.jp"], {});
+    await log.flush();
+    const since = new Date("2026-10-31T15:00:00Z");
+    const until = new Date("2026-11-30T15:00:00Z");
+    const seen: number[] = [];
+    let after: { ts: string; seq: number } | undefined;
+    for (;;) {
+      const page = await log.eventsBetween(since, until, after, 4);
+      seen.push(...page.map((e) => e.seq));
+      if (page.length < 4) break;
+      after = { ts: page.at(-1)!.ts, seq: page.at(-1)!.seq };
+    }
+    expect(seen).toEqual([3, 4, 5, 6, 7, 8]);
+  });
+
   it.skipIf(backendMissing(kind))("indexes a store written before the index existed when it is opened", async () => {
     const log = await open();
     const id = message(log, "a@evil.example", ["one@city.lg.jp"], { report: report([{ filename: "a.pdf", sha256: PDF, sniffedType: "pdf" }]) });
@@ -134,5 +156,24 @@ describe.each(backendKinds())("search by attachment, link, sender and verdict, o
     await b.exec(`DROP TABLE ${b.prefix}_facets`);
     const again = await open();
     expect((await again.search({ sha256: PDF })).rows.map((r) => r.auditId)).toEqual([id]);
+  });
+});
+
+describe("facets of an event (pure)", () => {
+  it("indexes a host under its parents down to the registered name, never a bare second-level domain", async () => {
+    const { domainAndParents, urlHost } = await import("../../src/audit/facets.ts");
+    expect(domainAndParents("a.b.evil.example")).toEqual(["a.b.evil.example", "b.evil.example", "evil.example"]);
+    expect(domainAndParents("www.example.co.jp")).toEqual(["www.example.co.jp", "example.co.jp"]);
+    expect(domainAndParents("city.example.lg.jp")).toEqual(["city.example.lg.jp", "example.lg.jp"]);
+    expect(domainAndParents("192.0.2.1")).toEqual(["192.0.2.1"]);
+    expect(urlHost("https://user:pw@Login.Evil.Example:8443/a?b")).toBe("login.evil.example");
+    expect(urlHost("www.example.com/path")).toBe("www.example.com");
+  });
+
+  it("caps the facets of one event, however many links a message carries", async () => {
+    const { facetsOf, MAX_FACETS_PER_EVENT } = await import("../../src/audit/facets.ts");
+    const urls = Array.from({ length: 5000 }, (_, i) => `https://a.b.c.host${i}.example/`);
+    const facets = facetsOf({ type: "sanitized", auditId: "x", data: { report: { links: { urls } } } });
+    expect(facets.length).toBe(MAX_FACETS_PER_EVENT);
   });
 });
