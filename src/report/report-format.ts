@@ -63,12 +63,15 @@ export function outcomeChart(report: MonthReport): Html {
   const pad = { left: 50, right: 10, top: 10, bottom: 30 };
   const max = Math.max(1, ...report.days.map((d) => d.received));
   const pow = 10 ** Math.floor(Math.log10(max));
-  const top = [1, 2, 5, 10].map((k) => k * pow).find((v) => v >= max) ?? 10 * pow;
+  const top = Math.max(4, [1, 2, 5, 10].map((k) => k * pow).find((v) => v >= max) ?? 10 * pow);
   const plotW = W - pad.left - pad.right;
   const plotH = H - pad.top - pad.bottom;
   const slot = plotW / Math.max(1, report.days.length);
   const y = (v: number): number => pad.top + plotH - (v / top) * plotH;
-  const grid = [0, 0.25, 0.5, 0.75, 1].map((f) => {
+  // 2·10^k and 4 divide into quarters, 1·10^k and 5·10^k into fifths: every tick a whole number
+  const lead = Number(String(top)[0]);
+  const divisions = top >= 10 && (lead === 2 || lead === 4) ? 4 : top >= 5 ? 5 : top;
+  const grid = Array.from({ length: divisions + 1 }, (_, i) => i / divisions).map((f) => {
     const v = Math.round(top * f);
     const gy = y(v).toFixed(1);
     return html`<line x1="${pad.left}" x2="${W - pad.right}" y1="${gy}" y2="${gy}" stroke="#e3e3e3"/><text x="${pad.left - 6}" y="${(Number(gy) + 4).toFixed(1)}" text-anchor="end" font-size="12" fill="#555">${n(v)}</text>`;

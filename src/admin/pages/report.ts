@@ -26,6 +26,8 @@ import type { PageKit } from "../page-kit.ts";
 
 /** A chain result younger than this is reused. */
 const CHAIN_CACHE_MS = 10 * 60_000;
+/** How long the first report waits for the first verification before showing "not checked yet". */
+const CHAIN_FIRST_WAIT_MS = 3_000;
 
 export function reportPage(ctx: PageContext, month: string, report: MonthReport | undefined, error?: string): Html {
   const w = incidentWords(ctx.lang);
@@ -34,7 +36,7 @@ export function reportPage(ctx: PageContext, month: string, report: MonthReport 
     `${w.reportTitle} ${month}`,
     html`<section class="card">
 <form method="get" action="/report" class="inline-search">
-  <label>${w.month}<input type="month" name="month" value="${month}" pattern="\\d{4}-\\d{2}"></label>
+  <label class="month">${w.month}<input type="month" name="month" value="${month}" pattern="\\d{4}-\\d{2}"></label>
   <div class="actions"><button type="submit" class="primary">${w.show}</button></div>
 </form>
 ${report
@@ -88,7 +90,14 @@ export const reportRoutes: FastifyPluginAsync<ReportRoutesOptions> = async (app,
   };
 
   const build = async (month: string): Promise<MonthReport> => {
-    const verified = chain();
+    let verified = chain();
+    if (!verified && chainRun) {
+      // the first report after a start: give the verification a moment rather than say "not checked" at once
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([chainRun, new Promise<void>((resolve) => (timer = setTimeout(resolve, CHAIN_FIRST_WAIT_MS)))]);
+      clearTimeout(timer);
+      verified = chainCache?.result;
+    }
     return buildMonthReport(audit, month, { now: new Date(kit.now()), ...(verified ? { chain: verified } : {}) });
   };
 
