@@ -139,7 +139,7 @@ async function main(): Promise<void> {
     return { total: r.total, rows: r.rows.length };
   });
   await time("search: --type exe, first page + total", async () => (await store.search({ sniffedType: "exe", limit: 50 })).total);
-  await time("search: --link-domain evil3.example", async () => (await store.search({ linkDomain: "evil3.example" })).total);
+  await time("search: --link-domain evil0.example", async () => (await store.search({ linkDomain: "evil0.example" })).total);
   await time("search: --url (exact, as written)", async () => (await store.search({ url: "https://login.evil0.example/x?id=0" })).total);
   await time("search: --sender-domain sender42.example.co.jp", async () => (await store.search({ senderDomain: "sender42.example.co.jp", limit: 50 })).total);
   await time("search: --verdict ppap, first page + total", async () => (await store.search({ verdict: "ppap", limit: 50 })).total);
@@ -147,8 +147,8 @@ async function main(): Promise<void> {
     const s = await store.spread({ kind: "sha256", value: MALICIOUS });
     return { messages: s.messages, recipients: s.recipients.length, days: s.days.length };
   });
-  await time("who else received (spread): link domain evil3.example", async () => {
-    const s = await store.spread({ kind: "domain", value: "evil3.example" });
+  await time("who else received (spread): link domain evil0.example", async () => {
+    const s = await store.spread({ kind: "domain", value: "evil0.example" });
     return { messages: s.messages, recipients: s.recipients.length };
   });
   await time("who else received (spread): link domain cdn7.example.net (1 in 50 messages; lists the newest 10,000)", async () => {

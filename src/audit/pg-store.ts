@@ -28,6 +28,7 @@ import {
   foldBatch,
   pageOf,
   searchWhere,
+  singleFacetPageSql,
   SUMMARY_COLUMNS,
   summaryFromRow,
   summaryParams,
@@ -214,10 +215,14 @@ export function openPgStore(options: { url: string; tablePrefix?: string }): Aud
       const where = searchWhere(q, (v) => (params.push(v), `$${params.length}`), "ILIKE", undefined, t.facets);
       const { limit, offset } = pageOf(q);
       const [count] = await query<{ n: string }>(`SELECT COUNT(*) AS n FROM ${t.messages} ${where}`, params);
-      const rows = await query<SummaryRow>(
-        `SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} ${where} ORDER BY received_at DESC, audit_id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
-        [...params, limit, offset],
-      );
+      const pageParams: unknown[] = [];
+      const fast = singleFacetPageSql(q, (v) => (pageParams.push(v), `$${pageParams.length}`), t, { limit, offset });
+      const rows = fast
+        ? await query<SummaryRow>(fast, pageParams)
+        : await query<SummaryRow>(
+            `SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} ${where} ORDER BY received_at DESC, audit_id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+            [...params, limit, offset],
+          );
       return { total: Number(count?.n ?? 0), rows: rows.map((r) => toPublicSummary(summaryFromRow(r))) };
     },
     async spread(q) {

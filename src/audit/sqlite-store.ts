@@ -29,6 +29,7 @@ import {
   foldBatch,
   pageOf,
   searchWhere,
+  singleFacetPageSql,
   SUMMARY_COLUMNS,
   summaryFromRow,
   summaryParams,
@@ -220,8 +221,13 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
       const where = searchWhere(query, ph, "LIKE", viaFts(ph), t.facets);
       const { limit, offset } = pageOf(query);
       const total = (prep(`SELECT COUNT(*) AS n FROM ${t.messages} ${where}`).get(...params) as { n: number }).n;
-      const rows = prep(`SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} ${where} ORDER BY received_at DESC, audit_id DESC LIMIT ? OFFSET ?`)
-        .all(...params, limit, offset) as SummaryRow[];
+      const pageParams: unknown[] = [];
+      const fast = singleFacetPageSql(query, (v) => (pageParams.push(v), "?"), t, { limit, offset });
+      const rows = (
+        fast
+          ? prep(fast).all(...pageParams)
+          : prep(`SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} ${where} ORDER BY received_at DESC, audit_id DESC LIMIT ? OFFSET ?`).all(...params, limit, offset)
+      ) as SummaryRow[];
       return { total, rows: rows.map((r) => toPublicSummary(summaryFromRow(r))) };
     },
     async spread(q) {

@@ -35,7 +35,7 @@ describe.each(backendKinds())("search by attachment, link, sender and verdict, o
     return log;
   };
   const message = (log: AuditLog, from: string, to: string[], data: Record<string, unknown>): string => {
-    const id = newAuditId();
+    const id = newAuditId(new Date(clock)); // as the gateway names a message: by its arrival
     log.record({ type: "received", auditId: id, data: { mailFrom: from, rcptTo: to, size: 10, sha256: "a".repeat(64) } });
     log.record({ type: "sanitized", auditId: id, data: { rulesApplied: [], ...data } });
     return id;
@@ -112,6 +112,12 @@ describe.each(backendKinds())("search by attachment, link, sender and verdict, o
     expect(spread.recipients.map((r) => r.address)).toEqual(["one@city.lg.jp", "five@city.lg.jp", "four@city.lg.jp", "three@city.lg.jp", "two@city.lg.jp"]);
     expect(spread.recipients[0]).toEqual({ address: "one@city.lg.jp", messages: 2 });
     expect(spread.rows).toHaveLength(3);
+    expect(spread.rows[0]!.rcptTo).toContain("Four@city.lg.jp"); // newest first
+    // a search by the hash alone pages newest first, like every search
+    const first = await log.search({ sha256: PDF, limit: 2 });
+    const second = await log.search({ sha256: PDF, limit: 2, offset: 2 });
+    expect(first.total).toBe(3);
+    expect([...first.rows, ...second.rows].map((r) => r.rcptTo[0])).toEqual(["Four@city.lg.jp", "three@city.lg.jp", "one@city.lg.jp"]);
   });
 
   it.skipIf(backendMissing(kind))("forgets a message's facets when a purge removes its events", async () => {
