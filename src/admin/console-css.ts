@@ -129,6 +129,7 @@ form.inline-search { display: flex; flex-wrap: wrap; gap: 10px 16px; align-items
 form.inline-search label { flex: 1 1 260px; }
 form.inline-search label.month { flex: 0 0 220px; }
 .report-doc h2 small, .report-doc th small { color: var(--muted); font-weight: 400; }
+.report-doc .rs { margin-bottom: 22px; }
 .report-doc table { border-collapse: collapse; width: 100%; }
 .report-doc th, .report-doc td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
 .report-doc .grid th { background: #f4f7fa; }
