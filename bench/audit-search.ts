@@ -1,14 +1,17 @@
 /**
- * Search speed of the audit store at a million events.
+ * Search speed of the audit store at a million events (or a million messages: --events 4000000).
  *
  *   node bench/audit-search.ts [--events 1000000] [--dir /tmp/mumuka-bench-audit] [--pg URL] [--prefix bench]
  *
  * Builds (once; reused when the store already holds enough events) a store of
  * realistic stories — received, sanitized, delivery-attempt, delivered — for
- * 250,000 messages over 90 days from 20,000 senders, written through the real
+ * EVENTS / 4 messages over 90 days from 20,000 senders, written through the real
  * store code in batches, then times the searches an administrator runs:
  * one day's messages, one sender (substring of the address), a subject word,
- * and `mumuka audit search` spawned for real. Prints the median of 5 runs.
+ * the incident searches (a removed file's SHA-256 sent to five people, a file
+ * name, a sniffed type, a link domain and URL, a sender domain, a verdict, and
+ * "who else received this?"), and `mumuka audit search` spawned for real.
+ * Prints the median of 5 runs.
  * Not part of the test suite: it takes minutes and a few hundred MB of disk.
  */
 import { spawnSync } from "node:child_process";
@@ -38,6 +41,11 @@ const START = Date.parse("2026-08-28T00:00:00Z");
 /** events per transaction while building: large, as the writer's batches are at peak */
 const BUILD_BATCH = 4000;
 
+/** the malicious file of the incident searches: attached to five messages spread over the store */
+const MALICIOUS = "6d".repeat(32);
+const TYPES = ["zip", "pdf", "xlsm", "docx", "exe", "unknown"];
+const hex64 = (n: number): string => (n.toString(16).padStart(8, "0") + "c".repeat(56)).slice(0, 64);
+
 const words = ["会議", "請求書", "ご案内", "見積", "議事録", "予算", "申請", "報告", "newsletter", "invoice", "meeting", "採用", "工事", "入札", "お知らせ"];
 
 function median(xs: number[]): number {
@@ -60,6 +68,7 @@ async function time(label: string, fn: () => Promise<unknown>): Promise<string> 
 
 async function build(store: AuditStore): Promise<void> {
   const messages = Math.ceil(EVENTS / EVENTS_PER_MESSAGE);
+  const campaign = new Set(Array.from({ length: 5 }, (_, k) => k * Math.floor(messages / 5) + 7));
   const spacing = (DAYS * 86_400_000) / messages;
   let batch: PendingEvent[] = [];
   const t0 = performance.now();
@@ -69,10 +78,17 @@ async function build(store: AuditStore): Promise<void> {
     const sender = `user${m % SENDERS}@sender${m % 997}.example.co.jp`;
     const subject = `${words[m % words.length]}の件 ${words[(m * 7) % words.length]} No.${m}`;
     const ts = (offset: number) => new Date(at + offset).toISOString();
-    const attachments = m % 5 === 0 ? [{ path: "2", filename: "資料.xlsm", contentType: "application/vnd.ms-excel.sheet.macroenabled.12", typeMismatch: false, size: 48213, sha256: "e".repeat(64), encrypted: false }] : [];
+    // a fifth of the messages lose an attachment (40,000 distinct files, six types, some PPAP); five carry the malicious one
+    const attachments =
+      campaign.has(m)
+        ? [{ path: "2", filename: "請求書.pdf", contentType: "application/pdf", sniffedType: "pdf", typeMismatch: false, size: 81234, sha256: MALICIOUS, encrypted: false }]
+        : m % 5 === 0
+          ? [{ path: "2", filename: `資料${m % 1000}.${TYPES[m % 6]}`, contentType: "application/octet-stream", sniffedType: TYPES[(m / 5) % 6], typeMismatch: false, size: 48213, sha256: hex64(m % 40_000), encrypted: m % 35 === 0 }]
+          : [];
+    const urls = [`https://www.sender${m % 997}.example.co.jp/news/${m}`, `https://cdn${m % 50}.example.net/a.png`, ...(m % 1000 === 0 ? [`https://login.evil${m % 20}.example/x?id=${m}`] : [])];
     batch.push(
       { ts: ts(0), gateway: "gw1", type: "received", auditId: id, actor: "gateway", data: { clientAddress: "192.0.2.10", clientHelo: "mx.internet.example", mailFrom: sender, rcptTo: [`staff${m % 300}@city.example.lg.jp`], headerFrom: `"送信者${m % SENDERS}" <${sender}>`, subject, messageId: `<${id}@sender.example>`, size: 5000 + (m % 40_000), sha256: "a".repeat(64) } },
-      { ts: ts(40), gateway: "gw1", type: "sanitized", auditId: id, actor: "gateway", data: { report: { headers: { subject, from: [{ name: `送信者${m % SENDERS}`, address: sender }] }, attachments, html: { present: true, converted: true }, links: { found: 3, disarmed: 3, mode: "defang" } }, rulesApplied: [] } },
+      { ts: ts(40), gateway: "gw1", type: "sanitized", auditId: id, actor: "gateway", data: { report: { headers: { subject, from: [{ name: `送信者${m % SENDERS}`, address: sender }] }, attachments, html: { present: true, converted: true }, links: { found: urls.length, disarmed: urls.length, mode: "defang", urls } }, rulesApplied: [] } },
       { ts: ts(80), gateway: "gw1", type: "delivery-attempt", auditId: id, actor: "gateway", data: { host: "10.0.0.25:25", reply: "250 2.0.0 Ok: queued", ok: true } },
       { ts: ts(90), gateway: "gw1", type: m % 50 === 0 ? "held" : "delivered", auditId: id, actor: "gateway", data: { rcptTo: [`staff${m % 300}@city.example.lg.jp`], host: "10.0.0.25:25" } },
     );
@@ -116,6 +132,30 @@ async function main(): Promise<void> {
     const r = await store.search({ subject: "入札", limit: 50 });
     return { total: r.total };
   });
+  console.log("\nincident searches (facets index)");
+  await time("search: --sha256 of the malicious file (5 messages)", async () => (await store.search({ sha256: MALICIOUS })).total);
+  await time("search: --attachment 資料99 (file name substring)", async () => {
+    const r = await store.search({ attachmentName: "資料99", limit: 50 });
+    return { total: r.total, rows: r.rows.length };
+  });
+  await time("search: --type exe, first page + total", async () => (await store.search({ sniffedType: "exe", limit: 50 })).total);
+  await time("search: --link-domain evil0.example", async () => (await store.search({ linkDomain: "evil0.example" })).total);
+  await time("search: --url (exact, as written)", async () => (await store.search({ url: "https://login.evil0.example/x?id=0" })).total);
+  await time("search: --sender-domain sender42.example.co.jp", async () => (await store.search({ senderDomain: "sender42.example.co.jp", limit: 50 })).total);
+  await time("search: --verdict ppap, first page + total", async () => (await store.search({ verdict: "ppap", limit: 50 })).total);
+  await time("who else received (spread): the malicious file", async () => {
+    const s = await store.spread({ kind: "sha256", value: MALICIOUS });
+    return { messages: s.messages, recipients: s.recipients.length, days: s.days.length };
+  });
+  await time("who else received (spread): link domain evil0.example", async () => {
+    const s = await store.spread({ kind: "domain", value: "evil0.example" });
+    return { messages: s.messages, recipients: s.recipients.length };
+  });
+  await time("who else received (spread): link domain cdn7.example.net (1 in 50 messages; lists the newest 10,000)", async () => {
+    const s = await store.spread({ kind: "domain", value: "cdn7.example.net" });
+    return { messages: s.messages, recipients: s.recipients.length };
+  });
+
   const someone = (await store.search({ from: "user4242@", limit: 1 })).rows[0]!.auditId;
   await time("story of one message (audit show)", async () => (await store.story(someone)).length);
 
@@ -129,6 +169,7 @@ async function main(): Promise<void> {
     };
     await time("CLI (spawned, incl. node start): --since/--until one day", cli(["--since", "2026-10-15", "--until", "2026-10-15"]));
     await time("CLI (spawned, incl. node start): --from user123@", cli(["--from", "user123@"]));
+    await time("CLI (spawned, incl. node start): --sha256 (malicious file)", cli(["--sha256", MALICIOUS]));
     await time("CLI (spawned): node start + config only (audit search --id x)", cli(["--id", "x"]));
   }
 

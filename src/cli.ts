@@ -16,6 +16,7 @@ import { registerAdminCommands } from "./admin/admin-command.ts";
 import { registerSanitizeCommands } from "./sanitize/sanitize-command.ts";
 import { registerRulesCommands } from "./rules/rules-command.ts";
 import { registerShowCommand } from "./show/show-command.ts";
+import { registerReportCommand } from "./report/report-command.ts";
 import { CliError } from "./lib/cli-error.ts";
 
 /** This installation's version, from package.json (beside src/ in a checkout, beside dist/ in the image). */
@@ -51,6 +52,7 @@ export function buildProgram(): Command {
   registerAdminCommands(program);
   registerRulesCommands(program);
   registerShowCommand(program);
+  registerReportCommand(program);
 
   return program;
 }

@@ -113,6 +113,35 @@ ol.timeline > li.ev-delivered::before { background: var(--ok); }
 ul.kv { list-style: none; padding: 0; margin: 2px 0 0; color: var(--muted); font-size: 0.86rem; }
 ul.kv li { overflow-wrap: anywhere; }
 pre.mailtext, pre.source { background: #fbfcfd; border: 1px solid var(--line); border-radius: 6px; padding: 12px 14px; white-space: pre-wrap; overflow-wrap: anywhere; max-height: 520px; overflow: auto; margin: 0; }
+/* the text staff received is read to its end: no inner scroll box hiding the last lines */
+pre.mailtext { max-height: none; overflow: visible; }
+p.sentence { margin: 2px 0 0; }
+details.raw > summary { cursor: pointer; color: var(--muted); font-size: 0.82rem; width: max-content; }
+details.raw[open] > summary { margin-bottom: 2px; }
+form.search details.incident-fields { grid-column: 1 / -1; border-top: 1px dashed var(--line); padding-top: 8px; }
+details.incident-fields > summary { cursor: pointer; color: var(--accent); font-weight: 600; }
+div.search { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 10px 16px; align-items: end; margin-top: 8px; }
+td.url { overflow-wrap: anywhere; }
+td.barcell { width: 40%; }
+svg.hbar { width: 100%; height: 12px; display: block; }
+svg.hbar rect { fill: var(--attachmentsRemoved); }
+form.inline-search { display: flex; flex-wrap: wrap; gap: 10px 16px; align-items: end; }
+form.inline-search label { flex: 1 1 260px; }
+form.inline-search label.month { flex: 0 0 220px; }
+.report-doc h2 small, .report-doc th small { color: var(--muted); font-weight: 400; }
+.report-doc .rs { margin-bottom: 22px; }
+.report-doc table { border-collapse: collapse; width: 100%; }
+.report-doc th, .report-doc td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+.report-doc .grid th { background: #f4f7fa; }
+.report-doc .kv th { width: 40%; }
+.report-doc .num { text-align: right; font-variant-numeric: tabular-nums; }
+.report-doc .two { display: grid; grid-template-columns: repeat(auto-fit, minmax(380px, 1fr)); gap: 0 18px; }
+.report-doc .ok { color: var(--ok); } .report-doc .bad { color: var(--bad); } .report-doc .none { color: var(--muted); }
+.report-doc figure { margin: 0 0 8px; } .report-doc figure > svg { width: 100%; height: auto; display: block; }
+.report-doc svg.swatch { width: 12px; height: 12px; vertical-align: -1px; }
+.report-doc figcaption { color: var(--muted); font-size: 0.88rem; } .report-doc .key { margin-right: 14px; white-space: nowrap; }
+.report-doc .days td, .report-doc .days th { padding: 2px 8px; font-size: 0.88rem; }
+.report-doc .id { font-size: 0.8rem; overflow-wrap: anywhere; }
 .question { font-size: 1.05rem; }
 @media (max-width: 900px) { .topbar { flex-wrap: wrap; height: auto; } .tiles { grid-template-columns: repeat(2, 1fr); } }
 `;

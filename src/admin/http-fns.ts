@@ -94,6 +94,27 @@ export function parseSearch(query: unknown): { form: SearchForm; audit: AuditQue
     form.id = id;
     audit.auditId = id;
   }
+  // what was removed or disarmed (facets): a hash is 64 hex digits, the rest any text the index compares
+  const sha256 = field(query, "sha256", 64);
+  if (sha256) {
+    form.sha256 = sha256;
+    if (/^[0-9a-fA-F]{64}$/.test(sha256)) audit.sha256 = sha256;
+    else error = "sha256";
+  }
+  for (const [name, key] of [
+    ["attachment", "attachmentName"],
+    ["type", "sniffedType"],
+    ["linkDomain", "linkDomain"],
+    ["url", "url"],
+    ["senderDomain", "senderDomain"],
+    ["verdict", "verdict"],
+  ] as const) {
+    const v = field(query, name, name === "url" ? 2048 : 256);
+    if (v) {
+      form[name] = v;
+      audit[key] = v;
+    }
+  }
   const status = field(query, "status", 20);
   if (status) {
     form.status = status;

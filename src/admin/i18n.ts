@@ -6,6 +6,9 @@ export type Lang = "ja" | "en";
 
 const ja = {
   title: "mumuka 管理コンソール",
+  consoleName: "管理コンソール",
+  incident: "インシデント調査",
+  report: "月次報告",
   product: "mumuka 無害化ゲートウェイ",
   dashboard: "ダッシュボード",
   messages: "メール検索",
@@ -161,6 +164,9 @@ export type MessageKey = keyof typeof ja;
 
 const en: Record<MessageKey, string> = {
   title: "mumuka admin console",
+  consoleName: "admin console",
+  incident: "Incident",
+  report: "Report",
   product: "mumuka sanitization gateway",
   dashboard: "Dashboard",
   messages: "Messages",

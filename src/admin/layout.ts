@@ -26,6 +26,8 @@ export function layout(ctx: PageContext, title: string, body: Html | Html[]): Ht
   const nav: { href: string; key: Parameters<Translate>[0]; role: Role }[] = [
     { href: "/", key: "dashboard", role: "viewer" },
     { href: "/messages", key: "messages", role: "viewer" },
+    { href: "/incident", key: "incident", role: "viewer" },
+    { href: "/report", key: "report", role: "viewer" },
     { href: "/queue", key: "queue", role: "viewer" },
     { href: "/rules", key: "rules", role: "viewer" },
     { href: "/releases", key: "releases", role: "operator" },
@@ -43,7 +45,7 @@ export function layout(ctx: PageContext, title: string, body: Html | Html[]): Ht
 </head>
 <body>
 <header class="topbar">
-  <a class="brand" href="/"><span class="mark">無</span><span>mumuka</span><small>${t("title")}</small></a>
+  <a class="brand" href="/"><span class="mark">無</span><span>mumuka</span><small>${t("consoleName")}</small></a>
   ${user
     ? html`<nav>${nav
         .filter((n) => roleAtLeast(user.role, n.role))

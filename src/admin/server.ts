@@ -31,6 +31,8 @@ import { createPageKit, type RequestState } from "./page-kit.ts";
 import { dashboardRoutes } from "./pages/dashboard.ts";
 import { errorPage, loginRoutes, type LoginSessions } from "./pages/login.ts";
 import { messagesRoutes } from "./pages/messages.ts";
+import { incidentRoutes } from "./pages/incident.ts";
+import { reportRoutes } from "./pages/report.ts";
 import { queueRoutes } from "./pages/queue.ts";
 import { releasesRoutes } from "./pages/releases.ts";
 import { rulesReplayRoutes } from "./pages/rules-replay.ts";
@@ -203,6 +205,8 @@ export async function buildAdminApp(deps: AdminDeps): Promise<AdminApp> {
   await app.register(dashboardRoutes, { kit, audit: deps.audit, queue: deps.queue, health: deps.health });
   await app.register(messagesRoutes, { kit, audit: deps.audit, queue: deps.queue, releasable: deps.releases !== undefined });
   await app.register(releasesRoutes, { kit, ...(deps.releases ? { releases: deps.releases } : {}) });
+  await app.register(incidentRoutes, { kit, audit: deps.audit });
+  await app.register(reportRoutes, { kit, audit: deps.audit });
   await app.register(queueRoutes, { kit, queue: deps.queue, audit: deps.audit });
   await app.register(rulesRoutes, {
     kit,

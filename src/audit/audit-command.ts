@@ -105,6 +105,33 @@ function intOpt(value: string | undefined, name: string, min: number): number | 
   return Number(value);
 }
 
+/** A SHA-256 as given on the command line: 64 hex digits, or exit 2. */
+function sha256Arg(value: string): string {
+  if (!/^[0-9a-fA-F]{64}$/.test(value.trim())) throw new CliError("--sha256 must be 64 hexadecimal digits", 2);
+  return value.trim();
+}
+
+/** The search options that look a message up by its facets (what was removed, its links, sender domain, verdicts). */
+function facetOptions(opts: Record<string, string | boolean | undefined>): Partial<AuditQuery> {
+  const text = (k: string): string | undefined => (typeof opts[k] === "string" && opts[k] !== "" ? (opts[k] as string) : undefined);
+  const sha = text("sha256");
+  const q: Partial<AuditQuery> = {};
+  if (sha !== undefined) q.sha256 = sha256Arg(sha);
+  const pairs: [string, keyof AuditQuery][] = [
+    ["attachment", "attachmentName"],
+    ["type", "sniffedType"],
+    ["linkDomain", "linkDomain"],
+    ["url", "url"],
+    ["senderDomain", "senderDomain"],
+    ["verdict", "verdict"],
+  ];
+  for (const [opt, field] of pairs) {
+    const v = text(opt);
+    if (v !== undefined) (q as Record<string, string>)[field] = v;
+  }
+  return q;
+}
+
 const summaryColumns: Column<MessageSummary>[] = [
   { title: "受信日時 (JST)", width: 19, value: (r) => formatJst(r.receivedAt) },
   { title: "状態 status", width: 11, value: (r) => r.status },
@@ -162,7 +189,7 @@ export function registerAuditCommands(program: Command): void {
 
   audit
     .command("search")
-    .description("find messages by date, sender, recipient, subject, status or id / メッセージ検索")
+    .description("find messages by date, sender, recipient, subject, status, id, removed attachment, link or verdict / メッセージ検索")
     .option("-c, --config <file>", "configuration file (YAML)")
     .option("--since <date>", "received at or after (YYYY-MM-DD in Japan time, or ISO 8601)")
     .option("--until <date>", "received before (YYYY-MM-DD: to the end of that day in Japan time)")
@@ -172,6 +199,13 @@ export function registerAuditCommands(program: Command): void {
     .option("--status <status>", `one of: ${MESSAGE_STATUSES.join(", ")}`)
     .option("--id <auditId>", "one message's audit id")
     .option("--auth <method=result>", "sender-authentication verdict, e.g. dmarc=fail (docs/authentication.md) / 送信者認証の結果")
+    .option("--sha256 <hex>", "a removed attachment's SHA-256 / 削除した添付ファイルの SHA-256")
+    .option("--attachment <text>", "part of a removed attachment's file name / 添付ファイル名の一部")
+    .option("--type <type>", "a removed attachment's sniffed type (pdf, zip, exe, unknown …) / 判定した形式")
+    .option("--link-domain <domain>", "a link's domain, or a parent of it / リンクのドメイン")
+    .option("--url <url>", "a link's full URL as written in the original / リンクの URL")
+    .option("--sender-domain <domain>", "the envelope sender's domain, or a parent of it / 差出人ドメイン")
+    .option("--verdict <verdict>", "a recorded verdict: ppap, type-mismatch, rule:<name>, action:hold, limit:<name>, dmarc:fail … / 判定")
     .option("--limit <n>", "rows per page (max 1000)", "50")
     .option("--page <n>", "page number, from 1", "1")
     .option("--json", "JSON output: {total, rows}")
@@ -192,6 +226,7 @@ export function registerAuditCommands(program: Command): void {
         ...(opts.subject ? { subject: String(opts.subject) } : {}),
         ...(status ? { status: status as MessageStatus } : {}),
         ...(opts.id ? { auditId: String(opts.id) } : {}),
+        ...facetOptions(opts),
         limit,
         offset: (page - 1) * limit,
       };
@@ -209,6 +244,42 @@ export function registerAuditCommands(program: Command): void {
         const first = result.rows.length ? (query.offset ?? 0) + 1 : 0;
         const last = (query.offset ?? 0) + result.rows.length;
         process.stdout.write(`${first}–${last} / ${result.total} 件 (messages)${last < result.total ? `  次のページ next: --page ${page + 1}` : ""}\n`);
+      });
+    });
+
+  audit
+    .command("recipients")
+    .description("who else received this attachment or link: every message and recipient, with counts per day / 同じ添付・リンクを受け取った人")
+    .option("-c, --config <file>", "configuration file (YAML)")
+    .option("--sha256 <hex>", "a removed attachment's SHA-256")
+    .option("--link-domain <domain>", "a link's domain, or a parent of it")
+    .option("--url <url>", "a link's full URL as written in the original")
+    .option("--json", "JSON output: {messages, truncated, days, recipients, rows}")
+    .action(async (opts: Record<string, string | boolean | undefined>) => {
+      const given = (["sha256", "linkDomain", "url"] as const).filter((k) => typeof opts[k] === "string");
+      if (given.length !== 1) throw new CliError("give exactly one of --sha256, --link-domain, --url", 2);
+      const field = given[0]!;
+      const value = String(opts[field]);
+      if (field === "sha256") sha256Arg(value);
+      const kind = field === "sha256" ? "sha256" : field === "url" ? "url" : "domain";
+      await withLog(opts.config as string | undefined, async (log) => {
+        const spread = await log.spread({ kind, value });
+        if (opts.json) {
+          process.stdout.write(`${JSON.stringify(spread, null, 2)}\n`);
+          return;
+        }
+        const lines = [
+          `${spread.messages} 件のメッセージ (messages), ${spread.recipients.length} 人の宛先 (recipients)${spread.truncated ? " — 最新の一部のみ集計 (newest only)" : ""}`,
+          "",
+          "日付 day (JST)   件数 messages  宛先数 recipients",
+          ...spread.days.map((d) => `${d.day}       ${String(d.messages).padStart(8)}  ${String(d.recipients).padStart(8)}`),
+          "",
+          "宛先 recipient                              件数 messages",
+          ...spread.recipients.map((r) => `${displaySafe(r.address).padEnd(42)} ${String(r.messages).padStart(6)}`),
+          "",
+        ];
+        process.stdout.write(lines.join("\n"));
+        process.stdout.write(formatTable(summaryColumns, spread.rows));
       });
     });
 

@@ -422,6 +422,8 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       });
     },
     search: (q) => store.search(q),
+    spread: (q) => store.spread(q),
+    eventsBetween: (since, until, after, limit) => store.eventsByTime(since, until, after, limit),
     story: (id) => store.story(id),
     dailyCounts: (since, until) => store.dailyCounts(since, until),
     verify: (options): Promise<VerifyResult> =>

@@ -7,8 +7,9 @@
  * events after it and updates the message summaries, so summaries and events
  * can never disagree except by tampering.
  */
-import { applyEvent, likeContains, type PendingEvent, type StoredSummary } from "./audit-fns.ts";
-import type { AuditEvent, AuditQuery, DailyCounts, MessageSummary } from "./audit-types.ts";
+import { applyEvent, likeContains, toPublicSummary, type PendingEvent, type StoredSummary } from "./audit-fns.ts";
+import type { AuditEvent, AuditQuery, DailyCounts, MessageSummary, Spread, SpreadQuery } from "./audit-types.ts";
+import { facetsOf, facetValue, normaliseFacetQuery, type FacetKind } from "./facets.ts";
 
 export interface PurgeOutcome {
   removed: number;
@@ -26,6 +27,8 @@ export interface AuditStore {
    */
   append(pending: readonly PendingEvent[]): Promise<AuditEvent[]>;
   search(query: AuditQuery): Promise<{ total: number; rows: MessageSummary[] }>;
+  /** messages (and their recipients) with one facet value: see spreadOf() */
+  spread(query: SpreadQuery): Promise<Spread>;
   /** the events of one message; a kept text is given back as data.text (it is not part of the hashed data) */
   story(auditId: string): Promise<AuditEvent[]>;
   /** the last event of the chain (seq, hash, ts), or undefined for an empty store */
@@ -37,6 +40,8 @@ export interface AuditStore {
   dailyCounts(since: Date, until: Date): Promise<DailyCounts[]>;
   /** events with seq > afterSeq, in seq order */
   eventsAfter(afterSeq: number, limit: number, range?: { since: Date; until: Date }): Promise<AuditEvent[]>;
+  /** events with since ≤ ts < until ordered by (ts, seq), after the given key: a walk of a time range through the ts index */
+  eventsByTime(since: Date, until: Date, after: { ts: string; seq: number } | undefined, limit: number): Promise<AuditEvent[]>;
   /** events of messages, ordered by (auditId, seq), after the given key */
   messageEventsAfter(after: { auditId: string; seq: number }, limit: number): Promise<AuditEvent[]>;
   summaries(auditIds: readonly string[]): Promise<StoredSummary[]>;
@@ -55,9 +60,17 @@ export interface AuditStore {
 }
 
 /** Table names of one audit store; a prefix lets test runs (and deployments) share a database. */
-export function tableNames(prefix: string): { events: string; messages: string; texts: string } {
+export interface TableNames {
+  events: string;
+  messages: string;
+  texts: string;
+  /** the search side table: one row per (event, facet) — facets.ts */
+  facets: string;
+}
+
+export function tableNames(prefix: string): TableNames {
   if (!/^[a-z_][a-z0-9_]{0,40}$/.test(prefix)) throw new Error(`audit table prefix ${JSON.stringify(prefix)} is not a plain lower-case SQL name`);
-  return { events: `${prefix}_events`, messages: `${prefix}_messages`, texts: `${prefix}_texts` };
+  return { events: `${prefix}_events`, messages: `${prefix}_messages`, texts: `${prefix}_texts`, facets: `${prefix}_facets` };
 }
 
 /**
@@ -65,7 +78,7 @@ export function tableNames(prefix: string): { events: string; messages: string; 
  * apart; `int64` is the dialect's 64-bit integer (SQLite INTEGER, which also
  * makes seq the rowid; PostgreSQL BIGINT). Idempotent (IF NOT EXISTS).
  */
-export function tablesSql(t: { events: string; messages: string; texts: string }, int64: "INTEGER" | "BIGINT"): string {
+export function tablesSql(t: TableNames, int64: "INTEGER" | "BIGINT"): string {
   return `
     CREATE TABLE IF NOT EXISTS ${t.events} (
       seq ${int64} PRIMARY KEY,
@@ -109,6 +122,48 @@ export function tablesSql(t: { events: string; messages: string; texts: string }
   `;
 }
 
+/**
+ * The facets side table (facets.ts): written with the events, in their transaction; removed with
+ * them by a purge (seq). Looked up by (kind, value) → audit ids. Created apart from the other
+ * tables because a store that predates it is filled from its events once (see FACET_BACKFILL_TYPES).
+ */
+export function facetsTableSql(t: TableNames, int64: "INTEGER" | "BIGINT"): string {
+  return `
+    CREATE TABLE IF NOT EXISTS ${t.facets} (
+      kind TEXT NOT NULL,
+      value TEXT NOT NULL,
+      audit_id TEXT NOT NULL,
+      seq ${int64} NOT NULL,
+      ts TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS ${t.facets}_kv ON ${t.facets} (kind, value, audit_id);
+    CREATE INDEX IF NOT EXISTS ${t.facets}_seq ON ${t.facets} (seq);
+  `;
+}
+
+/** The event types facets are read from: a store that predates the facets table is indexed from these once. */
+export const FACET_BACKFILL_TYPES = ["received", "sanitized"] as const;
+
+/** Rows (kind, value, audit_id, seq, ts) of the facets of stored events. */
+export function facetRows(events: readonly AuditEvent[]): [FacetKind, string, string, number, string][] {
+  const rows: [FacetKind, string, string, number, string][] = [];
+  for (const e of events) {
+    if (!e.auditId) continue;
+    for (const f of facetsOf(e)) rows.push([f.kind, f.value, e.auditId, e.seq, e.ts]);
+  }
+  return rows;
+}
+
+/** The search fields that are facet lookups, and their facet kinds. */
+const FACET_FIELDS: [keyof AuditQuery, FacetKind][] = [
+  ["sha256", "sha256"],
+  ["sniffedType", "type"],
+  ["linkDomain", "domain"],
+  ["url", "url"],
+  ["senderDomain", "sender"],
+  ["verdict", "verdict"],
+];
+
 /** Rows per page when a store is walked (verify, export): bounded memory on any size. */
 export const PAGE_SIZE = 5000;
 
@@ -118,7 +173,9 @@ export function searchWhere(
   ph: (value: unknown) => string,
   like: "LIKE" | "ILIKE",
   /** a store's faster way to find a substring in some columns (an index), or undefined to scan */
-  substring?: (columns: string[], needle: string) => string | undefined,
+  substring: ((columns: string[], needle: string) => string | undefined) | undefined,
+  /** the facets table (attachment, link, sender-domain and verdict searches) */
+  facets: string,
 ): string {
   const clauses: string[] = [];
   const esc = " ESCAPE '\\'";
@@ -131,7 +188,34 @@ export function searchWhere(
   if (query.subject) clauses.push(contains(["subject"], query.subject));
   if (query.status) clauses.push(`status = ${ph(query.status)}`);
   if (query.auditId) clauses.push(`audit_id = ${ph(query.auditId)}`);
+  for (const [field, kind] of FACET_FIELDS) {
+    const v = query[field];
+    if (typeof v === "string" && v !== "") {
+      clauses.push(`audit_id IN (SELECT audit_id FROM ${facets} WHERE kind = ${ph(kind)} AND value = ${ph(normaliseFacetQuery(kind, v))})`);
+    }
+  }
+  if (query.attachmentName) {
+    // names are stored lower case: a plain LIKE is case-insensitive on both stores
+    clauses.push(`audit_id IN (SELECT audit_id FROM ${facets} WHERE kind = 'name' AND value LIKE ${ph(likeContains(facetValue(query.attachmentName)))}${esc})`);
+  }
   return clauses.length ? `WHERE ${clauses.join(" AND ")}` : "";
+}
+
+/**
+ * A search that asks one facet and nothing else (the usual incident question: "this hash", "this
+ * domain"): its page is read in audit-id order straight from the facets index — an audit id begins
+ * with the arrival time (YYYYMMDDTHHMMSSZ-…), so that is arrival order — instead of fetching and
+ * sorting every matching summary (a type or verdict can match a few percent of a million messages).
+ * Returns the page's SQL (rows ordered as every search is), or undefined for any other search.
+ */
+export function singleFacetPageSql(query: AuditQuery, ph: (value: unknown) => string, t: TableNames, page: { limit: number; offset: number }): string | undefined {
+  const asked = FACET_FIELDS.filter(([field]) => typeof query[field] === "string" && query[field] !== "");
+  const others = query.since || query.until || query.from || query.to || query.subject || query.status || query.auditId || query.attachmentName;
+  if (asked.length !== 1 || others) return undefined;
+  const [field, kind] = asked[0]!;
+  const ids = `SELECT DISTINCT audit_id FROM ${t.facets} WHERE kind = ${ph(kind)} AND value = ${ph(normaliseFacetQuery(kind, query[field] as string))}
+    ORDER BY audit_id DESC LIMIT ${ph(page.limit)} OFFSET ${ph(page.offset)}`;
+  return `SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} WHERE audit_id IN (${ids}) ORDER BY received_at DESC, audit_id DESC`;
 }
 
 /** Searches return at most this many rows a page (a console page, a CLI screen). */
@@ -294,4 +378,44 @@ export function withTexts(events: AuditEvent[], texts: Map<number, string>): Aud
     const text = texts.get(e.seq);
     return text === undefined ? e : { ...e, data: { ...e.data, text } };
   });
+}
+
+/** At most this many messages are read for the lists of a spread (the count is always whole). */
+export const SPREAD_MAX_MESSAGES = 10_000;
+
+/** The SQL of a spread: its messages, newest first, one more than SPREAD_MAX_MESSAGES (to tell truncation). */
+export function spreadSql(t: TableNames, ph: (v: unknown) => string, q: SpreadQuery): { count: string; rows: string } {
+  const kind = ph(q.kind);
+  const value = ph(normaliseFacetQuery(q.kind, q.value));
+  const facet = `SELECT audit_id FROM ${t.facets} WHERE kind = ${kind} AND value = ${value}`;
+  // the newest messages by audit id (arrival order, see singleFacetPageSql), read from the index; spreadOf orders them
+  return {
+    count: `SELECT COUNT(*) AS n FROM ${t.messages} WHERE audit_id IN (${facet})`,
+    rows: `SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} WHERE audit_id IN (SELECT DISTINCT audit_id FROM (${facet}) f ORDER BY audit_id DESC LIMIT ${SPREAD_MAX_MESSAGES + 1})`,
+  };
+}
+
+/** Counts per day and per recipient of a spread's messages (newest first). Pure. */
+export function spreadOf(total: number, rows: readonly StoredSummary[]): Spread {
+  const truncated = rows.length > SPREAD_MAX_MESSAGES || total > rows.length;
+  const kept = [...rows].sort((a, b) => b.receivedAt.localeCompare(a.receivedAt) || b.auditId.localeCompare(a.auditId)).slice(0, SPREAD_MAX_MESSAGES);
+  const days = new Map<string, { day: string; messages: number; recipients: number }>();
+  const recipients = new Map<string, number>();
+  for (const r of kept) {
+    const day = r.dayJst;
+    const d = days.get(day) ?? { day, messages: 0, recipients: 0 };
+    d.messages += 1;
+    d.recipients += r.rcptTo.length;
+    days.set(day, d);
+    for (const a of new Set(r.rcptTo.map((x) => x.toLowerCase()))) recipients.set(a, (recipients.get(a) ?? 0) + 1);
+  }
+  return {
+    messages: total,
+    truncated,
+    days: [...days.values()].sort((a, b) => a.day.localeCompare(b.day)),
+    recipients: [...recipients.entries()]
+      .map(([address, messages]) => ({ address, messages }))
+      .sort((a, b) => b.messages - a.messages || a.address.localeCompare(b.address)),
+    rows: kept.map(toPublicSummary),
+  };
 }

@@ -78,6 +78,20 @@ export interface AuditQuery {
   subject?: string;
   status?: MessageStatus;
   auditId?: string;
+  /** SHA-256 of a removed attachment (64 hex digits) */
+  sha256?: string;
+  /** substring of a removed attachment's file name (case-insensitive) */
+  attachmentName?: string;
+  /** sniffed type of a removed attachment ("pdf", "zip", "unknown" …) */
+  sniffedType?: string;
+  /** a link's host or any parent domain of it (evil.example finds www.evil.example) */
+  linkDomain?: string;
+  /** a link's full URL as written in the original (lower case compare) */
+  url?: string;
+  /** the envelope sender's domain or a parent domain of it */
+  senderDomain?: string;
+  /** a recorded verdict: "ppap", "type-mismatch", "rule:<name>", "action:hold", "limit:<name>", "dmarc:fail" … */
+  verdict?: string;
   limit?: number;
   offset?: number;
 }
@@ -134,9 +148,36 @@ export interface DailyCounts {
   rejected: number;
 }
 
+/** What a "who else received this?" question names: one facet (facets.ts) and its value. */
+export interface SpreadQuery {
+  kind: "sha256" | "name" | "type" | "url" | "domain" | "sender" | "verdict";
+  value: string;
+}
+
+/** Every message and recipient that had the same attachment / link: counts per day, recipients, the messages. */
+export interface Spread {
+  /** messages with the facet */
+  messages: number;
+  /** true when more messages matched than were read for the lists below (SPREAD_MAX_MESSAGES) */
+  truncated: boolean;
+  /** per Japan-time day: messages and recipients (a message to 3 people counts 3) */
+  days: { day: string; messages: number; recipients: number }[];
+  /** each recipient address and how many of the messages it received, most first */
+  recipients: { address: string; messages: number }[];
+  /** the messages, newest first */
+  rows: MessageSummary[];
+}
+
 /** What readers depend on. */
 export interface AuditReader {
   search(query: AuditQuery): Promise<{ total: number; rows: MessageSummary[] }>;
+  /** who else received this: every message and recipient with the same facet value */
+  spread(query: SpreadQuery): Promise<Spread>;
+  /**
+   * events with since ≤ ts < until in time order (ts, then seq), after the event `after` (undefined: from the start), at most
+   * `limit`: a report walks a month page by page through the time index, whatever the store holds before and after it
+   */
+  eventsBetween(since: Date, until: Date, after: { ts: string; seq: number } | undefined, limit: number): Promise<AuditEvent[]>;
   story(auditId: string): Promise<AuditEvent[]>;
   dailyCounts(since: Date, until: Date): Promise<DailyCounts[]>;
   verify(options?: { anchors?: readonly Anchor[] }): Promise<VerifyResult>;

@@ -17,12 +17,18 @@ import { chainEvents, dropKnownReceived, GENESIS_HASH, toPublicSummary, type Pen
 import {
   DAILY_SELECT,
   dailyFromRow,
+  FACET_BACKFILL_TYPES,
+  facetRows,
+  facetsTableSql,
+  spreadOf,
+  spreadSql,
   EVENT_COLUMNS,
   eventFromRow,
   eventParams,
   foldBatch,
   pageOf,
   searchWhere,
+  singleFacetPageSql,
   SUMMARY_COLUMNS,
   summaryFromRow,
   summaryParams,
@@ -77,6 +83,22 @@ export function openPgStore(options: { url: string; tablePrefix?: string }): Aud
       // the lock also serialises two gateways creating the tables at the same moment
       await c.query("SELECT pg_advisory_xact_lock($1)", [lockKey]);
       await c.query(tablesSql(t, "BIGINT"));
+      // a store written before the facets table existed is indexed from its events once, in this transaction
+      const existed = await c.query(`SELECT to_regclass($1) AS r`, [t.facets]);
+      if (existed.rows[0]?.r === null) {
+        await c.query(facetsTableSql(t, "BIGINT"));
+        let after = 0;
+        for (;;) {
+          const page = await c.query<EventRow>(
+            `SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE seq > $1 AND type = ANY($2) ORDER BY seq LIMIT 5000`,
+            [after, [...FACET_BACKFILL_TYPES]],
+          );
+          if (page.rows.length === 0) break;
+          const evs = page.rows.map(eventFromRow);
+          await insertFacets(c, facetRows(evs));
+          after = evs[evs.length - 1]!.seq;
+        }
+      }
     });
     await trigramIndexes();
     initialised = true;
@@ -94,6 +116,8 @@ export function openPgStore(options: { url: string; tablePrefix?: string }): Aud
       for (const column of ["mail_from", "header_from", "rcpt_to", "subject"]) {
         await pool.query(`CREATE INDEX IF NOT EXISTS ${t.messages}_${column}_trgm ON ${t.messages} USING gin (${column} gin_trgm_ops)`);
       }
+      // attachment file names (--attachment): a substring of the names only
+      await pool.query(`CREATE INDEX IF NOT EXISTS ${t.facets}_name_trgm ON ${t.facets} USING gin (value gin_trgm_ops) WHERE kind = 'name'`);
     } catch {
       // not installed, not allowed, or another gateway creating it at this moment: searches scan instead
     }
@@ -103,6 +127,19 @@ export function openPgStore(options: { url: string; tablePrefix?: string }): Aud
     const r = await c.query<{ seq: string; hash: string }>(`SELECT seq, hash FROM ${t.events} ORDER BY seq DESC LIMIT 1`);
     const row = r.rows[0];
     return row ? { seq: Number(row.seq), hash: row.hash } : undefined;
+  };
+
+  const insertFacets = async (c: pg.PoolClient, rows: readonly (readonly unknown[])[]): Promise<void> => {
+    for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+      const chunk = rows.slice(i, i + INSERT_CHUNK);
+      const params: unknown[] = [];
+      const values = chunk.map((row) => {
+        const base = params.length;
+        params.push(...row);
+        return `($${base + 1},$${base + 2},$${base + 3},$${base + 4},$${base + 5})`;
+      });
+      await c.query(`INSERT INTO ${t.facets} (kind, value, audit_id, seq, ts) VALUES ${values.join(",")}`, params);
+    }
   };
 
   const appendInTx = async (c: pg.PoolClient, pending: readonly PendingEvent[], after?: { seq: number; hash: string }): Promise<AuditEvent[]> => {
@@ -135,6 +172,7 @@ export function openPgStore(options: { url: string; tablePrefix?: string }): Aud
       });
       await c.query(`INSERT INTO ${t.events} (${EVENT_COLUMNS}) VALUES ${values.join(",")}`, params);
     }
+    await insertFacets(c, facetRows(chained));
     const changed = foldBatch(existing, chained);
     for (let i = 0; i < changed.length; i += INSERT_CHUNK) {
       const chunk = changed.slice(i, i + INSERT_CHUNK);
@@ -174,14 +212,25 @@ export function openPgStore(options: { url: string; tablePrefix?: string }): Aud
     },
     async search(q: AuditQuery): Promise<{ total: number; rows: MessageSummary[] }> {
       const params: unknown[] = [];
-      const where = searchWhere(q, (v) => (params.push(v), `$${params.length}`), "ILIKE");
+      const where = searchWhere(q, (v) => (params.push(v), `$${params.length}`), "ILIKE", undefined, t.facets);
       const { limit, offset } = pageOf(q);
       const [count] = await query<{ n: string }>(`SELECT COUNT(*) AS n FROM ${t.messages} ${where}`, params);
-      const rows = await query<SummaryRow>(
-        `SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} ${where} ORDER BY received_at DESC, audit_id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
-        [...params, limit, offset],
-      );
+      const pageParams: unknown[] = [];
+      const fast = singleFacetPageSql(q, (v) => (pageParams.push(v), `$${pageParams.length}`), t, { limit, offset });
+      const rows = fast
+        ? await query<SummaryRow>(fast, pageParams)
+        : await query<SummaryRow>(
+            `SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} ${where} ORDER BY received_at DESC, audit_id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+            [...params, limit, offset],
+          );
       return { total: Number(count?.n ?? 0), rows: rows.map((r) => toPublicSummary(summaryFromRow(r))) };
+    },
+    async spread(q) {
+      const params: unknown[] = [];
+      const sql = spreadSql(t, (v) => (params.push(v), `$${params.length}`), q);
+      const [count] = await query<{ n: string }>(sql.count, params);
+      const rows = await query<SummaryRow>(sql.rows, params);
+      return spreadOf(Number(count?.n ?? 0), rows.map(summaryFromRow));
     },
     async story(auditId) {
       const story = events(await query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE audit_id = $1 ORDER BY seq`, [auditId]));
@@ -219,6 +268,15 @@ export function openPgStore(options: { url: string; tablePrefix?: string }): Aud
         );
       }
       return events(await query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE seq > $1 ORDER BY seq LIMIT $2`, [afterSeq, limit]));
+    },
+    async eventsByTime(since, until, after, limit) {
+      const from = after ?? { ts: since.toISOString(), seq: -1 };
+      return events(
+        await query<EventRow>(
+          `SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE ts >= $1 AND ts < $2 AND (ts, seq) > ($3, $4) ORDER BY ts, seq LIMIT $5`,
+          [since.toISOString(), until.toISOString(), from.ts, from.seq, limit],
+        ),
+      );
     },
     async messageEventsAfter(after, limit) {
       return events(
@@ -266,6 +324,7 @@ export function openPgStore(options: { url: string; tablePrefix?: string }): Aud
         const del = await c.query(`DELETE FROM ${t.events} WHERE seq <= $1`, [through]);
         await c.query(`DELETE FROM ${t.messages} WHERE first_seq <= $1`, [through]);
         await c.query(`DELETE FROM ${t.texts} WHERE seq <= $1`, [through]);
+        await c.query(`DELETE FROM ${t.facets} WHERE seq <= $1`, [through]);
         const remaining = await head(c);
         const [checkpoint] = await appendInTx(c, [makeCheckpoint(lastPurged, del.rowCount ?? 0)], remaining ?? lastPurged);
         return { removed: del.rowCount ?? 0, ...(checkpoint ? { checkpoint } : {}) };
@@ -283,7 +342,7 @@ export async function dropPgTables(url: string, prefix: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query(`DROP TABLE IF EXISTS ${t.events}, ${t.messages}, ${t.texts}`);
+    await client.query(`DROP TABLE IF EXISTS ${t.events}, ${t.messages}, ${t.texts}, ${t.facets}`);
   } finally {
     await client.end();
   }

@@ -18,12 +18,18 @@ import { chainEvents, dropKnownReceived, GENESIS_HASH, toPublicSummary, type Pen
 import {
   DAILY_SELECT,
   dailyFromRow,
+  FACET_BACKFILL_TYPES,
+  facetRows,
+  facetsTableSql,
+  spreadOf,
+  spreadSql,
   EVENT_COLUMNS,
   eventFromRow,
   eventParams,
   foldBatch,
   pageOf,
   searchWhere,
+  singleFacetPageSql,
   SUMMARY_COLUMNS,
   summaryFromRow,
   summaryParams,
@@ -67,6 +73,33 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
   const init = (): void => {
     // INTEGER PRIMARY KEY: seq is SQLite's rowid (64-bit)
     db.exec(tablesSql(t, "INTEGER"));
+    initFacets();
+  };
+
+  /**
+   * The facets table; a store written before it existed is indexed from its events once, in one
+   * transaction (a crash leaves no table, and the next start does it again).
+   */
+  const initFacets = (): void => {
+    const existsStmt = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?");
+    RETAINED.push(existsStmt); // never garbage: see RETAINED
+    if (existsStmt.get(t.facets) !== undefined) return;
+    const backfill = db.transaction(() => {
+      db.exec(facetsTableSql(t, "INTEGER"));
+      const page = db.prepare(
+        `SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE seq > ? AND type IN (${FACET_BACKFILL_TYPES.map((x) => `'${x}'`).join(", ")}) ORDER BY seq LIMIT 5000`,
+      );
+      const insert = db.prepare(`INSERT INTO ${t.facets} (kind, value, audit_id, seq, ts) VALUES (?, ?, ?, ?, ?)`);
+      RETAINED.push(page, insert);
+      let after = 0;
+      for (;;) {
+        const events = (page.all(after) as EventRow[]).map(eventFromRow);
+        if (events.length === 0) break;
+        for (const row of facetRows(events)) insert.run(...row);
+        after = events[events.length - 1]!.seq;
+      }
+    });
+    backfill.immediate();
   };
   init();
 
@@ -140,6 +173,7 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
   );
   const getSummary = prep(`SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} WHERE audit_id = ?`);
   const insertText = prep(`INSERT INTO ${t.texts} (seq, audit_id, ts, text) VALUES (?, ?, ?, ?)`);
+  const insertFacet = prep(`INSERT INTO ${t.facets} (kind, value, audit_id, seq, ts) VALUES (?, ?, ?, ?, ?)`);
 
   const head = (): { seq: number; hash: string } => {
     const row = headStmt.get() as { seq: number; hash: string } | undefined;
@@ -163,6 +197,7 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
       const text = fresh[i]!.text;
       if (text !== undefined) insertText.run(events[i]!.seq, events[i]!.auditId ?? null, events[i]!.ts, text);
     }
+    for (const row of facetRows(events)) insertFacet.run(...row);
     for (const s of foldBatch(existing, events)) upsertSummary.run(...summaryParams(s));
     return events;
   };
@@ -183,12 +218,24 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
     async search(query: AuditQuery): Promise<{ total: number; rows: MessageSummary[] }> {
       const params: unknown[] = [];
       const ph = (v: unknown): string => (params.push(v), "?");
-      const where = searchWhere(query, ph, "LIKE", viaFts(ph));
+      const where = searchWhere(query, ph, "LIKE", viaFts(ph), t.facets);
       const { limit, offset } = pageOf(query);
       const total = (prep(`SELECT COUNT(*) AS n FROM ${t.messages} ${where}`).get(...params) as { n: number }).n;
-      const rows = prep(`SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} ${where} ORDER BY received_at DESC, audit_id DESC LIMIT ? OFFSET ?`)
-        .all(...params, limit, offset) as SummaryRow[];
+      const pageParams: unknown[] = [];
+      const fast = singleFacetPageSql(query, (v) => (pageParams.push(v), "?"), t, { limit, offset });
+      const rows = (
+        fast
+          ? prep(fast).all(...pageParams)
+          : prep(`SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} ${where} ORDER BY received_at DESC, audit_id DESC LIMIT ? OFFSET ?`).all(...params, limit, offset)
+      ) as SummaryRow[];
       return { total, rows: rows.map((r) => toPublicSummary(summaryFromRow(r))) };
+    },
+    async spread(q) {
+      const params: unknown[] = [];
+      const sql = spreadSql(t, (v) => (params.push(v), "?"), q);
+      const total = (prep(sql.count).get(...params) as { n: number }).n;
+      const rows = prep(sql.rows).all(...params) as SummaryRow[];
+      return spreadOf(total, rows.map(summaryFromRow));
     },
     async story(auditId) {
       const events = eventsAll(`SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE audit_id = ? ORDER BY seq`, auditId);
@@ -226,6 +273,20 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
         );
       }
       return eventsAll(`SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, limit);
+    },
+    async eventsByTime(since, until, after, limit) {
+      // the ts index holds (ts, rowid = seq): this order is the index's own, each page a range read
+      const from = after ?? { ts: since.toISOString(), seq: 0 };
+      return eventsAll(
+        `SELECT ${EVENT_COLUMNS} FROM ${t.events} INDEXED BY ${t.events}_ts
+         WHERE ts >= ? AND ts < ? AND (ts > ? OR (ts = ? AND seq > ?)) ORDER BY ts, seq LIMIT ?`,
+        since.toISOString(),
+        until.toISOString(),
+        from.ts,
+        from.ts,
+        after ? from.seq : -1,
+        limit,
+      );
     },
     async messageEventsAfter(after, limit) {
       return eventsAll(
@@ -272,6 +333,7 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
         const removed = prep(`DELETE FROM ${t.events} WHERE seq <= ?`).run(through).changes;
         prep(`DELETE FROM ${t.messages} WHERE first_seq <= ?`).run(through);
         prep(`DELETE FROM ${t.texts} WHERE seq <= ?`).run(through);
+        prep(`DELETE FROM ${t.facets} WHERE seq <= ?`).run(through);
         // when nothing remains, the checkpoint still continues the numbering after the purged events
         const remaining = headStmt.get() as { seq: number; hash: string } | undefined;
         const [checkpoint] = appendInTx([makeCheckpoint(lastPurged, removed)], remaining ?? lastPurged);
@@ -280,7 +342,7 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
       return run.immediate();
     },
     async close() {
-      RETAINED.push(db, [...prepared.values()], headStmt, insertEvent, upsertSummary, getSummary, insertText, appendTx);
+      RETAINED.push(db, [...prepared.values()], headStmt, insertEvent, upsertSummary, getSummary, insertText, insertFacet, appendTx);
       if (db.open) db.close();
     },
   };

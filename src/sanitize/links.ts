@@ -22,6 +22,18 @@ export interface LinkResult {
   text: string;
   found: number;
   disarmed: number;
+  /** the URLs as written (the first MAX_RECORDED_URLS, each cut to MAX_RECORDED_URL_CHARS): for the audit trail's link search */
+  urls: string[];
+}
+
+/** URLs of one message kept for the audit trail; a message with more still counts them all in `found`. */
+export const MAX_RECORDED_URLS = 200;
+export const MAX_RECORDED_URL_CHARS = 2048;
+
+/** Notes a URL for the audit trail, within the caps; distinct URLs only. */
+export function noteUrl(urls: string[], url: string): void {
+  const cut = url.slice(0, MAX_RECORDED_URL_CHARS);
+  if (urls.length < MAX_RECORDED_URLS && !urls.includes(cut)) urls.push(cut);
 }
 
 function defangScheme(scheme: string): string {
@@ -64,8 +76,10 @@ const UNC_RE = /\\\\[A-Za-z0-9_.$-]{1,253}\\[^\s<>"]*/g;
 
 export function processLinks(text: string, mode: LinkMode, removedLabel: string): LinkResult {
   let found = 0;
+  const urls: string[] = [];
   const unc = text.replace(UNC_RE, (match) => {
     found++;
+    noteUrl(urls, match);
     if (mode === "keep") return match;
     if (mode === "remove") return removedLabel;
     const server = /^\\\\([^\\]*)(.*)$/s.exec(match);
@@ -76,11 +90,12 @@ export function processLinks(text: string, mode: LinkMode, removedLabel: string)
     const url = match.slice(0, match.length - trail.length);
     if (url.length < 5 || /^www\.?$/i.test(url)) return match;
     found++;
+    noteUrl(urls, url);
     if (mode === "keep") return match;
     if (mode === "remove") return `${removedLabel}${trail}`;
     return `${defangUrl(url)}${trail}`;
   });
-  return { text: out, found, disarmed: mode === "keep" ? 0 : found };
+  return { text: out, found, disarmed: mode === "keep" ? 0 : found, urls };
 }
 
 /**

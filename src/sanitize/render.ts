@@ -25,7 +25,7 @@ import { encodeIso2022Jp } from "./charset.ts";
 import { addressHeader, foldedTokens, headerBlock, tokenHeader, unstructuredHeader, type HeaderField } from "./header-encode.ts";
 import { formatDate, isValidAddress } from "./header-decode.ts";
 import { DECEPTIVE_RE, SENTINEL_DOT_RE } from "./html-text.ts";
-import { processLinks } from "./links.ts";
+import { noteUrl, processLinks } from "./links.ts";
 import { EMBEDDED_RE } from "./embedded.ts";
 import { builtinNotice, MANDATORY_EN, MANDATORY_JA, noticeScope, WORDS, type BodyWords } from "./notice.ts";
 import { renderTemplate } from "./notice-template.ts";
@@ -240,6 +240,7 @@ export function render(message: AnalyzedMessage, options: RenderOptions): Saniti
   let found = 0;
   let disarmed = 0;
   let deceptive = 0;
+  let urls: string[] = [];
   if (!options.withheld) {
     const pieces = [calendarText(content, words), ...renderBlocks(content.blocks, state)].filter((p) => p !== "");
     if (content.limitsHit.includes("maxTextChars") || content.limitsHit.includes("maxHtmlBytes")) pieces.push(words.truncated);
@@ -247,9 +248,11 @@ export function render(message: AnalyzedMessage, options: RenderOptions): Saniti
     const links = processLinks(pieces.join("\n\n"), options.links, words.linkRemoved);
     found = links.found;
     disarmed = links.disarmed;
+    urls = links.urls;
     const dot = options.links === "keep" ? "." : "[.]";
     text = links.text.replace(EMBEDDED_RE, (_m, kind: string, name: string) => words.embedded(kind, name || words.noFilename)).replace(DECEPTIVE_RE, (_m, shown: string, real: string) => {
       deceptive++;
+      noteUrl(urls, real.replace(SENTINEL_DOT_RE, "."));
       const target = options.links === "remove" ? words.linkRemoved : real.replace(SENTINEL_DOT_RE, dot);
       return words.deceptive(shown.replace(SENTINEL_DOT_RE, dot), target);
     });
@@ -349,7 +352,7 @@ export function render(message: AnalyzedMessage, options: RenderOptions): Saniti
     headers: { from: h.from, to: h.to, cc: h.cc, subject: h.subject },
     html: { present: hasHtml, converted: state.htmlConverted },
     attachments,
-    links: { found, disarmed, mode: options.links },
+    links: { found, disarmed, mode: options.links, urls },
     charsets: content.charsets,
     forwarded: content.forwarded,
     calendar: content.calendar,

@@ -191,7 +191,8 @@ export interface SanitizeReport {
   /** which body of a multipart/alternative was shown, when there was a choice */
   alternative?: "text" | "html";
   attachments: RemovedPart[];
-  links: { found: number; disarmed: number; mode: LinkMode };
+  /** urls: the links as written in the original (at most 200, each at most 2048 characters), for the audit trail's link search */
+  links: { found: number; disarmed: number; mode: LinkMode; urls?: string[] };
   /** charsets declared in the input, lower case, as seen */
   charsets: string[];
   forwarded: number;

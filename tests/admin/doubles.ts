@@ -11,8 +11,13 @@ import type {
   AuditSink,
   DailyCounts,
   MessageSummary,
+  Spread,
+  SpreadQuery,
   VerifyResult,
 } from "../../src/audit/audit-types.ts";
+import { dayInJapan } from "../../src/audit/audit-fns.ts";
+import { spreadOf } from "../../src/audit/audit-store.ts";
+import { facetsOf, normaliseFacetQuery, type FacetKind } from "../../src/audit/facets.ts";
 import type { QueueAdmin, QueueEntry, QueueState } from "../../src/spool/queue-types.ts";
 
 export class MemoryAudit implements AuditSink, AuditReader {
@@ -37,11 +42,37 @@ export class MemoryAudit implements AuditSink, AuditReader {
         (!q.subject || m.subject.includes(q.subject)) &&
         (!q.status || m.status === q.status) &&
         (!q.since || new Date(m.receivedAt) >= q.since) &&
-        (!q.until || new Date(m.receivedAt) < q.until),
+        (!q.until || new Date(m.receivedAt) < q.until) &&
+        (!q.sha256 || this.hasFacet(m.auditId, "sha256", q.sha256)) &&
+        (!q.sniffedType || this.hasFacet(m.auditId, "type", q.sniffedType)) &&
+        (!q.linkDomain || this.hasFacet(m.auditId, "domain", q.linkDomain)) &&
+        (!q.url || this.hasFacet(m.auditId, "url", q.url)) &&
+        (!q.senderDomain || this.hasFacet(m.auditId, "sender", q.senderDomain)) &&
+        (!q.verdict || this.hasFacet(m.auditId, "verdict", q.verdict)) &&
+        (!q.attachmentName ||
+          this.events.some((e) => e.auditId === m.auditId && facetsOf(e).some((f) => f.kind === "name" && f.value.includes(q.attachmentName!.toLowerCase())))),
     );
     rows.sort((a, b) => b.receivedAt.localeCompare(a.receivedAt));
     const offset = q.offset ?? 0;
     return { total: rows.length, rows: rows.slice(offset, offset + (q.limit ?? 50)) };
+  }
+  /** the facets of the real stores (facets.ts), read from the recorded events */
+  private hasFacet(auditId: string, kind: FacetKind, value: string): boolean {
+    const v = normaliseFacetQuery(kind, value);
+    return this.events.some((e) => e.auditId === auditId && facetsOf(e).some((f) => f.kind === kind && f.value === v));
+  }
+  async spread(q: SpreadQuery): Promise<Spread> {
+    const rows = [...this.messages.values()]
+      .filter((m) => this.hasFacet(m.auditId, q.kind, q.value))
+      .sort((a, b) => b.receivedAt.localeCompare(a.receivedAt))
+      .map((m) => ({ ...m, dayJst: dayInJapan(m.receivedAt), firstSeq: 0, lastSeq: 0 }));
+    return spreadOf(rows.length, rows);
+  }
+  async eventsBetween(since: Date, until: Date, after: { ts: string; seq: number } | undefined, limit: number): Promise<AuditEvent[]> {
+    return this.events
+      .filter((e) => e.ts >= since.toISOString() && e.ts < until.toISOString() && (!after || e.ts > after.ts || (e.ts === after.ts && e.seq > after.seq)))
+      .sort((a, b) => a.ts.localeCompare(b.ts) || a.seq - b.seq)
+      .slice(0, limit);
   }
   async story(auditId: string): Promise<AuditEvent[]> {
     return this.events.filter((e) => e.auditId === auditId);

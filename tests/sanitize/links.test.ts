@@ -104,3 +104,23 @@ describe("HTML conversion", () => {
     expect(row).toContain("10箱"); // one table row stays on one line
   });
 });
+
+describe("the links recorded for the audit trail's link search", () => {
+  it("lists each URL as written in the original, the real target of a deceptive link included, in every mode", async () => {
+    for (const links of ["defang", "keep", "remove"] as const) {
+      const { result } = await run(deceptive, { links });
+      expect(result.report.links.urls).toContain("https://evil.example/login?u=1");
+      expect(result.report.links.urls?.join(" ")).not.toMatch(/hxxp|\[\.\]/);
+    }
+  });
+
+  it("keeps at most 200 URLs of a message, each cut to 2048 characters, while still counting them all", async () => {
+    const many = Array.from({ length: 260 }, (_, i) => `https://host${i}.example/${i}`).join("\n");
+    const long = `https://long.example/${"a".repeat(5000)}`;
+    const input = message({ subject: "links", entity: part({ contentType: "text/plain; charset=utf-8", body: `${long}\n${many}\n` }) });
+    const { result } = await run(input);
+    expect(result.report.links.found).toBe(261);
+    expect(result.report.links.urls).toHaveLength(200);
+    expect(result.report.links.urls?.[0]).toHaveLength(2048);
+  });
+});

@@ -21,7 +21,10 @@ import { href, html, visible, type Html } from "../html.ts";
 import { eventLabel, formatBytes, statusLabel } from "../i18n.ts";
 import { formatJst } from "../../lib/japan-time.ts";
 import { layout, type PageContext } from "../layout.ts";
-import { eventDetails, readStory, type AuthView } from "../story.ts";
+import { eventSentence, linksOf, rawFields, readStory, type AuthView } from "../story.ts";
+import { incidentWords } from "../incident-words.ts";
+import { urlHost } from "../../audit/facets.ts";
+import { defangUrl } from "../../sanitize/links.ts";
 import { roleAtLeast } from "../user-store.ts";
 import { parseAuthFilter, searchByAuth } from "../../authenticate/auth-search.ts";
 import { queueActionsFor } from "./queue.ts";
@@ -39,11 +42,22 @@ export interface SearchForm {
   id?: string;
   /** sender-authentication verdict, "method=result" (e.g. dmarc=fail) */
   auth?: string;
+  /** what was removed or disarmed (the audit store's facets) */
+  sha256?: string;
+  attachment?: string;
+  type?: string;
+  linkDomain?: string;
+  url?: string;
+  senderDomain?: string;
+  verdict?: string;
   page: number;
 }
 
 /** the verdicts the search form offers (any method=result is accepted in the URL) */
 const AUTH_CHOICES = ["dmarc=fail", "dmarc=none", "dmarc=temperror,permerror", "spf=fail,softfail", "dkim=fail", "arc=fail"];
+
+/** The incident fields of the search form, in the order shown. */
+const INCIDENT_FIELDS = ["sha256", "attachment", "type", "linkDomain", "url", "senderDomain", "verdict"] as const;
 
 export const PAGE_SIZE = 50;
 
@@ -59,7 +73,20 @@ export function searchPage(
 ): Html {
   const { t } = ctx;
   const query = (page: number) =>
-    href(["messages"], { since: form.since, until: form.until, from: form.from, to: form.to, subject: form.subject, status: form.status, id: form.id, auth: form.auth, page: page > 1 ? page : undefined });
+    href(["messages"], {
+      since: form.since,
+      until: form.until,
+      from: form.from,
+      to: form.to,
+      subject: form.subject,
+      status: form.status,
+      id: form.id,
+      auth: form.auth,
+      ...Object.fromEntries(INCIDENT_FIELDS.map((f) => [f, form[f]])),
+      page: page > 1 ? page : undefined,
+    });
+  const w = incidentWords(ctx.lang);
+  const incidentOpen = INCIDENT_FIELDS.some((f) => form[f]);
   const pages = result ? Math.max(1, Math.ceil(result.total / PAGE_SIZE)) : 1;
   return layout(
     ctx,
@@ -78,6 +105,17 @@ export function searchPage(
     (a) => html`<option value="${a}"${form.auth === a ? html` selected` : ""}>${a}</option>`,
   )}</select></label>
   <label>${t("auditId")}<input name="id" value="${form.id ?? ""}" maxlength="64" class="mono"></label>
+  <details class="incident-fields"${incidentOpen ? html` open` : ""}><summary>${w.searchRemoved}</summary>
+  <div class="search">
+  <label>${w.sha256}<input name="sha256" value="${form.sha256 ?? ""}" maxlength="64" class="mono" placeholder="0123…"></label>
+  <label>${w.attachmentName}<input name="attachment" value="${form.attachment ?? ""}" maxlength="256"></label>
+  <label>${w.sniffedType}<input name="type" value="${form.type ?? ""}" maxlength="40" placeholder="pdf, zip, exe…"></label>
+  <label>${w.linkDomain}<input name="linkDomain" value="${form.linkDomain ?? ""}" maxlength="256" placeholder="example.com"></label>
+  <label>${w.url}<input name="url" value="${form.url ?? ""}" maxlength="2048"></label>
+  <label>${w.senderDomain}<input name="senderDomain" value="${form.senderDomain ?? ""}" maxlength="256"></label>
+  <label>${w.verdict}<input name="verdict" value="${form.verdict ?? ""}" maxlength="100" list="verdicts" placeholder="ppap"><datalist id="verdicts">${["ppap", "type-mismatch", "action:hold", "action:reject", "dmarc:fail"].map((v) => html`<option value="${v}">`)}</datalist></label>
+  </div>
+  </details>
   <div class="actions"><button type="submit" class="primary">${t("search")}</button></div>
 </form>
 </section>
@@ -116,6 +154,8 @@ export function detailPage(
 ): Html {
   const { t, user } = ctx;
   const story = readStory(events);
+  const w = incidentWords(ctx.lang);
+  const links = linksOf(events);
   const actions = queueEntry && user && roleAtLeast(user.role, "operator") ? queueActionsFor(queueEntry.state) : [];
   return layout(
     ctx,
@@ -142,12 +182,24 @@ export function detailPage(
 <h2>${t("removedParts")} <span class="count">${story.removedParts.length}</span></h2>
 ${story.removedParts.length === 0
   ? html`<p class="muted">${t("none")}</p>`
-  : html`<table class="list parts"><thead><tr><th>${t("fileName")}</th><th>${t("declaredType")}</th><th>${t("sniffedType")}</th><th class="num">${t("size")}</th><th>SHA-256</th></tr></thead><tbody>${story.removedParts.map(
+  : html`<table class="list parts"><thead><tr><th>${t("fileName")}</th><th>${t("declaredType")}</th><th>${t("sniffedType")}</th><th class="num">${t("size")}</th><th>SHA-256</th><th></th></tr></thead><tbody>${story.removedParts.map(
       (p) => html`<tr><td class="filename">${visible(p.filename) || html`<span class="muted">(${t("none")})</span>`}${p.encrypted ? html` <span class="pill warn">${t("encrypted")}</span>` : ""}</td>
 <td class="mono">${p.contentType}</td><td class="mono">${p.sniffedType ?? ""}${p.typeMismatch ? html` <span class="pill bad">${t("typeMismatch")}</span>` : ""}</td>
-<td class="num nowrap">${p.size === undefined ? "" : formatBytes(p.size)}</td><td class="mono hash">${p.sha256}</td></tr>`,
+<td class="num nowrap">${p.size === undefined ? "" : formatBytes(p.size)}</td><td class="mono hash">${p.sha256}</td>
+<td class="nowrap">${/^[0-9a-f]{64}$/i.test(p.sha256) ? html`<a class="button small" href="${href(["incident"], { sha256: p.sha256 })}">${w.whoElse}</a>` : ""}</td></tr>`,
     )}</tbody></table>`}
 </section>
+${links.length
+  ? html`<section class="card">
+<h2>${w.linksInMessage} <span class="count">${links.length}</span></h2>
+<table class="list links"><thead><tr><th>${w.urlAsWritten}</th><th>${w.linkDomain}</th><th></th></tr></thead><tbody>${links.map((u) => {
+      const host = urlHost(u);
+      return html`<tr><td class="mono url">${visible(defangUrl(u))}</td><td class="mono">${host ? visible(host) : ""}</td>
+<td class="nowrap">${host ? html`<a class="button small" href="${href(["incident"], { domain: host })}">${w.whoElse}</a>` : ""}</td></tr>`;
+    })}</tbody></table>
+<p class="muted">${w.linksDefangedNote}</p>
+</section>`
+  : ""}
 <section class="card">
 <h2>${t("deliveryAttempts")} <span class="count">${story.attempts.length}</span></h2>
 ${story.attempts.length === 0
@@ -159,8 +211,9 @@ ${story.attempts.length === 0
 <section class="card">
 <h2>${t("timeline")}</h2>
 <ol class="timeline">${events.map(
-    (e) => html`<li class="ev-${e.type}"><span class="when">${formatJst(e.ts)}</span> <span class="pill">${eventLabel(ctx.lang, e.type)}</span> <span class="muted">${e.actor ?? ""}</span>
-<ul class="kv">${eventDetails(e).map((d) => html`<li>${headerText(d)}</li>`)}</ul></li>`,
+    (e) => html`<li class="ev-${e.type}"><span class="when">${formatJst(e.ts)}</span> <span class="pill">${eventLabel(ctx.lang, e.type)}</span>
+<p class="sentence">${visible(eventSentence(e, ctx.lang))}</p>
+<details class="raw"><summary>${w.rawFields}</summary><ul class="kv">${rawFields(e).map((d) => html`<li>${visible(d)}</li>`)}</ul></details></li>`,
   )}</ol>
 </section>
 <section class="card">
@@ -202,6 +255,15 @@ export const messagesRoutes: FastifyPluginAsync<MessagesRoutesOptions> = async (
     // a verdict filter reads the newest matching messages' stories (bounded): see authenticate/auth-search.ts
     const filter = form.auth ? parseAuthFilter(form.auth) : undefined;
     const result = filter && typeof filter !== "string" ? await searchByAuth(audit, query, filter) : await audit.search(query);
+    // a search by what was removed or disarmed is incident work: who looked for which file or link is recorded
+    const asked = INCIDENT_FIELDS.filter((f) => form[f]);
+    if (asked.length > 0 && form.page === 1) {
+      audit.record({
+        type: "admin",
+        actor: kit.actorOf(request),
+        data: { action: "incident-search", ...Object.fromEntries(asked.map((f) => [f, form[f]])), results: result.total, ip: request.ip },
+      });
+    }
     return send(reply, searchPage(ctx, form, result));
   });
 

@@ -19,7 +19,7 @@ describe("links", () => {
   });
 
   it("keeps and removes on request", () => {
-    expect(processLinks("see https://a.example/", "keep", "[x]")).toEqual({ text: "see https://a.example/", found: 1, disarmed: 0 });
+    expect(processLinks("see https://a.example/", "keep", "[x]")).toEqual({ text: "see https://a.example/", found: 1, disarmed: 0, urls: ["https://a.example/"] });
     expect(processLinks("see https://a.example/", "remove", "[removed]").text).toBe("see [removed]");
   });
 });

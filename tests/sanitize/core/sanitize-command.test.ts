@@ -20,7 +20,7 @@ describe("mumuka sanitize", () => {
     const first = run(args);
     expect(first.status).toBe(0);
     expect(first.stdout.toString("latin1")).toMatch(/^Received: /);
-    expect(JSON.parse(readFileSync(report, "utf8")).links).toEqual({ found: 1, disarmed: 1, mode: "defang" });
+    expect(JSON.parse(readFileSync(report, "utf8")).links).toEqual({ found: 1, disarmed: 1, mode: "defang", urls: ["https://example.jp/"] });
     expect(run(args).stdout.equals(first.stdout)).toBe(true);
     expect(run(["-", "--id", "20261126T100000Z-0123456789ABCDEF", "--now", "2026-11-26T10:00:00Z"], raw).stdout.equals(first.stdout)).toBe(true);
   });
