@@ -155,6 +155,13 @@ const ADMIN_ACTION: Record<string, [string, string]> = {
   "queue-release": ["保留を解除しました", "released the message"],
   "queue-delete": ["削除しました", "deleted the message"],
   retry: ["再送を指示しました", "asked for a retry"],
+  // the two-person release of an original (src/originals/release-desk.ts)
+  "original-release-requested": ["原本の取り出しを申請しました", "requested the original"],
+  "original-release-approved": ["原本の取り出しの申請を承認しました", "approved the release of the original"],
+  "original-release-refused": ["原本の取り出しの申請を却下しました", "refused the release of the original"],
+  "original-release-download-refused": ["原本の取り出しを試みましたが、断られました", "tried to download the original and was refused"],
+  "original-release-self-decision-refused": ["自分の申請を判断しようとして、断られました", "tried to decide their own request and was refused"],
+  "original-break-glass": ["緊急手順で承認なしに原本を取り出しました", "took the original out without approval (break-glass)"],
 };
 
 function count(n: number, lang: "ja" | "en", ja: string, en: string): string {
@@ -306,7 +313,8 @@ export function linksOf(events: readonly AuditEvent[]): string[] {
  * Long values are cut; the recorded link URLs are shown disarmed, as everywhere on the page.
  */
 export function rawFields(event: AuditEvent, maxLines = 60, maxChars = 300): string[] {
-  const out: string[] = [];
+  // who, as recorded (the sentence says it in words)
+  const out: string[] = [`actor: ${event.actor ?? "gateway"}`];
   const walk = (prefix: string, v: unknown, depth: number): void => {
     if (out.length >= maxLines) return;
     if (prefix.endsWith(".urls") && Array.isArray(v)) v = v.map((u) => (typeof u === "string" ? defangUrl(u) : u));
