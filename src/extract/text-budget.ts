@@ -47,7 +47,12 @@ export function cleanText(text: string): string {
     .trim();
 }
 
-/** A table cell or sheet name: one line (TAB and line breaks would break the rows). */
+/**
+ * A table cell or sheet name: one line (TAB and line breaks would break the rows), and
+ * display-safe on its own, because a sheet name goes into our section marker without passing
+ * through cleanText (controls and bidi overrides made visible, converter sentinels removed, so
+ * a name cannot forge one of mumuka's own lines).
+ */
 export function cellText(text: string): string {
-  return text.replace(/[\t\r\n]+/g, " ").trim();
+  return bodySafe(text.replace(/[\t\r\n]+/g, " ")).trim();
 }

@@ -12,7 +12,7 @@ import { extractDocument } from "../../src/extract/extract.ts";
 import { documentKindOf } from "../../src/extract/detect.ts";
 import { DEFAULT_EXTRACT_LIMITS, type ExtractionFailure, type ExtractionOutput, type ExtractKind, type ExtractLimits } from "../../src/extract/extract-types.ts";
 import { excelDate, isDateFormat } from "../../src/extract/ooxml.ts";
-import { billionLaughsDocx, bombPdf, bombXlsx, buildPdf, buildZip, deflateBomb, docx, manyPagesPdf, pdfStream, xlsx } from "../helpers/documents.ts";
+import { billionLaughsDocx, bombPdf, bombXlsx, buildPdf, buildZip, deflateBomb, docx, manyPagesPdf, ods, pdfStream, xlsx } from "../helpers/documents.ts";
 
 const require = createRequire(import.meta.url);
 const CMAPS = join(dirname(require.resolve("pdfjs-dist/package.json")), "cmaps");
@@ -160,6 +160,16 @@ describe("Office Open XML", () => {
       ["メモ", "備考\n\t二列目だけの行"],
     ]);
     expect(JSON.stringify(out)).not.toContain("フリガナ");
+  });
+
+  it("shows a sheet name's controls and bidi overrides and drops converter sentinels (xlsx and ods)", async () => {
+    const hostile = "請求\u202Efdp.exe\u0007\u001b[31m\uE005exe\uE006invoice.pdf\uE007";
+    for (const bytes of [xlsx([{ name: hostile, rows: [["a"]] }]), ods([{ name: hostile, rows: [["a"]] }])]) {
+      const out = await ok(bytes);
+      const name = out.units[0]!.name!;
+      expect(name).toBe("請求<U+202E>fdp.exe<U+0007><U+001B>[31mexeinvoice.pdf");
+      expect(name).not.toMatch(/[\u0000-\u001f\u202e\ue000-\ue00f]/);
+    }
   });
 
   it("gives each slide with its speaker notes, without the slide-number field", async () => {
