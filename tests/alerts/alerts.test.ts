@@ -331,3 +331,25 @@ describe("alerts from the gateway and the CLI", () => {
     await audit.close();
   }, 60_000);
 });
+
+describe("the alerter's rate limit", () => {
+  it("never folds a break-glass retrieval into an earlier one, even on the same message", async () => {
+    const { createAlerter } = await import("../../src/alerts/alerter.ts");
+    const sent: { kind: string; actor?: string }[] = [];
+    let clock = Date.parse("2026-12-06T00:00:00Z");
+    const alerter = createAlerter({
+      intervalMinutes: 60,
+      gateway: "gw",
+      now: () => clock,
+      logger: silentLogger(),
+      transports: [{ name: "test", deliver: async (a) => void sent.push({ kind: a.kind, ...(a.facts.actor ? { actor: a.facts.actor } : {}) }) }],
+    });
+    await alerter.event("break-glass", { auditIds: ["X"], actor: "admin:sato" }, "break-glass:X");
+    clock += 60_000;
+    await alerter.event("break-glass", { auditIds: ["X"], actor: "admin:suzuki" }, "break-glass:X");
+    expect(sent).toEqual([
+      { kind: "break-glass", actor: "admin:sato" },
+      { kind: "break-glass", actor: "admin:suzuki" },
+    ]);
+  });
+});
