@@ -38,6 +38,8 @@ export interface AddressRules {
   refuseRecipient(address: SMTPServerAddress, session: SMTPServerSession, callback: Callback): boolean;
   /** the domainless postmaster, which is accepted without a domain check */
   isPostmaster(address: SMTPServerAddress): boolean;
+  /** a recipient refused elsewhere (relay denied, unknown or unverifiable downstream) counts toward the session's limit */
+  countRefusal(session: SMTPServerSession): void;
   /** the recipients as spooled: the domainless postmaster rewritten, repeats folded case-insensitively */
   recipientsOf(session: SMTPServerSession): string[];
 }
@@ -94,13 +96,19 @@ export function createAddressRules(deps: {
       },
     });
     callback(replyError(reply)); // smtp-server sends the refusal before this returns
-    const count = (refusals.get(session) ?? 0) + 1;
-    refusals.set(session, count);
-    if (count >= MAX_ADDRESS_REFUSALS) guardOf(session)?.cut(replies.tooManyRefusals, "errors");
+    countRefusal(session);
     return true;
   }
 
+  /** every refused address of a session counts, whatever refused it (as Postfix's smtpd_hard_error_limit) */
+  function countRefusal(session: SMTPServerSession): void {
+    const count = (refusals.get(session) ?? 0) + 1;
+    refusals.set(session, count);
+    if (count >= MAX_ADDRESS_REFUSALS) guardOf(session)?.cut(replies.tooManyRefusals, "errors");
+  }
+
   return {
+    countRefusal,
     refuseSender(address, session, callback) {
       const problem = judgeSender(factsFor(address), smtputf8(session));
       if (problem === "invalid-utf8") return refuse(session, problem, replies.senderNotUtf8, address.address, undefined, callback);

@@ -119,7 +119,8 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
       if (verdict === "denied") {
         refused("relay");
         logger.info({ conn: session.id, client: session.remoteAddress }, "recipient refused: relay access denied");
-        return callback(replyError(replies.relayDenied(address.address)));
+        callback(replyError(replies.relayDenied(address.address)));
+        return rules.countRefusal(session);
       }
       if (!deps.verifier) return callback();
       deps.verifier.verify(address.address).then(
@@ -128,8 +129,12 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
           refused(verdict === "unknown" ? "unknown-recipient" : "unverified-recipient");
           logger.info({ conn: session.id, client: session.remoteAddress, verdict }, "recipient refused: not confirmed by the LGWAN-side server");
           callback(replyError(verdict === "unknown" ? replies.unknownRecipient(address.address) : replies.unverifiedRecipient(address.address)));
+          rules.countRefusal(session);
         },
-        () => callback(replyError(replies.unverifiedRecipient(address.address))),
+        () => {
+          callback(replyError(replies.unverifiedRecipient(address.address)));
+          rules.countRefusal(session);
+        },
       );
     },
     onData(stream, session, callback) {

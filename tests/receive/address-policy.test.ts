@@ -75,6 +75,15 @@ describe("recipients whose local part routes elsewhere", () => {
     expect(r.refusals.at(-1)).toBe("errors");
   });
 
+  it("count every refused recipient toward that limit, foreign domains included (a probe flood cannot go on)", async () => {
+    const r = await startReceiver(running);
+    const s = await inTransaction(r.port);
+    for (let i = 0; i < 10; i++) expect(await s.command(`RCPT TO:<u${i}@elsewhere.example>`)).toMatch(/^554 5\.7\.1 /);
+    for (let i = 0; i < 10; i++) expect(await s.command(`RCPT TO:<u${i}%other.example@city.example.lg.jp>`)).toMatch(/^550 5\.7\.1 /);
+    expect(await s.reply()).toMatch(/^421 4\.7\.0 .*too many refused addresses/);
+    await s.closed;
+  });
+
   it("a full-width ％ in a UTF-8 local part is a percent hack too", async () => {
     const r = await startReceiver(running);
     const s = await inTransaction(r.port, "a@example.com", "SMTPUTF8");
