@@ -102,13 +102,23 @@ export interface ReleaseDesk {
 export interface ReleaseDeskDeps {
   store: ReleaseStore;
   originals: Pick<OriginalStore, "get" | "has">;
-  audit: Pick<AuditSink, "record">;
+  audit: Pick<AuditSink, "record"> & Partial<Pick<AuditSink, "flush">>;
   config: Config["originals"]["release"];
   now?: () => Date;
   /** told of every break-glass retrieval (the alerts); never throws */
   onBreakGlass?: (event: { auditId: string; actor: string; reason: string }) => void;
   /** logs the break-glass retrieval at error level */
   log?: { error(obj: object, msg: string): void };
+}
+
+/** how long a download waits for its audit event to be stored (a store that is down: the event waits in memory or the spill) */
+const RECORD_WAIT_MS = 5_000;
+
+async function onRecord(audit: Partial<Pick<AuditSink, "flush">>): Promise<void> {
+  if (!audit.flush) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([audit.flush(), new Promise<void>((resolve) => (timer = setTimeout(resolve, RECORD_WAIT_MS)))]);
+  clearTimeout(timer);
 }
 
 export function createReleaseDesk(deps: ReleaseDeskDeps): ReleaseDesk {
@@ -206,6 +216,9 @@ export function createReleaseDesk(deps: ReleaseDeskDeps): ReleaseDesk {
       if (used === undefined) refuse(blocker(store.get(id)!, at) ?? "EUSEDUP");
       try {
         const stream = await deps.originals.get(request.auditId, actor, { request: id, download: used, of: request.downloadsAllowed });
+        // the retrieval on record before a byte leaves (as the CLI does by closing its log first);
+        // bounded, so an audit store that is down delays a download, it does not hang it
+        await onRecord(audit);
         return { request: store.get(id)!, stream };
       } catch (error) {
         store.giveBack(id);
