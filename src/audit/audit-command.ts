@@ -308,7 +308,7 @@ export function registerAuditCommands(program: Command): void {
     .command("export")
     .description("events between two dates as JSON lines, for a SIEM / JSON Lines 出力")
     .requiredOption("--since <date>", "from (YYYY-MM-DD in Japan time, or ISO 8601)")
-    .requiredOption("--until <date>", "to, exclusive (YYYY-MM-DD: to the end of that day)")
+    .requiredOption("--until <date>", "to (YYYY-MM-DD: to the end of that day, Japan time)")
     .option("-c, --config <file>", "configuration file (YAML)")
     .option("--with-text", "include the text staff received (kept texts), as `text` beside each event / 職員に届いた本文も出力")
     .action(async (opts: { config?: string; since: string; until: string; withText?: boolean }) => {

@@ -249,7 +249,7 @@ const syslogTarget = z.strictObject({
 export const alertsSchema = z.strictObject({
   /** addresses alert mail goes to (through delivery.dsnRelay); empty: no alert mail */
   to: z.array(z.string().regex(/^[^\s@<>"]+@[^\s@<>"]+$/, "a plain address local@domain")).default([]),
-  /** header and envelope sender of alert mail; a bare local part gets @<smtp.hostname> */
+  /** header sender of alert mail (the envelope sender is <>, as for DSNs); a bare local part gets @<smtp.hostname> */
   from: z.string().regex(/^[^\s@<>"]+(?:@[^\s@<>"]+)?$/, "a local part or a plain address local@domain").default("mumuka-alerts"),
   /** RFC 5424 over UDP: ids and conditions only, never mail content */
   syslog: syslogTarget.optional(),
@@ -259,7 +259,7 @@ export const alertsSchema = z.strictObject({
   checkSeconds: positiveInt.default(60),
   /** the oldest message waiting (deferred) longer than this many minutes is a condition */
   queueAgeMinutes: positiveInt.default(60),
-  /** more messages waiting (deferred + held) than this is a condition */
+  /** more messages waiting (incoming + active + deferred + held) than this is a condition */
   queueDepth: positiveInt.default(500),
   /** the downstream server unreachable for this many minutes is a condition */
   downstreamMinutes: positiveInt.default(10),
