@@ -26,6 +26,7 @@
  * Crash state: see release-store.ts; a download taken and then not served
  * (the original unreadable) is given back.
  */
+import { storedWithin } from "../audit/stored-within.ts";
 import type { AuditSink } from "../audit/audit-types.ts";
 import type { Config } from "../config/schema.ts";
 import { isAuditId } from "../lib/ids.ts";
@@ -109,16 +110,6 @@ export interface ReleaseDeskDeps {
   onBreakGlass?: (event: { auditId: string; actor: string; reason: string }) => void;
   /** logs the break-glass retrieval at error level */
   log?: { error(obj: object, msg: string): void };
-}
-
-/** how long a download waits for its audit event to be stored (a store that is down: the event waits in memory or the spill) */
-const RECORD_WAIT_MS = 5_000;
-
-async function onRecord(audit: Partial<Pick<AuditSink, "flush">>): Promise<void> {
-  if (!audit.flush) return;
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([audit.flush(), new Promise<void>((resolve) => (timer = setTimeout(resolve, RECORD_WAIT_MS)))]);
-  clearTimeout(timer);
 }
 
 export function createReleaseDesk(deps: ReleaseDeskDeps): ReleaseDesk {
@@ -218,7 +209,7 @@ export function createReleaseDesk(deps: ReleaseDeskDeps): ReleaseDesk {
         const stream = await deps.originals.get(request.auditId, actor, { request: id, download: used, of: request.downloadsAllowed });
         // the retrieval on record before a byte leaves (as the CLI does by closing its log first);
         // bounded, so an audit store that is down delays a download, it does not hang it
-        await onRecord(audit);
+        await storedWithin(audit);
         return { request: store.get(id)!, stream };
       } catch (error) {
         store.giveBack(id);
