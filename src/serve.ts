@@ -260,11 +260,12 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
         logger.info("shutting down: no new connections, finishing messages in flight");
         await admin?.close();
         monitor?.stop();
-        alerts?.close();
         releaseStore.close();
         await trial.close();
         await receiver.close();
         await queue.close();
+        // after the queue: a message held while it drains still raises its alert
+        alerts?.close();
         await pool.close();
         await deliverer.close();
         dsn?.close();

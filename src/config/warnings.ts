@@ -66,6 +66,12 @@ export function configWarnings(config: Config, env: NodeJS.ProcessEnv): ConfigNo
     });
   }
 
+  // XFORWARD/XCLIENT name the client SPF is checked against: believed from every allowed client
+  // unless smtp.forwarders narrows it to the Internet-zone MTA itself
+  if (config.authentication.enabled && smtp.forwarders === undefined && smtp.clients.some((c) => !/\/(32|128)$/.test(c.trim()))) {
+    note(["smtp", "forwarders"], "is not set: XFORWARD/XCLIENT (the client SPF is checked against) is believed from every network in smtp.clients; list the Internet-zone MTA's address(es)");
+  }
+
   if (originals.keyEnv !== undefined && originals.retentionDays > 0 && !env[originals.keyEnv]) {
     note(["originals", "keyEnv"], `the environment variable ${originals.keyEnv} is not set: originals cannot be encrypted or read`);
   }
