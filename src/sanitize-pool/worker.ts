@@ -15,13 +15,13 @@
  * message kills this worker, never the gateway.
  * Crash state: none; the message stays in the spool and is held by the pool.
  */
-import { closeSync, createReadStream, openSync, readSync } from "node:fs";
 import type { Readable } from "node:stream";
 import { parentPort } from "node:worker_threads";
 import { analyze, render } from "../sanitize/index.ts";
 import type { Limits } from "../config/schema.ts";
 import type { AnalyzedMessage, RenderOptions } from "../sanitize/sanitize-types.ts";
 import { createExtractRunner, extractInto } from "../extract/index.ts";
+import { regionInput } from "../spool/region-input.ts";
 
 type Request =
   | ({ type: "analyze"; limits: Limits; render?: RenderOptions } & ({ file: string; offset: number; length: number } | { bytes: Uint8Array }))
@@ -37,36 +37,10 @@ const EXTRACT_MARGIN_MS = 500;
 let deadline = 0;
 const clock = (): number => performance.now();
 
-/** messages up to 1 MiB (nearly all mail) are read from the spool with one read; larger ones are streamed (bounded memory) */
-const READ_ONCE_BYTES = 1024 * 1024;
-
-/**
- * Synchronous on purpose: this thread does one job at a time and has nothing
- * else to do meanwhile, and a read from the page cache is far cheaper than
- * three round trips through libuv's thread pool (open, read, close). A hung
- * disk stalls only this worker, which the pool's budget then replaces.
- */
-function readRegion(file: string, offset: number, length: number): Buffer {
-  const buffer = Buffer.allocUnsafe(length);
-  const fd = openSync(file, "r");
-  try {
-    let done = 0;
-    while (done < length) {
-      const bytesRead = readSync(fd, buffer, done, length - done, offset + done);
-      if (bytesRead === 0) throw new Error("spool record shorter than its framing says");
-      done += bytesRead;
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return buffer;
-}
-
 /** the message bytes of a job: given (the console's trial), read at once, or streamed from the spool record */
 function inputOf(request: Extract<Request, { type: "analyze" }>): Buffer | Readable {
   if ("bytes" in request) return Buffer.from(request.bytes.buffer, request.bytes.byteOffset, request.bytes.byteLength);
-  if (request.length <= READ_ONCE_BYTES) return readRegion(request.file, request.offset, request.length);
-  return createReadStream(request.file, { start: request.offset, end: request.offset + request.length - 1 });
+  return regionInput(request);
 }
 
 const port = parentPort!;
