@@ -10,8 +10,6 @@
  * schema. Nothing is kept: a crash loses at most an alert being sent.
  */
 import { randomBytes } from "node:crypto";
-import nodemailer from "nodemailer";
-import type { Config } from "../config/schema.ts";
 import { addressHeader, headerBlock, tokenHeader, unstructuredHeader } from "../sanitize/header-encode.ts";
 import { bodyOf, subjectOf, type Alert } from "./alert-texts.ts";
 
@@ -31,30 +29,4 @@ export function buildAlertMail(alert: Alert, options: { from: string; to: string
   ]);
   const body = Buffer.from(bodyOf(alert), "utf8").toString("base64").replace(/.{76}/g, "$&\r\n");
   return Buffer.concat([header, Buffer.from(`\r\n${body}\r\n`, "ascii")]);
-}
-
-export interface AlertMailer {
-  send(message: Buffer): Promise<void>;
-  close(): void;
-}
-
-export function createAlertMailer(relay: NonNullable<Config["delivery"]["dsnRelay"]>, to: string[], hostname: string, timeoutMs: number): AlertMailer {
-  const transport = nodemailer.createTransport({
-    host: relay.host,
-    port: relay.port,
-    secure: false,
-    name: hostname,
-    tls: { rejectUnauthorized: false },
-    connectionTimeout: timeoutMs,
-    greetingTimeout: timeoutMs,
-    socketTimeout: timeoutMs,
-    disableFileAccess: true,
-    disableUrlAccess: true,
-  });
-  return {
-    async send(message) {
-      await transport.sendMail({ envelope: { from: "", to }, raw: message });
-    },
-    close: () => transport.close(),
-  };
 }

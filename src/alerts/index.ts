@@ -12,7 +12,8 @@ import os from "node:os";
 import type { AuditSink } from "../audit/audit-types.ts";
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../lib/logger.ts";
-import { buildAlertMail, createAlertMailer } from "./alert-mail.ts";
+import { createNullSenderMailer } from "../deliver/dsn-sender.ts";
+import { buildAlertMail } from "./alert-mail.ts";
 import { createAlerter, type Alerter, type AlertTransport } from "./alerter.ts";
 import { createSyslogSender, formatSyslog } from "./syslog.ts";
 
@@ -32,9 +33,9 @@ export function createAlerts(config: Pick<Config, "alerts" | "delivery" | "smtp"
   const closers: (() => void)[] = [];
   const relay = config.delivery.dsnRelay;
   if (a.to.length > 0 && relay) {
-    const mailer = createAlertMailer(relay, a.to, hostname, config.delivery.connectTimeoutMs);
+    const mailer = createNullSenderMailer(relay, hostname, config.delivery.connectTimeoutMs);
     const from = a.from.includes("@") ? a.from : `${a.from}@${hostname}`;
-    transports.push({ name: "mail", deliver: (alert) => mailer.send(buildAlertMail(alert, { from, to: a.to, hostname, now: new Date(alert.at) })) });
+    transports.push({ name: "mail", deliver: (alert) => mailer.send(a.to, buildAlertMail(alert, { from, to: a.to, hostname, now: new Date(alert.at) })) });
     closers.push(() => mailer.close());
   }
   if (a.syslog) {

@@ -10,7 +10,12 @@ import nodemailer from "nodemailer";
 import type { Config } from "../config/schema.ts";
 import type { DsnSender } from "./bounce.ts";
 
-export function createDsnSender(relay: NonNullable<Config["delivery"]["dsnRelay"]>, hostname: string, timeoutMs: number): DsnSender & { close(): void } {
+/**
+ * Mail through delivery.dsnRelay with the null reverse-path: the DSNs, and
+ * the alerts (src/alerts), which must not bounce back into the gateway either.
+ * Every wait is bounded by timeoutMs (a relay that hangs mid-dialogue too).
+ */
+export function createNullSenderMailer(relay: NonNullable<Config["delivery"]["dsnRelay"]>, hostname: string, timeoutMs: number): { send(to: string[], message: Buffer): Promise<void>; close(): void } {
   const transport = nodemailer.createTransport({
     host: relay.host,
     port: relay.port,
@@ -19,13 +24,19 @@ export function createDsnSender(relay: NonNullable<Config["delivery"]["dsnRelay"
     tls: { rejectUnauthorized: false },
     connectionTimeout: timeoutMs,
     greetingTimeout: timeoutMs,
+    socketTimeout: timeoutMs,
     disableFileAccess: true,
     disableUrlAccess: true,
   });
   return {
-    async send(to: string, message: Buffer): Promise<void> {
-      await transport.sendMail({ envelope: { from: "", to: [to] }, raw: message });
+    async send(to, message) {
+      await transport.sendMail({ envelope: { from: "", to }, raw: message });
     },
     close: () => transport.close(),
   };
+}
+
+export function createDsnSender(relay: NonNullable<Config["delivery"]["dsnRelay"]>, hostname: string, timeoutMs: number): DsnSender & { close(): void } {
+  const mailer = createNullSenderMailer(relay, hostname, timeoutMs);
+  return { send: (to: string, message: Buffer) => mailer.send([to], message), close: mailer.close };
 }
