@@ -137,15 +137,14 @@ async function loadDocuments(): Promise<void> {
   process.stderr.write(`bench: documents: a ${Math.round(pdf.length / 1024)} KB PDF and a ${Math.round(fixture("multi-sheet.xlsx").length / 1024)} KB workbook\n`);
 }
 
+/** the header block of a bench message: multipart/mixed with the boundary "b" */
+function mixedHead(i: number): string[] {
+  return ["From: Bench <bench@example.com>", "To: staff@city.example.lg.jp", `Subject: bench ${i}`, `Message-ID: <bench-${i}@example.com>`, "MIME-Version: 1.0", 'Content-Type: multipart/mixed; boundary="b"', ""];
+}
+
 function documentsMessage(i: number): string {
   return [
-    "From: Bench <bench@example.com>",
-    "To: staff@city.example.lg.jp",
-    `Subject: bench ${i}`,
-    `Message-ID: <bench-${i}@example.com>`,
-    "MIME-Version: 1.0",
-    'Content-Type: multipart/mixed; boundary="b"',
-    "",
+    ...mixedHead(i),
     "--b",
     "Content-Type: text/plain; charset=utf-8",
     "Content-Transfer-Encoding: 8bit",
@@ -161,13 +160,7 @@ function mimeMessage(i: number): string {
   if (documents) return documentsMessage(i);
   const filler = "これは性能測定用のメールです。This is a benchmark message.\r\n".repeat(Math.max(1, Math.floor(size / 80)));
   return [
-    "From: Bench <bench@example.com>",
-    "To: staff@city.example.lg.jp",
-    `Subject: bench ${i}`,
-    `Message-ID: <bench-${i}@example.com>`,
-    "MIME-Version: 1.0",
-    'Content-Type: multipart/mixed; boundary="b"',
-    "",
+    ...mixedHead(i),
     "--b",
     "Content-Type: text/html; charset=utf-8",
     "Content-Transfer-Encoding: 8bit",
