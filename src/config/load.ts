@@ -15,6 +15,7 @@
  * SECURITY: the file is operator input; its text is only echoed back as key
  * names (cut to a bounded length), never as values (a value may be a password in audit.url).
  */
+import { editDistance } from "../lib/edit-distance.ts";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { LineCounter, parseDocument, isMap, isScalar, type Document } from "yaml";
@@ -150,25 +151,10 @@ function nearest(key: string, known: string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const k of known) {
-    const d = k.toLowerCase() === key.toLowerCase() ? 0.5 : distance(key.slice(0, 64), k);
+    const d = k.toLowerCase() === key.toLowerCase() ? 0.5 : editDistance(key.slice(0, 64), k);
     if (d < bestDistance) [best, bestDistance] = [k, d];
   }
   return bestDistance <= Math.max(1, Math.floor((best?.length ?? 0) / 3)) ? best : undefined;
-}
-
-/** edit distance with transpositions (optimal string alignment): "hots" is one step from "host"; keys are cut to 64 characters */
-function distance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = v;
-    }
-  }
-  return d[a.length]![b.length]!;
 }
 
 function resolvePaths(config: Config, baseDir: string): Config {

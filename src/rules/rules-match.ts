@@ -10,6 +10,7 @@
  * crafted subject cannot make a rule freeze the gateway. Validation of the
  * patterns themselves (which are operator input) lives in rules-file.ts.
  */
+import { editDistance } from "../lib/edit-distance.ts";
 import { BlockList, isIP } from "node:net";
 import { JST_OFFSET_MS } from "../lib/japan-time.ts";
 
@@ -223,27 +224,10 @@ export function japanClockLabel(now: Date): string {
   return `${t.toISOString().slice(0, 16).replace("T", " ")} JST (${DAY_NAMES[t.getUTCDay()]})`;
 }
 
-/**
- * Edit distance counting a swap of two neighbours as one edit (optimal string
- * alignment): "form" is one edit from "from". For "did you mean" on short keys.
- */
-export function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = v;
-    }
-  }
-  return d[a.length]![b.length]!;
-}
-
 export function suggest(word: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestD = Infinity;
-  const w = word.toLowerCase().replace(/-/g, "_");
+  const w = word.toLowerCase().replace(/-/g, "_").slice(0, 64); // a key is short; the table is length × length
   for (const c of candidates) {
     const d = editDistance(w, c);
     if (d < bestD) {
