@@ -7,6 +7,7 @@
  * "//evil", no "/\evil", no scheme), so the login page is not an open redirect.
  */
 import type { AuditQuery, MessageStatus } from "../audit/audit-types.ts";
+import { FACET_FIELDS } from "../audit/audit-types.ts";
 import { jstDayStart } from "../lib/japan-time.ts";
 import { messageStatuses, PAGE_SIZE, type SearchForm } from "./pages/messages.ts";
 import { parseAuthFilter } from "../authenticate/auth-search.ts";
@@ -101,14 +102,7 @@ export function parseSearch(query: unknown): { form: SearchForm; audit: AuditQue
     if (/^[0-9a-fA-F]{64}$/.test(sha256)) audit.sha256 = sha256;
     else error = "sha256";
   }
-  for (const [name, key] of [
-    ["attachment", "attachmentName"],
-    ["type", "sniffedType"],
-    ["linkDomain", "linkDomain"],
-    ["url", "url"],
-    ["senderDomain", "senderDomain"],
-    ["verdict", "verdict"],
-  ] as const) {
+  for (const [name, key] of FACET_FIELDS) {
     const v = field(query, name, name === "url" ? 2048 : 256);
     if (v) {
       form[name] = v;

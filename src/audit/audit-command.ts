@@ -23,6 +23,7 @@ import { formatJst, parseTimeArg } from "../lib/japan-time.ts";
 import type { AuditEvent, AuditQuery, MessageStatus, MessageSummary } from "./audit-types.ts";
 import { openAuditLog, openAuditStore, parseAnchors, readAnchorFile, type AuditLog } from "./index.ts";
 import type { Anchor } from "./audit-types.ts";
+import { FACET_FIELDS } from "./audit-types.ts";
 import { parseAuthFilter, searchByAuth } from "../authenticate/auth-search.ts";
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -117,15 +118,7 @@ function facetOptions(opts: Record<string, string | boolean | undefined>): Parti
   const sha = text("sha256");
   const q: Partial<AuditQuery> = {};
   if (sha !== undefined) q.sha256 = sha256Arg(sha);
-  const pairs: [string, keyof AuditQuery][] = [
-    ["attachment", "attachmentName"],
-    ["type", "sniffedType"],
-    ["linkDomain", "linkDomain"],
-    ["url", "url"],
-    ["senderDomain", "senderDomain"],
-    ["verdict", "verdict"],
-  ];
-  for (const [opt, field] of pairs) {
+  for (const [opt, field] of FACET_FIELDS) {
     const v = text(opt);
     if (v !== undefined) (q as Record<string, string>)[field] = v;
   }

@@ -67,6 +67,19 @@ export type MessageStatus =
   | "expired"
   | "deleted";
 
+/**
+ * The text facets a search can ask for (besides the SHA-256), as the console's form and the CLI
+ * name them, and the query field each fills: one list for both.
+ */
+export const FACET_FIELDS = [
+  ["attachment", "attachmentName"],
+  ["type", "sniffedType"],
+  ["linkDomain", "linkDomain"],
+  ["url", "url"],
+  ["senderDomain", "senderDomain"],
+  ["verdict", "verdict"],
+] as const satisfies readonly (readonly [string, keyof AuditQuery])[];
+
 export interface AuditQuery {
   since?: Date;
   until?: Date;
