@@ -57,7 +57,7 @@ import { PAGE_SIZE, type AuditStore } from "./audit-store.ts";
 import type { Anchor, AuditEvent, AuditEventInput, AuditReader, AuditSink, VerifyResult } from "./audit-types.ts";
 import { verifyStore } from "./audit-verify.ts";
 import { logFieldsOf } from "./log-fields.ts";
-import { checkPurgeRequest, reasonOf } from "./purge-policy.ts";
+import { checkPurgeRequest, DEFAULT_RETENTION_DAYS, reasonOf } from "./purge-policy.ts";
 
 export interface AuditLog extends AuditSink, AuditReader {
   /** writes the events with since ≤ ts < until as JSON lines; resolves to how many. withText: each kept text as `text` beside its event */
@@ -141,6 +141,8 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
   let lastAnchor: Anchor | undefined = deps.anchors?.last;
   let anchorTimer: NodeJS.Timeout | undefined;
   const keepText = config.keepText !== false;
+  /** the retention policy a purge obeys and verify judges purges by (purge-policy.ts) */
+  const retentionDays = config.retentionDays ?? DEFAULT_RETENTION_DAYS;
 
   const setLag = (): void => deps.metrics?.auditLag.set(recorded - stored);
   const signal = (): void => {
@@ -439,7 +441,7 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       verifyStore(store, {
         ...(options?.anchors ? { anchors: options.anchors } : {}),
         ...(lastAnchor ? { lastAnchor } : {}),
-        ...(config.retentionDays !== undefined ? { retentionDays: config.retentionDays } : {}),
+        retentionDays,
         now: now(),
       }),
     anchor: anchorNow,
@@ -498,7 +500,7 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     },
     async purge(olderThan, actor, options = {}) {
       const override = options.override ? { reason: reasonOf(options.override.reason) } : undefined;
-      if (config.retentionDays !== undefined) checkPurgeRequest(olderThan, now(), config.retentionDays, override);
+      checkPurgeRequest(olderThan, now(), retentionDays, override);
       const result = await store.purge(olderThan, (last, removed) => ({
         ts: now().toISOString(),
         gateway,
@@ -510,7 +512,7 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
           anchorHash: last.hash,
           removed,
           before: olderThan.toISOString(),
-          ...(config.retentionDays !== undefined ? { retentionDays: config.retentionDays } : {}),
+          retentionDays,
           ...(override ? { override } : {}),
         },
       }));

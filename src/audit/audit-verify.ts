@@ -36,7 +36,7 @@
  * and tolerate a gateway appending meanwhile.
  */
 import { checkAnchors } from "./anchor.ts";
-import { judgePurge, purgeRecordOf } from "./purge-policy.ts";
+import { DEFAULT_RETENTION_DAYS, judgePurge, purgeRecordOf } from "./purge-policy.ts";
 import { applyEvent, eventHash, GENESIS_HASH, summaryDifference, type StoredSummary } from "./audit-fns.ts";
 import { PAGE_SIZE, type AuditStore } from "./audit-store.ts";
 import type { Anchor, AuditEvent, AuditEventType, PurgeRecord, VerifyResult } from "./audit-types.ts";
@@ -55,7 +55,7 @@ const MAX_WARNINGS = 100;
 export interface VerifyOptions {
   anchors?: readonly Anchor[];
   lastAnchor?: Anchor;
-  /** audit.retentionDays: a purge with a later cutoff than its time minus this fails (unless it records an override) */
+  /** audit.retentionDays (default: the schema's): a purge with a later cutoff than its time minus this fails, unless it records an override */
   retentionDays?: number;
   /** verify's clock: a checkpoint dated after it is forged */
   now?: Date;
@@ -63,7 +63,7 @@ export interface VerifyOptions {
 
 export async function verifyStore(store: AuditStore, options: VerifyOptions = {}): Promise<VerifyResult> {
   const external = [...(options.anchors ?? []), ...(options.lastAnchor ? [options.lastAnchor] : [])];
-  const purges = purgeJudge({ anchors: external, now: options.now ?? new Date(), ...(options.retentionDays !== undefined ? { retentionDays: options.retentionDays } : {}) });
+  const purges = purgeJudge({ anchors: external, now: options.now ?? new Date(), retentionDays: options.retentionDays ?? DEFAULT_RETENTION_DAYS });
   const chain = await verifyChain(store, purges.onCheckpoint);
   if (!chain.ok) return chain;
   const { firstSeq, ...result } = chain;

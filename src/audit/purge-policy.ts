@@ -29,6 +29,8 @@ export const DAY_MS = 24 * 3600 * 1000;
  * real history (hours or days) stays visible.
  */
 export const CLOCK_SKEW_MS = 10 * 60_000;
+/** audit.retentionDays when a writer is built without it (the schema's default, config/schema.ts): the policy is never off */
+export const DEFAULT_RETENTION_DAYS = 365;
 /** the reason of an override is recorded and shown: bounded */
 export const MAX_REASON_CHARS = 500;
 
@@ -104,7 +106,7 @@ export function purgeRecordOf(c: AuditEvent): PurgeRecord {
 export function judgePurge(
   p: PurgeRecord,
   c: AuditEvent,
-  policy: { retentionDays?: number; now: Date; anchors: readonly Anchor[] },
+  policy: { retentionDays: number; now: Date; anchors: readonly Anchor[] },
 ): { problem?: string; warning?: string } {
   const at = Date.parse(p.at);
   const before = p.before !== undefined ? Date.parse(p.before) : Number.NaN;
@@ -130,14 +132,11 @@ export function judgePurge(
       };
     }
   }
-  if (policy.retentionDays !== undefined) {
-    const limit = at - policy.retentionDays * DAY_MS;
-    if (before > limit) {
-      const days = ((at - before) / DAY_MS).toFixed(1);
-      const what = `${who} purged up to ${p.before}, only ${days} day(s) before its own time, inside audit.retentionDays (${policy.retentionDays})${p.retentionDays !== undefined && p.retentionDays !== policy.retentionDays ? `; it claims a policy of ${p.retentionDays} days` : ""}`;
-      if (p.override) return { warning: `${what}: by override, reason: ${p.override.reason}` };
-      return { problem: `${what}, with no override recorded: history the policy keeps was removed` };
-    }
+  if (before > at - policy.retentionDays * DAY_MS) {
+    const days = ((at - before) / DAY_MS).toFixed(1);
+    const what = `${who} purged up to ${p.before}, only ${days} day(s) before its own time, inside audit.retentionDays (${policy.retentionDays})${p.retentionDays !== undefined && p.retentionDays !== policy.retentionDays ? `; it claims a policy of ${p.retentionDays} days` : ""}`;
+    if (p.override) return { warning: `${what}: by override, reason: ${p.override.reason}` };
+    return { problem: `${what}, with no override recorded: history the policy keeps was removed` };
   }
   return {};
 }
