@@ -62,7 +62,7 @@ export interface VerifyOptions {
 }
 
 export async function verifyStore(store: AuditStore, options: VerifyOptions = {}): Promise<VerifyResult> {
-  const external = [...(options.anchors ?? []), ...(options.lastAnchor ? [options.lastAnchor] : [])];
+  const external = [...(options.anchors ?? []), ...(options.lastAnchor ? [options.lastAnchor] : [])].sort((a, b) => a.seq - b.seq);
   const purges = purgeJudge({ anchors: external, now: options.now ?? new Date(), retentionDays: options.retentionDays ?? DEFAULT_RETENTION_DAYS });
   const chain = await verifyChain(store, purges.onCheckpoint);
   if (!chain.ok) return chain;

@@ -101,7 +101,8 @@ export function purgeRecordOf(c: AuditEvent): PurgeRecord {
 
 /**
  * What is wrong with one checkpoint, judged by the configured policy, verify's clock and the
- * external anchors: `problem` fails verify; `warning` (an override it records) is reported loudly.
+ * external anchors (sorted by seq): `problem` fails verify; `warning` (an override it records) is
+ * reported loudly.
  */
 export function judgePurge(
   p: PurgeRecord,
@@ -122,6 +123,7 @@ export function judgePurge(
     return { problem: `${who}: the last purged event (seq ${p.throughSeq}, ${String(c.data.purgedThroughTs)}) is not older than the cutoff ${p.before}` };
   }
   for (const a of policy.anchors) {
+    if (a.seq > p.throughSeq) break; // sorted: the rest lie after the purged range
     if (a.seq === p.throughSeq && typeof c.data.anchorHash === "string" && a.hash !== c.data.anchorHash) {
       return { problem: `${who} names a hash for seq ${a.seq} other than the external anchor${a.ts ? ` (${a.ts})` : ""}: the purged events were not the anchored ones` };
     }

@@ -157,6 +157,28 @@ describeEachBackend("retention purges of the audit trail on %s", (kind) => {
     expect(alone.coverage!.anchoredThrough).toBeUndefined();
   });
 
+  it("fails a checkpoint naming another hash for its last purged seq than the external anchor there, even with the chain rebuilt to match", async () => {
+    const log = await open();
+    const written = await sixHours(log);
+    await log.close();
+    logs.splice(0);
+    // a rebuilt chain: seq 9–12 re-linked to an invented seq 8 and rehashed, behind a checkpoint naming that invention
+    const invented = "f".repeat(64);
+    let prev = invented;
+    for (const e of (await events()).filter((x) => x.seq > 8)) {
+      const { hash: _old, ...content } = { ...e, prevHash: prev };
+      prev = eventHash(content);
+      await b.exec("UPDATE {e} SET prev_hash = ?, hash = ? WHERE seq = ?", [content.prevHash, prev, e.seq]);
+    }
+    await forgePurge(8, { ts: "2026-12-01T07:00:00.000Z", data: { before: "2025-11-30T00:00:00.000Z", purgedThroughTs: "2025-11-29T00:00:00.000Z", anchorHash: invented } });
+    clock = Date.parse("2026-12-01T08:00:00Z");
+    // the auditor noted only the anchor of seq 8 (on paper, say): it lies in the purged range, and still tells
+    const at8 = written.find((a) => a.seq === 8)!;
+    const result = await verifyAsAuditor([{ seq: at8.seq, hash: at8.hash }]);
+    expect(result).toMatchObject({ ok: false, firstBad: { seq: 13 } });
+    expect(result.firstBad!.reason).toContain("names a hash for seq 8 other than the external anchor");
+  });
+
   it("fails a forged checkpoint dated after the verification, or whose cutoff is after its own time", async () => {
     const log = await open();
     await sixHours(log);
