@@ -36,7 +36,7 @@
  * and tolerate a gateway appending meanwhile.
  */
 import { checkAnchors } from "./anchor.ts";
-import { DEFAULT_RETENTION_DAYS, judgePurge, purgeRecordOf } from "./purge-policy.ts";
+import { DEFAULT_RETENTION_DAYS, indexAnchors, judgePurge, purgeRecordOf } from "./purge-policy.ts";
 import { applyEvent, eventHash, GENESIS_HASH, summaryDifference, type StoredSummary } from "./audit-fns.ts";
 import { PAGE_SIZE, type AuditStore } from "./audit-store.ts";
 import type { Anchor, AuditEvent, AuditEventType, PurgeRecord, VerifyResult } from "./audit-types.ts";
@@ -62,7 +62,7 @@ export interface VerifyOptions {
 }
 
 export async function verifyStore(store: AuditStore, options: VerifyOptions = {}): Promise<VerifyResult> {
-  const external = [...(options.anchors ?? []), ...(options.lastAnchor ? [options.lastAnchor] : [])].sort((a, b) => a.seq - b.seq);
+  const external = indexAnchors([...(options.anchors ?? []), ...(options.lastAnchor ? [options.lastAnchor] : [])]);
   const purges = purgeJudge({ anchors: external, now: options.now ?? new Date(), retentionDays: options.retentionDays ?? DEFAULT_RETENTION_DAYS });
   const chain = await verifyChain(store, purges.onCheckpoint);
   if (!chain.ok) return chain;

@@ -100,14 +100,48 @@ export function purgeRecordOf(c: AuditEvent): PurgeRecord {
 }
 
 /**
+ * External anchors prepared for judging many checkpoints: sorted by seq, with the latest anchoring
+ * time among each prefix, so each checkpoint is judged in O(log n) (a year of hourly anchors
+ * against a year of daily purges would otherwise be millions of comparisons).
+ */
+export interface AnchorIndex {
+  sorted: readonly Anchor[];
+  /** prefixMax[i]: the latest anchoring time (ms) among sorted[0..i]; NaN times count as never */
+  prefixMax: readonly number[];
+}
+
+export function indexAnchors(anchors: readonly Anchor[]): AnchorIndex {
+  const sorted = [...anchors].sort((a, b) => a.seq - b.seq);
+  const prefixMax: number[] = [];
+  let max = -Infinity;
+  for (const a of sorted) {
+    const t = a.ts !== undefined ? Date.parse(a.ts) : Number.NaN;
+    if (t > max) max = t;
+    prefixMax.push(max);
+  }
+  return { sorted, prefixMax };
+}
+
+/** The first index in [0, end) whose value satisfies `ok`, for an `ok` that once true stays true; `end` if none. */
+function firstIndex(end: number, ok: (i: number) => boolean): number {
+  let lo = 0;
+  let hi = end;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ok(mid)) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+/**
  * What is wrong with one checkpoint, judged by the configured policy, verify's clock and the
- * external anchors (sorted by seq): `problem` fails verify; `warning` (an override it records) is
- * reported loudly.
+ * external anchors: `problem` fails verify; `warning` (an override it records) is reported loudly.
  */
 export function judgePurge(
   p: PurgeRecord,
   c: AuditEvent,
-  policy: { retentionDays: number; now: Date; anchors: readonly Anchor[] },
+  policy: { retentionDays: number; now: Date; anchors: AnchorIndex },
 ): { problem?: string; warning?: string } {
   const at = Date.parse(p.at);
   const before = p.before !== undefined ? Date.parse(p.before) : Number.NaN;
@@ -122,16 +156,20 @@ export function judgePurge(
   if (Number.isFinite(throughTs) && throughTs >= before) {
     return { problem: `${who}: the last purged event (seq ${p.throughSeq}, ${String(c.data.purgedThroughTs)}) is not older than the cutoff ${p.before}` };
   }
-  for (const a of policy.anchors) {
-    if (a.seq > p.throughSeq) break; // sorted: the rest lie after the purged range
-    if (a.seq === p.throughSeq && typeof c.data.anchorHash === "string" && a.hash !== c.data.anchorHash) {
+  const { sorted, prefixMax } = policy.anchors;
+  // anchors below the last purged seq: each was the head when written, so the event after it came later
+  const inside = firstIndex(sorted.length, (i) => sorted[i]!.seq >= p.throughSeq);
+  const late = firstIndex(inside, (i) => prefixMax[i]! > before + CLOCK_SKEW_MS);
+  if (late < inside) {
+    const a = sorted[late]!;
+    return {
+      problem: `${who} purged through seq ${p.throughSeq} before ${p.before}, but the external anchor at seq ${a.seq} was written at ${a.ts}, after that cutoff: events ${a.seq + 1}–${p.throughSeq} were younger than the cutoff and were removed`,
+    };
+  }
+  for (let i = inside; i < sorted.length && sorted[i]!.seq === p.throughSeq; i++) {
+    const a = sorted[i]!;
+    if (typeof c.data.anchorHash === "string" && a.hash !== c.data.anchorHash) {
       return { problem: `${who} names a hash for seq ${a.seq} other than the external anchor${a.ts ? ` (${a.ts})` : ""}: the purged events were not the anchored ones` };
-    }
-    const anchoredAt = a.ts !== undefined ? Date.parse(a.ts) : Number.NaN;
-    if (a.seq < p.throughSeq && anchoredAt > before + CLOCK_SKEW_MS) {
-      return {
-        problem: `${who} purged through seq ${p.throughSeq} before ${p.before}, but the external anchor at seq ${a.seq} was written at ${a.ts}, after that cutoff: events ${a.seq + 1}–${p.throughSeq} were younger than the cutoff and were removed`,
-      };
     }
   }
   if (before > at - policy.retentionDays * DAY_MS) {
