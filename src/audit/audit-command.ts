@@ -356,7 +356,7 @@ export function registerAuditCommands(program: Command): void {
       }
       await withLog(opts.config, async (log, config) => {
         // the configuration's own anchor file, when no anchors are given: a cut-off end shows without asking
-        let from = opts.anchors !== undefined ? "--anchors" : undefined;
+        let from = opts.anchors;
         if (!anchors && config.audit.anchor.file) {
           const file = config.audit.anchor.file;
           try {
@@ -427,8 +427,8 @@ export function registerAuditCommands(program: Command): void {
           let removed: number | undefined;
           try {
             if (override) {
-              // on record before anything is removed (an attempt that fails is still an attempt), and
-              // dated before the cutoff can reach it: the purge cannot remove its own record
+              // on record before anything is removed (an attempt that fails is still an attempt); it is
+              // stamped now, at or after the cutoff (a future cutoff was refused), so the purge keeps it
               log.record({ type: "admin", actor, data: { action: "audit-purge-override", before: before.toISOString(), retentionDays: days, reason: override.reason } });
               await log.flush();
               process.stderr.write(`警告 / WARNING: 保存期間(${days} 日)内のイベントを削除します。記録し、通知します / purging inside the retention period of ${days} days: recorded and alerted\n`);
