@@ -8,7 +8,7 @@
  * Facts are typed as such (AlertFacts) and each is reduced to a bounded token.
  */
 
-export const alertKinds = ["held", "queue-age", "queue-depth", "downstream", "audit-unwritable", "audit-verify", "break-glass"] as const;
+export const alertKinds = ["held", "queue-age", "queue-depth", "downstream", "audit-unwritable", "audit-verify", "break-glass", "audit-purge-override"] as const;
 export type AlertKind = (typeof alertKinds)[number];
 
 /** firing: the condition began (or is reminded of); resolved: it cleared */
@@ -45,12 +45,16 @@ const TITLES: Record<AlertKind, { ja: string; en: string }> = {
   "audit-unwritable": { ja: "監査ログに書き込めません", en: "the audit store is not taking events" },
   "audit-verify": { ja: "監査ログの検証に失敗しました", en: "audit verification failed" },
   "break-glass": { ja: "原本の緊急取り出し(承認なし)が行われました", en: "an original was taken out without approval (break-glass)" },
+  "audit-purge-override": {
+    ja: "保存期間内の監査ログが削除されました(保存期間の上書き)",
+    en: "audit events inside the retention period were purged (retention override)",
+  },
 };
 
 /** RFC 5424 severities: 3 error, 4 warning, 5 notice */
 export function severityOf(alert: Pick<Alert, "kind" | "state">): number {
   if (alert.state === "resolved") return 5;
-  return alert.kind === "break-glass" || alert.kind === "audit-unwritable" || alert.kind === "audit-verify" ? 3 : 4;
+  return alert.kind === "break-glass" || alert.kind === "audit-purge-override" || alert.kind === "audit-unwritable" || alert.kind === "audit-verify" ? 3 : 4;
 }
 
 /** A fact as a bounded token of printable ASCII (ids, actors, host:port). */

@@ -10,8 +10,9 @@
  *   - An event (a message held, a break-glass retrieval) is sent at once when
  *     nothing of its key was sent within the interval; otherwise it is
  *     counted, and tick() sends one summary (with the ids) when the interval
- *     has passed. Held messages share one key. A break-glass retrieval is
- *     never rate-limited: each one is sent at once.
+ *     has passed. Held messages share one key. A break-glass retrieval and a
+ *     purge of the audit trail by override are never rate-limited: each one
+ *     is sent at once.
  * No timers here: the clock is given (`now`) and the gateway's monitor calls
  * tick() every alerts.checkSeconds, so tests drive time by value.
  *
@@ -112,7 +113,8 @@ export function createAlerter(deps: {
     async event(kind, facts, key = kind) {
       // a break-glass retrieval is never folded into another, whatever key the caller gave:
       // each is an emergency someone must look at now (a second one on the same message included)
-      if (kind === "break-glass") return send(kind, "firing", facts);
+      // so is a purge of the audit trail inside its retention period (an override)
+      if (kind === "break-glass" || kind === "audit-purge-override") return send(kind, "firing", facts);
       const e = events.get(key) ?? { suppressed: 0, auditIds: [], kind };
       events.set(key, e);
       if (due(e.lastSent)) {

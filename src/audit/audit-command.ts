@@ -6,6 +6,12 @@
  * beside the writer; writes wait on busy_timeout). Output for people is a
  * table in Japan time; `--json` / `export` are for machines.
  *
+ * `purge` keeps to audit.retentionDays: a later `--before` is refused unless
+ * `--force --reason TEXT`, which is recorded (before anything is removed),
+ * alerted and written into the checkpoint; the new head is anchored at once.
+ * `verify` lists every purge on record, checks the anchor file of the
+ * configuration when no `--anchors` is given, and says what it cannot prove.
+ *
  * SECURITY: sender-controlled text is passed through displaySafe() before it
  * reaches a terminal (audit-format.ts). Exit codes: 0 ok, 1 verify failed or
  * an operation failed, 2 bad arguments or configuration.
@@ -20,8 +26,10 @@ import { dayInJapan, MESSAGE_STATUSES } from "./audit-fns.ts";
 import { formatTable, readableHeader, type Column } from "./audit-format.ts";
 import { displaySafe } from "../lib/display-safe.ts";
 import { formatJst, parseTimeArg } from "../lib/japan-time.ts";
-import type { AuditEvent, AuditQuery, MessageStatus, MessageSummary } from "./audit-types.ts";
-import { openAuditLog, openAuditStore, parseAnchors, readAnchorFile, type AuditLog } from "./index.ts";
+import type { AuditEvent, AuditQuery, MessageStatus, MessageSummary, VerifyResult } from "./audit-types.ts";
+import { formatAnchorLine, openAuditLog, openAuditStore, parseAnchors, PurgeRefusedError, readAnchorFile, type AuditLog } from "./index.ts";
+import { checkPurgeRequest, reasonOf } from "./purge-policy.ts";
+import { createAlerts } from "../alerts/index.ts";
 import type { Anchor } from "./audit-types.ts";
 import { FACET_FIELDS } from "./audit-types.ts";
 import { parseAuthFilter, searchByAuth } from "../authenticate/auth-search.ts";
@@ -45,7 +53,7 @@ export function cliActor(): string {
  * act and then be unable to record what it did, so the store is tried first and a failure is one
  * line (exit 1) before anything is touched.
  */
-export async function openCliAuditLog(config: Config): Promise<AuditLog> {
+export async function openCliAuditLog(config: Config, options: { anchored?: boolean } = {}): Promise<AuditLog> {
   let probe: ReturnType<typeof openAuditStore> | undefined;
   try {
     probe = openAuditStore(config.audit, config.dataDir);
@@ -62,6 +70,7 @@ export async function openCliAuditLog(config: Config): Promise<AuditLog> {
     gateway: config.smtp.hostname ?? os.hostname(),
     logger,
     spillDir: false,
+    ...(options.anchored ? { anchored: true } : {}),
   });
 }
 
@@ -80,9 +89,9 @@ export async function closeCliAuditLog(log: AuditLog): Promise<void> {
   }
 }
 
-async function withLog<T>(configFile: string | undefined, fn: (log: AuditLog, config: Config) => Promise<T>): Promise<T> {
+async function withLog<T>(configFile: string | undefined, fn: (log: AuditLog, config: Config) => Promise<T>, open: { anchored?: boolean } = {}): Promise<T> {
   const config = loadConfig(configFile);
-  const log = await openCliAuditLog(config);
+  const log = await openCliAuditLog(config, open);
   let result: T;
   try {
     result = await fn(log, config);
@@ -345,9 +354,24 @@ export function registerAuditCommands(program: Command): void {
         }
         if (anchors.length === 0) throw new CliError(`--anchors: no anchor found in ${displaySafe(opts.anchors)} (lines "… audit-anchor … seq=N hash=H", pino "audit-anchor" lines, or SEQ:HASH)`, 2);
       }
-      await withLog(opts.config, async (log) => {
+      await withLog(opts.config, async (log, config) => {
+        // the configuration's own anchor file, when no anchors are given: a cut-off end shows without asking
+        let from = opts.anchors;
+        if (!anchors && config.audit.anchor.file) {
+          const file = config.audit.anchor.file;
+          try {
+            const found = (await readAnchorFile(file)).anchors;
+            if (found.length) {
+              anchors = found;
+              from = file;
+            }
+          } catch (error) {
+            process.stderr.write(`警告 / WARNING: アンカーファイルを読めません / the anchor file ${displaySafe(file)} cannot be read: ${displaySafe(oneLine(error))}\n`);
+          }
+        }
         const result = await log.verify(anchors ? { anchors } : undefined);
         if (opts.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+        for (const w of result.warnings ?? []) process.stderr.write(`警告 / WARNING: ${displaySafe(w)}\n`);
         if (!result.ok) {
           const bad = result.firstBad!;
           const what = bad.kind ? `anchor seq ${bad.seq} [${bad.kind}]` : bad.seq ? `event seq ${bad.seq}` : `message ${displaySafe(bad.auditId ?? "?")}`;
@@ -365,7 +389,9 @@ export function registerAuditCommands(program: Command): void {
             `OK 検証成功: ${result.checked} events, chain, message summaries and completeness intact` +
               anchorText +
               (result.headSeq ? `; head seq ${result.headSeq} hash ${result.headHash}` : "") +
-              "\n",
+              "\n" +
+              purgeLines(result) +
+              coverageLine(result, from),
           );
         }
       });
@@ -373,14 +399,100 @@ export function registerAuditCommands(program: Command): void {
 
   audit
     .command("purge")
-    .description("remove events older than the retention behind a checkpoint / 保存期間を過ぎたイベントの削除")
+    .description("remove events older than the retention behind a checkpoint, anchored at once / 保存期間を過ぎたイベントの削除")
     .option("-c, --config <file>", "configuration file (YAML)")
-    .option("--before <date>", "remove events before this time (default: now minus audit.retentionDays)")
-    .action(async (opts: { config?: string; before?: string }) => {
-      await withLog(opts.config, async (log, config) => {
-        const before = dateOpt(opts.before, "since") ?? new Date(Date.now() - config.audit.retentionDays * DAY_MS);
-        const { removed } = await log.purge(before, cliActor());
-        process.stdout.write(`removed ${removed} events before ${formatJst(before.toISOString())} JST (${dayInJapan(before.toISOString())})\n`);
-      });
+    .option("--before <date>", "remove events before this time (default and latest allowed: now minus audit.retentionDays)")
+    .option("--force", "also remove events inside the retention period (recorded, alerted and shown by verify; needs --reason) / 保存期間内の削除")
+    .option("--reason <text>", "with --force: why (recorded in the audit trail and the checkpoint) / 理由")
+    .action(async (opts: { config?: string; before?: string; force?: boolean; reason?: string }) => {
+      if (opts.force && !opts.reason?.trim()) throw new CliError("--force needs --reason TEXT (recorded in the audit trail) / 理由を --reason で指定してください", 2);
+      if (opts.reason !== undefined && !opts.force) throw new CliError("--reason goes with --force", 2);
+      const config = loadConfig(opts.config);
+      const days = config.audit.retentionDays;
+      const now = new Date();
+      const before = dateOpt(opts.before, "since") ?? new Date(now.getTime() - days * DAY_MS);
+      const override = opts.force ? { reason: reasonOf(opts.reason!) } : undefined;
+      try {
+        checkPurgeRequest(before, now, days, override);
+      } catch (error) {
+        if (!(error instanceof PurgeRefusedError)) throw error;
+        const hint = error.code === "inside-retention" ? "; 緊急時のみ / only in an emergency: --force --reason TEXT (記録され通知されます / recorded and alerted)" : "";
+        throw new CliError(`削除を拒否しました / purge refused: ${error.message}${hint}`, 2);
+      }
+      await withLog(
+        opts.config,
+        async (log) => {
+          const actor = cliActor();
+          const alerts = override ? createAlerts(config, createLogger({ level: "warn", format: "json" })) : undefined;
+          let removed: number | undefined;
+          try {
+            if (override) {
+              // on record before anything is removed (an attempt that fails is still an attempt); it is
+              // stamped now, at or after the cutoff (a future cutoff was refused), so the purge keeps it
+              log.record({ type: "admin", actor, data: { action: "audit-purge-override", before: before.toISOString(), retentionDays: days, reason: override.reason } });
+              await log.flush();
+              process.stderr.write(`警告 / WARNING: 保存期間(${days} 日)内のイベントを削除します。記録し、通知します / purging inside the retention period of ${days} days: recorded and alerted\n`);
+            }
+            const result = await log.purge(before, actor, override ? { override } : {});
+            removed = result.removed;
+            process.stdout.write(`removed ${result.removed} events before ${formatJst(before.toISOString())} JST (${dayInJapan(before.toISOString())})\n`);
+            if (result.checkpoint) {
+              process.stdout.write(`checkpoint seq ${result.checkpoint.seq}: purged through seq ${String(result.checkpoint.data.purgedThroughSeq)}\n`);
+              const where = [config.audit.anchor.file, config.audit.anchor.syslog ? `syslog ${config.audit.anchor.syslog.host}` : undefined].filter(Boolean).join(", ");
+              if (result.anchor) {
+                process.stdout.write(
+                  `アンカー / anchor: ${formatAnchorLine(result.anchor)}\n` +
+                    (where
+                      ? `  → ${displaySafe(where)}\n`
+                      : "  → audit.anchor.file も syslog も未設定です。この行を DB の外に控えてください / no anchor file or syslog configured: keep this line outside the database\n"),
+                );
+              }
+            }
+          } finally {
+            if (alerts) {
+              await alerts.alerter.event("audit-purge-override", { actor, ...(removed !== undefined ? { value: removed } : {}) });
+              alerts.close();
+            }
+          }
+        },
+        { anchored: true },
+      );
     });
+}
+
+/** Every purge on record, one line each (the newest PURGE_LINES; all of them in --json). */
+const PURGE_LINES = 10;
+function purgeLines(result: VerifyResult): string {
+  const p = result.purges;
+  if (!p) return "";
+  const lines = p.listed.slice(-PURGE_LINES).map(
+    (c) =>
+      `削除 / purge: checkpoint seq ${c.seq} ${formatJst(c.at)} JST by ${displaySafe(c.actor ?? "?")}: seq ≤ ${c.throughSeq}, before ${c.before ? `${formatJst(c.before)} JST` : "?"}` +
+      (c.removed !== undefined ? `, ${c.removed} events` : "") +
+      (c.override ? ` — 保存期間の上書き / retention OVERRIDE: ${displaySafe(c.override.reason)}` : ""),
+  );
+  const more = p.count - lines.length;
+  return `${p.count} purge(s) on record${more > 0 ? ` (the newest ${lines.length} below; all with --json)` : ""}\n${lines.map((l) => `  ${l}\n`).join("")}`;
+}
+
+/** What this verification proves and what it cannot, in one line. */
+function coverageLine(result: VerifyResult, anchorsFrom: string | undefined): string {
+  const c = result.coverage;
+  if (!c) return "";
+  const a = c.anchoredThrough;
+  if (!a) {
+    return (
+      "証明できない範囲 / NOT proven: 外部アンカーを照合していません / no external anchor was checked: the chain alone cannot show the newest events removed, " +
+      "the chain rewritten with fresh hashes, an older copy restored, or a purge that removed younger events than its cutoff " +
+      "(set audit.anchor.file or give --anchors)\n"
+    );
+  }
+  const when = a.ts ? ` (${formatJst(a.ts, true)} JST)` : "";
+  const source = anchorsFrom ? ` [${displaySafe(anchorsFrom)}]` : "";
+  return (
+    `証明できる範囲 / proven: seq ${a.seq}${when} まで削除・改変なし / intact up to anchor seq ${a.seq}${source}` +
+    (c.unanchored > 0
+      ? `; 証明できない / NOT proven: その後の ${c.unanchored} 件 / the ${c.unanchored} event(s) after it can be removed from the end or rewritten without detection until the next anchor\n`
+      : "; no event after it\n")
+  );
 }

@@ -33,8 +33,12 @@
  * goes to the store's texts table (or nowhere, with `audit.keepText: false`),
  * so it can have a retention of its own without breaking the chain.
  *
- * Anchors (anchor.ts): every `anchor.intervalMinutes` and at close, the chain's
- * head is written outside the store.
+ * Anchors (anchor.ts): every `anchor.intervalMinutes`, at close and right after
+ * a retention purge, the chain's head is written outside the store.
+ *
+ * A purge obeys the retention policy (purge-policy.ts): a cutoff later than
+ * now − retentionDays is refused unless an override with a reason is given,
+ * and the checkpoint records the policy, the override and its reason.
  *
  * A crash loses at most the events still in memory (≤ one flush interval in
  * normal operation) — but never a `received` (the journal). Spill files survive.
@@ -50,9 +54,10 @@ import { decodeWords } from "../sanitize/header-decode.ts";
 import type { AnchorWriter } from "./anchor.ts";
 import { plainData, type PendingEvent } from "./audit-fns.ts";
 import { PAGE_SIZE, type AuditStore } from "./audit-store.ts";
-import type { Anchor, AuditEventInput, AuditReader, AuditSink, VerifyResult } from "./audit-types.ts";
+import type { Anchor, AuditEvent, AuditEventInput, AuditReader, AuditSink, VerifyResult } from "./audit-types.ts";
 import { verifyStore } from "./audit-verify.ts";
 import { logFieldsOf } from "./log-fields.ts";
+import { checkPurgeRequest, DEFAULT_RETENTION_DAYS, reasonOf } from "./purge-policy.ts";
 
 export interface AuditLog extends AuditSink, AuditReader {
   /** writes the events with since ≤ ts < until as JSON lines; resolves to how many. withText: each kept text as `text` beside its event */
@@ -65,15 +70,19 @@ export interface AuditLog extends AuditSink, AuditReader {
   purgeTexts(olderThan: Date): Promise<number>;
   /** which of these messages the store has a story (summary) for */
   knownMessages(auditIds: readonly string[]): Promise<Set<string>>;
-  /** removes events older than `olderThan` behind a checkpoint event naming `actor` */
-  purge(olderThan: Date, actor: string): Promise<{ removed: number }>;
+  /**
+   * removes events older than `olderThan` behind a checkpoint event naming `actor`, then anchors the
+   * new head; throws PurgeRefusedError for a cutoff in the future, or inside audit.retentionDays
+   * without `override` (whose reason the checkpoint records)
+   */
+  purge(olderThan: Date, actor: string, options?: { override?: { reason: string } }): Promise<{ removed: number; checkpoint?: AuditEvent; anchor?: Anchor }>;
   /** writes what is queued (waiting at most CLOSE_WAIT_MS for a failing store, then spilling it) and closes */
   close(): Promise<void>;
 }
 
 export interface AuditLogDeps {
   store: AuditStore;
-  config: Pick<Config["audit"], "flushMs" | "batchSize" | "maxQueueEvents"> & Partial<Pick<Config["audit"], "keepText">>;
+  config: Pick<Config["audit"], "flushMs" | "batchSize" | "maxQueueEvents"> & Partial<Pick<Config["audit"], "keepText" | "retentionDays">>;
   gateway: string;
   logger: Logger;
   metrics?: Pick<Metrics, "auditLag">;
@@ -132,6 +141,8 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
   let lastAnchor: Anchor | undefined = deps.anchors?.last;
   let anchorTimer: NodeJS.Timeout | undefined;
   const keepText = config.keepText !== false;
+  /** the retention policy a purge obeys and verify judges purges by (purge-policy.ts) */
+  const retentionDays = config.retentionDays ?? DEFAULT_RETENTION_DAYS;
 
   const setLag = (): void => deps.metrics?.auditLag.set(recorded - stored);
   const signal = (): void => {
@@ -427,7 +438,12 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     story: (id) => store.story(id),
     dailyCounts: (since, until) => store.dailyCounts(since, until),
     verify: (options): Promise<VerifyResult> =>
-      verifyStore(store, { ...(options?.anchors ? { anchors: options.anchors } : {}), ...(lastAnchor ? { lastAnchor } : {}) }),
+      verifyStore(store, {
+        ...(options?.anchors ? { anchors: options.anchors } : {}),
+        ...(lastAnchor ? { lastAnchor } : {}),
+        retentionDays,
+        now: now(),
+      }),
     anchor: anchorNow,
     lastAnchor: () => lastAnchor,
     purgeTexts: (olderThan) => store.purgeTexts(olderThan),
@@ -482,7 +498,9 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
         out.off("error", onError);
       }
     },
-    async purge(olderThan, actor) {
+    async purge(olderThan, actor, options = {}) {
+      const override = options.override ? { reason: reasonOf(options.override.reason) } : undefined;
+      checkPurgeRequest(olderThan, now(), retentionDays, override);
       const result = await store.purge(olderThan, (last, removed) => ({
         ts: now().toISOString(),
         gateway,
@@ -494,10 +512,18 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
           anchorHash: last.hash,
           removed,
           before: olderThan.toISOString(),
+          retentionDays,
+          ...(override ? { override } : {}),
         },
       }));
-      if (result.checkpoint) logger.info({ audit: result.checkpoint }, "audit checkpoint");
-      return { removed: result.removed };
+      if (!result.checkpoint) return { removed: result.removed };
+      logger.info({ audit: result.checkpoint }, "audit checkpoint");
+      // anchored at once: from now on, removing the checkpoint (or what follows it) shows against the anchor
+      const anchor = await anchorNow().catch((error: unknown) => {
+        logger.error({ err: error }, "audit: no anchor after the purge (the store's head could not be read)");
+        return undefined;
+      });
+      return { removed: result.removed, checkpoint: result.checkpoint, ...(anchor ? { anchor } : {}) };
     },
     async close() {
       if (closed) return;

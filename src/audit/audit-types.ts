@@ -135,6 +135,38 @@ export interface VerifyResult {
   anchors?: { checked: number; purged: number; latest?: Anchor };
   /** the last anchor this gateway wrote (or read from its anchor file) and whether the chain still reaches it */
   lastAnchor?: Anchor & { reached: boolean };
+  /** every retention purge still on record (its checkpoint), newest last; at most MAX_PURGES_LISTED listed, the count is exact */
+  purges?: { count: number; listed: PurgeRecord[] };
+  /** findings that do not fail verify but someone must look at (a purge inside the retention period by override) */
+  warnings?: string[];
+  /**
+   * What this verification can prove, honestly: the chain is proven unchanged and uncut up to the
+   * highest external anchor it reaches (`anchoredThrough`); the events after it (`unanchored`)
+   * could have been removed from the end, or the chain rewritten, without anything showing it.
+   */
+  coverage?: { anchoredThrough?: Anchor; unanchored: number };
+}
+
+/** One retention purge as its checkpoint records it: through which seq, before which time, by whom, when. */
+export interface PurgeRecord {
+  /** the checkpoint's own seq */
+  seq: number;
+  /** when the purge ran (the checkpoint's time) */
+  at: string;
+  actor?: string;
+  /** the last purged event */
+  throughSeq: number;
+  /** the cutoff: events older than this were removed */
+  before?: string;
+  removed?: number;
+  /** the policy the purge ran under, as it recorded it */
+  retentionDays?: number;
+  /** a purge inside the retention period (`audit purge --force --reason`) */
+  override?: { reason: string };
+  /** why verify fails this purge; absent when it is within the policy */
+  problem?: string;
+  /** what verify reports loudly about it without failing (an override) */
+  warning?: string;
 }
 
 /** The chain's head as written outside the store (operational log, anchor file, syslog). */

@@ -23,13 +23,23 @@
  * That is what notices a cut-off end, a chain whose hashes were all
  * recomputed, and an older copy of the database put back.
  *
+ * Purges (purge-policy.ts): every checkpoint met in pass 1 is reported (through
+ * which seq, before which time, by whom, when) and judged against the
+ * configured retention, verify's clock and the anchors: a checkpoint anyone
+ * with the database could have appended must not make removed history look
+ * like retention. Only purges that pass excuse a message's missing beginning.
+ *
+ * The result also says what it proves: unchanged and uncut up to the highest
+ * anchor reached; the events after it are covered by the chain alone.
+ *
  * All passes page through the store (bounded memory on millions of events)
  * and tolerate a gateway appending meanwhile.
  */
 import { checkAnchors } from "./anchor.ts";
+import { DEFAULT_RETENTION_DAYS, indexAnchors, judgePurge, purgeRecordOf } from "./purge-policy.ts";
 import { applyEvent, eventHash, GENESIS_HASH, summaryDifference, type StoredSummary } from "./audit-fns.ts";
 import { PAGE_SIZE, type AuditStore } from "./audit-store.ts";
-import type { Anchor, AuditEvent, AuditEventType, VerifyResult } from "./audit-types.ts";
+import type { Anchor, AuditEvent, AuditEventType, PurgeRecord, VerifyResult } from "./audit-types.ts";
 
 /** Summaries compared a round trip: bounded memory, few queries. */
 const SUMMARY_BATCH = 500;
@@ -37,11 +47,28 @@ const SUMMARY_BATCH = 500;
 export const MAX_GAP_IDS = 100;
 /** states a message reaches only after it was acknowledged and spooled */
 const FINAL_TYPES: ReadonlySet<AuditEventType> = new Set(["delivered", "bounced", "held", "deleted", "expired"]);
+/** purges listed in a result (a daily retention keeps about one a day on record; the count is exact) */
+export const MAX_PURGES_LISTED = 1000;
+/** warnings listed in a result */
+const MAX_WARNINGS = 100;
 
-export async function verifyStore(store: AuditStore, options: { anchors?: readonly Anchor[]; lastAnchor?: Anchor } = {}): Promise<VerifyResult> {
-  const chain = await verifyChain(store);
+export interface VerifyOptions {
+  anchors?: readonly Anchor[];
+  lastAnchor?: Anchor;
+  /** audit.retentionDays (default: the schema's): a purge with a later cutoff than its time minus this fails, unless it records an override */
+  retentionDays?: number;
+  /** verify's clock: a checkpoint dated after it is forged */
+  now?: Date;
+}
+
+export async function verifyStore(store: AuditStore, options: VerifyOptions = {}): Promise<VerifyResult> {
+  const external = indexAnchors([...(options.anchors ?? []), ...(options.lastAnchor ? [options.lastAnchor] : [])]);
+  const purges = purgeJudge({ anchors: external, now: options.now ?? new Date(), retentionDays: options.retentionDays ?? DEFAULT_RETENTION_DAYS });
+  const chain = await verifyChain(store, purges.onCheckpoint);
   if (!chain.ok) return chain;
   const { firstSeq, ...result } = chain;
+  if (purges.count > 0) result.purges = { count: purges.count, listed: purges.listed };
+  if (purges.warnings.length) result.warnings = purges.warnings;
   const span = { ...(firstSeq !== undefined ? { firstSeq } : {}), ...(chain.headSeq !== undefined ? { headSeq: chain.headSeq } : {}) };
   let firstBad: VerifyResult["firstBad"];
   if (options.anchors) {
@@ -54,8 +81,12 @@ export async function verifyStore(store: AuditStore, options: { anchors?: readon
     result.lastAnchor = { ...options.lastAnchor, reached: !check.failure };
     if (check.failure) firstBad ??= { seq: check.failure.anchor.seq, reason: `the gateway's last anchor: ${check.failure.reason}`, kind: check.failure.kind };
   }
-  const cutoff = purgeCutoff(await store.checkpoints());
-  const summaries = await verifySummaries(store, cutoff);
+  firstBad ??= purges.problem;
+  const reached = [result.anchors?.latest, result.lastAnchor?.reached ? result.lastAnchor : undefined].filter((a) => a !== undefined);
+  const anchoredThrough = reached.reduce<Anchor | undefined>((best, a) => (!best || a.seq > best.seq ? a : best), undefined);
+  const unanchored = anchoredThrough ? Math.max(0, (chain.headSeq ?? 0) - anchoredThrough.seq) : chain.checked;
+  result.coverage = { ...(anchoredThrough ? { anchoredThrough: { seq: anchoredThrough.seq, hash: anchoredThrough.hash, ...(anchoredThrough.ts ? { ts: anchoredThrough.ts } : {}) } } : {}), unanchored };
+  const summaries = await verifySummaries(store, purges.cutoff());
   if (summaries.gaps.count > 0) result.missingReceived = summaries.gaps;
   firstBad ??= summaries.bad;
   if (!firstBad && summaries.gaps.count > 0) {
@@ -63,20 +94,40 @@ export async function verifyStore(store: AuditStore, options: { anchors?: readon
     firstBad = {
       seq: 0,
       auditId: ids[0]!,
-      reason: `${summaries.gaps.count} message(s) reached a final state without a received event (acknowledged but not searchable): ${ids.slice(0, 10).join(", ")}${summaries.gaps.count > 10 ? ", …" : ""}`,
+      reason:
+        `${summaries.gaps.count} message(s) reached a final state without a received event (acknowledged but not searchable): ${ids.slice(0, 10).join(", ")}${summaries.gaps.count > 10 ? ", …" : ""}` +
+        (purges.count > 0 ? ` — not explained by a retention purge: they arrived after the latest valid cutoff${purges.cutoff() !== undefined ? ` (${new Date(purges.cutoff()!).toISOString()})` : ""}` : ""),
     };
   }
   return firstBad ? { ...result, ok: false, firstBad } : result;
 }
 
-/** The latest purge's cutoff: messages whose id is older may have lost their `received` to retention. */
-function purgeCutoff(checkpoints: AuditEvent[]): number | undefined {
-  let cutoff: number | undefined;
-  for (const c of checkpoints) {
-    const at = Date.parse(String(c.data.before ?? c.data.purgedThroughTs ?? ""));
-    if (Number.isFinite(at) && (cutoff === undefined || at > cutoff)) cutoff = at;
-  }
-  return cutoff;
+/**
+ * Collects and judges the checkpoints the chain walk meets (bounded memory whatever their number).
+ * cutoff(): the latest cutoff of a purge that passed — messages whose id is older may have lost
+ * their `received` to retention; a purge that failed excuses nothing.
+ */
+function purgeJudge(policy: Parameters<typeof judgePurge>[2]) {
+  const out = {
+    count: 0,
+    listed: [] as PurgeRecord[],
+    warnings: [] as string[],
+    problem: undefined as VerifyResult["firstBad"],
+    latestCutoff: undefined as number | undefined,
+    onCheckpoint(c: AuditEvent): void {
+      const p = purgeRecordOf(c);
+      const { problem, warning } = judgePurge(p, c, policy);
+      out.count += 1;
+      if (out.listed.length >= MAX_PURGES_LISTED) out.listed.shift();
+      out.listed.push({ ...p, ...(problem ? { problem } : {}), ...(warning ? { warning } : {}) });
+      if (problem) out.problem ??= { seq: c.seq, reason: problem };
+      if (warning && out.warnings.length < MAX_WARNINGS) out.warnings.push(warning);
+      const before = Date.parse(p.before ?? "");
+      if (!problem && Number.isFinite(before) && (out.latestCutoff === undefined || before > out.latestCutoff)) out.latestCutoff = before;
+    },
+    cutoff: (): number | undefined => out.latestCutoff,
+  };
+  return out;
 }
 
 /** The time an audit id was made (20261126T095312Z-…), ms, or NaN. */
@@ -86,7 +137,7 @@ function idTime(auditId: string): number {
   return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
 }
 
-async function verifyChain(store: AuditStore): Promise<VerifyResult & { firstSeq?: number }> {
+async function verifyChain(store: AuditStore, onCheckpoint: (c: AuditEvent) => void): Promise<VerifyResult & { firstSeq?: number }> {
   const checkpoints = await store.checkpoints();
   let prev: AuditEvent | undefined;
   let firstSeq: number | undefined;
@@ -117,6 +168,7 @@ async function verifyChain(store: AuditStore): Promise<VerifyResult & { firstSeq
       }
       const { hash, ...content } = e;
       if (eventHash(content) !== hash) return bad(`its content does not match its hash: the event was edited (type ${e.type}${e.auditId ? `, message ${e.auditId}` : ""})`);
+      if (e.type === "checkpoint") onCheckpoint(e);
       firstSeq ??= e.seq;
       prev = e;
       checked += 1;

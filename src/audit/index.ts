@@ -9,7 +9,8 @@
  *
  * For the gateway (`gateway: true`) the log also journals `received` events
  * under <dataDir>/audit-journal and anchors the chain's head (anchor.ts);
- * short-lived commands do neither.
+ * short-lived commands do neither, except that a command which purges anchors
+ * (`anchored: true`), so the purge's checkpoint is outside the store at once.
  */
 import path from "node:path";
 import type { Config } from "../config/schema.ts";
@@ -25,6 +26,7 @@ export type { AuditLog } from "./audit-log.ts";
 export { runRetention, startRetention } from "./retention.ts";
 export { recoverReceived } from "./recovery.ts";
 export { checkAnchors, formatAnchorLine, parseAnchors, readAnchorFile } from "./anchor.ts";
+export { PurgeRefusedError, purgeLimit } from "./purge-policy.ts";
 export type * from "./audit-types.ts";
 
 export class AuditConfigError extends Error {
@@ -58,6 +60,8 @@ export async function openAuditLog(options: {
   now?: () => Date;
   /** the gateway itself: journal `received` events and anchor the chain (not for short-lived commands) */
   serving?: boolean;
+  /** anchor the chain without being the gateway (a command that purges) */
+  anchored?: boolean;
   /** log.subjects */
   logSubjects?: boolean;
 }): Promise<AuditLog> {
@@ -77,7 +81,7 @@ export async function openAuditLog(options: {
     spillDir: options.spillDir ?? path.join(options.dataDir, "audit-spill"),
     journalDir: options.serving ? path.join(options.dataDir, "audit-journal") : false,
     ...(options.logSubjects ? { logSubjects: true } : {}),
-    ...(options.serving
+    ...(options.serving || options.anchored
       ? {
           anchors: {
             writer: createAnchorWriter(anchor, options.logger),

@@ -352,4 +352,21 @@ describe("the alerter's rate limit", () => {
       { kind: "break-glass", actor: "admin:suzuki" },
     ]);
   });
+  it("never folds a purge of the audit trail by override into an earlier one either", async () => {
+    const { createAlerter } = await import("../../src/alerts/alerter.ts");
+    const sent: { kind: string; actor?: string; value?: number }[] = [];
+    const alerter = createAlerter({
+      intervalMinutes: 60,
+      gateway: "gw",
+      now: () => Date.parse("2026-12-06T00:00:00Z"),
+      logger: silentLogger(),
+      transports: [{ name: "test", deliver: async (a) => void sent.push({ kind: a.kind, ...(a.facts.actor ? { actor: a.facts.actor } : {}), ...(a.facts.value !== undefined ? { value: a.facts.value } : {}) }) }],
+    });
+    await alerter.event("audit-purge-override", { actor: "cli:root", value: 8 });
+    await alerter.event("audit-purge-override", { actor: "cli:root", value: 2 });
+    expect(sent).toEqual([
+      { kind: "audit-purge-override", actor: "cli:root", value: 8 },
+      { kind: "audit-purge-override", actor: "cli:root", value: 2 },
+    ]);
+  });
 });

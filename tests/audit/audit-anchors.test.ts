@@ -182,14 +182,17 @@ describeEachBackend("anchors of the audit chain on %s", (kind) => {
   });
 
   // the command line against one store is enough (it is the same code for both): not even registered for PostgreSQL
-  if (kind === "sqlite") it("mumuka audit verify --anchors says it in one line, OK or which anchor the chain fails", async () => {
+  if (kind === "sqlite") it("mumuka audit verify --anchors says it in one line (and how far that proves), OK or which anchor the chain fails", async () => {
     await twoRuns();
     const configFile = path.join(anchorDir, "mumuka.yaml");
     writeFileSync(configFile, `dataDir: ${b.dataDir}\naudit:\n  tablePrefix: ${b.prefix}\n`);
     const ok = await runCli(["audit", "verify", "-c", configFile, "--anchors", anchorFile]);
     expect(ok.code).toBe(0);
-    expect(ok.stdout.trim().split("\n")).toHaveLength(1);
-    expect(ok.stdout).toMatch(/^OK .*2 anchor\(s\) reached, latest seq \d+/);
+    // the verdict in one line, then what it proves and what it cannot
+    const [verdict, coverage, ...rest] = ok.stdout.trim().split("\n");
+    expect(verdict).toMatch(/^OK .*2 anchor\(s\) reached, latest seq \d+/);
+    expect(coverage).toMatch(/^証明できる範囲 \/ proven: seq \d+ .* intact up to anchor seq \d+/);
+    expect(rest).toEqual([]);
     const last = anchors().at(-1)!;
     const bySeqHash = await runCli(["audit", "verify", "-c", configFile, "--anchors", `${last.seq}:${last.hash}`]);
     expect(bySeqHash.code).toBe(0);

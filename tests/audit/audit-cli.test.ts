@@ -32,7 +32,8 @@ describe("mumuka audit and mumuka original, spawned", () => {
     dir = mkdtempSync(path.join(os.tmpdir(), "mumuka-cli-"));
     configFile = path.join(dir, "mumuka.yaml");
     // single-person release mode: one login runs these commands (the two-person flow is tests/originals/release-cli.test.ts)
-    writeFileSync(configFile, "dataDir: ./data\noriginals:\n  keyEnv: MUMUKA_TEST_ORIGINALS_KEY\n  release:\n    approvals: 1\n");
+    // a retention of one day: the purge test removes the messages of 2026-11-24 (the policy refuses anything younger)
+    writeFileSync(configFile, "dataDir: ./data\naudit:\n  retentionDays: 1\noriginals:\n  keyEnv: MUMUKA_TEST_ORIGINALS_KEY\n  release:\n    approvals: 1\n");
     const dataDir = path.join(dir, "data");
     // the "gateway": stays open and keeps writing while the commands run
     let clock = Date.parse("2026-11-24T01:00:00Z");

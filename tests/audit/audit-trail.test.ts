@@ -17,6 +17,8 @@ import { describeEachBackend, makeBackend, memoryLogger, PG_URL, quietLogger, ty
 
 const T0 = Date.parse("2026-11-20T00:00:00Z");
 const MINUTE = 60_000;
+/** audit.retentionDays by default: a purge may remove only what is older than this */
+const RETENTION = 365 * 24 * 60 * MINUTE;
 
 interface Msg {
   id: string;
@@ -263,7 +265,7 @@ describeEachBackend("the audit trail on %s", (kind) => {
   describe("retention", () => {
     it("purges old events behind a checkpoint, and what remains still verifies", async () => {
       const [a, bId, c] = await threeMessages();
-      now = T0 + 10 * MINUTE;
+      now = T0 + MINUTE + RETENTION;
       const { removed } = await log.purge(new Date(T0 + MINUTE), "cli:admin"); // the first message's 4 events
       expect(removed).toBe(4);
       expect(await log.verify()).toMatchObject({ ok: true, checked: 9 });
@@ -285,8 +287,8 @@ describeEachBackend("the audit trail on %s", (kind) => {
 
     it("keeps the chain going when everything was purged", async () => {
       await threeMessages();
-      now = T0 + 60 * MINUTE;
-      expect((await log.purge(new Date(now), "cli:admin")).removed).toBe(12);
+      now = T0 + 60 * MINUTE + RETENTION;
+      expect((await log.purge(new Date(now - RETENTION), "cli:admin")).removed).toBe(12);
       expect(await log.verify()).toMatchObject({ ok: true, checked: 1, headSeq: 13 });
       recordStory(log, { id: newAuditId(new Date(now)), from: "a@x.jp", to: "b@y.jp", subject: "later" });
       await log.flush();
