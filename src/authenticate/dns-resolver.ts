@@ -50,6 +50,21 @@ export interface CachedResolver {
   size(): number;
 }
 
+/**
+ * The error of a cached "no such name / no data": what mailauth reads is the code. Without a stack
+ * trace: every message of a sender asks for some name that does not exist (DMARC's tree walk asks
+ * for _dmarc.<tld>), and capturing a stack for each was a visible part of a verification.
+ */
+function cachedFailure(code: string, name: string): Error {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return Object.assign(new Error(`${code} ${name}`), { code });
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 export function createDnsResolver(options: DnsOptions, now: () => number = Date.now): CachedResolver {
   const resolver = new Resolver({ timeout: options.timeoutMs, tries: options.tries });
   if (options.servers.length) resolver.setServers(options.servers);
@@ -78,7 +93,7 @@ export function createDnsResolver(options: DnsOptions, now: () => number = Date.
     const hit = cache.get(key);
     if (hit && hit.expires > now()) {
       if (hit.answer) return hit.answer;
-      throw Object.assign(new Error(`${hit.code} ${name}`), { code: hit.code });
+      throw cachedFailure(hit.code!, name);
     }
     const inFlight = pending.get(key);
     if (inFlight) return inFlight;
