@@ -199,7 +199,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
 
   let admin: AdminServer | undefined;
   // the console's "try a message": sanitized in a worker pool of its own (one thread, started at the first trial)
-  const trial = createRuleTrial({ rules, sanitize: config.sanitize, hostname });
+  const trial = createRuleTrial({ rules, sanitize: config.sanitize, hostname, dmarcPolicy: config.authentication });
   const reader = audit as AuditSink & Partial<AuditReader>;
   if (config.admin.enabled && typeof reader.search === "function") {
     const searchable = reader as AuditSink & AuditReader;

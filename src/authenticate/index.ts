@@ -12,6 +12,7 @@ import { unverifiedVerdict } from "./authenticator.ts";
 export type { AuthVerdict, AuthResult } from "./auth-types.ts";
 export { senderUnverified, dkimSummary } from "./auth-types.ts";
 export { dmarcHoldReason, withDmarcPolicy } from "./auth-policy.ts";
+export { parseAssumedVerdict, MAX_ASSUMED_CHARS } from "./auth-assume.ts";
 export type { AuthStage } from "./auth-stage.ts";
 
 export interface Authentication {
