@@ -34,7 +34,7 @@ export interface AuthRequest {
 
 const { config, hostname, maxHeaderBytes } = workerData as AuthThreadData;
 const dns = createDnsResolver(config.dns);
-const authenticator = createAuthenticator({ config, hostname, resolve: dns.resolve });
+const authenticator = createAuthenticator({ config, hostname, resolve: dns.resolve, expiry: dns.expiry });
 const port = parentPort!;
 
 port.on("message", (request: AuthRequest) => {

@@ -23,7 +23,7 @@ import type { AuthenticationConfig } from "../config/schema.ts";
 import type { AuthClient, AuthVerdict } from "./auth-types.ts";
 import { safeDomain, safeIp, temperrorVerdict, toVerdict } from "./auth-verdict.ts";
 import type { DnsResolve } from "./dns-resolver.ts";
-import { createKeyCache, verifyMessage } from "./mailauth-run.ts";
+import { createKeyCache, createSpfCache, verifyMessage } from "./mailauth-run.ts";
 import { clientFromReceived } from "./received-client.ts";
 
 /** What the spool record knows of the transaction (a slice of SpoolEnvelope). */
@@ -52,6 +52,10 @@ export interface AuthenticatorDeps {
   config: AuthenticationConfig;
   hostname: string;
   resolve: DnsResolve;
+  /** the resolver's cache expiry of a question (CachedResolver.expiry); given, SPF results are kept within it */
+  expiry?: (name: string, rrtype: string) => number | undefined;
+  /** the resolver's clock (tests move it) */
+  now?: () => number;
 }
 
 /** this gateway's authserv-id (RFC 8601 2.5): authentication.authservId, else the host name */
@@ -69,6 +73,8 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   const authservId = authservIdOf(config, deps.hostname);
   // DKIM/ARC keys parsed once per key record, not once per message (mailauth-run.ts)
   const keys = createKeyCache(deps.resolve);
+  // SPF results per (client, MAIL FROM, HELO), within the TTL of the answers they read (mailauth-run.ts)
+  const spfResults = deps.expiry ? createSpfCache(deps.resolve, deps.expiry, deps.now) : undefined;
 
   async function realClient(envelope: AuthEnvelope, header: () => Promise<string | undefined>): Promise<AuthClient> {
     if (envelope.forwarded && isIP(envelope.forwarded.address)) {
@@ -109,6 +115,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
           },
           deps.resolve,
           keys,
+          spfResults,
         );
         const expired = new Promise<"timeout">((resolve) => {
           timer = setTimeout(() => resolve("timeout"), config.timeoutMs);

@@ -46,6 +46,8 @@ const TYPES = new Set(["A", "AAAA", "MX", "TXT", "PTR", "CNAME", "NS"]);
 
 export interface CachedResolver {
   resolve: DnsResolve;
+  /** when the cached answer (or "no such name/data") for this question expires (ms since the epoch); undefined: not cached */
+  expiry(name: string, rrtype: string): number | undefined;
   /** entries now cached (for tests and metrics) */
   size(): number;
 }
@@ -115,5 +117,10 @@ export function createDnsResolver(options: DnsOptions, now: () => number = Date.
     }
   }
 
-  return { resolve, size: () => cache.size };
+  function expiry(rawName: string, rrtype: string): number | undefined {
+    const hit = cache.get(`${rrtype.toUpperCase()} ${rawName.toLowerCase().replace(/\.$/, "")}`);
+    return hit && hit.expires > now() ? hit.expires : undefined;
+  }
+
+  return { resolve, expiry, size: () => cache.size };
 }

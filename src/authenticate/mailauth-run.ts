@@ -9,6 +9,12 @@
  * (sealing, BIMI, Received parsing for trustReceived, the Authentication-Results text) is
  * not needed here and not done: the verdict is built from the structured results only.
  *
+ * SPF results are kept too, per (client address, MAIL FROM, HELO): RFC 7208 makes the result a
+ * function of those and of the DNS answers, so a result is kept until the first of the answers it
+ * read expires from the resolver's cache (their TTL), and only when every one of them was an
+ * answer or a "no such name/data": a temperror (time-out, SERVFAIL) is never kept, nor anything
+ * that saw one. The RFC's lookup limits apply to the evaluation that is kept.
+ *
  * The key cache is keyed by the key record itself (the TXT answer, as the resolver gives it:
  * from its cache, within its TTL) and the options that change the outcome; a lookup that fails
  * (time-out, SERVFAIL) throws before the cache is consulted, so a DNS failure is never
@@ -115,8 +121,66 @@ export function createKeyCache(resolve: DnsResolve, entries = KEY_CACHE_ENTRIES)
   }
 }
 
-/** authenticate(input, { strict: true, disableBimi: true, … }) of mailauth, with `keys` for the DKIM and ARC keys */
-export async function verifyMessage(input: Readable | Buffer, opts: VerifyOptions, resolver: DnsResolve, keys: KeyCache): Promise<VerifyResult> {
+/** what the verdict and DMARC read of an SPF result */
+interface SpfOutcome {
+  status: { result: string };
+  domain?: string;
+}
+
+/** SPF results within the TTL of the DNS answers they read (see the header) */
+export interface SpfCache {
+  evaluate(key: { ip: string; sender: string; helo: string }, run: (resolve: DnsResolve) => Promise<SpfOutcome | false>): Promise<SpfOutcome | false>;
+  size(): number;
+}
+
+const SPF_CACHE_ENTRIES = 1000;
+/** results that depend on DNS only through answers; temperror is not one */
+const KEPT_SPF_RESULTS = new Set(["pass", "fail", "softfail", "neutral", "none", "permerror"]);
+
+export function createSpfCache(resolve: DnsResolve, expiry: (name: string, rrtype: string) => number | undefined, now: () => number = Date.now, entries = SPF_CACHE_ENTRIES): SpfCache {
+  const kept = new Map<string, { until: number; outcome: SpfOutcome | false }>();
+  return {
+    size: () => kept.size,
+    async evaluate(key, run) {
+      const id = JSON.stringify([key.ip, key.sender, key.helo]);
+      const hit = kept.get(id);
+      if (hit && hit.until > now()) {
+        kept.delete(id);
+        kept.set(id, hit);
+        return hit.outcome;
+      }
+      kept.delete(id);
+      const asked: [string, string][] = [];
+      let failed = false;
+      const outcome = await run(async (name, rrtype) => {
+        asked.push([name, rrtype]);
+        try {
+          return await resolve(name, rrtype);
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code;
+          if (code !== "ENOTFOUND" && code !== "ENODATA") failed = true;
+          throw error;
+        }
+      });
+      const result = outcome ? outcome.status.result : "none";
+      if (failed || !KEPT_SPF_RESULTS.has(result)) return outcome;
+      let until = Infinity;
+      for (const [name, rrtype] of asked) {
+        const expires = expiry(name, rrtype);
+        if (expires === undefined) return outcome;
+        until = Math.min(until, expires);
+      }
+      // no DNS read at all (no sender domain): nothing bounds it, so nothing is kept
+      if (until === Infinity) return outcome;
+      kept.set(id, { until, outcome: outcome && { status: { result: outcome.status.result }, ...(outcome.domain ? { domain: outcome.domain } : {}) } });
+      while (kept.size > entries) kept.delete(kept.keys().next().value!);
+      return outcome;
+    },
+  };
+}
+
+/** authenticate(input, { strict: true, disableBimi: true, … }) of mailauth, with `keys` for the DKIM and ARC keys and `spfResults` for SPF */
+export async function verifyMessage(input: Readable | Buffer, opts: VerifyOptions, resolver: DnsResolve, keys: KeyCache, spfResults?: SpfCache): Promise<VerifyResult> {
   const strict = true;
   const keyCache = keys.forMessage();
   const verifier = new dkimVerifierModule.DkimVerifier({ resolver, sender: opts.sender, strict });
@@ -129,16 +193,18 @@ export async function verifyMessage(input: Readable | Buffer, opts: VerifyOption
   let helo = opts.helo ?? "";
   if (!helo && opts.ip) helo = opts.ip;
   if (helo && isIP(helo)) helo = `[${helo}]`;
-  const spf = (await spfModule.spf({
-    sender: opts.sender,
-    ...(opts.ip ? { ip: opts.ip } : {}),
-    ...(helo ? { helo } : {}),
-    mta: opts.mta,
-    resolver,
-    maxResolveCount: opts.maxResolveCount,
-    maxVoidCount: opts.maxVoidCount,
-    strict,
-  })) as { status: { result: string }; domain?: string } | false;
+  const checkSpf = async (resolve: DnsResolve) =>
+    (await spfModule.spf({
+      sender: opts.sender,
+      ...(opts.ip ? { ip: opts.ip } : {}),
+      ...(helo ? { helo } : {}),
+      mta: opts.mta,
+      resolver: resolve,
+      maxResolveCount: opts.maxResolveCount,
+      maxVoidCount: opts.maxVoidCount,
+      strict,
+    })) as SpfOutcome | false;
+  const spf = spfResults ? await spfResults.evaluate({ ip: opts.ip ?? "", sender: opts.sender, helo }, checkSpf) : await checkSpf(resolver);
 
   const arc = opts.disableArc ? undefined : await arcModule.arc(verifier.arc, { resolver, strict, ...(opts.ip ? { ip: opts.ip } : {}) });
 
