@@ -24,7 +24,7 @@
  * chose: the cache is bounded in entries (least recently used evicted first).
  * Crash state: memory only.
  */
-import { createPublicKey, type KeyObject } from "node:crypto";
+import { createHash, createPublicKey, type KeyObject } from "node:crypto";
 import { isIP } from "node:net";
 import type { Readable } from "node:stream";
 import dkimVerifierModule from "mailauth/lib/dkim/dkim-verifier.js";
@@ -99,7 +99,8 @@ export function createKeyCache(resolve: DnsResolve, entries = KEY_CACHE_ENTRIES)
   async function lookUp(type: string, name: string, minBitLength: number | undefined, options: { strict?: boolean; hashAlgo?: string }): Promise<KeyAnswer> {
     // a DNS failure throws here, before anything is cached: the signature's result is temperror
     const answer = await resolve(tools.toALabel(name), "TXT");
-    const key = [type, !!options.strict, minBitLength ?? "", options.hashAlgo ?? "", JSON.stringify(answer)].join("\u0000");
+    // the record by its digest: a TXT answer may be kilobytes, and a thousand of them are kept
+    const key = [type, !!options.strict, minBitLength ?? "", options.hashAlgo ?? "", createHash("sha256").update(JSON.stringify(answer)).digest("base64")].join("\u0000");
     let entry = parsed.get(key);
     if (entry) {
       // least recently used goes first
