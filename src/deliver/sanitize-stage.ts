@@ -155,7 +155,8 @@ export function createSanitizeStage(deps: SanitizeStageDeps): SanitizeStage {
  * `peer_ip` is the TCP peer.
  */
 export function rulesEnvelope(env: Pick<SpoolEnvelope, "mailFrom" | "rcptTo" | "clientAddress" | "clientHelo" | "forwarded">, auth: AuthVerdict | undefined): Envelope {
-  const checked = auth?.client.address ? { address: auth.client.address, helo: auth.client.helo } : undefined;
+  // a verdict that fell back to the peer (nothing forwarded, or verification lost) says nothing the envelope does not
+  const checked = auth && auth.client.source !== "peer" && auth.client.address ? { address: auth.client.address, helo: auth.client.helo } : undefined;
   const client = checked ?? env.forwarded ?? { address: env.clientAddress, helo: env.clientHelo };
   return {
     mailFrom: env.mailFrom,

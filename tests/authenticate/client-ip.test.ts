@@ -54,6 +54,11 @@ describe("client_ip and peer_ip in the relay", () => {
     expect(applied(spool, verdict({ address: SENDER, helo: "mail.partner.example.co.jp", source: "received" }))).toEqual(["from-the-sender-network", "through-our-mta"]);
   });
 
+  it("a verdict that could only name the peer (verification lost: temperror) does not hide the forwarded client", () => {
+    const forwarded = { ...spool, forwarded: { source: "xforward" as const, address: SENDER, helo: "mail.partner.example.co.jp" } };
+    expect(applied(forwarded, verdict({ address: MTA, helo: "", source: "peer" }))).toEqual(["from-the-sender-network", "through-our-mta"]);
+  });
+
   it("with nothing forwarded, both are the TCP peer", () => {
     expect(applied(spool)).toEqual(["through-our-mta"]);
     expect(applied({ ...spool, clientAddress: SENDER })).toEqual(["from-the-sender-network"]);
