@@ -14,7 +14,8 @@
  *
  *   node bench/run.ts [--messages 2000] [--sessions 10] [--size 2000]
  *                     [--sender auto|smtp-source|node] [--mime] [--sink auto|smtp-sink|node]
- *                     [--warmup N] [--config-extra YAML] [--auth on|off] [--documents] [--pdf-pages N]
+ *                     [--warmup N] [--config-extra YAML] [--auth on|off|compare] [--repeat 3]
+ *                     [--documents] [--pdf-pages N] [--profile DIR]
  *
  * --warmup N first relays N messages unmeasured, so the figures are those of a
  * running gateway (V8 has compiled the hot code) rather than of its first seconds.
@@ -38,6 +39,16 @@
  * server on loopback, tests/helpers/dns-server.ts) with sender verification
  * on or off: the same bytes both ways, so the difference is the cost of
  * verification (use --warmup so that the cache is warm, as in a running gateway).
+ * `--auth compare` runs both in one invocation, alternately (off, on, off, on …),
+ * --repeat times each (a new gateway each run, the same DNS server and bytes),
+ * and prints the medians and the ratios on/off of the message rate, the CPU per
+ * message and the main thread's CPU per message: on a shared machine the load
+ * falls on both alike, so the ratios are the figures to read.
+ *
+ * `--profile DIR` starts the gateway with `node --cpu-prof`: one V8 CPU profile
+ * per thread (main, receiver, sanitizer workers, authentication) under DIR/on,
+ * DIR/off or DIR/run, written when the gateway stops (open them in Chrome's
+ * DevTools or any .cpuprofile viewer).
  *
  * `--compare-postfix` runs bench/compare-postfix.ts instead: Postfix's plain
  * relay and mumuka alternately, cold, on realistic 5 KB and 100 KB MIME.
@@ -70,8 +81,12 @@ const mime = process.argv.includes("--mime") || documents;
 const warmup = Number(arg("warmup", "0"));
 /** YAML appended to the gateway's configuration, e.g. --config-extra 'originals: { retentionDays: 0 }' */
 const extraConfig = arg("config-extra", "");
-/** "on" / "off": a DKIM-signed message, verified or not (see the header); "": the plain message */
+/** "on" / "off": a DKIM-signed message, verified or not (see the header); "compare": both, alternately; "": the plain message */
 const authMode = arg("auth", "");
+/** --auth compare: runs of each mode */
+const repeat = Number(arg("repeat", "3"));
+/** --profile DIR: the gateway runs with --cpu-prof, its profiles under DIR/on, DIR/off (or DIR/run) */
+const profileDir = arg("profile", "");
 const has = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 const senderKind = arg("sender", "auto") === "auto" ? (has("smtp-source") ? "smtp-source" : "node") : arg("sender", "auto");
 const sinkKind = arg("sink", "auto") === "auto" ? (has("smtp-sink") ? "smtp-sink" : "node") : arg("sink", "auto");
@@ -242,12 +257,14 @@ function latencies(auditFile: string, since: string): { p50: number; p99: number
   }
 }
 
-async function main(): Promise<void> {
+/** one gateway run's figures (also the JSON line printed for it) */
+type RunResult = Record<string, unknown> & { relayedPerSecond: number; cpuMsPerMessage: number; cpuSecondsByThread: Record<string, number> };
+
+/** one gateway, started cold on an empty data directory, `warmup` then `messages` relayed; `auth`: verification on/off with --auth */
+async function runOnce(auth: "on" | "off" | "", authDns: { dns: DnsServer; message: string } | undefined): Promise<RunResult> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "mumuka-bench-"));
   const [smtpPort, sinkPort] = [await freePort(), await freePort()];
   const config = path.join(dir, "mumuka.yaml");
-  if (documents) await loadDocuments();
-  const authDns = authMode ? await startAuthDns() : undefined;
   if (authDns) {
     signedMessage = authDns.message;
     mimeFile = path.join(dir, "signed.eml");
@@ -264,14 +281,17 @@ async function main(): Promise<void> {
       `delivery: { mode: smtp, host: 127.0.0.1, port: ${sinkPort}, concurrency: 8 }`,
       "log: { level: warn, format: json }",
       "admin: { enabled: false }",
-      ...(authDns ? [`authentication: { enabled: ${authMode === "on"}, dns: { servers: ["${authDns.dns.address}"] } }`] : []),
+      ...(authDns ? [`authentication: { enabled: ${auth === "on"}, dns: { servers: ["${authDns.dns.address}"] } }`] : []),
       ...(extraConfig ? [extraConfig] : []),
       "",
     ].join("\n"),
   );
   const sink = await startSink(sinkPort);
+  const queriesBefore = authDns?.dns.queries.length ?? 0;
+  // --profile DIR: V8 CPU profiles of the gateway's threads (main, receiver, workers), one file each
+  const profile = profileDir ? ["--cpu-prof", "--cpu-prof-dir", path.resolve(profileDir, auth || "run")] : [];
   // with the environment of the systemd unit (V8 heap sizing, malloc arenas): the gateway as deployed
-  const gateway = spawn(process.execPath, ["src/cli.ts", "serve", "--config", config], { cwd: root, env: { ...process.env, ...deployedEnvironment(root) }, stdio: ["ignore", "pipe", "pipe"] });
+  const gateway = spawn(process.execPath, [...profile, "src/cli.ts", "serve", "--config", config], { cwd: root, env: { ...process.env, ...deployedEnvironment(root) }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   gateway.stdout!.on("data", (d) => (out += d));
   gateway.stderr!.on("data", (d) => (out += d));
@@ -282,7 +302,7 @@ async function main(): Promise<void> {
   }, TIMEOUT_MS);
   try {
     await waitListening(smtpPort, gateway, () => out);
-    process.stderr.write(`bench: ${messages} messages${warmup ? ` (after ${warmup} unmeasured)` : ""} of ~${size} bytes, ${sessions} sessions, sender=${senderKind}${mime ? " (MIME)" : ""}, sink=${sinkKind}${authMode ? `, DKIM-signed, verification ${authMode}` : ""}\n`);
+    process.stderr.write(`bench: ${messages} messages${warmup ? ` (after ${warmup} unmeasured)` : ""} of ~${size} bytes, ${sessions} sessions, sender=${senderKind}${mime ? " (MIME)" : ""}, sink=${sinkKind}${auth ? `, DKIM-signed, verification ${auth}` : ""}\n`);
     if (warmup > 0) {
       await sendAll(smtpPort, warmup);
       while ((await countSpool(`${dir}/data`)).waiting > 0) await new Promise((r) => setTimeout(r, 50));
@@ -310,9 +330,9 @@ async function main(): Promise<void> {
       sender: senderKind,
       sink: sinkKind,
       mime,
-      auth: authMode || null,
-      // with verification on: the lookups the loopback DNS server answered (a warm cache asks almost nothing)
-      dnsQueries: authDns ? authDns.dns.queries.length : null,
+      auth: auth || null,
+      // with verification on: the lookups the loopback DNS server answered in this run (a warm cache asks almost nothing)
+      dnsQueries: authDns ? authDns.dns.queries.length - queriesBefore : null,
       documents: documents ? { pdfPages: pdfPages || 2, extraction: !/extractText:\s*\[\s*\]/.test(extraConfig) } : false,
       receiveSeconds: +((tReceived - t0) / 1000).toFixed(2),
       totalSeconds: +((tDone - t0) / 1000).toFixed(2),
@@ -344,6 +364,7 @@ async function main(): Promise<void> {
         (latency ? `, 250 → downstream acceptance p50 ${latency.p50} ms, p99 ${latency.p99} ms, max ${latency.max} ms` : "") +
         "\n",
     );
+    return full;
   } finally {
     clearTimeout(deadline);
     if (gateway.exitCode === null && gateway.signalCode === null) {
@@ -351,8 +372,56 @@ async function main(): Promise<void> {
       await new Promise((r) => gateway.once("exit", r));
     }
     await sink.stop();
-    await authDns?.dns.close();
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** the name Node gives its main thread in /proc (the queue manager, rules, delivery, audit writes) */
+const MAIN_THREAD = "MainThread";
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+/**
+ * --auth compare: off and on alternately (off, on, off, on …), --repeat times each, the same
+ * signed bytes and the same loopback DNS server; prints the medians and the ratios on/off. On a
+ * shared machine the load falls on both alike; the ratios are the figures to read.
+ */
+async function compareAuth(authDns: { dns: DnsServer; message: string }): Promise<void> {
+  const runs: Record<"off" | "on", RunResult[]> = { off: [], on: [] };
+  for (let i = 0; i < repeat; i++) for (const mode of ["off", "on"] as const) runs[mode].push(await runOnce(mode, authDns));
+  const mainThread = (r: RunResult) => r.cpuSecondsByThread[MAIN_THREAD] ?? 0;
+  const summarize = (mode: "off" | "on") => ({
+    relayedPerSecond: median(runs[mode].map((r) => r.relayedPerSecond)),
+    cpuMsPerMessage: +median(runs[mode].map((r) => r.cpuMsPerMessage)).toFixed(2),
+    mainThreadCpuMsPerMessage: +median(runs[mode].map((r) => (mainThread(r) * 1000) / messages)).toFixed(2),
+    each: runs[mode].map((r) => ({ relayedPerSecond: r.relayedPerSecond, cpuMsPerMessage: r.cpuMsPerMessage })),
+  });
+  const summary = { off: summarize("off"), on: summarize("on") };
+  const ratios = {
+    throughputOnOff: +(summary.on.relayedPerSecond / summary.off.relayedPerSecond).toFixed(3),
+    cpuPerMessageOnOff: +(summary.on.cpuMsPerMessage / summary.off.cpuMsPerMessage).toFixed(3),
+    mainThreadCpuOnOff: +(summary.on.mainThreadCpuMsPerMessage / summary.off.mainThreadCpuMsPerMessage).toFixed(3),
+  };
+  process.stdout.write(`${JSON.stringify({ compare: "auth", repeat, messages, warmup, size, mime, ...summary, ratios })}\n`);
+  process.stderr.write(
+    `bench: verification on/off, median of ${repeat}: ${summary.on.relayedPerSecond}/${summary.off.relayedPerSecond} msg/s = ×${ratios.throughputOnOff}; ` +
+      `CPU ${summary.on.cpuMsPerMessage}/${summary.off.cpuMsPerMessage} ms/message = ×${ratios.cpuPerMessageOnOff}; ` +
+      `main thread ${summary.on.mainThreadCpuMsPerMessage}/${summary.off.mainThreadCpuMsPerMessage} ms/message = ×${ratios.mainThreadCpuOnOff}\n`,
+  );
+}
+
+async function main(): Promise<void> {
+  if (documents) await loadDocuments();
+  const authDns = authMode ? await startAuthDns() : undefined;
+  try {
+    if (authMode === "compare") await compareAuth(authDns!);
+    else await runOnce(authMode === "on" ? "on" : authMode === "off" ? "off" : "", authDns);
+  } finally {
+    await authDns?.dns.close();
   }
 }
 

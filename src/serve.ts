@@ -111,7 +111,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       ? createSmtpDeliverer(config.delivery, hostname)
       : createDirectoryDeliverer(config.delivery.directory ?? path.join(config.dataDir, "outbox"));
   const dsn = config.delivery.dsnRelay ? createDsnSender(config.delivery.dsnRelay, hostname, config.delivery.connectTimeoutMs) : undefined;
-  const authStage = openAuthentication(config.authentication, hostname, config.sanitize.limits.maxHeaderBytes, metrics);
+  const authentication = openAuthentication(config.authentication, hostname, config.sanitize.limits.maxHeaderBytes, metrics);
   const queue = createQueueManager({
     spool,
     delivery: config.delivery,
@@ -126,7 +126,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     logger,
     metrics,
     originals,
-    ...(authStage ? { authenticate: { stage: authStage, policy: config.authentication } } : {}),
+    ...(authentication ? { authenticate: { stage: authentication.stage, policy: config.authentication } } : {}),
   });
   await queue.start();
   const onQueued = (id: string, info?: RecordInfo) => queue.enqueue(id, info);
@@ -160,6 +160,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   } catch (error) {
     await queue.close();
     await pool.close();
+    await authentication?.close();
     alerts?.close();
     await lock.release();
     throw error;
@@ -198,7 +199,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
 
   let admin: AdminServer | undefined;
   // the console's "try a message": sanitized in a worker pool of its own (one thread, started at the first trial)
-  const trial = createRuleTrial({ rules, sanitize: config.sanitize, hostname });
+  const trial = createRuleTrial({ rules, sanitize: config.sanitize, hostname, dmarcPolicy: config.authentication });
   const reader = audit as AuditSink & Partial<AuditReader>;
   if (config.admin.enabled && typeof reader.search === "function") {
     const searchable = reader as AuditSink & AuditReader;
@@ -234,6 +235,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       await receiver.close();
       await queue.close();
       await pool.close();
+      await authentication?.close();
       await trial.close();
       monitor?.stop();
       alerts?.close();
@@ -267,6 +269,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
         // after the queue: a message held while it drains still raises its alert
         alerts?.close();
         await pool.close();
+        await authentication?.close();
         await deliverer.close();
         dsn?.close();
         rules.close();

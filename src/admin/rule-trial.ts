@@ -20,7 +20,8 @@
  */
 import { readFileSync } from "node:fs";
 import { simpleParser } from "mailparser";
-import type { Config } from "../config/schema.ts";
+import { dmarcHoldReason, withDmarcPolicy } from "../authenticate/auth-policy.ts";
+import type { AuthenticationConfig, Config } from "../config/schema.ts";
 import type { Envelope, RuleDecision, RulesEngine } from "../rules/rules-types.ts";
 import { renderOptionsFromConfig } from "../sanitize/index.ts";
 import type { RenderOptions } from "../sanitize/sanitize-types.ts";
@@ -52,6 +53,8 @@ export function createRuleTrial(deps: {
   noticeTemplate?: string;
   /** the pool trials run in; default: a pool of one worker of their own, started at the first trial */
   pool?: Pick<SanitizePool, "run" | "close">;
+  /** what a DMARC failure does on its own (authentication.dmarcReject/dmarcQuarantine), for a trial with an assumed verdict */
+  dmarcPolicy?: Pick<AuthenticationConfig, "dmarcReject" | "dmarcQuarantine">;
 }): RuleTrialFn {
   const template = deps.noticeTemplate ?? (deps.sanitize.noticeTemplate ? readFileSync(deps.sanitize.noticeTemplate, "utf8") : undefined);
   let pool = deps.pool;
@@ -72,7 +75,9 @@ export function createRuleTrial(deps: {
           mailFrom: envelope.mailFrom || facts.from[0]?.address || "",
           rcptTo: envelope.rcptTo.length ? envelope.rcptTo : [...facts.to, ...facts.cc].map((a) => a.address).filter(Boolean),
         };
-        const decision = deps.rules.current().decide(facts, filled, now);
+        const ruled = deps.rules.current().decide(facts, filled, now);
+        // as the gateway: with a verdict (assumed by the operator), a DMARC failure under p=reject/quarantine may hold
+        const decision = envelope.auth && deps.dmarcPolicy ? withDmarcPolicy(ruled, dmarcHoldReason(envelope.auth, deps.dmarcPolicy)) : ruled;
         const options: RenderOptions = {
           ...renderOptionsFromConfig(deps.sanitize, { auditId: "rules-test", now, hostname: deps.hostname }, template),
           ...decision.render,

@@ -19,11 +19,11 @@
  */
 import { isIP } from "node:net";
 import type { Readable } from "node:stream";
-import { authenticate } from "mailauth";
 import type { AuthenticationConfig } from "../config/schema.ts";
 import type { AuthClient, AuthVerdict } from "./auth-types.ts";
 import { safeDomain, safeIp, temperrorVerdict, toVerdict } from "./auth-verdict.ts";
 import type { DnsResolve } from "./dns-resolver.ts";
+import { createKeyCache, createSpfCache, verifyMessage } from "./mailauth-run.ts";
 import { clientFromReceived } from "./received-client.ts";
 
 /** What the spool record knows of the transaction (a slice of SpoolEnvelope). */
@@ -52,11 +52,29 @@ export interface AuthenticatorDeps {
   config: AuthenticationConfig;
   hostname: string;
   resolve: DnsResolve;
+  /** the resolver's cache expiry of a question (CachedResolver.expiry); given, SPF results are kept within it */
+  expiry?: (name: string, rrtype: string) => number | undefined;
+  /** the resolver's clock (tests move it) */
+  now?: () => number;
+}
+
+/** this gateway's authserv-id (RFC 8601 2.5): authentication.authservId, else the host name */
+function authservIdOf(config: Pick<AuthenticationConfig, "authservId">, hostname: string): string {
+  return config.authservId ?? (safeDomain(hostname) || "localhost");
+}
+
+/** the verdict when the original could not even be verified (unreadable, the thread lost): temperror, never a pass */
+export function unverifiedVerdict(config: Pick<AuthenticationConfig, "authservId">, hostname: string, peer: string): AuthVerdict {
+  return temperrorVerdict(authservIdOf(config, hostname), { address: safeIp(peer), helo: "", source: "peer" }, "");
 }
 
 export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   const { config } = deps;
-  const authservId = config.authservId ?? (safeDomain(deps.hostname) || "localhost");
+  const authservId = authservIdOf(config, deps.hostname);
+  // DKIM/ARC keys parsed once per key record, not once per message (mailauth-run.ts)
+  const keys = createKeyCache(deps.resolve);
+  // SPF results per (client, MAIL FROM, HELO), within the TTL of the answers they read (mailauth-run.ts)
+  const spfResults = deps.expiry ? createSpfCache(deps.resolve, deps.expiry, deps.now) : undefined;
 
   async function realClient(envelope: AuthEnvelope, header: () => Promise<string | undefined>): Promise<AuthClient> {
     if (envelope.forwarded && isIP(envelope.forwarded.address)) {
@@ -71,7 +89,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   }
 
   return {
-    unverified: (peer) => temperrorVerdict(authservId, { address: safeIp(peer), helo: "", source: "peer" }, ""),
+    unverified: (peer) => unverifiedVerdict(config, deps.hostname, peer),
     async verify(envelope, open, header) {
       let client: AuthClient = { address: safeIp(envelope.clientAddress), helo: "", source: "peer" };
       let timer: NodeJS.Timeout | undefined;
@@ -83,20 +101,22 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
         const block = await header();
         const noArc = block !== undefined && !ARC_SEAL.test(block);
         input = open();
-        const run = authenticate(input, {
-          ...(noArc ? { disableArc: true } : {}),
-          ...(client.address ? { ip: client.address } : {}),
-          ...(client.helo ? { helo: client.helo } : {}),
-          // the null sender: SPF checks the HELO identity (RFC 7208 2.4)
-          sender: envelope.mailFrom,
-          mta: authservId,
-          resolver: deps.resolve as never,
-          maxResolveCount: config.maxSpfLookups,
-          maxVoidCount: config.maxVoidLookups,
-          disableBimi: true,
-          // RFC behaviour: a body changed in transit is dkim=fail, not neutral
-          strict: true,
-        } as Parameters<typeof authenticate>[1]);
+        const run = verifyMessage(
+          input,
+          {
+            disableArc: noArc,
+            ...(client.address ? { ip: client.address } : {}),
+            ...(client.helo ? { helo: client.helo } : {}),
+            // the null sender: SPF checks the HELO identity (RFC 7208 2.4)
+            sender: envelope.mailFrom,
+            mta: authservId,
+            maxResolveCount: config.maxSpfLookups,
+            maxVoidCount: config.maxVoidLookups,
+          },
+          deps.resolve,
+          keys,
+          spfResults,
+        );
         const expired = new Promise<"timeout">((resolve) => {
           timer = setTimeout(() => resolve("timeout"), config.timeoutMs);
         });

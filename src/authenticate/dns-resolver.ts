@@ -46,8 +46,25 @@ const TYPES = new Set(["A", "AAAA", "MX", "TXT", "PTR", "CNAME", "NS"]);
 
 export interface CachedResolver {
   resolve: DnsResolve;
+  /** when the cached answer (or "no such name/data") for this question expires (ms since the epoch); undefined: not cached */
+  expiry(name: string, rrtype: string): number | undefined;
   /** entries now cached (for tests and metrics) */
   size(): number;
+}
+
+/**
+ * The error of a cached "no such name / no data": what mailauth reads is the code. Without a stack
+ * trace: every message of a sender asks for some name that does not exist (DMARC's tree walk asks
+ * for _dmarc.<tld>), and capturing a stack for each was a visible part of a verification.
+ */
+function cachedFailure(code: string, name: string): Error {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return Object.assign(new Error(`${code} ${name}`), { code });
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
 
 export function createDnsResolver(options: DnsOptions, now: () => number = Date.now): CachedResolver {
@@ -78,7 +95,7 @@ export function createDnsResolver(options: DnsOptions, now: () => number = Date.
     const hit = cache.get(key);
     if (hit && hit.expires > now()) {
       if (hit.answer) return hit.answer;
-      throw Object.assign(new Error(`${hit.code} ${name}`), { code: hit.code });
+      throw cachedFailure(hit.code!, name);
     }
     const inFlight = pending.get(key);
     if (inFlight) return inFlight;
@@ -100,5 +117,10 @@ export function createDnsResolver(options: DnsOptions, now: () => number = Date.
     }
   }
 
-  return { resolve, size: () => cache.size };
+  function expiry(rawName: string, rrtype: string): number | undefined {
+    const hit = cache.get(`${rrtype.toUpperCase()} ${rawName.toLowerCase().replace(/\.$/, "")}`);
+    return hit && hit.expires > now() ? hit.expires : undefined;
+  }
+
+  return { resolve, expiry, size: () => cache.size };
 }

@@ -1,10 +1,57 @@
-/** The one internal helper of mailauth used here (lib/tools.js, CommonJS, no types of its own). */
+/**
+ * The internal modules of mailauth used here (CommonJS, no types of their own): the
+ * alignment and Received helpers, and the steps of authenticate() that mailauth-run.ts
+ * composes. Only what is called is declared.
+ */
 declare module "mailauth/lib/tools.js" {
   const tools: {
     /** the entry of `domains` aligned with `fromDomain` (relaxed: same organizational domain), or false */
     getAlignment(fromDomain: string, domains: string[], strict: boolean): { domain: string } | false;
+    toALabel(name: string): string;
+    formatDomain(domain: string): string;
+    /** fetches a key record with `resolver` and checks it; `publicKey` is a PEM text */
+    getPublicKey(
+      type: string,
+      name: string,
+      minBitLength: number | undefined,
+      resolver: (name: string, type: string) => Promise<unknown>,
+      options?: { strict?: boolean; hashAlgo?: string },
+    ): Promise<{ publicKey: string; [k: string]: unknown }>;
+    /** writes a Buffer (in chunks) or pipes a stream into `stream`, resolves when it has finished */
+    writeToStream(stream: import("node:stream").Writable, input: import("node:stream").Readable | Buffer): Promise<void>;
   };
   export default tools;
+}
+
+declare module "mailauth/lib/dkim/dkim-verifier.js" {
+  import type { Writable } from "node:stream";
+  class DkimVerifier extends Writable {
+    constructor(options: { resolver: unknown; sender?: string; strict?: boolean });
+    keyCache: unknown;
+    arc: object;
+    results: unknown[];
+    headerFrom: string[];
+    fromFields: number;
+  }
+  const verifier: { DkimVerifier: typeof DkimVerifier };
+  export default verifier;
+}
+
+declare module "mailauth/lib/spf/index.js" {
+  const spf: { spf(opts: Record<string, unknown>): Promise<unknown> };
+  export default spf;
+}
+
+declare module "mailauth/lib/arc/index.js" {
+  const arc: { arc(data: object, opts: Record<string, unknown>): Promise<unknown> };
+  export default arc;
+}
+
+declare module "mailauth/lib/dmarc/index.js" {
+  const dmarc: {
+    evaluateDmarc(opts: Record<string, unknown>): Promise<{ response: unknown; dkimAligned?: Set<string>; reason?: string }>;
+  };
+  export default dmarc;
 }
 
 declare module "mailauth/lib/parse-received.js" {

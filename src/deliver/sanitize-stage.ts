@@ -15,7 +15,7 @@
  * "sanitized" event).
  */
 import type { AuditSink } from "../audit/audit-types.ts";
-import { dmarcHoldReason, withDmarcPolicy, type AuthStage } from "../authenticate/index.ts";
+import { dmarcHoldReason, withDmarcPolicy, type AuthStage, type AuthVerdict } from "../authenticate/index.ts";
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { Metrics } from "../lib/metrics.ts";
@@ -23,7 +23,7 @@ import type { Envelope, RuleDecision, RuleRenderOverrides, RulesEngine } from ".
 import { listMatches } from "../rules/rules-types.ts";
 import type { RenderOptions, Trace } from "../sanitize/sanitize-types.ts";
 import { HELD_LIMITS, type SanitizePool } from "../sanitize-pool/index.ts";
-import type { RecordInfo } from "../spool/record.ts";
+import type { RecordInfo, SpoolEnvelope } from "../spool/record.ts";
 import type { DeliveryMeta, Spool } from "../spool/spool.ts";
 import type { DsnRecipient } from "./dsn.ts";
 import type { Bounce } from "./bounce.ts";
@@ -54,7 +54,7 @@ export function createSanitizeStage(deps: SanitizeStageDeps): SanitizeStage {
     // before the sanitizer, on the original bytes: needs DNS, so not in the pure core
     const auth = deps.authenticate ? await deps.authenticate.stage(spool.recordPath("active", id), info, log) : undefined;
     const dmarcHold = deps.authenticate ? dmarcHoldReason(auth, deps.authenticate.policy) : undefined;
-    const ruleEnvelope: Envelope = { mailFrom: env.mailFrom, rcptTo: env.rcptTo, clientAddress: env.clientAddress, clientHelo: env.clientHelo, ...(auth ? { auth } : {}) };
+    const ruleEnvelope = rulesEnvelope(env, auth);
     // with XFORWARD/XCLIENT the trace names the original client and its HELO, as Postfix's smtpd does (the peer is in the trail)
     const client = env.forwarded ? { clientAddress: env.forwarded.address, clientHelo: env.forwarded.helo } : { clientAddress: env.clientAddress, clientHelo: env.clientHelo };
     const trace: Trace = { ...client, protocol: env.protocol };
@@ -145,6 +145,26 @@ export function createSanitizeStage(deps: SanitizeStageDeps): SanitizeStage {
       data: { report, rulesApplied: outcome.context?.rulesApplied ?? [], ...listMatches(outcome.context), released: meta.released === true, ...(auth ? { auth } : {}), ...staffText(outcome.text) },
     });
     return outcome.message;
+  };
+}
+
+/**
+ * What the rules see of the transaction. `client_ip` is the original client, as operators mean it
+ * (the TCP peer is always the Internet-zone MTA in front of mumuka): the client authentication
+ * checked (XFORWARD/XCLIENT, a trusted Received hop), else the forwarded one, else the peer;
+ * `peer_ip` is the TCP peer.
+ */
+export function rulesEnvelope(env: Pick<SpoolEnvelope, "mailFrom" | "rcptTo" | "clientAddress" | "clientHelo" | "forwarded">, auth: AuthVerdict | undefined): Envelope {
+  // a verdict that fell back to the peer (nothing forwarded, or verification lost) says nothing the envelope does not
+  const checked = auth && auth.client.source !== "peer" && auth.client.address ? { address: auth.client.address, helo: auth.client.helo } : undefined;
+  const client = checked ?? env.forwarded ?? { address: env.clientAddress, helo: env.clientHelo };
+  return {
+    mailFrom: env.mailFrom,
+    rcptTo: env.rcptTo,
+    clientAddress: client.address,
+    clientHelo: client.helo,
+    peerAddress: env.clientAddress,
+    ...(auth ? { auth } : {}),
   };
 }
 

@@ -32,6 +32,7 @@ import { analyze, render, renderOptionsFromConfig } from "../sanitize/index.ts";
 import { readTemplate } from "../sanitize/sanitize-command.ts";
 import { registerReplayCommand } from "./replay-command.ts";
 import { holidayDataWarning } from "./rules-calendar.ts";
+import { dmarcHoldReason, dkimSummary, parseAssumedVerdict, withDmarcPolicy } from "../authenticate/index.ts";
 
 export { holidayDataWarning } from "./rules-calendar.ts";
 
@@ -158,17 +159,22 @@ export function registerRulesCommands(program: Command): void {
     .option("--rules <file>", "rules file to try (default: rules.file of the configuration)")
     .option("--mail-from <address>", "envelope sender (default: the header From)")
     .option("--rcpt <address>", "envelope recipient; repeat for several (default: the header To and Cc)", collect, [])
-    .option("--client-ip <ip>", "address of the sending server (default: unknown, so client_ip conditions do not match)")
+    .option("--client-ip <ip>", "address of the original sending server, as XFORWARD/XCLIENT would name it (default: unknown, so client_ip conditions do not match)")
+    .option("--peer-ip <ip>", "address of the TCP peer, the Internet-zone MTA (default: the --client-ip)")
+    .option("--auth <verdict>", 'sender-authentication verdict to assume, e.g. "dmarc=fail from_domain=city.example.lg.jp policy=reject" (keys: spf dkim dmarc arc from_domain aligned policy; default: none, so auth conditions do not match)')
     .option("--at <time>", "evaluate day/time conditions at this time: ISO 8601, Japan time when no zone is given (default: now)")
     .option("-c, --config <file>", "configuration file (YAML): sanitizer settings and rules.file")
     .option("--raw", "print the sanitized message as raw bytes (MIME-encoded) instead of decoded")
     .option("--json", "print the decision, the trace and the sanitizer's report as JSON instead of text")
-    .action(async (message: string, opts: { rules?: string; mailFrom?: string; rcpt: string[]; clientIp?: string; at?: string; config?: string; raw?: boolean; json?: boolean }) => {
+    .action(async (message: string, opts: { rules?: string; mailFrom?: string; rcpt: string[]; clientIp?: string; peerIp?: string; auth?: string; at?: string; config?: string; raw?: boolean; json?: boolean }) => {
       const config = loadConfig(opts.config);
       const rulesFile = opts.rules ?? config.rules.file;
       const now = opts.at ? parseTimeArg(opts.at, "at") : new Date();
       const loaded = rulesFile ? await load(rulesFile) : undefined;
       const engine = loaded?.engine ?? noRules;
+      // checked before the message is read: a mistyped verdict is a usage error, not a silent "none"
+      const auth = opts.auth !== undefined ? parseAssumedVerdict(opts.auth, opts.clientIp ?? "") : undefined;
+      if (typeof auth === "string") throw new CliError(`--auth: ${auth}`, 2);
       let input: Readable;
       if (message === "-") input = process.stdin;
       else {
@@ -186,8 +192,13 @@ export function registerRulesCommands(program: Command): void {
         rcptTo: opts.rcpt.length ? opts.rcpt : [...facts.to, ...facts.cc].map((a) => a.address).filter(Boolean),
         clientAddress: opts.clientIp ?? "",
         clientHelo: "rules-test",
+        ...(opts.peerIp !== undefined ? { peerAddress: opts.peerIp } : {}),
+        ...(auth ? { auth } : {}),
       };
-      const { decision, trace, clock } = engine.explain(facts, envelope, now);
+      const explained = engine.explain(facts, envelope, now);
+      const { trace, clock } = explained;
+      // as the gateway: a DMARC failure under p=reject/quarantine is held by authentication.dmarcReject/dmarcQuarantine
+      const decision = auth ? withDmarcPolicy(explained.decision, dmarcHoldReason(auth, config.authentication)) : explained.decision;
       const options = {
         ...renderOptionsFromConfig(
           config.sanitize,
@@ -208,7 +219,8 @@ export function registerRulesCommands(program: Command): void {
       const out = [
         `rules:    ${rulesFile ? `${rulesFile} (sha256 ${engine.version.slice(0, 16)}…, ${engine.rules.length} rule(s))` : "(none: the configured defaults apply)"}`,
         `message:  ${message === "-" ? "(stdin)" : message} — ${facts.size} bytes, subject ${JSON.stringify(displaySafe(facts.subject))}`,
-        `envelope: MAIL FROM <${displaySafe(envelope.mailFrom)}>  RCPT TO ${envelope.rcptTo.map((r) => `<${displaySafe(r)}>`).join(" ") || "(none)"}  client ${envelope.clientAddress || "(unknown)"}`,
+        `envelope: MAIL FROM <${displaySafe(envelope.mailFrom)}>  RCPT TO ${envelope.rcptTo.map((r) => `<${displaySafe(r)}>`).join(" ") || "(none)"}  client ${envelope.clientAddress || "(unknown)"}${envelope.peerAddress !== undefined ? `  peer ${envelope.peerAddress || "(unknown)"}` : ""}`,
+        ...(auth ? [`auth:     spf=${auth.spf.result} dkim=${dkimSummary(auth)} dmarc=${auth.dmarc.result} (policy=${auth.dmarc.policy}) arc=${auth.arc.result}${auth.dmarc.domain ? ` from-domain=${auth.dmarc.domain}` : ""}${auth.dmarc.alignedDomain ? ` aligned=${auth.dmarc.alignedDomain}` : ""} (assumed)`] : []),
         `time:     ${clock}`,
         "",
         "rules (in order):",

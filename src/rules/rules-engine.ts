@@ -36,7 +36,10 @@ export interface MatchContext {
   mailFrom: SplitAddress;
   headerFrom: SplitAddress[];
   rcpt: SplitAddress[];
+  /** the original client (Envelope.clientAddress) */
   clientAddress: string;
+  /** the TCP peer (Envelope.peerAddress, else clientAddress) */
+  peerAddress: string;
   /** folded (NFKC, lower case, capped) */
   subject: string;
   size: number;
@@ -169,6 +172,7 @@ export function matchContext(facts: MessageFacts, envelope: Envelope, now: Date,
     headerFrom: facts.from.filter((a) => a.address !== "").map((a) => splitAddress(a.address)),
     rcpt: envelope.rcptTo.map((r) => splitAddress(r)),
     clientAddress: envelope.clientAddress,
+    peerAddress: envelope.peerAddress ?? envelope.clientAddress,
     ...(envelope.auth ? { auth: envelope.auth } : {}),
     get subject() {
       return (subject ??= fold(facts.subject));

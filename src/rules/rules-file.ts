@@ -81,6 +81,7 @@ const CONDITION_KEYS = [
   "from",
   "rcpt",
   "client_ip",
+  "peer_ip",
   "subject",
   "attachment",
   "has_attachment",
@@ -443,7 +444,9 @@ function conditionEntry(w: Walker, key: string, value: Node | null, depth: numbe
       return addressCondition(w, key, value, (ctx) => ctx.rcpt);
     case "auth":
       return authCondition(w, value);
-    case "client_ip": {
+    // client_ip: the original client (XFORWARD/XCLIENT, a trusted Received hop); peer_ip: the TCP peer
+    case "client_ip":
+    case "peer_ip": {
       const list = w.strings(value, key);
       if (!list) return undefined;
       let ok = true;
@@ -456,7 +459,8 @@ function conditionEntry(w: Walker, key: string, value: Node | null, depth: numbe
       }
       if (!ok) return undefined;
       const nets = compileNetworks(list.map((x) => x.value));
-      return leaf(`client_ip: ${quote(list)}`, (ctx) => nets.test(ctx.clientAddress), (ctx) => ctx.clientAddress || "(unknown)");
+      const address = key === "client_ip" ? (ctx: MatchContext) => ctx.clientAddress : (ctx: MatchContext) => ctx.peerAddress;
+      return leaf(`${key}: ${quote(list)}`, (ctx) => nets.test(address(ctx)), (ctx) => address(ctx) || "(unknown)");
     }
     case "subject":
       return subjectCondition(w, value);

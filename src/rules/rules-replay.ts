@@ -254,7 +254,9 @@ async function windowTotal(audit: ReplayDeps["audit"], options: ReplayOptions): 
 async function envelopeOf(row: MessageSummary, retained: RetainedOriginal, audit: ReplayDeps["audit"]): Promise<Envelope> {
   if (retained.envelope) {
     const e = retained.envelope;
-    return { mailFrom: e.mailFrom, rcptTo: e.rcptTo, clientAddress: e.clientAddress, clientHelo: e.clientHelo };
+    // client_ip is the original client (XFORWARD/XCLIENT) as the gateway saw it; peer_ip the TCP peer
+    const client = e.forwarded ?? { address: e.clientAddress, helo: e.clientHelo };
+    return { mailFrom: e.mailFrom, rcptTo: e.rcptTo, clientAddress: client.address, clientHelo: client.helo, peerAddress: e.clientAddress };
   }
   const received = (await audit.story(row.auditId)).find((e) => e.type === "received")?.data ?? {};
   const text = (v: unknown) => (typeof v === "string" ? v : "");

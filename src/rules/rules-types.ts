@@ -12,8 +12,14 @@ import type { MessageFacts, RenderOptions } from "../sanitize/sanitize-types.ts"
 export interface Envelope {
   mailFrom: string;
   rcptTo: string[];
+  /**
+   * the original client (`client_ip`): the one the Internet-zone MTA named with XFORWARD/XCLIENT,
+   * or the trusted Received hop authentication found, else the TCP peer ("" when unknown)
+   */
   clientAddress: string;
   clientHelo: string;
+  /** the TCP peer (`peer_ip`: the Internet-zone MTA in front of mumuka); absent: the same as clientAddress */
+  peerAddress?: string;
   /** sender authentication of the original (rules' `auth:` condition); absent when it is off */
   auth?: AuthVerdict;
 }

@@ -18,11 +18,14 @@ import { formatBytes } from "../i18n.ts";
 import { formatJst } from "../../lib/japan-time.ts";
 import { csrfField, layout, notice, type PageContext } from "../layout.ts";
 import { roleAtLeast } from "../user-store.ts";
+import { MAX_ASSUMED_CHARS, parseAssumedVerdict } from "../../authenticate/auth-assume.ts";
 
 export interface TryForm {
   source: string;
   mailFrom: string;
   rcptTo: string;
+  /** a verdict to assume for `auth:` conditions (auth-assume.ts), "" for none */
+  auth: string;
 }
 
 export function rulesPage(
@@ -69,6 +72,7 @@ ${view.canTry
   <label>${t("envelopeFrom")}<input name="mailFrom" value="${trial?.form.mailFrom ?? ""}" maxlength="256"></label>
   <label>${t("envelopeTo")}<input name="rcptTo" value="${trial?.form.rcptTo ?? ""}" maxlength="1024"></label>
   </div>
+  <label>${t("assumedAuth")}<input name="auth" value="${trial?.form.auth ?? ""}" maxlength="${MAX_ASSUMED_CHARS}" class="mono"></label>
   <label>${t("messageSource")}<textarea name="source" rows="10" class="mono" required>${trial?.form.source ?? ""}</textarea></label>
   <div class="actions"><button type="submit" class="primary">${t("tryMessage")}</button></div>
 </form>`
@@ -128,15 +132,19 @@ export const rulesRoutes: FastifyPluginAsync<RulesRoutesOptions> = async (app, {
         source: typeof body.source === "string" ? body.source : "",
         mailFrom: field(body, "mailFrom", 256),
         rcptTo: field(body, "rcptTo", 1024),
+        auth: field(body, "auth", MAX_ASSUMED_CHARS),
       };
       const ctx = ctxOf(request);
       if (!sanitizeText) return send(reply, rulesPage(ctx, rulesView(), { form, error: ctx.t("unavailable") }), 501);
       if (!form.source.trim()) return send(reply, rulesPage(ctx, rulesView(), { form, error: ctx.t("badRequest") }), 400);
       const raw = Buffer.from(form.source.replace(/\r?\n/g, "\r\n"), "utf8");
       const rcptTo = form.rcptTo.split(/[\s,]+/).filter(Boolean);
+      // no DNS here: `auth:` conditions see the verdict the operator states, or none
+      const auth = form.auth.trim() ? parseAssumedVerdict(form.auth) : undefined;
+      if (typeof auth === "string") return send(reply, rulesPage(ctx, rulesView(), { form, error: `${ctx.t("badRequest")} ${auth}` }), 400);
       let result: RuleTrial;
       try {
-        result = await sanitizeText(raw, { mailFrom: form.mailFrom, rcptTo, clientAddress: request.ip, clientHelo: "admin-console" });
+        result = await sanitizeText(raw, { mailFrom: form.mailFrom, rcptTo, clientAddress: request.ip, clientHelo: "admin-console", ...(auth ? { auth } : {}) });
       } catch (error) {
         return send(reply, rulesPage(ctx, rulesView(), { form, error: `${ctx.t("badRequest")} ${(error as Error).message}` }), 422);
       }
