@@ -36,8 +36,15 @@
  * Anchors (anchor.ts): every `anchor.intervalMinutes` and at close, the chain's
  * head is written outside the store.
  *
+ * afterStored(fn) calls back once everything recorded so far is stored, in
+ * the batch it was going to be in anyway (flush() cuts the window short and
+ * makes small batches): the queue manager lets a finished message's record go
+ * only then (deliver/done-queue.ts).
+ *
  * A crash loses at most the events still in memory (≤ one flush interval in
- * normal operation) — but never a `received` (the journal). Spill files survive.
+ * normal operation) — but never a `received` (the journal), and never a final
+ * event whose record is still in done/ (rebuilt from the spool at start).
+ * Spill files survive.
  */
 import { createHash } from "node:crypto";
 import { closeSync, createReadStream, existsSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";

@@ -206,6 +206,7 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
     deps.metrics?.queueDepth.set({ state: "incoming" }, ready.length);
     deps.metrics?.queueDepth.set({ state: "active" }, active);
     deps.metrics?.queueDepth.set({ state: "deferred" }, due.size);
+    deps.metrics?.queueDepth.set({ state: "done" }, done.waiting());
   }
 
   async function rescan(): Promise<void> {

@@ -27,6 +27,7 @@
  * Crash state: at most a `.tmp-*` file (never acknowledged), messages left in
  * active/, and meta/output files of a message whose record was just removed;
  * `recover()` removes the first and last and moves the others back to incoming/.
+ * Records in done/ are settled by deliver/final-recovery.ts, not here.
  */
 import { createHash } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from "node:fs/promises";

@@ -22,7 +22,7 @@ import { openAuditLog, openAuditStore } from "../../src/audit/index.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { newAuditId } from "../../src/lib/ids.ts";
-import { startGateway, type Gateway } from "../../src/serve.ts";
+import { startGateway, type Gateway, type GatewayOptions } from "../../src/serve.ts";
 import { openQueueAdmin } from "../../src/spool/queue-admin.ts";
 import { startDownstream, type Downstream } from "../helpers/relay-downstream.ts";
 import { spawnGateway, type GatewayProcess } from "../helpers/relay-process.ts";
@@ -49,7 +49,7 @@ function configFor(dataDir: string, port: number, audit: object = {}): Config {
   });
 }
 
-async function start(config: Config, audit?: Parameters<typeof startGateway>[1]["audit"]): Promise<Gateway> {
+async function start(config: Config, audit?: GatewayOptions["audit"]): Promise<Gateway> {
   const g = await startGateway(config, { logger: silentLogger(), ...(audit ? { audit } : {}) });
   cleanup.push(() => g.close());
   return g;
