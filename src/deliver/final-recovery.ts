@@ -80,9 +80,8 @@ function lastStatusEvent(story: readonly AuditEvent[]): AuditEventType | undefin
 export async function recoverFinalEvents(deps: FinalRecoveryDeps): Promise<FinalRecoveryResult> {
   const { spool, audit, logger } = deps;
   const result: FinalRecoveryResult = { rebuilt: 0, released: 0, requeued: 0 };
-  const done = await spool.list("done");
-  const held = await spool.list("held");
-  const corrupt = await spool.list("corrupt");
+  // listed at once, before any pass of this run can end: what this run puts there is not looked at
+  const [done, held, corrupt] = await Promise.all([spool.list("done"), spool.list("held"), spool.list("corrupt")]);
   const proofs = deps.journal.earlier(new Set(done));
   if (done.length + held.length + corrupt.length === 0) {
     deps.journal.dropEarlier();

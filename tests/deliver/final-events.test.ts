@@ -188,6 +188,27 @@ describe("the final event of a message", () => {
     expect(delivered[0]!.data.recovered).toBeUndefined();
   });
 
+  it("delivers a done/ record again when its journal line was lost (a power cut) and the trail does not show it finished", { timeout: 60_000 }, async () => {
+    const down = await downstream();
+    const dataDir = await tempDir("mumuka-final-noproof-");
+    const config = configFor(dataDir, down.port);
+    // a run whose events all die with it, and that never hears they are stored
+    const g = await startGateway(config, { logger: silentLogger(), audit: { record: () => {}, flush: async () => {}, afterStored: () => {} } });
+    const id = await send(g.address.port, "journal line lost");
+    await waitFor(async () => (await spoolFiles(dataDir, "done")).includes(id), 20_000, "the record in done/");
+    await g.close();
+    for (const f of await files(path.join(dataDir, "spool", "done-journal"))) await writeFile(path.join(dataDir, "spool", "done-journal", f), "");
+
+    const again = await start(config);
+    await waitFor(() => down.received.length === 2, 20_000, "delivered again");
+    await waitFor(async () => (await spoolFiles(dataDir, "done")).length === 0 && (await passesOver(dataDir)), 20_000, "the record settled");
+    await again.close();
+    const story = await storyOf(config, id);
+    expect(ofType(story, "received")).toHaveLength(1);
+    expect(ofType(story, "delivered")).toHaveLength(1);
+    expect(await originalsOf(dataDir, id)).toEqual([`${id}.rec`]);
+  });
+
   it("is rebuilt for a held message and a corrupt record whose events never reached the store", { timeout: 60_000 }, async () => {
     const down = await downstream();
     down.rcptReplies.set("staff@city.example.lg.jp", { code: 550, message: "5.1.1 no such user" });
