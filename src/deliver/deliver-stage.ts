@@ -119,7 +119,7 @@ export function createDeliverStage(deps: DeliverStageDeps): DeliverStage {
     // recipients that failed for good and have not been told about yet
     const untold = meta.failed.filter((f) => !(meta.dsnSentFor ?? []).includes(f.rcpt));
     if (untold.length) {
-      const settled = await deps.bounce.notifyFailures(id, env, meta, untold, log);
+      const settled = await deps.bounce.notifyFailures(id, env, meta, untold, log, finals);
       if (settled) return settled;
     }
 

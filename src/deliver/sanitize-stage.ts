@@ -114,14 +114,15 @@ export function createSanitizeStage(deps: SanitizeStageDeps): SanitizeStage {
       const reason = `rejected by rule: ${decision.reason ?? decision.rulesApplied.join(", ")}`;
       const rejected: FinalEvent = { type: "rejected", actor: "gateway", data: { reason, rulesApplied: decision.rulesApplied, ...listMatches(decision) } };
       audit.record({ ...rejected, auditId: id });
+      const finals: FinalEvent[] = [rejected];
       deps.metrics?.messages.inc({ outcome: "rejected" });
       if (decision.dsn && env.mailFrom !== "") {
         const recipients: DsnRecipient[] = env.rcptTo.map((rcpt) => ({ rcpt, action: "failed", reply: `550 5.7.1 ${reason}` }));
-        const sent = await deps.bounce.sendDsn(id, env, recipients, "", log);
+        const sent = await deps.bounce.sendDsn(id, env, recipients, "", log, finals);
         if (!sent.ok) return settle.hold(id, { ...meta, pending: [] }, `rejected by rule, but the DSN could not be sent: ${sent.error}`, log);
       }
       // sanitized in this pass, stopped before rendering: there is no output file
-      await settle.finish(id, { ...removal, noOut: true }, log, [rejected]);
+      await settle.finish(id, { ...removal, noOut: true }, log, finals);
       log.info({ reason }, "rejected by rule");
       return "done";
     }

@@ -83,14 +83,16 @@ async function send(port: number, subject: string): Promise<string> {
 }
 
 describe("the final event of a message", () => {
-  it("is rebuilt from the spool after a kill -9 in the batch window after delivery; the message is not delivered again and its original is kept once", { timeout: 90_000 }, async () => {
+  it("is rebuilt from the spool after a kill -9 in the batch window after delivery or a bounce; the message is not delivered or bounced again and its original is kept once", { timeout: 90_000 }, async () => {
     const down = await downstream();
+    const dsnSink = await downstream();
+    down.rcptReplies.set("gone@city.example.lg.jp", { code: 550, message: "5.1.1 no such user" });
     const dataDir = await tempDir("mumuka-final-kill-");
     const yaml = (flushMs: number) =>
       [
         `dataDir: ${dataDir}`,
         "smtp: { host: 127.0.0.1, port: 0, hostname: mumuka.test, clients: [127.0.0.1/32], recipientDomains: [city.example.lg.jp] }",
-        `delivery: { mode: smtp, host: 127.0.0.1, port: ${down.port} }`,
+        `delivery: { mode: smtp, host: 127.0.0.1, port: ${down.port}, dsnRelay: { host: 127.0.0.1, port: ${dsnSink.port} } }`,
         `audit: { flushMs: ${flushMs} }`,
         "log: { level: info, format: json }",
         "admin: { enabled: false }",
@@ -102,7 +104,9 @@ describe("the final event of a message", () => {
     const first: GatewayProcess = await spawnGateway(configFile);
     cleanup.push(async () => first.child.kill("SIGKILL"));
     const id = await send(first.port, "killed after delivery");
+    const bouncedId = /queued as (\S+)/.exec((await sendRaw({ port: first.port, from: "sender@example.com", to: ["gone@city.example.lg.jp"], raw: plainMessage("killed after a bounce") })).response)![1]!;
     await waitFor(() => down.received.length === 1, 20_000, "delivery");
+    await waitFor(() => dsnSink.received.length === 1, 20_000, "DSN");
     await waitFor(() => passesOver(dataDir), 10_000, "the pass is over");
     first.child.kill("SIGKILL");
     await first.exited;
@@ -111,11 +115,12 @@ describe("the final event of a message", () => {
     const second = await spawnGateway(configFile);
     cleanup.push(async () => second.child.kill("SIGKILL"));
     await waitFor(async () => (await spoolFiles(dataDir, "done")).length === 0 && (await passesOver(dataDir)), 20_000, "the record settled");
-    await waitFor(async () => (await originalsOf(dataDir, id)).length === 1, 10_000, "the original retained");
+    await waitFor(async () => (await originalsOf(dataDir, id)).length === 1 && (await originalsOf(dataDir, bouncedId)).length === 1, 10_000, "the originals retained");
     second.child.kill("SIGTERM");
     expect(await second.exited).toMatchObject({ code: 0 });
 
     expect(down.received.length).toBe(1);
+    expect(dsnSink.received.length).toBe(1);
     const config = parseConfig({ dataDir, smtp: { clients: ["127.0.0.1/32"], recipientDomains: ["city.example.lg.jp"] } });
     const story = await storyOf(config, id);
     expect(ofType(story, "received")).toHaveLength(1);
@@ -123,6 +128,12 @@ describe("the final event of a message", () => {
     expect(delivered).toHaveLength(1);
     expect(delivered[0]!.data).toMatchObject({ rcptTo: ["staff@city.example.lg.jp"], host: expect.stringMatching(/^127\.0\.0\.1/), recovered: true });
     expect(await originalsOf(dataDir, id)).toEqual([`${id}.rec`]);
+    const bounced = await storyOf(config, bouncedId);
+    expect(ofType(bounced, "bounced")).toHaveLength(1);
+    expect(ofType(bounced, "bounced")[0]!.data).toMatchObject({ recipients: [expect.objectContaining({ rcpt: "gone@city.example.lg.jp" })], recovered: true });
+    expect(ofType(bounced, "dsn-sent")).toHaveLength(1);
+    expect(ofType(bounced, "dsn-sent")[0]!.data).toMatchObject({ to: "sender@example.com", recovered: true });
+    expect(await originalsOf(dataDir, bouncedId)).toEqual([`${bouncedId}.rec`]);
     expect(await files(path.join(dataDir, "spool", "done-journal"))).toEqual([]);
   });
 
