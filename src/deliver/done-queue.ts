@@ -107,7 +107,10 @@ export function createDoneQueue(deps: DoneQueueDeps): DoneQueue {
         log.error("the done journal cannot be written; a crash in the next moments would deliver this message again");
       }
       // not durable: a power cut may bring the record back in active/, and it is delivered again (at-least-once)
-      if (!(await spool.move(id, "active", "done", false))) return;
+      if (!(await spool.move(id, "active", "done", false))) {
+        journal.release(id); // not ours to settle (it was not in active/)
+        return;
+      }
       releaseWhenStored(id, removal, log);
     },
     releaseWhenStored,
