@@ -123,6 +123,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     rules,
     renderOptions: (auditId, now) => renderOptionsFromConfig(config.sanitize, { auditId, now, hostname }, noticeTemplate),
     audit: alerts ? watchHeld(audit, alerts.alerter) : audit,
+    ...(ownAudit ? { story: (id: string) => ownAudit.story(id) } : {}),
     logger,
     metrics,
     originals,

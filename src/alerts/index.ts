@@ -57,5 +57,6 @@ export function watchHeld(audit: AuditSink, alerter: Alerter): AuditSink {
       if (event.type === "held" && event.auditId) void alerter.event("held", { auditIds: [event.auditId] });
     },
     flush: () => audit.flush(),
+    ...(audit.afterStored ? { afterStored: (fn: () => void) => audit.afterStored!(fn) } : {}),
   };
 }

@@ -40,8 +40,15 @@
  * now − retentionDays is refused unless an override with a reason is given,
  * and the checkpoint records the policy, the override and its reason.
  *
+ * afterStored(fn) calls back once everything recorded so far is stored, in
+ * the batch it was going to be in anyway (flush() cuts the window short and
+ * makes small batches): the queue manager lets a finished message's record go
+ * only then (deliver/done-queue.ts).
+ *
  * A crash loses at most the events still in memory (≤ one flush interval in
- * normal operation) — but never a `received` (the journal). Spill files survive.
+ * normal operation) — but never a `received` (the journal), and never a final
+ * event whose record is still in done/ (rebuilt from the spool at start).
+ * Spill files survive.
  */
 import { createHash } from "node:crypto";
 import { closeSync, createReadStream, existsSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
@@ -134,6 +141,8 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
   /** cuts a retry backoff short: only flush() and close(), so a busy relay cannot turn an outage into a retry storm */
   let wakeBackoff: (() => void) | undefined;
   let waiters: { target: number; resolve: () => void }[] = [];
+  /** afterStored() callbacks, in the order recorded (targets never decrease): called as `stored` passes them */
+  let storedHooks: { target: number; fn: () => void }[] = [];
   /** the journal file `received` events are written to now, and full ones waiting to be stored */
   let journal: { fd: number; file: string; lines: number; last: number } | undefined;
   const fullJournals: { file: string; last: number }[] = [];
@@ -210,9 +219,31 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
   /** journals and spill files of an earlier run not yet stored: flush() waits for them too */
   const earlierPending = (): boolean => replays.some((r) => !r.own);
 
+  /** what waited for its events to be stored goes on; never on a dropped event's word (see dropLoud) */
+  const runStoredHooks = (): void => {
+    if (storedHooks.length === 0) return;
+    if (dropped > 0) {
+      // `stored` counts a dropped event as stored: from now on it cannot be trusted, so nothing is
+      // released on it; what waited stays where it is (the spool keeps it) for the next start
+      storedHooks = [];
+      return;
+    }
+    let n = 0;
+    while (n < storedHooks.length && storedHooks[n]!.target <= stored) n += 1;
+    if (n === 0) return;
+    for (const h of storedHooks.splice(0, n)) {
+      try {
+        h.fn();
+      } catch (error) {
+        logger.error({ err: error }, "audit: an after-stored step failed");
+      }
+    }
+  };
+
   const settle = (): void => {
     setLag();
     trimJournal();
+    runStoredHooks();
     if (waiters.length === 0 || earlierPending()) return;
     const done = waiters.filter((w) => w.target <= stored);
     waiters = waiters.filter((w) => w.target > stored);
@@ -432,6 +463,11 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
         signalBackoff();
       });
     },
+    afterStored(fn) {
+      if (closed || dropped > 0) return;
+      if (stored >= recorded) queueMicrotask(fn);
+      else storedHooks.push({ target: recorded, fn });
+    },
     search: (q) => store.search(q),
     spread: (q) => store.spread(q),
     eventsBetween: (since, until, after, limit) => store.eventsByTime(since, until, after, limit),
@@ -553,6 +589,8 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       closed = true;
       for (const w of waiters) w.resolve();
       waiters = [];
+      // what this process could not store is not stored: what waited for it is left for the next start
+      storedHooks = [];
       if (journal) {
         closeSync(journal.fd);
         // all stored: nothing to replay. Otherwise the next start writes it (duplicates are dropped).

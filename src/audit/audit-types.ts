@@ -53,6 +53,13 @@ export interface AuditSink {
   record(event: AuditEventInput): void;
   /** resolves when everything recorded so far is stored */
   flush(): Promise<void>;
+  /**
+   * calls `fn` once everything recorded so far is stored, without hurrying the writer (flush()
+   * cuts the batch window short; this waits for the batch the events are in). Never called when
+   * the events cannot be stored by this process (close gave up, an event was dropped): what
+   * waited for them is then left for the next start. Absent: the sink stores at once (tests).
+   */
+  afterStored?(fn: () => void): void;
 }
 
 /** Message status as shown in searches: the latest state of its story. */

@@ -22,7 +22,7 @@
 import { open } from "node:fs/promises";
 import type { Logger } from "../lib/logger.ts";
 import { CorruptRecordError, readRecordInfo, type RecordInfo } from "../spool/record.ts";
-import type { QueueState } from "../spool/queue-types.ts";
+import type { SpoolState } from "../spool/spool.ts";
 import type { AuditSink } from "./audit-types.ts";
 
 /** the header block is looked for in this many bytes at most (the receiver's peek keeps 64 KiB) */
@@ -34,7 +34,7 @@ export interface HeaderPeekLike {
 }
 
 export interface ReceivedRecoveryDeps {
-  spool: { list(state: QueueState): Promise<string[]>; recordPath(state: QueueState, id: string): string };
+  spool: { list(state: SpoolState): Promise<string[]>; recordPath(state: SpoolState, id: string): string };
   audit: Pick<AuditSink, "record">;
   /** which of these messages the store already has a story for; when it cannot say (down), all are recorded */
   known?: (auditIds: string[]) => Promise<Set<string>>;
@@ -43,8 +43,11 @@ export interface ReceivedRecoveryDeps {
   headerPeek?: () => HeaderPeekLike;
 }
 
-/** every state a record can be found in at start (active/: the process died while working on it) */
-const STATES: readonly QueueState[] = ["incoming", "active", "deferred", "held"];
+/**
+ * every state a record can be found in at start (active/: the process died while working on it;
+ * done/: finished, its final events maybe not stored, which deliver/final-recovery.ts rebuilds after this)
+ */
+const STATES: readonly SpoolState[] = ["incoming", "active", "deferred", "held", "done"];
 
 /** The `received` event data a spool record proves. */
 export function receivedFromRecord(info: RecordInfo, headers?: { from: string; subject: string; messageId: string }): Record<string, unknown> {

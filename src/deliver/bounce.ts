@@ -21,7 +21,7 @@ import type { SpoolEnvelope } from "../spool/record.ts";
 import type { DeliveryMeta, FailedRecipient, Spool } from "../spool/spool.ts";
 import type { Deliverer } from "./delivery-types.ts";
 import { buildDsn, type DsnRecipient } from "./dsn.ts";
-import type { Settled, Settler } from "./settle.ts";
+import type { FinalEvent, Settled, Settler } from "./settle.ts";
 
 export interface DsnSender {
   send(to: string, message: Buffer): Promise<void>;
@@ -45,8 +45,9 @@ export interface Bounce {
    * DSN for recipients that failed for good; without a DSN relay (or for the null sender) the
    * message is held. undefined: the sender was told, the pass goes on.
    */
-  notifyFailures(id: string, env: SpoolEnvelope, meta: DeliveryMeta, failed: FailedRecipient[], log: Logger): Promise<Settled | undefined>;
-  sendDsn(id: string, env: SpoolEnvelope, recipients: DsnRecipient[], headers: string, log: Logger): Promise<{ ok: true } | { ok: false; error: string }>;
+  notifyFailures(id: string, env: SpoolEnvelope, meta: DeliveryMeta, failed: FailedRecipient[], log: Logger, finals?: FinalEvent[]): Promise<Settled | undefined>;
+  /** `finals`: the pass's final events, which the `dsn-sent` event joins (the proof kept until they are stored) */
+  sendDsn(id: string, env: SpoolEnvelope, recipients: DsnRecipient[], headers: string, log: Logger, finals?: FinalEvent[]): Promise<{ ok: true } | { ok: false; error: string }>;
   /**
    * Best effort, one attempt: the held message itself is safe in held/ whatever happens here.
    * Recorded as delivery attempts marked `notice`, never as "delivered" (the message is not).
@@ -57,7 +58,14 @@ export interface Bounce {
 export function createBounce(deps: BounceDeps): Bounce {
   const { spool, audit } = deps;
 
-  async function sendDsn(id: string, env: SpoolEnvelope, recipients: DsnRecipient[], headers: string, log: Logger): Promise<{ ok: true } | { ok: false; error: string }> {
+  async function sendDsn(
+    id: string,
+    env: SpoolEnvelope,
+    recipients: DsnRecipient[],
+    headers: string,
+    log: Logger,
+    finals?: FinalEvent[],
+  ): Promise<{ ok: true } | { ok: false; error: string }> {
     const dsnFrom = deps.delivery.dsnFrom;
     const message = buildDsn({
       queueId: id,
@@ -71,7 +79,9 @@ export function createBounce(deps: BounceDeps): Bounce {
     });
     try {
       await deps.dsn!.send(env.mailFrom, message);
-      audit.record({ type: "dsn-sent", auditId: id, actor: "gateway", data: { to: env.mailFrom, rcptTo: recipients.map((r) => r.rcpt) } });
+      const sent: FinalEvent = { type: "dsn-sent", actor: "gateway", data: { to: env.mailFrom, rcptTo: recipients.map((r) => r.rcpt) } };
+      audit.record({ ...sent, auditId: id });
+      finals?.push(sent);
       log.info({ rcpts: recipients.length }, "DSN sent");
       return { ok: true };
     } catch (error) {
@@ -84,7 +94,7 @@ export function createBounce(deps: BounceDeps): Bounce {
   return {
     sendDsn,
 
-    async notifyFailures(id, env, meta, failed, log) {
+    async notifyFailures(id, env, meta, failed, log, finals) {
       const list = failed.map((f) => f.rcpt).join(", ");
       if (!deps.dsn) return deps.settle.hold(id, meta, `delivery failed for ${list}; no DSN relay configured`, log);
       if (env.mailFrom === "") return deps.settle.hold(id, meta, `delivery failed for ${list}; the sender is the null sender (no DSN for a bounce)`, log);
@@ -97,7 +107,7 @@ export function createBounce(deps: BounceDeps): Bounce {
         // no sanitized output (e.g. rejected before rendering): the DSN goes without headers
       }
       const recipients: DsnRecipient[] = failed.map((f) => ({ rcpt: f.rcpt, action: "failed", reply: f.reply }));
-      const sent = await sendDsn(id, env, recipients, headers, log);
+      const sent = await sendDsn(id, env, recipients, headers, log, finals);
       if (!sent.ok) return deps.settle.hold(id, meta, `delivery failed for ${list}; the DSN could not be sent: ${sent.error}`, log);
       meta.dsnSentFor = [...(meta.dsnSentFor ?? []), ...failed.map((f) => f.rcpt)];
       if (meta.pending.length > 0) await spool.writeMeta(id, meta);

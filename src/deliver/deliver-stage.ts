@@ -14,8 +14,10 @@
  * SECURITY: handles the envelope (sender-controlled addresses) and the
  * downstream server's replies as data only.
  * Crash state: before the output is spooled, a crash re-sanitizes from the
- * record; after a 250 and before the record is removed, the message is
- * delivered again at the next start (at-least-once).
+ * record; after a 250 and before the record is in done/, the message is
+ * delivered again at the next start (at-least-once); once it is in done/, its
+ * final events are rebuilt from the done journal if they were not stored
+ * (done-queue.ts), and it is not delivered again.
  */
 import type { AuditSink } from "../audit/audit-types.ts";
 import type { Config } from "../config/schema.ts";
@@ -26,7 +28,7 @@ import type { DeliveryMeta, Spool } from "../spool/spool.ts";
 import type { Bounce } from "./bounce.ts";
 import type { Deliverer, DeliveryResult } from "./delivery-types.ts";
 import { isExpired, nextAttemptAt } from "./retry-schedule.ts";
-import type { Removal, Settled, Settler } from "./settle.ts";
+import type { FinalEvent, Removal, Settled, Settler } from "./settle.ts";
 
 export interface DeliverStageDeps {
   spool: Pick<Spool, "outPath" | "writeOut" | "writeMeta" | "move">;
@@ -47,6 +49,12 @@ export type DeliverStage = (id: string, env: SpoolEnvelope, meta: DeliveryMeta, 
 export function createDeliverStage(deps: DeliverStageDeps): DeliverStage {
   const { spool, audit, delivery, now } = deps;
   return async function deliverStage(id, env, meta, log, removal, message) {
+    /** the events that say how this pass ended the message: the proof kept until they are stored */
+    const finals: FinalEvent[] = [];
+    const final = (event: FinalEvent): void => {
+      audit.record({ ...event, auditId: id });
+      finals.push(event);
+    };
     if (meta.pending.length > 0) {
       const startedAt = now();
       let result: DeliveryResult;
@@ -72,9 +80,8 @@ export function createDeliverStage(deps: DeliverStageDeps): DeliverStage {
       deps.metrics?.deliveryAttempts.inc({ result: deferred.length ? "deferred" : rejected.length ? "rejected" : "ok" }, 1);
       if (accepted.length) {
         meta.delivered.push(...accepted.map((r) => r.rcpt));
-        audit.record({
+        final({
           type: "delivered",
-          auditId: id,
           actor: "gateway",
           data: { rcptTo: accepted.map((r) => r.rcpt), host: accepted[0]!.host, reply: accepted[0]!.reply },
         });
@@ -83,9 +90,8 @@ export function createDeliverStage(deps: DeliverStageDeps): DeliverStage {
       const at = now().toISOString();
       for (const r of rejected) meta.failed.push({ rcpt: r.rcpt, reply: r.reply, ...(r.code !== undefined ? { code: r.code } : {}), at });
       if (rejected.length) {
-        audit.record({
+        final({
           type: "bounced",
-          auditId: id,
           actor: "gateway",
           data: { recipients: rejected.map((r) => ({ rcpt: r.rcpt, reply: r.reply, host: r.host })) },
         });
@@ -99,7 +105,7 @@ export function createDeliverStage(deps: DeliverStageDeps): DeliverStage {
       const reason = `expired: not delivered within ${delivery.maxQueueDays} days; last error: ${meta.lastError ?? "none"}`;
       const at = now().toISOString();
       for (const rcpt of meta.pending) meta.failed.push({ rcpt, reply: `4.4.7 ${reason}`, at });
-      audit.record({ type: "expired", auditId: id, actor: "gateway", data: { rcptTo: meta.pending, reason } });
+      final({ type: "expired", actor: "gateway", data: { rcptTo: meta.pending, reason } });
       deps.metrics?.messages.inc({ outcome: "expired" });
       meta.pending = [];
     }
@@ -113,12 +119,12 @@ export function createDeliverStage(deps: DeliverStageDeps): DeliverStage {
     // recipients that failed for good and have not been told about yet
     const untold = meta.failed.filter((f) => !(meta.dsnSentFor ?? []).includes(f.rcpt));
     if (untold.length) {
-      const settled = await deps.bounce.notifyFailures(id, env, meta, untold, log);
+      const settled = await deps.bounce.notifyFailures(id, env, meta, untold, log, finals);
       if (settled) return settled;
     }
 
     if (meta.pending.length === 0) {
-      await deps.settle.finish(id, message ? { ...removal, noOut: true } : removal, log);
+      await deps.settle.finish(id, message ? { ...removal, noOut: true } : removal, log, finals);
       deps.metrics?.messages.inc({ outcome: meta.failed.length ? "bounced" : "delivered" });
       log.info({ delivered: meta.delivered.length, failed: meta.failed.length }, "done");
       return "done";

@@ -5,7 +5,10 @@
  * message-pass.ts, its steps are sanitize-stage.ts (the sanitizer pool and
  * the rules), deliver-stage.ts (Postfix's smtp), bounce.ts (DSNs and hold
  * notices) and settle.ts (held, corrupt, finished); a pass that fails half-way
- * (a full disk) is put back by failed-pass.ts. This closure wires them.
+ * (a full disk) is put back by failed-pass.ts. A finished record waits in
+ * done/ until the audit store has its final events (done-queue.ts), and at
+ * start final-recovery.ts settles what a crash left there (and rebuilds the
+ * lost events of held and corrupt records). This closure wires them.
  *
  * - incoming/: picked up at once when the receiver reports it, and by a
  *   periodic rescan (an administrator's retry/release puts messages there).
@@ -14,6 +17,7 @@
  * - deferred/: one in-memory timer entry per message (id + due time), rebuilt
  *   from meta files at start.
  * - held/: never touched by the gateway; an administrator decides.
+ * - done/: finished; leaves once its final audit events are stored.
  *
  * Most messages are delivered with no output file at all (see
  * deliver-stage.ts): no write, fsync, rename or unlink.
@@ -23,9 +27,10 @@
  * sanitizer workers.
  * Crash state: whatever was in active/ goes back to incoming/ at the next
  * start (recover()); a message may then be delivered twice (at-least-once),
- * never lost.
+ * never lost. What was in done/ is not delivered again (final-recovery.ts).
  */
-import type { AuditSink } from "../audit/audit-types.ts";
+import path from "node:path";
+import type { AuditEvent, AuditSink } from "../audit/audit-types.ts";
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { OriginalStore } from "../originals/index.ts";
@@ -34,11 +39,14 @@ import type { RulesEngine } from "../rules/rules-types.ts";
 import type { RenderOptions } from "../sanitize/sanitize-types.ts";
 import type { SanitizePool } from "../sanitize-pool/index.ts";
 import type { RecordInfo } from "../spool/record.ts";
+import { openDoneJournal } from "../spool/done-journal.ts";
 import type { Spool } from "../spool/spool.ts";
 import { createBounce, type DsnSender } from "./bounce.ts";
 import type { Deliverer } from "./delivery-types.ts";
 import { createDeliverStage } from "./deliver-stage.ts";
+import { createDoneQueue, type FinalEvent } from "./done-queue.ts";
 import { createFailedPasses } from "./failed-pass.ts";
+import { recoverFinalEvents } from "./final-recovery.ts";
 import { createMessagePass } from "./message-pass.ts";
 import { createSanitizeStage, type SanitizeStageDeps } from "./sanitize-stage.ts";
 import { createSettler, type Settled } from "./settle.ts";
@@ -63,6 +71,8 @@ export interface QueueManagerDeps {
   /** the render options of one message, before rule overrides */
   renderOptions(auditId: string, now: Date): RenderOptions;
   audit: AuditSink;
+  /** a message's stored events (final-recovery.ts); absent: the sink cannot be read, nothing counts as stored */
+  story?: (auditId: string) => Promise<AuditEvent[]>;
   logger: Logger;
   metrics?: Metrics;
   now?: () => Date;
@@ -100,7 +110,9 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
   let idleWaiters: (() => void)[] = [];
 
   // the jobs, each with its narrow deps
-  const settle = createSettler({ spool, audit: deps.audit, metrics: deps.metrics, originals: deps.originals });
+  const journal = openDoneJournal<FinalEvent[]>(path.join(spool.root, "done-journal"));
+  const done = createDoneQueue({ spool, journal, audit: deps.audit, logger, ...(deps.originals ? { originals: deps.originals } : {}) });
+  const settle = createSettler({ spool, audit: deps.audit, metrics: deps.metrics, done });
   const bounce = createBounce({ spool, delivery, hostname: deps.hostname, dsn: deps.dsn, deliverer: deps.deliverer, settle, audit: deps.audit, now });
   const failed = createFailedPasses({ spool, delivery, retryAt: (id, at) => due.set(id, at.getTime()), audit: deps.audit, logger, now });
   const pass = createMessagePass({
@@ -194,6 +206,7 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
     deps.metrics?.queueDepth.set({ state: "incoming" }, ready.length);
     deps.metrics?.queueDepth.set({ state: "active" }, active);
     deps.metrics?.queueDepth.set({ state: "deferred" }, due.size);
+    deps.metrics?.queueDepth.set({ state: "done" }, done.waiting());
   }
 
   async function rescan(): Promise<void> {
@@ -229,6 +242,17 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
       if (tempRemoved || requeued.length || orphansRemoved) {
         logger.info({ tempRemoved, requeued: requeued.length, orphansRemoved }, "spool recovered after an unclean stop");
       }
+      // beside the queue: it waits for the audit store, which must not hold mail up
+      void recoverFinalEvents({
+        spool,
+        journal,
+        done,
+        audit: deps.audit,
+        ...(deps.story ? { story: deps.story } : {}),
+        requeued: (id) => enqueue(id),
+        closing: () => closing,
+        logger,
+      }).catch((error: unknown) => logger.error({ err: error }, "audit recovery of finished, held and corrupt messages failed; the next start tries again"));
       const t = now().getTime();
       for (const id of await spool.list("deferred")) {
         const meta = await spool.readMeta(id);
@@ -247,6 +271,7 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
       clearInterval(tickTimer);
       ready.length = 0;
       while (inFlight.size) await Promise.allSettled([...inFlight]);
+      await done.close();
     },
     idle() {
       if (active === 0 && ready.length === 0) return Promise.resolve();

@@ -27,7 +27,7 @@ import type { RecordInfo, SpoolEnvelope } from "../spool/record.ts";
 import type { DeliveryMeta, Spool } from "../spool/spool.ts";
 import type { DsnRecipient } from "./dsn.ts";
 import type { Bounce } from "./bounce.ts";
-import type { Removal, Settled, Settler } from "./settle.ts";
+import type { FinalEvent, Removal, Settled, Settler } from "./settle.ts";
 
 export interface SanitizeStageDeps {
   spool: Pick<Spool, "recordPath">;
@@ -112,15 +112,17 @@ export function createSanitizeStage(deps: SanitizeStageDeps): SanitizeStage {
       if (decision.action === "hold") return settle.hold(id, meta, `rule: ${decision.reason ?? decision.rulesApplied.join(", ")}`, log);
       // reject: the message ends here, with a DSN when the rule asks for one
       const reason = `rejected by rule: ${decision.reason ?? decision.rulesApplied.join(", ")}`;
-      audit.record({ type: "rejected", auditId: id, actor: "gateway", data: { reason, rulesApplied: decision.rulesApplied, ...listMatches(decision) } });
+      const rejected: FinalEvent = { type: "rejected", actor: "gateway", data: { reason, rulesApplied: decision.rulesApplied, ...listMatches(decision) } };
+      audit.record({ ...rejected, auditId: id });
+      const finals: FinalEvent[] = [rejected];
       deps.metrics?.messages.inc({ outcome: "rejected" });
       if (decision.dsn && env.mailFrom !== "") {
         const recipients: DsnRecipient[] = env.rcptTo.map((rcpt) => ({ rcpt, action: "failed", reply: `550 5.7.1 ${reason}` }));
-        const sent = await deps.bounce.sendDsn(id, env, recipients, "", log);
+        const sent = await deps.bounce.sendDsn(id, env, recipients, "", log, finals);
         if (!sent.ok) return settle.hold(id, { ...meta, pending: [] }, `rejected by rule, but the DSN could not be sent: ${sent.error}`, log);
       }
       // sanitized in this pass, stopped before rendering: there is no output file
-      await settle.finish(id, { ...removal, noOut: true }, log);
+      await settle.finish(id, { ...removal, noOut: true }, log, finals);
       log.info({ reason }, "rejected by rule");
       return "done";
     }

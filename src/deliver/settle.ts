@@ -2,30 +2,35 @@
  * How one pass of one message ends, when it ends in place: held (an
  * administrator decides), corrupt (kept for inspection) or finished (the
  * record leaves the spool). Each is a durable spool change first, then its
- * audit event, so the trail never claims a state the disk does not have.
+ * audit event, so the trail never claims a state the disk does not have. A
+ * finished record leaves only once the store has its final events
+ * (done-queue.ts); a held or corrupt one stays, and the next start rebuilds
+ * its event if a crash lost it (final-recovery.ts).
  *
  * SECURITY: the reason strings are ours (rule names and reasons, server
  * replies as data); nothing here reads message bytes.
  * Crash state: a crash between the meta write and the rename leaves the
- * message in active/ with its new meta, which recovery puts back in incoming/.
+ * message in active/ with its new meta, which recovery puts back in incoming/;
+ * after the rename, the record is where it belongs and its event is rebuilt
+ * at the next start if it was not stored.
  */
 import type { AuditSink } from "../audit/audit-types.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { Metrics } from "../lib/metrics.ts";
-import type { OriginalStore } from "../originals/index.ts";
-import type { DeliveryMeta, RemoveOptions, Spool } from "../spool/spool.ts";
+import type { DeliveryMeta, Spool } from "../spool/spool.ts";
+import type { DoneQueue, FinalEvent, Removal } from "./done-queue.ts";
+
+export type { FinalEvent, Removal } from "./done-queue.ts";
 
 /** where one pass left its message */
 export type Settled = "done" | "deferred" | "held" | "corrupt" | "gone";
-/** what spool.remove() may skip: files this pass knows were never written */
-export type Removal = Omit<RemoveOptions, "noRecord">;
 
 export interface SettleDeps {
-  spool: Pick<Spool, "writeMeta" | "move" | "remove" | "recordPath">;
+  spool: Pick<Spool, "writeMeta" | "move">;
   audit: Pick<AuditSink, "record">;
   metrics?: Pick<Metrics, "messages">;
-  /** keeps each raw original once the spool is done with it (absent: records are just removed) */
-  originals?: Pick<OriginalStore, "retire">;
+  /** where finished records wait for their final events to be stored */
+  done: Pick<DoneQueue, "park">;
 }
 
 export interface Settler {
@@ -33,8 +38,11 @@ export interface Settler {
   hold(id: string, meta: DeliveryMeta, reason: string, log: Logger): Promise<Settled>;
   /** active/ → corrupt/: the record cannot be trusted */
   toCorrupt(id: string, reason: string, log: Logger): Promise<Settled>;
-  /** the message is done (delivered, bounced, rejected): its record leaves the spool */
-  finish(id: string, removal: Removal, log: Logger): Promise<void>;
+  /**
+   * the message is done (delivered, bounced, rejected), its final events (`finals`) recorded: its
+   * record leaves the spool once they are stored; `removal`: files this pass knows were never written
+   */
+  finish(id: string, removal: Removal, log: Logger, finals: FinalEvent[]): Promise<void>;
 }
 
 export function createSettler(deps: SettleDeps): Settler {
@@ -58,18 +66,8 @@ export function createSettler(deps: SettleDeps): Settler {
       return "corrupt";
     },
 
-    /** into the originals store when originals are kept (a rename), then its meta and output go */
-    async finish(id, removal, log) {
-      let retired = false;
-      if (deps.originals) {
-        try {
-          retired = await deps.originals.retire(id, spool.recordPath("active", id));
-        } catch (error) {
-          // retention must not stop mail: the message is done all the same, the failure is loud in the log
-          log.error({ err: error }, "the raw original could not be kept");
-        }
-      }
-      await spool.remove(id, "active", { ...removal, noRecord: retired });
+    finish(id, removal, log, finals) {
+      return deps.done.park(id, removal, finals, log);
     },
   };
 }

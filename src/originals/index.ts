@@ -219,7 +219,7 @@ export function openOriginals(options: {
 
   /** a message still queued: its record in the spool (not corrupt/: its framing is not trusted) */
   async function inSpool(auditId: string): Promise<string | undefined> {
-    for (const state of ["held", "deferred", "incoming", "active"]) {
+    for (const state of ["held", "deferred", "incoming", "active", "done"]) {
       const file = path.join(options.dataDir, "spool", state, auditId);
       if (await exists(file)) return file;
     }

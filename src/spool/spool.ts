@@ -8,6 +8,11 @@
  *     deferred/ID     waiting for its next attempt (meta/ID.json says when)
  *     held/ID         waiting for an administrator (meta/ID.json says why)
  *     corrupt/ID      inconsistent files, kept for inspection, never deleted silently
+ *     done/ID         finished (delivered, bounced, rejected): leaves the spool once the audit
+ *                     store has its final events (deliver/done-queue.ts; not a queue state an
+ *                     administrator sees or acts on)
+ *     done-journal/   what each message in done/ ended with, the proof its final events are
+ *                     rebuilt from after a crash (done-journal.ts)
  *     meta/ID.json    mutable delivery state (recipients left, attempts, errors)
  *     out/ID.eml      the sanitized message of one that outlived its first attempt (deferred, held, failed)
  *
@@ -22,6 +27,7 @@
  * Crash state: at most a `.tmp-*` file (never acknowledged), messages left in
  * active/, and meta/output files of a message whose record was just removed;
  * `recover()` removes the first and last and moves the others back to incoming/.
+ * Records in done/ are settled by deliver/final-recovery.ts, not here.
  */
 import { createHash } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from "node:fs/promises";
@@ -34,7 +40,11 @@ import { encodeRecordHead, encodeRecordTrailer, readRecordInfo, type RecordInfo,
 /** receive-side write batching: bounded memory per session (64 KiB), few system calls per message */
 const WRITE_BATCH_BYTES = 64 * 1024;
 
+/** the queue states an administrator sees and acts on */
 export const STATES: readonly QueueState[] = ["incoming", "active", "deferred", "held", "corrupt"];
+/** every directory a record can be in: the queue states, and done/ (finished, its final audit events not yet stored) */
+export type SpoolState = QueueState | "done";
+const ALL_STATES: readonly SpoolState[] = [...STATES, "done"];
 
 /** A recipient the downstream server refused for good (5xx), or that expired. */
 export interface FailedRecipient {
@@ -96,16 +106,16 @@ export interface SpoolWriter {
 
 export interface Spool {
   readonly root: string;
-  dir(state: QueueState): string;
-  recordPath(state: QueueState, id: string): string;
+  dir(state: SpoolState): string;
+  recordPath(state: SpoolState, id: string): string;
   outPath(id: string): string;
   /** starts writing a new message; the envelope's id becomes its file name */
   create(envelope: SpoolEnvelope): Promise<SpoolWriter>;
   /** atomic state change; false when the message was not in `from` (someone else moved it) */
-  move(id: string, from: QueueState, to: QueueState, durable?: boolean): Promise<boolean>;
-  /** where the message is now, or undefined */
+  move(id: string, from: SpoolState, to: SpoolState, durable?: boolean): Promise<boolean>;
+  /** where the message is now in the queue, or undefined (also when it is finished, in done/) */
   locate(id: string): Promise<QueueState | undefined>;
-  list(state: QueueState): Promise<string[]>;
+  list(state: SpoolState): Promise<string[]>;
   readMeta(id: string): Promise<DeliveryMeta | undefined>;
   writeMeta(id: string, meta: DeliveryMeta): Promise<void>;
   writeOut(id: string, message: Buffer): Promise<void>;
@@ -115,7 +125,7 @@ export interface Spool {
    * `noMeta` / `noOut`: the caller knows that file was never written (a message done in its first pass);
    * `noRecord`: the record was already taken away (retired into the originals store)
    */
-  remove(id: string, state: QueueState, options?: RemoveOptions): Promise<void>;
+  remove(id: string, state: SpoolState, options?: RemoveOptions): Promise<void>;
   /** startup: removes never-acknowledged temp files, moves active/ back to incoming/ */
   recover(): Promise<{ tempRemoved: number; requeued: string[]; orphansRemoved: number }>;
 }
@@ -141,12 +151,12 @@ export interface SpoolIo {
 export async function openSpool(dataDir: string, syncer: DirSyncer = createDirSyncer(), io: SpoolIo = {}): Promise<Spool> {
   const openFile: OpenFile = io.open ?? open;
   const root = path.resolve(dataDir, "spool");
-  const dirs = Object.fromEntries(STATES.map((s) => [s, path.join(root, s)])) as Record<QueueState, string>;
+  const dirs = Object.fromEntries(ALL_STATES.map((s) => [s, path.join(root, s)])) as Record<SpoolState, string>;
   const metaDir = path.join(root, "meta");
   const outDir = path.join(root, "out");
   for (const d of [...Object.values(dirs), metaDir, outDir]) await mkdir(d, { recursive: true, mode: 0o750 });
 
-  const recordPath = (state: QueueState, id: string) => path.join(dirs[state], checkId(id));
+  const recordPath = (state: SpoolState, id: string) => path.join(dirs[state], checkId(id));
   const metaPath = (id: string) => path.join(metaDir, `${checkId(id)}.json`);
   const outPath = (id: string) => path.join(outDir, `${checkId(id)}.eml`);
 
@@ -205,7 +215,7 @@ export async function openSpool(dataDir: string, syncer: DirSyncer = createDirSy
     };
   }
 
-  async function move(id: string, from: QueueState, to: QueueState, durable = true): Promise<boolean> {
+  async function move(id: string, from: SpoolState, to: SpoolState, durable = true): Promise<boolean> {
     try {
       if (durable) await durableRename(recordPath(from, id), recordPath(to, id), syncer);
       else await rename(recordPath(from, id), recordPath(to, id));
@@ -228,7 +238,7 @@ export async function openSpool(dataDir: string, syncer: DirSyncer = createDirSy
     return undefined;
   }
 
-  async function list(state: QueueState): Promise<string[]> {
+  async function list(state: SpoolState): Promise<string[]> {
     const names = await readdir(dirs[state]);
     return names.filter((n) => isAuditId(n)).sort();
   }
@@ -252,7 +262,7 @@ export async function openSpool(dataDir: string, syncer: DirSyncer = createDirSy
     }
   }
 
-  async function remove(id: string, state: QueueState, options: RemoveOptions = {}): Promise<void> {
+  async function remove(id: string, state: SpoolState, options: RemoveOptions = {}): Promise<void> {
     // record first: once it is gone the message no longer exists for any scan
     // (unlink, not rm: fs.promises.rm makes a synchronous lstat on the event loop)
     if (!options.noRecord) await unlinkIfPresent(recordPath(state, id));
@@ -276,7 +286,7 @@ export async function openSpool(dataDir: string, syncer: DirSyncer = createDirSy
     }
     // meta and outputs whose record is gone: a crash between the unlinks of a finished message
     const present = new Set<string>();
-    for (const state of STATES) for (const id of await list(state)) present.add(id);
+    for (const state of ALL_STATES) for (const id of await list(state)) present.add(id);
     let orphansRemoved = 0;
     for (const [d, suffix] of [
       [metaDir, ".json"],

@@ -52,6 +52,39 @@ describe("the audit writer", () => {
     await log.close();
   });
 
+  it("calls afterStored back once the batch holding the events is stored, without writing that batch early", async () => {
+    const real = openSqliteStore({ file: path.join(dir, "a.sqlite") });
+    const batches: number[] = [];
+    let storedWhenCalled = -1;
+    const store = Object.assign(Object.create(null) as object, real, {
+      async append(pending: Parameters<AuditStore["append"]>[0]) {
+        const out = await real.append(pending);
+        batches.push(pending.length);
+        return out;
+      },
+    }) as AuditStore;
+    // an hour's window: only a full batch (3) is written, so the hook cannot have hurried it
+    const log = createAuditLog({ store, config: { flushMs: 3_600_000, batchSize: 3, maxQueueEvents: 100 }, gateway: "g", logger: quietLogger(), spillDir: false });
+    log.record({ type: "admin", data: { i: 1 } });
+    log.record({ type: "admin", data: { i: 2 } });
+    const called = new Promise<void>((resolve) =>
+      log.afterStored!(() => {
+        void real.eventsAfter(0, 10).then((e) => {
+          storedWhenCalled = e.length;
+          resolve();
+        });
+      }),
+    );
+    expect(batches).toEqual([]);
+    log.record({ type: "admin", data: { i: 3 } });
+    await called;
+    expect(batches).toEqual([3]);
+    expect(storedWhenCalled).toBe(3);
+    // nothing waiting: called back at once
+    await new Promise<void>((resolve) => log.afterStored!(resolve));
+    await log.close();
+  });
+
   it("keeps every event through an outage longer than its queue, in order, spilling to a private file", async () => {
     const store = flakyStore(path.join(dir, "a.sqlite"));
     store.down = true;

@@ -49,7 +49,8 @@ const htmlWithAttachment = [
 ].join("\r\n");
 
 const spoolEmpty = async (dataDir: string) => {
-  for (const state of ["incoming", "active", "deferred", "held"]) {
+  // done/: finished, its record leaves once the audit sink has its final events
+  for (const state of ["incoming", "active", "deferred", "held", "done"]) {
     if ((await readdir(`${dataDir}/spool/${state}`)).length) return false;
   }
   return true;

@@ -1,0 +1,161 @@
+/**
+ * The done journal: for each message in done/ (finished, its record waiting
+ * for the audit store to have its final events), one line saying what it
+ * ended with — the proof its final events are rebuilt from if the process dies
+ * before the store has them.
+ *
+ *   <spool>/done-journal/<first-line time>-<pid>-<n>.journal
+ *   {"id":"…","proof":…}\n                 one write(2) per finished message, no fsync
+ *
+ * A line costs one write(2), not a file of its own (open, write, close,
+ * rename, and an unlink later): most messages are in done/ for one audit batch
+ * interval. A file is emptied when every message it names has left the spool,
+ * and a new one started after ROTATE_LINES lines so that one that never empties
+ * (a store that is down) does not grow without end; a full file is removed
+ * once everything it names has left.
+ *
+ * Like the audit log's received-journal, a line survives a crash of the
+ * process (kill -9: the kernel has it) but maybe not a power cut; a record in
+ * done/ without its line is then delivered again (at-least-once), unless the
+ * audit trail already shows it finished (see deliver/final-recovery.ts).
+ *
+ * SECURITY: the lines are our own JSON (ids, addresses and server replies as
+ * data); files are 0600 in a 0700 directory. A torn last line is skipped.
+ * Crash state: files of an earlier run are read at the next start
+ * (earlier()) and removed once what they name is settled (dropEarlier()).
+ */
+import { closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs";
+import path from "node:path";
+import { isAuditId } from "../lib/ids.ts";
+
+/** about 300–800 bytes a line: a file that never empties is cut at a few megabytes */
+const ROTATE_LINES = 10_000;
+const SUFFIX = ".journal";
+
+interface JournalFile {
+  fd: number;
+  file: string;
+  lines: number;
+  /** lines whose message has not left the spool yet */
+  outstanding: number;
+}
+
+export interface DoneJournal<T> {
+  /** one line for a message going into done/; false when it could not be written (logged by the caller) */
+  append(id: string, proof: T): boolean;
+  /** the message named has left the spool: its line is no longer needed */
+  release(id: string): void;
+  /** the proofs an earlier run wrote for these messages (the last line of each wins) */
+  earlier(ids: ReadonlySet<string>): Map<string, T>;
+  /** removes the earlier run's files: everything they name is settled */
+  dropEarlier(): void;
+  /** closes this run's file; it is removed when nothing it names is still in done/ */
+  close(): void;
+}
+
+export function openDoneJournal<T>(dir: string, now: () => number = Date.now): DoneJournal<T> {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // before this run writes anything: what is here was left by an earlier run
+  const earlierFiles = readdirSync(dir)
+    .filter((n) => n.endsWith(SUFFIX))
+    .sort()
+    .map((n) => path.join(dir, n));
+  let current: JournalFile | undefined;
+  let made = 0;
+  const byId = new Map<string, JournalFile>();
+  const full = new Set<JournalFile>();
+
+  const retireFile = (f: JournalFile): void => {
+    closeSync(f.fd);
+    rmSync(f.file, { force: true });
+    full.delete(f);
+  };
+
+  /** one line of `f` is no longer needed; a file with none left is emptied (this run's) or removed (a full one) */
+  const letGo = (f: JournalFile): void => {
+    f.outstanding -= 1;
+    if (f.outstanding > 0) return;
+    try {
+      if (f === current) {
+        // opened for appending: the next line goes to the start again
+        ftruncateSync(f.fd, 0);
+        f.lines = 0;
+      } else if (full.has(f)) {
+        retireFile(f);
+      }
+    } catch {
+      // left as it is: the next start reads it, finds nothing of it in done/, and removes it
+    }
+  };
+
+  return {
+    append(id, proof) {
+      try {
+        if (!current) {
+          const file = path.join(dir, `${String(now()).padStart(15, "0")}-${process.pid}-${made++}${SUFFIX}`);
+          current = { fd: openSync(file, "a", 0o600), file, lines: 0, outstanding: 0 };
+        }
+        writeSync(current.fd, `${JSON.stringify({ id, proof })}\n`);
+      } catch {
+        return false;
+      }
+      const written = current;
+      written.lines += 1;
+      written.outstanding += 1;
+      // a message finished twice in one run (released, delivered again) is named by its last line
+      const before = byId.get(id);
+      byId.set(id, written);
+      if (before) letGo(before);
+      if (written.lines >= ROTATE_LINES && written === current) {
+        full.add(written);
+        current = undefined;
+      }
+      return true;
+    },
+
+    release(id) {
+      const f = byId.get(id);
+      if (!f) return;
+      byId.delete(id);
+      letGo(f);
+    },
+
+    earlier(ids) {
+      const proofs = new Map<string, T>();
+      for (const file of earlierFiles) {
+        let text: string;
+        try {
+          text = readFileSync(file, "utf8");
+        } catch {
+          continue;
+        }
+        for (const line of text.split("\n")) {
+          if (line === "") continue;
+          try {
+            const entry = JSON.parse(line) as { id?: unknown; proof?: T };
+            if (typeof entry.id === "string" && isAuditId(entry.id) && ids.has(entry.id) && entry.proof !== undefined) proofs.set(entry.id, entry.proof);
+          } catch {
+            // a line torn by the crash: its message is delivered again, or found finished in the trail
+          }
+        }
+      }
+      return proofs;
+    },
+
+    dropEarlier() {
+      for (const file of earlierFiles.splice(0)) rmSync(file, { force: true });
+    },
+
+    close() {
+      for (const f of [...full]) {
+        if (f.outstanding === 0) retireFile(f);
+        else closeSync(f.fd);
+      }
+      if (current) {
+        closeSync(current.fd);
+        if (current.outstanding === 0) rmSync(current.file, { force: true });
+        current = undefined;
+      }
+    },
+  };
+}
