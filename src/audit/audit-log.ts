@@ -67,8 +67,11 @@ export interface AuditLog extends AuditSink, AuditReader {
   knownMessages(auditIds: readonly string[]): Promise<Set<string>>;
   /** removes events older than `olderThan` behind a checkpoint event naming `actor` */
   purge(olderThan: Date, actor: string): Promise<{ removed: number }>;
-  /** writes what is queued (waiting at most CLOSE_WAIT_MS for a failing store, then spilling it) and closes */
-  close(): Promise<void>;
+  /**
+   * writes what is queued (waiting at most `waitMs`, default CLOSE_WAIT_MS, for a failing store,
+   * then spilling it) and closes. waitMs 0: one more try, then spill (a gateway whose start failed)
+   */
+  close(options?: { waitMs?: number }): Promise<void>;
 }
 
 export interface AuditLogDeps {
@@ -499,10 +502,10 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       if (result.checkpoint) logger.info({ audit: result.checkpoint }, "audit checkpoint");
       return { removed: result.removed };
     },
-    async close() {
+    async close(options = {}) {
       if (closed) return;
       closing = true;
-      giveUpAt = Date.now() + CLOSE_WAIT_MS;
+      giveUpAt = Date.now() + (options.waitMs ?? CLOSE_WAIT_MS);
       signal();
       signalBackoff();
       await running;
