@@ -4,9 +4,18 @@
  * log, metrics) are created and wired together. Nothing else imports across
  * stages; `receive/` never imports `deliver/`.
  *
+ * Every stage is opened through one stack (lib/close-stack.ts): a stage that
+ * fails to start closes everything opened before it, last first, and the
+ * error names the stage; the shutdown (close()) runs the same stack. So the
+ * order below is also the shutdown's, reversed: the console first, then the
+ * receiver before the queue it feeds, the queue before the pool, deliverer and
+ * alerts it uses, the audit log after everything that records, the lock last.
+ *
  * SECURITY: reads the operator's configuration (already validated) and the
  * notice template file. No sender input is handled here.
  * Crash state: see the spool; everything in it is resumed at the next start.
+ * A start that fails leaves the spool as it found it (messages already taken
+ * up by the queue are finished first) and the audit events stored or spilled.
  */
 import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";

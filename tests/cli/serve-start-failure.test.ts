@@ -10,16 +10,18 @@
  * timeout fails it. An exit that relied on unref (as before this test) hangs.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { openSqliteStore } from "../../src/audit/sqlite-store.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { StartError } from "../../src/lib/close-stack.ts";
+import { newAuditId } from "../../src/lib/ids.ts";
 import { startGateway } from "../../src/serve.ts";
 import { lockSpool } from "../../src/spool/spool-lock.ts";
 import { silentLogger, tempDir } from "../helpers/relay-helpers.ts";
+import { writeSpoolRecord } from "../helpers/spool-record.ts";
 import { freePort, repoRoot, spawnGateway, type GatewayProcess } from "../helpers/relay-process.ts";
 
 const KEEP_REFS = path.join(repoRoot, "tests/helpers/keep-refs.ts");
@@ -98,6 +100,32 @@ describe("a gateway that cannot start", () => {
     expect(run.said[0]).toContain(`127.0.0.1:${port} は使用中です / is already in use (EADDRINUSE)`);
     expect(run.said[0]).toContain("smtp.host / smtp.port");
     await startsAndStops(write);
+  }, 60_000);
+
+  it("a message left in the spool by an unclean stop: after a start that failed at the listener it is still there or delivered, and its received is stored", async () => {
+    const taken = net.createServer();
+    listeners.push(taken);
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", () => r()));
+    const port = (taken.address() as net.AddressInfo).port;
+    const { dir, write } = await setup();
+    const id = newAuditId();
+    mkdirSync(path.join(dir, "data", "spool", "incoming"), { recursive: true });
+    writeSpoolRecord(path.join(dir, "data", "spool", "incoming", id), id, "From: a@example.com\r\nSubject: left behind\r\n\r\nHello.\r\n");
+    const run = await serveOnce(write(`smtp: { host: 127.0.0.1, port: ${port} }\nadmin: { enabled: false }`));
+    expect(run).toMatchObject({ code: 1, signal: null });
+    expect(run.said[0]).toMatch(/^mumuka: 起動できません\(SMTP の受信\)/);
+    const where = ["incoming", "active", "deferred", "held"].filter((state) => readdirSync(path.join(dir, "data", "spool", state)).includes(id));
+    const outbox = existsSync(path.join(dir, "data", "outbox")) ? readdirSync(path.join(dir, "data", "outbox")).filter((n) => n === `${id}.eml`) : [];
+    expect(where.length + outbox.length).toBe(1);
+    const store = openSqliteStore({ file: path.join(dir, "data", "audit.sqlite") });
+    try {
+      const story = (await store.story(id)).map((e) => e.type);
+      expect(story[0]).toBe("received");
+      // delivered before the stop (its story says so) or still waiting (its story ends before delivery)
+      expect(story.includes("delivered")).toBe(outbox.length === 1);
+    } finally {
+      await store.close();
+    }
   }, 60_000);
 
   it("spool locked by a running gateway: refused in one line naming it; the running one is untouched", async () => {
