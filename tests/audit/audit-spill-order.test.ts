@@ -7,9 +7,12 @@
  *    began in the same millisecond. Before, the files were named by the clock
  *    and a message's `delivered` was stored before its `received` (the search
  *    then showed it as only received);
+ *  - a spill write that comes up short (a full disk) must not leave half a line
+ *    for the next line to be glued onto, nor put the event ahead of older ones;
  *  - a process that died after a replayed batch was stored, before it wrote
  *    its progress, must not store that batch again at the next start.
  */
+import { spawn } from "node:child_process";
 import { readdirSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtempSync } from "node:fs";
 import os from "node:os";
@@ -99,6 +102,26 @@ describe("the audit spill keeps each message's order", () => {
     await behind.close({ waitMs: 0 });
     expect(await storyAfterRestart()).toEqual({ types: ["received", "sanitized", "delivered"], status: "delivered", ok: true });
   });
+});
+
+describe("a spill file that cannot take a whole line (a full disk)", () => {
+  it("cuts the short line back and keeps the event in memory after the file: nothing lost, order kept", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "mumuka-spill-full-"));
+    try {
+      const child = spawn("bash", ["-c", 'ulimit -f 1; exec "$0" "$@"', process.execPath, path.join(import.meta.dirname, "../helpers/audit-spill-child.ts"), path.join(dir, "spill")], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let out = "";
+      let err = "";
+      child.stdout.on("data", (c: Buffer) => (out += c.toString("utf8")));
+      child.stderr.on("data", (c: Buffer) => (err += c.toString("utf8")));
+      const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+      expect({ code, err }).toEqual({ code: 0, err: "" });
+      expect(JSON.parse(out)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe("a replay that a crash interrupted", () => {
