@@ -207,7 +207,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
         unknownCacheSeconds: config.smtp.verifyRecipients.unknownCacheSeconds,
       }
     : undefined;
-  const smtpStage: StageName = { ja: "SMTP の受信", en: "SMTP listener", keys: "smtp.host / smtp.port" };
+  const smtpStage: StageName = { ja: "SMTP の受信", en: "SMTP listener", keys: "smtp.host / smtp.port / smtp.tls" };
   const receiver = await stages.start(
     smtpStage,
     () =>
