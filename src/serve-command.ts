@@ -5,6 +5,7 @@
  */
 import type { Command } from "commander";
 import { CliError } from "./lib/cli-error.ts";
+import { StartError } from "./lib/close-stack.ts";
 import { loadConfigChecked } from "./config/load.ts";
 import { registerQueueCommands } from "./spool/queue-command.ts";
 
@@ -59,13 +60,8 @@ export function registerServeCommands(program: Command): void {
       try {
         gateway = await startGateway(config, { logger });
       } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code === "EADDRINUSE" || code === "EACCES" || code === "EADDRNOTAVAIL") {
-          const e = error as NodeJS.ErrnoException & { address?: string; port?: number };
-          const where = e.port !== undefined ? `${e.address ?? ""}:${e.port}` : `${config.smtp.host}:${config.smtp.port}`;
-          throw new CliError(`cannot listen on ${where}: ${code} (see smtp.host/smtp.port and admin.host/admin.port)`, 1);
-        }
-        if ((error as NodeJS.ErrnoException).code === "ELOCKED") throw new CliError((error as Error).message, 1);
+        // everything started before the failing stage is closed by now (serve.ts): one line, exit 1
+        if (error instanceof StartError) throw new CliError(startFailureLine(error), 1);
         throw error;
       }
       await new Promise<void>((resolve) => {
@@ -74,4 +70,24 @@ export function registerServeCommands(program: Command): void {
         else if (reloadRequested) reload();
       });
     });
+}
+
+/**
+ * The one line a failed start prints: which stage, why, and where to look; Japanese first.
+ * A port that cannot be bound names the address; the spool lock names the other gateway.
+ */
+export function startFailureLine(error: StartError): string {
+  const cause = error.cause as (NodeJS.ErrnoException & { address?: string; port?: number }) | undefined;
+  const { ja, en, keys } = error.stage;
+  let reason: string;
+  if (cause && (cause.code === "EADDRINUSE" || cause.code === "EACCES" || cause.code === "EADDRNOTAVAIL") && cause.syscall !== "open") {
+    // the receiver thread's error carries the address in its message only
+    const where = cause.port !== undefined ? `${cause.address ?? ""}:${cause.port}` : (/(\S+:\d+)\s*$/.exec(cause.message)?.[1] ?? "");
+    const what = cause.code === "EADDRINUSE" ? "は使用中です / is already in use" : cause.code === "EACCES" ? "に割り当てる権限がありません / may not be bound" : "はこのホストのアドレスではありません / is not an address of this host";
+    reason = `${where} ${what} (${cause.code})`.trim();
+  } else {
+    reason = error.reason;
+  }
+  const look = keys ? `; 設定 / see: ${keys}` : "";
+  return `起動できません(${ja})/ cannot start the ${en}: ${reason}${look}; 起動済みの部分は閉じました / what had started was closed`;
 }

@@ -67,6 +67,8 @@ export async function buildAdminApp(deps: AdminDeps): Promise<AdminApp> {
   const secure = tls !== undefined;
   const cookieName = secure ? "__Host-mumuka_session" : "mumuka_session";
   const now = deps.now ?? Date.now;
+  // read before anything is opened: a missing or unreadable file then leaves nothing to close
+  const https = tls ? { cert: readFileSync(tls.cert), key: readFileSync(tls.key) } : undefined;
   const users = openUserStore(deps.dataDir, deps.scryptCost ? { cost: deps.scryptCost } : {});
   const sessions = createSessionStore(deps.config.sessionMinutes, now);
   const log = deps.logger.child({ component: "admin" });
@@ -138,7 +140,7 @@ export async function buildAdminApp(deps: AdminDeps): Promise<AdminApp> {
     bodyLimit: FORM_BODY_LIMIT,
     requestTimeout: 60_000,
     return503OnClosing: true,
-    ...(tls ? { https: { cert: readFileSync(tls.cert), key: readFileSync(tls.key) } } : {}),
+    ...(https ? { https } : {}),
     frameworkErrors: frameworkError,
     clientErrorHandler: (error: Error & { code?: string }, socket: Socket) => clientError(refusals.refused, error, socket, secure),
   }) as unknown as FastifyInstance;

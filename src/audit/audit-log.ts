@@ -23,6 +23,14 @@
  * order, once it is back — also after a restart. Only if the spill file cannot
  * be written either is an event dropped, counted and logged at fatal level.
  *
+ * Order: what waits in memory and what waits in spill files is one list of
+ * segments in recorded order, written from its head only; spill files are
+ * named by a stamp that only grows (above every name found at start), so the
+ * next start replays them in recorded order too. A replay's progress is kept
+ * in `<file>.done` after each stored batch; a file left by a process that died
+ * between the two is checked against the store first (the batch is one
+ * transaction: all of it is there or none), so nothing is stored twice.
+ *
  * Every event also goes to the pino stream, before it is stored, as an
  * allow-list of its fields (log-fields.ts): ids, addresses, sizes, outcomes,
  * rule names — never the text staff received, never attachment names, and
@@ -59,7 +67,7 @@ import type { Logger } from "../lib/logger.ts";
 import type { Metrics } from "../lib/metrics.ts";
 import { decodeWords } from "../sanitize/header-decode.ts";
 import type { AnchorWriter } from "./anchor.ts";
-import { plainData, type PendingEvent } from "./audit-fns.ts";
+import { canonicalJson, plainData, type PendingEvent } from "./audit-fns.ts";
 import { PAGE_SIZE, type AuditStore } from "./audit-store.ts";
 import type { Anchor, AuditEvent, AuditEventInput, AuditReader, AuditSink, VerifyResult } from "./audit-types.ts";
 import { verifyStore } from "./audit-verify.ts";
@@ -83,8 +91,11 @@ export interface AuditLog extends AuditSink, AuditReader {
    * without `override` (whose reason the checkpoint records)
    */
   purge(olderThan: Date, actor: string, options?: { override?: { reason: string } }): Promise<{ removed: number; checkpoint?: AuditEvent; anchor?: Anchor }>;
-  /** writes what is queued (waiting at most CLOSE_WAIT_MS for a failing store, then spilling it) and closes */
-  close(): Promise<void>;
+  /**
+   * writes what is queued (waiting at most `waitMs`, default CLOSE_WAIT_MS, for a failing store,
+   * then spilling it) and closes. waitMs 0: one more try, then spill (a gateway whose start failed)
+   */
+  close(options?: { waitMs?: number }): Promise<void>;
 }
 
 export interface AuditLogDeps {
@@ -120,18 +131,41 @@ const JOURNAL_SUFFIX = ".journal";
  */
 const JOURNAL_ROTATE_LINES = 20_000;
 
+/** A spill file (own: written by this process, its events counted in `recorded`) or a journal; fd: still being written. */
+interface FileSegment {
+  kind: "file";
+  file: string;
+  own: boolean;
+  fd?: number;
+  /** bytes written whole so far (a short write is cut back to this) */
+  size?: number;
+}
+/** Events waiting in memory; stamp: the spill name they get if close() has to spill them. */
+interface MemorySegment {
+  kind: "memory";
+  stamp: number;
+  events: PendingEvent[];
+}
+type Segment = FileSegment | MemorySegment;
+
 export function createAuditLog(deps: AuditLogDeps): AuditLog {
   const { store, config, gateway, logger } = deps;
   const now = deps.now ?? (() => new Date());
-  const queue: PendingEvent[] = [];
+  /**
+   * Everything recorded and not yet stored, oldest first, as one list: events waiting in memory
+   * and files (spilled by this process, or left by an earlier one) in the order their events were
+   * recorded. The loop only ever writes the first segment, so the store gets events in the order
+   * they were recorded whichever way each one waited (R2 #7: a separate memory queue written before
+   * older spill files, and spill files ordered by wall-clock names, could store a message's later
+   * events before its `received`).
+   */
+  const segments: Segment[] = [];
+  /** events waiting in memory segments (bounded by maxQueueEvents; twice that when spilling fails) */
+  let inMemory = 0;
   /** events recorded by this process, and how many of them are stored */
   let recorded = 0;
   let stored = 0;
   let dropped = 0;
-  let spillFd: number | undefined;
-  let spillFile: string | undefined;
-  /** spill files to write to the store, oldest first; own: written by this process (counted in `recorded`) */
-  const replays: { file: string; own: boolean }[] = [];
   let closing = false;
   let closed = false;
   let giveUpAt = Infinity;
@@ -217,7 +251,7 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
   };
 
   /** journals and spill files of an earlier run not yet stored: flush() waits for them too */
-  const earlierPending = (): boolean => replays.some((r) => !r.own);
+  const earlierPending = (): boolean => segments.some((g) => g.kind === "file" && !g.own);
 
   /** what waited for its events to be stored goes on; never on a dropped event's word (see dropLoud) */
   const runStoredHooks = (): void => {
@@ -255,40 +289,106 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     // (a journal holds only `received` events, each before its message's later events)
     mkdirSync(deps.journalDir, { recursive: true, mode: 0o700 });
     const names = readdirSync(deps.journalDir).filter((n) => n.endsWith(JOURNAL_SUFFIX)).sort();
-    for (const name of names) replays.push({ file: path.join(deps.journalDir, name), own: false });
+    for (const name of names) segments.push({ kind: "file", file: path.join(deps.journalDir, name), own: false });
     if (names.length) logger.warn({ files: names.length }, "audit: received-journal of an unclean stop found; its events are written to the store first");
   }
+  /** the last spill name stamp used: names only ever grow, whatever the clock does (see spillName) */
+  let lastStamp = 0;
   if (deps.spillDir) {
     mkdirSync(deps.spillDir, { recursive: true, mode: 0o700 });
     for (const name of readdirSync(deps.spillDir).filter((n) => n.endsWith(SPILL_SUFFIX)).sort()) {
-      replays.push({ file: path.join(deps.spillDir, name), own: false });
+      segments.push({ kind: "file", file: path.join(deps.spillDir, name), own: false });
+      lastStamp = Math.max(lastStamp, Number(/^\d+/.exec(name)?.[0] ?? 0));
     }
-    if (replays.length) logger.warn({ files: replays.length }, "audit: spill files from an earlier run found; they are written to the store first");
+    if (segments.length) logger.warn({ files: segments.length }, "audit: spill files from an earlier run found; they are written to the store first");
   }
 
-  const spill = (event: PendingEvent, stampMs = now().getTime()): boolean => {
-    if (!deps.spillDir) return false;
+  /**
+   * A spill file's name stamp, taken when its segment begins: milliseconds of the clock, but always
+   * above every name already in the directory and every stamp taken before, so that names sort in the
+   * order the segments were recorded in — also when the clock steps back (NTP) or two segments begin
+   * in the same millisecond. The next start replays the files in name order.
+   */
+  const nextStamp = (): number => (lastStamp = Math.max(now().getTime(), lastStamp + 1));
+  const spillName = (stamp: number): string => path.join(deps.spillDir as string, `${String(stamp).padStart(15, "0")}-${process.pid}${SPILL_SUFFIX}`);
+
+  /**
+   * Appends one event to an open spill segment; false when it could not be written whole (a short
+   * write is cut back off, so a later line cannot be glued onto half of this one).
+   */
+  const appendLine = (segment: FileSegment & { fd: number }, event: PendingEvent): boolean => {
+    const line = Buffer.from(`${JSON.stringify(event)}\n`, "utf8");
     try {
-      if (spillFd === undefined) {
-        // names sort by the time of their first event: replay keeps the order events were recorded in
-        spillFile = path.join(deps.spillDir, `${String(stampMs).padStart(15, "0")}-${process.pid}-${recorded}${SPILL_SUFFIX}`);
-        spillFd = openSync(spillFile, "a", 0o600);
-        logger.error({ file: spillFile, queued: queue.length }, "audit: in-memory queue full, spilling events to disk until the store catches up");
+      const written = writeSync(segment.fd, line);
+      if (written === line.length) {
+        segment.size = (segment.size ?? 0) + written;
+        return true;
       }
-      writeSync(spillFd, `${JSON.stringify(event)}\n`);
-      return true;
+      ftruncateSync(segment.fd, segment.size ?? 0);
     } catch (error) {
-      logger.fatal({ err: error }, "audit: cannot write the spill file either");
-      return false;
+      // not lost yet: the caller keeps it in memory after this file (dropped, and said so, only past twice the bound)
+      logger.error({ err: error, file: segment.file }, "audit: cannot write the spill file");
+    }
+    return false;
+  };
+
+  /** Starts a spill file as the newest segment (undefined: it cannot be created). */
+  const openSpill = (stamp = nextStamp()): (FileSegment & { fd: number }) | undefined => {
+    if (!deps.spillDir) return undefined;
+    const file = spillName(stamp);
+    try {
+      return { kind: "file" as const, file, own: true, fd: openSync(file, "a", 0o600), size: 0 };
+    } catch (error) {
+      logger.fatal({ err: error, file }, "audit: cannot create a spill file");
+      return undefined;
     }
   };
 
-  const closeSpill = (): void => {
-    if (spillFd === undefined || !spillFile) return;
-    closeSync(spillFd);
-    replays.push({ file: spillFile, own: true });
-    spillFd = undefined;
-    spillFile = undefined;
+  /** Ends a spill file: what is written stays its segment's, later events go after it. */
+  const closeFile = (segment: FileSegment): void => {
+    if (segment.fd === undefined) return;
+    try {
+      closeSync(segment.fd);
+    } catch (error) {
+      logger.error({ err: error, file: segment.file }, "audit: closing a spill file failed");
+    }
+    delete segment.fd;
+  };
+
+  const pushMemory = (event: PendingEvent): void => {
+    const tail = segments.at(-1);
+    if (tail?.kind === "memory") tail.events.push(event);
+    else segments.push({ kind: "memory", stamp: nextStamp(), events: [event] });
+    inMemory += 1;
+  };
+
+  /** Keeps one event behind everything recorded before it; false: it could be kept nowhere. */
+  const keep = (event: PendingEvent): boolean => {
+    const tail = segments.at(-1);
+    if (tail?.kind === "file" && tail.fd !== undefined) {
+      if (appendLine(tail as FileSegment & { fd: number }, event)) return true;
+      closeFile(tail); // the file ends here; this event and the next wait in memory after it
+    } else if (inMemory >= config.maxQueueEvents) {
+      const file = openSpill();
+      if (file) {
+        logger.error({ file: file.file, queued: inMemory }, "audit: in-memory queue full, spilling events to disk until the store catches up");
+        segments.push(file);
+        if (appendLine(file, event)) return true;
+        closeFile(file);
+      }
+    }
+    if (inMemory >= config.maxQueueEvents * 2) return false;
+    pushMemory(event);
+    return true;
+  };
+
+  /** An event recorded after close(): a spill file of its own, for the next start. */
+  const spillAlone = (event: PendingEvent): boolean => {
+    const file = openSpill();
+    if (!file) return false;
+    const ok = appendLine(file, event);
+    closeFile(file);
+    return ok;
   };
 
   /** Appends one batch, retrying until it is stored (or close() gives up: then it throws). */
@@ -313,14 +413,60 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
     }
   };
 
-  const replay = async (item: { file: string; own: boolean }): Promise<void> => {
+  /** Whether the store holds this very event (same instant, origin, type, message, actor and data). */
+  const isStored = async (event: PendingEvent): Promise<boolean> => {
+    const since = new Date(event.ts);
+    if (!Number.isFinite(since.getTime())) return false;
+    const until = new Date(since.getTime() + 1);
+    const data = canonicalJson(event.data);
+    let after: { ts: string; seq: number } | undefined;
+    for (;;) {
+      const page = await store.eventsByTime(since, until, after, PAGE_SIZE);
+      for (const e of page) {
+        if (e.gateway === event.gateway && e.type === event.type && (e.auditId ?? null) === (event.auditId ?? null) && (e.actor ?? null) === (event.actor ?? null) && canonicalJson(e.data) === data) {
+          return true;
+        }
+      }
+      if (page.length < PAGE_SIZE) return false;
+      after = { ts: page[page.length - 1]!.ts, seq: page[page.length - 1]!.seq };
+    }
+  };
+
+  /**
+   * How many of these events, from the first, the store already holds: a process that died after
+   * a replay batch was stored and before its progress was written leaves exactly such a prefix (one
+   * transaction per batch: all of it or none). A `received` proves nothing either way and costs
+   * nothing to send again (the store drops a second one), so only the other events are looked up.
+   */
+  const storedPrefix = async (events: readonly PendingEvent[]): Promise<number> => {
+    let prefix = 0;
+    for (let i = 0; i < events.length; i++) {
+      if (events[i]!.type === "received") continue;
+      if (!(await isStored(events[i]!))) break;
+      prefix = i + 1;
+    }
+    return prefix;
+  };
+
+  const replay = async (item: FileSegment): Promise<void> => {
     const doneFile = `${item.file}.done`;
+    /** lines of the file already handled (stored, or unreadable and skipped) */
     let done = existsSync(doneFile) ? Number(readFileSync(doneFile, "utf8").trim()) || 0 : 0;
+    // a file of an earlier run: that run may have died between storing a batch and writing `done`
+    let mayBeStored = !item.own;
     let line = 0;
-    let batch: PendingEvent[] = [];
+    let batch: { line: number; event: PendingEvent }[] = [];
     const write = async (): Promise<void> => {
-      await appendWithRetry(batch);
-      done += batch.length;
+      const last = batch[batch.length - 1]!.line;
+      let events = batch.map((b) => b.event);
+      if (mayBeStored) {
+        const skip = await storedPrefix(events);
+        if (skip > 0) logger.warn({ file: item.file, events: skip }, "audit: spilled events already stored before a crash are not stored again");
+        mayBeStored = skip === events.length; // the stored part may go on into the next batch
+        events = events.slice(skip);
+      }
+      if (events.length) await appendWithRetry(events);
+      done = last;
       if (item.own) stored += batch.length;
       // progress survives a crash mid-replay, so a restart does not store events twice
       writeFileSync(doneFile, String(done), { mode: 0o600 });
@@ -331,11 +477,10 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       line += 1;
       if (line <= done || text.trim() === "") continue;
       try {
-        batch.push(JSON.parse(text) as PendingEvent);
+        batch.push({ line, event: JSON.parse(text) as PendingEvent });
       } catch {
         // a torn last line from a crash while spilling: the event is in the pino stream
         logger.error({ file: item.file, line }, "audit: unreadable spill line skipped");
-        done += 1;
       }
       if (batch.length >= config.batchSize) {
         await write();
@@ -350,26 +495,30 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
 
   const loop = async (): Promise<void> => {
     for (;;) {
-      const next = replays[0];
-      if (next) {
-        await replay(next);
-        replays.shift();
+      const head = segments[0];
+      if (head?.kind === "file") {
+        // everything before it is stored: an open spill file ends here, later events wait after it
+        closeFile(head);
+        await replay(head);
+        segments.shift();
         settle();
         continue;
       }
-      if (queue.length > 0) {
-        if (queue.length < config.batchSize && !closing && waiters.length === 0) {
+      if (head && head.events.length > 0) {
+        // the newest segment may still grow: wait for a fuller batch (unless someone waits or we close)
+        if (segments.length === 1 && head.events.length < config.batchSize && !closing && waiters.length === 0) {
           await sleep(config.flushMs);
         }
-        const batch = queue.slice(0, config.batchSize);
+        const batch = head.events.slice(0, config.batchSize);
         await appendWithRetry(batch);
-        queue.splice(0, batch.length);
+        head.events.splice(0, batch.length);
+        inMemory -= batch.length;
         stored += batch.length;
         settle();
         continue;
       }
-      if (spillFd !== undefined) {
-        closeSpill();
+      if (head && segments.length > 1) {
+        segments.shift(); // an emptied memory segment with newer ones behind it
         continue;
       }
       if (closing) return;
@@ -408,19 +557,13 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       recorded += 1;
       if (closed) {
         logger.error({ type: event.type }, "audit: event recorded after close; spilled for the next start");
-        if (!spill(event)) dropLoud(event);
-        else closeSpill();
-      } else if (spillFd !== undefined || queue.length >= config.maxQueueEvents) {
-        if (!spill(event)) {
-          if (queue.length < config.maxQueueEvents * 2) queue.push(event);
-          else dropLoud(event);
-        }
-      } else {
-        queue.push(event);
+        if (!spillAlone(event)) dropLoud(event);
+      } else if (!keep(event)) {
+        dropLoud(event);
       }
       setLag();
-      if (queue.length >= config.batchSize) signal();
-      else if (queue.length === 1 && wake) signal();
+      if (inMemory >= config.batchSize) signal();
+      else if (inMemory === 1 && wake) signal();
     } catch (error) {
       logger.error({ err: error }, "audit: record failed");
     }
@@ -561,31 +704,39 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       });
       return { removed: result.removed, checkpoint: result.checkpoint, ...(anchor ? { anchor } : {}) };
     },
-    async close() {
+    async close(options = {}) {
       if (closed) return;
       closing = true;
-      giveUpAt = Date.now() + CLOSE_WAIT_MS;
+      giveUpAt = Date.now() + (options.waitMs ?? CLOSE_WAIT_MS);
       signal();
       signalBackoff();
       await running;
-      closeSpill();
       if (anchorTimer) clearInterval(anchorTimer);
+      const unstored = segments.some((g) => g.kind === "file" || g.events.length > 0);
       // the head at shutdown: the next start (or an attacker in between) cannot move it unseen
-      if (queue.length === 0 && !failing) {
+      if (!unstored && !failing) {
         await anchorNow().catch((error: unknown) => logger.error({ err: error }, "audit: no anchor at shutdown (the store's head could not be read)"));
       }
       let lost = 0;
-      if (queue.length > 0) {
-        const left = queue.splice(0);
-        // the queue is older than any open spill file: its file is named after its first event
-        const stamp = Date.parse(left[0]!.ts);
-        let spilled = 0;
-        for (const e of left) if (spill(e, stamp)) spilled += 1;
-        closeSpill();
-        lost = left.length - spilled;
-        if (lost > 0) logger.fatal({ lost }, "audit: store unreachable at close and no spill directory: events only in the log stream");
-        else logger.error({ spilled }, "audit: store unreachable at close; events spilled to disk, written at next start");
+      let spilled = 0;
+      // what the store did not take stays in order for the next start: files as they are, each memory
+      // segment spilled under the stamp it began with (between the files before and after it)
+      for (const segment of segments.splice(0)) {
+        if (segment.kind === "file") {
+          closeFile(segment);
+          continue;
+        }
+        if (segment.events.length === 0) continue;
+        const file = openSpill(segment.stamp);
+        for (const e of segment.events) {
+          if (file && appendLine(file, e)) spilled += 1;
+          else lost += 1;
+        }
+        if (file) closeFile(file);
+        inMemory -= segment.events.length;
       }
+      if (lost > 0) logger.fatal({ lost }, "audit: store unreachable at close and no spill directory: events only in the log stream");
+      else if (spilled > 0) logger.error({ spilled }, "audit: store unreachable at close; events spilled to disk, written at next start");
       closed = true;
       for (const w of waiters) w.resolve();
       waiters = [];

@@ -127,8 +127,12 @@ export const smtpSchema = z.strictObject({
     })
     .default({ enabled: false, cacheSeconds: 3600, unknownCacheSeconds: 600, timeoutMs: 10_000 }),
   tls: tlsFiles.optional(),
-  /** CIDR networks whose XFORWARD/XCLIENT (the original client, for sender authentication) is believed; absent: the smtp.clients networks */
-  forwarders: z.array(cidr).optional(),
+  /**
+   * CIDR networks whose XFORWARD/XCLIENT (the original client, for sender authentication) is believed.
+   * Empty by default, as Postfix's smtpd_authorized_xforward_hosts: naming the client SPF is checked
+   * against is a door, opened only to the Internet-zone MTA the operator lists.
+   */
+  forwarders: z.array(cidr).default([]),
   // only with reservedClients: a small maxConnections without them must keep working
 }).refine((s) => s.reservedClients.length === 0 || s.reservedConnections < s.maxConnections, {
   message: "smtp.reservedConnections must be smaller than smtp.maxConnections",

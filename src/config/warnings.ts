@@ -66,10 +66,13 @@ export function configWarnings(config: Config, env: NodeJS.ProcessEnv): ConfigNo
     });
   }
 
-  // XFORWARD/XCLIENT name the client SPF is checked against: believed from every allowed client
-  // unless smtp.forwarders narrows it to the Internet-zone MTA itself
-  if (config.authentication.enabled && smtp.forwarders === undefined && smtp.clients.some((c) => !/\/(32|128)$/.test(c.trim()))) {
-    note(["smtp", "forwarders"], "is not set: XFORWARD/XCLIENT (the client SPF is checked against) is believed from every network in smtp.clients; list the Internet-zone MTA's address(es)");
+  // XFORWARD/XCLIENT name the client SPF is checked against, and are believed from nobody by default:
+  // with neither they nor a trusted Received line, SPF sees the Internet-zone MTA and fails every message
+  if (config.authentication.enabled && smtp.forwarders.length === 0 && config.authentication.trustedReceivedBy.length === 0) {
+    note(
+      ["smtp", "forwarders"],
+      "is empty: XFORWARD/XCLIENT (the original client) is believed from nobody, so SPF is checked against the Internet-zone MTA itself; list its address(es) here (or its host name in authentication.trustedReceivedBy)",
+    );
   }
 
   if (originals.keyEnv !== undefined && originals.retentionDays > 0 && !env[originals.keyEnv]) {

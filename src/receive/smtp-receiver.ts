@@ -60,7 +60,7 @@ export function createReceiver(deps: ReceiverDeps): Receiver {
   const { smtp, logger, audit } = deps;
   const clientAllowed = clientAllowList(smtp.clients);
   // XFORWARD/XCLIENT (the original client, for sender authentication) only from these; other peers never see them
-  const forwarderAllowed = clientAllowList(smtp.forwarders ?? smtp.clients);
+  const forwarderAllowed = clientAllowList(smtp.forwarders, "smtp.forwarders");
   const disabled = smtp.tls ? ["AUTH"] : ["AUTH", "STARTTLS"];
   const domainOk = recipientDomainMatcher(smtp.recipientDomains);
   const slots = createConnectionSlots({

@@ -132,7 +132,7 @@ describe("warnings: valid, but almost certainly a mistake", () => {
     ["a directory given in smtp mode", "delivery: { mode: smtp, host: mta.example, directory: /srv/out }\n", /delivery\.directory: is only used in directory mode/],
     ["a first retry later than the cap", "delivery: { retryFirstSeconds: 600, retryMaxSeconds: 60 }\n", /delivery\.retryFirstSeconds: is larger than delivery\.retryMaxSeconds/],
     ["a rules file that does not exist", "rules: { file: ./no-such-rules.yaml }\n", /rules\.file: \/\S+\/no-such-rules\.yaml does not exist: mumuka serve would not start/],
-    ["XFORWARD believed from every client network when authentication is on", "authentication: { enabled: true }\nsmtp: { clients: [192.0.2.0/24] }\n", /smtp\.forwarders: is not set: XFORWARD\/XCLIENT .* every network in smtp\.clients/],
+    ["authentication on with XFORWARD believed from nobody (the default) and no trusted Received line", "authentication: { enabled: true }\nsmtp: { clients: [192.0.2.0/24] }\n", /smtp\.forwarders: is empty: XFORWARD\/XCLIENT .* believed from nobody, so SPF is checked against the Internet-zone MTA itself/],
     ["a TLS key that does not exist", "smtp: { tls: { cert: ./mumuka.yaml, key: ./no-such-key.pem } }\n", /smtp\.tls\.key: \/\S+\/no-such-key\.pem does not exist/],
   ];
   for (const [what, text, expected] of cases) {

@@ -65,7 +65,7 @@ beforeAll(async () => {
   down = await startDownstream();
   const config = parseConfig({
     dataDir: await tempDir("mumuka-pf-auth-"),
-    smtp: { host: "127.0.0.1", port: 0, hostname: "mumuka.example", clients: ["127.0.0.1/32"], recipientDomains: [DOMAIN] },
+    smtp: { host: "127.0.0.1", port: 0, hostname: "mumuka.example", clients: ["127.0.0.1/32"], forwarders: ["127.0.0.1/32"], recipientDomains: [DOMAIN] },
     delivery: { mode: "smtp", host: "127.0.0.1", port: down.port, retryFirstSeconds: 1, retryMaxSeconds: 2 },
     authentication: { enabled: true, dns: { servers: [dns.address], timeoutMs: 300, tries: 1 }, dmarcReject: "deliver", dmarcQuarantine: "deliver" },
     admin: { enabled: false },

@@ -162,6 +162,19 @@ describe("receiving", () => {
     expect(replies[1]).not.toMatch(/STARTTLS/);
   });
 
+  it("believes XFORWARD/XCLIENT from nobody by default: not offered, refused if sent, even from an allowed client", async () => {
+    const r = await start({});
+    const replies = await dialogue(r.port, ["EHLO client.example\r\n", "XFORWARD ADDR=192.0.2.10 HELO=mail.good.example\r\n", "XCLIENT ADDR=192.0.2.10\r\n", "QUIT\r\n"]);
+    expect(replies[1]).not.toMatch(/XFORWARD|XCLIENT/);
+    expect(replies[2]).toMatch(/^5\d\d/);
+    expect(replies[3]).toMatch(/^5\d\d/);
+    // listed in smtp.forwarders, the same client is offered both
+    const listed = await start({ forwarders: ["127.0.0.1/32"] });
+    const offered = await dialogue(listed.port, ["EHLO client.example\r\n", "QUIT\r\n"]);
+    expect(offered[1]).toMatch(/XFORWARD/);
+    expect(offered[1]).toMatch(/XCLIENT/);
+  });
+
   it("refuses a message declared too large via SIZE", async () => {
     const r = await start({ maxMessageBytes: 10_000 });
     const replies = await dialogue(r.port, ["EHLO client.example\r\n", "MAIL FROM:<a@example.com> SIZE=20000\r\n", "QUIT\r\n"]);

@@ -119,7 +119,10 @@ describe("the spool lock", () => {
     children.push(first.child as ChildProcessWithoutNullStreams);
     const second = await runCli(["serve", "-c", config]);
     expect(second.code).toBe(1);
-    expect(second.stderr).toBe(`mumuka: another gateway (pid ${first.child.pid}) is using the spool ${dir}/data/spool\n`);
+    expect(second.stderr).toBe(
+      `mumuka: 起動できません(スプールのロック)/ cannot start the spool lock: another gateway (pid ${first.child.pid}) is using the spool ${dir}/data/spool (ELOCKED); ` +
+        "設定 / see: dataDir; 起動済みの部分は閉じました / what had started was closed\n",
+    );
     first.child.kill("SIGKILL");
     // the supervisor's restart, without waiting for the dead one to be reaped
     const restarted = await spawnGateway(config);
