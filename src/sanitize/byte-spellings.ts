@@ -118,7 +118,9 @@ function classify(t: string, before: number, before2: number): number {
     const negative = before === 0x2d && !isAlnum(before2) && value <= 128 && value > 0 ? NEGATIVE : 0;
     return (value <= 255 ? DEC : 0) | (octal ? OCT | THREE : 0) | negative | (t.length === 3 ? THREE : 0);
   }
-  if ((t.length === 4 || t.length === 8) && /^[0-9a-fA-F]+$/.test(t)) return HEX | letter; // xxd groups: 4d5a 9000
+  // xxd groups (4d5a 9000): whole bytes. A byte split in two by a separator ("4d:5a:9 0") is not
+  // read: a lone digit or letter is too common in text (a variable b, an article a)
+  if (t.length % 2 === 0 && /^[0-9a-fA-F]+$/.test(t)) return HEX | letter;
   if (FILLER_WORD.test(t)) return FILLER | EXPLICIT;
   return 0;
 }
@@ -139,14 +141,20 @@ interface ByteList {
 
 function decodeList(text: string, list: ByteList, notation: number): Buffer {
   const out: number[] = [];
+  if (notation === HEX) {
+    // a byte written as such (0x0, \x4d, %4D, 4dh) is two digits; bare digits are read in pairs across separators
+    const digits: string[] = [];
+    for (let k = 0; k < list.tokens.length; k += 3) {
+      const t = text.slice(list.tokens[k], list.tokens[k + 1]).replace(/^0[xX]|^[xX]|[hH]$/g, "");
+      digits.push(list.tokens[k + 2]! & (ESCAPE | EXPLICIT) && t.length === 1 ? `0${t}` : t);
+    }
+    const all = digits.join("");
+    return Buffer.from(all.length % 2 ? all.slice(0, -1) : all, "hex");
+  }
   for (let k = 0; k < list.tokens.length; k += 3) {
     const t = text.slice(list.tokens[k], list.tokens[k + 1]);
     const flags = list.tokens[k + 2]!;
-    if (notation === HEX) {
-      const digits = t.replace(/^0[xX]|^[xX]|[hH]$/g, "");
-      const even = digits.length % 2 ? `0${digits}` : digits;
-      for (let d = 0; d < even.length; d += 2) out.push(parseInt(even.slice(d, d + 2), 16));
-    } else if (notation === OCT) out.push(parseInt(t, 8) & 255);
+    if (notation === OCT) out.push(parseInt(t, 8) & 255);
     else if (notation === BITS) out.push(parseInt(t, 2));
     else out.push(flags & NEGATIVE ? (256 - Number(t)) & 255 : Number(t) & 255);
   }
@@ -263,7 +271,8 @@ export function findByteLists(text: string, cuts: Cut[], work: Work): void {
     list.allThree &&= (flags & THREE) !== 0;
     list.inUrl ||= inUrl;
     list.tokens.push(i, j, flags);
-    const count = flags & HEX && j - i >= 4 && !(flags & (ESCAPE | EXPLICIT)) ? (j - i) >> 1 : 1;
+    // bytes so far as hex, the widest reading (the notation is decided at the end)
+    const count = flags & HEX && !(flags & (ESCAPE | EXPLICIT)) ? Math.max(1, (j - i) >> 1) : 1;
     list.bytes += count;
     list.lineBytes += count;
     // a closing ";" of &#x4d; belongs to the token
@@ -476,6 +485,8 @@ interface Pieces {
   at: number[];
   /** what stood between each piece and the one before it, blanks left out ("" for blanks alone, "\"+\"" in code) */
   gaps: string[];
+  /** the piece starts a line */
+  lineStarts: boolean[];
   /** a "=" stood before the piece (base64 chunks encoded one by one) */
   padded: Set<number>;
   inUrl: boolean;
@@ -488,7 +499,18 @@ function flushPieces(text: string, block: Pieces, cuts: Cut[]): void {
   let first = 0;
   let last = at.length - STRIDE;
   while (first <= last && wordPiece(text, at[first]!, at[first + 1]!)) first += STRIDE;
-  while (last >= first && wordPiece(text, at[last]!, at[last + 1]!)) last -= STRIDE;
+  // after the data: a last line of words ("-----END PGP SIGNATURE-----"), then words with a
+  // lower-case letter or a mark ("Thanks", "x-header"); capitals and digits alone may be the
+  // data's own end (zero bytes are "AAAA" in base64)
+  for (;;) {
+    let lineFirst = last;
+    while (lineFirst > first && !block.lineStarts[lineFirst / STRIDE]) lineFirst -= STRIDE;
+    let words = lineFirst > first;
+    for (let p = lineFirst; p <= last && words; p += STRIDE) words = wordPiece(text, at[p]!, at[p + 1]!);
+    if (!words || !/[a-z\W_]/.test(text.slice(at[lineFirst], at[last + 1]))) break;
+    last = lineFirst - STRIDE;
+  }
+  while (last >= first && wordPiece(text, at[last]!, at[last + 1]!) && /[a-z\W_]/.test(text.slice(at[last], at[last + 1]))) last -= STRIDE;
   if (last - first < STRIDE) return; // one piece: a dense run, embedded.ts's
   let chars = 0;
   let changes = 0;
@@ -559,7 +581,7 @@ function flushPieces(text: string, block: Pieces, cuts: Cut[]): void {
 /** base64 / base32 in pieces (see the header): one forward pass over pieces and the gaps between them. */
 export function findSeparatedRuns(text: string, cuts: Cut[], work: Work): void {
   const n = text.length;
-  let block: Pieces = { at: [], gaps: [], padded: new Set(), inUrl: false };
+  let block: Pieces = { at: [], gaps: [], lineStarts: [], padded: new Set(), inUrl: false };
   let gap = ""; // the non-blank characters since the last piece
   let lastEnd = -1; // end of the block's last piece
   let newlines = 0;
@@ -568,7 +590,7 @@ export function findSeparatedRuns(text: string, cuts: Cut[], work: Work): void {
   let tokenStart = 0; // start of the current blank-delimited token (for www.)
   const flush = (): void => {
     if (block.at.length >= 2 * STRIDE) flushPieces(text, block, cuts);
-    block = { at: [], gaps: [], padded: new Set(), inUrl: false };
+    block = { at: [], gaps: [], lineStarts: [], padded: new Set(), inUrl: false };
     lastEnd = -1;
   };
   let i = 0;
@@ -610,6 +632,7 @@ export function findSeparatedRuns(text: string, cuts: Cut[], work: Work): void {
       const { changes, differ, upper, lower, digit } = classChanges(text, i, j);
       block.at.push(i, j, changes, differ, upper, lower, digit);
       block.gaps.push(gap);
+      block.lineStarts.push(newlines > 0);
       block.inUrl ||= inUrl;
       work.steps += j - i;
       lastEnd = j;
@@ -701,7 +724,11 @@ export function findAscii85(text: string, cuts: Cut[], work: Work): void {
     }
     work.steps += k - i + 1;
     if (k < text.length && text.charCodeAt(k) === 0x7e && text.charCodeAt(k + 1) === 0x3e && chars >= MIN_BASE85_CHARS) {
-      cut(cuts, i, k + 2, "base85", ascii85Decode(text.slice(i + 2, k)));
+      // a block quoted in a reply: the "> " its first line has before "<~" starts every line
+      const prefix = text.slice(text.lastIndexOf("\n", i) + 1, i);
+      let data = text.slice(i + 2, k);
+      if (prefix.includes(">") && /^[ \t>]*$/.test(prefix)) data = data.split("\n").map((l) => (l.startsWith(prefix) ? l.slice(prefix.length) : l)).join("");
+      cut(cuts, i, k + 2, "base85", ascii85Decode(data));
       from = k + 2;
     } else from = Math.max(k, i + 2);
   }

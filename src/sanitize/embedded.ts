@@ -482,6 +482,7 @@ function findDataLines(text: string, cuts: Cut[], work: { steps: number }): void
     const line = text.slice(content, end).trimEnd();
     // escape-dense data: escapes are at least a third of the line, or a quoted-printable soft break carries on
     const escaped = line.length >= 8 && (line.includes("=") || line.includes("%") || line.includes("\\")) ? escapedLine(line) : undefined;
+    if (escaped) work.steps += line.length;
     if (escaped?.dense) {
       if (qp && qp.family !== escaped.family) flushQp();
       const inUrl = line.includes("://") || /(?:^|\s)www\./i.test(line);

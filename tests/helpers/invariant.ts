@@ -484,7 +484,8 @@ function otherSpellings(lines: string[]): string[] {
 
   // base64 / base32 in pieces: stretches of the alphabet and separators, separated the same way throughout
   for (const m of text.matchAll(/[A-Za-z0-9+/=_\-\s"'`&.,;()[\]{}|<>\\]{171,}/g)) {
-    const region = m[0].replace(/\\[nrt]/g, " ");
+    // "\n" written inside a string, and armour lines (-----BEGIN PGP SIGNATURE-----), are not data
+    const region = m[0].replace(/\\[nrt]/g, " ").replace(/-{3,}[A-Z0-9 ]*-{3,}/g, " ");
     const pieces = region.split(/[^A-Za-z0-9+/_-]+/).filter((p) => /[A-Za-z0-9]/.test(p));
     const seps = region.match(/[^A-Za-z0-9+/_-]+/g)?.map((sep) => sep.replace(/\s+/g, "")) ?? [];
     if (pieces.length < 2) continue;
