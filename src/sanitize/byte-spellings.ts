@@ -499,18 +499,26 @@ function flushPieces(text: string, block: Pieces, cuts: Cut[]): void {
   let first = 0;
   let last = at.length - STRIDE;
   while (first <= last && wordPiece(text, at[first]!, at[first + 1]!)) first += STRIDE;
-  // after the data: a last line of words ("-----END PGP SIGNATURE-----"), then words with a
-  // lower-case letter or a mark ("Thanks", "x-header"); capitals and digits alone may be the
+  // an armour line ends the data ("-----END PGP MESSAGE-----", on its line or after the data)
+  for (let p = first; p <= last; p += STRIDE) {
+    if (text.slice(at[p], at[p + 1]).includes("---")) {
+      last = p - STRIDE;
+      break;
+    }
+  }
+  // after the data: a last line of words, then words with a lower-case letter or a dash
+  // ("Thanks", "x-header") and numbers (a header's "5" in "…;5:"); capitals alone may be the
   // data's own end (zero bytes are "AAAA" in base64)
+  const trailing = (from: number, to: number): boolean => /[a-z-]|^[0-9]+$/.test(text.slice(from, to));
   for (;;) {
     let lineFirst = last;
     while (lineFirst > first && !block.lineStarts[lineFirst / STRIDE]) lineFirst -= STRIDE;
     let words = lineFirst > first;
     for (let p = lineFirst; p <= last && words; p += STRIDE) words = wordPiece(text, at[p]!, at[p + 1]!);
-    if (!words || !/[a-z\W_]/.test(text.slice(at[lineFirst], at[last + 1]))) break;
+    if (!words || !trailing(at[lineFirst]!, at[last + 1]!)) break;
     last = lineFirst - STRIDE;
   }
-  while (last >= first && wordPiece(text, at[last]!, at[last + 1]!) && /[a-z\W_]/.test(text.slice(at[last], at[last + 1]))) last -= STRIDE;
+  while (last >= first && wordPiece(text, at[last]!, at[last + 1]!) && trailing(at[last]!, at[last + 1]!)) last -= STRIDE;
   if (last - first < STRIDE) return; // one piece: a dense run, embedded.ts's
   let chars = 0;
   let changes = 0;

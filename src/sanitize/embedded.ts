@@ -5,7 +5,10 @@
  * (a boundary never used, or switched part-way, leaves the later parts in the
  * first part's body), or a long block of base64, hex or quoted-printable data
  * that anyone can decode back into the file. A text-only gateway that let
- * these through would deliver attachments after all.
+ * these through would deliver attachments after all. The other spellings a
+ * program or a script reads back (byte lists in any notation, escapes, base64
+ * and base32 in pieces, base85) are found by byte-spellings.ts, under the same
+ * threshold, and cut here with the rest.
  *
  * Each block is cut out of the text (a marker stays in its place, turned into
  * words by render) and reported as a removed part with its decoded size and
