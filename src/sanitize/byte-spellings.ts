@@ -100,6 +100,8 @@ const HEX2 = /^[0-9a-fA-F]{2}$/;
 /** How a token of letters and digits can be a byte (0: it cannot). `before`: the two characters before it. */
 function classify(t: string, before: number, before2: number): number {
   if (t.length > 10) return 0;
+  // most tokens are words: one test tells them apart from the notations below
+  if (!/^[0-9a-fA-FxXhH]+$/.test(t)) return FILLER_WORD.test(t) ? FILLER | EXPLICIT : 0;
   const letter = /[a-fA-F]/.test(t) ? LETTER : 0;
   if (t.length === 2 && HEX2.test(t)) {
     const escape = before === 0x25 || before === 0x3d ? ESCAPE : 0; // %4D, =4D
@@ -400,30 +402,40 @@ const charClass = (c: number): number => (c >= 0x41 && c <= 0x5a ? 1 : c >= 0x61
  * two in three); words, names and codes (ABC123) once or never.
  */
 function transitions(text: string, from: number, to: number): number {
-  return classChanges(text, from, to).changes;
+  let changes = 0;
+  for (let k = from + 1; k < to; k++) {
+    const a = charClass(text.charCodeAt(k - 1));
+    const b = charClass(text.charCodeAt(k));
+    if (a !== b && !(k === from + 1 && a === 1 && b === 2)) changes++;
+  }
+  return changes;
 }
 
 /**
- * Class changes, and neighbours that differ at all. Data is measured by the first over the
- * second, so a file's runs of zero bytes ("AAAAAAAA" in base64) neither hide it nor count
- * for it: padding a file with zeros does not dilute its spelling.
+ * A piece with its class changes, its neighbours that differ at all, and upper, lower and digits
+ * among the characters that differ from the one before. Data is measured by changes over
+ * differing neighbours, so a file's runs of zero bytes ("AAAAAAAA" in base64) neither hide it
+ * nor count for it: padding a file with zeros does not dilute its spelling.
  */
-function classChanges(text: string, from: number, to: number): { changes: number; differ: number; upper: number; lower: number; digit: number } {
+function pushPiece(at: number[], text: string, from: number, to: number): void {
   let changes = 0;
   let differ = 0;
-  const seen = [0, 0, 0, 0, 0];
-  if (to > from) seen[charClass(text.charCodeAt(from))]!++;
-  for (let k = from + 1; k < to; k++) {
-    const x = text.charCodeAt(k - 1);
+  let upper = 0;
+  let lower = 0;
+  let digit = 0;
+  for (let k = from; k < to; k++) {
     const y = text.charCodeAt(k);
-    if (x === y) continue;
-    differ++;
-    const a = charClass(x);
+    if (k > from && y === text.charCodeAt(k - 1)) continue;
     const b = charClass(y);
-    seen[b]!++;
+    if (b === 1) upper++;
+    else if (b === 2) lower++;
+    else if (b === 3) digit++;
+    if (k === from) continue;
+    differ++;
+    const a = charClass(text.charCodeAt(k - 1));
     if (a !== b && !(k === from + 1 && a === 1 && b === 2)) changes++;
   }
-  return { changes, differ, upper: seen[1]!, lower: seen[2]!, digit: seen[3]! };
+  at.push(from, to, changes, differ, upper, lower, digit);
 }
 
 /**
@@ -495,6 +507,10 @@ interface Pieces {
 /** Separated runs (see the header): decide on a block of pieces. */
 function flushPieces(text: string, block: Pieces, cuts: Cut[]): void {
   const at = block.at;
+  // most blocks are a sentence's words: too short to be a file, whatever they look like
+  let total = 0;
+  for (let p = 0; p < at.length; p += STRIDE) total += at[p + 1]! - at[p]!;
+  if (total < MIN_BASE64_CHARS) return;
   // words before and after the data (an armour line, "Here it is") are not cut with it
   let first = 0;
   let last = at.length - STRIDE;
@@ -597,8 +613,14 @@ export function findSeparatedRuns(text: string, cuts: Cut[], work: Work): void {
   let inUrl = false;
   let tokenStart = 0; // start of the current blank-delimited token (for www.)
   const flush = (): void => {
+    if (lastEnd < 0) return; // nothing gathered (most characters of Japanese prose end here)
     if (block.at.length >= 2 * STRIDE) flushPieces(text, block, cuts);
-    block = { at: [], gaps: [], lineStarts: [], padded: new Set(), inUrl: false };
+    // emptied, not replaced: prose ends a block every sentence, and fresh arrays would be garbage
+    block.at.length = 0;
+    block.gaps.length = 0;
+    block.lineStarts.length = 0;
+    block.padded.clear();
+    block.inUrl = false;
     lastEnd = -1;
   };
   let i = 0;
@@ -637,8 +659,7 @@ export function findSeparatedRuns(text: string, cuts: Cut[], work: Work): void {
         padded = false;
       }
       if (padded) block.padded.add(block.at.length);
-      const { changes, differ, upper, lower, digit } = classChanges(text, i, j);
-      block.at.push(i, j, changes, differ, upper, lower, digit);
+      pushPiece(block.at, text, i, j);
       block.gaps.push(gap);
       block.lineStarts.push(newlines > 0);
       block.inUrl ||= inUrl;
@@ -750,6 +771,9 @@ export function findAscii85(text: string, cuts: Cut[], work: Work): void {
  */
 export function findBase85(text: string, cuts: Cut[], work: Work): void {
   const n = text.length;
+  // reused for every run (each word of a sentence is one): no garbage per word
+  const pieces: number[] = [];
+  const counts = new Map<number, number>();
   let i = 0;
   let lineStart = 0;
   while (i < n) {
@@ -760,10 +784,10 @@ export function findBase85(text: string, cuts: Cut[], work: Work): void {
       i++;
       continue;
     }
-    const pieces: number[] = [];
+    pieces.length = 0;
+    counts.clear();
     let from = i;
     let length = 0;
-    const counts = new Map<number, number>();
     let punctuation = 0;
     let changes = 0;
     let differ = 0;
@@ -789,7 +813,7 @@ export function findBase85(text: string, cuts: Cut[], work: Work): void {
         prev = cls;
       }
       work.steps += k - from;
-      if (/^www\./i.test(text.slice(from, from + 4))) url = true;
+      if ((text.charCodeAt(from) | 0x20) === 0x77 && (text.charCodeAt(from + 1) | 0x20) === 0x77 && (text.charCodeAt(from + 2) | 0x20) === 0x77 && text.charCodeAt(from + 3) === 0x2e) url = true;
       pieces.push(from, k);
       length += k - from;
       // a line that is the run alone continues onto the next line when that line is a run alone too
