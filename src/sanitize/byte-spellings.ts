@@ -257,7 +257,9 @@ export function findByteLists(text: string, cuts: Cut[], work: Work): void {
       continue;
     }
     const notations = flags & (HEX | DEC | OCT | BITS);
-    if (list && (!(list.mask & notations) || i - list.end > MAX_LIST_GAP)) flush();
+    // a lone "." between numbers is an IPv4 address or a version (192.168.1.10, 1.2.3), never a byte list's separator
+    const dotted = list !== undefined && i - list.end === 1 && text.charCodeAt(i - 1) === 0x2e;
+    if (list && (!(list.mask & notations) || i - list.end > MAX_LIST_GAP || dotted)) flush();
     if (!notations) {
       i = j;
       continue;

@@ -458,7 +458,7 @@ function otherSpellings(lines: string[]): string[] {
     // an offset column (hexdump, xxd, od) at the start of a line
     if (lineStart && /^[0-9a-f]{6,16}$/i.test(token) && /^[:\s]/.test(text.slice(last, last + 1) || " ")) continue;
     const byteish = /^(?:0x[0-9a-f]{1,2}|x[0-9a-f]{2}|[0-9a-f]{2}h?|\d{1,3}|[01]{8})$/i.test(token);
-    const gapOk = gap.length <= 24 && /^[\x00-\x7f]*$/.test(gap) && (gap.match(/\n/g)?.length ?? 0) <= 2;
+    const gapOk = gap.length <= 24 && gap !== "." && /^[\x00-\x7f]*$/.test(gap) && (gap.match(/\n/g)?.length ?? 0) <= 2;
     if (!byteish || !gapOk) flushRun();
     if (byteish) {
       if (run.length === 0) runStart = m.index;

@@ -174,6 +174,9 @@ describe("the other spellings of a file: byte lists, escapes, pieces, base32 and
       // a table of 200 small counts, and a CSV with years and amounts
       Array.from({ length: 200 }, (_, i) => (i * 7) % 100).join(", "),
       Array.from({ length: 60 }, (_, i) => `2026,${i % 12},${(i * 37) % 250},${(i * 11) % 90}`).join("\n"),
+      // a firewall request's IPv4 addresses, times of day
+      Array.from({ length: 40 }, (_, i) => `192.168.${i}.${200 - i}`).join(", "),
+      Array.from({ length: 70 }, (_, i) => `${9 + (i % 9)}:${(i * 7) % 60}`).join(", "),
       // PC specifications, UUIDs, IPv6 addresses
       Array.from({ length: 12 }, (_, i) => `Core i5-1235U/16GB/512GB SSD/Win11Pro 15.6inch No.${i} 89800`).join("\n"),
       Array.from({ length: 12 }, (_, i) => `550e8400-e29b-41d4-a716-44665544000${i % 10}`).join("\n"),

@@ -116,6 +116,7 @@ describe("the invariant check", () => {
       GOOD_BODY,
       `https://ja.wikipedia.org/wiki/${encodeURIComponent("日本の地方公共団体一覧と行政区画".repeat(4))}`,
       Array.from({ length: 200 }, (_, i) => (i * 7) % 100).join(", "),
+      Array.from({ length: 40 }, (_, i) => `192.168.${i}.${200 - i}`).join(", "),
       [...Buffer.from("会議資料を送付いたします。".repeat(8))].map((b) => `=${b.toString(16).toUpperCase()}`).join(""),
       "$B2q5D;qNA$rAwIU$$$?$7$^$9!#$43NG'$/$@$5$$!#(B".repeat(6),
       "The committee met on 12 May 2026 at 10:00 in Room 3B and approved 14 of the 17 items. ".repeat(5),
