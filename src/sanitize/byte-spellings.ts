@@ -24,8 +24,9 @@
  *
  * SECURITY: the text is sender-controlled and may be megabytes on one line.
  * Each scanner is one forward pass that looks at each character a bounded
- * number of times (regular expressions only on tokens of at most 10
- * characters); `work` counts the steps so tests can show the cost is linear.
+ * number of times (regular expressions only on one token, piece or line at a
+ * time, none with nested quantifiers); `work` counts the steps so tests can
+ * show the cost is linear. State is per call: a crash leaves nothing behind.
  * Decoding never throws. Pure: no I/O, no clock.
  */
 import type { EmbeddedFile, EmbeddedKind } from "./embedded.ts";
