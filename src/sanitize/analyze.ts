@@ -557,6 +557,13 @@ const EMBEDDED_TYPE: Record<EmbeddedKind, string> = {
   hex: "application/octet-stream",
   "quoted-printable": "application/octet-stream",
   "mime-part": "application/octet-stream",
+  base32: "application/octet-stream",
+  base85: "application/octet-stream",
+  decimal: "application/octet-stream",
+  octal: "application/octet-stream",
+  "binary digits": "application/octet-stream",
+  "percent-encoded": "application/octet-stream",
+  escaped: "application/octet-stream",
 };
 
 /**

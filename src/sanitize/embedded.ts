@@ -5,7 +5,10 @@
  * (a boundary never used, or switched part-way, leaves the later parts in the
  * first part's body), or a long block of base64, hex or quoted-printable data
  * that anyone can decode back into the file. A text-only gateway that let
- * these through would deliver attachments after all.
+ * these through would deliver attachments after all. The other spellings a
+ * program or a script reads back (byte lists in any notation, escapes, base64
+ * and base32 in pieces, base85) are found by byte-spellings.ts, under the same
+ * threshold, and cut here with the rest.
  *
  * Each block is cut out of the text (a marker stays in its place, turned into
  * words by render) and reported as a removed part with its decoded size and
@@ -32,21 +35,29 @@ import { decodeText } from "./charset.ts";
 import { bodySafe } from "./display-safe.ts";
 import { htmlToText } from "./html-text.ts";
 import { firstField, parseHeaderBlock, parseStructured } from "./header-decode.ts";
-import { createSniffer } from "./sniff.ts";
+import {
+  binaryBytes,
+  type Cut,
+  decodeEscapedLines,
+  escapedFile,
+  escapedLine,
+  findAscii85,
+  findBase85,
+  findByteLists,
+  findSeparatedRuns,
+  knownSignature,
+  MAX_URL_DATA_CHARS,
+  MIN_DATA_BYTES,
+} from "./byte-spellings.ts";
 import { transferDecoder } from "./transfer-decode.ts";
+
+export { MIN_DATA_BYTES } from "./byte-spellings.ts";
 
 /** Marker left in the text: U+E005 kind U+E006 file name U+E007 (render puts words there). */
 export const EMBEDDED_RE = /\uE005([^\uE006]*)\uE006([^\uE007]*)\uE007/g;
 
-/**
- * A block of encoded data is a file when it decodes to at least this many bytes (see the header:
- * ordinary tokens are ≤ 64 bytes; SHA-512 in hex is 128 characters = 64 bytes and stays).
- */
-export const MIN_DATA_BYTES = 128;
 /** base64 characters that decode to MIN_DATA_BYTES */
 const MIN_BASE64_CHARS = Math.ceil((MIN_DATA_BYTES * 4) / 3);
-/** a base64 run inside a URL longer than this is a file whatever it decodes to (browsers cap URLs near 2–8 KB) */
-const MAX_URL_DATA_CHARS = 4096;
 /** a line of base64 shorter than this does not continue a block onto the next line (prose lines ending in a word) */
 const MIN_WRAPPED_LINE = 16;
 /** header lines read after a boundary-like line before giving up on it being a part */
@@ -54,7 +65,22 @@ const MAX_PART_HEADER_LINES = 64;
 /** the longest MIME boundary (RFC 2046 §5.1.1: 70) with room for senders who exceed it */
 const MAX_BOUNDARY = 200;
 
-export type EmbeddedKind = "uuencode" | "yenc" | "binhex" | "base64" | "hex" | "quoted-printable" | "mime-part";
+export type EmbeddedKind =
+  | "uuencode"
+  | "yenc"
+  | "binhex"
+  | "base64"
+  | "hex"
+  | "quoted-printable"
+  | "mime-part"
+  // the other spellings (byte-spellings.ts)
+  | "base32"
+  | "base85"
+  | "decimal"
+  | "octal"
+  | "binary digits"
+  | "percent-encoded"
+  | "escaped";
 
 export interface EmbeddedFile {
   kind: EmbeddedKind;
@@ -120,27 +146,6 @@ function transferDecode(body: string, cte: string): Buffer {
   const decoder = transferDecoder(cte);
   const bytes = Buffer.from(body, cte === "base64" || cte === "quoted-printable" ? "latin1" : "utf8");
   return Buffer.concat([decoder.update(bytes), decoder.end()]);
-}
-
-/**
- * Bytes no charset makes prose: a file signature, a NUL, or more than one control byte in
- * twenty (random data has one in ten; text in any charset Japanese mail uses has none).
- */
-function binaryBytes(bytes: Buffer): boolean {
-  if (knownSignature(bytes)) return true;
-  let controls = 0;
-  for (const b of bytes) {
-    if (b === 0) return true;
-    if (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d && b !== 0x0c && b !== 0x1b) controls++;
-  }
-  return controls * 20 > bytes.length;
-}
-
-function knownSignature(bytes: Buffer): boolean {
-  const sniffer = createSniffer();
-  sniffer.update(bytes.subarray(0, 4096));
-  const { family } = sniffer.finish();
-  return family !== undefined && family !== "html" && family !== "text";
 }
 
 // --- pass 1: blocks that announce themselves by a line --------------------------------
@@ -361,12 +366,6 @@ function dataAloneOnLine(text: string, from: number, work: { steps: number }): b
   return k >= text.length || text.charCodeAt(k) === 0x0a;
 }
 
-interface Cut {
-  start: number;
-  end: number;
-  file: EmbeddedFile;
-}
-
 /**
  * Runs of base64 or hex characters, continued across line breaks when a line holds nothing
  * but the run (an indent or a "> " quote prefix aside). One forward pass.
@@ -448,22 +447,29 @@ function findDataRuns(text: string, cuts: Cut[], work: { steps: number }): void 
   }
 }
 
-/** a quoted-printable escape */
-const QP_ESCAPE = /=[0-9A-F]{2}/g;
 /** hex bytes separated by single spaces or colons (a hex dump without offsets); 16 bytes or more a line */
 const SPACED_HEX = /^(?:[0-9A-Fa-f]{2}[ :]){15,}[0-9A-Fa-f]{2}[ :]?$/;
 /** a hex dump line with an offset: "00000010: 4d5a 9000 …" or "00000010  4d 5a 90 00 … |MZ..|" */
-const DUMP_LINE = /^[0-9A-Fa-f]{4,16}:?[ \t]+((?:[0-9A-Fa-f]{2,4} {1,2}){4,16})/;
+const DUMP_LINE = /^[0-9A-Fa-f]{4,16}:?[ \t]+((?:(?:[0-9A-Fa-f]{4}|[0-9A-Fa-f]{2}) {1,2}){4,16})/;
 
-/** Line-shaped data: quoted-printable of binary bytes, and hex dumps. */
+/**
+ * Line-shaped data: escape-dense lines that spell binary bytes (quoted-printable, percent-encoding,
+ * C and Python string escapes, literal characters between the escapes), and hex dumps.
+ */
 function findDataLines(text: string, cuts: Cut[], work: { steps: number }): void {
   const n = text.length;
-  let qp: { start: number; end: number; lines: string[] } | undefined;
+  let qp: { start: number; end: number; lines: string[]; family: "qp" | "percent" | "c"; inUrl: boolean } | undefined;
   let hex: { start: number; end: number; bytes: Buffer[]; size: number } | undefined;
   const flushQp = (): void => {
     if (!qp) return;
-    const bytes = transferDecode(qp.lines.join("\r\n"), "quoted-printable");
-    if (bytes.length >= MIN_DATA_BYTES && binaryBytes(bytes)) cuts.push({ start: qp.start, end: qp.end, file: { kind: "quoted-printable", filename: "", declaredType: "", bytes } });
+    if (qp.family === "qp") {
+      const bytes = transferDecode(qp.lines.join("\r\n"), "quoted-printable");
+      if (bytes.length >= MIN_DATA_BYTES && binaryBytes(bytes)) cuts.push({ start: qp.start, end: qp.end, file: { kind: "quoted-printable", filename: "", declaredType: "", bytes } });
+    } else {
+      const bytes = decodeEscapedLines(qp.lines, qp.family);
+      const kind = qp.family === "percent" ? "percent-encoded" : "escaped";
+      if (escapedFile(bytes, qp.inUrl)) cuts.push({ start: qp.start, end: qp.end, file: { kind, filename: "", declaredType: "", bytes } });
+    }
     qp = undefined;
   };
   const flushHex = (): void => {
@@ -477,14 +483,18 @@ function findDataLines(text: string, cuts: Cut[], work: { steps: number }): void
     let content = start;
     while (content < end && /[ \t>]/.test(text[content]!)) content++;
     const line = text.slice(content, end).trimEnd();
-    // quoted-printable data: escapes are at least a third of the line, or a soft break carries on
-    const escapes = line.length >= 8 && line.includes("=") ? (line.match(QP_ESCAPE)?.length ?? 0) : 0;
-    if (escapes >= 4 && escapes * 9 >= line.length) {
+    // escape-dense data: escapes are at least a third of the line, or a quoted-printable soft break carries on
+    const escaped = line.length >= 8 && (line.includes("=") || line.includes("%") || line.includes("\\")) ? escapedLine(line) : undefined;
+    if (escaped) work.steps += line.length;
+    if (escaped?.dense) {
+      if (qp && qp.family !== escaped.family) flushQp();
+      const inUrl = line.includes("://") || /(?:^|\s)www\./i.test(line);
       if (qp) {
         qp.lines.push(line);
         qp.end = end;
-      } else qp = { start: content, end, lines: [line] };
-    } else if (qp && qp.lines.at(-1)!.endsWith("=") && line.length > 0) {
+        qp.inUrl ||= inUrl;
+      } else qp = { start: content, end, lines: [line], family: escaped.family, inUrl };
+    } else if (qp && qp.family === "qp" && qp.lines.at(-1)!.endsWith("=") && line.length > 0) {
       qp.lines.push(line);
       qp.end = end;
     } else flushQp();
@@ -519,6 +529,10 @@ export function extractEmbedded(text: string, options: EmbeddedOptions = { maxHt
   const cuts: Cut[] = [];
   findDataRuns(rest, cuts, work);
   findDataLines(rest, cuts, work);
+  findByteLists(rest, cuts, work);
+  findSeparatedRuns(rest, cuts, work);
+  findAscii85(rest, cuts, work);
+  findBase85(rest, cuts, work);
   if (cuts.length === 0) return { text: rest, files: announced.files };
   // a block found both ways (hex lines are hex runs too) is cut once: the first, widest wins
   cuts.sort((a, b) => a.start - b.start || b.end - a.end);

@@ -401,6 +401,124 @@ export function encodedBlocks(text: string): string[] {
   if (dump) report("hex dump", 128, dump[0]);
   const mimePart = /^--[!-~]{1,200}\nContent-(?:Type|Transfer-Encoding|Disposition):.*\n(?:[!-9;-~]+:.*\n|[ \t].*\n)*\n?[A-Za-z0-9+/]{40,}/im.exec(joined);
   if (mimePart) found.push(`a MIME part (delimiter, header and encoded body) shown as text: ${JSON.stringify(mimePart[0].slice(0, 60))}`);
+  found.push(...otherSpellings(lines));
+  return found;
+}
+
+/** control bytes other than the ones text uses (tab, LF, CR, FF, ESC) */
+const controlCount = (bytes: number[]): number => bytes.filter((b) => b < 0x20 && ![0x09, 0x0a, 0x0d, 0x0c, 0x1b].includes(b)).length;
+/** bytes no text is made of: a NUL, a file signature, one control byte in twenty */
+function binary(bytes: number[]): boolean {
+  const head = Buffer.from(bytes.slice(0, 8)).toString("hex");
+  return bytes.includes(0) || FILE_HEADS.some((sig) => head.startsWith(sig)) || controlCount(bytes) * 20 > bytes.length;
+}
+
+/**
+ * The other spellings of a file (docs/sanitize.md): byte lists in any notation, escape-dense
+ * lines, base64 / base32 in separated pieces, Ascii85 and Z85. Written apart from the core's
+ * byte-spellings.ts on purpose, with regular expressions over the whole text: what a reviewer
+ * with a script would look for. Only what is a file for certain is flagged (decimal numbers
+ * must reach above 127 and below 32, escapes must spell binary bytes), so ordinary mail passes.
+ */
+function otherSpellings(lines: string[]): string[] {
+  const found: string[] = [];
+  const report = (kind: string, bytes: number, sample: string) => found.push(`a ${kind} block of ${bytes} bytes (a file staff could decode): ${JSON.stringify(sample.slice(0, 40))}`);
+  const text = lines.join("\n");
+
+  // byte lists: a number per byte with only punctuation between (casts and Chr( calls aside)
+  let run: Array<{ token: string; before: string }> = [];
+  let runStart = 0;
+  const flushRun = (): void => {
+    if (run.length >= MIN_FILE_BYTES) {
+      const tokens = run.map((r) => r.token);
+      const escaped = run.some((r) => /[%=\\]$/.test(r.before) || /&#$/.test(r.before));
+      const explicit = tokens.some((t) => /^0x|^x|h$/i.test(t)) || /chr|byte/i.test(text.slice(runStart, runStart + 40));
+      let bytes: number[] | undefined;
+      if (tokens.every((t) => /^[01]{8}$/.test(t))) bytes = tokens.map((t) => parseInt(t, 2));
+      else if (tokens.every((t) => /^[0-7]{3}$/.test(t)) && (tokens.some((t) => Number(t) > 255) || run.every((r) => /\\$/.test(r.before)) || /^\d{7} /m.test(text.slice(runStart - 8, runStart))))
+        bytes = tokens.map((t) => parseInt(t, 8) & 255);
+      else if (tokens.every((t) => /^(?:0x|x)?[0-9a-f]{2}h?$/i.test(t)) && tokens.some((t) => /[a-f]/i.test(t.replace(/^0?x/i, "").replace(/h$/i, ""))))
+        bytes = tokens.map((t) => parseInt(t.replace(/^0?x/i, "").replace(/h$/i, ""), 16));
+      else if (tokens.every((t) => /^\d{1,3}$/.test(t) && Number(t) <= 255)) bytes = run.map((r) => (/(?:^|[\s,({[])-$/.test(r.before) ? 256 - Number(r.token) : Number(r.token)) & 255);
+      if (bytes) {
+        const hexish = tokens.some((t) => /[a-f]/i.test(t));
+        const wide = bytes.some((b) => b >= 128) && bytes.some((b) => b < 32);
+        if (escaped ? binary(bytes) : hexish || explicit || wide || tokens.every((t) => /^[01]{8}$/.test(t))) report("byte list", bytes.length, text.slice(runStart, runStart + 40));
+      }
+    }
+    run = [];
+  };
+  let last = 0;
+  for (const m of text.matchAll(/[0-9A-Za-z]+/g)) {
+    const token = m[0];
+    const gap = text.slice(last, m.index);
+    const lineStart = gap.includes("\n") || m.index === 0;
+    last = m.index + token.length;
+    if (/^(?:chr[wb]?|char|s?byte|u?int8(?:_t)?)$/i.test(token)) continue;
+    // an offset column (hexdump, xxd, od) at the start of a line
+    if (lineStart && /^[0-9a-f]{6,16}$/i.test(token) && /^[:\s]/.test(text.slice(last, last + 1) || " ")) continue;
+    const byteish = /^(?:0x[0-9a-f]{1,2}|x[0-9a-f]{2}|[0-9a-f]{2}h?|\d{1,3}|[01]{8})$/i.test(token);
+    const gapOk = gap.length <= 24 && gap !== "." && /^[\x00-\x7f]*$/.test(gap) && (gap.match(/\n/g)?.length ?? 0) <= 2;
+    if (!byteish || !gapOk) flushRun();
+    if (byteish) {
+      if (run.length === 0) runStart = m.index;
+      run.push({ token, before: gap });
+    }
+  }
+  flushRun();
+
+  // escape-dense lines (%4D, \x4d, \115 among literal characters) spelling binary bytes
+  let escaped: number[] = [];
+  const flushEscaped = (): void => {
+    if (escaped.length >= MIN_FILE_BYTES && binary(escaped)) report("escaped", escaped.length, Buffer.from(escaped.slice(0, 20)).toString("hex"));
+    escaped = [];
+  };
+  for (const line of lines) {
+    const escapes = line.match(/%[0-9a-f]{2}|\\x[0-9a-f]{2}|\\[0-7]{3}/gi) ?? [];
+    if (escapes.length >= 4 && escapes.length * 9 >= line.length && !/:\/\//.test(line)) {
+      const decoded = line.replace(/%([0-9a-f]{2})|\\x([0-9a-f]{2})|\\([0-7]{3})/gi, (_m, p?: string, x?: string, o?: string) => String.fromCharCode(p ? parseInt(p, 16) : x ? parseInt(x, 16) : parseInt(o!, 8) & 255));
+      escaped.push(...Buffer.from(decoded, "latin1"));
+    } else flushEscaped();
+  }
+  flushEscaped();
+
+  // base64 / base32 in pieces: stretches of the alphabet and separators, separated the same way throughout
+  for (const m of text.matchAll(/[A-Za-z0-9+/=_\-\s"'`&.,;()[\]{}|<>\\]{171,}/g)) {
+    // "\n" written inside a string, and armour lines (-----BEGIN PGP SIGNATURE-----), are not data
+    const region = m[0].replace(/\\[nrt]/g, " ").replace(/-{3,}[A-Z0-9 ]*-{3,}/g, " ");
+    const pieces = region.split(/[^A-Za-z0-9+/_-]+/).filter((p) => /[A-Za-z0-9]/.test(p));
+    const seps = region.match(/[^A-Za-z0-9+/_-]+/g)?.map((sep) => sep.replace(/\s+/g, "")) ?? [];
+    if (pieces.length < 2) continue;
+    const counts = new Map<string, number>();
+    for (const sep of seps) counts.set(sep, (counts.get(sep) ?? 0) + 1);
+    if (Math.max(...counts.values()) * 5 < seps.length * 4) continue;
+    // the data's own pieces, words before and after it aside
+    const inner = pieces.filter((p) => !/^(?:[A-Z]?[a-z]+|[A-Z]{2,12}|[0-9]+)$/.test(p));
+    const compact = inner.join("");
+    const changing = [...compact].filter((c, i) => i > 0 && c !== compact[i - 1]);
+    const share = (re: RegExp) => changing.filter((c) => re.test(c)).length / Math.max(1, changing.length);
+    let classChanges = 0;
+    for (let i = 1; i < compact.length; i++) {
+      const cls = (c: string) => (/[A-Z]/.test(c) ? 1 : /[a-z]/.test(c) ? 2 : /[0-9]/.test(c) ? 3 : 4);
+      if (compact[i] !== compact[i - 1] && cls(compact[i]!) !== cls(compact[i - 1]!)) classChanges++;
+    }
+    const base32 = /^[A-Z2-7]+$/.test(compact);
+    if (base32 ? compact.length >= 205 && share(/[2-7]/) >= 0.05 && classChanges * 12 >= changing.length : compact.length >= 171 && share(/[A-Z]/) >= 0.2 && share(/[a-z]/) >= 0.2 && share(/[0-9]/) >= 0.05 && classChanges * 6 >= changing.length) {
+      report(base32 ? "base32" : "base64 (in pieces)", Math.floor((compact.length * (base32 ? 5 : 6)) / 8), compact);
+    }
+  }
+
+  // Ascii85 between <~ and ~>; Z85 / RFC 1924 runs that mix classes and punctuation like data
+  const a85 = /<~[!-uz\s]{160,}?~>/.exec(text);
+  if (a85) report("Ascii85", Math.floor((a85[0].length * 4) / 5), a85[0]);
+  for (const m of text.matchAll(/[!#-&(-+\--[\]-~]{160,}/g)) {
+    const r = m[0];
+    if (/:\/\/|^www\./i.test(r) || !/[A-Z]/.test(r) || !/[a-z]/.test(r) || !/[0-9]/.test(r)) continue;
+    const marks = r.replace(/[A-Za-z0-9]/g, "");
+    const perMark = new Map<string, number>();
+    for (const c of marks) perMark.set(c, (perMark.get(c) ?? 0) + 1);
+    if (marks.length * 10 >= r.length && marks.length * 100 <= r.length * 45 && perMark.size >= 10 && Math.max(...perMark.values()) * 6 <= r.length) report("base85", Math.floor((r.length * 4) / 5), r);
+  }
   return found;
 }
 

@@ -406,6 +406,99 @@ function quotedPrintable(data: Buffer): string {
   return lines.join("\r\n");
 }
 
+/** `data` in groups of `size` (the last may be shorter). */
+function groups<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+const hexByte = (b: number): string => b.toString(16).padStart(2, "0");
+
+/** RFC 4648 base32, wrapped at 76 columns as GNU base32 does. */
+function base32(data: Buffer): string {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = 0;
+  let value = 0;
+  let out = "";
+  for (const b of data) {
+    value = (value << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      out += alphabet[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    value &= 255;
+  }
+  if (bits > 0) out += alphabet[(value << (5 - bits)) & 31];
+  while (out.length % 8) out += "=";
+  return (out.match(/.{1,76}/g) ?? []).join(CRLF);
+}
+
+/** Adobe Ascii85 between `<~` and `~>`, wrapped at 75 columns (Python's a85encode(adobe=True, wrapcol=75)). */
+function ascii85(data: Buffer): string {
+  let out = "";
+  for (let i = 0; i < data.length; i += 4) {
+    const chunk = Buffer.alloc(4);
+    data.copy(chunk, 0, i, i + 4);
+    const n = Math.min(4, data.length - i);
+    let v = chunk.readUInt32BE(0);
+    if (v === 0 && n === 4) {
+      out += "z";
+      continue;
+    }
+    const digits: string[] = [];
+    for (let k = 0; k < 5; k++) {
+      digits.unshift(String.fromCharCode(33 + (v % 85)));
+      v = Math.floor(v / 85);
+    }
+    out += digits.slice(0, n + 1).join("");
+  }
+  return (`<~${out}~>`.match(/.{1,75}/g) ?? []).join(CRLF);
+}
+
+/** ZeroMQ Z85 (its input a multiple of 4 bytes: the file padded with NULs), on one line. */
+function z85(data: Buffer): string {
+  const alphabet = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+  const padded = Buffer.concat([data, Buffer.alloc((4 - (data.length % 4)) % 4)]);
+  let out = "";
+  for (let i = 0; i < padded.length; i += 4) {
+    let v = padded.readUInt32BE(i);
+    let group = "";
+    for (let k = 0; k < 5; k++) {
+      group = alphabet[v % 85]! + group;
+      v = Math.floor(v / 85);
+    }
+    out += group;
+  }
+  return out;
+}
+
+/** Python's repr() of bytes: printable ASCII as itself, the rest as \xNN. */
+function pythonRepr(data: Buffer): string {
+  let out = "b'";
+  for (const b of data) {
+    if (b === 0x5c || b === 0x27) out += `\\${String.fromCharCode(b)}`;
+    else if (b === 0x09) out += "\\t";
+    else if (b === 0x0a) out += "\\n";
+    else if (b === 0x0d) out += "\\r";
+    else if (b >= 0x20 && b < 0x7f) out += String.fromCharCode(b);
+    else out += `\\x${hexByte(b)}`;
+  }
+  return `${out}'`;
+}
+
+/** base64 cut into pieces of 3 to 9 characters (lengths from the data itself), joined by `glue`. */
+function base64Pieces(data: Buffer, glue: (i: number) => string): string {
+  const b64 = data.toString("base64");
+  const pieces: string[] = [];
+  for (let i = 0, k = 0; i < b64.length; k++) {
+    const n = 3 + (data[k % data.length]! % 7);
+    pieces.push(b64.slice(i, i + n));
+    i += n;
+  }
+  return pieces.map((p, i) => (i === 0 ? p : glue(i) + p)).join("");
+}
+
 /** Every way a file's bytes can be written as text (CRLF line ends). */
 export const encodings = {
   base64: (data: Buffer) => base64Lines(data),
@@ -423,4 +516,36 @@ export const encodings = {
   BinHex: (data: Buffer) => ["(This file must be converted with BinHex 4.0)", ...binhexLines(data)].join(CRLF),
   "BinHex without its header line": (data: Buffer) => binhexLines(data).join(CRLF),
   "quoted-printable": (data: Buffer) => quotedPrintable(data),
+  // --- spellings a program or a script turns back into bytes (docs/sanitize.md) ---
+  "C array of hex bytes": (data: Buffer) => ["unsigned char tool[] = {", ...groups([...data], 12).map((g) => `  ${g.map((b) => `0x${hexByte(b)}`).join(", ")},`), "};"].join(CRLF),
+  "C array of decimal bytes": (data: Buffer) => ["{", ...groups([...data], 16).map((g) => ` ${g.join(", ")},`), "}"].join(CRLF),
+  "Java signed byte array": (data: Buffer) => ["byte[] tool = new byte[] {", ...groups([...data], 16).map((g) => `  ${g.map((b) => (b > 127 ? b - 256 : b)).join(", ")},`), "};"].join(CRLF),
+  "PowerShell [byte[]] on one line": (data: Buffer) => `[byte[]]$b = (${[...data].join(",")})`,
+  "VBA Chr() concatenation": (data: Buffer) => `s = ${groups([...data], 8).map((g) => g.map((b) => `Chr(${b})`).join(" & ")).join(` & _${CRLF}    `)}`,
+  "hex escapes in strings (\\x4d)": (data: Buffer) => groups([...data], 16).map((g) => `"${g.map((b) => `\\x${hexByte(b)}`).join("")}"`).join(CRLF),
+  "Python bytes repr": (data: Buffer) => pythonRepr(data),
+  "octal escapes in strings (\\115)": (data: Buffer) => groups([...data], 16).map((g) => `"${g.map((b) => `\\${b.toString(8).padStart(3, "0")}`).join("")}"`).join(CRLF),
+  "percent-encoding": (data: Buffer) => [...data].map((b) => `%${hexByte(b).toUpperCase()}`).join(""),
+  "percent-encoding with literal characters": (data: Buffer) => [...data].map((b) => (/[A-Za-z0-9._~-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${hexByte(b).toUpperCase()}`)).join(""),
+  "hex with colons": (data: Buffer) => [...data].map(hexByte).join(":"),
+  "hex with dashes (.NET BitConverter)": (data: Buffer) => [...data].map((b) => hexByte(b).toUpperCase()).join("-"),
+  "hex with spaces, 8 a line": (data: Buffer) => groups([...data], 8).map((g) => g.map(hexByte).join(" ")).join(CRLF),
+  "hexdump -C": (data: Buffer) =>
+    groups([...data], 16)
+      .map((g, i) => {
+        const hexes = g.map(hexByte);
+        const ascii = g.map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : ".")).join("");
+        return `${(i * 16).toString(16).padStart(8, "0")}  ${hexes.slice(0, 8).join(" ")}  ${hexes.slice(8).join(" ")}  |${ascii}|`;
+      })
+      .join(CRLF),
+  "od -b (octal bytes with offsets)": (data: Buffer) => groups([...data], 16).map((g, i) => `${(i * 16).toString(8).padStart(7, "0")} ${g.map((b) => b.toString(8).padStart(3, "0")).join(" ")}`).join(CRLF),
+  "binary digits": (data: Buffer) => groups([...data], 8).map((g) => g.map((b) => b.toString(2).padStart(8, "0")).join(" ")).join(CRLF),
+  base32: (data: Buffer) => base32(data),
+  "Ascii85 (<~ ~>)": (data: Buffer) => ascii85(data),
+  Z85: (data: Buffer) => z85(data),
+  "data: URI": (data: Buffer) => `data:application/octet-stream;base64,${data.toString("base64")}`,
+  "base64 in 8-column lines": (data: Buffer) => (data.toString("base64").match(/.{1,8}/g) ?? []).join(CRLF),
+  "base64 in pieces separated by spaces": (data: Buffer) => base64Pieces(data, (i) => (i % 9 === 0 ? CRLF : " ")),
+  "base64 as string concatenation (\"…\" + \"…\")": (data: Buffer) => `$s = ${(data.toString("base64").match(/.{1,60}/g) ?? []).map((l) => `"${l}"`).join(` +${CRLF}  `)}`,
+  "base64 in a JSON string with \\n escapes": (data: Buffer) => `{"name": "tool", "data": "${(data.toString("base64").match(/.{1,64}/g) ?? []).join("\\n")}"}`,
 } satisfies Record<string, (data: Buffer) => string>;

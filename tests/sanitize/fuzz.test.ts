@@ -3,9 +3,11 @@
  * remove boundary lines, wrap in more multipart levels, inject encoded words,
  * convert line endings, relabel charsets and transfer encodings)
  * and assert the invariant on every output. A third mode hides real file
- * signatures (MZ, ELF, PK, %PDF, OLE) in every encoding a text can carry, behind
- * broken boundaries or inside text and HTML parts, and asserts that none of the
- * encoded bytes reach the output (issue 10 §1).
+ * signatures (MZ, ELF, PK, %PDF, OLE) in every encoding a text can carry (the
+ * classic ones and the other spellings: byte lists, escapes, base64 in pieces,
+ * base32, base85 — tests/helpers/mime-builders.ts `encodings`), behind broken
+ * boundaries, inside text and HTML parts or spread over HTML elements, and
+ * asserts that none of the encoded bytes reach the output (issue 10 §1).
  *
  * Seeded and bounded: a few hundred runs in all. The seed is printed on
  * failure by fast-check; set MUMUKA_FUZZ_SEED to replay it, MUMUKA_FUZZ_RUNS
@@ -342,7 +344,14 @@ describe("mutated address headers (characters whose low byte is CR, LF or NUL, i
 
 // --- files hidden in text: broken boundaries and embedded encodings (issue 10 §1) --------
 
-type Shape = "in the text" | "inline in a sentence" | "boundary never used" | "boundary switched" | "part headers inside a text part" | "multipart header lost";
+type Shape =
+  | "in the text"
+  | "inline in a sentence"
+  | "boundary never used"
+  | "boundary switched"
+  | "part headers inside a text part"
+  | "multipart header lost"
+  | "spread over HTML elements";
 interface Hidden {
   signature: keyof typeof SIGNATURES;
   size: number;
@@ -361,7 +370,7 @@ const hidden: fc.Arbitrary<Hidden> = fc.record({
   size: fc.integer({ min: 200, max: 4000 }),
   seed: fc.nat(),
   encoding: fc.constantFrom(...(Object.keys(encodings) as Array<keyof typeof encodings>)),
-  shape: fc.constantFrom<Shape>("in the text", "inline in a sentence", "boundary never used", "boundary switched", "part headers inside a text part", "multipart header lost"),
+  shape: fc.constantFrom<Shape>("in the text", "inline in a sentence", "boundary never used", "boundary switched", "part headers inside a text part", "multipart header lost", "spread over HTML elements"),
   container: fc.constantFrom("text/plain" as const, "text/html" as const),
   charset: fc.constantFrom<Charset>("utf-8", "iso-2022-jp", "shift_jis"),
   quoted: fc.boolean(),
@@ -372,8 +381,22 @@ const hidden: fc.Arbitrary<Hidden> = fc.record({
 const escapeHtml = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 const BASE64ISH = new Set<string>(["base64", "base64 without line breaks", "base64 in 64-character lines (PEM style)", "hex"]);
 
+/** The block's lines, or 16-character pieces of a one-line block, each in an element of its own (a table cell, a span, a paragraph). */
+function spreadOverElements(h: Hidden, block: string): string {
+  const lines = block.split("\r\n");
+  // a one-line block is cut after a separator where it has them (a byte's two digits stay together)
+  const pieces = lines.length > 1 ? lines : (block.match(/[\s\S]{1,16}(?:[^0-9A-Za-z]|$)|[\s\S]{1,16}/g) ?? []);
+  const element = ["td", "span", "p", "div"][h.seed % 4]!;
+  const cells = pieces.map((p) => `<${element}>${escapeHtml(p)}</${element}>`).join(element === "span" ? " " : "");
+  return element === "td" ? `<table><tr>${cells}</tr></table>` : cells;
+}
+
 /** A text (or HTML) part around `block`, in the case's charset. */
 function textAround(h: Hidden, block: string): Buffer {
+  if (h.shape === "spread over HTML elements" && h.container === "text/html" && block) {
+    const body = `<html><body><p>${h.before}</p>${spreadOverElements(h, block)}<p>${h.after}</p></body></html>`;
+    return part({ contentType: `${h.container}; charset=${h.charset}`, encoding: h.charset === "iso-2022-jp" ? "7bit" : "8bit", body: encodeText(body, h.charset) });
+  }
   const inline = h.shape === "inline in a sentence" && BASE64ISH.has(h.encoding);
   const data = inline ? block.replace(/\r\n/g, "") : h.quoted && h.container === "text/plain" ? block.split("\r\n").map((l) => `> ${l}`).join("\r\n") : block;
   const body =
@@ -399,6 +422,7 @@ function buildHidden(h: Hidden): { input: Buffer; block: string } {
   switch (h.shape) {
     case "in the text":
     case "inline in a sentence":
+    case "spread over HTML elements":
       return { input: message({ subject: "hidden", entity: multipart("mixed", [textAround(h, block)]) }), block };
     case "boundary never used":
     case "boundary switched": {
@@ -418,13 +442,16 @@ function buildHidden(h: Hidden): { input: Buffer; block: string } {
   }
 }
 
-/** Windows of the encoded text, 24 characters from inside each long line: none may be in the output. */
+/**
+ * Windows of the encoded text, blanks removed: 24 characters every 97 from inside the block
+ * (its first and last 64 characters left out: a variable name or a closing bracket may stay).
+ * Short-line and one-line spellings are sampled as well as long lines. None may be in the output.
+ */
 function encodedWindows(block: string): string[] {
-  return block
-    .split("\r\n")
-    .map((l) => l.replace(/\s+/g, ""))
-    .filter((l) => l.length >= 40)
-    .map((l) => l.slice(8, 32));
+  const flat = block.replace(/\s+/g, "");
+  const windows: string[] = [];
+  for (let at = 64; at + 24 <= flat.length - 64; at += 97) windows.push(flat.slice(at, at + 24));
+  return windows;
 }
 
 describe("files hidden in text (broken boundaries, embedded encodings)", () => {

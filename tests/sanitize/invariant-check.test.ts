@@ -104,6 +104,27 @@ describe("the invariant check", () => {
     expect(v.join("\n")).toMatch(/file staff could decode|MIME part/);
   });
 
+  // the other spellings (byte-spellings.ts): found by the check's own regular expressions, not by the detector
+  const OTHER = Object.keys(encodings).slice(Object.keys(encodings).indexOf("C array of hex bytes")) as Array<keyof typeof encodings>;
+  it.each(OTHER)("catches a file spelled as %s", async (name) => {
+    const v = await violations(result(GOOD_HEAD, `${GOOD_BODY}前文\r\n${encodings[name](exe)}\r\n後文\r\n`));
+    expect(v.join("\n")).toMatch(/file staff could decode/);
+  });
+
+  it("lets ordinary text in those alphabets pass: a percent-encoded Japanese link, a table of counts, mojibake, prose", async () => {
+    const body = [
+      GOOD_BODY,
+      `https://ja.wikipedia.org/wiki/${encodeURIComponent("日本の地方公共団体一覧と行政区画".repeat(4))}`,
+      Array.from({ length: 200 }, (_, i) => (i * 7) % 100).join(", "),
+      Array.from({ length: 40 }, (_, i) => `192.168.${i}.${200 - i}`).join(", "),
+      [...Buffer.from("会議資料を送付いたします。".repeat(8))].map((b) => `=${b.toString(16).toUpperCase()}`).join(""),
+      "$B2q5D;qNA$rAwIU$$$?$7$^$9!#$43NG'$/$@$5$$!#(B".repeat(6),
+      "The committee met on 12 May 2026 at 10:00 in Room 3B and approved 14 of the 17 items. ".repeat(5),
+      "",
+    ].join("\r\n");
+    expect(await violations(result(GOOD_HEAD, body))).toEqual([]);
+  });
+
   it("lets ordinary short tokens pass: an API key, a SHA-512, a fingerprint, a long tracking link", async () => {
     const sha512 = createHash("sha512").update("x").digest("hex");
     const tracking = `hxxps[://]click[.]example[.]com/ls/click?upn=${pseudoRandom(300, "t").toString("base64url")}`;
