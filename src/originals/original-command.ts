@@ -1,5 +1,5 @@
 /**
- * `mumuka original request|approve|refuse|requests|get|purge`: the release of
+ * `mumuka original request|approve|refuse|cancel|requests|get|purge`: the release of
  * a raw original with two people (release-desk.ts). `get ID --request REQ`
  * takes the original out for the requester of an approved request;
  * `get ID --break-glass --reason TEXT` is the emergency path (recorded,
@@ -124,6 +124,16 @@ export function registerOriginalCommands(program: Command): void {
     .option("-c, --config <file>", "configuration file (YAML)")
     .action(async (req: string, opts: { note: string; config?: string }) => {
       const r = await step(opts.config, (d) => d.refuse(req, cliActor(), opts.note));
+      process.stdout.write(`${show(r)}\n`);
+    });
+
+  original
+    .command("cancel")
+    .description("withdraw your own release request while it is still open / 自分の取り出し申請の取り消し")
+    .argument("<request>", "request id")
+    .option("-c, --config <file>", "configuration file (YAML)")
+    .action(async (req: string, opts: { config?: string }) => {
+      const r = await step(opts.config, (d) => d.cancel(req, cliActor()));
       process.stdout.write(`${show(r)}\n`);
     });
 

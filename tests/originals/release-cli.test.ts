@@ -89,4 +89,21 @@ describe("mumuka original request / approve / get, spawned", () => {
       `${me} original-release-download-refused`,
     ]);
   }, 60_000);
+
+  it("cancels its own open request, which then cannot be approved", async () => {
+    const asked = await runCli(["original", "request", id, "--reason", "間違えて申請", "-c", configFile]);
+    expect(asked.code, asked.stderr).toBe(0);
+    const request = /^(R-\d{8}-[0-9A-Z]{8}) +open/.exec(asked.stdout)![1]!;
+    const cancelled = await runCli(["original", "cancel", request, "-c", configFile]);
+    expect(cancelled.code, cancelled.stderr).toBe(0);
+    expect(cancelled.stdout).toContain(`${request}  cancelled  ${id}`);
+    const again = await runCli(["original", "cancel", request, "-c", configFile]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("すでに判断済み");
+    await gateway.flush();
+    expect((await gateway.story(id)).filter((e) => e.data.request === request).map((e) => `${e.actor} ${String(e.data.action)}`)).toEqual([
+      `${me} original-release-requested`,
+      `${me} original-release-cancelled`,
+    ]);
+  }, 60_000);
 });
