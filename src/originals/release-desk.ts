@@ -15,10 +15,13 @@
  * recorded too. The emergency path (`breakGlass`) needs a reason, is recorded
  * before anything is read, logged at error level and raises an alert.
  *
- * People: an actor is "admin:<name>" (console) or "cli:<login>" (CLI); the
- * person is the name after the prefix, so "a different administrator" means
- * a different name on either channel, and the requester may take the
- * original out from either.
+ * People: an actor is "admin:<name>" (a console account) or "cli:<login>" (an
+ * OS login running the CLI); the person is the name after the prefix, so "a
+ * different administrator" means a different name on either channel, and the
+ * requester may take the original out from either. A decision is always a
+ * console account's: the CLI decides only `--as` an administrator account
+ * whose password it was given (original-command.ts), because an OS login can
+ * be shared (root, a maintenance account) and names no one.
  *
  * SECURITY: reasons and notes are free text typed by staff: reduced to one
  * line of at most MAX_REASON characters without control characters before
@@ -95,8 +98,9 @@ export function cleanReason(text: string): string {
 export interface ReleaseDesk {
   readonly approvals: 1 | 2;
   request(auditId: string, actor: string, reason: string): Promise<ReleaseRequest>;
-  approve(id: string, actor: string, note?: string): ReleaseRequest;
-  refuse(id: string, actor: string, note: string): ReleaseRequest;
+  /** `via`: the channel a console account decided through when not the console (the CLI's OS login), recorded */
+  approve(id: string, actor: string, note?: string, via?: string): ReleaseRequest;
+  refuse(id: string, actor: string, note: string, via?: string): ReleaseRequest;
   /** the requester withdraws a request still open */
   cancel(id: string, actor: string): ReleaseRequest;
   /** marks (and records) every request undecided for openDays as expired; the other steps do this first themselves */
@@ -173,7 +177,7 @@ export function createReleaseDesk(deps: ReleaseDeskDeps): ReleaseDesk {
     return gone;
   };
 
-  function decide(id: string, actor: string, status: "approved" | "refused", note: string): ReleaseRequest {
+  function decide(id: string, actor: string, status: "approved" | "refused", note: string, via: string | undefined): ReleaseRequest {
     expireStale();
     const request = found(id);
     if (request.status !== "open") throw new ReleaseError("ENOTOPEN");
@@ -194,6 +198,7 @@ export function createReleaseDesk(deps: ReleaseDeskDeps): ReleaseDesk {
         requester: request.requester,
         ...(note ? { note } : {}),
         ...(expiresAt ? { expiresAt: expiresAt.toISOString(), downloads: request.downloadsAllowed } : {}),
+        ...(via ? { via } : {}),
       },
     });
     return store.get(id)!;
@@ -230,10 +235,10 @@ export function createReleaseDesk(deps: ReleaseDeskDeps): ReleaseDesk {
       return request;
     },
 
-    approve: (id, actor, note = "") => decide(id, actor, "approved", cleanReason(note).slice(0, MAX_REASON)),
+    approve: (id, actor, note = "", via) => decide(id, actor, "approved", cleanReason(note).slice(0, MAX_REASON), via),
 
-    refuse(id, actor, note) {
-      return decide(id, actor, "refused", reasonOf(note));
+    refuse(id, actor, note, via) {
+      return decide(id, actor, "refused", reasonOf(note), via);
     },
 
     cancel(id, actor) {
