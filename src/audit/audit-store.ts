@@ -68,7 +68,7 @@ export interface TableNames {
   facets: string;
   /** messages and recipients per facet value and Japan-time day, kept with the facets (facetDaysTableSql) */
   facetDays: string;
-  /** messages per facet value and recipient address, for the kinds in RECIPIENT_KINDS (facetRecipientsTableSql) */
+  /** messages per facet value and recipient address (facetRecipientsTableSql) */
   facetRecipients: string;
   /** SQLite: the distinct attachment file names, in a trigram index (PostgreSQL indexes the facets' names with pg_trgm instead) */
   facetNames: string;
@@ -191,13 +191,13 @@ export function facetDaysTableSql(t: TableNames, int64: "INTEGER" | "BIGINT"): s
 }
 
 /**
- * The facet kinds whose messages are also counted per recipient address, so that "who else
- * received this?" lists every recipient however many messages carry the value. Not URLs (nearly
- * one value a message: the table would copy the facets for little, and a URL's messages are few)
- * nor file names (searched by substring, never spread).
+ * The facet kinds counted per day and per recipient address as they are stored, so that a total
+ * and "who else received this?" are whole however many messages carry the value. Not URLs (nearly
+ * one value a message: the counts would copy the facets, on the relay's write path, for values
+ * whose messages are few and quick to count) nor file names (searched by substring, never spread).
  */
-export const RECIPIENT_KINDS: readonly FacetKind[] = ["sha256", "domain", "sender", "type", "verdict"];
-const recipientKindsSql = RECIPIENT_KINDS.map((k) => `'${k}'`).join(", ");
+export const COUNTED_KINDS: readonly FacetKind[] = ["sha256", "domain", "sender", "type", "verdict"];
+const countedKindsSql = COUNTED_KINDS.map((k) => `'${k}'`).join(", ");
 
 export function facetRecipientsTableSql(t: TableNames, int64: "INTEGER" | "BIGINT"): string {
   return `
@@ -230,7 +230,7 @@ function recipientsFromSql(dialect: "sqlite" | "postgres", column: string): stri
 export function facetRecipientsBackfillSql(t: TableNames, dialect: "sqlite" | "postgres"): string {
   return `INSERT INTO ${t.facetRecipients} (kind, value, address, messages)
     SELECT f.kind, f.value, ${recipientKeySql(dialect, "r.value")}, COUNT(DISTINCT f.audit_id)
-    FROM (SELECT DISTINCT kind, value, audit_id FROM ${t.facets} WHERE kind IN (${recipientKindsSql})) f
+    FROM (SELECT DISTINCT kind, value, audit_id FROM ${t.facets} WHERE kind IN (${countedKindsSql})) f
     JOIN ${t.messages} m ON m.audit_id = f.audit_id CROSS JOIN ${recipientsFromSql(dialect, "m.rcpt_to")}
     GROUP BY f.kind, f.value, ${recipientKeySql(dialect, "r.value")}`;
 }
@@ -239,10 +239,10 @@ export function facetRecipientsBackfillSql(t: TableNames, dialect: "sqlite" | "p
 export function facetRecipientsGoneSql(t: TableNames, dialect: "sqlite" | "postgres", through: string): string {
   return `WITH gone AS (SELECT audit_id, rcpt_to, last_seq FROM ${t.messages} WHERE first_seq <= ${through}),
     f AS (
-      SELECT kind, value, audit_id FROM ${t.facets} WHERE seq <= ${through} AND kind IN (${recipientKindsSql})
+      SELECT kind, value, audit_id FROM ${t.facets} WHERE seq <= ${through} AND kind IN (${countedKindsSql})
       UNION
       SELECT kind, value, audit_id FROM ${t.facets}
-      WHERE seq > ${through} AND seq <= (SELECT MAX(last_seq) FROM gone) AND kind IN (${recipientKindsSql})
+      WHERE seq > ${through} AND seq <= (SELECT MAX(last_seq) FROM gone) AND kind IN (${countedKindsSql})
         AND audit_id IN (SELECT audit_id FROM gone WHERE last_seq > ${through})
     )
     SELECT f.kind AS kind, f.value AS value, ${recipientKeySql(dialect, "r.value")} AS address, COUNT(DISTINCT f.audit_id) AS messages
@@ -270,7 +270,7 @@ function validRcptSql(column: string): string {
 export function facetDaysBackfillSql(t: TableNames, dialect: "sqlite" | "postgres"): string {
   return `INSERT INTO ${t.facetDays} (kind, value, day_jst, messages, recipients)
     SELECT f.kind, f.value, m.day_jst, COUNT(*), SUM(${rcptCountSql(dialect, "m.rcpt_to")})
-    FROM (SELECT DISTINCT kind, value, audit_id FROM ${t.facets}) f JOIN ${t.messages} m ON m.audit_id = f.audit_id
+    FROM (SELECT DISTINCT kind, value, audit_id FROM ${t.facets} WHERE kind IN (${countedKindsSql})) f JOIN ${t.messages} m ON m.audit_id = f.audit_id
     GROUP BY f.kind, f.value, m.day_jst`;
 }
 
@@ -289,10 +289,11 @@ export function facetDaysUpsertSql(t: TableNames, ph: (i: number) => string): st
 export function facetDaysGoneSql(t: TableNames, dialect: "sqlite" | "postgres", through: string): string {
   return `WITH gone AS (SELECT audit_id, day_jst, ${rcptCountSql(dialect, "rcpt_to")} AS rc, last_seq FROM ${t.messages} WHERE first_seq <= ${through}),
     f AS (
-      SELECT kind, value, audit_id FROM ${t.facets} WHERE seq <= ${through}
+      SELECT kind, value, audit_id FROM ${t.facets} WHERE seq <= ${through} AND kind IN (${countedKindsSql})
       UNION
       SELECT kind, value, audit_id FROM ${t.facets}
-      WHERE seq > ${through} AND seq <= (SELECT MAX(last_seq) FROM gone) AND audit_id IN (SELECT audit_id FROM gone WHERE last_seq > ${through})
+      WHERE seq > ${through} AND seq <= (SELECT MAX(last_seq) FROM gone) AND kind IN (${countedKindsSql})
+        AND audit_id IN (SELECT audit_id FROM gone WHERE last_seq > ${through})
     )
     SELECT f.kind AS kind, f.value AS value, g.day_jst AS day_jst, COUNT(*) AS messages, SUM(g.rc) AS recipients
     FROM f JOIN gone g ON g.audit_id = f.audit_id GROUP BY f.kind, f.value, g.day_jst`;
@@ -319,6 +320,7 @@ export function facetDayDeltas(
   const out = new Map<string, FacetDayDelta>();
   const byRecipient = new Map<string, FacetRecipientDelta>();
   for (const [kind, value, auditId] of rows) {
+    if (!COUNTED_KINDS.includes(kind)) continue;
     const key = `${kind}\u0000${value}\u0000${auditId}`;
     if (seen.has(key)) continue;
     seen.add(key);
@@ -329,7 +331,6 @@ export function facetDayDeltas(
     d.messages += 1;
     d.recipients += summary.rcptTo.length;
     out.set(dayKey, d);
-    if (!RECIPIENT_KINDS.includes(kind)) continue;
     for (const address of new Set(summary.rcptTo.map(recipientKey))) {
       const rKey = `${kind}\u0000${value}\u0000${address}`;
       const r = byRecipient.get(rKey) ?? { kind, value, address, messages: 0 };
@@ -431,8 +432,14 @@ export function singleFacetOf(query: AuditQuery): { kind: FacetKind; value: stri
   return { kind, value: normaliseFacetQuery(kind, query[field] as string) };
 }
 
-/** The total of a single-facet search: its per-day counts added up (facetDaysTableSql), not a count of its messages. */
+/**
+ * The total of a single-facet search: its per-day counts added up (facetDaysTableSql), not a count of
+ * its messages; for a kind not counted so (a URL), a count of its few messages.
+ */
 export function facetTotalSql(t: TableNames, ph: (value: unknown) => string, facet: { kind: FacetKind; value: string }): string {
+  if (!COUNTED_KINDS.includes(facet.kind)) {
+    return `SELECT COUNT(*) AS n FROM ${t.messages} WHERE audit_id IN (SELECT audit_id FROM ${t.facets} WHERE kind = ${ph(facet.kind)} AND value = ${ph(facet.value)})`;
+  }
   return `SELECT COALESCE(SUM(messages), 0) AS n FROM ${t.facetDays} WHERE kind = ${ph(facet.kind)} AND value = ${ph(facet.value)}`;
 }
 
@@ -626,20 +633,26 @@ export const SPREAD_MAX_MESSAGES = 10_000;
 
 /**
  * The SQL of a spread: its total and counts per day from the per-day table, its recipients from
- * the per-recipient table (whole, however many messages: RECIPIENT_KINDS), and its newest messages
+ * the per-recipient table (whole, however many messages: COUNTED_KINDS), and its newest messages
  * by audit id (arrival order, see singleFacetPageSql) read from the facets index — one more than
  * it lists, or, for a kind whose recipients are counted from its messages, up to SPREAD_MAX_MESSAGES.
  */
-export function spreadSql(t: TableNames, ph: (v: unknown) => string, q: SpreadQuery): { count: string; days: string; recipients?: string; rows: string } {
+export function spreadSql(t: TableNames, ph: (v: unknown) => string, q: SpreadQuery): { count: string; days?: string; recipients?: string; rows: string } {
   const kind = ph(q.kind);
   const value = ph(normaliseFacetQuery(q.kind, q.value));
   const where = `kind = ${kind} AND value = ${value}`;
-  const counted = RECIPIENT_KINDS.includes(q.kind);
+  const counted = COUNTED_KINDS.includes(q.kind);
   const read = (counted ? SPREAD_MAX_ROWS : SPREAD_MAX_MESSAGES) + 1;
+  if (!counted) {
+    return {
+      count: `SELECT COUNT(*) AS n FROM ${t.messages} WHERE audit_id IN (SELECT audit_id FROM ${t.facets} WHERE ${where})`,
+      rows: `SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} WHERE audit_id IN (SELECT DISTINCT audit_id FROM ${t.facets} WHERE ${where} ORDER BY audit_id DESC LIMIT ${read})`,
+    };
+  }
   return {
     count: `SELECT COALESCE(SUM(messages), 0) AS n FROM ${t.facetDays} WHERE ${where}`,
     days: `SELECT day_jst AS day, messages, recipients FROM ${t.facetDays} WHERE ${where} ORDER BY day_jst`,
-    ...(counted ? { recipients: `SELECT address, messages FROM ${t.facetRecipients} WHERE ${where} AND messages > 0` } : {}),
+    recipients: `SELECT address, messages FROM ${t.facetRecipients} WHERE ${where} AND messages > 0`,
     rows: `SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} WHERE audit_id IN (SELECT DISTINCT audit_id FROM ${t.facets} WHERE ${where} ORDER BY audit_id DESC LIMIT ${read})`,
   };
 }
@@ -651,29 +664,39 @@ export interface SpreadDayRow {
   recipients: number | string;
 }
 
-/** A spread from its total, its counts per day and per recipient (whole, when the kind has them) and its newest messages. Pure. */
+/**
+ * A spread from its total, its newest messages and, for a counted kind, its counts per day and per
+ * recipient (whole); for another kind those are counted here over its newest SPREAD_MAX_MESSAGES. Pure.
+ */
 export function spreadOf(
   total: number,
-  days: readonly SpreadDayRow[],
   rows: readonly StoredSummary[],
-  counted?: readonly { address: string; messages: number | string }[],
+  counts?: { days: readonly SpreadDayRow[]; recipients: readonly { address: string; messages: number | string }[] },
 ): Spread {
   const newest = [...rows].sort((a, b) => b.receivedAt.localeCompare(a.receivedAt) || b.auditId.localeCompare(a.auditId));
   let recipients: Map<string, number>;
-  if (counted) {
-    recipients = new Map(counted.map((r) => [r.address, Number(r.messages)]));
+  let days: SpreadDayRow[];
+  if (counts) {
+    recipients = new Map(counts.recipients.map((r) => [r.address, Number(r.messages)]));
+    days = [...counts.days];
   } else {
     // counted here over the newest messages read (at most SPREAD_MAX_MESSAGES)
     recipients = new Map();
+    const byDay = new Map<string, { day: string; messages: number; recipients: number }>();
     for (const r of newest.slice(0, SPREAD_MAX_MESSAGES)) {
       for (const a of new Set(r.rcptTo.map(recipientKey))) recipients.set(a, (recipients.get(a) ?? 0) + 1);
+      const d = byDay.get(r.dayJst) ?? { day: r.dayJst, messages: 0, recipients: 0 };
+      d.messages += 1;
+      d.recipients += r.rcptTo.length;
+      byDay.set(r.dayJst, d);
     }
+    days = [...byDay.values()].sort((a, b) => a.day.localeCompare(b.day));
   }
   const listed = newest.slice(0, SPREAD_MAX_ROWS);
   return {
     messages: total,
     truncated: total > listed.length,
-    recipientsComplete: counted !== undefined || total <= Math.min(rows.length, SPREAD_MAX_MESSAGES),
+    recipientsComplete: counts !== undefined || total <= Math.min(rows.length, SPREAD_MAX_MESSAGES),
     days: days.filter((d) => Number(d.messages) > 0).map((d) => ({ day: d.day, messages: Number(d.messages), recipients: Number(d.recipients) })),
     recipients: [...recipients.entries()]
       .filter(([, messages]) => messages > 0)

@@ -173,7 +173,7 @@ export interface Spread {
   messages: number;
   /** true when more messages matched than `rows` lists (the newest SPREAD_MAX_ROWS) */
   truncated: boolean;
-  /** true when `recipients` counts every message; false for a URL found in more messages than were read for it (SPREAD_MAX_MESSAGES) */
+  /** true when `recipients` and `days` count every message; false for a URL found in more messages than were read for it (SPREAD_MAX_MESSAGES) */
   recipientsComplete: boolean;
   /** per Japan-time day, every message: messages and recipients (a message to 3 people counts 3) */
   days: { day: string; messages: number; recipients: number }[];

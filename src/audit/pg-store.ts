@@ -300,10 +300,12 @@ export function openPgStore(options: { url: string; tablePrefix?: string }): Aud
       const params: unknown[] = [];
       const sql = spreadSql(t, (v) => (params.push(v), `$${params.length}`), q);
       const [count] = await query<{ n: string }>(sql.count, params);
-      const days = await query<SpreadDayRow>(sql.days, params);
-      const recipients = sql.recipients ? await query<{ address: string; messages: string }>(sql.recipients, params) : undefined;
+      const counts =
+        sql.days && sql.recipients
+          ? { days: await query<SpreadDayRow>(sql.days, params), recipients: await query<{ address: string; messages: string }>(sql.recipients, params) }
+          : undefined;
       const rows = await query<SummaryRow>(sql.rows, params);
-      return spreadOf(Number(count?.n ?? 0), days, rows.map(summaryFromRow), recipients);
+      return spreadOf(Number(count?.n ?? 0), rows.map(summaryFromRow), counts);
     },
     async story(auditId) {
       const story = events(await query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE audit_id = $1 ORDER BY seq`, [auditId]));

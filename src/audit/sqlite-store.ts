@@ -124,7 +124,7 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
 
   /**
    * The per-day and per-recipient counts (facetDaysTableSql, facetRecipientsTableSql) and the
-   * distinct attachment file names; a store written
+   * distinct attachment file names (kept with the facets); a store written
    * before they existed gets both from its facets and summaries once, in one transaction (a crash
    * leaves neither, and the next start does it again). The names are a plain table (one row per
    * distinct name, unique) so that a purge can drop one by name; their trigram index is below.
@@ -143,7 +143,7 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
         db.exec(facetDaysTableSql(t, "INTEGER"));
         db.exec(facetDaysBackfillSql(t, "sqlite"));
         db.exec(`CREATE TABLE IF NOT EXISTS ${t.facetNames} (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)`);
-        db.exec(`INSERT OR IGNORE INTO ${t.facetNames} (name) SELECT DISTINCT value FROM ${t.facetDays} WHERE kind = 'name'`);
+        db.exec(`INSERT OR IGNORE INTO ${t.facetNames} (name) SELECT DISTINCT value FROM ${t.facets} WHERE kind = 'name'`);
       }
       if (recipients) {
         db.exec(facetRecipientsTableSql(t, "INTEGER"));
@@ -292,11 +292,11 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
     const facets = facetRows(events);
     // counted before the batch's own facets are stored: "stored" means by an earlier append
     const deltas = facetDayDeltas(facets, (id) => folded.get(id) ?? existing.get(id), (kind, value, id) => existing.has(id) && facetStored.get(kind, value, id) !== undefined);
-    for (const row of facets) insertFacet.run(...row);
-    for (const d of deltas.days) {
-      upsertFacetDay.run(d.kind, d.value, d.day, d.messages, d.recipients);
-      if (d.kind === "name") insertName.run(d.value);
+    for (const row of facets) {
+      insertFacet.run(...row);
+      if (row[0] === "name") insertName.run(row[1]);
     }
+    for (const d of deltas.days) upsertFacetDay.run(d.kind, d.value, d.day, d.messages, d.recipients);
     for (const r of deltas.recipients) upsertFacetRecipient.run(r.kind, r.value, r.address, r.messages);
     for (const s of changed) upsertSummary.run(...summaryParams(s));
     return events;
@@ -343,10 +343,12 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
       const params: unknown[] = [];
       const sql = spreadSql(t, (v) => (params.push(v), "?"), q);
       const total = (prep(sql.count).get(...params) as { n: number }).n;
-      const days = prep(sql.days).all(...params) as SpreadDayRow[];
-      const recipients = sql.recipients ? (prep(sql.recipients).all(...params) as { address: string; messages: number }[]) : undefined;
+      const counts =
+        sql.days && sql.recipients
+          ? { days: prep(sql.days).all(...params) as SpreadDayRow[], recipients: prep(sql.recipients).all(...params) as { address: string; messages: number }[] }
+          : undefined;
       const rows = prep(sql.rows).all(...params) as SummaryRow[];
-      return spreadOf(total, days, rows.map(summaryFromRow), recipients);
+      return spreadOf(total, rows.map(summaryFromRow), counts);
     },
     async story(auditId) {
       const events = eventsAll(`SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE audit_id = ? ORDER BY seq`, auditId);
@@ -450,9 +452,14 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
         const fewer = prep(`UPDATE ${t.facetRecipients} SET messages = messages - ? WHERE kind = ? AND value = ? AND address = ?`);
         for (const g of goneTo) fewer.run(g.messages, g.kind, g.value, g.address);
         prep(`DELETE FROM ${t.facetRecipients} WHERE messages <= 0`).run();
-        const dropName = prep(`DELETE FROM ${t.facetNames} WHERE name = @name AND NOT EXISTS (SELECT 1 FROM ${t.facetDays} WHERE kind = 'name' AND value = @name)`);
-        for (const name of new Set(gone.filter((g) => g.kind === "name").map((g) => g.value))) dropName.run({ name });
+        // the file names only the removed messages had leave the names index too
+        const goneNames = prep(
+          `SELECT DISTINCT value FROM ${t.facets} WHERE kind = 'name' AND (seq <= @through
+             OR audit_id IN (SELECT audit_id FROM ${t.messages} WHERE first_seq <= @through AND last_seq > @through))`,
+        ).all({ through }) as { value: string }[];
         prep(facetsGoneSql(t, "@through")).run({ through });
+        const dropName = prep(`DELETE FROM ${t.facetNames} WHERE name = @name AND NOT EXISTS (SELECT 1 FROM ${t.facets} WHERE kind = 'name' AND value = @name)`);
+        for (const { value } of goneNames) dropName.run({ name: value });
         const removed = prep(`DELETE FROM ${t.events} WHERE seq <= ?`).run(through).changes;
         prep(`DELETE FROM ${t.messages} WHERE first_seq <= ?`).run(through);
         prep(`DELETE FROM ${t.texts} WHERE seq <= ?`).run(through);

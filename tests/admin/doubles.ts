@@ -66,14 +66,7 @@ export class MemoryAudit implements AuditSink, AuditReader {
       .filter((m) => this.hasFacet(m.auditId, q.kind, q.value))
       .sort((a, b) => b.receivedAt.localeCompare(a.receivedAt))
       .map((m) => ({ ...m, dayJst: dayInJapan(m.receivedAt), firstSeq: 0, lastSeq: 0 }));
-    const days = new Map<string, { day: string; messages: number; recipients: number }>();
-    for (const r of rows) {
-      const d = days.get(r.dayJst) ?? { day: r.dayJst, messages: 0, recipients: 0 };
-      d.messages += 1;
-      d.recipients += r.rcptTo.length;
-      days.set(r.dayJst, d);
-    }
-    return spreadOf(rows.length, [...days.values()].sort((a, b) => a.day.localeCompare(b.day)), rows);
+    return spreadOf(rows.length, rows);
   }
   async eventsBetween(since: Date, until: Date, after: { ts: string; seq: number } | undefined, limit: number): Promise<AuditEvent[]> {
     return this.events

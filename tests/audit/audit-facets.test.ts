@@ -181,6 +181,10 @@ describe.each(backendKinds())("search by attachment, link, sender and verdict, o
     expect(await log.spread({ kind: "sha256", value: PDF })).toMatchObject({ messages: 0, days: [], rows: [] });
     expect((await log.search({ attachmentName: "late" })).total).toBe(0);
     expect(await b.exec(`SELECT COUNT(*) AS n FROM ${b.prefix}_facets`)).toEqual([{ n: kind === "sqlite" ? 0 : "0" }]);
+    // the purged message's file name is not kept in the names index either, nor its counts
+    if (kind === "sqlite") expect(await b.exec(`SELECT COUNT(*) AS n FROM ${b.prefix}_facet_names`)).toEqual([{ n: 0 }]);
+    expect(await b.exec(`SELECT COUNT(*) AS n FROM ${b.prefix}_facet_recipients`)).toEqual([{ n: kind === "sqlite" ? 0 : "0" }]);
+    expect(await b.exec(`SELECT COUNT(*) AS n FROM ${b.prefix}_facet_days`)).toEqual([{ n: kind === "sqlite" ? 0 : "0" }]);
   });
 
   it.skipIf(backendMissing(kind))("counts a message once per value, however many of its events carry it", async () => {
