@@ -118,7 +118,8 @@ async function build(store: AuditStore): Promise<void> {
 
 /**
  * --append N: the write path at this size — N more messages appended in the writer's batch size
- * (each message's events in the batches as a busy relay fills them), timed per append call.
+ * (a message's `received` in one append, the rest of its story in a later one, as a busy relay's
+ * flushes carry them), timed per append call.
  * It adds to the reused store (later than its 90 days, no malicious file), so searches after it
  * see N more messages.
  */
@@ -129,9 +130,20 @@ async function appendBench(store: AuditStore, n: number): Promise<void> {
   const took: number[] = [];
   let batch: PendingEvent[] = [];
   const t0 = performance.now();
-  for (let m = 0; m < n; m += 1) {
-    batch.push(...storyOf(m, messages, shift));
-    if (batch.length >= per || m === n - 1) {
+  // as at the relay: a message's `received` comes in one flush, its sanitized and delivery events in later ones
+  const lag = per / EVENTS_PER_MESSAGE;
+  const waiting = new Map<number, PendingEvent[]>(); // a story's ids are drawn once
+  for (let m = 0; m < n + lag; m += 1) {
+    if (m < n) {
+      const story = storyOf(m, messages, shift);
+      waiting.set(m, story);
+      batch.push(story[0]!);
+    }
+    if (m >= lag) {
+      batch.push(...waiting.get(m - lag)!.slice(1));
+      waiting.delete(m - lag);
+    }
+    if (batch.length >= per || m === n + lag - 1) {
       const t = performance.now();
       await store.append(batch);
       took.push(performance.now() - t);
@@ -201,7 +213,7 @@ async function main(): Promise<void> {
     const s = await store.spread({ kind: "domain", value: "evil0.example" });
     return { messages: s.messages, recipients: s.recipients.length };
   });
-  await time("who else received (spread): link domain cdn7.example.net (1 in 50 messages; lists the newest 10,000)", async () => {
+  await time("who else received (spread): link domain cdn7.example.net (1 in 50 messages)", async () => {
     const s = await store.spread({ kind: "domain", value: "cdn7.example.net" });
     return { messages: s.messages, recipients: s.recipients.length };
   });
