@@ -105,6 +105,8 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
     RETAINED.push(existsStmt); // never garbage: see RETAINED
     if (existsStmt.get(t.facets) !== undefined) return;
     const backfill = db.transaction(() => {
+      // asked again under the write lock: another process may have indexed it meanwhile (twice would double the rows)
+      if (existsStmt.get(t.facets) !== undefined) return;
       db.exec(facetsTableSql(t, "INTEGER"));
       const page = db.prepare(
         `SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE seq > ? AND type IN (${FACET_BACKFILL_TYPES.map((x) => `'${x}'`).join(", ")}) ORDER BY seq LIMIT 5000`,
@@ -139,13 +141,14 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
     // page cache for it alone saves most of the reads (the connection's usual cache is 2 MB)
     db.exec(`PRAGMA cache_size = -${BACKFILL_CACHE_KIB}`);
     const backfill = db.transaction(() => {
-      if (days) {
+      // asked again under the write lock: another process (the gateway, a CLI) may have done it meanwhile
+      if (days && existsStmt.get(t.facetDays) === undefined) {
         db.exec(facetDaysTableSql(t, "INTEGER"));
         db.exec(facetDaysBackfillSql(t, "sqlite"));
         db.exec(`CREATE TABLE IF NOT EXISTS ${t.facetNames} (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)`);
         db.exec(`INSERT OR IGNORE INTO ${t.facetNames} (name) SELECT DISTINCT value FROM ${t.facets} WHERE kind = 'name'`);
       }
-      if (recipients) {
+      if (recipients && existsStmt.get(t.facetRecipients) === undefined) {
         db.exec(facetRecipientsTableSql(t, "INTEGER"));
         db.exec(facetRecipientsBackfillSql(t, "sqlite"));
       }
