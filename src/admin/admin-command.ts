@@ -63,7 +63,7 @@ async function recordedChange(opts: CommonOptions, change: (store: UserStore) =>
 }
 
 /** Reads the first line of a non-interactive stdin (without its line ending). */
-async function readStdinLine(): Promise<string> {
+export async function readStdinLine(): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of process.stdin) {
@@ -77,7 +77,7 @@ async function readStdinLine(): Promise<string> {
 }
 
 /** Asks on the terminal with echo off. */
-function askHidden(prompt: string): Promise<string> {
+export function askHidden(prompt: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const stdin = process.stdin;
     process.stderr.write(prompt);

@@ -142,6 +142,7 @@ export function readStory(events: readonly AuditEvent[]): StoryView {
 export function actorPhrase(actor: string | undefined, lang: "ja" | "en"): string {
   const a = actor ?? "gateway";
   if (a === "gateway") return lang === "ja" ? "ゲートウェイ" : "the gateway";
+  if (a === "system") return lang === "ja" ? "システム" : "the system";
   const m = /^(admin|cli):(.*)$/s.exec(a);
   if (!m) return a;
   if (m[1] === "admin") return lang === "ja" ? `管理者 ${m[2]}` : `administrator ${m[2]}`;
@@ -161,6 +162,8 @@ const ADMIN_ACTION: Record<string, [string, string]> = {
   "original-release-refused": ["原本の取り出しの申請を却下しました", "refused the release of the original"],
   "original-release-download-refused": ["原本の取り出しを試みましたが、断られました", "tried to download the original and was refused"],
   "original-release-self-decision-refused": ["自分の申請を判断しようとして、断られました", "tried to decide their own request and was refused"],
+  "original-release-cancelled": ["原本の取り出しの申請を取り消しました", "cancelled their request for the original"],
+  "original-release-expired": ["原本の取り出しの申請は判断されないまま期限が切れました", "the request for the original expired undecided"],
   "original-break-glass": ["緊急手順で承認なしに原本を取り出しました", "took the original out without approval (break-glass)"],
 };
 

@@ -256,7 +256,7 @@ export function registerAuditCommands(program: Command): void {
     .option("--sha256 <hex>", "a removed attachment's SHA-256")
     .option("--link-domain <domain>", "a link's domain, or a parent of it")
     .option("--url <url>", "a link's full URL as written in the original")
-    .option("--json", "JSON output: {messages, truncated, days, recipients, rows}")
+    .option("--json", "JSON output: {messages, truncated, recipientsComplete, days, recipients, rows}")
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const given = (["sha256", "linkDomain", "url"] as const).filter((k) => typeof opts[k] === "string");
       if (given.length !== 1) throw new CliError("give exactly one of --sha256, --link-domain, --url", 2);
@@ -271,7 +271,7 @@ export function registerAuditCommands(program: Command): void {
           return;
         }
         const lines = [
-          `${spread.messages} 件のメッセージ (messages), ${spread.recipients.length} 人の宛先 (recipients)${spread.truncated ? " — 最新の一部のみ集計 (newest only)" : ""}`,
+          `${spread.messages} 件のメッセージ (messages), ${spread.recipients.length} 人の宛先 (recipients)${spread.recipientsComplete ? "" : " — 宛先は最新の 10,000 通のみ集計 (recipients of the newest 10,000 only)"}${spread.truncated ? ` — 一覧は最新の ${spread.rows.length} 通 (newest ${spread.rows.length} listed)` : ""}`,
           "",
           "日付 day (JST)   件数 messages  宛先数 recipients",
           ...spread.days.map((d) => `${d.day}       ${String(d.messages).padStart(8)}  ${String(d.recipients).padStart(8)}`),

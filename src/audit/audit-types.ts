@@ -210,9 +210,11 @@ export interface SpreadQuery {
 export interface Spread {
   /** messages with the facet */
   messages: number;
-  /** true when more messages matched than were read for the lists below (SPREAD_MAX_MESSAGES) */
+  /** true when more messages matched than `rows` lists (the newest SPREAD_MAX_ROWS) */
   truncated: boolean;
-  /** per Japan-time day: messages and recipients (a message to 3 people counts 3) */
+  /** true when `recipients` and `days` count every message; false for a URL found in more messages than were read for it (SPREAD_MAX_MESSAGES) */
+  recipientsComplete: boolean;
+  /** per Japan-time day, every message: messages and recipients (a message to 3 people counts 3) */
   days: { day: string; messages: number; recipients: number }[];
   /** each recipient address and how many of the messages it received, most first */
   recipients: { address: string; messages: number }[];

@@ -18,8 +18,23 @@ import {
   DAILY_SELECT,
   dailyFromRow,
   FACET_BACKFILL_TYPES,
+  facetDayDeltas,
+  facetDaysBackfillSql,
+  facetDaysGoneSql,
+  facetDaysTableSql,
+  facetDaysUpsertSql,
+  facetRecipientsBackfillSql,
+  facetRecipientsGoneSql,
+  facetRecipientsTableSql,
+  facetRecipientsUpsertSql,
   facetRows,
+  facetsGoneSql,
   facetsTableSql,
+  facetTotalSql,
+  attachmentNameCondition,
+  facetPageSql,
+  nameOnlyOf,
+  singleFacetOf,
   spreadOf,
   spreadSql,
   EVENT_COLUMNS,
@@ -39,6 +54,7 @@ import {
   type DailyRow,
   type EventRow,
   type PurgeOutcome,
+  type SpreadDayRow,
   type SummaryRow,
 } from "./audit-store.ts";
 import type { AuditEvent, AuditQuery, MessageSummary } from "./audit-types.ts";
@@ -98,6 +114,18 @@ export function openPgStore(options: { url: string; tablePrefix?: string }): Aud
           await insertFacets(c, facetRows(evs));
           after = evs[evs.length - 1]!.seq;
         }
+      }
+      // the per-day and per-recipient counts (facetDaysTableSql, facetRecipientsTableSql), each filled once from the
+      // facets and summaries of a store that predates it
+      const daysExisted = await c.query(`SELECT to_regclass($1) AS r`, [t.facetDays]);
+      if (daysExisted.rows[0]?.r === null) {
+        await c.query(facetDaysTableSql(t, "BIGINT"));
+        await c.query(facetDaysBackfillSql(t, "postgres"));
+      }
+      const recipientsExisted = await c.query(`SELECT to_regclass($1) AS r`, [t.facetRecipients]);
+      if (recipientsExisted.rows[0]?.r === null) {
+        await c.query(facetRecipientsTableSql(t, "BIGINT"));
+        await c.query(facetRecipientsBackfillSql(t, "postgres"));
       }
     });
     await trigramIndexes();
@@ -172,8 +200,41 @@ export function openPgStore(options: { url: string; tablePrefix?: string }): Aud
       });
       await c.query(`INSERT INTO ${t.events} (${EVENT_COLUMNS}) VALUES ${values.join(",")}`, params);
     }
-    await insertFacets(c, facetRows(chained));
     const changed = foldBatch(existing, chained);
+    const folded = new Map(changed.map((s) => [s.auditId, s]));
+    const facets = facetRows(chained);
+    // which of the batch's (kind, value, message) an earlier append stored: one query for the batch
+    const stored = new Set<string>();
+    const candidates = facets.filter(([, , id]) => existing.has(id));
+    for (let i = 0; i < candidates.length; i += INSERT_CHUNK * 4) {
+      const chunk = candidates.slice(i, i + INSERT_CHUNK * 4);
+      const r = await c.query<{ kind: string; value: string; audit_id: string }>(
+        `SELECT DISTINCT f.kind, f.value, f.audit_id FROM ${t.facets} f JOIN unnest($1::text[], $2::text[], $3::text[]) AS q(kind, value, audit_id)
+         ON f.kind = q.kind AND f.value = q.value AND f.audit_id = q.audit_id`,
+        [chunk.map((x) => x[0]), chunk.map((x) => x[1]), chunk.map((x) => x[2])],
+      );
+      for (const row of r.rows) stored.add(`${row.kind}\u0000${row.value}\u0000${row.audit_id}`);
+    }
+    const deltas = facetDayDeltas(facets, (id) => folded.get(id) ?? existing.get(id), (kind, value, id) => stored.has(`${kind}\u0000${value}\u0000${id}`));
+    await insertFacets(c, facets);
+    for (let i = 0; i < deltas.recipients.length; i += INSERT_CHUNK) {
+      const chunk = deltas.recipients.slice(i, i + INSERT_CHUNK);
+      await c.query(
+        `INSERT INTO ${t.facetRecipients} (kind, value, address, messages)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+         ON CONFLICT (kind, value, address) DO UPDATE SET messages = ${t.facetRecipients}.messages + excluded.messages`,
+        [chunk.map((d) => d.kind), chunk.map((d) => d.value), chunk.map((d) => d.address), chunk.map((d) => d.messages)],
+      );
+    }
+    for (let i = 0; i < deltas.days.length; i += INSERT_CHUNK) {
+      const chunk = deltas.days.slice(i, i + INSERT_CHUNK);
+      await c.query(
+        `INSERT INTO ${t.facetDays} (kind, value, day_jst, messages, recipients)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
+         ON CONFLICT (kind, value, day_jst) DO UPDATE SET messages = ${t.facetDays}.messages + excluded.messages, recipients = ${t.facetDays}.recipients + excluded.recipients`,
+        [chunk.map((d) => d.kind), chunk.map((d) => d.value), chunk.map((d) => d.day), chunk.map((d) => d.messages), chunk.map((d) => d.recipients)],
+      );
+    }
     for (let i = 0; i < changed.length; i += INSERT_CHUNK) {
       const chunk = changed.slice(i, i + INSERT_CHUNK);
       const params: unknown[] = [];
@@ -211,26 +272,40 @@ export function openPgStore(options: { url: string; tablePrefix?: string }): Aud
       });
     },
     async search(q: AuditQuery): Promise<{ total: number; rows: MessageSummary[] }> {
+      const { limit, offset } = pageOf(q);
+      const facet = singleFacetOf(q);
+      if (facet) {
+        const totalParams: unknown[] = [];
+        const [count] = await query<{ n: string }>(facetTotalSql(t, (v) => (totalParams.push(v), `$${totalParams.length}`), facet), totalParams);
+        const pageParams: unknown[] = [];
+        const rows = await query<SummaryRow>(singleFacetPageSql(facet, (v) => (pageParams.push(v), `$${pageParams.length}`), t, { limit, offset }), pageParams);
+        return { total: Number(count?.n ?? 0), rows: rows.map((r) => toPublicSummary(summaryFromRow(r))) };
+      }
       const params: unknown[] = [];
       const where = searchWhere(q, (v) => (params.push(v), `$${params.length}`), "ILIKE", undefined, t.facets);
-      const { limit, offset } = pageOf(q);
       const [count] = await query<{ n: string }>(`SELECT COUNT(*) AS n FROM ${t.messages} ${where}`, params);
+      const name = nameOnlyOf(q);
       const pageParams: unknown[] = [];
-      const fast = singleFacetPageSql(q, (v) => (pageParams.push(v), `$${pageParams.length}`), t, { limit, offset });
-      const rows = fast
-        ? await query<SummaryRow>(fast, pageParams)
-        : await query<SummaryRow>(
-            `SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} ${where} ORDER BY received_at DESC, audit_id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
-            [...params, limit, offset],
-          );
+      const pagePh = (v: unknown): string => (pageParams.push(v), `$${pageParams.length}`);
+      const rows =
+        name !== undefined
+          ? await query<SummaryRow>(facetPageSql(t, attachmentNameCondition(name, pagePh), pagePh, { limit, offset }), pageParams)
+          : await query<SummaryRow>(
+              `SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} ${where} ORDER BY received_at DESC, audit_id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+              [...params, limit, offset],
+            );
       return { total: Number(count?.n ?? 0), rows: rows.map((r) => toPublicSummary(summaryFromRow(r))) };
     },
     async spread(q) {
       const params: unknown[] = [];
       const sql = spreadSql(t, (v) => (params.push(v), `$${params.length}`), q);
       const [count] = await query<{ n: string }>(sql.count, params);
+      const counts =
+        sql.days && sql.recipients
+          ? { days: await query<SpreadDayRow>(sql.days, params), recipients: await query<{ address: string; messages: string }>(sql.recipients, params) }
+          : undefined;
       const rows = await query<SummaryRow>(sql.rows, params);
-      return spreadOf(Number(count?.n ?? 0), rows.map(summaryFromRow));
+      return spreadOf(Number(count?.n ?? 0), rows.map(summaryFromRow), counts);
     },
     async story(auditId) {
       const story = events(await query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE audit_id = $1 ORDER BY seq`, [auditId]));
@@ -321,10 +396,25 @@ export function openPgStore(options: { url: string; tablePrefix?: string }): Aud
         const lp = await c.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE seq = $1`, [through]);
         const lastPurged = lp.rows[0] && eventFromRow(lp.rows[0]);
         if (!lastPurged) return { removed: 0 };
+        // the per-day counts give back what the removed messages added, before their rows go
+        await c.query(
+          `WITH gone AS (${facetDaysGoneSql(t, "postgres", "$1::bigint")})
+           UPDATE ${t.facetDays} d SET messages = d.messages - g.messages, recipients = d.recipients - g.recipients
+           FROM gone g WHERE d.kind = g.kind AND d.value = g.value AND d.day_jst = g.day_jst`,
+          [through],
+        );
+        await c.query(`DELETE FROM ${t.facetDays} WHERE messages <= 0`);
+        await c.query(
+          `WITH gone AS (${facetRecipientsGoneSql(t, "postgres", "$1::bigint")})
+           UPDATE ${t.facetRecipients} d SET messages = d.messages - g.messages
+           FROM gone g WHERE d.kind = g.kind AND d.value = g.value AND d.address = g.address`,
+          [through],
+        );
+        await c.query(`DELETE FROM ${t.facetRecipients} WHERE messages <= 0`);
+        await c.query(facetsGoneSql(t, "$1::bigint"), [through]);
         const del = await c.query(`DELETE FROM ${t.events} WHERE seq <= $1`, [through]);
         await c.query(`DELETE FROM ${t.messages} WHERE first_seq <= $1`, [through]);
         await c.query(`DELETE FROM ${t.texts} WHERE seq <= $1`, [through]);
-        await c.query(`DELETE FROM ${t.facets} WHERE seq <= $1`, [through]);
         const remaining = await head(c);
         const [checkpoint] = await appendInTx(c, [makeCheckpoint(lastPurged, del.rowCount ?? 0)], remaining ?? lastPurged);
         return { removed: del.rowCount ?? 0, ...(checkpoint ? { checkpoint } : {}) };
@@ -342,7 +432,7 @@ export async function dropPgTables(url: string, prefix: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query(`DROP TABLE IF EXISTS ${t.events}, ${t.messages}, ${t.texts}, ${t.facets}`);
+    await client.query(`DROP TABLE IF EXISTS ${t.events}, ${t.messages}, ${t.texts}, ${t.facets}, ${t.facetDays}, ${t.facetRecipients}`);
   } finally {
     await client.end();
   }

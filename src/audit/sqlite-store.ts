@@ -14,13 +14,28 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import type { Database as Db, Statement } from "better-sqlite3";
-import { chainEvents, dropKnownReceived, GENESIS_HASH, toPublicSummary, type PendingEvent, type StoredSummary } from "./audit-fns.ts";
+import { chainEvents, dropKnownReceived, GENESIS_HASH, likeContains, toPublicSummary, type PendingEvent, type StoredSummary } from "./audit-fns.ts";
 import {
   DAILY_SELECT,
   dailyFromRow,
   FACET_BACKFILL_TYPES,
+  facetDayDeltas,
+  facetDaysBackfillSql,
+  facetDaysGoneSql,
+  facetDaysTableSql,
+  facetDaysUpsertSql,
+  facetRecipientsBackfillSql,
+  facetRecipientsGoneSql,
+  facetRecipientsTableSql,
+  facetRecipientsUpsertSql,
   facetRows,
+  facetsGoneSql,
   facetsTableSql,
+  facetTotalSql,
+  attachmentNameCondition,
+  facetPageSql,
+  nameOnlyOf,
+  singleFacetOf,
   spreadOf,
   spreadSql,
   EVENT_COLUMNS,
@@ -40,6 +55,7 @@ import {
   type DailyRow,
   type EventRow,
   type PurgeOutcome,
+  type SpreadDayRow,
   type SummaryRow,
 } from "./audit-store.ts";
 import type { AuditEvent, AuditQuery, DailyCounts, MessageSummary } from "./audit-types.ts";
@@ -55,6 +71,9 @@ import type { AuditEvent, AuditQuery, DailyCounts, MessageSummary } from "./audi
  * handful of stores in its life, so keeping them is bounded.
  */
 const RETAINED: unknown[] = [];
+
+/** The page cache while a store is brought up to date (facet counts filled from its facets), KiB. */
+const BACKFILL_CACHE_KIB = 512 * 1024;
 
 /** How long a statement waits for another process's write lock before failing, ms. */
 const BUSY_TIMEOUT_MS = 10_000;
@@ -74,6 +93,7 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
     // INTEGER PRIMARY KEY: seq is SQLite's rowid (64-bit)
     db.exec(tablesSql(t, "INTEGER"));
     initFacets();
+    initFacetDays();
   };
 
   /**
@@ -85,6 +105,8 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
     RETAINED.push(existsStmt); // never garbage: see RETAINED
     if (existsStmt.get(t.facets) !== undefined) return;
     const backfill = db.transaction(() => {
+      // asked again under the write lock: another process may have indexed it meanwhile (twice would double the rows)
+      if (existsStmt.get(t.facets) !== undefined) return;
       db.exec(facetsTableSql(t, "INTEGER"));
       const page = db.prepare(
         `SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE seq > ? AND type IN (${FACET_BACKFILL_TYPES.map((x) => `'${x}'`).join(", ")}) ORDER BY seq LIMIT 5000`,
@@ -100,6 +122,42 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
       }
     });
     backfill.immediate();
+  };
+
+  /**
+   * The per-day and per-recipient counts (facetDaysTableSql, facetRecipientsTableSql) and the
+   * distinct attachment file names (kept with the facets); a store written
+   * before they existed gets both from its facets and summaries once, in one transaction (a crash
+   * leaves neither, and the next start does it again). The names are a plain table (one row per
+   * distinct name, unique) so that a purge can drop one by name; their trigram index is below.
+   */
+  const initFacetDays = (): void => {
+    const existsStmt = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?");
+    RETAINED.push(existsStmt); // never garbage: see RETAINED
+    const days = existsStmt.get(t.facetDays) === undefined;
+    const recipients = existsStmt.get(t.facetRecipients) === undefined;
+    if (!days && !recipients) return;
+    // the backfill looks up a summary for every facet (ten million at a million messages): a large
+    // page cache for it alone saves most of the reads (the connection's usual cache is 2 MB)
+    db.exec(`PRAGMA cache_size = -${BACKFILL_CACHE_KIB}`);
+    const backfill = db.transaction(() => {
+      // asked again under the write lock: another process (the gateway, a CLI) may have done it meanwhile
+      if (days && existsStmt.get(t.facetDays) === undefined) {
+        db.exec(facetDaysTableSql(t, "INTEGER"));
+        db.exec(facetDaysBackfillSql(t, "sqlite"));
+        db.exec(`CREATE TABLE IF NOT EXISTS ${t.facetNames} (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)`);
+        db.exec(`INSERT OR IGNORE INTO ${t.facetNames} (name) SELECT DISTINCT value FROM ${t.facets} WHERE kind = 'name'`);
+      }
+      if (recipients && existsStmt.get(t.facetRecipients) === undefined) {
+        db.exec(facetRecipientsTableSql(t, "INTEGER"));
+        db.exec(facetRecipientsBackfillSql(t, "sqlite"));
+      }
+    });
+    try {
+      backfill.immediate();
+    } finally {
+      db.exec("PRAGMA cache_size = -2000");
+    }
   };
   init();
 
@@ -139,6 +197,37 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
   } catch {
     hasFts = false;
   }
+  /** the attachment file names' trigram index (--attachment): the same tokenizer, kept by triggers on the names table */
+  const namesFts = `${t.facetNames}_fts`;
+  let hasNamesFts = false;
+  if (hasFts) {
+    try {
+      const existsStmt = db.prepare("SELECT 1 FROM sqlite_master WHERE name = ?");
+      RETAINED.push(existsStmt); // never garbage: see RETAINED
+      const existed = existsStmt.get(namesFts) !== undefined;
+      db.exec(`
+        CREATE VIRTUAL TABLE IF NOT EXISTS ${namesFts} USING fts5(name, content='${t.facetNames}', content_rowid='id', tokenize='trigram');
+        CREATE TRIGGER IF NOT EXISTS ${namesFts}_ai AFTER INSERT ON ${t.facetNames} BEGIN
+          INSERT INTO ${namesFts}(rowid, name) VALUES (new.id, new.name);
+        END;
+        CREATE TRIGGER IF NOT EXISTS ${namesFts}_ad AFTER DELETE ON ${t.facetNames} BEGIN
+          INSERT INTO ${namesFts}(${namesFts}, rowid, name) VALUES ('delete', old.id, old.name);
+        END;
+      `);
+      if (!existed) db.exec(`INSERT INTO ${namesFts}(${namesFts}) VALUES ('rebuild')`);
+      hasNamesFts = true;
+    } catch {
+      hasNamesFts = false;
+    }
+  }
+  /** the names containing a needle: through the trigram index when it can serve it, else a scan of the distinct names (not of every facet) */
+  const namesContaining =
+    (ph: (v: unknown) => string) =>
+    (needle: string): string =>
+      hasNamesFts && [...needle].length >= 3 && !/[%_\\]/.test(needle)
+        ? `SELECT name FROM ${namesFts} WHERE name LIKE ${ph(`%${needle}%`)}`
+        : `SELECT name FROM ${t.facetNames} WHERE name LIKE ${ph(likeContains(needle))} ESCAPE '\\'`;
+
   /** a trigram needs 3 characters; LIKE wildcards and escapes in the needle are left to the scan */
   const viaFts =
     (ph: (v: unknown) => string) =>
@@ -174,6 +263,10 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
   const getSummary = prep(`SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} WHERE audit_id = ?`);
   const insertText = prep(`INSERT INTO ${t.texts} (seq, audit_id, ts, text) VALUES (?, ?, ?, ?)`);
   const insertFacet = prep(`INSERT INTO ${t.facets} (kind, value, audit_id, seq, ts) VALUES (?, ?, ?, ?, ?)`);
+  const facetStored = prep(`SELECT 1 FROM ${t.facets} WHERE kind = ? AND value = ? AND audit_id = ? LIMIT 1`);
+  const upsertFacetDay = prep(facetDaysUpsertSql(t, () => "?"));
+  const upsertFacetRecipient = prep(facetRecipientsUpsertSql(t, () => "?"));
+  const insertName = prep(`INSERT OR IGNORE INTO ${t.facetNames} (name) VALUES (?)`);
 
   const head = (): { seq: number; hash: string } => {
     const row = headStmt.get() as { seq: number; hash: string } | undefined;
@@ -197,8 +290,18 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
       const text = fresh[i]!.text;
       if (text !== undefined) insertText.run(events[i]!.seq, events[i]!.auditId ?? null, events[i]!.ts, text);
     }
-    for (const row of facetRows(events)) insertFacet.run(...row);
-    for (const s of foldBatch(existing, events)) upsertSummary.run(...summaryParams(s));
+    const changed = foldBatch(existing, events);
+    const folded = new Map(changed.map((s) => [s.auditId, s]));
+    const facets = facetRows(events);
+    // counted before the batch's own facets are stored: "stored" means by an earlier append
+    const deltas = facetDayDeltas(facets, (id) => folded.get(id) ?? existing.get(id), (kind, value, id) => existing.has(id) && facetStored.get(kind, value, id) !== undefined);
+    for (const row of facets) {
+      insertFacet.run(...row);
+      if (row[0] === "name") insertName.run(row[1]);
+    }
+    for (const d of deltas.days) upsertFacetDay.run(d.kind, d.value, d.day, d.messages, d.recipients);
+    for (const r of deltas.recipients) upsertFacetRecipient.run(r.kind, r.value, r.address, r.messages);
+    for (const s of changed) upsertSummary.run(...summaryParams(s));
     return events;
   };
   const appendTx = db.transaction((pending: readonly PendingEvent[]) => appendInTx(pending));
@@ -218,14 +321,23 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
     async search(query: AuditQuery): Promise<{ total: number; rows: MessageSummary[] }> {
       const params: unknown[] = [];
       const ph = (v: unknown): string => (params.push(v), "?");
-      const where = searchWhere(query, ph, "LIKE", viaFts(ph), t.facets);
       const { limit, offset } = pageOf(query);
+      const facet = singleFacetOf(query);
+      if (facet) {
+        const totalParams: unknown[] = [];
+        const total = (prep(facetTotalSql(t, (v) => (totalParams.push(v), "?"), facet)).get(...totalParams) as { n: number }).n;
+        const pageParams: unknown[] = [];
+        const rows = prep(singleFacetPageSql(facet, (v) => (pageParams.push(v), "?"), t, { limit, offset })).all(...pageParams) as SummaryRow[];
+        return { total, rows: rows.map((r) => toPublicSummary(summaryFromRow(r))) };
+      }
+      const where = searchWhere(query, ph, "LIKE", viaFts(ph), t.facets, namesContaining(ph));
       const total = (prep(`SELECT COUNT(*) AS n FROM ${t.messages} ${where}`).get(...params) as { n: number }).n;
+      const name = nameOnlyOf(query);
       const pageParams: unknown[] = [];
-      const fast = singleFacetPageSql(query, (v) => (pageParams.push(v), "?"), t, { limit, offset });
+      const pagePh = (v: unknown): string => (pageParams.push(v), "?");
       const rows = (
-        fast
-          ? prep(fast).all(...pageParams)
+        name !== undefined
+          ? prep(facetPageSql(t, attachmentNameCondition(name, pagePh, namesContaining(pagePh)), pagePh, { limit, offset })).all(...pageParams)
           : prep(`SELECT ${SUMMARY_COLUMNS} FROM ${t.messages} ${where} ORDER BY received_at DESC, audit_id DESC LIMIT ? OFFSET ?`).all(...params, limit, offset)
       ) as SummaryRow[];
       return { total, rows: rows.map((r) => toPublicSummary(summaryFromRow(r))) };
@@ -234,8 +346,12 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
       const params: unknown[] = [];
       const sql = spreadSql(t, (v) => (params.push(v), "?"), q);
       const total = (prep(sql.count).get(...params) as { n: number }).n;
+      const counts =
+        sql.days && sql.recipients
+          ? { days: prep(sql.days).all(...params) as SpreadDayRow[], recipients: prep(sql.recipients).all(...params) as { address: string; messages: number }[] }
+          : undefined;
       const rows = prep(sql.rows).all(...params) as SummaryRow[];
-      return spreadOf(total, rows.map(summaryFromRow));
+      return spreadOf(total, rows.map(summaryFromRow), counts);
     },
     async story(auditId) {
       const events = eventsAll(`SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE audit_id = ? ORDER BY seq`, auditId);
@@ -330,10 +446,26 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
         if (through < lowest) return { removed: 0 };
         const lastPurged = eventsAll(`SELECT ${EVENT_COLUMNS} FROM ${t.events} WHERE seq = ?`, through)[0];
         if (!lastPurged) return { removed: 0 };
+        // the per-day counts give back what the removed messages added, before their rows go
+        const gone = prep(facetDaysGoneSql(t, "sqlite", "@through")).all({ through }) as { kind: string; value: string; day_jst: string; messages: number; recipients: number }[];
+        const less = prep(`UPDATE ${t.facetDays} SET messages = messages - ?, recipients = recipients - ? WHERE kind = ? AND value = ? AND day_jst = ?`);
+        for (const g of gone) less.run(g.messages, g.recipients, g.kind, g.value, g.day_jst);
+        prep(`DELETE FROM ${t.facetDays} WHERE messages <= 0`).run();
+        const goneTo = prep(facetRecipientsGoneSql(t, "sqlite", "@through")).all({ through }) as { kind: string; value: string; address: string; messages: number }[];
+        const fewer = prep(`UPDATE ${t.facetRecipients} SET messages = messages - ? WHERE kind = ? AND value = ? AND address = ?`);
+        for (const g of goneTo) fewer.run(g.messages, g.kind, g.value, g.address);
+        prep(`DELETE FROM ${t.facetRecipients} WHERE messages <= 0`).run();
+        // the file names only the removed messages had leave the names index too
+        const goneNames = prep(
+          `SELECT DISTINCT value FROM ${t.facets} WHERE kind = 'name' AND (seq <= @through
+             OR audit_id IN (SELECT audit_id FROM ${t.messages} WHERE first_seq <= @through AND last_seq > @through))`,
+        ).all({ through }) as { value: string }[];
+        prep(facetsGoneSql(t, "@through")).run({ through });
+        const dropName = prep(`DELETE FROM ${t.facetNames} WHERE name = @name AND NOT EXISTS (SELECT 1 FROM ${t.facets} WHERE kind = 'name' AND value = @name)`);
+        for (const { value } of goneNames) dropName.run({ name: value });
         const removed = prep(`DELETE FROM ${t.events} WHERE seq <= ?`).run(through).changes;
         prep(`DELETE FROM ${t.messages} WHERE first_seq <= ?`).run(through);
         prep(`DELETE FROM ${t.texts} WHERE seq <= ?`).run(through);
-        prep(`DELETE FROM ${t.facets} WHERE seq <= ?`).run(through);
         // when nothing remains, the checkpoint still continues the numbering after the purged events
         const remaining = headStmt.get() as { seq: number; hash: string } | undefined;
         const [checkpoint] = appendInTx([makeCheckpoint(lastPurged, removed)], remaining ?? lastPurged);
@@ -342,7 +474,7 @@ export function openSqliteStore(options: { file: string; tablePrefix?: string; r
       return run.immediate();
     },
     async close() {
-      RETAINED.push(db, [...prepared.values()], headStmt, insertEvent, upsertSummary, getSummary, insertText, insertFacet, appendTx);
+      RETAINED.push(db, [...prepared.values()], headStmt, insertEvent, upsertSummary, getSummary, insertText, insertFacet, facetStored, upsertFacetDay, upsertFacetRecipient, insertName, appendTx);
       if (db.open) db.close();
     },
   };

@@ -238,8 +238,10 @@ export const originalsSchema = z.strictObject({
       windowHours: z.number().positive().max(24 * 30).default(24),
       /** downloads one approved request allows */
       downloads: z.number().int().min(1).max(10).default(1),
+      /** days a request waits for a decision; after that it expires (recorded) and must be made again */
+      openDays: z.number().positive().max(365).default(7),
     })
-    .default({ approvals: 2, windowHours: 24, downloads: 1 }),
+    .default({ approvals: 2, windowHours: 24, downloads: 1, openDays: 7 }),
 });
 
 const syslogTarget = z.strictObject({

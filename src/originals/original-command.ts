@@ -1,9 +1,11 @@
 /**
- * `mumuka original request|approve|refuse|requests|get|purge`: the release of
+ * `mumuka original request|approve|refuse|cancel|requests|get|purge`: the release of
  * a raw original with two people (release-desk.ts). `get ID --request REQ`
  * takes the original out for the requester of an approved request;
  * `get ID --break-glass --reason TEXT` is the emergency path (recorded,
- * logged, alerted). The actor is cli:<login>.
+ * logged, alerted). The actor is cli:<login>, except for approve and refuse:
+ * those decide as a console administrator account (`--as NAME`, its password
+ * asked), recorded as admin:<name> with via: cli:<login>.
  *
  * The retrieval is recorded (type "original-retrieved", actor cli:<user>) and
  * that record is stored BEFORE any byte is written out: if the audit store
@@ -27,6 +29,9 @@ import { createLogger } from "../lib/logger.ts";
 import { OriginalKeyError, OriginalNotFoundError, openOriginals } from "./index.ts";
 import { createReleaseDesk, ReleaseError, type ReleaseDesk } from "./release-desk.ts";
 import { openReleaseStore, type ReleaseRequest } from "./release-store.ts";
+import { askHidden, readStdinLine } from "../admin/admin-command.ts";
+import { dummyHash, verifyPassword } from "../admin/password.ts";
+import { isUserName, openUserStore } from "../admin/user-store.ts";
 
 export function registerOriginalCommands(program: Command): void {
   const original = program.command("original").description("retained raw originals / 原本");
@@ -105,25 +110,79 @@ export function registerOriginalCommands(program: Command): void {
       process.stdout.write(list.map((r) => `${show(r)}\n`).join("") || "no requests / 申請はありません\n");
     });
 
+  /**
+   * The administrator deciding from the command line: a console account named with --as and
+   * proven by its password (asked with echo off on a terminal, else the first line of stdin), not
+   * the OS login — that can be root or a shared maintenance login, which names no one, and the
+   * two-person rule is only as good as the names it compares. A failed attempt is recorded as a
+   * login-failed event of the CLI's OS login.
+   */
+  const decider = async (configFile: string | undefined, name: string | undefined, fromStdin: boolean | undefined): Promise<string> => {
+    if (!name) {
+      throw new CliError(
+        "承認・却下にはコンソールの管理者アカウントが必要です: --as 名前 (パスワードを尋ねます) / a decision needs a console administrator account: --as NAME (its password is asked)",
+        2,
+      );
+    }
+    const password = fromStdin || !process.stdin.isTTY ? await readStdinLine() : await askHidden(`${name} のパスワード / password: `);
+    const config = loadConfig(configFile);
+    const users = openUserStore(config.dataDir);
+    let user;
+    try {
+      user = isUserName(name) ? users.get(name) : undefined;
+    } finally {
+      users.close();
+    }
+    // an unknown name costs a hash check too, so the answer's time does not tell which names exist
+    const ok = await verifyPassword(password, user?.passwordHash ?? dummyHash());
+    if (!user || !ok || user.role !== "admin") {
+      const audit = await openCliAuditLog(config);
+      audit.record({
+        type: "login-failed",
+        actor: cliActor(),
+        data: { channel: "cli", purpose: "original-release-decision", account: isUserName(name) ? name : "?", reason: !user ? "unknown-user" : !ok ? "bad-password" : "not-admin" },
+      });
+      await closeCliAuditLog(audit);
+      throw new CliError("管理者アカウントの認証に失敗しました / the administrator account could not be authenticated", 1);
+    }
+    return `admin:${user.name}`;
+  };
+
   original
     .command("approve")
-    .description("approve another person's release request / 取り出し申請の承認")
+    .description("approve another person's release request, as a console administrator / 取り出し申請の承認")
     .argument("<request>", "request id (R-YYYYMMDD-XXXXXXXX)")
+    .option("--as <account>", "the console administrator account deciding (its password is asked; required)")
+    .option("--password-stdin", "read the account's password from the first line of stdin")
     .option("--note <text>", "a note, recorded")
     .option("-c, --config <file>", "configuration file (YAML)")
-    .action(async (req: string, opts: { note?: string; config?: string }) => {
-      const r = await step(opts.config, (d) => d.approve(req, cliActor(), opts.note ?? ""));
+    .action(async (req: string, opts: { as?: string; passwordStdin?: boolean; note?: string; config?: string }) => {
+      const actor = await decider(opts.config, opts.as, opts.passwordStdin);
+      const r = await step(opts.config, (d) => d.approve(req, actor, opts.note ?? "", cliActor()));
       process.stdout.write(`${show(r)}\n`);
     });
 
   original
     .command("refuse")
-    .description("refuse another person's release request / 取り出し申請の却下")
+    .description("refuse another person's release request, as a console administrator / 取り出し申請の却下")
     .argument("<request>", "request id")
+    .option("--as <account>", "the console administrator account deciding (its password is asked; required)")
+    .option("--password-stdin", "read the account's password from the first line of stdin")
     .requiredOption("--note <text>", "why, recorded")
     .option("-c, --config <file>", "configuration file (YAML)")
-    .action(async (req: string, opts: { note: string; config?: string }) => {
-      const r = await step(opts.config, (d) => d.refuse(req, cliActor(), opts.note));
+    .action(async (req: string, opts: { as?: string; passwordStdin?: boolean; note: string; config?: string }) => {
+      const actor = await decider(opts.config, opts.as, opts.passwordStdin);
+      const r = await step(opts.config, (d) => d.refuse(req, actor, opts.note, cliActor()));
+      process.stdout.write(`${show(r)}\n`);
+    });
+
+  original
+    .command("cancel")
+    .description("withdraw your own release request while it is still open / 自分の取り出し申請の取り消し")
+    .argument("<request>", "request id")
+    .option("-c, --config <file>", "configuration file (YAML)")
+    .action(async (req: string, opts: { config?: string }) => {
+      const r = await step(opts.config, (d) => d.cancel(req, cliActor()));
       process.stdout.write(`${show(r)}\n`);
     });
 

@@ -15,10 +15,13 @@
  * recorded too. The emergency path (`breakGlass`) needs a reason, is recorded
  * before anything is read, logged at error level and raises an alert.
  *
- * People: an actor is "admin:<name>" (console) or "cli:<login>" (CLI); the
- * person is the name after the prefix, so "a different administrator" means
- * a different name on either channel, and the requester may take the
- * original out from either.
+ * People: an actor is "admin:<name>" (a console account) or "cli:<login>" (an
+ * OS login running the CLI); the person is the name after the prefix, so "a
+ * different administrator" means a different name on either channel, and the
+ * requester may take the original out from either. A decision is always a
+ * console account's: the CLI decides only `--as` an administrator account
+ * whose password it was given (original-command.ts), because an OS login can
+ * be shared (root, a maintenance account) and names no one.
  *
  * SECURITY: reasons and notes are free text typed by staff: reduced to one
  * line of at most MAX_REASON characters without control characters before
@@ -36,6 +39,7 @@ import { isRequestId, type ReleaseRequest, type ReleaseStore } from "./release-s
 /** A reason is a request number or a sentence, not a document. */
 export const MAX_REASON = 500;
 const HOUR_MS = 3600 * 1000;
+const DAY_MS = 24 * HOUR_MS;
 
 export type ReleaseErrorCode =
   | "ENOREQUEST"
@@ -47,7 +51,10 @@ export type ReleaseErrorCode =
   | "ENOTAPPROVED"
   | "EREFUSED"
   | "EEXPIRED"
-  | "EUSEDUP";
+  | "EUSEDUP"
+  | "ECANCELLED"
+  | "ELAPSED"
+  | "ENOTYOURS";
 
 /** Japanese first, English after: the console and the CLI show these as they are. */
 const MESSAGES: Record<ReleaseErrorCode, string> = {
@@ -61,6 +68,9 @@ const MESSAGES: Record<ReleaseErrorCode, string> = {
   EREFUSED: "この申請は却下されました / this request was refused",
   EEXPIRED: "承認の有効期限が過ぎています。あらためて申請してください / the approval has expired: request again",
   EUSEDUP: "この申請で許可された取り出し回数を使い切りました / the downloads this request allows are used up",
+  ECANCELLED: "この申請は申請者が取り消しました / the requester cancelled this request",
+  ELAPSED: "この申請は判断されないまま期限が切れました。あらためて申請してください / this request expired undecided: request again",
+  ENOTYOURS: "申請を取り消せるのは申請者本人だけです / only the requester may cancel a request",
 };
 
 export class ReleaseError extends Error {
@@ -88,8 +98,13 @@ export function cleanReason(text: string): string {
 export interface ReleaseDesk {
   readonly approvals: 1 | 2;
   request(auditId: string, actor: string, reason: string): Promise<ReleaseRequest>;
-  approve(id: string, actor: string, note?: string): ReleaseRequest;
-  refuse(id: string, actor: string, note: string): ReleaseRequest;
+  /** `via`: the channel a console account decided through when not the console (the CLI's OS login), recorded */
+  approve(id: string, actor: string, note?: string, via?: string): ReleaseRequest;
+  refuse(id: string, actor: string, note: string, via?: string): ReleaseRequest;
+  /** the requester withdraws a request still open */
+  cancel(id: string, actor: string): ReleaseRequest;
+  /** marks (and records) every request undecided for openDays as expired; the other steps do this first themselves */
+  expireStale(): ReleaseRequest[];
   /** the original for the requester of an approved request; takes one of its downloads */
   download(id: string, actor: string): Promise<{ request: ReleaseRequest; stream: NodeJS.ReadableStream }>;
   /** the emergency path: no approval, a reason, loudly recorded and alerted */
@@ -129,9 +144,41 @@ export function createReleaseDesk(deps: ReleaseDeskDeps): ReleaseDesk {
   const expired = (r: ReleaseRequest, at: Date) => r.expiresAt !== undefined && r.expiresAt <= at.toISOString();
   /** why this request cannot be downloaded now, or undefined */
   const blocker = (r: ReleaseRequest, at: Date): ReleaseErrorCode | undefined =>
-    r.status === "open" ? "ENOTAPPROVED" : r.status === "refused" ? "EREFUSED" : expired(r, at) ? "EEXPIRED" : r.downloadsUsed >= r.downloadsAllowed ? "EUSEDUP" : undefined;
+    r.status === "open"
+      ? "ENOTAPPROVED"
+      : r.status === "refused"
+        ? "EREFUSED"
+        : r.status === "cancelled"
+          ? "ECANCELLED"
+          : r.status === "expired"
+            ? "ELAPSED"
+            : expired(r, at)
+              ? "EEXPIRED"
+              : r.downloadsUsed >= r.downloadsAllowed
+                ? "EUSEDUP"
+                : undefined;
 
-  function decide(id: string, actor: string, status: "approved" | "refused", note: string): ReleaseRequest {
+  /**
+   * Requests undecided for openDays become expired, each on record (actor "system": no person
+   * decided). Run at the start of every step, so whoever looks next — console or CLI — finds
+   * them expired and the trail says when; no timer is needed for it.
+   */
+  const expireStale = (): ReleaseRequest[] => {
+    const at = now();
+    const gone = store.expireOpen(new Date(at.getTime() - config.openDays * DAY_MS), at);
+    for (const r of gone) {
+      audit.record({
+        type: "admin",
+        auditId: r.auditId,
+        actor: "system",
+        data: { action: "original-release-expired", request: r.id, requester: r.requester, requestedAt: r.createdAt, openDays: config.openDays },
+      });
+    }
+    return gone;
+  };
+
+  function decide(id: string, actor: string, status: "approved" | "refused", note: string, via: string | undefined): ReleaseRequest {
+    expireStale();
     const request = found(id);
     if (request.status !== "open") throw new ReleaseError("ENOTOPEN");
     if (personOf(actor) === personOf(request.requester)) {
@@ -151,6 +198,7 @@ export function createReleaseDesk(deps: ReleaseDeskDeps): ReleaseDesk {
         requester: request.requester,
         ...(note ? { note } : {}),
         ...(expiresAt ? { expiresAt: expiresAt.toISOString(), downloads: request.downloadsAllowed } : {}),
+        ...(via ? { via } : {}),
       },
     });
     return store.get(id)!;
@@ -160,6 +208,7 @@ export function createReleaseDesk(deps: ReleaseDeskDeps): ReleaseDesk {
     approvals: config.approvals,
 
     async request(auditId, actor, reasonText) {
+      expireStale();
       if (!isAuditId(auditId)) throw new ReleaseError("ENOORIGINAL");
       const reason = reasonOf(reasonText);
       if (!(await deps.originals.has(auditId))) throw new ReleaseError("ENOORIGINAL");
@@ -186,13 +235,25 @@ export function createReleaseDesk(deps: ReleaseDeskDeps): ReleaseDesk {
       return request;
     },
 
-    approve: (id, actor, note = "") => decide(id, actor, "approved", cleanReason(note).slice(0, MAX_REASON)),
+    approve: (id, actor, note = "", via) => decide(id, actor, "approved", cleanReason(note).slice(0, MAX_REASON), via),
 
-    refuse(id, actor, note) {
-      return decide(id, actor, "refused", reasonOf(note));
+    refuse(id, actor, note, via) {
+      return decide(id, actor, "refused", reasonOf(note), via);
     },
 
+    cancel(id, actor) {
+      expireStale();
+      const request = found(id);
+      if (personOf(actor) !== personOf(request.requester)) throw new ReleaseError("ENOTYOURS");
+      if (request.status !== "open" || !store.decide(id, { status: "cancelled", by: actor, note: "", at: now() })) throw new ReleaseError("ENOTOPEN");
+      audit.record({ type: "admin", auditId: request.auditId, actor, data: { action: "original-release-cancelled", request: id } });
+      return store.get(id)!;
+    },
+
+    expireStale,
+
     async download(id, actor) {
+      expireStale();
       const request = found(id);
       const at = now();
       const refuse = (code: ReleaseErrorCode): never => {
@@ -231,8 +292,14 @@ export function createReleaseDesk(deps: ReleaseDeskDeps): ReleaseDesk {
       return deps.originals.get(auditId, actor, { breakGlass: true, reason });
     },
 
-    get: (id) => (isRequestId(id) ? store.get(id) : undefined),
-    list: (limit = 200) => store.list(limit),
+    get: (id) => {
+      expireStale();
+      return isRequestId(id) ? store.get(id) : undefined;
+    },
+    list: (limit = 200) => {
+      expireStale();
+      return store.list(limit);
+    },
     usable: (r) => blocker(r, now()) === undefined,
   };
 }

@@ -28,7 +28,8 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 
-export type ReleaseStatus = "open" | "approved" | "refused";
+/** open → approved | refused (by a different person) | cancelled (by the requester) | expired (undecided for originals.release.openDays) */
+export type ReleaseStatus = "open" | "approved" | "refused" | "cancelled" | "expired";
 
 export interface ReleaseRequest {
   id: string;
@@ -69,8 +70,10 @@ export interface ReleaseStore {
   get(id: string): ReleaseRequest | undefined;
   /** open requests first (oldest first), then the latest decided ones; at most `limit` */
   list(limit: number): ReleaseRequest[];
-  /** open → approved/refused; false when the request was no longer open (someone decided first) */
-  decide(id: string, decision: { status: "approved" | "refused"; by: string; note: string; at: Date; expiresAt?: Date }): boolean;
+  /** open → approved/refused/cancelled; false when the request was no longer open (someone decided first) */
+  decide(id: string, decision: { status: "approved" | "refused" | "cancelled"; by: string; note: string; at: Date; expiresAt?: Date }): boolean;
+  /** every request still open that was made at or before `madeBy` → expired (decided at `at`, by nobody); returns them */
+  expireOpen(madeBy: Date, at: Date): ReleaseRequest[];
   /** takes one download of an approved, unexpired request; resolves to the count now used, or undefined when none is left */
   take(id: string, now: Date): number | undefined;
   /** gives a taken download back (the original could not be read after all) */
@@ -112,6 +115,9 @@ const toRequest = (r: Row): ReleaseRequest => ({
   downloadsUsed: r.downloads_used,
 });
 
+/** statements used once at opening, kept reachable (see RETAINED in src/audit/sqlite-store.ts) */
+const KEPT: unknown[] = [];
+
 export function openReleaseStore(dataDir: string): ReleaseStore {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const db = new Database(releaseDbPath(dataDir));
@@ -119,12 +125,12 @@ export function openReleaseStore(dataDir: string): ReleaseStore {
   // an approval or a taken download must not come back after a power cut
   db.pragma("synchronous = FULL");
   db.pragma("busy_timeout = 5000");
-  db.exec(`CREATE TABLE IF NOT EXISTS release_requests (
+  const table = (name: string): string => `CREATE TABLE IF NOT EXISTS ${name} (
     id TEXT PRIMARY KEY,
     audit_id TEXT NOT NULL,
     requester TEXT NOT NULL,
     reason TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('open','approved','refused')),
+    status TEXT NOT NULL CHECK (status IN ('open','approved','refused','cancelled','expired')),
     created_at TEXT NOT NULL,
     decided_by TEXT,
     decided_at TEXT,
@@ -132,7 +138,21 @@ export function openReleaseStore(dataDir: string): ReleaseStore {
     expires_at TEXT,
     downloads_allowed INTEGER NOT NULL CHECK (downloads_allowed >= 1),
     downloads_used INTEGER NOT NULL DEFAULT 0 CHECK (downloads_used >= 0 AND downloads_used <= downloads_allowed)
-  )`);
+  )`;
+  // a file made before requests could be cancelled or expire has the narrower status check, which
+  // SQLite cannot alter: its rows move to a table with the wider one, in one transaction
+  const schemaStmt = db.prepare<[], { sql: string }>("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'release_requests'");
+  KEPT.push(schemaStmt); // never garbage: see RETAINED in src/audit/sqlite-store.ts
+  const existing = schemaStmt.get();
+  if (existing && !existing.sql.includes("'expired'")) {
+    db.transaction(() => {
+      db.exec(table("release_requests_wide"));
+      db.exec("INSERT INTO release_requests_wide SELECT * FROM release_requests");
+      db.exec("DROP TABLE release_requests");
+      db.exec("ALTER TABLE release_requests_wide RENAME TO release_requests");
+    }).immediate();
+  }
+  db.exec(table("release_requests"));
   db.exec("CREATE INDEX IF NOT EXISTS release_requests_status ON release_requests (status, created_at)");
   const insert = db.prepare(
     "INSERT INTO release_requests (id, audit_id, requester, reason, status, created_at, downloads_allowed) VALUES (?, ?, ?, ?, 'open', ?, ?)",
@@ -145,6 +165,9 @@ export function openReleaseStore(dataDir: string): ReleaseStore {
   );
   const takeStmt = db.prepare(
     "UPDATE release_requests SET downloads_used = downloads_used + 1 WHERE id = ? AND status = 'approved' AND expires_at > ? AND downloads_used < downloads_allowed",
+  );
+  const expireStmt = db.prepare<[string, string], Row>(
+    "UPDATE release_requests SET status = 'expired', decided_at = ? WHERE status = 'open' AND created_at <= ? RETURNING *",
   );
   const giveBackStmt = db.prepare("UPDATE release_requests SET downloads_used = downloads_used - 1 WHERE id = ? AND downloads_used > 0");
 
@@ -168,6 +191,10 @@ export function openReleaseStore(dataDir: string): ReleaseStore {
     decide(id, d) {
       if (!isRequestId(id)) return false;
       return decideStmt.run(d.status, d.by, d.at.toISOString(), d.note, d.expiresAt?.toISOString() ?? null, id).changes === 1;
+    },
+    expireOpen(madeBy, at) {
+      // ISO 8601 UTC strings of one length compare as their instants
+      return expireStmt.all(at.toISOString(), madeBy.toISOString()).map(toRequest);
     },
     take(id, now) {
       if (!isRequestId(id)) return undefined;

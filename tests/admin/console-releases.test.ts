@@ -113,6 +113,26 @@ describe("release pages", () => {
     expect(audit.ofType("original-retrieved")).toEqual([]);
   });
 
+  it("lets the requester cancel their open request (with the CSRF token), and nobody else", async () => {
+    const operator = await h.loggedIn("operator");
+    const request = await ask(operator, "INC-13");
+    const mine = (await operator.get("/releases")).body;
+    expect(mine).toContain(`action="/releases/${request}/cancel"`);
+    expect((await operator.post(`/releases/${request}/cancel`, {})).status).toBe(403);
+    const admin = await h.loggedIn("admin");
+    expect((await admin.get("/releases")).body).not.toContain(`action="/releases/${request}/cancel"`);
+    const other = await admin.post(`/releases/${request}/cancel`, { _csrf: admin.csrf });
+    expect(other.status).toBe(409);
+    expect(other.body).toContain("申請を取り消せるのは申請者本人だけです");
+    const done = await operator.post(`/releases/${request}/cancel`, { _csrf: operator.csrf });
+    expect(done.status).toBe(303);
+    const after = (await operator.get(String(done.headers.location))).body;
+    expect(after).toContain("申請を取り消しました。");
+    expect(after).not.toContain(`action="/releases/${request}/cancel"`);
+    expect((await admin.post(`/releases/${request}/approve`, { _csrf: admin.csrf })).status).toBe(409);
+    expect(audit.events.filter((e) => e.data.action === "original-release-cancelled").map((e) => e.actor)).toEqual(["admin:operator"]);
+  });
+
   it("answers 404 for ids that are not request or audit ids", async () => {
     const admin = await h.loggedIn("admin");
     await admin.get("/releases");

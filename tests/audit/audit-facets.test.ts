@@ -105,6 +105,7 @@ describe.each(backendKinds())("search by attachment, link, sender and verdict, o
     const spread = await log.spread({ kind: "sha256", value: PDF });
     expect(spread.messages).toBe(3);
     expect(spread.truncated).toBe(false);
+    expect(spread.recipientsComplete).toBe(true);
     expect(spread.days).toEqual([
       { day: "2026-11-02", messages: 2, recipients: 3 },
       { day: "2026-11-03", messages: 1, recipients: 3 },
@@ -118,7 +119,39 @@ describe.each(backendKinds())("search by attachment, link, sender and verdict, o
     const second = await log.search({ sha256: PDF, limit: 2, offset: 2 });
     expect(first.total).toBe(3);
     expect([...first.rows, ...second.rows].map((r) => r.rcptTo[0])).toEqual(["Four@city.lg.jp", "three@city.lg.jp", "one@city.lg.jp"]);
+    // and so does a file-name substring (c.pdf is in two messages, counted once each)
+    const names = [await log.search({ attachmentName: ".PDF", limit: 3 }), await log.search({ attachmentName: ".pdf", limit: 3, offset: 3 })];
+    expect(names.map((p) => p.total)).toEqual([4, 4]);
+    const paged = names.flatMap((p) => p.rows).map((r) => r.rcptTo[0]);
+    expect(paged.slice(2)).toEqual(["three@city.lg.jp", "one@city.lg.jp"]);
+    expect(paged.slice(0, 2).sort()).toEqual(["Four@city.lg.jp", "six@city.lg.jp"]); // same second: the audit id decides
+    expect((await log.search({ attachmentName: "pdf" })).rows.map((r) => r.rcptTo[0])).toEqual(paged);
   });
+
+  it.skipIf(backendMissing(kind))("lists the newest 1,000 messages of a spread but counts every recipient and every day", async () => {
+    const log = await open();
+    for (let i = 0; i < 1003; i++) {
+      if (i === 3) clock += DAY; // three on the first day, a thousand on the next
+      message(log, "a@evil.example", [`staff${i % 7}@city.lg.jp`, ...(i === 0 ? ["Chief@city.lg.jp"] : [])], {
+        report: report([{ filename: "a.pdf", sha256: PDF, sniffedType: "pdf" }], ["https://cdn.evil.example/p.png"]),
+      });
+    }
+    await log.flush();
+    for (const question of [{ kind: "sha256", value: PDF }, { kind: "domain", value: "evil.example" }] as const) {
+      const spread = await log.spread(question);
+      expect(spread).toMatchObject({ messages: 1003, truncated: true, recipientsComplete: true });
+      expect(spread.rows).toHaveLength(1000);
+      expect(spread.days).toEqual([
+        { day: "2026-11-02", messages: 3, recipients: 4 },
+        { day: "2026-11-03", messages: 1000, recipients: 1000 },
+      ]);
+      // the oldest message, not listed, still names its second recipient
+      expect(spread.recipients.find((r) => r.address === "chief@city.lg.jp")).toEqual({ address: "chief@city.lg.jp", messages: 1 });
+      expect(spread.recipients.reduce((n, r) => n + r.messages, 0)).toBe(1004);
+    }
+    // a URL's recipients are counted over its newest messages (all of them here)
+    expect(await log.spread({ kind: "url", value: "https://cdn.evil.example/p.png" })).toMatchObject({ messages: 1003, recipientsComplete: true });
+  }, 60_000);
 
   it.skipIf(backendMissing(kind))("forgets a message's facets when a purge removes its events", async () => {
     const log = await open();
@@ -127,8 +160,45 @@ describe.each(backendKinds())("search by attachment, link, sender and verdict, o
     const kept = message(log, "a@evil.example", ["two@city.lg.jp"], { report: report([{ filename: "a.pdf", sha256: PDF, sniffedType: "pdf" }]) });
     await log.flush();
     await log.purge(new Date(clock - 365 * DAY), "cli:test");
-    expect((await log.spread({ kind: "sha256", value: PDF })).rows.map((r) => r.auditId)).toEqual([kept]);
+    const spread = await log.spread({ kind: "sha256", value: PDF });
+    expect(spread.rows.map((r) => r.auditId)).toEqual([kept]);
+    // the total and the counts per day are the kept message's alone
+    expect(spread.messages).toBe(1);
+    expect(spread.days).toEqual([{ day: "2027-12-07", messages: 1, recipients: 1 }]);
+    expect(spread.recipients).toEqual([{ address: "two@city.lg.jp", messages: 1 }]);
+    expect((await log.search({ sha256: PDF })).total).toBe(1);
     expect(await b.exec(`SELECT COUNT(*) AS n FROM ${b.prefix}_facets WHERE audit_id <> ?`, [kept])).toEqual([{ n: kind === "sqlite" ? 0 : "0" }]);
+  });
+
+  it.skipIf(backendMissing(kind))("forgets the facets a message gained after the purge's cut when its story began before it", async () => {
+    const log = await open();
+    const id = newAuditId(new Date(clock));
+    log.record({ type: "received", auditId: id, data: { mailFrom: "a@evil.example", rcptTo: ["one@city.lg.jp"], size: 10, sha256: "a".repeat(64) } });
+    clock += 30 * DAY; // held for a month, then its sanitized story goes on
+    log.record({ type: "sanitized", auditId: id, data: { rulesApplied: [], report: report([{ filename: "late.pdf", sha256: PDF, sniffedType: "pdf" }]) } });
+    await log.flush();
+    await log.purge(new Date(clock - DAY), "cli:test");
+    expect(await log.spread({ kind: "sha256", value: PDF })).toMatchObject({ messages: 0, days: [], rows: [] });
+    expect((await log.search({ attachmentName: "late" })).total).toBe(0);
+    expect(await b.exec(`SELECT COUNT(*) AS n FROM ${b.prefix}_facets`)).toEqual([{ n: kind === "sqlite" ? 0 : "0" }]);
+    // the purged message's file name is not kept in the names index either, nor its counts
+    if (kind === "sqlite") expect(await b.exec(`SELECT COUNT(*) AS n FROM ${b.prefix}_facet_names`)).toEqual([{ n: 0 }]);
+    expect(await b.exec(`SELECT COUNT(*) AS n FROM ${b.prefix}_facet_recipients`)).toEqual([{ n: kind === "sqlite" ? 0 : "0" }]);
+    expect(await b.exec(`SELECT COUNT(*) AS n FROM ${b.prefix}_facet_days`)).toEqual([{ n: kind === "sqlite" ? 0 : "0" }]);
+  });
+
+  it.skipIf(backendMissing(kind))("counts a message once per value, however many of its events carry it", async () => {
+    const log = await open();
+    const id = newAuditId(new Date(clock));
+    const auth = { authentication: { dmarc: "fail" } };
+    log.record({ type: "received", auditId: id, data: { mailFrom: "a@spoof.example", rcptTo: ["a@city.lg.jp", "b@city.lg.jp"], size: 1, ...auth } });
+    log.record({ type: "sanitized", auditId: id, data: { rulesApplied: [], ...auth } });
+    await log.flush();
+    log.record({ type: "held", auditId: id, data: { reason: "dmarc", ...auth } }); // a later append, too
+    await log.flush();
+    expect((await log.search({ verdict: "dmarc:fail" })).total).toBe(1);
+    const spread = await log.spread({ kind: "verdict", value: "dmarc:fail" });
+    expect(spread).toMatchObject({ messages: 1, days: [{ day: "2026-11-02", messages: 1, recipients: 2 }] });
   });
 
   it.skipIf(backendMissing(kind))("walks a time range page by page in time order, events of the same instant included once each", async () => {
@@ -162,6 +232,45 @@ describe.each(backendKinds())("search by attachment, link, sender and verdict, o
     await b.exec(`DROP TABLE ${b.prefix}_facets`);
     const again = await open();
     expect((await again.search({ sha256: PDF })).rows.map((r) => r.auditId)).toEqual([id]);
+  });
+
+  it.skipIf(backendMissing(kind))("counts per day for a store written before the counts existed when it is opened (a mangled summary counts one recipient)", async () => {
+    const log = await open();
+    const first = message(log, "a@evil.example", ["one@city.lg.jp", "two@city.lg.jp"], { report: report([{ filename: "Invoice.pdf", sha256: PDF, sniffedType: "pdf" }]) });
+    clock += DAY;
+    const second = message(log, "b@evil.example", ["three@city.lg.jp"], { report: report([{ filename: "invoice-2.pdf", sha256: PDF, sniffedType: "pdf" }]) });
+    clock += DAY;
+    const third = message(log, "c@evil.example", ["four@city.lg.jp"], { report: report([{ filename: "other.pdf", sha256: PDF, sniffedType: "pdf" }]) });
+    await log.flush();
+    await log.close();
+    logs.splice(0);
+    await b.exec(`UPDATE {m} SET rcpt_to = ? WHERE audit_id = ?`, ["[not json", third]);
+    await b.exec(`DROP TABLE ${b.prefix}_facet_days`);
+    await b.exec(`DROP TABLE ${b.prefix}_facet_recipients`);
+    if (kind === "sqlite") await b.exec(`DROP TABLE ${b.prefix}_facet_names`);
+    const again = await open();
+    expect(await again.spread({ kind: "sha256", value: PDF })).toMatchObject({
+      messages: 3,
+      recipientsComplete: true,
+      recipients: [
+        { address: "[not json", messages: 1 },
+        { address: "one@city.lg.jp", messages: 1 },
+        { address: "three@city.lg.jp", messages: 1 },
+        { address: "two@city.lg.jp", messages: 1 },
+      ],
+      days: [
+        { day: "2026-11-02", messages: 1, recipients: 2 },
+        { day: "2026-11-03", messages: 1, recipients: 1 },
+        { day: "2026-11-04", messages: 1, recipients: 1 },
+      ],
+    });
+    expect((await again.search({ sniffedType: "pdf" })).total).toBe(3);
+    expect((await again.search({ attachmentName: "invoice" })).rows.map((r) => r.auditId).sort()).toEqual([first, second].sort());
+    // and new messages keep counting on the rebuilt table
+    message(again, "d@evil.example", ["five@city.lg.jp"], { report: report([{ filename: "invoice-3.pdf", sha256: PDF, sniffedType: "pdf" }]) });
+    await again.flush();
+    expect((await again.search({ sha256: PDF })).total).toBe(4);
+    expect((await again.search({ attachmentName: "invoice" })).total).toBe(3);
   });
 });
 

@@ -1,9 +1,10 @@
 /**
  * `mumuka original` as an administrator runs it beside a running gateway: a
  * request from the command line waits for a different person (the same
- * login cannot approve it), an approval given in the console (the same
- * releases.sqlite) lets the CLI take the original out once, a second time is
- * refused, and every step is in the message's audit trail with cli:<login>.
+ * person cannot approve it), a decision from the command line is a console
+ * administrator account's (`--as`, proven by its password: the OS login can
+ * be shared), an approval lets the CLI take the original out once, a second
+ * time is refused, and every step is in the message's audit trail.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -13,8 +14,7 @@ import { openAuditLog, type AuditLog } from "../../src/audit/index.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { newAuditId } from "../../src/lib/ids.ts";
 import { openOriginals } from "../../src/originals/index.ts";
-import { createReleaseDesk } from "../../src/originals/release-desk.ts";
-import { openReleaseStore } from "../../src/originals/release-store.ts";
+import { openUserStore } from "../../src/admin/user-store.ts";
 import { silentLogger } from "../helpers/relay-helpers.ts";
 import { runCli } from "../helpers/run-cli.ts";
 import { writeSpoolRecord } from "../helpers/spool-record.ts";
@@ -27,7 +27,9 @@ describe("mumuka original request / approve / get, spawned", () => {
   let configFile: string;
   let gateway: AuditLog;
   const id = newAuditId();
-  const me = `cli:${os.userInfo().username}`;
+  const login = os.userInfo().username;
+  const me = `cli:${login}`;
+  const PASSWORD = "correct horse battery";
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), "mumuka-release-cli-"));
@@ -39,6 +41,12 @@ describe("mumuka original request / approve / get, spawned", () => {
     const seed = path.join(dir, "seed");
     writeSpoolRecord(seed, id, raw);
     await openOriginals({ config: parseConfig({}).originals, dataDir, audit: gateway }).retire(id, seed);
+    // console accounts: one named as the OS login running the tests (the same person), a second administrator, an operator
+    const users = openUserStore(dataDir, { cost: { log2N: 10, r: 8, p: 1 } });
+    await users.add(login, "admin", PASSWORD);
+    await users.add("kanri-second", "admin", PASSWORD);
+    await users.add("operator-1", "operator", PASSWORD);
+    users.close();
   });
   afterAll(async () => {
     await gateway.close();
@@ -55,19 +63,28 @@ describe("mumuka original request / approve / get, spawned", () => {
     expect(asked.stderr).toContain("別の管理者の承認を待ってください");
     const request = /^(R-\d{8}-[0-9A-Z]{8}) +open/.exec(asked.stdout)![1]!;
 
-    const self = await runCli(["original", "approve", request, "-c", configFile]);
+    // deciding from the command line names a console administrator account, proven by its password
+    const anonymous = await runCli(["original", "approve", request, "-c", configFile]);
+    expect(anonymous.code).toBe(2);
+    expect(anonymous.stderr).toContain("--as");
+    const self = await runCli(["original", "approve", request, "--as", login, "--password-stdin", "-c", configFile], { stdin: `${PASSWORD}\n` });
     expect(self.code).toBe(1);
     expect(self.stderr).toContain("自分の申請は承認・却下できません");
+    const wrong = await runCli(["original", "approve", request, "--as", "kanri-second", "-c", configFile], { stdin: "not the password\n" });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain("認証に失敗しました");
+    const operator = await runCli(["original", "approve", request, "--as", "operator-1", "-c", configFile], { stdin: `${PASSWORD}\n` });
+    expect(operator.code).toBe(1); // an operator's password is right, but an operator does not decide
     const early = await runCli(["original", "get", id, "--request", request, "-o", path.join(dir, "early.eml"), "-c", configFile]);
     expect(early.code).toBe(1);
     expect(early.stderr).toContain("まだ承認されていません");
     expect(existsSync(path.join(dir, "early.eml"))).toBe(false);
     expect((await runCli(["original", "requests", "-c", configFile])).stdout).toContain(`${request}  open  ${id}  requester=${me}`);
 
-    // a different administrator approves in the console, which shares releases.sqlite
-    const store = openReleaseStore(dataDir);
-    createReleaseDesk({ store, originals: openOriginals({ config: parseConfig({}).originals, dataDir, audit: gateway }), audit: gateway, config: parseConfig({}).originals.release }).approve(request, "admin:kanri-second");
-    store.close();
+    // a different administrator approves from the command line, as their console account
+    const approved = await runCli(["original", "approve", request, "--as", "kanri-second", "-c", configFile], { stdin: `${PASSWORD}\n` });
+    expect(approved.code, approved.stderr).toBe(0);
+    expect(approved.stdout).toContain(`${request}  approved  ${id}  requester=${me}  decided-by=admin:kanri-second`);
 
     const out = path.join(dir, "taken.eml");
     const taken = await runCli(["original", "get", id, "--request", request, "-o", out, "-c", configFile]);
@@ -82,11 +99,34 @@ describe("mumuka original request / approve / get, spawned", () => {
     const steps = (await gateway.story(id)).map((e) => `${e.actor} ${e.type === "admin" ? String(e.data.action) : e.type}`);
     expect(steps).toEqual([
       `${me} original-release-requested`,
-      `${me} original-release-self-decision-refused`,
+      `admin:${login} original-release-self-decision-refused`,
       `${me} original-release-download-refused`,
       "admin:kanri-second original-release-approved",
       `${me} original-retrieved`,
       `${me} original-release-download-refused`,
+    ]);
+    expect((await gateway.story(id)).find((e) => e.data.action === "original-release-approved")!.data).toMatchObject({ via: me });
+    const failed = (await gateway.eventsBetween(new Date(0), new Date(Date.now() + 60_000), undefined, 1000)).filter((e) => e.type === "login-failed");
+    expect(failed.map((e) => [e.actor, e.data.account, e.data.reason])).toEqual([
+      [me, "kanri-second", "bad-password"],
+      [me, "operator-1", "not-admin"],
+    ]);
+  }, 90_000);
+
+  it("cancels its own open request, which then cannot be approved", async () => {
+    const asked = await runCli(["original", "request", id, "--reason", "間違えて申請", "-c", configFile]);
+    expect(asked.code, asked.stderr).toBe(0);
+    const request = /^(R-\d{8}-[0-9A-Z]{8}) +open/.exec(asked.stdout)![1]!;
+    const cancelled = await runCli(["original", "cancel", request, "-c", configFile]);
+    expect(cancelled.code, cancelled.stderr).toBe(0);
+    expect(cancelled.stdout).toContain(`${request}  cancelled  ${id}`);
+    const again = await runCli(["original", "cancel", request, "-c", configFile]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("すでに判断済み");
+    await gateway.flush();
+    expect((await gateway.story(id)).filter((e) => e.data.request === request).map((e) => `${e.actor} ${String(e.data.action)}`)).toEqual([
+      `${me} original-release-requested`,
+      `${me} original-release-cancelled`,
     ]);
   }, 60_000);
 });

@@ -153,6 +153,58 @@ describe("release of an original with two people", () => {
     expect((await bytes((await d.download(r.id, "admin:tanaka")).stream)).equals(raw)).toBe(true);
   });
 
+  it("expires a request nobody decided within openDays, on record, so it can no longer be approved or used", async () => {
+    const d = desk({ openDays: 7 });
+    const stale = await d.request(id, "admin:tanaka", "INC-8");
+    clock.now += 6 * 24 * HOUR;
+    const fresh = await d.request(id, "admin:tanaka", "INC-9");
+    expect(d.list().map((r) => r.status)).toEqual(["open", "open"]);
+    clock.now += 24 * HOUR; // the first is now 7 days old, the second 1 day
+    expect(await code(() => d.approve(stale.id, "admin:sato"))).toBe("ENOTOPEN");
+    expect(d.get(stale.id)).toMatchObject({ status: "expired", decidedAt: new Date(clock.now).toISOString() });
+    expect(d.get(stale.id)!.decidedBy).toBeUndefined(); // no person decided it
+    expect(await code(d.download(stale.id, "admin:tanaka"))).toBe("ELAPSED");
+    const expiredEvents = audit.events.filter((e) => e.data.action === "original-release-expired");
+    expect(expiredEvents).toEqual([
+      { type: "admin", auditId: id, actor: "system", data: { action: "original-release-expired", request: stale.id, requester: "admin:tanaka", requestedAt: stale.createdAt, openDays: 7 } },
+    ]);
+    // the younger request is untouched and can still be approved
+    expect(d.approve(fresh.id, "admin:sato")).toMatchObject({ status: "approved" });
+    expect(originalsSchema.parse({}).release.openDays).toBe(7);
+  });
+
+  it("lets the requester alone cancel a request while it is open, on record", async () => {
+    const d = desk();
+    const r = await d.request(id, "admin:tanaka", "INC-10");
+    expect(await code(() => d.cancel(r.id, "admin:sato"))).toBe("ENOTYOURS");
+    expect(d.cancel(r.id, "cli:tanaka")).toMatchObject({ status: "cancelled", decidedBy: "cli:tanaka" });
+    expect(audit.events.at(-1)).toEqual({ type: "admin", auditId: id, actor: "cli:tanaka", data: { action: "original-release-cancelled", request: r.id } });
+    expect(await code(() => d.approve(r.id, "admin:sato"))).toBe("ENOTOPEN");
+    expect(await code(d.download(r.id, "admin:tanaka"))).toBe("ECANCELLED");
+    expect(await code(() => d.cancel(r.id, "admin:tanaka"))).toBe("ENOTOPEN");
+    // an approved request is no longer the requester's to withdraw
+    const other = await d.request(id, "admin:tanaka", "INC-11");
+    d.approve(other.id, "admin:sato");
+    expect(await code(() => d.cancel(other.id, "admin:tanaka"))).toBe("ENOTOPEN");
+  });
+
+  it("opens a requests file made before requests could be cancelled or expire, keeping its rows", async () => {
+    const d = desk();
+    const r = await d.request(id, "admin:tanaka", "INC-12");
+    store.close();
+    // the old table: the narrower status check
+    const Database = (await import("better-sqlite3")).default;
+    const db = new Database(path.join(dataDir, "releases.sqlite"));
+    db.exec(`ALTER TABLE release_requests RENAME TO t; CREATE TABLE release_requests (id TEXT PRIMARY KEY, audit_id TEXT NOT NULL, requester TEXT NOT NULL,
+      reason TEXT NOT NULL, status TEXT NOT NULL CHECK (status IN ('open','approved','refused')), created_at TEXT NOT NULL, decided_by TEXT, decided_at TEXT,
+      note TEXT, expires_at TEXT, downloads_allowed INTEGER NOT NULL CHECK (downloads_allowed >= 1),
+      downloads_used INTEGER NOT NULL DEFAULT 0 CHECK (downloads_used >= 0 AND downloads_used <= downloads_allowed));
+      INSERT INTO release_requests SELECT * FROM t; DROP TABLE t;`);
+    db.close();
+    store = openReleaseStore(dataDir);
+    expect(desk().cancel(r.id, "admin:tanaka")).toMatchObject({ id: r.id, status: "cancelled", reason: "INC-12" });
+  });
+
   it("records a break-glass retrieval with its reason before reading, and tells the alerts", async () => {
     const told: unknown[] = [];
     const d = desk({}, { onBreakGlass: (e) => told.push(e) });

@@ -84,7 +84,7 @@ ${spread && question
 <div class="tile${spread.recipients.length > 0 ? " warn" : ""}"><dt>${w.recipients}</dt><dd id="spread-recipients">${spread.recipients.length.toLocaleString("ja-JP")}</dd></div>
 <div class="tile"><dt>${w.perDay}</dt><dd>${spread.days.length}</dd></div>
 </dl>
-${spread.truncated ? html`<p class="notice info">${w.truncated}</p>` : ""}
+${spread.recipientsComplete ? "" : html`<p class="notice info">${w.recipientsPartial}</p>`}
 ${spread.messages === 0 ? html`<p>${w.nothingFound}</p>` : ""}
 </section>
 ${spread.messages > 0

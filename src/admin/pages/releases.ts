@@ -1,8 +1,9 @@
 /**
  * The release of originals in the console (see originals/release-desk.ts):
  * an operator or administrator asks with a reason (from the message detail),
- * a different administrator approves or refuses on /releases, and the
- * requester downloads within the window, as many times as allowed. Pure
+ * a different administrator approves or refuses on /releases (the requester
+ * may cancel it while it is open), and the requester downloads within the
+ * window, as many times as allowed. Pure
  * renderers and their routes; every step is recorded by the desk.
  *
  * The download is a POST (a form with the CSRF token): a cross-site link must
@@ -42,6 +43,10 @@ const ja = {
   open: "承認待ち",
   st_approved: "承認済み",
   st_refused: "却下",
+  st_cancelled: "取り消し",
+  st_expired: "未判断のまま期限切れ",
+  cancelled: "申請を取り消しました。",
+  withdraw: "申請を取り消す",
   expired: "期限切れ",
   usedUp: "取り出し済み",
   requestId: "申請番号",
@@ -76,6 +81,10 @@ const en: Record<keyof typeof ja, string> = {
   open: "waiting for approval",
   st_approved: "approved",
   st_refused: "refused",
+  st_cancelled: "cancelled",
+  st_expired: "expired undecided",
+  cancelled: "Request cancelled.",
+  withdraw: "Cancel the request",
   expired: "expired",
   usedUp: "used",
   requestId: "Request",
@@ -107,6 +116,8 @@ export function originalSection(ctx: PageContext, auditId: string): Html {
 function stateOf(r: ReleaseRequest, usable: boolean, t: (k: Key) => string): Html {
   if (r.status === "open") return html`<span class="pill warn">${t("open")}</span>`;
   if (r.status === "refused") return html`<span class="pill bad">${t("st_refused")}</span>`;
+  if (r.status === "cancelled") return html`<span class="pill">${t("st_cancelled")}</span>`;
+  if (r.status === "expired") return html`<span class="pill">${t("st_expired")}</span>`;
   if (usable) return html`<span class="pill ok">${t("st_approved")}</span>`;
   return html`<span class="pill">${r.downloadsUsed >= r.downloadsAllowed ? t("usedUp") : t("expired")}</span>`;
 }
@@ -137,7 +148,10 @@ export function releasesPage(ctx: PageContext, requests: { request: ReleaseReque
       return html`<form method="post" action="${href(["releases", r.id, "approve"])}" class="inline">${csrfField(ctx)}<button type="submit" class="primary small">${t("approve")}</button></form>
 <form method="post" action="${href(["releases", r.id, "refuse"])}" class="inline">${csrfField(ctx)}<input name="note" required maxlength="500" placeholder="${t("note")}" aria-label="${t("note")}"><button type="submit" class="danger small">${t("refuse")}</button></form>`;
     }
-    if (r.status === "open" && mine(r)) return html`<span class="muted">${t("ownRequest")}</span>`;
+    if (r.status === "open" && mine(r)) {
+      return html`<span class="muted">${t("ownRequest")}</span>
+<form method="post" action="${href(["releases", r.id, "cancel"])}" class="inline">${csrfField(ctx)}<button type="submit" class="small">${t("withdraw")}</button></form>`;
+    }
     if (usable && mine(r)) {
       return html`<form method="post" action="${href(["releases", r.id, "download"])}" class="inline">${csrfField(ctx)}<button type="submit" class="primary small">${t("download")}</button></form>`;
     }
@@ -176,7 +190,7 @@ export interface ReleasesRoutesOptions {
   releases?: ReleaseDesk;
 }
 
-const FLASH = ["requested", "approved", "refused"] as const;
+const FLASH = ["requested", "approved", "refused", "cancelled"] as const;
 
 export const releasesRoutes: FastifyPluginAsync<ReleasesRoutesOptions> = async (app, { kit, releases }) => {
   const { ctxOf, send, fail, log } = kit;
@@ -233,6 +247,19 @@ export const releasesRoutes: FastifyPluginAsync<ReleasesRoutesOptions> = async (
       return reply.redirect(`/releases?done=${decision === "approve" ? "approved" : "refused"}&req=${encodeURIComponent(req)}`, 303);
     });
   }
+
+  // the requester withdraws their own open request (an operator may: they made it)
+  kit.route(app, "POST", "/releases/:req/cancel", "operator", async (request, reply) => {
+    const req = (request.params as { req: string }).req;
+    if (!isRequestId(req) || !releases) return fail(request, reply, 404, "notFound");
+    try {
+      releases.cancel(req, kit.actorOf(request));
+    } catch (error) {
+      if (!(error instanceof ReleaseError)) throw error;
+      return send(reply, listPage(request, { kind: "error", text: `${req}: ${errorText(error)}` }), error.code === "ENOREQUEST" ? 404 : 409);
+    }
+    return reply.redirect(`/releases?done=cancelled&req=${encodeURIComponent(req)}`, 303);
+  });
 
   kit.route(app, "POST", "/releases/:req/download", "operator", async (request, reply) => {
     const req = (request.params as { req: string }).req;
