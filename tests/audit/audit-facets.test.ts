@@ -177,7 +177,9 @@ describe.each(backendKinds())("search by attachment, link, sender and verdict, o
     clock += 30 * DAY; // held for a month, then its sanitized story goes on
     log.record({ type: "sanitized", auditId: id, data: { rulesApplied: [], report: report([{ filename: "late.pdf", sha256: PDF, sniffedType: "pdf" }]) } });
     await log.flush();
-    await log.purge(new Date(clock - DAY), "cli:test");
+    const cut = clock - DAY; // after its arrival, before its sanitized story
+    clock += 366 * DAY; // the cut is past audit.retentionDays (365) by now
+    await log.purge(new Date(cut), "cli:test");
     expect(await log.spread({ kind: "sha256", value: PDF })).toMatchObject({ messages: 0, days: [], rows: [] });
     expect((await log.search({ attachmentName: "late" })).total).toBe(0);
     expect(await b.exec(`SELECT COUNT(*) AS n FROM ${b.prefix}_facets`)).toEqual([{ n: kind === "sqlite" ? 0 : "0" }]);
