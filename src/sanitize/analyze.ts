@@ -906,6 +906,15 @@ export async function analyze(input: Readable | Buffer, limits: Limits, signal?:
       internal = error as Error;
     }
   }
+  // a large message was split without the event loop turning (one write, few parts): before the
+  // conversions, let a spent time budget be seen (mailsplit's own turns used to give it the chance)
+  if (signal && !ctx.aborted && rawSize > QUICK_BYTES) {
+    await letTimersRun();
+    if (signal.aborted) {
+      ctx.aborted = true;
+      limitHit(ctx, "maxTimeMs");
+    }
+  }
   if (!internal) {
     try {
       await endSession(ctx, top);
