@@ -52,8 +52,13 @@ import { openQueueAdmin } from "./spool/queue-admin.ts";
 import { lockSpool } from "./spool/spool-lock.ts";
 import { openSpool, type Spool } from "./spool/spool.ts";
 
-/** two sanitizer workers: this gateway's machines have 2 cores, and receiving/delivering needs the event loop */
-const DEFAULT_WORKERS = Math.max(1, Math.min(2, os.availableParallelism()));
+/**
+ * Sanitizer workers: one core fewer than the machine has (at most 2, at least 1). The main
+ * thread and the receiver thread need a core between them; on the 2 cores this gateway is sized
+ * for, a second sanitizer isolate cost about 27 MiB of PSS and more CPU per message (100 KB,
+ * 10 sessions: 6,385 → 5,875 µs, 217 → 190 MiB with one; docs/relay.md, heap sizing).
+ */
+const DEFAULT_WORKERS = Math.max(1, Math.min(2, os.availableParallelism() - 1));
 
 export interface Gateway {
   /** where the SMTP listener is bound */

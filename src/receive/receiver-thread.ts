@@ -47,6 +47,15 @@ export type FromReceiverThread =
   | { type: "refused"; reason: string }
   | { type: "closed" };
 
+/**
+ * The receiver's V8 young generation: 6 MiB, i.e. 2 MiB semi-spaces, as the main thread's
+ * (--max-semi-space-size=2 in the unit): its garbage is per-session and short-lived (SMTP
+ * dialogue, small buffers), and the default lets the semi-spaces grow to 16 MiB under load for
+ * no CPU gain (docs/relay.md, heap sizing). Set here so it holds without NODE_OPTIONS too. The
+ * old generation is left to V8: a hard limit would turn a burst of sessions into a crash.
+ */
+const RECEIVER_YOUNG_GENERATION_MB = 6;
+
 /** a receiver thread that keeps dying is not restarted faster than this (ms) */
 const RESTART_DELAY_MS = 1_000;
 
@@ -60,6 +69,7 @@ export function createThreadedReceiver(options: ReceiverThreadOptions): Receiver
   function spawn(onListening: (address: AddressInfo) => void, onListenError: (error: Error) => void): void {
     const w = new Worker(url, {
       name: "mumuka-receive", // the thread's name in ps/top (and the benchmark's CPU by thread)
+      resourceLimits: { maxYoungGenerationSizeMb: RECEIVER_YOUNG_GENERATION_MB },
       workerData: { smtp: listened ? { ...options.smtp, port: listened.port } : options.smtp, hostname: options.hostname, dataDir: options.dataDir, log: options.log, verify: options.verify },
     });
     worker = w;

@@ -43,6 +43,16 @@ function inputOf(request: Extract<Request, { type: "analyze" }>): Buffer | Reada
   return regionInput(request);
 }
 
+/**
+ * The sanitized message's memory is moved to the main thread, not copied by the structured clone,
+ * when the Buffer has an ArrayBuffer of its own (a large one always has; a small one may sit in
+ * Node's shared pool, which must stay here, and is copied). It is not used here afterwards.
+ */
+function handedOver(message: Buffer): ArrayBuffer[] {
+  const memory = message.buffer;
+  return memory instanceof ArrayBuffer && message.byteOffset === 0 && message.byteLength === memory.byteLength ? [memory] : [];
+}
+
 const port = parentPort!;
 port.on("message", (request: Request) => {
   void handle(request).catch((error: unknown) => {
@@ -65,7 +75,7 @@ async function handle(request: Request): Promise<void> {
       // eager: no rules to consult, render at once and send facts with the result
       await extractInto(analyzed, request.render, extractRunner, clock, deadline);
       const result = await render(analyzed, request.render);
-      port.postMessage({ type: "rendered", facts: analyzed.facts, message: result.message, report: result.report, text: result.text });
+      port.postMessage({ type: "rendered", facts: analyzed.facts, message: result.message, report: result.report, text: result.text }, handedOver(result.message));
       return;
     }
     current = analyzed;
@@ -77,7 +87,7 @@ async function handle(request: Request): Promise<void> {
     const result = await render(current, request.options);
     current = undefined;
     const message = result.message;
-    port.postMessage({ type: "rendered", message, report: result.report, text: result.text });
+    port.postMessage({ type: "rendered", message, report: result.report, text: result.text }, handedOver(message));
   } else {
     current = undefined;
   }

@@ -198,7 +198,18 @@ function openSession(ctx: Ctx, holder: NodeRec | undefined, depthBase: number): 
         return onDecoded(ctx, rec, rec.decoder.update(chunk));
       },
     },
-    { maxHeaderBytes: ctx.limits.maxHeaderBytes, maxNodes: ctx.limits.maxParts + SPLITTER_NODE_SLACK },
+    {
+      maxHeaderBytes: ctx.limits.maxHeaderBytes,
+      maxNodes: ctx.limits.maxParts + SPLITTER_NODE_SLACK,
+      // a message of thousands of parts is split in steps: a spent time budget ends the split
+      stop: () => {
+        if (!ctx.aborted && ctx.signal?.aborted) {
+          ctx.aborted = true;
+          limitHit(ctx, "maxTimeMs");
+        }
+        return ctx.aborted;
+      },
+    },
   );
   return state;
 }
@@ -840,9 +851,8 @@ function letTimersRun(): Promise<void> {
 
 async function* chunksOf(input: Readable | Buffer): AsyncGenerator<Buffer> {
   if (Buffer.isBuffer(input)) {
-    // in slices, so a large buffer interleaves with the splitter like a stream does
-    const SLICE = 64 * 1024;
-    for (let i = 0; i < input.length; i += SLICE) yield input.subarray(i, i + SLICE);
+    // whole: the splitter finds every boundary in the one buffer and hands parts on as views of it
+    yield input;
     return;
   }
   for await (const chunk of input) yield Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
@@ -901,6 +911,15 @@ export async function analyze(input: Readable | Buffer, limits: Limits, signal?:
       await top.split.write(chunk);
     } catch (error) {
       internal = error as Error;
+    }
+  }
+  // a large message was split without the event loop turning (one write, few parts): before the
+  // conversions, let a spent time budget be seen (mailsplit's own turns used to give it the chance)
+  if (signal && !ctx.aborted && rawSize > QUICK_BYTES) {
+    await letTimersRun();
+    if (signal.aborted) {
+      ctx.aborted = true;
+      limitHit(ctx, "maxTimeMs");
     }
   }
   if (!internal) {

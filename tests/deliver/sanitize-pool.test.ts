@@ -5,6 +5,8 @@ import { limitsSchema } from "../../src/config/schema.ts";
 import { createSanitizePool, type SanitizePool } from "../../src/sanitize-pool/index.ts";
 import type { RenderOptions } from "../../src/sanitize/sanitize-types.ts";
 import { tempDir } from "../helpers/relay-helpers.ts";
+import { checkSanitized } from "../helpers/invariant.ts";
+import { testOptions } from "../helpers/options.ts";
 
 const workerUrl = new URL("../helpers/relay-misbehaving-worker.ts", import.meta.url);
 const limits = limitsSchema.parse({ maxTimeMs: 300 });
@@ -50,6 +52,25 @@ describe("the sanitizer pool", () => {
     expect(outcome).toMatchObject({ kind: "failed", reason: expect.stringMatching(/out of memory/) });
     expect((await pool.run(await job("fine"), render)).kind).toBe("rendered");
   });
+
+  it("hands back large sanitized messages whole, one after another (the worker moves their memory, not a copy)", async () => {
+    const pool = createSanitizePool({ size: 1 });
+    pools.push(pool);
+    const { limits: testLimits, signal: _signal, ...renderOptions } = testOptions();
+    const dir = await tempDir("mumuka-pool-");
+    for (const n of [1, 2]) {
+      const body = `${n}番目のメールの本文です。\n`.repeat(20_000);
+      const raw = Buffer.from(`From: a@example.com\nTo: b@example.jp\nSubject: big ${n}\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n${body}`);
+      const file = path.join(dir, `big-${n}`);
+      await writeFile(file, raw);
+      const outcome = await pool.run({ file, offset: 0, length: raw.length, limits: testLimits }, () => ({ render: renderOptions, context: n }));
+      expect(outcome.kind).toBe("rendered");
+      if (outcome.kind !== "rendered") return;
+      expect(outcome.message.length).toBeGreaterThan(500_000);
+      const { view } = await checkSanitized({ message: outcome.message, report: outcome.report } as never);
+      expect(view?.text.split(`${n}番目のメールの本文です。`).length).toBe(20_001);
+    }
+  }, 60_000);
 
   it("stops after analysis when the decision says so", async () => {
     const pool = createSanitizePool({ size: 1, workerUrl });
