@@ -20,6 +20,8 @@ const deceptive = message({
 
 /** Anything a mail client would turn into a clickable link. */
 const CLICKABLE = /\b(?:https?|ftp):\/\/|\bwww\.[a-z0-9-]+\.[a-z]/i;
+/** Stricter: a scheme and two slashes either way round, "www." in either width with any full stop, two backslashes before a server name. */
+const LIVE = /[A-Za-z][A-Za-z0-9+.-]*:[/\\]{2}|(?:www|ｗｗｗ)[.．。｡]|(?<!\[)\\\\\S/iu;
 
 async function run(input: Buffer, overrides = {}) {
   const result = await sanitize(input, testOptions(overrides));
@@ -89,6 +91,44 @@ describe("links in plain text and the count in the report", () => {
     const { result } = await run(message({ subject: "five", entity: part({ contentType: "text/html; charset=utf-8", body: html }) }));
     expect(result.report.links.found).toBe(5);
     expect(result.report.links.disarmed).toBe(5);
+  });
+});
+
+describe("link forms that a looser finder missed (host non-ASCII, scheme glued to a word, WebDAV UNC)", () => {
+  const forms = [
+    "https://例え.jp/path",
+    "http://ｗｗｗ.evil.com/",
+    "https://\u200Bevil.com/",
+    "https://evil。com/x",
+    "www．evil．com",
+    "_https://evil.com/x",
+    "foo_www.evil.com",
+    "3D%22http://211.154.134.27/Z/index.html",
+    "\\\\evil.com@SSL\\DavWWWRoot\\x.exe",
+    "\\\\evil.com@80\\x",
+    "\\\\例え.jp\\s",
+    "\\\\?\\UNC\\evil.com\\share",
+    "https:/\\evil.com/x",
+    "https:// evil.com",
+    "\\\\evil.com",
+  ];
+
+  it("leaves none of them live in a text part, and counts every one that names a target", async () => {
+    const body = forms.map((f, i) => `${i + 1} ${f} 資料`).join("\r\n");
+    const { view, result } = await run(message({ subject: "forms", entity: part({ contentType: "text/plain; charset=utf-8", encoding: "8bit", body }) }));
+    const body2 = view.text.slice(view.text.indexOf("1 "));
+    for (const line of body2.split("\r\n").filter((l) => /^\d+ /.test(l))) expect(line).not.toMatch(LIVE);
+    expect(body2).toContain("hxxps[://]例え[.]jp/path 資料"); // Japanese after a space stays prose
+    expect(result.report.links.found).toBe(forms.length - 3); // "https:/\", "https:// " and a bare "\\server" are broken, not counted
+    expect(result.report.links.disarmed).toBe(result.report.links.found);
+  });
+
+  it("keeps an ASCII host apart from the Japanese prose glued after it", async () => {
+    const body = "詳細はhttps://www.city.example.lg.jpをご覧ください。\r\n「https://example.jp」を参照。https://example.jp。次回は\r\n";
+    const { view, result } = await run(message({ subject: "prose", entity: part({ contentType: "text/plain; charset=utf-8", encoding: "8bit", body }) }));
+    expect(view.text).toContain("詳細はhxxps[://]www[.]city[.]example[.]lg[.]jpをご覧ください。");
+    expect(view.text).toContain("「hxxps[://]example[.]jp」を参照。hxxps[://]example[.]jp。次回は");
+    expect(result.report.links.urls).toEqual(["https://www.city.example.lg.jp", "https://example.jp"]);
   });
 });
 
