@@ -21,17 +21,26 @@
 import type { LinkMode } from "../config/schema.ts";
 import type { BodyBlock } from "./sanitize-types.ts";
 
-/** a scheme (2–20 chars) and "://" — the leftmost start wins, so a scheme glued to a word (`_https://`, `xhttps://`) is still found — or "www." in either width with any full stop */
-const PREFIX_RE = /[A-Za-z][A-Za-z0-9+.-]{1,19}:\/\/|(?:www|ｗｗｗ)[.．。｡]/giu;
+/** "www." in either width, any case, with any full stop */
+const WWW_RE = /[wｗＷ]{3}[.．。｡]/gi;
+/** a scheme is 2–20 of these, the first a letter */
+const SCHEME_CHAR = asciiTable(/[A-Za-z0-9+.-]/);
+const LETTER = asciiTable(/[A-Za-z]/);
+const MAX_SCHEME_CHARS = 20;
 /** the characters a path may hold: printable ASCII but space, quote and angle brackets (Japanese prose after a URL is not swallowed) */
-const PATH_CHAR = /[!#-;=?-~]/;
+const PATH_CHAR = asciiTable(/[!#-;=?-~]/);
 /** ASCII characters of a host part: the path's but the separators that end it */
-const ASCII_HOST_CHAR = /[!$-.0-;=@-\[\]-~]/;
-/** non-ASCII characters a browser takes into a host (IDN letters, full-width forms, full stops, invisibles it drops) */
-const WIDE_HOST_CHAR = /[\p{L}\p{M}\p{N}\p{Cf}\p{Default_Ignorable_Code_Point}．。｡－＠：]/u;
+const ASCII_HOST_CHAR = asciiTable(/[!$-.0-;=@-\[\]-~]/);
+/** a run of the other characters a browser takes into a host: letters and digits of any script, full-width forms, invisibles it drops (full stops are read one by one) */
+const WIDE_HOST_RUN = /[\p{L}\p{M}\p{N}\p{Cf}\p{Default_Ignorable_Code_Point}－＠：]+/uy;
+
+/** A class of ASCII characters as a table: the scans below read one entry per character. */
+function asciiTable(re: RegExp): Uint8Array {
+  const table = new Uint8Array(128);
+  for (let c = 0; c < 128; c++) table[c] = re.test(String.fromCharCode(c)) ? 1 : 0;
+  return table;
+}
 const DOTS_RE = /[.．。｡]/g;
-/** ideographic full stops: a host separator only before a letter or digit of a host label, else the end of a sentence */
-const IDEOGRAPHIC_STOP = /[。｡]/;
 const LABEL_START = /[A-Za-z0-9Ａ-Ｚａ-ｚ０-９]/;
 const TRAILING_CHARS = ".,;:!?'\")]}>．。｡";
 
@@ -54,16 +63,23 @@ function hostEndAt(text: string, from: number): number {
   let i = from;
   let lastDot = -1;
   while (i < text.length) {
-    const cp = text.codePointAt(i)!;
-    const ch = String.fromCodePoint(cp);
-    if (cp < 0x80) {
-      if (!ASCII_HOST_CHAR.test(ch)) break;
+    const c = text.charCodeAt(i);
+    if (c < 0x80) {
+      if (ASCII_HOST_CHAR[c] === 0) break;
+      if (c === 0x2e) lastDot = i;
+      i++;
+    } else if (c === 0x3002 || c === 0xff61) {
+      // an ideographic full stop separates labels only before one ("evil。com"); else it ends a sentence
+      if (!LABEL_START.test(text[i + 1] ?? "")) break;
+      lastDot = i++;
+    } else if (c === 0xff0e) {
+      lastDot = i++;
     } else {
-      if (!WIDE_HOST_CHAR.test(ch)) break;
-      if (IDEOGRAPHIC_STOP.test(ch) && !LABEL_START.test(text[i + 1] ?? "")) break;
+      WIDE_HOST_RUN.lastIndex = i;
+      const run = WIDE_HOST_RUN.exec(text);
+      if (!run) break;
+      i += run[0].length;
     }
-    if (ch === "." || ch === "．" || IDEOGRAPHIC_STOP.test(ch)) lastDot = i;
-    i += ch.length;
   }
   const labelStart = lastDot >= 0 ? lastDot + 1 : from;
   if (labelStart < i && text.charCodeAt(labelStart) < 0x80) {
@@ -72,21 +88,52 @@ function hostEndAt(text: string, from: number): number {
   return i;
 }
 
+/**
+ * The next "scheme://" or "www." at or after `from`. The scheme is the
+ * longest run of scheme characters (at most 20, from a letter) before the
+ * "://", so one glued to a word (`_https://`, `3D%22http://`) is found. Both
+ * searches only move forward: the next "://" and the next "www." are
+ * remembered until the scan passes them.
+ */
+function prefixFinder(text: string): (from: number) => { start: number; end: number; scheme: string | undefined } | undefined {
+  let colon = -2;
+  let www: RegExpExecArray | null | undefined;
+  const www_ = new RegExp(WWW_RE.source, WWW_RE.flags);
+  return (from) => {
+    let scheme: { start: number; end: number; scheme: string } | undefined;
+    for (let at = from; ; at = colon + 1) {
+      if (colon !== -1 && colon < at) colon = text.indexOf("://", at);
+      if (colon < 0) break;
+      let p = colon;
+      while (p > from && colon - p < MAX_SCHEME_CHARS && SCHEME_CHAR[text.charCodeAt(p - 1)] === 1) p--;
+      while (p < colon && LETTER[text.charCodeAt(p)] !== 1) p++;
+      if (colon - p >= 2) {
+        scheme = { start: p, end: colon + 3, scheme: text.slice(p, colon) };
+        break;
+      }
+    }
+    if (www !== null && (www === undefined || www.index < from)) {
+      www_.lastIndex = from;
+      www = www_.exec(text);
+    }
+    if (www && (!scheme || www.index < scheme.start)) return { start: www.index, end: www.index + www[0].length, scheme: undefined };
+    return scheme;
+  };
+}
+
 /** Every URL of the text, left to right, by one linear scan (each character is read a bounded number of times). */
 function* urlSpans(text: string): Generator<UrlSpan> {
-  const prefix = new RegExp(PREFIX_RE.source, PREFIX_RE.flags);
-  for (let m = prefix.exec(text); m; m = prefix.exec(text)) {
-    const start = m.index;
-    const www = !m[0].endsWith("//");
-    const hostStart = www ? start : start + m[0].length;
-    const afterPrefix = start + m[0].length;
+  const next = prefixFinder(text);
+  for (let m = next(0); m; ) {
+    const { start, end: afterPrefix, scheme } = m;
+    const hostStart = scheme === undefined ? start : afterPrefix;
     const hostEnd = Math.max(hostEndAt(text, afterPrefix), afterPrefix);
     let end = hostEnd;
-    while (end < text.length && PATH_CHAR.test(text[end]!)) end++;
+    while (end < text.length && PATH_CHAR[text.charCodeAt(end)] === 1) end++;
     while (end > afterPrefix && TRAILING_CHARS.includes(text[end - 1]!)) end--;
-    prefix.lastIndex = Math.max(end, afterPrefix);
+    m = next(Math.max(end, afterPrefix));
     if (end <= afterPrefix || end - start < 5) continue; // "https://" or "www." alone: nothing to open
-    yield { start, end, hostStart, hostEnd: Math.min(hostEnd, end), scheme: www ? undefined : m[0].slice(0, -3) };
+    yield { start, end, hostStart, hostEnd: Math.min(hostEnd, end), scheme };
   }
 }
 
@@ -114,7 +161,7 @@ function defangScheme(scheme: string): string {
 
 /** every full stop of a host bracketed, the full-width and ideographic ones too (a browser reads them as dots) */
 function bracketDots(host: string): string {
-  return host.replace(DOTS_RE, (d) => `[${d}]`);
+  return host.replaceAll(".", "[.]").replaceAll("．", "[．]").replaceAll("。", "[。]").replaceAll("｡", "[｡]");
 }
 
 /**
@@ -214,22 +261,32 @@ export function normaliseHost(written: string): string | undefined {
   }
 }
 
-/** The server of a UNC path: "\\\\host@SSL@443\\…" → host; "\\\\?\\UNC\\host\\…" → host. */
+/** The server of a UNC path as written: "\\\\host@SSL@443\\…" → host; "\\\\?\\UNC\\host\\…" → host. */
 function uncServer(path: string): string | undefined {
-  const parts = path.slice(2).split("\\");
+  const parts = path.slice(2).split("\\", 3);
   const server = (parts[0] === "?" || parts[0] === ".") && parts[1]?.toUpperCase() === "UNC" ? parts[2] : parts[0];
-  return server ? normaliseHost(server.split("@")[0] ?? "") : undefined;
+  return server ? server.split("@")[0] : undefined;
 }
+
+/** written hosts already normalised in one call, so 100,000 copies of one redirector cost one URL parse */
+const MAX_HOSTS_REMEMBERED = 10_000;
 
 export function linkDomains(texts: Iterable<string>): string[] {
   const out = new Set<string>();
-  const add = (host: string | undefined) => {
-    if (host !== undefined && out.size < MAX_LINK_DOMAINS) out.add(host);
+  const written = new Set<string>();
+  const add = (host: string) => {
+    if (out.size >= MAX_LINK_DOMAINS || written.has(host)) return;
+    if (written.size < MAX_HOSTS_REMEMBERED) written.add(host);
+    const name = normaliseHost(host);
+    if (name !== undefined) out.add(name);
   };
   for (const text of texts) {
-    for (const m of text.matchAll(UNC_RE)) add(uncServer(m[0]));
+    for (const m of text.matchAll(UNC_RE)) {
+      const server = uncServer(m[0]);
+      if (server !== undefined) add(server);
+    }
     for (const span of urlSpans(text)) {
-      add(normaliseHost(text.slice(span.hostStart, span.hostEnd)));
+      add(text.slice(span.hostStart, span.hostEnd));
       const rest = text.slice(span.hostEnd, span.end);
       let decoded = rest;
       try {
@@ -237,7 +294,7 @@ export function linkDomains(texts: Iterable<string>): string[] {
       } catch {
         // a malformed %-sequence: look at the text as written
       }
-      for (const n of decoded.matchAll(NESTED_RE)) add(normaliseHost(n[0].slice(n[0].indexOf("//") + 2)));
+      for (const n of decoded.matchAll(NESTED_RE)) add(n[0].slice(n[0].indexOf("//") + 2));
       if (out.size >= MAX_LINK_DOMAINS) return [...out];
     }
   }

@@ -132,6 +132,38 @@ describe("link forms that a looser finder missed (host non-ASCII, scheme glued t
   });
 });
 
+describe("link targets in HTML", () => {
+  const html = (hrefs: string[]) => message({ subject: "h", entity: part({ contentType: "text/html; charset=utf-8", body: `<p>${hrefs.map((h, i) => `<a href="${h}">t${i}</a>`).join(" ")}</p>` }) });
+
+  it("normalises a web target as a browser would open it, then disarms and counts it like a URL in text", async () => {
+    const { view, result } = await run(html(["https:evil.com/x", "HTTPS:/\\evil.com", "https://例え.jp/login", "http://ｅｖｉｌ．ｃｏｍ/"]));
+    expect(view.text).toContain("t0 <hxxps[://]evil[.]com/x>");
+    expect(view.text).toContain("t1 <hxxps[://]evil[.]com/>");
+    expect(view.text).toContain("t2 <hxxps[://]xn--r8jz45g[.]jp/login>");
+    expect(view.text).toContain("t3 <hxxp[://]evil[.]com/>");
+    expect(result.report.links.found).toBe(4);
+    expect(result.report.links.urls).toEqual(["https://evil.com/x", "https://evil.com/", "https://xn--r8jz45g.jp/login", "http://evil.com/"]);
+  });
+
+  it("breaks the colon of any other scheme (application launchers, file shares, scripts), in every link mode", async () => {
+    const hrefs = ["ms-msdt:/id PCWDiagnostic /skip force", "search-ms:query=inv&crumb=location:%5C%5Cevil.com%5Cs", "file:\\\\evil.com\\s\\x.lnk", "javascript:alert(1)", "news:evil.com"];
+    for (const links of ["defang", "keep"] as const) {
+      const { view } = await run(html(hrefs), { links });
+      expect(view.text).toContain("t0 <ms-msdt[:]/idPCWDiagnostic/skipforce>");
+      expect(view.text).toContain("t1 <search-ms[:]query=inv&crumb=location:%5C%5Cevil.com%5Cs>");
+      expect(view.text).toContain("t3 <javascript[:]alert(1)>");
+      expect(view.text).toContain("t4 <news[:]evil.com>");
+      expect(view.text).not.toMatch(/(?:ms-msdt|search-ms|file|javascript|news):/);
+    }
+  });
+
+  it("keeps mailto: targets and relative ones as written", async () => {
+    const { view } = await run(html(["mailto:info@example.jp", "docs/a.html"]));
+    expect(view.text).toContain("t0 <mailto:info@example.jp>");
+    expect(view.text).toContain("t1 <docs/a.html>");
+  });
+});
+
 describe("HTML conversion", () => {
   it("drops script, style and head content and keeps tables readable", async () => {
     const html = `<html><head><title>HEADTITLE</title><style>.x{display:none}</style><script>var secret="SCRIPTBODY"</script></head>

@@ -1,5 +1,6 @@
+import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
-import { defangUrl, processLinks } from "../../../src/sanitize/links.ts";
+import { defangUrl, linkDomains, MAX_LINK_DOMAINS, processLinks } from "../../../src/sanitize/links.ts";
 import { createSniffer, isMismatch } from "../../../src/sanitize/sniff.ts";
 import { parseCalendar } from "../../../src/sanitize/calendar.ts";
 import { htmlToText, isDeceptiveLink } from "../../../src/sanitize/html-text.ts";
@@ -159,6 +160,26 @@ describe("UNC paths", () => {
   });
 });
 
+/** Calls `fn` of html-text.ts on each text in a worker thread; rejects if it has not finished after 20 s. */
+function inWorker(fn: string, texts: string[], href: string): Promise<unknown[]> {
+  const code = `
+    const { parentPort, workerData } = require("node:worker_threads");
+    import(workerData.module).then((m) => parentPort.postMessage(workerData.texts.map((t) => m[workerData.fn](t, workerData.href))));`;
+  const module = new URL("../../../src/sanitize/html-text.ts", import.meta.url).pathname;
+  const worker = new Worker(code, { eval: true, workerData: { module, fn, texts, href } });
+  return new Promise((resolve, reject) => {
+    const budget = setTimeout(() => void worker.terminate().then(() => reject(new Error(`${fn} did not finish in 20 s: super-linear`))), 20_000);
+    worker.once("message", (result: unknown[]) => {
+      clearTimeout(budget);
+      void worker.terminate().then(() => resolve(result));
+    });
+    worker.once("error", (error) => {
+      clearTimeout(budget);
+      reject(error);
+    });
+  });
+}
+
 describe("hostile link shapes stay linear", () => {
   // Linear, not timed: a quadratic scan of these inputs (10^12 steps) never ends, and the
   // test's own timeout catches that; no comparison of elapsed milliseconds.
@@ -167,4 +188,22 @@ describe("hostile link shapes stay linear", () => {
     const nested = processLinks(`http://a/${"http://b.example/".repeat(100_000)}`, "defang", "[x]");
     expect(nested.text).not.toMatch(/https?:\/\//);
   }, 30_000);
+
+  // Size, not time: each text below costs 10^10 steps or more to a scan that restarts at
+  // every "(" and runs to the end (minutes), about 10^7 to a linear one (milliseconds).
+  // A regex cannot be interrupted on its own thread, so the call runs in a worker that is
+  // stopped after a budget far beyond the linear cost: the suite fails rather than hangs.
+  it("reads link text full of openers (a host claimed after each '(') in linear work", async () => {
+    const texts = ["(".repeat(200_000), `${"(a".repeat(100_000)} www.bank.example`, `"${"a.".repeat(100_000)}`, `(${"a@".repeat(100_000)}`];
+    expect(await inWorker("isDeceptiveLink", texts, "https://evil.example/")).toEqual([false, true, false, false]);
+  }, 60_000);
+
+  it("scans a million characters of URL-like and UNC-like shapes in linear work", () => {
+    const shapes = ["www.".repeat(250_000), "a://".repeat(250_000), "\\\\a".repeat(250_000), `https://${"例".repeat(1_000_000)}`, `https://${"a。".repeat(500_000)}`, `${"x".repeat(1_000_000)}://a`, "http://a.b".repeat(100_000)];
+    for (const text of shapes) {
+      const r = processLinks(text, "defang", "[x]");
+      expect(r.text).not.toMatch(/(?<!\[):\/\/|www\./i);
+      expect(linkDomains([text]).length).toBeLessThanOrEqual(MAX_LINK_DOMAINS);
+    }
+  }, 60_000);
 });
