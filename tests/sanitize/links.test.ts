@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { sanitize } from "../../src/sanitize/index.ts";
-import { assertSanitized } from "../helpers/invariant.ts";
+import { assertSanitized, LIVE_LINK } from "../helpers/invariant.ts";
 import { message, multipart, part } from "../helpers/mime-builders.ts";
 import { testOptions } from "../helpers/options.ts";
 
@@ -21,7 +21,7 @@ const deceptive = message({
 /** Anything a mail client would turn into a clickable link. */
 const CLICKABLE = /\b(?:https?|ftp):\/\/|\bwww\.[a-z0-9-]+\.[a-z]/i;
 /** Stricter: a scheme and two slashes either way round, "www." in either width with any full stop, two backslashes before a server name. */
-const LIVE = /[A-Za-z][A-Za-z0-9+.-]*:[/\\]{2}|(?:www|ｗｗｗ)[.．。｡]|(?<!\[)\\\\\S/iu;
+const LIVE = LIVE_LINK;
 
 async function run(input: Buffer, overrides = {}) {
   const result = await sanitize(input, testOptions(overrides));
@@ -161,6 +161,53 @@ describe("link targets in HTML", () => {
     const { view } = await run(html(["mailto:info@example.jp", "docs/a.html"]));
     expect(view.text).toContain("t0 <mailto:info@example.jp>");
     expect(view.text).toContain("t1 <docs/a.html>");
+  });
+});
+
+describe("sender text inside mumuka's own notice and the Subject", () => {
+  const named = (filename: string, subject = "files") =>
+    message({
+      subject,
+      entity: multipart("mixed", [
+        part({ contentType: "text/plain; charset=utf-8", body: "本文" }),
+        Buffer.from(`Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename${filename}\r\n\r\nAAAA\r\n`),
+      ]),
+    });
+
+  it("disarms a file name that is a URL, in every link mode (the notice is mumuka's voice, never a link)", async () => {
+    for (const links of ["defang", "keep", "remove"] as const) {
+      for (const name of ['="https://evil.example/payload.exe"', '="=?utf-8?q?http=3A=2F=2Fevil=2Eexample=2Fx?="', "*=utf-8''www.evil.example%2Fx"]) {
+        const { view } = await run(named(name), { links });
+        const notice = view.text.slice(0, view.text.indexOf("本文"));
+        expect(notice, `${links} ${name}`).not.toMatch(LIVE);
+        expect(notice).toMatch(/evil\[\.\]example/);
+      }
+    }
+  });
+
+  it("disarms the name of a uuencoded file found in the text", async () => {
+    const uu = "begin 644 https://evil.example/run.exe\r\nM35H  0(#! 4&!P@)\"@L,#0X/$!$2$Q05%A<8&1H;'!T>'R A(B,D)28G*\"DJ\r\n`\r\nend\r\n";
+    const { view } = await run(message({ subject: "uu", entity: part({ contentType: "text/plain; charset=utf-8", body: `hello\r\n\r\n${uu}` }) }));
+    expect(view.text).not.toMatch(LIVE);
+    expect(view.text).toContain("hxxps[://]evil[.]example/run.exe");
+  });
+
+  it("shows CR and LF inside an RFC 2231 file name as <U+000D><U+000A>, at its start too, instead of dropping them", async () => {
+    const { view } = await run(named("*0*=utf-8''%0D%0AX-Evil%3A%20yes; filename*1=\"www.evil.com\""));
+    expect(view.text).toContain("<U+000D><U+000A>X-Evil: yes");
+  });
+
+  it("disarms a URL in the Subject like one in the body, and gives its host to link_domain rules", async () => {
+    const input = message({ subject: "確認 https://evil.example/verify", entity: part({ contentType: "text/plain; charset=utf-8", body: "本文" }) });
+    const { view, result } = await run(input);
+    const subject = (v: typeof view) => v.headers.find((h) => h.name.toLowerCase() === "subject")?.value ?? "";
+    expect(subject(view)).toContain("確認 hxxps[://]evil[.]example/verify");
+    expect(result.report.headers.subject).toBe("確認 https://evil.example/verify"); // the report keeps what was sent
+    const kept = await run(input, { links: "keep" });
+    expect(subject(kept.view)).toContain("確認 https://evil.example/verify");
+    expect(result.report.links.found).toBe(0); // the notice counts the body's links
+    const { analyze } = await import("../../src/sanitize/analyze.ts");
+    expect((await analyze(input, testOptions().limits)).facts.linkDomains).toContain("evil.example");
   });
 });
 
