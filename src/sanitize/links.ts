@@ -57,7 +57,8 @@ interface UrlSpan {
  * Where the host that starts at `from` ends. Non-ASCII characters are taken
  * (an IDN host, full-width letters, an invisible character a browser drops)
  * but Japanese prose right after an ASCII host is not: in the last label, a
- * switch from ASCII to non-ASCII ends the host ("example.jpをご覧" → example.jp).
+ * switch from ASCII (or its full-width forms) to anything else ends the host
+ * ("example.jpをご覧" → example.jp, "ｅｘａｍｐｌｅ．ｊｐをご覧" → ｅｘａｍｐｌｅ．ｊｐ).
  */
 function hostEndAt(text: string, from: number): number {
   let i = from;
@@ -82,8 +83,8 @@ function hostEndAt(text: string, from: number): number {
     }
   }
   const labelStart = lastDot >= 0 ? lastDot + 1 : from;
-  if (labelStart < i && text.charCodeAt(labelStart) < 0x80) {
-    for (let j = labelStart; j < i; j++) if (text.charCodeAt(j) >= 0x80) return j;
+  if (labelStart < i && latinLike(text.charCodeAt(labelStart))) {
+    for (let j = labelStart; j < i; j++) if (!latinLike(text.charCodeAt(j))) return j;
   }
   return i;
 }
@@ -119,6 +120,11 @@ function prefixFinder(text: string): (from: number) => { start: number; end: num
     if (www && (!scheme || www.index < scheme.start)) return { start: www.index, end: www.index + www[0].length, scheme: undefined };
     return scheme;
   };
+}
+
+/** ASCII, or its full-width form (U+FF01–FF5E) */
+function latinLike(c: number): boolean {
+  return c < 0x80 || (c >= 0xff01 && c <= 0xff5e);
 }
 
 /** Every URL of the text, left to right, by one linear scan (each character is read a bounded number of times). */
@@ -268,6 +274,9 @@ function uncServer(path: string): string | undefined {
   return server ? server.split("@")[0] : undefined;
 }
 
+/** a last label of no Latin letter after a dot that ends a Latin label */
+const AFTER_LAST_DOT_RE = /(?<=[A-Za-z0-9Ａ-Ｚａ-ｚ０-９])[.．][^\x00-\x7f\uff01-\uff5e.．。｡]+$/u;
+
 /** written hosts already normalised in one call, so 100,000 copies of one redirector cost one URL parse */
 const MAX_HOSTS_REMEMBERED = 10_000;
 
@@ -286,7 +295,11 @@ export function linkDomains(texts: Iterable<string>): string[] {
       if (server !== undefined) add(server);
     }
     for (const span of urlSpans(text)) {
-      add(text.slice(span.hostStart, span.hostEnd));
+      const host = text.slice(span.hostStart, span.hostEnd);
+      add(host);
+      // "example.jp.をご覧" is prose after a full stop or an IDN top-level label ("example.みんな"): both are taken
+      const prose = AFTER_LAST_DOT_RE.exec(host);
+      if (prose) add(host.slice(0, prose.index));
       const rest = text.slice(span.hostEnd, span.end);
       let decoded = rest;
       try {

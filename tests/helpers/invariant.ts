@@ -273,7 +273,7 @@ export async function checkSanitized(
       // a withheld message carries no sender text at all, file names included
       const flat = text.replace(/\s+/g, "");
       // a file name is listed disarmed when it holds a link ("hxxps[://]evil[.]example"): compared without the brackets
-      const undefanged = (s: string) => s.replace(/\s+|[[\]]/g, "").replace(/hxxp/gi, "http").replace(/fxp/gi, "ftp");
+      const undefanged = (s: string) => s.toLowerCase().replace(/\s+|[[\]]/g, "").replace(/hxxp/g, "http").replace(/fxp/g, "ftp");
       const flatUndefanged = undefanged(flat);
       for (const part of report.attachments) {
         if (!/^[0-9a-f]{64}$/.test(part.sha256)) bad(`attachment ${part.path} sha256 is not lower-case hex: ${part.sha256}`);
