@@ -137,9 +137,10 @@ function normaliseForCompare(s: string): string {
 const WEB_SCHEMES = new Set(["http:", "https:", "ftp:"]);
 
 /**
- * The target as staff see it. A web target is normalised as a browser reads
- * it (`https:evil.com`, `HTTPS:/\\evil.com`, full-width hosts) so the link
- * finder sees, counts and disarms what would really be opened; `mailto:` stays;
+ * The target as staff see it. A web target not written plainly is
+ * normalised as a browser reads it (`https:evil.com`, `HTTPS:/\\evil.com`,
+ * full-width, IDN or percent-encoded hosts) so the link finder sees, counts
+ * and disarms what would really be opened; `mailto:` stays;
  * a target without a scheme (relative) stays as written; any other scheme
  * (`ms-msdt:`, `search-ms:`, `file:`, `javascript:`) has its colon broken,
  * whatever the link mode: no client may launch it from the text.
@@ -150,11 +151,12 @@ export function shownHref(href: string): string {
   const name = `${(scheme[1] ?? "").toLowerCase()}:`;
   if (name === "mailto:") return href;
   if (WEB_SCHEMES.has(name)) {
+    // written plainly (scheme, "//", a printable ASCII host): shown as written, the text pass finds it as a browser would
+    if (/^[A-Za-z]+:\/\/[!$&-.0-9;=@-Z_a-z~:[\]]*(?:[/?#]|$)/.test(href)) return href;
     try {
-      const url = new URL(href);
-      if (url.hostname !== "") return cleanHref(url.href);
+      return cleanHref(new URL(href).href);
     } catch {
-      // not a URL a browser would open: shown broken like any other scheme
+      return href; // no browser opens it (a bad port, an empty host): shown as written, defanged by the text pass
     }
   }
   return `${scheme[1]}[:]${href.slice(scheme[0].length)}`;
