@@ -203,6 +203,11 @@ describe("hostile link shapes stay linear", () => {
     expect(await inWorker("html-text.ts", "isDeceptiveLink", texts, ["https://evil.example/"])).toEqual([false, true, false, false]);
   }, 60_000);
 
+  it("cleans extracted text with a million-blank run on one line in linear work (the same class, found by the audit in src/extract)", async () => {
+    const texts = [`${" ".repeat(1_000_000)}x`, `a${"\u3000 ".repeat(500_000)}\nb`];
+    expect(await inWorker("../extract/text-budget.ts", "cleanText", texts, [])).toEqual([`${" ".repeat(1_000_000)}x`.trim(), "a\nb"]);
+  }, 60_000);
+
   it("scans a million characters of URL-like and UNC-like shapes in linear work", async () => {
     const shapes = ["www.".repeat(250_000), "a://".repeat(250_000), "\\\\a".repeat(250_000), `https://${"例".repeat(1_000_000)}`, `https://${"a。".repeat(500_000)}`, `${"x".repeat(1_000_000)}://a`, "http://a.b".repeat(100_000), `http://${"a@".repeat(500_000)}`];
     const texts = (await inWorker("links.ts", "processLinks", shapes, ["defang", "[x]"], "text")) as string[];
