@@ -41,10 +41,19 @@ export class TextBudget {
 
 /** Extracted text as shown: display-safe, no run of blank lines, no trailing spaces on lines. */
 export function cleanText(text: string): string {
+  // trailing blanks per line by index: /[ \u3000]+$/gm restarts at every blank of a run and is quadratic on a long one
   return bodySafe(text)
-    .replace(/[ \u3000]+$/gm, "")
+    .split("\n")
+    .map(trimBlanksEnd)
+    .join("\n")
     .replace(/\n{3,}/g, "\n\n")
     .trim();
+}
+
+function trimBlanksEnd(line: string): string {
+  let end = line.length;
+  while (end > 0 && (line[end - 1] === " " || line[end - 1] === "\u3000")) end--;
+  return line.slice(0, end);
 }
 
 /**

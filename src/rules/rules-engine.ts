@@ -24,6 +24,7 @@ import type { AuthVerdict } from "../authenticate/auth-types.ts";
 import type { ExtractKind } from "../extract/extract-types.ts";
 import type { LinkMode, Language } from "../config/schema.ts";
 import type { MessageFacts } from "../sanitize/sanitize-types.ts";
+import { windowsName } from "../sanitize/sniff.ts";
 import type { Envelope, RuleDecision, RuleListMatch, RulesEngine } from "./rules-types.ts";
 import { asciiDomain, type ListEntry, type ListKind } from "./rules-lists.ts";
 import type { ListFileInfo } from "./rules-file.ts";
@@ -150,9 +151,11 @@ export interface LoadedRules extends RulesEngine {
 
 const LINK_STRICTNESS: Record<LinkMode, number> = { keep: 0, defang: 1, remove: 2 };
 
+/** The extension Windows would open the file by: after the last dot, trailing dots and spaces dropped first ("a.exe." is an .exe). */
 function extensionOf(name: string): string {
-  const dot = name.lastIndexOf(".");
-  return dot > 0 && dot < name.length - 1 ? name.slice(dot + 1) : "";
+  const opened = windowsName(name);
+  const dot = opened.lastIndexOf(".");
+  return dot > 0 && dot < opened.length - 1 ? opened.slice(dot + 1) : "";
 }
 
 /**
@@ -181,7 +184,7 @@ export function matchContext(facts: MessageFacts, envelope: Envelope, now: Date,
     hasHtml: facts.hasHtml,
     get attachments() {
       return (attachments ??= facts.attachments.map((a) => {
-        const name = fold(a.filename);
+        const name = fold(a.fullName ?? a.filename);
         return {
           name,
           ext: extensionOf(name),

@@ -32,7 +32,7 @@ import { createSplitSession, type RawNode, type SplitSession } from "./mime-adap
 import { decodeText } from "./charset.ts";
 import { blockTexts, linkDomains } from "./links.ts";
 import { displaySafe } from "../lib/display-safe.ts";
-import { bodySafe, stripSentinels, truncateChars } from "./display-safe.ts";
+import { bodySafe, fileNames, stripSentinels, truncateChars } from "./display-safe.ts";
 import {
   decodeWords,
   extractMsgIds,
@@ -52,8 +52,6 @@ import { extractEmbedded, type EmbeddedFile, type EmbeddedKind } from "./embedde
 import { unflow } from "./flowed.ts";
 import { createDocumentKeeper, type DocumentKeeper } from "../extract/keep.ts";
 
-/** a file name longer than this is cut (no file system accepts more than 255) */
-const MAX_FILENAME_CHARS = 255;
 /** a display name or subject longer than this is cut: staff cannot read more in a header */
 const MAX_HEADER_TEXT_CHARS = 1000;
 /** UTF-8 needs at most 4 bytes a character: the byte budget that can fill the character budget */
@@ -85,7 +83,10 @@ interface NodeRec {
   contentType: string;
   params: Record<string, string>;
   disposition: string;
+  /** the file name shown (display-safe, cut in the middle when long) */
   filename: string;
+  /** the file name before that cut: what the extension and the type-mismatch check read */
+  matchName: string;
   role: Role;
   /** header fields of a message root (top or forwarded) */
   fields?: HeaderField[];
@@ -254,7 +255,7 @@ function onNode(ctx: Ctx, state: SessionState, raw: RawNode): void {
   }
   const disp = parseStructured(firstField(fields, "content-disposition") ?? "", ctx.charsets);
   const rawName = disp.params.filename ?? ct.params.name ?? "";
-  const filename = truncateChars(displaySafe(rawName.trim()), MAX_FILENAME_CHARS);
+  const names = fileNames(rawName);
   const cte = (firstField(fields, "content-transfer-encoding") ?? "").trim().toLowerCase();
   if (ct.params.charset) ctx.charsets.add(ct.params.charset.trim().toLowerCase().slice(0, 40));
   const rec: NodeRec = {
@@ -266,7 +267,8 @@ function onNode(ctx: Ctx, state: SessionState, raw: RawNode): void {
     contentType: ct.value,
     params: ct.params,
     disposition: disp.value,
-    filename,
+    filename: names.shown,
+    matchName: names.full,
     role: "attachment",
     multipart: raw.multipart,
     size: 0,
@@ -510,11 +512,12 @@ function removedPart(ctx: Ctx, rec: NodeRec): RemovedPart {
     path: rec.path,
     filename: rec.filename,
     contentType: rec.contentType,
-    typeMismatch: isMismatch(sniff.family, rec.contentType, rec.filename),
+    typeMismatch: isMismatch(sniff.family, rec.contentType, rec.matchName),
     size: rec.size,
     sha256: rec.hash?.digest("hex") ?? "",
     encrypted: sniff.encrypted,
   };
+  if (rec.matchName !== rec.filename) part.fullName = rec.matchName;
   if (sniff.sniffedType) part.sniffedType = sniff.sniffedType;
   return part;
 }
@@ -618,16 +621,17 @@ function listEmbedded(ctx: Ctx, rec: NodeRec, files: EmbeddedFile[]): void {
     sniffer.update(file.bytes);
     const sniff = sniffer.finish();
     const contentType = file.declaredType || EMBEDDED_TYPE[file.kind];
-    const filename = truncateChars(displaySafe(file.filename), MAX_FILENAME_CHARS);
+    const names = fileNames(file.filename);
     const part: RemovedPart = {
       path: `${rec.path || "1"}#${numbered + i + 1}`,
-      filename,
+      filename: names.shown,
       contentType,
-      typeMismatch: isMismatch(sniff.family, file.declaredType || "application/octet-stream", filename),
+      typeMismatch: isMismatch(sniff.family, file.declaredType || "application/octet-stream", names.full),
       size: file.bytes.length,
       sha256: createHash("sha256").update(file.bytes).digest("hex"),
       encrypted: sniff.encrypted,
     };
+    if (names.full !== names.shown) part.fullName = names.full;
     if (sniff.sniffedType) part.sniffedType = sniff.sniffedType;
     ctx.attachments.push(part);
     ctx.warnings.push(
@@ -752,7 +756,7 @@ function finishLeaf(ctx: Ctx, rec: NodeRec): void {
       ctx.documents.finish(rec, rec.removed);
       if (rec.contentType.startsWith("text/") && rec.filename) {
         const text = budgetText(ctx, rec, withoutEmbedded(ctx, rec, bodySafe(decodeKept(ctx, rec))));
-        rec.blocks = [{ kind: "attachmentText", path: rec.path, filename: rec.filename, extension: extensionOf(rec.filename), text }];
+        rec.blocks = [{ kind: "attachmentText", path: rec.path, filename: rec.filename, extension: extensionOf(rec.matchName), text }];
       }
     }
   }
@@ -988,6 +992,6 @@ export async function analyze(input: Readable | Buffer, limits: Limits, signal?:
   if (headers.messageId) message.facts.messageId = headers.messageId;
   if (headers.date) message.facts.date = headers.date;
   // for rules on link domains (link_domain:); the blocks are already bounded by the text budget
-  message.facts.linkDomains = linkDomains(blockTexts(blocks));
+  message.facts.linkDomains = linkDomains([message.facts.subject, ...blockTexts(blocks)]);
   return message;
 }

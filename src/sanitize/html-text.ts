@@ -72,7 +72,14 @@ export function cleanHref(href: string): string {
   return out;
 }
 
-const HOST_IN_TEXT = /(?:^|[\s(<\["'])(?:[a-z][a-z0-9+.-]*:\/\/)?(?:[^\s/@]+@)?((?:[a-z0-9\u00a1-\uffff](?:[a-z0-9\u00a1-\uffff-]{0,62})\.)+[a-z\u00a1-\uffff]{2,63})(?=$|[\s/:?#)>\]"',.])/i;
+/**
+ * A host named in link text. Every repetition that can start at many places
+ * is bounded (scheme 20, userinfo 64, label 63 characters): an unbounded
+ * userinfo run tried from each "(" of a 4,096-character text was quadratic.
+ * Labels end at a dot their own class excludes, so the label loop cannot
+ * backtrack into itself.
+ */
+const HOST_IN_TEXT = /(?:^|[\s(<\["'])(?:[a-z][a-z0-9+.-]{0,19}:\/\/)?(?:[^\s/@]{1,64}@)?((?:[a-z0-9\u00a1-\uffff](?:[a-z0-9\u00a1-\uffff-]{0,62})\.)+[a-z\u00a1-\uffff]{2,63})(?=$|[\s/:?#)>\]"',.])/i;
 
 function hostOfText(text: string): string | undefined {
   const m = HOST_IN_TEXT.exec(text.trim().toLowerCase());
@@ -126,6 +133,35 @@ function normaliseForCompare(s: string): string {
   return s.trim().toLowerCase().replace(/^mailto:/, "").slice(0, 4096).replace(/\/+$/, "");
 }
 
+/** schemes a link may keep: the web and mail; every other one is an application launcher or a file share */
+const WEB_SCHEMES = new Set(["http:", "https:", "ftp:"]);
+
+/**
+ * The target as staff see it. A web target not written plainly is
+ * normalised as a browser reads it (`https:evil.com`, `HTTPS:/\\evil.com`,
+ * full-width, IDN or percent-encoded hosts) so the link finder sees, counts
+ * and disarms what would really be opened; `mailto:` stays;
+ * a target without a scheme (relative) stays as written; any other scheme
+ * (`ms-msdt:`, `search-ms:`, `file:`, `javascript:`) has its colon broken,
+ * whatever the link mode: no client may launch it from the text.
+ */
+export function shownHref(href: string): string {
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]{0,30}):/.exec(href);
+  if (!scheme) return href;
+  const name = `${(scheme[1] ?? "").toLowerCase()}:`;
+  if (name === "mailto:") return href;
+  if (WEB_SCHEMES.has(name)) {
+    // written plainly (scheme, "//", a printable ASCII host): shown as written, the text pass finds it as a browser would
+    if (/^[A-Za-z]+:\/\/[!$&-.0-9;=@-Z_a-z~:[\]]*(?:[/?#]|$)/.test(href)) return href;
+    try {
+      return cleanHref(new URL(href).href);
+    } catch {
+      return href; // no browser opens it (a bad port, an empty host): shown as written, defanged by the text pass
+    }
+  }
+  return `${scheme[1]}[:]${href.slice(scheme[0].length)}`;
+}
+
 const anchor: FormatCallback = (elem, walk, builder) => {
   const node = elem as unknown as DomNode;
   const rawHref = node.attribs?.href ?? "";
@@ -134,7 +170,9 @@ const anchor: FormatCallback = (elem, walk, builder) => {
   if (!href || href.startsWith("#")) return;
   const text = textOf(node);
   if (normaliseForCompare(text) === normaliseForCompare(href)) return; // the text already is the target
-  builder.addInline(` <${href}>`, { noWordTransform: true });
+  const shown = shownHref(href);
+  if (shown !== href && normaliseForCompare(text) === normaliseForCompare(shown)) return;
+  builder.addInline(` <${shown}>`, { noWordTransform: true });
   const hosts = deceptiveHosts(text, href);
   if (hosts) builder.addInline(` ${deceptiveMark(hosts.shown, hosts.real)}`, { noWordTransform: true });
 };

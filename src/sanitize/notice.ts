@@ -5,9 +5,13 @@
  * as the starting point for an operator's own (a test keeps them identical).
  *
  * Everything inserted into the template is produced by mumuka or made
- * display-safe first (file names are sender-controlled).
+ * display-safe first (file names are sender-controlled). Sender text inside
+ * the notice is also link-disarmed, whatever the link mode: the notice is
+ * mumuka's own voice, and a file name "https://evil.example/run.exe" must not
+ * become a link staff trust because it stands there.
  */
 import type { Language } from "../config/schema.ts";
+import { processLinks } from "./links.ts";
 import type { RemovedPart } from "./sanitize-types.ts";
 import type { TemplateScope } from "./notice-template.ts";
 
@@ -275,6 +279,11 @@ export interface NoticeFacts {
   senderUnverified?: boolean;
 }
 
+/** Sender text as the notice may show it: defanged in every link mode (never removed: staff must see the name). */
+function senderText(value: string): string {
+  return processLinks(value, "defang", "").text;
+}
+
 export function noticeScope(f: NoticeFacts): TemplateScope {
   const words = WORDS[f.language];
   const protectedFiles = f.attachments.filter((a) => a.encrypted).length;
@@ -293,8 +302,8 @@ export function noticeScope(f: NoticeFacts): TemplateScope {
     hasAttachments: f.attachments.length > 0,
     attachmentCount: f.attachments.length,
     attachments: f.attachments.map((a) => ({
-      filename: a.filename || words.noFilename,
-      contentType: a.contentType,
+      filename: a.filename ? senderText(a.filename) : words.noFilename,
+      contentType: senderText(a.contentType),
       sniffedType: a.sniffedType && a.sniffedType !== a.contentType ? a.sniffedType : "",
       size: humanSize(a.size, f.language),
       bytes: a.size,

@@ -334,7 +334,8 @@ export function render(message: AnalyzedMessage, options: RenderOptions): Saniti
   if (cc.length) lines.push(addressHeader("Cc", cc, outCharset));
   const replyTo = shownAddresses(h.replyTo);
   if (replyTo.length) lines.push(addressHeader("Reply-To", replyTo, outCharset));
-  const subject = [...options.subjectTags.map(displaySafe), displaySafe(h.subject)].filter((s) => s !== "").join(" ");
+  // the Subject is the first thing staff see: a URL in it is disarmed like one in the body (not counted: the notice counts the body's)
+  const subject = [...options.subjectTags.map(displaySafe), processLinks(displaySafe(h.subject), options.links, words.linkRemoved).text].filter((s) => s !== "").join(" ");
   lines.push(unstructuredHeader("Subject", subject, outCharset));
   lines.push(foldedTokens("Date", [h.date ?? nowText]));
   lines.push(tokenHeader("Message-ID", `<${h.messageId ?? `${auditToken}@${hostname}`}>`));

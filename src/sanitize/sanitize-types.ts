@@ -26,8 +26,10 @@ export interface Address {
 export interface RemovedPart {
   /** MIME path of the part, e.g. "2.1" */
   path: string;
-  /** file name as the sender gave it (decoded, RFC 2231 joined), made display-safe; "" when none */
+  /** file name as the sender gave it (decoded, RFC 2231 joined), made display-safe, a long one cut in the middle keeping its extension; "" when none */
   filename: string;
+  /** the name before that cut (at most 4,096 characters), only when it was cut: what rules match on */
+  fullName?: string;
   /** declared Content-Type, lower-cased, without parameters */
   contentType: string;
   /** type recognised from the first bytes, when it could be recognised */

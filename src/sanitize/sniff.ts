@@ -202,8 +202,19 @@ function typeFamily(contentType: string): string | undefined {
   return undefined; // application/octet-stream and the rest: no claim made
 }
 
+/**
+ * A file name as Windows opens it: trailing dots and spaces are dropped by
+ * the file system, so "invoice.exe." and "invoice.exe  " are invoice.exe.
+ * A loop, not an end-anchored regex (quadratic on long runs).
+ */
+export function windowsName(filename: string): string {
+  let end = filename.length;
+  while (end > 0 && (filename[end - 1] === "." || filename[end - 1] === " " || filename[end - 1] === "\t")) end--;
+  return filename.slice(0, end);
+}
+
 export function extensionOf(filename: string): string {
-  const m = /\.([A-Za-z0-9]{1,10})$/.exec(filename.trim());
+  const m = /\.([A-Za-z0-9]{1,10})$/.exec(windowsName(filename).slice(-11));
   return m ? (m[1] ?? "").toLowerCase() : "";
 }
 

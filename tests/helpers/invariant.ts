@@ -17,6 +17,9 @@ import { convert } from "html-to-text";
 import { simpleParser } from "mailparser";
 import type { SanitizeResult } from "../../src/sanitize/sanitize-types.ts";
 
+/** What a mail client could open: a scheme and two slashes either way round, "www." in either width with any full stop, two backslashes before a name. */
+export const LIVE_LINK = /[A-Za-z][A-Za-z0-9+.-]*:[/\\]{2}|(?:www|ｗｗｗ)[.．。｡]|(?<!\[)\\\\[^\s\\]/iu;
+
 /** RFC 5322 §2.1.1: a line is at most 998 octets, CRLF excluded. */
 export const MAX_LINE_OCTETS = 998;
 /** RFC 2047 §2: an encoded-word is at most 75 characters. */
@@ -269,10 +272,13 @@ export async function checkSanitized(
     else if (!report.withheld) {
       // a withheld message carries no sender text at all, file names included
       const flat = text.replace(/\s+/g, "");
+      // a file name is listed disarmed when it holds a link ("hxxps[://]evil[.]example"): compared without the brackets
+      const undefanged = (s: string) => s.toLowerCase().replace(/\s+|[[\]]/g, "").replace(/hxxp/g, "http").replace(/fxp/g, "ftp");
+      const flatUndefanged = undefanged(flat);
       for (const part of report.attachments) {
         if (!/^[0-9a-f]{64}$/.test(part.sha256)) bad(`attachment ${part.path} sha256 is not lower-case hex: ${part.sha256}`);
         else if (!flat.includes(part.sha256)) bad(`notice does not list the SHA-256 of removed part ${part.path} (${part.filename})`);
-        if (part.filename && part.filename.length <= 200 && !flat.includes(part.filename.replace(/\s+/g, ""))) {
+        if (part.filename && part.filename.length <= 200 && !flatUndefanged.includes(undefanged(part.filename))) {
           bad(`notice does not list the file name of removed part ${part.path}: ${JSON.stringify(part.filename)}`);
         }
         if (/[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u0000-\u001f\u007f]/.test(part.filename)) {
@@ -280,6 +286,12 @@ export async function checkSanitized(
         }
       }
     }
+    // the built-in notice (between its two rules) is mumuka's voice: sender text in it (file names, types) is never a live link
+    const rule = "━".repeat(40);
+    const first = text.indexOf(rule);
+    const second = first < 0 ? -1 : text.indexOf(rule, first + rule.length);
+    const live = second < 0 ? null : LIVE_LINK.exec(text.slice(first, second));
+    if (live) bad(`notice shows a live link: ${JSON.stringify(live[0])}`);
   }
 
   // --- second opinion: mailparser -----------------------------------------

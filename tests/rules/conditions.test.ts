@@ -107,6 +107,23 @@ describe("attachment conditions", () => {
     expect(matches(`attachment: { ext: [".zip", "7z"] }`, f)).toBe(false);
   });
 
+  it("reads the extension Windows would open: from the whole name of a long one, after trailing dots and spaces", async () => {
+    const { analyze } = await import("../../src/sanitize/analyze.ts");
+    const { loadConfig } = await import("../../src/config/load.ts");
+    const named = async (name: string) => {
+      const raw = ["From: a@sender.example", "To: b@city.example.lg.jp", "Subject: x", 'Content-Type: multipart/mixed; boundary="B"', "", "--B", "Content-Type: text/plain", "", "hi", "--B", `Content-Type: application/octet-stream; name="${name}"`, "", "AAAA", "--B--", ""].join("\r\n");
+      return (await analyze(Buffer.from(raw), loadConfig(undefined).sanitize.limits)).facts;
+    };
+    for (const name of [`invoice${"_".repeat(300)}.exe`, "invoice.exe.", "invoice.exe . .", `${"長".repeat(400)}.EXE`]) {
+      const f2 = await named(name);
+      expect(matches(`attachment: { ext: exe }`, f2), name.slice(-20)).toBe(true);
+    }
+    const long = await named(`invoice${"_".repeat(300)}.exe`);
+    expect(long.attachments[0]?.filename).toMatch(/^invoice_+…_+\.exe$/);
+    expect(long.attachments[0]?.filename.length).toBeLessThanOrEqual(255);
+    expect(matches(`attachment: { name: "invoice_*_.exe" }`, long)).toBe(true);
+  });
+
   it("matches declared and sniffed types and a type mismatch", () => {
     expect(matches(`attachment: { declared_type: "application/*" }`, f)).toBe(true);
     expect(matches(`attachment: { sniffed_type: application/x-dosexec }`, f)).toBe(true);

@@ -75,6 +75,28 @@ describe("link and sender domains match with their subdomains, by whole labels",
     expect(d.matches).toEqual([{ rule: "blocklist", condition: "link_domain", entry: "phish.example.net", source: "rules.yaml:3", seen: "phish.example.net" }]);
   });
 
+  it("finds hosts written in Unicode, full width, with invisible characters or glued to a word, as a browser would open them", async () => {
+    const body = [
+      "1 https://例え.jp/path",
+      "2 http://ｗｗｗ.evil-a.com/",
+      "3 https://\u200Bevil-b.com/x",
+      "4 _https://evil-c.com/x and foo_www.evil-d.com",
+      "5 https://evil-e。com/x",
+      "6 \\\\evil-f.com@SSL\\DavWWWRoot\\x.exe",
+      "7 \\\\例え2.jp\\s",
+      "8 <3D%22http://evil-g.com/x%22>",
+      "9 詳細はhttps://www.city.example.lg.jpをご覧ください。",
+    ].join("\r\n");
+    const raw = ["From: a@sender.example", "To: b@city.example.lg.jp", "Subject: x", "Content-Type: text/plain; charset=utf-8", "", body, ""].join("\r\n");
+    const analyzed = await analyze(Buffer.from(raw), loadConfig(undefined).sanitize.limits);
+    expect(analyzed.facts.linkDomains).toEqual(
+      expect.arrayContaining(["xn--r8jz45g.jp", "www.evil-a.com", "evil-b.com", "evil-c.com", "www.evil-d.com", "evil-e.com", "evil-f.com", "xn--2-87t231j.jp", "evil-g.com", "www.city.example.lg.jp"]),
+    );
+    const d = parseRules(rulesWith(`link_domain: ["例え.jp", evil-b.com]`), "rules.yaml").decide(analyzed.facts, envelope(), THURSDAY_10_JST);
+    expect(d.action).toBe("hold");
+    expect((d.matches ?? []).map((m) => m.seen)).toEqual(expect.arrayContaining(["xn--r8jz45g.jp"]));
+  });
+
   it("keeps at most MAX_LINK_DOMAINS hosts of a message that carries thousands", () => {
     const text = Array.from({ length: 2000 }, (_, i) => `https://h${i}.example/`).join(" ");
     const hosts = linkDomains([text]);

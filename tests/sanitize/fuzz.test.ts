@@ -472,3 +472,91 @@ describe("files hidden in text (broken boundaries, embedded encodings)", () => {
     );
   }, 240_000);
 });
+
+// --- links in every spelling a client or browser accepts, in every place sender text reaches ----------
+
+interface LinkCase {
+  form: "scheme" | "www" | "unc";
+  scheme: string;
+  host: { written: string; domain: string };
+  glue: string;
+  path: string;
+  after: string;
+  where: "text/plain" | "HTML text" | "HTML href" | "file name" | "subject";
+}
+
+/** how a host may be written, and the domain a browser would open (what link_domain must see) */
+const HOSTS = [
+  { written: "evil.example", domain: "evil.example" },
+  { written: "EVIL.Example.", domain: "evil.example" },
+  { written: "例え.jp", domain: "xn--r8jz45g.jp" },
+  { written: "ｅｖｉｌ．ｅｘａｍｐｌｅ", domain: "evil.example" },
+  { written: "evil。example", domain: "evil.example" },
+  { written: "\u200Bevil.example", domain: "evil.example" },
+  { written: "ev\u00ADil.example", domain: "evil.example" },
+  { written: "user@evil.example:8080", domain: "evil.example" },
+];
+
+const linkCase: fc.Arbitrary<LinkCase> = fc.record({
+  form: fc.constantFrom("scheme" as const, "scheme" as const, "www" as const, "unc" as const),
+  scheme: fc.constantFrom("http", "https", "HTTPS", "ftp", "file", "x-app", "ms-word:ofe|u|https"),
+  host: fc.constantFrom(...HOSTS),
+  glue: fc.constantFrom("", " ", "_", "x", "3D%22", "資料は", "(", "「", '"', "=", "'"),
+  path: fc.constantFrom("", "/x", "/a?u=https://evil2.example/", "/%E4%BE%8B", "/run.exe"),
+  after: fc.constantFrom("", " ", "。", "をご覧ください", "」", ")", ".", "\r\n次の行"),
+  where: fc.constantFrom("text/plain" as const, "HTML text" as const, "HTML href" as const, "file name" as const, "subject" as const),
+});
+
+function linkWritten(c: LinkCase): string {
+  if (c.form === "www") return `www.${c.host.written}${c.path}`;
+  if (c.form === "unc") return `\\\\${c.host.written.replace(/^user@|:8080$/g, "")}${c.scheme === "https" ? "@SSL\\DavWWWRoot" : ""}\\share${c.path.replace(/\//g, "\\")}`;
+  return `${c.scheme}://${c.host.written}${c.path}`;
+}
+
+function linkMessage(c: LinkCase): Buffer {
+  const url = linkWritten(c);
+  const escape = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+  const text = (body: string) => part({ contentType: "text/plain; charset=utf-8", encoding: "8bit", body: encodeText(body, "utf-8") });
+  switch (c.where) {
+    case "text/plain":
+      return message({ subject: "links", entity: text(`本文 ${c.glue}${url}${c.after}\r\n`) });
+    case "HTML text":
+      return message({ subject: "links", entity: part({ contentType: "text/html; charset=utf-8", encoding: "8bit", body: encodeText(`<p>本文 ${escape(`${c.glue}${url}${c.after}`)}</p>`, "utf-8") }) });
+    case "HTML href":
+      return message({ subject: "links", entity: part({ contentType: "text/html; charset=utf-8", encoding: "8bit", body: encodeText(`<p>本文 <a href="${escape(url)}">こちら</a>${escape(c.after)}</p>`, "utf-8") }) });
+    case "file name":
+      return message({ subject: "links", entity: multipart("mixed", [text("本文\r\n"), attachment(`${c.glue}${url}${c.after}`.replace(/\r\n/g, " "), "application/octet-stream", Buffer.from("AAAA"))]) });
+    case "subject":
+      return message({ subject: encodedWord(`件名 ${c.glue}${url}${c.after}`.replace(/\r\n/g, " ")), entity: text("本文\r\n") });
+  }
+}
+
+describe("links in every spelling, in every place sender text reaches (host IDN, full width or invisible; scheme glued to a word; UNC WebDAV)", () => {
+  it(`leave nothing a client could open, in the notice, the body or the Subject, and give their host to link_domain (${Math.max(60, Math.floor(RUNS / 2))} runs, seed ${SEED})`, async () => {
+    const { analyze } = await import("../../src/sanitize/analyze.ts");
+    const { LIVE_LINK } = await import("../helpers/invariant.ts");
+    await fc.assert(
+      fc.asyncProperty(linkCase, async (c) => {
+        const input = linkMessage(c);
+        const where = `${JSON.stringify(linkWritten(c))} ${c.where}, glue ${JSON.stringify(c.glue)}, after ${JSON.stringify(c.after)}`;
+        const result = await sanitize(input, testOptions());
+        const { violations, view } = await checkSanitized(result, { input });
+        if (violations.length || !view) throw new Error(`${where}:\n - ${violations.join("\n - ")}`);
+        const live = LIVE_LINK.exec(view.text);
+        if (live) throw new Error(`${where}: live in the text: ${JSON.stringify(live[0])}`);
+        const subject = view.headers.find((h) => h.name.toLowerCase() === "subject")?.value ?? "";
+        if (LIVE_LINK.test(subject)) throw new Error(`${where}: live in the Subject: ${JSON.stringify(subject)}`);
+        // a browser-openable web or share link must be seen by link_domain (a file name is not a link)
+        const opens = c.form !== "scheme" || (/^(?:https?|ftp|file|x-app|ms-word.*)$/i.test(c.scheme) && !(c.where === "HTML href" && !/^(?:https?|ftp)$/i.test(c.scheme)));
+        // the Subject shows a zero-width space as the text "<U+200B>", the HTML converter as a space: what is shown then opens no host
+        const shownAsCode = (c.where === "subject" || c.where === "HTML text") && c.host.written.includes("\u200B");
+        if (c.where !== "file name" && opens && !shownAsCode) {
+          const domains = (await analyze(input, testOptions().limits)).facts.linkDomains ?? [];
+          const d = c.host.domain;
+          if (!domains.some((x) => x === d || x.endsWith(`.${d}`))) throw new Error(`${where}: link_domain sees ${JSON.stringify(domains)}, not ${d}`);
+        }
+      }),
+      { seed: SEED, numRuns: Math.max(60, Math.floor(RUNS / 2)), endOnFailure: true },
+    );
+  }, 240_000);
+});

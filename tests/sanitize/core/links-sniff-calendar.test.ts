@@ -1,5 +1,6 @@
+import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
-import { defangUrl, processLinks } from "../../../src/sanitize/links.ts";
+import { defangUrl, MAX_LINK_DOMAINS, processLinks } from "../../../src/sanitize/links.ts";
 import { createSniffer, isMismatch } from "../../../src/sanitize/sniff.ts";
 import { parseCalendar } from "../../../src/sanitize/calendar.ts";
 import { htmlToText, isDeceptiveLink } from "../../../src/sanitize/html-text.ts";
@@ -159,6 +160,31 @@ describe("UNC paths", () => {
   });
 });
 
+/**
+ * Calls `fn(text, ...args)` of a core module on each text in a worker thread and returns
+ * what `pick` keeps of each result; rejects if it has not finished after 20 s. A regex
+ * cannot be interrupted on its own thread: this way a super-linear scan fails the test
+ * instead of hanging the suite.
+ */
+function inWorker(file: string, fn: string, texts: string[], args: unknown[], pick = ""): Promise<unknown[]> {
+  const code = `
+    const { parentPort, workerData: w } = require("node:worker_threads");
+    import(w.module).then((m) => parentPort.postMessage(w.texts.map((t) => { const r = m[w.fn](t, ...w.args); return w.pick ? r[w.pick] : r; })));`;
+  const module = new URL(`../../../src/sanitize/${file}`, import.meta.url).pathname;
+  const worker = new Worker(code, { eval: true, workerData: { module, fn, texts, args, pick } });
+  return new Promise((resolve, reject) => {
+    const budget = setTimeout(() => void worker.terminate().then(() => reject(new Error(`${fn} did not finish in 20 s: super-linear`))), 20_000);
+    worker.once("message", (result: unknown[]) => {
+      clearTimeout(budget);
+      void worker.terminate().then(() => resolve(result));
+    });
+    worker.once("error", (error) => {
+      clearTimeout(budget);
+      reject(error);
+    });
+  });
+}
+
 describe("hostile link shapes stay linear", () => {
   // Linear, not timed: a quadratic scan of these inputs (10^12 steps) never ends, and the
   // test's own timeout catches that; no comparison of elapsed milliseconds.
@@ -167,4 +193,26 @@ describe("hostile link shapes stay linear", () => {
     const nested = processLinks(`http://a/${"http://b.example/".repeat(100_000)}`, "defang", "[x]");
     expect(nested.text).not.toMatch(/https?:\/\//);
   }, 30_000);
+
+  // Size, not time: each text below costs 10^10 steps or more to a scan that restarts at
+  // every "(" and runs to the end (minutes), about 10^7 to a linear one (milliseconds).
+  // A regex cannot be interrupted on its own thread, so the call runs in a worker that is
+  // stopped after a budget far beyond the linear cost: the suite fails rather than hangs.
+  it("reads link text full of openers (a host claimed after each '(') in linear work", async () => {
+    const texts = ["(".repeat(200_000), `${"(a".repeat(100_000)} www.bank.example`, `"${"a.".repeat(100_000)}`, `(${"a@".repeat(100_000)}`];
+    expect(await inWorker("html-text.ts", "isDeceptiveLink", texts, ["https://evil.example/"])).toEqual([false, true, false, false]);
+  }, 60_000);
+
+  it("cleans extracted text with a million-blank run on one line in linear work (the same class, found by the audit in src/extract)", async () => {
+    const texts = [`${" ".repeat(1_000_000)}x`, `a${"\u3000 ".repeat(500_000)}\nb`];
+    expect(await inWorker("../extract/text-budget.ts", "cleanText", texts, [])).toEqual([`${" ".repeat(1_000_000)}x`.trim(), "a\nb"]);
+  }, 60_000);
+
+  it("scans a million characters of URL-like and UNC-like shapes in linear work", async () => {
+    const shapes = ["www.".repeat(250_000), "a://".repeat(250_000), "\\\\a".repeat(250_000), `https://${"例".repeat(1_000_000)}`, `https://${"a。".repeat(500_000)}`, `${"x".repeat(1_000_000)}://a`, "http://a.b".repeat(100_000), `http://${"a@".repeat(500_000)}`];
+    const texts = (await inWorker("links.ts", "processLinks", shapes, ["defang", "[x]"], "text")) as string[];
+    for (const text of texts) expect(text).not.toMatch(/(?<!\[):\/\/|www\./i);
+    const domains = (await inWorker("links.ts", "linkDomains", shapes.map((s) => [s]) as unknown as string[], [])) as string[][];
+    for (const d of domains) expect(d.length).toBeLessThanOrEqual(MAX_LINK_DOMAINS);
+  }, 60_000);
 });
