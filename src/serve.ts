@@ -168,7 +168,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   }
   logger.info({ host: address.address, port: address.port, mode: config.delivery.mode, dataDir: config.dataDir }, "mumuka gateway listening");
 
-  const queueAdmin = openQueueAdmin(config.dataDir, audit, originals);
+  // the console's delete parks its record in the queue manager's done/ (one done journal per process)
+  const queueAdmin = openQueueAdmin(config.dataDir, audit, originals, { done: queue.done, logger });
   const monitor = alerts
     ? createAlertMonitor({
         alerter: alerts.alerter,

@@ -5,7 +5,8 @@
  * (the events are batched), so the record proves the outcome when the event
  * was lost:
  *
- * - done/: the message finished (delivered, bounced, rejected). Its final
+ * - done/: the message finished (delivered, bounced, rejected, or deleted by
+ *   an administrator: from the command line or the console). Its final
  *   events are in the done journal (done-queue.ts). Those already stored are
  *   not recorded again; the missing ones are rebuilt from the journal, flagged
  *   `recovered: true`; then the record leaves the spool (into the originals
@@ -36,7 +37,7 @@ import type { Logger } from "../lib/logger.ts";
 import type { DoneJournal } from "../spool/done-journal.ts";
 import { readRecordInfo } from "../spool/record.ts";
 import type { Spool } from "../spool/spool.ts";
-import type { DoneQueue, FinalEvent } from "./done-queue.ts";
+import { removalFor, type DoneQueue, type FinalEvent } from "./done-queue.ts";
 
 /** the statuses that end a message's story */
 const FINISHED = new Set(["delivered", "bounced", "rejected", "expired", "deleted"]);
@@ -122,7 +123,7 @@ export async function recoverFinalEvents(deps: FinalRecoveryDeps): Promise<Final
     }
     result.released += 1;
     // its meta and output, if any, go with it (remove() does not mind absent files)
-    deps.done.releaseWhenStored(id, {}, log, settled);
+    deps.done.releaseWhenStored(id, removalFor(proof ?? []), log, settled);
   }
 
   for (const id of held) {

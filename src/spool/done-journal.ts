@@ -6,6 +6,7 @@
  *
  *   <spool>/done-journal/<first-line time>-<pid>-<n>.journal
  *   {"id":"…","proof":…}\n                 one write(2) per finished message, no fsync
+ *                                          (an administrator's delete: fsynced, see queue-admin.ts)
  *
  * A line costs one write(2), not a file of its own (open, write, close,
  * rename, and an unlink later): most messages are in done/ for one audit batch
@@ -19,12 +20,16 @@
  * done/ without its line is then delivered again (at-least-once), unless the
  * audit trail already shows it finished (see deliver/final-recovery.ts).
  *
+ * Other processes write here too: a `mumuka queue delete` from the command
+ * line writes a file of its own (its pid in the name) beside the gateway's, and
+ * a gateway reads what such a process left at its next start, like its own.
+ *
  * SECURITY: the lines are our own JSON (ids, addresses and server replies as
  * data); files are 0600 in a 0700 directory. A torn last line is skipped.
  * Crash state: files of an earlier run are read at the next start
  * (earlier()) and removed once what they name is settled (dropEarlier()).
  */
-import { closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs";
 import path from "node:path";
 import { isAuditId } from "../lib/ids.ts";
 
@@ -41,8 +46,11 @@ interface JournalFile {
 }
 
 export interface DoneJournal<T> {
-  /** one line for a message going into done/; false when it could not be written (logged by the caller) */
-  append(id: string, proof: T): boolean;
+  /**
+   * one line for a message going into done/; false when it could not be written (logged by the caller).
+   * `durable`: fsynced too (an administrator's delete: a power cut must not turn it into a delivery)
+   */
+  append(id: string, proof: T, options?: { durable?: boolean }): boolean;
   /** the message named has left the spool: its line is no longer needed */
   release(id: string): void;
   /** the proofs an earlier run wrote for these messages (the last line of each wins) */
@@ -89,13 +97,14 @@ export function openDoneJournal<T>(dir: string, now: () => number = Date.now): D
   };
 
   return {
-    append(id, proof) {
+    append(id, proof, options = {}) {
       try {
         if (!current) {
           const file = path.join(dir, `${String(now()).padStart(15, "0")}-${process.pid}-${made++}${SUFFIX}`);
           current = { fd: openSync(file, "a", 0o600), file, lines: 0, outstanding: 0 };
         }
         writeSync(current.fd, `${JSON.stringify({ id, proof })}\n`);
+        if (options.durable) fsyncSync(current.fd);
       } catch {
         return false;
       }
