@@ -307,9 +307,14 @@ export function openQueueAdmin(
       ending.done.releaseWhenStored(id, removalFor(finals), ending.log);
       await ending.close();
       if (ending.own && (await stat(s.recordPath("done", id)).then(() => true, () => false))) {
+        // the only error its leaving logs is the original that could not be kept (after the event was stored)
+        const why = ending.why();
         throw new QueueAdminError(
-          `message ${id} was deleted, but the audit store has not confirmed its event${ending.why() ? ` (${ending.why()})` : ""}; ` +
-            "it waits in the spool's done/ and the gateway records the event and lets it go at its next start",
+          why
+            ? `message ${id} was deleted and its event recorded, but its original could not be kept (${why}); ` +
+                "it waits in the spool's done/ and the gateway tries again at its next start"
+            : `message ${id} was deleted, but the audit store has not confirmed its event; ` +
+                "it waits in the spool's done/ and the gateway records the event and lets it go at its next start",
           "EPENDING",
         );
       }

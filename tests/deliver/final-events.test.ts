@@ -26,10 +26,12 @@ import type { Config } from "../../src/config/schema.ts";
 import { newAuditId } from "../../src/lib/ids.ts";
 import { startGateway, type Gateway, type GatewayOptions } from "../../src/serve.ts";
 import { openQueueAdmin, QueueAdminError } from "../../src/spool/queue-admin.ts";
+import { openSpool } from "../../src/spool/spool.ts";
 import { startDownstream, type Downstream } from "../helpers/relay-downstream.ts";
 import { repoRoot, spawnGateway, type GatewayProcess } from "../helpers/relay-process.ts";
 import { plainMessage, sendRaw, silentLogger, tempDir, waitFor } from "../helpers/relay-helpers.ts";
 import { runCli } from "../helpers/run-cli.ts";
+import { writeSpoolRecord } from "../helpers/spool-record.ts";
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -374,6 +376,33 @@ describe("an administrator's delete", () => {
     await waitFor(() => passesOver(dataDir), 10_000, "the queue idle");
     await g.close();
     expect(ofType(await storyOf(config, id), "deleted").map((e) => e.data)).toEqual([{ from: "held", recovered: true }]);
+    expect(down.received.length).toBe(0);
+  });
+
+  it("a gateway starting while a CLI is in the middle of a delete leaves that record to the CLI, and settles what a dead one left", { timeout: 60_000 }, async () => {
+    const { dataDir, config, down, id } = await heldMessage("mumuka-final-qdelete-live-");
+    const journalDir = path.join(dataDir, "spool", "done-journal");
+    const proof = (auditId: string) => `${JSON.stringify({ id: auditId, proof: [{ type: "deleted", actor: "cli:test", data: { from: "held" } }] })}\n`;
+    // a running process (the test runner, not this one) has journaled its delete and moved the record into done/
+    await writeFile(path.join(journalDir, `000001700000000-${process.ppid}-0.journal`), proof(id));
+    expect(await openSpool(dataDir).then((s) => s.move(id, "held", "done"))).toBe(true);
+    // one a dead CLI left (pid above Linux's pid_max): received is stored, deleted is not
+    const left = newAuditId();
+    const earlier = await openAuditLog({ config: config.audit, dataDir, gateway: "test", logger: silentLogger(), spillDir: false });
+    earlier.record({ type: "received", auditId: left, actor: "gateway", data: { mailFrom: "sender@example.com", rcptTo: ["staff@city.example.lg.jp"], size: 4 } });
+    await earlier.close();
+    writeSpoolRecord(path.join(dataDir, "spool", "done", left), left, "Subject: x\r\n\r\nbody\r\n");
+    await writeFile(path.join(journalDir, `000001700000000-${2 ** 22 + 1}-0.journal`), proof(left));
+
+    const g = await start(config);
+    await waitFor(async () => (await originalsOf(dataDir, left)).length === 1, 20_000, "the dead CLI's record settled");
+    await waitFor(() => passesOver(dataDir), 10_000, "the queue idle");
+    await g.close();
+    expect(ofType(await storyOf(config, left), "deleted").map((e) => e.data)).toEqual([{ from: "held", recovered: true }]);
+    // the live one's: untouched, nothing recorded for it, not delivered, its journal kept
+    expect(await spoolFiles(dataDir, "done")).toEqual([id]);
+    expect(ofType(await storyOf(config, id), "deleted")).toHaveLength(0);
+    expect(await files(journalDir)).toEqual([`000001700000000-${process.ppid}-0.journal`]);
     expect(down.received.length).toBe(0);
   });
 
