@@ -83,6 +83,7 @@ export function openQueueAdmin(
   dataDir: string,
   audit: AuditSink,
   originals?: { retire(id: string, recordFile: string): Promise<boolean> },
+  /** `logger`: where the gateway's done queue logs what goes wrong after a delete (with `done` only) */
   options: { done?: Pick<DoneQueue, "end" | "releaseWhenStored">; logger?: Logger } = {},
 ): QueueAdmin & { getDetail(id: string): Promise<QueueEntryDetail | undefined> } {
   let spoolPromise: Promise<Spool> | undefined;
@@ -325,7 +326,8 @@ export function openQueueAdmin(
    * The done queue a delete parks its record in: the gateway's (the console inside it: the record
    * goes once the gateway's audit log has stored the event, with the gateway's finished messages),
    * or, in another process (the CLI), one of its own for this delete alone, whose close() waits
-   * (bounded) for the store and resolves to whether the record has left the spool.
+   * (bounded: STORED_WAIT_MS) for the store to have the event and the record to leave; what went
+   * wrong in between is kept for the caller's one line (why()).
    */
   function endingFor(s: Spool): { done: Pick<DoneQueue, "end" | "releaseWhenStored">; own: boolean; log: Logger; close(): Promise<void>; why(): string } {
     if (options.done) {
@@ -333,7 +335,7 @@ export function openQueueAdmin(
       return { done: options.done, own: false, log, close: async () => {}, why: () => "" };
     }
     let why = "";
-    const log = options.logger ?? quietLogger((message) => (why = message));
+    const log = quietLogger((message) => (why = message));
     const journal = openDoneJournal<FinalEvent[]>(path.join(s.root, "done-journal"));
     const done = createDoneQueue({ spool: s, journal, audit, logger: log, ...(originals ? { originals } : {}) });
     return { done, own: true, log, close: () => done.close(), why: () => why };
