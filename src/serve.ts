@@ -239,7 +239,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const address = await stages.start(smtpStage, () => receiver.listen());
   logger.info({ host: address.address, port: address.port, mode: config.delivery.mode, dataDir: config.dataDir }, "mumuka gateway listening");
 
-  const queueAdmin = openQueueAdmin(config.dataDir, audit, originals);
+  // the console's delete parks its record in the queue manager's done/ (one done journal per process)
+  const queueAdmin = openQueueAdmin(config.dataDir, audit, originals, { done: queue.done, logger });
   await stages.start(
     { ja: "監視", en: "alert monitor", keys: "alerts" },
     () =>

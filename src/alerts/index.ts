@@ -49,12 +49,17 @@ export function createAlerts(config: Pick<Config, "alerts" | "delivery" | "smtp"
   return { alerter, close: () => closers.forEach((c) => c()) };
 }
 
-/** A sink that records into `audit` and tells the alerter of every message held. */
+/**
+ * A sink that records into `audit` and tells the alerter of every message held — once: a `held`
+ * event rebuilt at start (`recovered: true`, deliver/final-recovery.ts) is not alerted again. Its
+ * alert was raised when the message was held (alerts go out at once, not in the audit batch a
+ * crash loses), and the message is in the queue for the monitor's depth check all the same.
+ */
 export function watchHeld(audit: AuditSink, alerter: Alerter): AuditSink {
   return {
     record(event) {
       audit.record(event);
-      if (event.type === "held" && event.auditId) void alerter.event("held", { auditIds: [event.auditId] });
+      if (event.type === "held" && event.auditId && event.data?.recovered !== true) void alerter.event("held", { auditIds: [event.auditId] });
     },
     flush: () => audit.flush(),
     ...(audit.afterStored ? { afterStored: (fn: () => void) => audit.afterStored!(fn) } : {}),

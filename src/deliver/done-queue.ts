@@ -1,5 +1,6 @@
 /**
- * The end of a finished message (delivered, bounced, rejected): its record
+ * The end of a finished message (delivered, bounced, rejected, and deleted by
+ * an administrator: end(), used by spool/queue-admin.ts): its record
  * leaves the spool only once the audit store has the events that say how it
  * ended. Until then it waits in done/, and one line of the done journal
  * (spool/done-journal.ts) holds those events, so that a crash in between (the
@@ -27,14 +28,29 @@ import { storedWithin } from "../audit/stored-within.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { OriginalStore } from "../originals/index.ts";
 import type { DoneJournal } from "../spool/done-journal.ts";
-import type { RemoveOptions, Spool } from "../spool/spool.ts";
+import type { RemoveOptions, Spool, SpoolState } from "../spool/spool.ts";
 
 /** ~200 bytes each: 100,000 records waiting on a store that is down hold about 20 MB */
 const MAX_WAITING = 100_000;
 
 /** one event a finished message ended with, as recorded (and as rebuilt after a crash) */
 export type FinalEvent = Required<Pick<AuditEventInput, "type" | "actor" | "data">>;
-export type Removal = Omit<RemoveOptions, "noRecord">;
+export type Removal = Omit<RemoveOptions, "noRecord"> & {
+  /**
+   * what becomes of the record when originals are kept: "keep" (default) retires it, and a failure
+   * is logged and the record removed all the same (retention must not stop mail); "must-keep" (an
+   * administrator's delete) leaves it in done/ when it cannot be retired, for the next start to
+   * try again; "none" (a deleted corrupt record: its framing is not trusted) removes it.
+   */
+  original?: "keep" | "must-keep" | "none";
+};
+
+/** how a record whose final events are these leaves done/ (also for one an earlier run left) */
+export function removalFor(finals: readonly FinalEvent[]): Removal {
+  const deleted = finals.find((e) => e.type === "deleted");
+  if (!deleted) return {};
+  return { original: deleted.data.from === "corrupt" ? "none" : "must-keep" };
+}
 
 export interface DoneQueueDeps {
   spool: Pick<Spool, "move" | "remove" | "recordPath">;
@@ -48,7 +64,14 @@ export interface DoneQueueDeps {
 export interface DoneQueue {
   /** active/ → done/ with its final events journaled; leaves the spool once they are stored */
   park(id: string, removal: Removal, finals: FinalEvent[], log: Logger): Promise<void>;
-  /** a record already in done/ (an earlier run's) leaves once what is recorded now is stored */
+  /**
+   * an administrator's end of a message: `from` (held/, corrupt/) → done/, its final events journaled
+   * (fsynced) FIRST. Throws when the line cannot be written or the record cannot be moved: nothing
+   * changed then. False: the record was not in `from`. The caller records the events, then calls
+   * releaseWhenStored().
+   */
+  end(id: string, from: SpoolState, finals: FinalEvent[]): Promise<boolean>;
+  /** a record already in done/ (an earlier run's, or one end() put there) leaves once what is recorded now is stored */
   releaseWhenStored(id: string, removal: Removal, log: Logger, then?: () => void): void;
   /** records parked and not yet gone */
   waiting(): number;
@@ -65,16 +88,19 @@ export function createDoneQueue(deps: DoneQueueDeps): DoneQueue {
 
   /** into the originals store when originals are kept (a rename), then its meta and output go */
   async function leave(id: string, removal: Removal, log: Logger): Promise<void> {
+    const { original = "keep", ...files } = removal;
     let retired = false;
-    if (deps.originals) {
+    if (deps.originals && original !== "none") {
       try {
         retired = await deps.originals.retire(id, spool.recordPath("done", id));
       } catch (error) {
+        // a deleted message's record is the original an administrator was promised: it waits in done/
+        if (original === "must-keep") throw error;
         // retention must not stop mail: the message is done all the same, the failure is loud in the log
         log.error({ err: error }, "the raw original could not be kept");
       }
     }
-    await spool.remove(id, "done", { ...removal, noRecord: retired });
+    await spool.remove(id, "done", { ...files, noRecord: retired });
     journal.release(id);
   }
 
@@ -112,6 +138,17 @@ export function createDoneQueue(deps: DoneQueueDeps): DoneQueue {
         return;
       }
       releaseWhenStored(id, removal, log);
+    },
+    async end(id, from, finals) {
+      if (!journal.append(id, finals, { durable: true })) throw new Error("the done journal cannot be written");
+      try {
+        if (await spool.move(id, from, "done")) return true;
+      } catch (error) {
+        journal.release(id);
+        throw error;
+      }
+      journal.release(id);
+      return false;
     },
     releaseWhenStored,
     waiting: () => waiting.size,

@@ -5,7 +5,8 @@
  * (the events are batched), so the record proves the outcome when the event
  * was lost:
  *
- * - done/: the message finished (delivered, bounced, rejected). Its final
+ * - done/: the message finished (delivered, bounced, rejected, or deleted by
+ *   an administrator: from the command line or the console). Its final
  *   events are in the done journal (done-queue.ts). Those already stored are
  *   not recorded again; the missing ones are rebuilt from the journal, flagged
  *   `recovered: true`; then the record leaves the spool (into the originals
@@ -17,6 +18,9 @@
  *   trail does not show the message held.
  * - corrupt/: a `held` event with state "corrupt" is rebuilt when the trail
  *   has none.
+ *
+ * A done/ record named by the done journal of another process that still runs
+ * (a `mumuka queue delete` in the middle of its delete) is left to it.
  *
  * It runs beside the queue manager, not before it: it waits for the audit
  * store to have what an earlier run left in its spill files and journals
@@ -36,14 +40,14 @@ import type { Logger } from "../lib/logger.ts";
 import type { DoneJournal } from "../spool/done-journal.ts";
 import { readRecordInfo } from "../spool/record.ts";
 import type { Spool } from "../spool/spool.ts";
-import type { DoneQueue, FinalEvent } from "./done-queue.ts";
+import { removalFor, type DoneQueue, type FinalEvent } from "./done-queue.ts";
 
 /** the statuses that end a message's story */
 const FINISHED = new Set(["delivered", "bounced", "rejected", "expired", "deleted"]);
 
 export interface FinalRecoveryDeps {
   spool: Pick<Spool, "list" | "move" | "readMeta" | "recordPath">;
-  journal: Pick<DoneJournal<FinalEvent[]>, "earlier" | "dropEarlier">;
+  journal: Pick<DoneJournal<FinalEvent[]>, "earlier" | "dropEarlier" | "inUse">;
   done: Pick<DoneQueue, "releaseWhenStored">;
   audit: Pick<AuditSink, "record" | "flush">;
   /** a message's stored events; absent (a sink that cannot be read): nothing counts as stored */
@@ -83,6 +87,8 @@ export async function recoverFinalEvents(deps: FinalRecoveryDeps): Promise<Final
   // listed at once, before any pass of this run can end: what this run puts there is not looked at
   const [done, held, corrupt] = await Promise.all([spool.list("done"), spool.list("held"), spool.list("corrupt")]);
   const proofs = deps.journal.earlier(new Set(done));
+  // a CLI deleting a message right now: its line is written before its record enters done/, so it is seen here
+  const busy = deps.journal.inUse(new Set(done));
   if (done.length + held.length + corrupt.length === 0) {
     deps.journal.dropEarlier();
     return result;
@@ -104,6 +110,12 @@ export async function recoverFinalEvents(deps: FinalRecoveryDeps): Promise<Final
   if (settling === 0) deps.journal.dropEarlier();
   for (const id of done) {
     const log = logger.child({ queueId: id });
+    if (busy.has(id)) {
+      // that process records its event and lets the record go; if it dies first, the next start settles it
+      log.info("finished message in done/ is another running process's (an administrator's delete); left to it");
+      settled();
+      continue;
+    }
     const story = await storyOf(id);
     const proof = proofs.get(id);
     if (proof) {
@@ -122,7 +134,7 @@ export async function recoverFinalEvents(deps: FinalRecoveryDeps): Promise<Final
     }
     result.released += 1;
     // its meta and output, if any, go with it (remove() does not mind absent files)
-    deps.done.releaseWhenStored(id, {}, log, settled);
+    deps.done.releaseWhenStored(id, removalFor(proof ?? []), log, settled);
   }
 
   for (const id of held) {

@@ -44,7 +44,7 @@ import type { Spool } from "../spool/spool.ts";
 import { createBounce, type DsnSender } from "./bounce.ts";
 import type { Deliverer } from "./delivery-types.ts";
 import { createDeliverStage } from "./deliver-stage.ts";
-import { createDoneQueue, type FinalEvent } from "./done-queue.ts";
+import { createDoneQueue, type DoneQueue, type FinalEvent } from "./done-queue.ts";
 import { createFailedPasses } from "./failed-pass.ts";
 import { recoverFinalEvents } from "./final-recovery.ts";
 import { createMessagePass } from "./message-pass.ts";
@@ -91,6 +91,8 @@ export interface QueueManager {
   close(): Promise<void>;
   /** resolves when nothing is queued in memory or in flight (tests, benchmarks) */
   idle(): Promise<void>;
+  /** where finished records wait for their final events to be stored; an administrator's delete too (spool/queue-admin.ts) */
+  readonly done: Pick<DoneQueue, "end" | "releaseWhenStored">;
 }
 
 export function createQueueManager(deps: QueueManagerDeps): QueueManager {
@@ -273,6 +275,7 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
       while (inFlight.size) await Promise.allSettled([...inFlight]);
       await done.close();
     },
+    done,
     idle() {
       if (active === 0 && ready.length === 0) return Promise.resolve();
       return new Promise((resolve) => idleWaiters.push(resolve));

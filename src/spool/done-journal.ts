@@ -6,6 +6,7 @@
  *
  *   <spool>/done-journal/<first-line time>-<pid>-<n>.journal
  *   {"id":"…","proof":…}\n                 one write(2) per finished message, no fsync
+ *                                          (an administrator's delete: fsynced, see queue-admin.ts)
  *
  * A line costs one write(2), not a file of its own (open, write, close,
  * rename, and an unlink later): most messages are in done/ for one audit batch
@@ -19,12 +20,16 @@
  * done/ without its line is then delivered again (at-least-once), unless the
  * audit trail already shows it finished (see deliver/final-recovery.ts).
  *
+ * Other processes write here too: a `mumuka queue delete` from the command
+ * line writes a file of its own (its pid in the name) beside the gateway's, and
+ * a gateway reads what such a process left at its next start, like its own.
+ *
  * SECURITY: the lines are our own JSON (ids, addresses and server replies as
  * data); files are 0600 in a 0700 directory. A torn last line is skipped.
  * Crash state: files of an earlier run are read at the next start
  * (earlier()) and removed once what they name is settled (dropEarlier()).
  */
-import { closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs";
 import path from "node:path";
 import { isAuditId } from "../lib/ids.ts";
 
@@ -41,27 +46,82 @@ interface JournalFile {
 }
 
 export interface DoneJournal<T> {
-  /** one line for a message going into done/; false when it could not be written (logged by the caller) */
-  append(id: string, proof: T): boolean;
+  /**
+   * one line for a message going into done/; false when it could not be written (logged by the caller).
+   * `durable`: fsynced too (an administrator's delete: a power cut must not turn it into a delivery)
+   */
+  append(id: string, proof: T, options?: { durable?: boolean }): boolean;
   /** the message named has left the spool: its line is no longer needed */
   release(id: string): void;
   /** the proofs an earlier run wrote for these messages (the last line of each wins) */
   earlier(ids: ReadonlySet<string>): Map<string, T>;
+  /**
+   * which of these messages another process that is still running has a line for (a
+   * `mumuka queue delete` in the middle of its delete): not this run's to settle
+   */
+  inUse(ids: ReadonlySet<string>): Set<string>;
   /** removes the earlier run's files: everything they name is settled */
   dropEarlier(): void;
   /** closes this run's file; it is removed when nothing it names is still in done/ */
   close(): void;
 }
 
+/**
+ * files made by this process, across journals: two journals of one process (a test's gateway and
+ * its queue admin, one after the other) within one millisecond must not share a file
+ */
+let made = 0;
+
+/** the pid in a journal file's name (`<time>-<pid>-<n>.journal`) */
+function pidOf(name: string): number | undefined {
+  const m = /^\d+-(\d+)-\d+\.journal$/.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * a file another process that still runs is writing (a CLI's delete): neither read as an earlier
+ * run's nor removed. A pid reused since by an unrelated process only makes its records wait in
+ * done/ until that one ends: nothing is lost or delivered again.
+ */
+function ofLiveOther(name: string): boolean {
+  const pid = pidOf(name);
+  if (pid === undefined || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** the ids a journal file names (a torn line is skipped) */
+function idsIn(file: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return [];
+  }
+  const ids: string[] = [];
+  for (const line of text.split("\n")) {
+    try {
+      const entry = JSON.parse(line) as { id?: unknown };
+      if (typeof entry.id === "string" && isAuditId(entry.id)) ids.push(entry.id);
+    } catch {
+      // torn or empty
+    }
+  }
+  return ids;
+}
+
 export function openDoneJournal<T>(dir: string, now: () => number = Date.now): DoneJournal<T> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  // before this run writes anything: what is here was left by an earlier run
+  // before this run writes anything: what is here was left by an earlier run, or is another live process's
   const earlierFiles = readdirSync(dir)
-    .filter((n) => n.endsWith(SUFFIX))
+    .filter((n) => n.endsWith(SUFFIX) && !ofLiveOther(n))
     .sort()
     .map((n) => path.join(dir, n));
   let current: JournalFile | undefined;
-  let made = 0;
   const byId = new Map<string, JournalFile>();
   const full = new Set<JournalFile>();
 
@@ -89,13 +149,14 @@ export function openDoneJournal<T>(dir: string, now: () => number = Date.now): D
   };
 
   return {
-    append(id, proof) {
+    append(id, proof, options = {}) {
       try {
         if (!current) {
           const file = path.join(dir, `${String(now()).padStart(15, "0")}-${process.pid}-${made++}${SUFFIX}`);
           current = { fd: openSync(file, "a", 0o600), file, lines: 0, outstanding: 0 };
         }
         writeSync(current.fd, `${JSON.stringify({ id, proof })}\n`);
+        if (options.durable) fsyncSync(current.fd);
       } catch {
         return false;
       }
@@ -140,6 +201,20 @@ export function openDoneJournal<T>(dir: string, now: () => number = Date.now): D
         }
       }
       return proofs;
+    },
+
+    inUse(ids) {
+      const busy = new Set<string>();
+      let names: string[];
+      try {
+        names = readdirSync(dir).filter((n) => n.endsWith(SUFFIX) && ofLiveOther(n));
+      } catch {
+        return busy;
+      }
+      for (const name of names) {
+        for (const id of idsIn(path.join(dir, name))) if (ids.has(id)) busy.add(id);
+      }
+      return busy;
     },
 
     dropEarlier() {

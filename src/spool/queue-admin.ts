@@ -19,14 +19,33 @@
  * SECURITY: ids come from an administrator (CLI argument, console URL): they
  * are checked with isAuditId() before they become paths. Actors are recorded
  * in the audit trail with every action.
+ * A delete ends the message the way the gateway ends a delivered one
+ * (deliver/done-queue.ts): its `deleted` event is written to the done journal
+ * (fsynced) and the record renamed into done/ — that rename is the delete —
+ * and the record leaves the spool (into the originals store, once) only when
+ * the audit store has the event. The CLI waits for that (bounded); a record
+ * still in done/ when it stops (killed, or the store did not answer) is
+ * settled by the gateway's next start, which records the event from the
+ * journal (`recovered: true`) if the store lacks it. So a delete is never
+ * lost from the trail, never undone by a crash, and never delivered again.
+ *
  * Crash state: between claim and final rename a message may stay in held/
- * (visible, with its reason); never lost.
+ * (visible, with its reason); never lost. A deleted message may wait in done/
+ * with its journal line (see above).
  * Failure state: an action that fails after its claim (a write refused, the
- * originals store unwritable) puts the message back where it was; if even that
- * fails it stays in held/ and a "held" audit event says why.
+ * done journal unwritable) puts the message back where it was, with nothing
+ * recorded; if even that fails it stays in held/ and a "held" audit event says
+ * why. A deleted message whose original cannot be kept when its event is
+ * stored stays in done/ (the next start tries again; the original is never
+ * given up for it): the delete itself stands.
  */
 import { stat } from "node:fs/promises";
+import path from "node:path";
+import { pino } from "pino";
 import type { AuditSink } from "../audit/audit-types.ts";
+import { createDoneQueue, removalFor, type DoneQueue, type FinalEvent } from "../deliver/done-queue.ts";
+import type { Logger } from "../lib/logger.ts";
+import { openDoneJournal } from "./done-journal.ts";
 import { isAuditId } from "../lib/ids.ts";
 import type { QueueAdmin, QueueEntry, QueueState } from "./queue-types.ts";
 import { gatewayHoldsSpool } from "./in-flight.ts";
@@ -35,8 +54,11 @@ import { freshMeta, openSpool, STATES, type DeliveryMeta, type Spool } from "./s
 
 export class QueueAdminError extends Error {
   override name = "QueueAdminError";
-  /** EIO: the action failed part-way and was undone (the message says where the message is) */
-  readonly code: "ENOTFOUND" | "EBUSY" | "ESTATE" | "EBADID" | "EIO";
+  /**
+   * EIO: the action failed part-way and was undone (the message says where the message is);
+   * EPENDING: a delete was made, but its event is not confirmed stored (the record waits in done/)
+   */
+  readonly code: "ENOTFOUND" | "EBUSY" | "ESTATE" | "EBADID" | "EIO" | "EPENDING";
   constructor(message: string, code: QueueAdminError["code"]) {
     super(message);
     this.code = code;
@@ -54,11 +76,15 @@ export interface QueueEntryDetail extends QueueEntry {
 /**
  * `originals`: where a deleted message's record goes (the originals store keeps it for its
  * retention; see originals/index.ts); absent, a deleted message's record is removed.
+ * `options.done`: the running gateway's done queue (the console inside it); absent (the CLI,
+ * tests), each delete uses one of its own and waits for its event to be stored.
  */
 export function openQueueAdmin(
   dataDir: string,
   audit: AuditSink,
   originals?: { retire(id: string, recordFile: string): Promise<boolean> },
+  /** `logger`: where the gateway's done queue logs what goes wrong after a delete (with `done` only) */
+  options: { done?: Pick<DoneQueue, "end" | "releaseWhenStored">; logger?: Logger } = {},
 ): QueueAdmin & { getDetail(id: string): Promise<QueueEntryDetail | undefined> } {
   let spoolPromise: Promise<Spool> | undefined;
   const spool = () => (spoolPromise ??= openSpool(dataDir));
@@ -262,19 +288,75 @@ export function openQueueAdmin(
       if (!state) throw new QueueAdminError(`no message ${id} in the queue`, "ENOTFOUND");
       const from = state === "corrupt" ? "corrupt" : await claim(s, id);
       const at = from === "corrupt" ? "corrupt" : "held";
+      const finals: FinalEvent[] = [{ type: "deleted", actor, data: { from } }];
+      let ending: ReturnType<typeof endingFor> | undefined;
+      let ended: boolean;
       try {
-        // a corrupt record's framing is not trusted: it is not kept as an original
-        const retired = from !== "corrupt" && originals ? await originals.retire(id, s.recordPath("held", id)) : false;
-        // the record goes first: from then on the message is deleted
-        if (!retired) await s.remove(id, at, { noMeta: true, noOut: true });
+        ending = endingFor(s);
+        // its journal line first (fsynced), then the record into done/: from then on the message is deleted
+        ended = await ending.done.end(id, at, finals);
       } catch (error) {
+        await ending?.close();
         return undoClaim(s, id, from, actor, "deleted", error);
       }
+      if (!ended) {
+        await ending.close();
+        throw new QueueAdminError(`message ${id} moved while being deleted`, "EBUSY");
+      }
       audit.record({ type: "deleted", auditId: id, actor, data: { from } });
-      // meta and output of a record that is gone are orphans: the next start's recovery removes what is left here
-      await s.remove(id, at, { noRecord: true }).catch(() => {});
+      // the record (into the originals store, or removed), its meta and output go once the store has the event
+      ending.done.releaseWhenStored(id, removalFor(finals), ending.log);
+      await ending.close();
+      if (ending.own && (await stat(s.recordPath("done", id)).then(() => true, () => false))) {
+        // the only error its leaving logs is the original that could not be kept (after the event was stored)
+        const why = ending.why();
+        throw new QueueAdminError(
+          why
+            ? `message ${id} was deleted and its event recorded, but its original could not be kept (${why}); ` +
+                "it waits in the spool's done/ and the gateway tries again at its next start"
+            : `message ${id} was deleted, but the audit store has not confirmed its event; ` +
+                "it waits in the spool's done/ and the gateway records the event and lets it go at its next start",
+          "EPENDING",
+        );
+      }
     },
   };
+
+  /**
+   * The done queue a delete parks its record in: the gateway's (the console inside it: the record
+   * goes once the gateway's audit log has stored the event, with the gateway's finished messages),
+   * or, in another process (the CLI), one of its own for this delete alone, whose close() waits
+   * (bounded: STORED_WAIT_MS) for the store to have the event and the record to leave; what went
+   * wrong in between is kept for the caller's one line (why()).
+   */
+  function endingFor(s: Spool): { done: Pick<DoneQueue, "end" | "releaseWhenStored">; own: boolean; log: Logger; close(): Promise<void>; why(): string } {
+    if (options.done) {
+      const log = options.logger ?? quietLogger(() => {});
+      return { done: options.done, own: false, log, close: async () => {}, why: () => "" };
+    }
+    let why = "";
+    const log = quietLogger((message) => (why = message));
+    const journal = openDoneJournal<FinalEvent[]>(path.join(s.root, "done-journal"));
+    const done = createDoneQueue({ spool: s, journal, audit, logger: log, ...(originals ? { originals } : {}) });
+    return { done, own: true, log, close: () => done.close(), why: () => why };
+  }
+}
+
+/** a logger that says nothing and hands the last error's message to `onError` (the CLI reports it in its one line) */
+function quietLogger(onError: (message: string) => void): Logger {
+  return pino(
+    { level: "error" },
+    {
+      write(line: string) {
+        try {
+          const entry = JSON.parse(line) as { msg?: string; err?: { message?: string } };
+          onError([entry.msg, entry.err?.message].filter(Boolean).join(": "));
+        } catch {
+          // not ours to fail on
+        }
+      },
+    },
+  );
 }
 
 function idTime(id: string): string {

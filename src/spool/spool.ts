@@ -8,7 +8,7 @@
  *     deferred/ID     waiting for its next attempt (meta/ID.json says when)
  *     held/ID         waiting for an administrator (meta/ID.json says why)
  *     corrupt/ID      inconsistent files, kept for inspection, never deleted silently
- *     done/ID         finished (delivered, bounced, rejected): leaves the spool once the audit
+ *     done/ID         finished (delivered, bounced, rejected, deleted): leaves the spool once the audit
  *                     store has its final events (deliver/done-queue.ts; not a queue state an
  *                     administrator sees or acts on)
  *     done-journal/   what each message in done/ ended with, the proof its final events are

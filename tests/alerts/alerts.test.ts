@@ -8,7 +8,7 @@
  */
 import Database from "better-sqlite3";
 import { createSocket, type Socket } from "node:dgram";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -329,6 +329,49 @@ describe("alerts from the gateway and the CLI", () => {
     expect(story.map((e) => (e.type === "admin" ? e.data.action : e.type))).toEqual(["original-break-glass", "original-retrieved"]);
     expect(story[1]!.data).toMatchObject({ breakGlass: true, reason: "障害対応 INC-9" });
     await audit.close();
+  }, 60_000);
+
+  it("does not alert again for a held event rebuilt at start (its alert went out when it was held); a message held afterwards is alerted", async () => {
+    sink.received.length = 0;
+    syslog.lines.length = 0;
+    const dataDir = path.join(dir, "rebuilt");
+    // an earlier run held this message and alerted, then died before its held event was stored
+    const earlier = newAuditId();
+    mkdirSync(path.join(dataDir, "spool", "held"), { recursive: true });
+    mkdirSync(path.join(dataDir, "spool", "meta"), { recursive: true });
+    writeSpoolRecord(path.join(dataDir, "spool", "held", earlier), earlier, "Subject: x\r\n\r\nbody\r\n", { rcptTo: ["soumu@city.example.lg.jp"] });
+    const meta = { v: 1, pending: ["soumu@city.example.lg.jp"], delivered: [], failed: [], attempts: 1, queuedAt: new Date().toISOString(), holdReason: "rule invoice-lure: hold" };
+    writeFileSync(path.join(dataDir, "spool", "meta", `${earlier}.json`), JSON.stringify(meta));
+    const config = parseConfig({
+      dataDir,
+      smtp: { host: "127.0.0.1", port: 0, hostname: "mumuka.city.example.lg.jp" },
+      delivery: { mode: "smtp", host: "127.0.0.1", port: downstream.port, dsnRelay: { host: "127.0.0.1", port: sink.port } },
+      rules: { file: path.join(repoRoot, "config/rules.example.yaml"), watch: false },
+      admin: { enabled: false },
+      audit: { flushMs: 20 },
+      alerts: { to: ["joho@city.example.lg.jp"], syslog: { host: "127.0.0.1", port: syslog.port }, checkSeconds: 3600, queueDepth: 1000 },
+      log: { level: "silent" },
+    });
+    const gateway = await startGateway(config, { logger: silentLogger(), workers: 1, inProcessReceiver: true });
+    try {
+      const reader = await openAuditLog({ config: config.audit, dataDir, gateway: "t", logger: silentLogger(), spillDir: false });
+      try {
+        await waitFor(async () => (await reader.story(earlier)).some((e) => e.type === "held" && e.data.recovered === true), 20_000, "the held event rebuilt");
+      } finally {
+        await reader.close();
+      }
+      // the first held alert after the rebuild is the new message's: none was sent for the rebuilt one before it
+      const raw = "From: billing@invoice-notice.example.net\r\nTo: soumu@city.example.lg.jp\r\nSubject: 請求書のご案内\r\n\r\nbody\r\n";
+      const res = await sendRaw({ port: gateway.address.port, from: "billing@invoice-notice.example.net", to: ["soumu@city.example.lg.jp"], raw });
+      const id = /\b(\d{8}T\d{6}Z-[0-9A-Z]{16})\b/.exec(res.response)![1]!;
+      const first = await waitFor(() => syslog.lines.find((l) => l.includes(`kind="held"`)), 20_000, "the held alert");
+      expect(first).toContain(id);
+      expect(syslog.lines.join("\n")).not.toContain(earlier);
+      await waitFor(() => sink.received.length >= 1, 20_000, "the held alert mail");
+      expect(sink.received.map((m) => readMail(m).body).join("\n")).not.toContain(earlier);
+    } finally {
+      await gateway.close();
+    }
   }, 60_000);
 });
 

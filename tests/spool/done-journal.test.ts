@@ -4,7 +4,7 @@
  * earlier run's lines found again (a torn last line skipped) and removed when
  * settled; bounded files under a store that never catches up.
  */
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -57,6 +57,24 @@ describe("the done journal", () => {
     next.dropEarlier();
     expect(files()).toHaveLength(1);
     expect(next.earlier(new Set([a]))).toEqual(new Map());
+  });
+
+  it("leaves another running process's file (a CLI's delete) alone: not an earlier run's proof, not removed, its ids in use; once that process is gone it is an earlier run's", () => {
+    mkdirSync(dir, { recursive: true });
+    const [deleting, done] = ids(2) as [string, string];
+    // the parent process (the test runner) is alive and is not this process
+    const other = path.join(dir, `000001700000000-${process.ppid}-0.journal`);
+    writeFileSync(other, `${JSON.stringify({ id: deleting, proof: [{ type: "deleted" }] })}\n`);
+    // a process that has ended (pid 2^22 + 1 is above Linux's pid_max)
+    const dead = path.join(dir, `000001700000000-${2 ** 22 + 1}-0.journal`);
+    writeFileSync(dead, `${JSON.stringify({ id: done, proof: [{ type: "delivered" }] })}\n`);
+    const j = openDoneJournal<{ type: string }[]>(dir);
+    const both = new Set([deleting, done]);
+    expect([...j.earlier(both)]).toEqual([[done, [{ type: "delivered" }]]]);
+    expect([...j.inUse(both)]).toEqual([deleting]);
+    j.dropEarlier();
+    j.close();
+    expect(files()).toEqual([path.basename(other)]);
   });
 
   it("starts a new file after 10,000 lines and removes the full one once everything it names has left", () => {

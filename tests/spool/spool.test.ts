@@ -141,6 +141,23 @@ describe("spool records", () => {
     expect(await spool.hasOut(gone.id)).toBe(false);
   });
 
+  it("recovery leaves a record in done/ (a delete or a delivery whose final event is not stored yet) where it is, with its meta and output", async () => {
+    const dir = await tmp();
+    const spool = await openSpool(dir);
+    const deleted = envelope();
+    await (await spool.create(deleted)).commit();
+    await spool.writeMeta(deleted.id, { v: 1, pending: deleted.rcptTo, delivered: [], failed: [], attempts: 2, queuedAt: deleted.receivedAt, holdReason: "held by admin" });
+    await spool.writeOut(deleted.id, Buffer.from("sanitized"));
+    await spool.move(deleted.id, "incoming", "held");
+    await spool.move(deleted.id, "held", "done");
+    const result = await (await openSpool(dir)).recover();
+    expect(result).toMatchObject({ requeued: [], orphansRemoved: 0 });
+    expect(await spool.list("done")).toEqual([deleted.id]);
+    expect(await spool.locate(deleted.id)).toBeUndefined();
+    expect((await spool.readMeta(deleted.id))?.holdReason).toBe("held by admin");
+    expect(await spool.hasOut(deleted.id)).toBe(true);
+  });
+
   it("ids that are not audit ids never become paths", async () => {
     const spool = await openSpool(await tmp());
     expect(() => spool.recordPath("held", "../../etc/passwd")).toThrow(/not a queue id/);
