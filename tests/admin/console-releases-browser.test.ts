@@ -60,7 +60,8 @@ describe.skipIf(missing !== "")("the release of an original in Chromium", () => 
     const request = /req=(R-\d{8}-[0-9A-Z]{8})/.exec(operator.url())![1]!;
     const row = (page: Page) => page.locator(`tr[id="${request}"]`);
     expect(await row(operator).textContent()).toContain("承認待ち");
-    expect(await row(operator).locator("button").count()).toBe(0); // nothing to approve or download yet
+    // nothing to approve or download yet: the requester's only button withdraws the request
+    expect(await row(operator).locator("button").allTextContents()).toEqual(["申請を取り消す"]);
 
     // the operator cannot approve (not an administrator), even by posting directly
     const csrf = await operator.inputValue('form[action="/logout"] input[name="_csrf"]');
@@ -118,7 +119,7 @@ describe.skipIf(missing !== "")("the release of an original in Chromium", () => 
     await admin.click('form.stack button[type="submit"]');
     await admin.waitForURL(/\/releases\?done=requested/);
     const request = /req=(R-\d{8}-[0-9A-Z]{8})/.exec(admin.url())![1]!;
-    expect(await admin.locator(`tr[id="${request}"] button`).count()).toBe(0);
+    expect(await admin.locator(`tr[id="${request}"] button`).allTextContents()).toEqual(["申請を取り消す"]); // no approve of one's own
     expect(await admin.textContent(`tr[id="${request}"]`)).toContain("自分の申請");
     const csrf = await admin.inputValue('form[action="/logout"] input[name="_csrf"]');
     const self = await admin.request.post(`${live.baseUrl}/releases/${request}/approve`, { form: { _csrf: csrf }, maxRedirects: 0 });
