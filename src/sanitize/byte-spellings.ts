@@ -96,6 +96,12 @@ const THREE = 512; // three digits (od -b writes every octal byte so)
 /** the longest run of separators between two bytes of a list (", (byte)" in Java, ") & _\n    Chr(" in VBA) */
 const MAX_LIST_GAP = 24;
 const FILLER_WORD = /^(?:chr[wb]?|char|s?byte|u?int8(?:_t)?)$/i;
+/** the characters of a token classify() may read as a number: hex digits, x (0x4d, \x4d) and h (4dh) */
+const NUMERIC_CHAR = new Uint8Array(128);
+for (const ch of "0123456789abcdefABCDEFxXhH") NUMERIC_CHAR[ch.charCodeAt(0)] = 1;
+/** the first letters of FILLER_WORD's words */
+const FILLER_FIRST = new Uint8Array(128);
+for (const ch of "cbsuiCBSUI") FILLER_FIRST[ch.charCodeAt(0)] = 1;
 const HEX2 = /^[0-9a-fA-F]{2}$/;
 
 /** How a token of letters and digits can be a byte (0: it cannot). `before`: the two characters before it. */
@@ -208,6 +214,15 @@ export function findByteLists(text: string, cuts: Cut[], work: Work): void {
   while (i < n) {
     work.steps++;
     const c = text.charCodeAt(i);
+    if (c >= 0x80) {
+      // Japanese prose: a list ends at its first character, and nothing else changes till the next ASCII one
+      if (!gutter && list) flush();
+      let k = i + 1;
+      while (k < n && text.charCodeAt(k) >= 0x80) k++;
+      work.steps += k - i - 1;
+      i = k;
+      continue;
+    }
     if (!isAlnum(c)) {
       if (c === 0x0a) {
         firstOnLine = true;
@@ -228,14 +243,27 @@ export function findByteLists(text: string, cuts: Cut[], work: Work): void {
       i++;
       continue;
     }
-    let j = i + 1;
-    while (j < n && isAlnum(text.charCodeAt(j))) j++;
+    // the token, and whether it is made of the characters a number can be written in (hex
+    // digits, x, h): most words are not, and need neither a copy nor a regular expression
+    let j = i;
+    let numeric = true;
+    for (; j < n; j++) {
+      const d = text.charCodeAt(j);
+      if (!isAlnum(d)) break;
+      if (numeric && !NUMERIC_CHAR[d]) numeric = false;
+    }
     work.steps += j - i;
     if (gutter) {
       i = j;
       continue;
     }
-    const flags = classify(j - i <= 10 ? text.slice(i, j) : "", text.charCodeAt(i - 1), text.charCodeAt(i - 2));
+    const length = j - i;
+    // a word: only a filler word (see FILLER_WORD: 3 to 5 letters, the first c, b, s, u or i) counts
+    const flags = numeric
+      ? classify(length <= 10 ? text.slice(i, j) : "", text.charCodeAt(i - 1), text.charCodeAt(i - 2))
+      : length >= 3 && length <= 5 && FILLER_FIRST[c]! && FILLER_WORD.test(text.slice(i, j))
+        ? FILLER | EXPLICIT
+        : 0;
     const next = text.charCodeAt(j);
     // an offset column (hexdump, xxd, od): a first token of 6 or more hex digits before ":" or a
     // blank (two blanks when it could be eight binary digits: hexdump -C writes two)
@@ -244,6 +272,7 @@ export function findByteLists(text: string, cuts: Cut[], work: Work): void {
       j - i >= 6 &&
       j - i <= 16 &&
       (next === 0x3a || ((isSpace(next) || next === 0x0a || j === n) && (!(flags & BITS) || isSpace(text.charCodeAt(j + 1))))) &&
+      numeric &&
       /^[0-9a-fA-F]+$/.test(text.slice(i, j));
     firstOnLine = false;
     if (offset) {
@@ -450,7 +479,16 @@ function pushPiece(at: number[], text: string, from: number, to: number): void {
  * One pass over the piece.
  */
 function wordPiece(text: string, from: number, to: number): boolean {
-  if (to - from === 6 && text.slice(from, to).toLowerCase() === "base64") return true;
+  if (
+    to - from === 6 &&
+    (text.charCodeAt(from) | 0x20) === 0x62 && // "b" or "B"
+    (text.charCodeAt(from + 1) | 0x20) === 0x61 &&
+    (text.charCodeAt(from + 2) | 0x20) === 0x73 &&
+    (text.charCodeAt(from + 3) | 0x20) === 0x65 &&
+    text.charCodeAt(from + 4) === 0x36 &&
+    text.charCodeAt(from + 5) === 0x34
+  )
+    return true;
   let k = from;
   while (k < to) {
     const cls = charClass(text.charCodeAt(k));
@@ -617,6 +655,7 @@ export function findSeparatedRuns(text: string, cuts: Cut[], work: Work): void {
   let tokenStart = 0; // start of the current blank-delimited token (for www.)
   const flush = (): void => {
     if (lastEnd < 0) return; // nothing gathered (most characters of Japanese prose end here)
+    // a file needs two pieces from the first that is not a word on (see flushPieces)
     if (block.at.length >= 2 * STRIDE) flushPieces(text, block, cuts);
     // emptied, not replaced: prose ends a block every sentence, and fresh arrays would be garbage
     block.at.length = 0;
@@ -638,7 +677,7 @@ export function findSeparatedRuns(text: string, cuts: Cut[], work: Work): void {
         } else if (c === 0x20 || c === 0x09) inUrl = false;
         else if (c === 0x3d) padded = true;
         if (c === 0x0a || c === 0x20 || c === 0x09) tokenStart = i + 1;
-        else if (gap.length < 8) gap += text[i];
+        else if (gap.length < 8 && block.at.length > 0) gap += text[i]; // only a recorded piece's next gap is read
         // "\n" written as two characters inside a string is a gap, not the letter n
         if (c === 0x5c && (text[i + 1] === "n" || text[i + 1] === "r" || text[i + 1] === "t")) i++;
       } else {
@@ -650,21 +689,35 @@ export function findSeparatedRuns(text: string, cuts: Cut[], work: Work): void {
       if (lastEnd >= 0 && (i - lastEnd > MAX_PIECE_GAP || newlines > 2)) flush();
       continue;
     }
+    // the piece, and whether it is a plain word ("the", "Tanaka", "A", "2026"): a letter then
+    // lower-case letters, or digits alone, which wordPiece reads as a word without looking further
+    const first = charClass(c);
+    let tail = first === 3 ? 3 : 2; // the class every later character must have
     let j = i + 1;
-    while (j < n && text.charCodeAt(j) < 128 && B64[text.charCodeAt(j)]) j++;
+    for (; j < n; j++) {
+      const d = text.charCodeAt(j);
+      if (d >= 128 || !B64[d]) break;
+      if (tail !== 0 && charClass(d) !== tail) tail = 0;
+    }
     work.steps += j - i;
-    if (i === tokenStart && (c === 0x77 || c === 0x57) && /^www\./i.test(text.slice(i, i + 4))) inUrl = true;
-    let alnum = false;
+    if (i === tokenStart && (c | 0x20) === 0x77 && (text.charCodeAt(i + 1) | 0x20) === 0x77 && (text.charCodeAt(i + 2) | 0x20) === 0x77 && text.charCodeAt(i + 3) === 0x2e) inUrl = true; // www.
+    const plainWord = tail !== 0 && first !== 4;
+    let alnum = plainWord;
     for (let k = i; k < j && !alnum; k++) alnum = isAlnum(text.charCodeAt(k));
     if (alnum) {
       if (lastEnd < 0) {
         newlines = 0;
         padded = false;
       }
-      if (padded) block.padded.add(block.at.length);
-      pushPiece(block.at, text, i, j);
-      block.gaps.push(gap);
-      block.lineStarts.push(newlines > 0);
+      // the words a block starts with are never data (flushPieces passes over them, and only the
+      // pieces from the first that is not a word on are measured): prose is words throughout, and
+      // its pieces are looked at once here instead of being recorded
+      if (block.at.length > 0 || (!plainWord && !wordPiece(text, i, j))) {
+        if (padded) block.padded.add(block.at.length);
+        pushPiece(block.at, text, i, j);
+        block.gaps.push(gap);
+        block.lineStarts.push(newlines > 0);
+      }
       block.inUrl ||= inUrl;
       work.steps += j - i;
       lastEnd = j;
@@ -786,6 +839,19 @@ export function findBase85(text: string, cuts: Cut[], work: Work): void {
     if (!isBase85(c)) {
       i++;
       continue;
+    }
+    // a word of prose: shorter than MIN_BASE85_CHARS and not a line of its own that could go on
+    // onto the next (the test the loop below makes first), found by one cheap pass
+    let e = i + 1;
+    while (e < n && isBase85(text.charCodeAt(e))) e++;
+    if (e - i < MIN_BASE85_CHARS) {
+      let t = e;
+      while (t < n && isSpace(text.charCodeAt(t))) t++;
+      if (i !== lineStart || e - i < MIN_WRAPPED_LINE || text.charCodeAt(t) !== 0x0a) {
+        work.steps += e - i;
+        i = e;
+        continue;
+      }
     }
     pieces.length = 0;
     counts.clear();
