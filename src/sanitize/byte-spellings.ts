@@ -746,8 +746,8 @@ const isBase85 = (c: number): boolean => c > 0x20 && c < 0x7f && c !== 0x22 && c
 const MIN_BASE85_CHARS = Math.ceil((MIN_DATA_BYTES * 5) / 4);
 /** distinct punctuation marks a base85 run uses (of its 20-odd; 160 random characters use about 19) */
 const MIN_BASE85_MARKS = 10;
-/** a base85 line shorter than this does not continue a block onto the next line */
-const MIN_WRAPPED_LINE = 16;
+/** a data line shorter than this does not continue a block onto the next line (base85 here, base64 and hex in embedded.ts) */
+export const MIN_WRAPPED_LINE = 16;
 
 function base85Decode(data: string, values: Int8Array): Buffer {
   const out: number[] = [];
@@ -832,8 +832,10 @@ export function findBase85(text: string, cuts: Cut[], work: Work): void {
   const counts = new Map<number, number>();
   let i = 0;
   let lineStart = 0;
+  // counted here and added once: a property written per character costs more than the scan
+  let steps = 0;
   while (i < n) {
-    work.steps++;
+    steps++;
     const c = text.charCodeAt(i);
     if (c === 0x0a) lineStart = i + 1;
     if (!isBase85(c)) {
@@ -848,7 +850,7 @@ export function findBase85(text: string, cuts: Cut[], work: Work): void {
       let t = e;
       while (t < n && isSpace(text.charCodeAt(t))) t++;
       if (i !== lineStart || e - i < MIN_WRAPPED_LINE || text.charCodeAt(t) !== 0x0a) {
-        work.steps += e - i;
+        steps += e - i;
         i = e;
         continue;
       }
@@ -881,7 +883,7 @@ export function findBase85(text: string, cuts: Cut[], work: Work): void {
         if (k > from && cls !== prev) changes++;
         prev = cls;
       }
-      work.steps += k - from;
+      steps += k - from;
       if ((text.charCodeAt(from) | 0x20) === 0x77 && (text.charCodeAt(from + 1) | 0x20) === 0x77 && (text.charCodeAt(from + 2) | 0x20) === 0x77 && text.charCodeAt(from + 3) === 0x2e) url = true;
       pieces.push(from, k);
       length += k - from;
@@ -891,12 +893,12 @@ export function findBase85(text: string, cuts: Cut[], work: Work): void {
       if (from !== lineStart || k - from < MIN_WRAPPED_LINE || text.charCodeAt(t) !== 0x0a) break;
       let next = t + 1;
       while (next < n && isSpace(text.charCodeAt(next))) next++;
-      work.steps += next - k;
+      steps += next - k;
       let end = next;
       while (end < n && isBase85(text.charCodeAt(end))) end++;
       let after = end;
       while (after < n && isSpace(text.charCodeAt(after))) after++;
-      work.steps += after - next;
+      steps += after - next;
       if (end - next < MIN_WRAPPED_LINE || (after < n && text.charCodeAt(after) !== 0x0a)) break;
       lineStart = t + 1;
       from = next;
@@ -916,4 +918,121 @@ export function findBase85(text: string, cuts: Cut[], work: Work): void {
     for (let p = 0; p < data.length && z85; p++) z85 = Z85_VALUE[data.charCodeAt(p)]! >= 0;
     cut(cuts, pieces[0]!, pieces.at(-1)!, "base85", base85Decode(data, z85 ? Z85_VALUE : RFC1924_VALUE));
   }
+  work.steps += steps;
+}
+
+// --- which scanners can find anything: one pass before them ------------------------------
+
+/** a data run (embedded.ts) of MIN_WRAPPED_LINE characters or more: findDataRuns may cut */
+export const MAY_RUNS = 1;
+/** a piece that is not a word: findSeparatedRuns may cut */
+export const MAY_PIECES = 2;
+/** numbers enough for MIN_DATA_BYTES between two certain ends of a list: findByteLists may cut */
+export const MAY_LISTS = 4;
+/** a base85 run of MIN_WRAPPED_LINE characters or more: findBase85 may cut */
+export const MAY_BASE85 = 8;
+
+/** character classes of the prefilter, nested: letters and digits ⊂ base64 ⊂ base85 */
+const P_ALNUM = 1;
+const P_B64 = 2;
+const P_B85 = 4;
+const P_NUMERIC = 8;
+const P_CLASS = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  P_CLASS[c] = (isAlnum(c) ? P_ALNUM : 0) | (B64[c] ? P_B64 : 0) | (isBase85(c) ? P_B85 : 0) | (NUMERIC_CHAR[c] ? P_NUMERIC : 0);
+}
+
+/**
+ * Which of the costly scanners can cut anything in this text (MAY_* bits): a necessary
+ * condition of each, read in one pass, so that ordinary prose — words, a few numbers, links
+ * — is not scanned five times over (issue 13). Each condition follows from the scanner's
+ * own first test, so skipping a scanner whose bit is clear changes nothing:
+ *
+ * - findDataRuns and findBase85 measure a run only when its first line's part is
+ *   MIN_WRAPPED_LINE characters or more (shorter, it neither goes on nor reaches the minimum);
+ * - findSeparatedRuns records a block from its first piece that is not a word on
+ *   (flushPieces passes over leading words), with its tokens cut as it cuts them;
+ * - findByteLists ends a list at a word or a non-ASCII character outside a dump's ASCII
+ *   column, which begins only after 4 bytes of the line: between two such certain ends,
+ *   the numbers must spell MIN_DATA_BYTES even read at their widest (two digits a byte).
+ *
+ * Each character is looked at a bounded number of times (a piece that is not plainly a word
+ * once more, by wordPiece).
+ */
+export function possibleSpellings(text: string, work: Work): number {
+  const n = text.length;
+  let may = 0;
+  let listBytes = 0; // bytes a list could hold since its last certain end, at most
+  let lineBytes = 0; // the same, on this line (a dump's ASCII column comes after 4)
+  let i = 0;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) {
+      if (lineBytes < 4) listBytes = 0;
+      i++;
+      while (i < n && text.charCodeAt(i) >= 0x80) i++;
+      continue;
+    }
+    if (!(P_CLASS[c]! & P_B85)) {
+      if (c === 0x0a) lineBytes = 0;
+      i++;
+      continue;
+    }
+    // a base85 run [i, e); inside it base64 runs, inside those tokens of letters and digits
+    let b64 = -1; // start of the current base64 run
+    let alnum = -1; // start of the current token
+    let numeric = true;
+    let k = i;
+    for (; ; k++) {
+      const f = k < n && text.charCodeAt(k) < 0x80 ? P_CLASS[text.charCodeAt(k)]! : 0;
+      if (f & P_ALNUM) {
+        if (alnum < 0) {
+          alnum = k;
+          numeric = true;
+        }
+        if (!(f & P_NUMERIC)) numeric = false;
+      } else if (alnum >= 0) {
+        const length = k - alnum;
+        if (numeric) {
+          if (length <= 10) {
+            const bytes = Math.max(1, length >> 1);
+            listBytes += bytes;
+            lineBytes += bytes;
+            if (listBytes >= MIN_DATA_BYTES) may |= MAY_LISTS;
+          } // longer: an offset column, or an end (not counted as one: either may be)
+        } else if (!(length >= 3 && length <= 5 && FILLER_FIRST[text.charCodeAt(alnum)]) && lineBytes < 4) listBytes = 0;
+        alnum = -1;
+      }
+      if (f & P_B64) {
+        if (b64 < 0) b64 = k;
+      } else if (b64 >= 0) {
+        if (k - b64 >= MIN_WRAPPED_LINE) may |= MAY_RUNS;
+        // findSeparatedRuns reads "\n" written in a string as a gap: its letter is not in the piece
+        let from = b64;
+        const first = text.charCodeAt(b64);
+        if (text.charCodeAt(b64 - 1) === 0x5c && (first === 0x6e || first === 0x72 || first === 0x74)) from++;
+        if (!(may & MAY_PIECES) && from < k && !plainWord(text, from, k) && hasAlnum(text, from, k) && !wordPiece(text, from, k)) may |= MAY_PIECES;
+        b64 = -1;
+      }
+      if (!(f & P_B85)) break;
+    }
+    if (k - i >= MIN_WRAPPED_LINE) may |= MAY_BASE85;
+    i = k;
+  }
+  work.steps += n;
+  return may;
+}
+
+/** a letter then lower-case letters, or digits alone: a word to wordPiece without more ado */
+function plainWord(text: string, from: number, to: number): boolean {
+  const first = charClass(text.charCodeAt(from));
+  if (first === 4) return false;
+  const tail = first === 3 ? 3 : 2;
+  for (let k = from + 1; k < to; k++) if (charClass(text.charCodeAt(k)) !== tail) return false;
+  return true;
+}
+
+function hasAlnum(text: string, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) if (isAlnum(text.charCodeAt(k))) return true;
+  return false;
 }

@@ -47,7 +47,13 @@ import {
   findSeparatedRuns,
   knownSignature,
   MAX_URL_DATA_CHARS,
+  MAY_BASE85,
+  MAY_LISTS,
+  MAY_PIECES,
+  MAY_RUNS,
   MIN_DATA_BYTES,
+  MIN_WRAPPED_LINE,
+  possibleSpellings,
 } from "./byte-spellings.ts";
 import { transferDecoder } from "./transfer-decode.ts";
 
@@ -58,8 +64,6 @@ export const EMBEDDED_RE = /\uE005([^\uE006]*)\uE006([^\uE007]*)\uE007/g;
 
 /** base64 characters that decode to MIN_DATA_BYTES */
 const MIN_BASE64_CHARS = Math.ceil((MIN_DATA_BYTES * 4) / 3);
-/** a line of base64 shorter than this does not continue a block onto the next line (prose lines ending in a word) */
-const MIN_WRAPPED_LINE = 16;
 /** header lines read after a boundary-like line before giving up on it being a part */
 const MAX_PART_HEADER_LINES = 64;
 /** the longest MIME boundary (RFC 2046 §5.1.1: 70) with room for senders who exceed it */
@@ -550,12 +554,14 @@ export function extractEmbedded(text: string, options: EmbeddedOptions = { maxHt
   const rest = announced.lines.join("\n");
   if (options.announcedOnly) return { text: rest, files: announced.files };
   const cuts: Cut[] = [];
-  findDataRuns(rest, cuts, work);
+  // ordinary prose gives the costly scanners nothing to find: one pass says which can (issue 13)
+  const may = possibleSpellings(rest, work);
+  if (may & MAY_RUNS) findDataRuns(rest, cuts, work);
   findDataLines(rest, cuts, work);
-  findByteLists(rest, cuts, work);
-  findSeparatedRuns(rest, cuts, work);
+  if (may & MAY_LISTS) findByteLists(rest, cuts, work);
+  if (may & MAY_PIECES) findSeparatedRuns(rest, cuts, work);
   findAscii85(rest, cuts, work);
-  findBase85(rest, cuts, work);
+  if (may & MAY_BASE85) findBase85(rest, cuts, work);
   if (cuts.length === 0) return { text: rest, files: announced.files };
   // a block found both ways (hex lines are hex runs too) is cut once: the first, widest wins
   cuts.sort((a, b) => a.start - b.start || b.end - a.end);
