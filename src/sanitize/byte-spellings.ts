@@ -925,11 +925,11 @@ export function findBase85(text: string, cuts: Cut[], work: Work): void {
 
 /** a data run (embedded.ts) of MIN_WRAPPED_LINE characters or more: findDataRuns may cut */
 export const MAY_RUNS = 1;
-/** a piece that is not a word: findSeparatedRuns may cut */
+/** pieces enough for a file from one that is not a word on: findSeparatedRuns may cut */
 export const MAY_PIECES = 2;
 /** numbers enough for MIN_DATA_BYTES between two certain ends of a list: findByteLists may cut */
 export const MAY_LISTS = 4;
-/** a base85 run of MIN_WRAPPED_LINE characters or more: findBase85 may cut */
+/** a base85 run long enough, or alone on its line, and not a link: findBase85 may cut */
 export const MAY_BASE85 = 8;
 
 /** character classes of the prefilter, nested: letters and digits ⊂ base64 ⊂ base85 */
@@ -937,21 +937,30 @@ const P_ALNUM = 1;
 const P_B64 = 2;
 const P_B85 = 4;
 const P_NUMERIC = 8;
+/** may stand between two pieces of a separated run (GAP): any other character ends the block */
+const P_GAP = 16;
 const P_CLASS = new Uint8Array(128);
+/** charClass of the ASCII characters */
+const CLASS = new Uint8Array(128);
 for (let c = 0; c < 128; c++) {
-  P_CLASS[c] = (isAlnum(c) ? P_ALNUM : 0) | (B64[c] ? P_B64 : 0) | (isBase85(c) ? P_B85 : 0) | (NUMERIC_CHAR[c] ? P_NUMERIC : 0);
+  CLASS[c] = charClass(c);
+  P_CLASS[c] = (isAlnum(c) ? P_ALNUM : 0) | (B64[c] ? P_B64 : 0) | (isBase85(c) ? P_B85 : 0) | (NUMERIC_CHAR[c] ? P_NUMERIC : 0) | (GAP[c] ? P_GAP : 0);
 }
 
 /**
  * Which of the costly scanners can cut anything in this text (MAY_* bits): a necessary
  * condition of each, read in one pass, so that ordinary prose — words, a few numbers, links
  * — is not scanned five times over (issue 13). Each condition follows from the scanner's
- * own first test, so skipping a scanner whose bit is clear changes nothing:
+ * own tests, so skipping a scanner whose bit is clear changes nothing:
  *
- * - findDataRuns and findBase85 measure a run only when its first line's part is
- *   MIN_WRAPPED_LINE characters or more (shorter, it neither goes on nor reaches the minimum);
- * - findSeparatedRuns records a block from its first piece that is not a word on
- *   (flushPieces passes over leading words), with its tokens cut as it cuts them;
+ * - findDataRuns measures a run only when its first line's part is MIN_WRAPPED_LINE
+ *   characters or more (shorter, it neither goes on nor reaches the minimum);
+ * - findBase85 the same, and the part must reach MIN_BASE85_CHARS or be its line alone to go
+ *   on; a run with "://" or starting "www." is a link, never cut, whatever follows it;
+ * - findSeparatedRuns measures a block from its first piece that is not a word on
+ *   (flushPieces passes over leading words), pieces cut as it cuts them; the block ends at
+ *   the first character that is neither in a piece nor in a gap, and a file needs
+ *   MIN_BASE64_CHARS in its pieces before that;
  * - findByteLists ends a list at a word or a non-ASCII character outside a dump's ASCII
  *   column, which begins only after 4 bytes of the line: between two such certain ends,
  *   the numbers must spell MIN_DATA_BYTES even read at their widest (two digits a byte).
@@ -961,36 +970,76 @@ for (let c = 0; c < 128; c++) {
  */
 export function possibleSpellings(text: string, work: Work): number {
   const n = text.length;
+  // the code units in a typed array: read many times faster than through charCodeAt, whose
+  // string-shape dispatch is most of a character's cost in the loops below
+  const codes = codeUnits(text);
   let may = 0;
   let listBytes = 0; // bytes a list could hold since its last certain end, at most
   let lineBytes = 0; // the same, on this line (a dump's ASCII column comes after 4)
+  let pieceChars = -1; // characters in pieces since the first that is not a word, in this block (-1: none yet)
+  let lineStart = 0;
   let i = 0;
   while (i < n) {
-    const c = text.charCodeAt(i);
+    const c = codes[i]!;
     if (c >= 0x80) {
       if (lineBytes < 4) listBytes = 0;
+      pieceChars = -1;
       i++;
-      while (i < n && text.charCodeAt(i) >= 0x80) i++;
+      while (i < n && codes[i]! >= 0x80) i++;
       continue;
     }
-    if (!(P_CLASS[c]! & P_B85)) {
-      if (c === 0x0a) lineBytes = 0;
+    const f = P_CLASS[c]!;
+    if (!(f & P_B85)) {
+      if (c === 0x0a) {
+        lineBytes = 0;
+        lineStart = i + 1;
+      }
+      if (!(f & P_GAP)) pieceChars = -1;
       i++;
       continue;
     }
-    // a base85 run [i, e); inside it base64 runs, inside those tokens of letters and digits
+    // a base85 run [i, k); inside it base64 runs, inside those tokens of letters and digits
     let b64 = -1; // start of the current base64 run
+    let tail = 0; // the class each later character of a plain word has (0: not a plain word)
+    let letters = false; // the base64 run has a letter or digit
+    // each capital of the base64 run so far is followed by a lower-case letter: then every hump
+    // of it is a word to wordPiece ("subsidy-announcement", "utm_source", "McDonald")
+    let wordy = true;
+    let capital = false;
     let alnum = -1; // start of the current token
     let numeric = true;
+    let link = false;
     let k = i;
     for (; ; k++) {
-      const f = k < n && text.charCodeAt(k) < 0x80 ? P_CLASS[text.charCodeAt(k)]! : 0;
-      if (f & P_ALNUM) {
+      let d = codes[k]!; // 0 at the end
+      if (tail === 2 && alnum >= 0 && d >= 0x61 && d <= 0x7a) {
+        // the rest of a plain word, most of prose: lower-case letters change nothing but numeric
+        do {
+          if (!NUMERIC_CHAR[d]) numeric = false;
+          d = codes[++k]!;
+        } while (d >= 0x61 && d <= 0x7a);
+        capital = false;
+      }
+      const g = d < 0x80 ? P_CLASS[d]! : 0;
+      if (g & P_B64) {
+        const cls = CLASS[d]!;
+        if (b64 < 0) {
+          b64 = k;
+          tail = cls === 3 ? 3 : cls === 4 ? 0 : 2;
+          letters = false;
+          wordy = true;
+          capital = false;
+        } else if (cls !== tail) tail = 0;
+        if (cls !== 4) letters = true;
+        if (capital && cls !== 2) wordy = false;
+        capital = cls === 1;
+      }
+      if (g & P_ALNUM) {
         if (alnum < 0) {
           alnum = k;
           numeric = true;
         }
-        if (!(f & P_NUMERIC)) numeric = false;
+        if (!(g & P_NUMERIC)) numeric = false;
       } else if (alnum >= 0) {
         const length = k - alnum;
         if (numeric) {
@@ -1000,27 +1049,60 @@ export function possibleSpellings(text: string, work: Work): number {
             lineBytes += bytes;
             if (listBytes >= MIN_DATA_BYTES) may |= MAY_LISTS;
           } // longer: an offset column, or an end (not counted as one: either may be)
-        } else if (!(length >= 3 && length <= 5 && FILLER_FIRST[text.charCodeAt(alnum)]) && lineBytes < 4) listBytes = 0;
+        } else if (!(length >= 3 && length <= 5 && FILLER_FIRST[codes[alnum]!]) && lineBytes < 4) listBytes = 0;
         alnum = -1;
       }
-      if (f & P_B64) {
-        if (b64 < 0) b64 = k;
-      } else if (b64 >= 0) {
-        if (k - b64 >= MIN_WRAPPED_LINE) may |= MAY_RUNS;
-        // findSeparatedRuns reads "\n" written in a string as a gap: its letter is not in the piece
-        let from = b64;
-        const first = text.charCodeAt(b64);
-        if (text.charCodeAt(b64 - 1) === 0x5c && (first === 0x6e || first === 0x72 || first === 0x74)) from++;
-        if (!(may & MAY_PIECES) && from < k && !plainWord(text, from, k) && hasAlnum(text, from, k) && !wordPiece(text, from, k)) may |= MAY_PIECES;
-        b64 = -1;
+      if (!(g & P_B64)) {
+        if (b64 >= 0) {
+          if (k - b64 >= MIN_WRAPPED_LINE) may |= MAY_RUNS;
+          // findSeparatedRuns reads "\n" written in a string as a gap: its letter is not in the piece
+          let from = b64;
+          const first = codes[b64]!;
+          if (first === 0x6e || first === 0x72 || first === 0x74) {
+            if (codes[b64 - 1]! === 0x5c) {
+              from++;
+              tail = from < k && plainWord(text, from, k) ? 1 : 0;
+              letters = hasAlnum(text, from, k);
+              wordy = false; // wordPiece decides
+            }
+          }
+          if (capital) wordy = false;
+          // a piece: has a letter or digit; not a word when not plain and wordPiece says so
+          if (letters && from < k && (pieceChars >= 0 || (tail === 0 && !wordy && !wordPiece(text, from, k)))) {
+            pieceChars = (pieceChars < 0 ? 0 : pieceChars) + (k - from);
+            if (pieceChars >= MIN_BASE64_CHARS) may |= MAY_PIECES;
+          }
+          b64 = -1;
+        }
+        if (!(g & P_GAP) && (g & P_B85 || d >= 0x80)) pieceChars = -1; // ends the block (the run's end is looked at by the outer loop)
+        if (d === 0x3a && codes[k + 1]! === 0x2f && codes[k + 2]! === 0x2f) link = true;
       }
-      if (!(f & P_B85)) break;
+      if (!(g & P_B85)) break;
     }
-    if (k - i >= MIN_WRAPPED_LINE) may |= MAY_BASE85;
+    const length = k - i;
+    if (
+      length >= MIN_WRAPPED_LINE &&
+      !link &&
+      !((c | 0x20) === 0x77 && (codes[i + 1]! | 0x20) === 0x77 && (codes[i + 2]! | 0x20) === 0x77 && codes[i + 3]! === 0x2e) // www.
+    ) {
+      let t = k;
+      while (t < n && isSpace(codes[t]!)) t++;
+      if (length >= MIN_BASE85_CHARS || (i === lineStart && (t >= n || codes[t]! === 0x0a))) may |= MAY_BASE85;
+    }
     i = k;
   }
   work.steps += n;
   return may;
+}
+
+/**
+ * The UTF-16 code units of a text and a 0 after them (which ends every run, so the loops need
+ * no bounds test), copied natively: Buffer's utf16le encoder, one copy or widening.
+ */
+function codeUnits(text: string): Uint16Array {
+  const out = new Uint16Array(text.length + 1);
+  Buffer.from(out.buffer, 0, text.length * 2).write(text, "utf16le");
+  return out;
 }
 
 /** a letter then lower-case letters, or digits alone: a word to wordPiece without more ado */
