@@ -396,6 +396,11 @@ export interface EscapedLine {
 /** Is this line escape-dense data (at least four escapes, a third of its characters)? */
 export function escapedLine(line: string): EscapedLine {
   if (line.length < 8) return { family: "qp", dense: false };
+  // each escape starts with one of = % \ and is at most 4 characters: too few of them (a link's
+  // query, a sentence with a "=") cannot make the line dense, found by the native indexOf
+  let marks = 0;
+  for (const mark of ["=", "%", "\\"]) for (let k = line.indexOf(mark); k >= 0 && marks < 4 + line.length / 12; k = line.indexOf(mark, k + 1)) marks++;
+  if (marks < 4 || marks * 12 < line.length) return { family: "qp", dense: false };
   const { family, count } = countEscapes(line);
   const width = family === "c" ? 4 : 3;
   return { family, dense: count >= 4 && count * width * 3 >= line.length };
