@@ -1017,13 +1017,16 @@ export function possibleSpellings(text: string, work: Work): number {
     let k = i;
     for (; ; k++) {
       let d = codes[k]!; // 0 at the end
-      if (tail === 2 && alnum >= 0 && d >= 0x61 && d <= 0x7a) {
-        // the rest of a plain word, most of prose: lower-case letters change nothing but numeric
+      if (alnum >= 0 && d >= 0x61 && d <= 0x7a) {
+        // lower-case letters inside a token, most of prose and links: what the steps below would
+        // do for each, done for the stretch
+        if (tail !== 2) tail = 0;
         do {
           if (!NUMERIC_CHAR[d]) numeric = false;
           d = codes[++k]!;
         } while (d >= 0x61 && d <= 0x7a);
         capital = false;
+        letters = true;
       }
       const g = d < 0x80 ? P_CLASS[d]! : 0;
       if (g & P_B64) {
