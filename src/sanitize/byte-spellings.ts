@@ -15,6 +15,11 @@
  *   lines, quotes and `+`/`&` concatenation, `\n` escapes, HTML elements;
  * - base85: Ascii85 between `<~` and `~>`, and Z85 / RFC 1924 (git) runs.
  *
+ * Every text part of every message passes here, so ordinary prose must cost
+ * little (issue 13): possibleSpellings reads the text once and tells
+ * embedded.ts which scanners could cut anything at all, by conditions that
+ * follow from each scanner's own tests (skipping one changes no result).
+ *
  * What is cut follows the rule of embedded.ts: at least MIN_DATA_BYTES decoded
  * bytes. Spellings that also write ordinary text (escapes, decimal numbers)
  * are cut only when what they spell is binary, so percent-encoded Japanese in
