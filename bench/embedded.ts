@@ -18,7 +18,7 @@
  * import, no network; bounded by the round time.
  */
 import path from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { arg } from "./proc.ts";
 
 type Extract = (text: string, options?: { maxHtmlBytes: number; work?: { steps: number } }) => { text: string; files: unknown[] };
@@ -103,7 +103,7 @@ const median = (values: number[]): number => [...values].sort((a, b) => a - b)[M
 export async function embeddedBench(): Promise<void> {
   const ms = Number(arg("ms", "300"));
   const baseRoot = arg("base", "");
-  const here = await load(path.resolve(path.dirname(new URL(import.meta.url).pathname), ".."));
+  const here = await load(path.resolve(path.dirname(fileURLToPath(import.meta.url)), ".."));
   const base = baseRoot ? await load(path.resolve(baseRoot)) : undefined;
   console.log(`extractEmbedded, CPU µs per ${SIZE}-character text (median of 3 rounds of ${ms} ms)`);
   console.log(`${"text".padEnd(38)}${"µs".padStart(8)}${"steps/char".padStart(12)}${base ? `${"base µs".padStart(10)}${"ratio".padStart(8)}` : ""}`);
