@@ -52,6 +52,10 @@
  *
  * `--compare-postfix` runs bench/compare-postfix.ts instead: Postfix's plain
  * relay and mumuka alternately, cold, on realistic 5 KB and 100 KB MIME.
+ *
+ * `--embedded` runs bench/embedded.ts instead: the CPU cost of looking for
+ * files spelled in text, per 5 KB text (prose, links, adversarial texts),
+ * in this process, no gateway (`--base CHECKOUT` compares another checkout).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -426,4 +430,5 @@ async function main(): Promise<void> {
 }
 
 if (process.argv.includes("--compare-postfix")) await (await import("./compare-postfix.ts")).comparePostfix();
+else if (process.argv.includes("--embedded")) await (await import("./embedded.ts")).embeddedBench();
 else await main();

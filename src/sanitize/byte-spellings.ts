@@ -15,6 +15,11 @@
  *   lines, quotes and `+`/`&` concatenation, `\n` escapes, HTML elements;
  * - base85: Ascii85 between `<~` and `~>`, and Z85 / RFC 1924 (git) runs.
  *
+ * Every text part of every message passes here, so ordinary prose must cost
+ * little (issue 13): possibleSpellings reads the text once and tells
+ * embedded.ts which scanners could cut anything at all, by conditions that
+ * follow from each scanner's own tests (skipping one changes no result).
+ *
  * What is cut follows the rule of embedded.ts: at least MIN_DATA_BYTES decoded
  * bytes. Spellings that also write ordinary text (escapes, decimal numbers)
  * are cut only when what they spell is binary, so percent-encoded Japanese in
@@ -96,6 +101,12 @@ const THREE = 512; // three digits (od -b writes every octal byte so)
 /** the longest run of separators between two bytes of a list (", (byte)" in Java, ") & _\n    Chr(" in VBA) */
 const MAX_LIST_GAP = 24;
 const FILLER_WORD = /^(?:chr[wb]?|char|s?byte|u?int8(?:_t)?)$/i;
+/** the characters of a token classify() may read as a number: hex digits, x (0x4d, \x4d) and h (4dh) */
+const NUMERIC_CHAR = new Uint8Array(128);
+for (const ch of "0123456789abcdefABCDEFxXhH") NUMERIC_CHAR[ch.charCodeAt(0)] = 1;
+/** the first letters of FILLER_WORD's words */
+const FILLER_FIRST = new Uint8Array(128);
+for (const ch of "cbsuiCBSUI") FILLER_FIRST[ch.charCodeAt(0)] = 1;
 const HEX2 = /^[0-9a-fA-F]{2}$/;
 
 /** How a token of letters and digits can be a byte (0: it cannot). `before`: the two characters before it. */
@@ -208,6 +219,15 @@ export function findByteLists(text: string, cuts: Cut[], work: Work): void {
   while (i < n) {
     work.steps++;
     const c = text.charCodeAt(i);
+    if (c >= 0x80) {
+      // Japanese prose: a list ends at its first character, and nothing else changes till the next ASCII one
+      if (!gutter && list) flush();
+      let k = i + 1;
+      while (k < n && text.charCodeAt(k) >= 0x80) k++;
+      work.steps += k - i - 1;
+      i = k;
+      continue;
+    }
     if (!isAlnum(c)) {
       if (c === 0x0a) {
         firstOnLine = true;
@@ -228,14 +248,27 @@ export function findByteLists(text: string, cuts: Cut[], work: Work): void {
       i++;
       continue;
     }
-    let j = i + 1;
-    while (j < n && isAlnum(text.charCodeAt(j))) j++;
+    // the token, and whether it is made of the characters a number can be written in (hex
+    // digits, x, h): most words are not, and need neither a copy nor a regular expression
+    let j = i;
+    let numeric = true;
+    for (; j < n; j++) {
+      const d = text.charCodeAt(j);
+      if (!isAlnum(d)) break;
+      if (numeric && !NUMERIC_CHAR[d]) numeric = false;
+    }
     work.steps += j - i;
     if (gutter) {
       i = j;
       continue;
     }
-    const flags = classify(j - i <= 10 ? text.slice(i, j) : "", text.charCodeAt(i - 1), text.charCodeAt(i - 2));
+    const length = j - i;
+    // a word: only a filler word (see FILLER_WORD: 3 to 5 letters, the first c, b, s, u or i) counts
+    const flags = numeric
+      ? classify(length <= 10 ? text.slice(i, j) : "", text.charCodeAt(i - 1), text.charCodeAt(i - 2))
+      : length >= 3 && length <= 5 && FILLER_FIRST[c]! && FILLER_WORD.test(text.slice(i, j))
+        ? FILLER | EXPLICIT
+        : 0;
     const next = text.charCodeAt(j);
     // an offset column (hexdump, xxd, od): a first token of 6 or more hex digits before ":" or a
     // blank (two blanks when it could be eight binary digits: hexdump -C writes two)
@@ -244,6 +277,7 @@ export function findByteLists(text: string, cuts: Cut[], work: Work): void {
       j - i >= 6 &&
       j - i <= 16 &&
       (next === 0x3a || ((isSpace(next) || next === 0x0a || j === n) && (!(flags & BITS) || isSpace(text.charCodeAt(j + 1))))) &&
+      numeric &&
       /^[0-9a-fA-F]+$/.test(text.slice(i, j));
     firstOnLine = false;
     if (offset) {
@@ -367,6 +401,11 @@ export interface EscapedLine {
 /** Is this line escape-dense data (at least four escapes, a third of its characters)? */
 export function escapedLine(line: string): EscapedLine {
   if (line.length < 8) return { family: "qp", dense: false };
+  // each escape starts with one of = % \ and is at most 4 characters: too few of them (a link's
+  // query, a sentence with a "=") cannot make the line dense, found by the native indexOf
+  let marks = 0;
+  for (const mark of ["=", "%", "\\"]) for (let k = line.indexOf(mark); k >= 0 && marks < 4 + line.length / 12; k = line.indexOf(mark, k + 1)) marks++;
+  if (marks < 4 || marks * 12 < line.length) return { family: "qp", dense: false };
   const { family, count } = countEscapes(line);
   const width = family === "c" ? 4 : 3;
   return { family, dense: count >= 4 && count * width * 3 >= line.length };
@@ -450,7 +489,16 @@ function pushPiece(at: number[], text: string, from: number, to: number): void {
  * One pass over the piece.
  */
 function wordPiece(text: string, from: number, to: number): boolean {
-  if (to - from === 6 && text.slice(from, to).toLowerCase() === "base64") return true;
+  if (
+    to - from === 6 &&
+    (text.charCodeAt(from) | 0x20) === 0x62 && // "b" or "B"
+    (text.charCodeAt(from + 1) | 0x20) === 0x61 &&
+    (text.charCodeAt(from + 2) | 0x20) === 0x73 &&
+    (text.charCodeAt(from + 3) | 0x20) === 0x65 &&
+    text.charCodeAt(from + 4) === 0x36 &&
+    text.charCodeAt(from + 5) === 0x34
+  )
+    return true;
   let k = from;
   while (k < to) {
     const cls = charClass(text.charCodeAt(k));
@@ -617,6 +665,7 @@ export function findSeparatedRuns(text: string, cuts: Cut[], work: Work): void {
   let tokenStart = 0; // start of the current blank-delimited token (for www.)
   const flush = (): void => {
     if (lastEnd < 0) return; // nothing gathered (most characters of Japanese prose end here)
+    // a file needs two pieces from the first that is not a word on (see flushPieces)
     if (block.at.length >= 2 * STRIDE) flushPieces(text, block, cuts);
     // emptied, not replaced: prose ends a block every sentence, and fresh arrays would be garbage
     block.at.length = 0;
@@ -638,7 +687,7 @@ export function findSeparatedRuns(text: string, cuts: Cut[], work: Work): void {
         } else if (c === 0x20 || c === 0x09) inUrl = false;
         else if (c === 0x3d) padded = true;
         if (c === 0x0a || c === 0x20 || c === 0x09) tokenStart = i + 1;
-        else if (gap.length < 8) gap += text[i];
+        else if (gap.length < 8 && block.at.length > 0) gap += text[i]; // only a recorded piece's next gap is read
         // "\n" written as two characters inside a string is a gap, not the letter n
         if (c === 0x5c && (text[i + 1] === "n" || text[i + 1] === "r" || text[i + 1] === "t")) i++;
       } else {
@@ -650,21 +699,35 @@ export function findSeparatedRuns(text: string, cuts: Cut[], work: Work): void {
       if (lastEnd >= 0 && (i - lastEnd > MAX_PIECE_GAP || newlines > 2)) flush();
       continue;
     }
+    // the piece, and whether it is a plain word ("the", "Tanaka", "A", "2026"): a letter then
+    // lower-case letters, or digits alone, which wordPiece reads as a word without looking further
+    const first = charClass(c);
+    let tail = first === 3 ? 3 : 2; // the class every later character must have
     let j = i + 1;
-    while (j < n && text.charCodeAt(j) < 128 && B64[text.charCodeAt(j)]) j++;
+    for (; j < n; j++) {
+      const d = text.charCodeAt(j);
+      if (d >= 128 || !B64[d]) break;
+      if (tail !== 0 && charClass(d) !== tail) tail = 0;
+    }
     work.steps += j - i;
-    if (i === tokenStart && (c === 0x77 || c === 0x57) && /^www\./i.test(text.slice(i, i + 4))) inUrl = true;
-    let alnum = false;
+    if (i === tokenStart && (c | 0x20) === 0x77 && (text.charCodeAt(i + 1) | 0x20) === 0x77 && (text.charCodeAt(i + 2) | 0x20) === 0x77 && text.charCodeAt(i + 3) === 0x2e) inUrl = true; // www.
+    const plainWord = tail !== 0 && first !== 4;
+    let alnum = plainWord;
     for (let k = i; k < j && !alnum; k++) alnum = isAlnum(text.charCodeAt(k));
     if (alnum) {
       if (lastEnd < 0) {
         newlines = 0;
         padded = false;
       }
-      if (padded) block.padded.add(block.at.length);
-      pushPiece(block.at, text, i, j);
-      block.gaps.push(gap);
-      block.lineStarts.push(newlines > 0);
+      // the words a block starts with are never data (flushPieces passes over them, and only the
+      // pieces from the first that is not a word on are measured): prose is words throughout, and
+      // its pieces are looked at once here instead of being recorded
+      if (block.at.length > 0 || (!plainWord && !wordPiece(text, i, j))) {
+        if (padded) block.padded.add(block.at.length);
+        pushPiece(block.at, text, i, j);
+        block.gaps.push(gap);
+        block.lineStarts.push(newlines > 0);
+      }
       block.inUrl ||= inUrl;
       work.steps += j - i;
       lastEnd = j;
@@ -693,8 +756,8 @@ const isBase85 = (c: number): boolean => c > 0x20 && c < 0x7f && c !== 0x22 && c
 const MIN_BASE85_CHARS = Math.ceil((MIN_DATA_BYTES * 5) / 4);
 /** distinct punctuation marks a base85 run uses (of its 20-odd; 160 random characters use about 19) */
 const MIN_BASE85_MARKS = 10;
-/** a base85 line shorter than this does not continue a block onto the next line */
-const MIN_WRAPPED_LINE = 16;
+/** a data line shorter than this does not continue a block onto the next line (base85 here, base64 and hex in embedded.ts) */
+export const MIN_WRAPPED_LINE = 16;
 
 function base85Decode(data: string, values: Int8Array): Buffer {
   const out: number[] = [];
@@ -779,13 +842,28 @@ export function findBase85(text: string, cuts: Cut[], work: Work): void {
   const counts = new Map<number, number>();
   let i = 0;
   let lineStart = 0;
+  // counted here and added once: a property written per character costs more than the scan
+  let steps = 0;
   while (i < n) {
-    work.steps++;
+    steps++;
     const c = text.charCodeAt(i);
     if (c === 0x0a) lineStart = i + 1;
     if (!isBase85(c)) {
       i++;
       continue;
+    }
+    // a word of prose: shorter than MIN_BASE85_CHARS and not a line of its own that could go on
+    // onto the next (the test the loop below makes first), found by one cheap pass
+    let e = i + 1;
+    while (e < n && isBase85(text.charCodeAt(e))) e++;
+    if (e - i < MIN_BASE85_CHARS) {
+      let t = e;
+      while (t < n && isSpace(text.charCodeAt(t))) t++;
+      if (i !== lineStart || e - i < MIN_WRAPPED_LINE || text.charCodeAt(t) !== 0x0a) {
+        steps += e - i;
+        i = e;
+        continue;
+      }
     }
     pieces.length = 0;
     counts.clear();
@@ -815,7 +893,7 @@ export function findBase85(text: string, cuts: Cut[], work: Work): void {
         if (k > from && cls !== prev) changes++;
         prev = cls;
       }
-      work.steps += k - from;
+      steps += k - from;
       if ((text.charCodeAt(from) | 0x20) === 0x77 && (text.charCodeAt(from + 1) | 0x20) === 0x77 && (text.charCodeAt(from + 2) | 0x20) === 0x77 && text.charCodeAt(from + 3) === 0x2e) url = true;
       pieces.push(from, k);
       length += k - from;
@@ -825,12 +903,12 @@ export function findBase85(text: string, cuts: Cut[], work: Work): void {
       if (from !== lineStart || k - from < MIN_WRAPPED_LINE || text.charCodeAt(t) !== 0x0a) break;
       let next = t + 1;
       while (next < n && isSpace(text.charCodeAt(next))) next++;
-      work.steps += next - k;
+      steps += next - k;
       let end = next;
       while (end < n && isBase85(text.charCodeAt(end))) end++;
       let after = end;
       while (after < n && isSpace(text.charCodeAt(after))) after++;
-      work.steps += after - next;
+      steps += after - next;
       if (end - next < MIN_WRAPPED_LINE || (after < n && text.charCodeAt(after) !== 0x0a)) break;
       lineStart = t + 1;
       from = next;
@@ -850,4 +928,206 @@ export function findBase85(text: string, cuts: Cut[], work: Work): void {
     for (let p = 0; p < data.length && z85; p++) z85 = Z85_VALUE[data.charCodeAt(p)]! >= 0;
     cut(cuts, pieces[0]!, pieces.at(-1)!, "base85", base85Decode(data, z85 ? Z85_VALUE : RFC1924_VALUE));
   }
+  work.steps += steps;
+}
+
+// --- which scanners can find anything: one pass before them ------------------------------
+
+/** a data run (embedded.ts) of MIN_WRAPPED_LINE characters or more: findDataRuns may cut */
+export const MAY_RUNS = 1;
+/** pieces enough for a file from one that is not a word on: findSeparatedRuns may cut */
+export const MAY_PIECES = 2;
+/** numbers enough for MIN_DATA_BYTES between two certain ends of a list: findByteLists may cut */
+export const MAY_LISTS = 4;
+/** a base85 run long enough, or alone on its line, and not a link: findBase85 may cut */
+export const MAY_BASE85 = 8;
+
+/** character classes of the prefilter, nested: letters and digits ⊂ base64 ⊂ base85 */
+const P_ALNUM = 1;
+const P_B64 = 2;
+const P_B85 = 4;
+const P_NUMERIC = 8;
+/** may stand between two pieces of a separated run (GAP): any other character ends the block */
+const P_GAP = 16;
+const P_CLASS = new Uint8Array(128);
+/** charClass of the ASCII characters */
+const CLASS = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  CLASS[c] = charClass(c);
+  P_CLASS[c] = (isAlnum(c) ? P_ALNUM : 0) | (B64[c] ? P_B64 : 0) | (isBase85(c) ? P_B85 : 0) | (NUMERIC_CHAR[c] ? P_NUMERIC : 0) | (GAP[c] ? P_GAP : 0);
+}
+
+/**
+ * Which of the costly scanners can cut anything in this text (MAY_* bits): a necessary
+ * condition of each, read in one pass, so that ordinary prose — words, a few numbers, links
+ * — is not scanned five times over (issue 13). Each condition follows from the scanner's
+ * own tests, so skipping a scanner whose bit is clear changes nothing:
+ *
+ * - findDataRuns measures a run only when its first line's part is MIN_WRAPPED_LINE
+ *   characters or more (shorter, it neither goes on nor reaches the minimum);
+ * - findBase85 the same, and the part must reach MIN_BASE85_CHARS or be its line alone to go
+ *   on; a run with "://" or starting "www." is a link, never cut, whatever follows it;
+ * - findSeparatedRuns measures a block from its first piece that is not a word on
+ *   (flushPieces passes over leading words), pieces cut as it cuts them; the block ends at
+ *   the first character that is neither in a piece nor in a gap, and a file needs
+ *   MIN_BASE64_CHARS in its pieces before that;
+ * - findByteLists ends a list at a word or a non-ASCII character outside a dump's ASCII
+ *   column, which begins only after 4 bytes of the line: between two such certain ends,
+ *   the numbers must spell MIN_DATA_BYTES even read at their widest (two digits a byte).
+ *
+ * Each character is looked at a bounded number of times (a piece that is not plainly a word
+ * once more, by wordPiece).
+ */
+export function possibleSpellings(text: string, work: Work): number {
+  const n = text.length;
+  // the code units in a typed array: read many times faster than through charCodeAt, whose
+  // string-shape dispatch is most of a character's cost in the loops below
+  const codes = codeUnits(text);
+  let may = 0;
+  let listBytes = 0; // bytes a list could hold since its last certain end, at most
+  let lineBytes = 0; // the same, on this line (a dump's ASCII column comes after 4)
+  let pieceChars = -1; // characters in pieces since the first that is not a word, in this block (-1: none yet)
+  let lineStart = 0;
+  let i = 0;
+  while (i < n) {
+    const c = codes[i]!;
+    if (c >= 0x80) {
+      if (lineBytes < 4) listBytes = 0;
+      pieceChars = -1;
+      i++;
+      while (i < n && codes[i]! >= 0x80) i++;
+      continue;
+    }
+    const f = P_CLASS[c]!;
+    if (!(f & P_B85)) {
+      if (c === 0x0a) {
+        lineBytes = 0;
+        lineStart = i + 1;
+      }
+      if (!(f & P_GAP)) pieceChars = -1;
+      i++;
+      continue;
+    }
+    // a base85 run [i, k); inside it base64 runs, inside those tokens of letters and digits
+    let b64 = -1; // start of the current base64 run
+    let tail = 0; // the class each later character of a plain word has (0: not a plain word)
+    let letters = false; // the base64 run has a letter or digit
+    // each capital of the base64 run so far is followed by a lower-case letter: then every hump
+    // of it is a word to wordPiece ("subsidy-announcement", "utm_source", "McDonald")
+    let wordy = true;
+    let capital = false;
+    let alnum = -1; // start of the current token
+    let numeric = true;
+    let link = false;
+    let k = i;
+    for (; ; k++) {
+      let d = codes[k]!; // 0 at the end
+      if (alnum >= 0 && d >= 0x61 && d <= 0x7a) {
+        // lower-case letters inside a token, most of prose and links: what the steps below would
+        // do for each, done for the stretch
+        if (tail !== 2) tail = 0;
+        do {
+          if (!NUMERIC_CHAR[d]) numeric = false;
+          d = codes[++k]!;
+        } while (d >= 0x61 && d <= 0x7a);
+        capital = false;
+        letters = true;
+      }
+      const g = d < 0x80 ? P_CLASS[d]! : 0;
+      if (g & P_B64) {
+        const cls = CLASS[d]!;
+        if (b64 < 0) {
+          b64 = k;
+          tail = cls === 3 ? 3 : cls === 4 ? 0 : 2;
+          letters = false;
+          wordy = true;
+          capital = false;
+        } else if (cls !== tail) tail = 0;
+        if (cls !== 4) letters = true;
+        if (capital && cls !== 2) wordy = false;
+        capital = cls === 1;
+      }
+      if (g & P_ALNUM) {
+        if (alnum < 0) {
+          alnum = k;
+          numeric = true;
+        }
+        if (!(g & P_NUMERIC)) numeric = false;
+      } else if (alnum >= 0) {
+        const length = k - alnum;
+        if (numeric) {
+          if (length <= 10) {
+            const bytes = Math.max(1, length >> 1);
+            listBytes += bytes;
+            lineBytes += bytes;
+            if (listBytes >= MIN_DATA_BYTES) may |= MAY_LISTS;
+          } // longer: an offset column, or an end (not counted as one: either may be)
+        } else if (!(length >= 3 && length <= 5 && FILLER_FIRST[codes[alnum]!]) && lineBytes < 4) listBytes = 0;
+        alnum = -1;
+      }
+      if (!(g & P_B64)) {
+        if (b64 >= 0) {
+          if (k - b64 >= MIN_WRAPPED_LINE) may |= MAY_RUNS;
+          // findSeparatedRuns reads "\n" written in a string as a gap: its letter is not in the piece
+          let from = b64;
+          const first = codes[b64]!;
+          if (first === 0x6e || first === 0x72 || first === 0x74) {
+            if (codes[b64 - 1]! === 0x5c) {
+              from++;
+              tail = from < k && plainWord(text, from, k) ? 1 : 0;
+              letters = hasAlnum(text, from, k);
+              wordy = false; // wordPiece decides
+            }
+          }
+          if (capital) wordy = false;
+          // a piece: has a letter or digit; not a word when not plain and wordPiece says so
+          if (letters && from < k && (pieceChars >= 0 || (tail === 0 && !wordy && !wordPiece(text, from, k)))) {
+            pieceChars = (pieceChars < 0 ? 0 : pieceChars) + (k - from);
+            if (pieceChars >= MIN_BASE64_CHARS) may |= MAY_PIECES;
+          }
+          b64 = -1;
+        }
+        if (!(g & P_GAP) && (g & P_B85 || d >= 0x80)) pieceChars = -1; // ends the block (the run's end is looked at by the outer loop)
+        if (d === 0x3a && codes[k + 1]! === 0x2f && codes[k + 2]! === 0x2f) link = true;
+      }
+      if (!(g & P_B85)) break;
+    }
+    const length = k - i;
+    if (
+      length >= MIN_WRAPPED_LINE &&
+      !link &&
+      !((c | 0x20) === 0x77 && (codes[i + 1]! | 0x20) === 0x77 && (codes[i + 2]! | 0x20) === 0x77 && codes[i + 3]! === 0x2e) // www.
+    ) {
+      let t = k;
+      while (t < n && isSpace(codes[t]!)) t++;
+      if (length >= MIN_BASE85_CHARS || (i === lineStart && (t >= n || codes[t]! === 0x0a))) may |= MAY_BASE85;
+    }
+    i = k;
+  }
+  work.steps += n;
+  return may;
+}
+
+/**
+ * The UTF-16 code units of a text and a 0 after them (which ends every run, so the loops need
+ * no bounds test), copied natively: Buffer's utf16le encoder, one copy or widening.
+ */
+function codeUnits(text: string): Uint16Array {
+  const out = new Uint16Array(text.length + 1);
+  Buffer.from(out.buffer, 0, text.length * 2).write(text, "utf16le");
+  return out;
+}
+
+/** a letter then lower-case letters, or digits alone: a word to wordPiece without more ado */
+function plainWord(text: string, from: number, to: number): boolean {
+  const first = charClass(text.charCodeAt(from));
+  if (first === 4) return false;
+  const tail = first === 3 ? 3 : 2;
+  for (let k = from + 1; k < to; k++) if (charClass(text.charCodeAt(k)) !== tail) return false;
+  return true;
+}
+
+function hasAlnum(text: string, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) if (isAlnum(text.charCodeAt(k))) return true;
+  return false;
 }

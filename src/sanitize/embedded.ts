@@ -47,7 +47,13 @@ import {
   findSeparatedRuns,
   knownSignature,
   MAX_URL_DATA_CHARS,
+  MAY_BASE85,
+  MAY_LISTS,
+  MAY_PIECES,
+  MAY_RUNS,
   MIN_DATA_BYTES,
+  MIN_WRAPPED_LINE,
+  possibleSpellings,
 } from "./byte-spellings.ts";
 import { transferDecoder } from "./transfer-decode.ts";
 
@@ -58,8 +64,6 @@ export const EMBEDDED_RE = /\uE005([^\uE006]*)\uE006([^\uE007]*)\uE007/g;
 
 /** base64 characters that decode to MIN_DATA_BYTES */
 const MIN_BASE64_CHARS = Math.ceil((MIN_DATA_BYTES * 4) / 3);
-/** a line of base64 shorter than this does not continue a block onto the next line (prose lines ending in a word) */
-const MIN_WRAPPED_LINE = 16;
 /** header lines read after a boundary-like line before giving up on it being a part */
 const MAX_PART_HEADER_LINES = 64;
 /** the longest MIME boundary (RFC 2046 §5.1.1: 70) with room for senders who exceed it */
@@ -355,6 +359,8 @@ const DATA_CHAR = new Uint8Array(128);
 for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_") DATA_CHAR[c.charCodeAt(0)] = 1;
 for (const c of "0123456789abcdefABCDEF") DATA_CHAR[c.charCodeAt(0)] = 2;
 const isData = (code: number): boolean => code < 128 && DATA_CHAR[code]! > 0;
+/** a blank or a quote marker before a line's content */
+const isIndent = (code: number): boolean => code === 0x20 || code === 0x09 || code === 0x3e;
 
 /** The line from `from` holds data characters only (then "=" padding and blanks): wrapped data, not a header or prose. */
 function dataAloneOnLine(text: string, from: number, work: { steps: number }): boolean {
@@ -376,14 +382,25 @@ function findDataRuns(text: string, cuts: Cut[], work: { steps: number }): void 
   let lineStart = 0;
   let contentStart = 0; // after the line's indent / quote prefix
   let inUrl = false; // the current whitespace-delimited token is a URL
+  // reused for every run (each word of a sentence is one): no garbage per word
+  const pieces: number[] = [];
   while (i < n) {
     work.steps++;
     const code = text.charCodeAt(i);
+    if (code >= 0x80) {
+      // Japanese prose: nothing but an ideographic space (which ends a URL) matters till the next ASCII character
+      if (code === 0x3000) inUrl = false;
+      let k = i + 1;
+      for (let d = text.charCodeAt(k); k < n && d >= 0x80; d = text.charCodeAt(++k)) if (d === 0x3000) inUrl = false;
+      work.steps += k - i - 1;
+      i = k;
+      continue;
+    }
     if (!isData(code)) {
       if (code === 0x0a) {
         lineStart = i + 1;
         contentStart = lineStart;
-        while (contentStart < n && /[ \t>]/.test(text[contentStart]!)) contentStart++;
+        while (contentStart < n && isIndent(text.charCodeAt(contentStart))) contentStart++;
         work.steps += contentStart - lineStart;
         inUrl = false;
         i = contentStart;
@@ -394,9 +411,18 @@ function findDataRuns(text: string, cuts: Cut[], work: { steps: number }): void 
       i++;
       continue;
     }
-    if ((code === 0x77 || code === 0x57) && /^www\./i.test(text.slice(i, i + 4))) inUrl = true;
+    if ((code | 0x20) === 0x77 && (text.charCodeAt(i + 1) | 0x20) === 0x77 && (text.charCodeAt(i + 2) | 0x20) === 0x77 && text.charCodeAt(i + 3) === 0x2e) inUrl = true; // www.
+    // a word of prose: a run too short to be data or to go on onto the next line (the test the
+    // loop below makes first), passed over without being measured
+    let e = i + 1;
+    while (e < n && isData(text.charCodeAt(e))) e++;
+    if (e - i < MIN_WRAPPED_LINE) {
+      work.steps += e - i;
+      i = e;
+      continue;
+    }
     // a run starts here; pieces are [from, to) ranges of data characters
-    const pieces: number[] = [];
+    pieces.length = 0;
     let from = i;
     let length = 0;
     let hexOnly = true;
@@ -426,7 +452,7 @@ function findDataRuns(text: string, cuts: Cut[], work: { steps: number }): void 
       work.steps += t - after;
       if (after > k || from !== contentStart || k - from < MIN_WRAPPED_LINE || text.charCodeAt(t) !== 0x0a) break;
       let next = t + 1;
-      while (next < n && /[ \t>]/.test(text[next]!)) next++;
+      while (next < n && isIndent(text.charCodeAt(next))) next++;
       work.steps += next - t;
       if (next >= n || !isData(text.charCodeAt(next)) || !dataAloneOnLine(text, next, work)) break;
       lineStart = t + 1;
@@ -481,7 +507,7 @@ function findDataLines(text: string, cuts: Cut[], work: { steps: number }): void
     if (end < 0) end = n;
     work.steps += end - start + 1;
     let content = start;
-    while (content < end && /[ \t>]/.test(text[content]!)) content++;
+    for (let d = text.charCodeAt(content); content < end && (d === 0x20 || d === 0x09 || d === 0x3e); d = text.charCodeAt(++content));
     const line = text.slice(content, end).trimEnd();
     // escape-dense data: escapes are at least a third of the line, or a quoted-printable soft break carries on
     const escaped = line.length >= 8 && (line.includes("=") || line.includes("%") || line.includes("\\")) ? escapedLine(line) : undefined;
@@ -500,7 +526,8 @@ function findDataLines(text: string, cuts: Cut[], work: { steps: number }): void
     } else flushQp();
     // hex dumps
     let lineBytes: Buffer | undefined;
-    if (line.length >= 47 && line.length <= 200) {
+    // both shapes start with a hex digit
+    if (line.length >= 47 && line.length <= 200 && DATA_CHAR[line.charCodeAt(0)] === 2) {
       if (SPACED_HEX.test(line)) lineBytes = Buffer.from(line.replace(/[ :]/g, ""), "hex");
       else {
         const dump = DUMP_LINE.exec(line)?.[1];
@@ -527,12 +554,14 @@ export function extractEmbedded(text: string, options: EmbeddedOptions = { maxHt
   const rest = announced.lines.join("\n");
   if (options.announcedOnly) return { text: rest, files: announced.files };
   const cuts: Cut[] = [];
-  findDataRuns(rest, cuts, work);
+  // ordinary prose gives the costly scanners nothing to find: one pass says which can (issue 13)
+  const may = possibleSpellings(rest, work);
+  if (may & MAY_RUNS) findDataRuns(rest, cuts, work);
   findDataLines(rest, cuts, work);
-  findByteLists(rest, cuts, work);
-  findSeparatedRuns(rest, cuts, work);
+  if (may & MAY_LISTS) findByteLists(rest, cuts, work);
+  if (may & MAY_PIECES) findSeparatedRuns(rest, cuts, work);
   findAscii85(rest, cuts, work);
-  findBase85(rest, cuts, work);
+  if (may & MAY_BASE85) findBase85(rest, cuts, work);
   if (cuts.length === 0) return { text: rest, files: announced.files };
   // a block found both ways (hex lines are hex runs too) is cut once: the first, widest wins
   cuts.sort((a, b) => a.start - b.start || b.end - a.end);
