@@ -108,7 +108,9 @@ export async function recoverFinalEvents(deps: FinalRecoveryDeps): Promise<Final
     if (settling === 0) deps.journal.dropEarlier();
   };
   if (settling === 0) deps.journal.dropEarlier();
+  // shutdown stops it between messages: what is left (and the earlier journals) waits for the next start
   for (const id of done) {
+    if (deps.closing?.()) return result;
     const log = logger.child({ queueId: id });
     if (busy.has(id)) {
       // that process records its event and lets the record go; if it dies first, the next start settles it
@@ -138,6 +140,7 @@ export async function recoverFinalEvents(deps: FinalRecoveryDeps): Promise<Final
   }
 
   for (const id of held) {
+    if (deps.closing?.()) return result;
     const meta = await spool.readMeta(id);
     // no reason in the meta: an administrator's claim on its way through held/, not a hold
     if (!meta?.holdReason) continue;
@@ -146,6 +149,7 @@ export async function recoverFinalEvents(deps: FinalRecoveryDeps): Promise<Final
   }
 
   for (const id of corrupt) {
+    if (deps.closing?.()) return result;
     const story = await storyOf(id);
     if (story.some((e) => e.type === "held" && e.data.state === "corrupt")) continue;
     const why = await readRecordInfo(spool.recordPath("corrupt", id)).then(

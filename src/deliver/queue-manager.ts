@@ -95,6 +95,9 @@ export interface QueueManager {
   readonly done: Pick<DoneQueue, "end" | "releaseWhenStored">;
 }
 
+/** how long close() waits for the start-up recovery to reach its next message */
+const RECOVERY_CLOSE_WAIT_MS = 5_000;
+
 export function createQueueManager(deps: QueueManagerDeps): QueueManager {
   const { spool, delivery, logger } = deps;
   const now = deps.now ?? (() => new Date());
@@ -106,6 +109,8 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
   const freshInfo = new Map<string, RecordInfo>();
   let active = 0;
   let closing = false;
+  /** the start-up recovery of final events (runs beside the queue; close() waits for it) */
+  let recovering: Promise<void> = Promise.resolve();
   let rescanTimer: NodeJS.Timeout | undefined;
   let tickTimer: NodeJS.Timeout | undefined;
   const inFlight = new Set<Promise<unknown>>();
@@ -245,7 +250,7 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
         logger.info({ tempRemoved, requeued: requeued.length, orphansRemoved }, "spool recovered after an unclean stop");
       }
       // beside the queue: it waits for the audit store, which must not hold mail up
-      void recoverFinalEvents({
+      recovering = recoverFinalEvents({
         spool,
         journal,
         done,
@@ -254,7 +259,9 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
         requeued: (id) => enqueue(id),
         closing: () => closing,
         logger,
-      }).catch((error: unknown) => logger.error({ err: error }, "audit recovery of finished, held and corrupt messages failed; the next start tries again"));
+      })
+        .then(() => undefined)
+        .catch((error: unknown) => logger.error({ err: error }, "audit recovery of finished, held and corrupt messages failed; the next start tries again"));
       const t = now().getTime();
       for (const id of await spool.list("deferred")) {
         const meta = await spool.readMeta(id);
@@ -273,6 +280,12 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
       clearInterval(tickTimer);
       ready.length = 0;
       while (inFlight.size) await Promise.allSettled([...inFlight]);
+      // the recovery stops between messages once closing is set; it must not outlive the store and the lock.
+      // Bounded: while it waits for a store that is down (its first flush) it touches nothing, and the
+      // audit log's close (after this) ends that wait
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([recovering, new Promise<void>((resolve) => (timer = setTimeout(resolve, RECOVERY_CLOSE_WAIT_MS)))]);
+      clearTimeout(timer);
       await done.close();
     },
     done,
