@@ -213,12 +213,14 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
     deps.metrics?.queueDepth.set({ state: "incoming" }, ready.length);
     deps.metrics?.queueDepth.set({ state: "active" }, active);
     deps.metrics?.queueDepth.set({ state: "deferred" }, due.size);
-    deps.metrics?.queueDepth.set({ state: "done" }, done.waiting());
   }
 
   async function rescan(): Promise<void> {
     try {
       for (const id of await spool.list("incoming")) enqueue(id);
+      // counted on disk, not in the done queue's memory: a record stuck there (its original could not be
+      // kept, a CLI's delete waiting for the next start) shows in the gauge too
+      if (deps.metrics) deps.metrics.queueDepth.set({ state: "done" }, (await spool.list("done")).length);
     } catch (error) {
       logger.error({ err: error }, "cannot scan incoming/");
     }
