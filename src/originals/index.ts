@@ -27,7 +27,7 @@
  * audit event naming who asked (and under which release request: see
  * release-desk.ts, which decides who may ask).
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { copyFile, mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
 import path from "node:path";
@@ -217,13 +217,33 @@ export function openOriginals(options: {
     };
   }
 
-  /** a message still queued: its record in the spool (not corrupt/: its framing is not trusted) */
+  /**
+   * a message still queued: its record in the spool (not corrupt/: its framing is not trusted). A record
+   * in done/ may be a deleted corrupt one waiting for its event: served only when its bytes match the
+   * hash written at receipt
+   */
   async function inSpool(auditId: string): Promise<string | undefined> {
     for (const state of ["held", "deferred", "incoming", "active", "done"]) {
       const file = path.join(options.dataDir, "spool", state, auditId);
-      if (await exists(file)) return file;
+      if (!(await exists(file))) continue;
+      if (state === "done" && !(await intact(file))) return undefined;
+      return file;
     }
     return undefined;
+  }
+
+  /** the record's message region hashes to the SHA-256 its trailer names */
+  async function intact(recordFile: string): Promise<boolean> {
+    try {
+      const info = await readRecordInfo(recordFile);
+      const hash = createHash("sha256");
+      if (info.messageLength > 0) {
+        for await (const chunk of createReadStream(recordFile, { start: info.messageOffset, end: info.messageOffset + info.messageLength - 1 })) hash.update(chunk as Buffer);
+      }
+      return hash.digest("hex") === info.sha256;
+    } catch {
+      return false;
+    }
   }
 
   /** an unencrypted original: a record in the store, an `.eml` of an earlier version, or a record still queued */

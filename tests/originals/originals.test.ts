@@ -173,6 +173,23 @@ describe("retained originals", () => {
     expect((await bytes(await store.get(older, "admin:sato"))).equals(raw)).toBe(true);
   });
 
+  it("serves a finished record waiting in done/ only when its bytes match their hash (a deleted corrupt record waits there too)", async () => {
+    const store = openOriginals({ config: originalsSchema.parse({}), dataDir, audit: recordingSink() });
+    mkdirSync(path.join(dataDir, "spool", "done"), { recursive: true });
+    const whole = newAuditId();
+    writeSpoolRecord(path.join(dataDir, "spool", "done", whole), whole, raw);
+    expect((await bytes(await store.get(whole, "admin:sato"))).equals(raw)).toBe(true);
+    // a corrupt record deleted by an administrator: its framing reads, its bytes are not the ones received
+    const corrupt = newAuditId();
+    const file = path.join(dataDir, "spool", "done", corrupt);
+    writeSpoolRecord(file, corrupt, raw);
+    const tampered = readFileSync(file);
+    const at = tampered.indexOf(raw) + 3;
+    tampered[at] = tampered[at]! ^ 0x20;
+    writeFileSync(file, tampered);
+    await expect(store.get(corrupt, "admin:sato")).rejects.toThrow(/no retained original/);
+  });
+
   it("keeps an original although a crash left a temp file of the same process id (a container restarts as pid 1 again)", async () => {
     const store = openOriginals({ config: originalsSchema.parse({ keyEnv: "MMK_KEY" }), dataDir, audit: recordingSink(), env: { MMK_KEY: KEY_HEX } });
     const id = newAuditId();
