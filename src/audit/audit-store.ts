@@ -237,17 +237,30 @@ export function facetRecipientsBackfillSql(t: TableNames, dialect: "sqlite" | "p
 
 /** The per-recipient counts the messages a purge removes had added (see facetDaysGoneSql), as rows (kind, value, address, messages). */
 export function facetRecipientsGoneSql(t: TableNames, dialect: "sqlite" | "postgres", through: string): string {
-  return `WITH gone AS (SELECT audit_id, rcpt_to, last_seq FROM ${t.messages} WHERE first_seq <= ${through}),
-    f AS (
-      SELECT kind, value, audit_id FROM ${t.facets} WHERE seq <= ${through} AND kind IN (${countedKindsSql})
-      UNION
-      SELECT kind, value, audit_id FROM ${t.facets}
-      WHERE seq > ${through} AND seq <= (SELECT MAX(last_seq) FROM gone) AND kind IN (${countedKindsSql})
-        AND audit_id IN (SELECT audit_id FROM gone WHERE last_seq > ${through})
-    )
+  return `WITH gone AS (SELECT audit_id, rcpt_to, first_seq, last_seq FROM ${t.messages} WHERE first_seq <= ${through}),
+    ${goneFacetsCte(t, through)}
     SELECT f.kind AS kind, f.value AS value, ${recipientKeySql(dialect, "r.value")} AS address, COUNT(DISTINCT f.audit_id) AS messages
     FROM f JOIN gone g ON g.audit_id = f.audit_id CROSS JOIN ${recipientsFromSql(dialect, "g.rcpt_to")}
+    WHERE f.last_seq >= g.first_seq
     GROUP BY f.kind, f.value, ${recipientKeySql(dialect, "r.value")}`;
+}
+
+/**
+ * `f`: the counted facets (kind, value, audit_id, the seq of its last row) of the messages in `gone`:
+ * those up to `through` and, for a message whose story went on after it (held, then released), its
+ * later ones. The caller keeps those whose last row is not older than the message's summary
+ * (first_seq): a facet stored before its `received` was counted nowhere, so nothing is taken back.
+ */
+function goneFacetsCte(t: TableNames, through: string): string {
+  return `f AS (
+      SELECT kind, value, audit_id, MAX(seq) AS last_seq FROM (
+        SELECT kind, value, audit_id, seq FROM ${t.facets} WHERE seq <= ${through} AND kind IN (${countedKindsSql})
+        UNION ALL
+        SELECT kind, value, audit_id, seq FROM ${t.facets}
+        WHERE seq > ${through} AND seq <= (SELECT MAX(last_seq) FROM gone) AND kind IN (${countedKindsSql})
+          AND audit_id IN (SELECT audit_id FROM gone WHERE last_seq > ${through})
+      ) rows GROUP BY kind, value, audit_id
+    )`;
 }
 
 /**
@@ -287,16 +300,10 @@ export function facetDaysUpsertSql(t: TableNames, ph: (i: number) => string): st
  * (held, then released), its later ones.
  */
 export function facetDaysGoneSql(t: TableNames, dialect: "sqlite" | "postgres", through: string): string {
-  return `WITH gone AS (SELECT audit_id, day_jst, ${rcptCountSql(dialect, "rcpt_to")} AS rc, last_seq FROM ${t.messages} WHERE first_seq <= ${through}),
-    f AS (
-      SELECT kind, value, audit_id FROM ${t.facets} WHERE seq <= ${through} AND kind IN (${countedKindsSql})
-      UNION
-      SELECT kind, value, audit_id FROM ${t.facets}
-      WHERE seq > ${through} AND seq <= (SELECT MAX(last_seq) FROM gone) AND kind IN (${countedKindsSql})
-        AND audit_id IN (SELECT audit_id FROM gone WHERE last_seq > ${through})
-    )
+  return `WITH gone AS (SELECT audit_id, day_jst, ${rcptCountSql(dialect, "rcpt_to")} AS rc, first_seq, last_seq FROM ${t.messages} WHERE first_seq <= ${through}),
+    ${goneFacetsCte(t, through)}
     SELECT f.kind AS kind, f.value AS value, g.day_jst AS day_jst, COUNT(*) AS messages, SUM(g.rc) AS recipients
-    FROM f JOIN gone g ON g.audit_id = f.audit_id GROUP BY f.kind, f.value, g.day_jst`;
+    FROM f JOIN gone g ON g.audit_id = f.audit_id WHERE f.last_seq >= g.first_seq GROUP BY f.kind, f.value, g.day_jst`;
 }
 
 /** The facets of the messages a purge removes, including those recorded after `through` (see facetDaysGoneSql). */
