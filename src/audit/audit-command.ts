@@ -28,7 +28,7 @@ import { displaySafe } from "../lib/display-safe.ts";
 import { formatJst, parseTimeArg } from "../lib/japan-time.ts";
 import type { AuditEvent, AuditQuery, MessageStatus, MessageSummary, VerifyResult } from "./audit-types.ts";
 import { formatAnchorLine, openAuditLog, openAuditStore, parseAnchors, PurgeRefusedError, readAnchorFile, type AuditLog } from "./index.ts";
-import { checkPurgeRequest, reasonOf } from "./purge-policy.ts";
+import { checkPurgeRequest, purgeLimit, reasonOf } from "./purge-policy.ts";
 import { createAlerts } from "../alerts/index.ts";
 import type { Anchor } from "./audit-types.ts";
 import { FACET_FIELDS } from "./audit-types.ts";
@@ -411,6 +411,10 @@ export function registerAuditCommands(program: Command): void {
       const days = config.audit.retentionDays;
       const now = new Date();
       const before = dateOpt(opts.before, "since") ?? new Date(now.getTime() - days * DAY_MS);
+      // an override alerts and stays on record: one that overrides nothing would be a false alarm
+      if (opts.force && before.getTime() <= purgeLimit(now, days).getTime()) {
+        throw new CliError(`--force は保存期間内の削除のときだけです。この削除は保存期間(${days} 日)の外なので --force なしで実行してください / --force is only for a cutoff inside the retention period of ${days} days; run this one without it`, 2);
+      }
       const override = opts.force ? { reason: reasonOf(opts.reason!) } : undefined;
       try {
         checkPurgeRequest(before, now, days, override);

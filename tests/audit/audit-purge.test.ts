@@ -295,6 +295,10 @@ describeEachBackend("retention purges of the audit trail on %s", (kind) => {
       expect(inside.code).toBe(2);
       expect(inside.stderr).toContain("--force --reason");
       expect((await runCli(["audit", "purge", "-c", configFile, "--before", new Date(Date.now() - DAY).toISOString(), "--force"])).code).toBe(2);
+      // an override that overrides nothing (a cutoff outside the retention) would be a false alarm: refused
+      const needless = await runCli(["audit", "purge", "-c", configFile, "--before", "2000-01-01", "--force", "--reason", "x"]);
+      expect(needless.code).toBe(2);
+      expect(needless.stderr).toContain("without it");
       expect((await events()).map((e) => e.auditId)).toEqual([old, old, today, today]);
 
       const forced = await runCli(["audit", "purge", "-c", configFile, "--before", new Date(Date.now() - DAY).toISOString(), "--force", "--reason", "削除請求 REQ-9"]);
