@@ -19,7 +19,8 @@ import { dmarcHoldReason, withDmarcPolicy, type AuthStage, type AuthVerdict } fr
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { Metrics } from "../lib/metrics.ts";
-import type { Envelope, RuleDecision, RuleRenderOverrides, RulesEngine } from "../rules/rules-types.ts";
+import { rulesEnvelope } from "../rules/rules-envelope.ts";
+import type { RuleDecision, RuleRenderOverrides, RulesEngine } from "../rules/rules-types.ts";
 import { listMatches } from "../rules/rules-types.ts";
 import type { RenderOptions, Trace } from "../sanitize/sanitize-types.ts";
 import { HELD_LIMITS, type SanitizePool } from "../sanitize-pool/index.ts";
@@ -147,26 +148,6 @@ export function createSanitizeStage(deps: SanitizeStageDeps): SanitizeStage {
       data: { report, rulesApplied: outcome.context?.rulesApplied ?? [], ...listMatches(outcome.context), released: meta.released === true, ...(auth ? { auth } : {}), ...staffText(outcome.text) },
     });
     return outcome.message;
-  };
-}
-
-/**
- * What the rules see of the transaction. `client_ip` is the original client, as operators mean it
- * (the TCP peer is always the Internet-zone MTA in front of mumuka): the client authentication
- * checked (XFORWARD/XCLIENT, a trusted Received hop), else the forwarded one, else the peer;
- * `peer_ip` is the TCP peer.
- */
-export function rulesEnvelope(env: Pick<SpoolEnvelope, "mailFrom" | "rcptTo" | "clientAddress" | "clientHelo" | "forwarded">, auth: AuthVerdict | undefined): Envelope {
-  // a verdict that fell back to the peer (nothing forwarded, or verification lost) says nothing the envelope does not
-  const checked = auth && auth.client.source !== "peer" && auth.client.address ? { address: auth.client.address, helo: auth.client.helo } : undefined;
-  const client = checked ?? env.forwarded ?? { address: env.clientAddress, helo: env.clientHelo };
-  return {
-    mailFrom: env.mailFrom,
-    rcptTo: env.rcptTo,
-    clientAddress: client.address,
-    clientHelo: client.helo,
-    peerAddress: env.clientAddress,
-    ...(auth ? { auth } : {}),
   };
 }
 

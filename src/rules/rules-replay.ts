@@ -34,6 +34,7 @@ import type { MessageFacts } from "../sanitize/sanitize-types.ts";
 import type { LoadedRules } from "./rules-engine.ts";
 import { parseRules, RulesError, type RulesProblem } from "./rules-file.ts";
 import { MAX_LIST_BYTES } from "./rules-lists.ts";
+import { rulesEnvelope } from "./rules-envelope.ts";
 import type { Envelope, RuleDecision } from "./rules-types.ts";
 import type { ReplayJob } from "./replay-worker.ts";
 
@@ -253,10 +254,8 @@ async function windowTotal(audit: ReplayDeps["audit"], options: ReplayOptions): 
 /** The envelope the gateway decided with: the retained record's, else the received event's and the summary's. */
 async function envelopeOf(row: MessageSummary, retained: RetainedOriginal, audit: ReplayDeps["audit"]): Promise<Envelope> {
   if (retained.envelope) {
-    const e = retained.envelope;
-    // client_ip is the original client (XFORWARD/XCLIENT) as the gateway saw it; peer_ip the TCP peer
-    const client = e.forwarded ?? { address: e.clientAddress, helo: e.clientHelo };
-    return { mailFrom: e.mailFrom, rcptTo: e.rcptTo, clientAddress: client.address, clientHelo: client.helo, peerAddress: e.clientAddress };
+    // as the relay builds it, without a verdict: `auth:` conditions do not match in a replay (docs/rules.md)
+    return rulesEnvelope(retained.envelope, undefined);
   }
   const received = (await audit.story(row.auditId)).find((e) => e.type === "received")?.data ?? {};
   const text = (v: unknown) => (typeof v === "string" ? v : "");

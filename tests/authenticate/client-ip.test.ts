@@ -6,7 +6,7 @@
  * Internet-zone MTA itself. Without anything forwarded both are the peer.
  */
 import { describe, expect, it } from "vitest";
-import { rulesEnvelope } from "../../src/deliver/sanitize-stage.ts";
+import { rulesEnvelope } from "../../src/rules/rules-envelope.ts";
 import { parseRules } from "../../src/rules/index.ts";
 import type { AuthVerdict } from "../../src/authenticate/auth-types.ts";
 import { facts, THURSDAY_10_JST } from "../rules/facts.ts";
