@@ -139,8 +139,9 @@ export function registerOriginalCommands(program: Command): void {
       const audit = await openCliAuditLog(config);
       audit.record({
         type: "login-failed",
-        actor: cliActor(),
-        data: { channel: "cli", purpose: "original-release-decision", account: isUserName(name) ? name : "?", reason: !user ? "unknown-user" : !ok ? "bad-password" : "not-admin" },
+        // as the console records it (actor = the account tried), with the OS login beside it
+        actor: `admin:${isUserName(name) ? name : "?"}`,
+        data: { channel: "cli", via: cliActor(), purpose: "original-release-decision", reason: !user ? "unknown-user" : !ok ? "bad-password" : "not-admin" },
       });
       await closeCliAuditLog(audit);
       throw new CliError("管理者アカウントの認証に失敗しました / the administrator account could not be authenticated", 1);

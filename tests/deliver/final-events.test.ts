@@ -72,7 +72,6 @@ async function storyOf(config: Config, id: string): Promise<AuditEvent[]> {
   const log = await openAuditLog({ config: config.audit, dataDir: config.dataDir, gateway: "test", logger: silentLogger(), spillDir: false });
   try {
     const v = await log.verify();
-    if (!v.ok) console.log(JSON.stringify(v));
     expect(v).toMatchObject({ ok: true });
     return await log.story(id);
   } finally {

@@ -107,9 +107,10 @@ describe("mumuka original request / approve / get, spawned", () => {
     ]);
     expect((await gateway.story(id)).find((e) => e.data.action === "original-release-approved")!.data).toMatchObject({ via: me });
     const failed = (await gateway.eventsBetween(new Date(0), new Date(Date.now() + 60_000), undefined, 1000)).filter((e) => e.type === "login-failed");
-    expect(failed.map((e) => [e.actor, e.data.account, e.data.reason])).toEqual([
-      [me, "kanri-second", "bad-password"],
-      [me, "operator-1", "not-admin"],
+    // as the console records a failed login: the account tried is the actor, the OS login beside it
+    expect(failed.map((e) => [e.actor, e.data.via, e.data.reason])).toEqual([
+      ["admin:kanri-second", me, "bad-password"],
+      ["admin:operator-1", me, "not-admin"],
     ]);
   }, 90_000);
 
