@@ -94,24 +94,31 @@ function ofLiveOther(name: string): boolean {
   }
 }
 
-/** the ids a journal file names (a torn line is skipped) */
-function idsIn(file: string): string[] {
+/** the entries a journal file holds, in order (a line torn by a crash is skipped: its message is
+ * delivered again, or found finished in the trail) */
+function entriesIn<T>(file: string): { id: string; proof?: T }[] {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
   } catch {
     return [];
   }
-  const ids: string[] = [];
+  const entries: { id: string; proof?: T }[] = [];
   for (const line of text.split("\n")) {
+    if (line === "") continue;
     try {
-      const entry = JSON.parse(line) as { id?: unknown };
-      if (typeof entry.id === "string" && isAuditId(entry.id)) ids.push(entry.id);
+      const entry = JSON.parse(line) as { id?: unknown; proof?: T };
+      if (typeof entry.id === "string" && isAuditId(entry.id)) entries.push(entry.proof === undefined ? { id: entry.id } : { id: entry.id, proof: entry.proof });
     } catch {
-      // torn or empty
+      // torn
     }
   }
-  return ids;
+  return entries;
+}
+
+/** the ids a journal file names */
+function idsIn(file: string): string[] {
+  return entriesIn(file).map((e) => e.id);
 }
 
 export function openDoneJournal<T>(dir: string, now: () => number = Date.now): DoneJournal<T> {
@@ -184,21 +191,8 @@ export function openDoneJournal<T>(dir: string, now: () => number = Date.now): D
     earlier(ids) {
       const proofs = new Map<string, T>();
       for (const file of earlierFiles) {
-        let text: string;
-        try {
-          text = readFileSync(file, "utf8");
-        } catch {
-          continue;
-        }
-        for (const line of text.split("\n")) {
-          if (line === "") continue;
-          try {
-            const entry = JSON.parse(line) as { id?: unknown; proof?: T };
-            if (typeof entry.id === "string" && isAuditId(entry.id) && ids.has(entry.id) && entry.proof !== undefined) proofs.set(entry.id, entry.proof);
-          } catch {
-            // a line torn by the crash: its message is delivered again, or found finished in the trail
-          }
-        }
+        // last line wins
+        for (const entry of entriesIn<T>(file)) if (ids.has(entry.id) && entry.proof !== undefined) proofs.set(entry.id, entry.proof);
       }
       return proofs;
     },
