@@ -133,6 +133,11 @@ export function deflateBomb(mib: number, fill = 0x20): Buffer {
 
 /** ASCII85 as PDF writes it (with the ~> end marker) */
 function ascii85(data: Buffer): string {
+  return `${ascii85Digits(data)}~>`;
+}
+
+/** the Ascii85 digits of `data` (z for four zero bytes), without markers */
+export function ascii85Digits(data: Buffer): string {
   let out = "";
   for (let i = 0; i < data.length; i += 4) {
     const chunk = Buffer.alloc(4);
@@ -150,7 +155,7 @@ function ascii85(data: Buffer): string {
     }
     out += digits.slice(0, n + 1).join("");
   }
-  return `${out}~>`;
+  return out;
 }
 
 /**

@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import Encoding from "encoding-japanese";
 import iconv from "iconv-lite";
+import { ascii85Digits } from "./documents.ts";
 
 export const CRLF = "\r\n";
 
@@ -436,24 +437,7 @@ function base32(data: Buffer): string {
 
 /** Adobe Ascii85 between `<~` and `~>`, wrapped at 75 columns (Python's a85encode(adobe=True, wrapcol=75)). */
 function ascii85(data: Buffer): string {
-  let out = "";
-  for (let i = 0; i < data.length; i += 4) {
-    const chunk = Buffer.alloc(4);
-    data.copy(chunk, 0, i, i + 4);
-    const n = Math.min(4, data.length - i);
-    let v = chunk.readUInt32BE(0);
-    if (v === 0 && n === 4) {
-      out += "z";
-      continue;
-    }
-    const digits: string[] = [];
-    for (let k = 0; k < 5; k++) {
-      digits.unshift(String.fromCharCode(33 + (v % 85)));
-      v = Math.floor(v / 85);
-    }
-    out += digits.slice(0, n + 1).join("");
-  }
-  return (`<~${out}~>`.match(/.{1,75}/g) ?? []).join(CRLF);
+  return (`<~${ascii85Digits(data)}~>`.match(/.{1,75}/g) ?? []).join(CRLF);
 }
 
 /** ZeroMQ Z85 (its input a multiple of 4 bytes: the file padded with NULs), on one line. */
