@@ -49,6 +49,7 @@ import { transferDecoder, type TransferDecoder } from "./transfer-decode.ts";
 import { htmlCharset, htmlToText } from "./html-text.ts";
 import { parseCalendar } from "./calendar.ts";
 import { extractEmbedded, type EmbeddedFile, type EmbeddedKind } from "./embedded.ts";
+import { controlBytes } from "./byte-spellings.ts";
 import { unflow } from "./flowed.ts";
 import { createDocumentKeeper, type DocumentKeeper } from "../extract/keep.ts";
 
@@ -528,13 +529,9 @@ function looksBinary(bytes: Buffer, label: string | undefined): boolean {
   if (/^(?:utf-?(?:16|32)|ucs-?[24]|unicode)/i.test((label ?? "").trim())) return false;
   if (bytes[0] === 0xff && bytes[1] === 0xfe) return false;
   if (bytes[0] === 0xfe && bytes[1] === 0xff) return false;
-  let controls = 0;
-  for (const b of bytes) {
-    if (b === 0) return true;
-    if (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d && b !== 0x0c && b !== 0x1b) controls++;
-  }
-  // more than one byte in ten a control character: no charset makes that prose
-  return controls * 10 > bytes.length;
+  // a NUL, or more than one byte in ten a control character: no charset makes that prose (a whole
+  // part; the embedded-file test, on short decoded runs, is stricter: one in twenty)
+  return controlBytes(bytes) * 10 > bytes.length;
 }
 
 const HTML_TAG = /<(?:html|body|head|br|p|div|font|table|td|span|a\s|img\s|center|b|i|u)\b[^<>]{0,200}>/gi;

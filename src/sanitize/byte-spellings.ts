@@ -64,13 +64,21 @@ const cut = (cuts: Cut[], start: number, end: number, kind: EmbeddedKind, bytes:
  * twenty (random data has one in ten; text in any charset Japanese mail uses has none).
  */
 export function binaryBytes(bytes: Buffer): boolean {
-  if (knownSignature(bytes)) return true;
+  return knownSignature(bytes) || controlBytes(bytes) * 20 > bytes.length;
+}
+
+/**
+ * How many control bytes `bytes` holds, not counting tab, line ends, form feed and ESC (ISO-2022-JP
+ * uses it); Infinity at the first NUL. The analysis's "not text whatever the label" test
+ * (analyze.ts looksBinary) counts the same, at a threshold of its own.
+ */
+export function controlBytes(bytes: Buffer): number {
   let controls = 0;
   for (const b of bytes) {
-    if (b === 0) return true;
+    if (b === 0) return Infinity;
     if (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d && b !== 0x0c && b !== 0x1b) controls++;
   }
-  return controls * 20 > bytes.length;
+  return controls;
 }
 
 export function knownSignature(bytes: Buffer): boolean {
