@@ -283,16 +283,21 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const reader = audit as AuditSink & Partial<AuditReader>;
   if (config.admin.enabled && typeof reader.search === "function") {
     const searchable = reader as AuditSink & AuditReader;
-    // the console's modules (fastify, mailparser, the rule replay: about 25 MiB of PSS) only when it runs
-    const { createHealthCheck, createRuleTrial, startAdmin } = await import("./admin/index.ts");
-    const { createTextReplay } = await import("./rules/rules-replay.ts");
+    // the console's modules (fastify, mailparser, the sanitizer, the rule replay) are imported only when it runs,
+    // inside its stages: a failed import closes what was started like any failed stage (docs/relay.md, memory)
     // the console's "try a message": sanitized in a worker pool of its own (one thread, started at the first trial)
-    const trial = await stages.start({ ja: "ルールの試行", en: "rule trial" }, () => createRuleTrial({ rules, sanitize: config.sanitize, hostname, dmarcPolicy: config.authentication }), (t) => t.close());
+    const trial = await stages.start(
+      { ja: "ルールの試行", en: "rule trial" },
+      async () => (await import("./admin/index.ts")).createRuleTrial({ rules, sanitize: config.sanitize, hostname, dmarcPolicy: config.authentication }),
+      (t) => t.close(),
+    );
     // a console that cannot start is a configuration error: stop cleanly rather than run half-configured
     admin = await stages.start(
       { ja: "管理コンソール", en: "admin console", keys: "admin.host / admin.port / admin.tls" },
-      () =>
-        startAdmin({
+      async () => {
+        const { createHealthCheck, startAdmin } = await import("./admin/index.ts");
+        const { createTextReplay } = await import("./rules/rules-replay.ts");
+        return startAdmin({
           config: config.admin,
           dataDir: config.dataDir,
           logger,
@@ -317,7 +322,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
             // one analyzer thread: a replay from the console must leave the cores to the relay
             workers: 1,
           }),
-        }),
+        });
+      },
       // first at shutdown: the console answers 503 while the relay drains
       (a) => a.close(),
     );
