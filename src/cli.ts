@@ -9,14 +9,6 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { Command, CommanderError } from "commander";
 import { ConfigError, loadConfigChecked } from "./config/load.ts";
-import { registerAuditCommands } from "./audit/audit-command.ts";
-import { registerOriginalCommands } from "./originals/original-command.ts";
-import { registerServeCommands } from "./serve-command.ts";
-import { registerAdminCommands } from "./admin/admin-command.ts";
-import { registerSanitizeCommands } from "./sanitize/sanitize-command.ts";
-import { registerRulesCommands } from "./rules/rules-command.ts";
-import { registerShowCommand } from "./show/show-command.ts";
-import { registerReportCommand } from "./report/report-command.ts";
 import { CliError } from "./lib/cli-error.ts";
 
 /** This installation's version, from package.json (beside src/ in a checkout, beside dist/ in the image). */
@@ -25,7 +17,13 @@ export function mumukaVersion(): string {
   return pkg.version ?? "unknown";
 }
 
-export function buildProgram(): Command {
+/**
+ * The program with every command; `serve` alone (`only: "serve"`) when the gateway starts: each
+ * command's module imports what its actions use (the sanitizer, mailparser, mailauth, pg, the
+ * console…), and a long-running gateway would otherwise keep all of that in its main isolate
+ * (about 20 MiB of PSS; docs/relay.md, memory). The modules are imported here, not at the top.
+ */
+export async function buildProgram(only?: "serve"): Promise<Command> {
   const program = new Command("mumuka")
     .description("無害化 mail sanitization gateway / メール無害化ゲートウェイ")
     .version(`mumuka ${mumukaVersion()} (Node.js ${process.versions.node})`, "-V, --version", "print the version / バージョンを表示")
@@ -45,20 +43,24 @@ export function buildProgram(): Command {
     });
 
   // commands: each stage adds one line below
-  registerSanitizeCommands(program);
-  registerAuditCommands(program);
-  registerOriginalCommands(program);
-  registerServeCommands(program);
-  registerAdminCommands(program);
-  registerRulesCommands(program);
-  registerShowCommand(program);
-  registerReportCommand(program);
+  if (only === "serve") {
+    (await import("./serve-command.ts")).registerServeCommands(program);
+    return program;
+  }
+  (await import("./sanitize/sanitize-command.ts")).registerSanitizeCommands(program);
+  (await import("./audit/audit-command.ts")).registerAuditCommands(program);
+  (await import("./originals/original-command.ts")).registerOriginalCommands(program);
+  (await import("./serve-command.ts")).registerServeCommands(program);
+  (await import("./admin/admin-command.ts")).registerAdminCommands(program);
+  (await import("./rules/rules-command.ts")).registerRulesCommands(program);
+  (await import("./show/show-command.ts")).registerShowCommand(program);
+  (await import("./report/report-command.ts")).registerReportCommand(program);
 
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(argv[0] === "serve" ? "serve" : undefined);
   try {
     await program.parseAsync(argv, { from: "user" });
     return typeof process.exitCode === "number" ? process.exitCode : 0;

@@ -21,7 +21,7 @@ import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { createHealthCheck, createRuleTrial, startAdmin, type AdminServer } from "./admin/index.ts";
+import type { AdminServer } from "./admin/index.ts";
 import { openAuditLog, recoverReceived, startRetention, type AuditLog } from "./audit/index.ts";
 import type { AuditReader, AuditSink } from "./audit/audit-types.ts";
 import type { Config } from "./config/schema.ts";
@@ -35,19 +35,15 @@ import { createCloseStack, type StageName } from "./lib/close-stack.ts";
 import { createLogger, type Logger } from "./lib/logger.ts";
 import { createMetrics, type Metrics } from "./lib/metrics.ts";
 import { createHeaderPeek } from "./receive/header-peek.ts";
-import { openAuthentication } from "./authenticate/index.ts";
 import { createThreadedReceiver } from "./receive/receiver-thread.ts";
-import { createReceiver } from "./receive/smtp-receiver.ts";
-import { createRecipientVerifier } from "./receive/recipient-verify.ts";
 import { openOriginals } from "./originals/index.ts";
 import { createReleaseDesk } from "./originals/release-desk.ts";
 import { openReleaseStore } from "./originals/release-store.ts";
 import { createAlertMonitor, createAlerts, watchHeld } from "./alerts/index.ts";
 import { probeTcp } from "./admin/health.ts";
 import { openRules, type RulesHolder } from "./rules/index.ts";
-import { createTextReplay } from "./rules/rules-replay.ts";
 import type { RecordInfo } from "./spool/record.ts";
-import { renderOptionsFromConfig } from "./sanitize/index.ts";
+import { renderOptionsFromConfig } from "./sanitize/render-options.ts";
 import { openQueueAdmin } from "./spool/queue-admin.ts";
 import { lockSpool } from "./spool/spool-lock.ts";
 import { openSpool, type Spool } from "./spool/spool.ts";
@@ -169,9 +165,13 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     () => (config.delivery.dsnRelay ? createDsnSender(config.delivery.dsnRelay, hostname, config.delivery.connectTimeoutMs) : undefined),
     (d) => d?.close(),
   );
+  // mailauth (about 17 MiB of PSS with its DNS and crypto code) is loaded only when authentication is on
   const authentication = await stages.start(
     { ja: "送信者認証", en: "sender authentication", keys: "authentication" },
-    () => openAuthentication(config.authentication, hostname, config.sanitize.limits.maxHeaderBytes, metrics),
+    async () =>
+      config.authentication.enabled
+        ? (await import("./authenticate/index.ts")).openAuthentication(config.authentication, hostname, config.sanitize.limits.maxHeaderBytes, metrics)
+        : undefined,
     (a) => a?.close(),
   );
   const queue = await stages.start(
@@ -218,10 +218,14 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const smtpStage: StageName = { ja: "SMTP の受信", en: "SMTP listener", keys: "smtp.host / smtp.port / smtp.tls" };
   const receiver = await stages.start(
     smtpStage,
-    () =>
-      options.inProcessReceiver
-        ? createReceiver({ smtp: config.smtp, hostname, spool, audit, logger, metrics, onQueued, ...(verify ? { verifier: createRecipientVerifier(verify) } : {}) })
-        : createThreadedReceiver({
+    async () => {
+      if (options.inProcessReceiver) {
+        // smtp-server in this isolate only when asked (tests): by default it lives in the receiver thread alone
+        const { createReceiver } = await import("./receive/smtp-receiver.ts");
+        const { createRecipientVerifier } = await import("./receive/recipient-verify.ts");
+        return createReceiver({ smtp: config.smtp, hostname, spool, audit, logger, metrics, onQueued, ...(verify ? { verifier: createRecipientVerifier(verify) } : {}) });
+      }
+      return createThreadedReceiver({
             ...(verify ? { verify } : {}),
             smtp: config.smtp,
             hostname,
@@ -232,7 +236,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
             logger,
             metrics,
             onQueued,
-          }),
+          });
+    },
     // before the queue it feeds (started after it): no new message while the queue drains
     (r) => r.close(),
   );
@@ -275,17 +280,25 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     ...(alerts ? { onBreakGlass: (e: { auditId: string; actor: string }) => void alerts.alerter.event("break-glass", { auditIds: [e.auditId], actor: e.actor }, `break-glass:${e.auditId}`) } : {}),
   });
 
-  // the console's "try a message": sanitized in a worker pool of its own (one thread, started at the first trial)
-  const trial = await stages.start({ ja: "ルールの試行", en: "rule trial" }, () => createRuleTrial({ rules, sanitize: config.sanitize, hostname, dmarcPolicy: config.authentication }), (t) => t.close());
   let admin: AdminServer | undefined;
   const reader = audit as AuditSink & Partial<AuditReader>;
   if (config.admin.enabled && typeof reader.search === "function") {
     const searchable = reader as AuditSink & AuditReader;
+    // the console's modules (fastify, mailparser, the sanitizer, the rule replay) are imported only when it runs,
+    // inside its stages: a failed import closes what was started like any failed stage (docs/relay.md, memory)
+    // the console's "try a message": sanitized in a worker pool of its own (one thread, started at the first trial)
+    const trial = await stages.start(
+      { ja: "ルールの試行", en: "rule trial" },
+      async () => (await import("./admin/index.ts")).createRuleTrial({ rules, sanitize: config.sanitize, hostname, dmarcPolicy: config.authentication }),
+      (t) => t.close(),
+    );
     // a console that cannot start is a configuration error: stop cleanly rather than run half-configured
     admin = await stages.start(
       { ja: "管理コンソール", en: "admin console", keys: "admin.host / admin.port / admin.tls" },
-      () =>
-        startAdmin({
+      async () => {
+        const { createHealthCheck, startAdmin } = await import("./admin/index.ts");
+        const { createTextReplay } = await import("./rules/rules-replay.ts");
+        return startAdmin({
           config: config.admin,
           dataDir: config.dataDir,
           logger,
@@ -310,7 +323,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
             // one analyzer thread: a replay from the console must leave the cores to the relay
             workers: 1,
           }),
-        }),
+        });
+      },
       // first at shutdown: the console answers 503 while the relay drains
       (a) => a.close(),
     );

@@ -15,7 +15,10 @@
  * "sanitized" event).
  */
 import type { AuditSink } from "../audit/audit-types.ts";
-import { dmarcHoldReason, withDmarcPolicy, type AuthStage, type AuthVerdict } from "../authenticate/index.ts";
+// the policy functions and types only: the index would bring mailauth into the main isolate with authentication off
+import { dmarcHoldReason, withDmarcPolicy } from "../authenticate/auth-policy.ts";
+import type { AuthStage } from "../authenticate/auth-stage.ts";
+import type { AuthVerdict } from "../authenticate/auth-types.ts";
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { Metrics } from "../lib/metrics.ts";

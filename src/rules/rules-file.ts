@@ -18,7 +18,8 @@ import { EXTRACT_KINDS, type ExtractKind } from "../extract/extract-types.ts";
 import { createHash } from "node:crypto";
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from "yaml";
 import { languages, linkModes, type Language, type LinkMode } from "../config/schema.ts";
-import { checkTemplate } from "../sanitize/index.ts";
+// from its own file: the sanitizer index would load analyze/render into the main isolate
+import { checkTemplate } from "../sanitize/notice-template.ts";
 import { authCondition } from "./rules-auth.ts";
 import { createEngine, type CompiledRule, type Condition, type LoadedRules, type MatchContext, type RuleActions } from "./rules-engine.ts";
 import {

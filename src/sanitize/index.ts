@@ -12,7 +12,6 @@
  * limitsHit (a message that ran out of time is not expected to reproduce).
  */
 import type { Readable } from "node:stream";
-import type { SanitizeConfig } from "../config/schema.ts";
 import type { AnalyzedMessage, RenderOptions, SanitizeOptions, SanitizeResult } from "./sanitize-types.ts";
 import { analyze } from "./analyze.ts";
 import { render } from "./render.ts";
@@ -22,6 +21,7 @@ export { render } from "./render.ts";
 export { builtinNotice, NOTICE_EN, NOTICE_JA } from "./notice.ts";
 export { checkTemplate, TemplateError } from "./notice-template.ts";
 export type * from "./sanitize-types.ts";
+export { renderOptionsFromConfig } from "./render-options.ts";
 
 export async function sanitize(input: Readable | Buffer, options: SanitizeOptions): Promise<SanitizeResult> {
   const { limits, signal, ...renderOptions } = options;
@@ -29,28 +29,4 @@ export async function sanitize(input: Readable | Buffer, options: SanitizeOption
   const combined = signal ? AbortSignal.any([signal, budget]) : budget;
   const analyzed: AnalyzedMessage = await analyze(input, limits, combined);
   return render(analyzed, renderOptions);
-}
-
-/** RenderOptions from the `sanitize` configuration slice and this message's ids. */
-export function renderOptionsFromConfig(
-  config: SanitizeConfig,
-  ids: { auditId: string; now: Date; hostname: string },
-  noticeTemplate?: string,
-): RenderOptions {
-  const options: RenderOptions = {
-    charset: config.charset,
-    links: config.links,
-    language: config.language,
-    alternative: config.alternative,
-    subjectTags: [],
-    inlineText: [],
-    extractText: [...config.extractText],
-    extractLimits: { ...config.extractLimits },
-    rulesApplied: [],
-    auditId: ids.auditId,
-    now: ids.now,
-    hostname: ids.hostname,
-  };
-  if (noticeTemplate !== undefined) options.noticeTemplate = noticeTemplate;
-  return options;
 }
