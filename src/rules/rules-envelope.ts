@@ -6,7 +6,7 @@
  * SECURITY: addresses and HELO names are sender-controlled text, passed on as data.
  * Crash state: pure.
  */
-import type { AuthVerdict } from "../authenticate/index.ts";
+import type { AuthVerdict } from "../authenticate/auth-types.ts";
 import type { SpoolEnvelope } from "../spool/record.ts";
 import type { Envelope } from "./rules-types.ts";
 
