@@ -250,7 +250,10 @@ export async function checkSanitized(
   // into attachments: a uuencoded, yEnc or BinHex file in the text is an attachment delivered.
   const uu = /^begin(?:-base64)? [0-7]{3,4} \S[^\r\n]*\r\n(?:[!-`]{1,62}\r\n){2}/m.exec(text);
   if (uu) bad(`text carries a uuencoded file (mail clients show it as an attachment): ${JSON.stringify(uu[0].slice(0, 60))}`);
-  if (/^=ybegin .*name=/m.test(text)) bad("text carries a yEnc-encoded file (mail clients show it as an attachment)");
+  // named or not: a =ybegin line and a =yend line frame a file any yEnc decoder writes back
+  if (/^=ybegin .*name=/m.test(text) || (/^=ybegin(?: |$)/m.test(text) && /^=yend(?: |$)/m.test(text))) {
+    bad("text carries a yEnc-encoded file (mail clients show it as an attachment)");
+  }
   if (/^\(This file must be converted with BinHex/m.test(text)) bad("text carries a BinHex file (mail clients show it as an attachment)");
   // a file's bytes written as text (base64, hex, quoted-printable, bare uuencode or BinHex lines, a
   // MIME part's header and body): anyone can decode them back into the file

@@ -80,6 +80,7 @@ describe("the invariant check", () => {
     ["HTML markup left in the text", GOOD_HEAD, `${GOOD_BODY}<a href="https://evil.example">x</a>\r\n`, /markup/],
     ["a uuencoded file in the text", GOOD_HEAD, `${GOOD_BODY}begin 644 a.exe\r\nM35J0\`\`\`\`\r\nM35J0\`\`\`\`\r\n\`\r\nend\r\n`, /uuencoded/],
     ["a yEnc file in the text", GOOD_HEAD, `${GOOD_BODY}=ybegin line=128 size=4 name=a.exe\r\nxxxx\r\n=yend size=4\r\n`, /yEnc/],
+    ["a yEnc file without a name", GOOD_HEAD, `${GOOD_BODY}=ybegin line=128 size=4\r\nxxxx\r\n=yend size=4\r\n`, /yEnc/],
     ["8-bit bytes under 7bit", GOOD_HEAD.map((h) => (h.startsWith("Content-Transfer") ? "Content-Transfer-Encoding: 7bit" : h)), GOOD_BODY, /7bit body/],
   ])("catches %s", async (_what, head, body, expected) => {
     const v = await violations(result(head, body));
