@@ -16,7 +16,7 @@ import { openAuditLog, parseAnchors, type AuditLog } from "../../src/audit/index
 import type { AuditEvent } from "../../src/audit/audit-types.ts";
 import { newAuditId } from "../../src/lib/ids.ts";
 import { runCli } from "../helpers/run-cli.ts";
-import { describeEachBackend, makeBackend, memoryLogger, quietLogger, type Backend } from "./backends.ts";
+import { describeEachBackend, makeBackend, memoryLogger, quietLogger, storedEvents, type Backend } from "./backends.ts";
 
 describeEachBackend("anchors of the audit chain on %s", (kind) => {
   let b: Backend;
@@ -51,18 +51,7 @@ describeEachBackend("anchors of the audit chain on %s", (kind) => {
     log.record({ type: "received", auditId: id, actor: "gateway", data: { mailFrom: "a@example.jp", rcptTo: ["s@city.example.lg.jp"], subject: "件名", size: 10, sha256: "a".repeat(64) } });
     log.record({ type: "delivered", auditId: id, actor: "gateway", data: {} });
   };
-  const events = async (): Promise<AuditEvent[]> =>
-    (await b.exec("SELECT seq, ts, gateway, type, audit_id, actor, data, prev_hash, hash FROM {e} ORDER BY seq")).map((r) => ({
-      seq: Number(r.seq),
-      ts: String(r.ts),
-      gateway: String(r.gateway),
-      type: r.type as AuditEvent["type"],
-      ...(r.audit_id !== null ? { auditId: String(r.audit_id) } : {}),
-      ...(r.actor !== null ? { actor: String(r.actor) } : {}),
-      data: JSON.parse(String(r.data)) as Record<string, unknown>,
-      prevHash: String(r.prev_hash),
-      hash: String(r.hash),
-    }));
+  const events = (): Promise<AuditEvent[]> => storedEvents(b);
 
   beforeEach(() => {
     b = makeBackend(kind);

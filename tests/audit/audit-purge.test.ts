@@ -20,7 +20,7 @@ import type { Anchor, AuditEvent } from "../../src/audit/audit-types.ts";
 import { newAuditId } from "../../src/lib/ids.ts";
 import { waitFor } from "../helpers/relay-helpers.ts";
 import { runCli } from "../helpers/run-cli.ts";
-import { describeEachBackend, makeBackend, quietLogger, type Backend } from "./backends.ts";
+import { describeEachBackend, makeBackend, quietLogger, storedEvents, type Backend } from "./backends.ts";
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
@@ -62,18 +62,7 @@ describeEachBackend("retention purges of the audit trail on %s", (kind) => {
     }
     return written;
   };
-  const events = async (): Promise<AuditEvent[]> =>
-    (await b.exec("SELECT seq, ts, gateway, type, audit_id, actor, data, prev_hash, hash FROM {e} ORDER BY seq")).map((r) => ({
-      seq: Number(r.seq),
-      ts: String(r.ts),
-      gateway: String(r.gateway),
-      type: r.type as AuditEvent["type"],
-      ...(r.audit_id !== null ? { auditId: String(r.audit_id) } : {}),
-      ...(r.actor !== null ? { actor: String(r.actor) } : {}),
-      data: JSON.parse(String(r.data)) as Record<string, unknown>,
-      prevHash: String(r.prev_hash),
-      hash: String(r.hash),
-    }));
+  const events = (): Promise<AuditEvent[]> => storedEvents(b);
   /**
    * What someone with write access to the database can do: delete events 1..through (and their
    * summaries) and append a checkpoint with a recomputed hash naming them, as a purge would.

@@ -13,6 +13,7 @@ import Database from "better-sqlite3";
 import pg from "pg";
 import { describe } from "vitest";
 import { pino, type Logger } from "pino";
+import type { AuditEvent } from "../../src/audit/audit-types.ts";
 import { dropPgTables } from "../../src/audit/pg-store.ts";
 import { auditSchema, type Config } from "../../src/config/schema.ts";
 import { requirement } from "../helpers/requirements.ts";
@@ -103,6 +104,21 @@ export function makeBackend(kind: "sqlite" | "postgres"): Backend {
 }
 
 /** A pino logger whose JSON lines are kept for the test to read. */
+/** Every event as stored, read raw (not through the store's own reader): what a tamper test compares. */
+export async function storedEvents(b: Backend): Promise<AuditEvent[]> {
+  return (await b.exec("SELECT seq, ts, gateway, type, audit_id, actor, data, prev_hash, hash FROM {e} ORDER BY seq")).map((r) => ({
+    seq: Number(r.seq),
+    ts: String(r.ts),
+    gateway: String(r.gateway),
+    type: r.type as AuditEvent["type"],
+    ...(r.audit_id !== null ? { auditId: String(r.audit_id) } : {}),
+    ...(r.actor !== null ? { actor: String(r.actor) } : {}),
+    data: JSON.parse(String(r.data)) as Record<string, unknown>,
+    prevHash: String(r.prev_hash),
+    hash: String(r.hash),
+  }));
+}
+
 export function memoryLogger(level = "info"): { logger: Logger; lines: () => Record<string, unknown>[] } {
   const chunks: string[] = [];
   const stream = new Writable({
