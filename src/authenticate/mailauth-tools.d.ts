@@ -32,6 +32,11 @@ declare module "mailauth/lib/dkim/dkim-verifier.js" {
     results: unknown[];
     headerFrom: string[];
     fromFields: number;
+    /** MessageParser's steps (lib/dkim/message-parser.js): the header block, found; a piece of the body; the end */
+    headerChunks: Buffer[];
+    emitHeaders(chunk?: Buffer): Promise<void>;
+    nextChunk(chunk: Buffer): Promise<void>;
+    finish(): Promise<void>;
   }
   const verifier: { DkimVerifier: typeof DkimVerifier };
   export default verifier;
