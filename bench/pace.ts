@@ -70,8 +70,8 @@ export async function runPaced<S>(rate: number, count: number, deps: PaceDeps<S>
   const t0 = deps.now();
   for (let i = 0; i < count; i++) {
     const due = (i * 1000) / rate;
-    const ahead = t0 + due - deps.now();
-    if (ahead > 0) await deps.sleep(ahead);
+    // a timer may fire a fraction of a ms early (libuv rounds to whole ms): sleep again for the rest
+    for (let ahead = t0 + due - deps.now(); ahead > 0; ahead = t0 + due - deps.now()) await deps.sleep(ahead);
     let session = free.shift();
     const waitedForSession = session === undefined;
     if (session === undefined) session = await new Promise<S>((resolve) => (waiting = resolve));
