@@ -31,10 +31,23 @@ export interface PacedResult {
 
 interface Session {
   conn: SMTPConnection;
+  /** the last SMTP commands and replies on this session (nodemailer's debug log), printed when a send fails */
+  transcript: string[];
 }
 
-function open(port: number): Promise<SMTPConnection> {
-  const conn = new SMTPConnection({ host: "127.0.0.1", port, secure: false, ignoreTLS: true, name: "bench.example.com", socketTimeout: 120_000 });
+/** transcripts printed at most this many times a run */
+const TRANSCRIPTS = 2;
+let transcriptsShown = 0;
+
+function open(port: number, transcript: string[]): Promise<SMTPConnection> {
+  const keep = (_data: unknown, message: string) => {
+    // commands and replies only: not the message itself, which nodemailer's debug log quotes
+    if (!/^([0-9]{3}[ -]|[A-Z]{4}\b|\.$)/.test(message)) return;
+    transcript.push(`${new Date().toISOString()} ${message.slice(0, 200)}`);
+    if (transcript.length > 30) transcript.shift();
+  };
+  const logger = { info: keep, debug: keep, warn: keep, error: keep, trace() {}, fatal() {}, level() {} };
+  const conn = new SMTPConnection({ host: "127.0.0.1", port, secure: false, ignoreTLS: true, name: "bench.example.com", socketTimeout: 120_000, logger: logger as never, debug: true });
   return new Promise((resolve, reject) => {
     conn.once("error", reject);
     conn.connect((error) => {
@@ -50,9 +63,11 @@ function open(port: number): Promise<SMTPConnection> {
 /** sends `count` messages at `rate` per second over `sessions` open connections (see bench/pace.ts) */
 export async function sendPaced(options: PacedOptions): Promise<PacedResult> {
   const sessions: Session[] = [];
-  for (let s = 0; s < options.sessions; s++) sessions.push({ conn: await open(options.port) });
+  for (let s = 0; s < options.sessions; s++) {
+    const transcript: string[] = [];
+    sessions.push({ conn: await open(options.port, transcript), transcript });
+  }
   const repliedAt: (number | undefined)[] = new Array(options.count);
-  const envelope = { from: options.from, to: [options.to] };
   try {
     const sent = await runPaced(options.rate, options.count, {
       now: () => performance.now(),
@@ -60,11 +75,15 @@ export async function sendPaced(options: PacedOptions): Promise<PacedResult> {
       sessions,
       async send(session, i) {
         // a connection that failed is replaced: one error must not fail every later message on it
-        if (session.conn.destroyed) session.conn = await open(options.port);
+        if (session.conn.destroyed) session.conn = await open(options.port, session.transcript);
         const body = options.message(i);
+        // a new envelope each time: SMTPConnection keeps the object and writes its verdicts into it
+        // (accepted, rejected), so one shared by the sessions is reset by one while another reads it
+        const envelope = { from: options.from, to: [options.to] };
         return new Promise<string>((resolve, reject) => {
           session.conn.send(envelope, body, (error, info) => {
             if (error) {
+              if (transcriptsShown++ < TRANSCRIPTS) process.stderr.write(`bench: message ${i} failed (${error.message}); its session's last lines:\n${session.transcript.join("\n")}\n`);
               // a refusal leaves the transaction half-open: a fresh connection for the next message
               session.conn.close();
               return reject(error);

@@ -498,6 +498,8 @@ async function pacedRun(rate: number, smtpPort: number, dir: string, gateway: Ch
     scheduleLagMs: lag,
     waitedForSession: pace.waitedForSession,
     sendErrors: pace.errors,
+    // the distinct failures, with how many times each (the gateway's reply, or the connection's error)
+    sendErrorKinds: sent.reduce<Record<string, number>>((kinds, x) => (x.error === undefined ? kinds : { ...kinds, [x.error.slice(0, 200)]: (kinds[x.error.slice(0, 200)] ?? 0) + 1 }), {}),
     undelivered: figures.unmatched,
     sendSeconds: +((tSent - t0) / 1000).toFixed(2),
     totalSeconds: +((tDone - t0) / 1000).toFixed(2),
@@ -515,7 +517,7 @@ async function pacedRun(rate: number, smtpPort: number, dir: string, gateway: Ch
   process.stdout.write(`${JSON.stringify(result)}\n`);
   const heldText = result.heldRate
     ? `held its rate: ${result.achievedRate} msg/s sent (target ${rate})`
-    : `DID NOT HOLD ITS RATE (目標の送信レートを保てなかった): ${[pace.why, pace.errors ? `${pace.errors} sends failed` : ""].filter(Boolean).join("; ")}. The latencies below are not those of ${rate} msg/s`;
+    : `DID NOT HOLD ITS RATE (目標の送信レートを保てなかった): ${[pace.why, pace.errors ? `${pace.errors} sends failed: ${JSON.stringify(result.sendErrorKinds)}` : ""].filter(Boolean).join("; ")}. The latencies below are not those of ${rate} msg/s`;
   process.stderr.write(
     [
       `bench: paced run, ${messages} messages measured after ${warmup} unmeasured: ${heldText}`,
