@@ -376,7 +376,7 @@ async function runOnce(auth: "on" | "off" | "", authDns: { dns: DnsServer; messa
     await waitListening(smtpPort, gateway, () => out);
     const sender = rate ? `paced at ${rate} msg/s` : senderKind;
     process.stderr.write(`bench: ${messages} messages${warmup ? ` (after ${warmup} unmeasured)` : ""} of ~${size} bytes, ${sessions} sessions, sender=${sender}${mime ? " (MIME)" : ""}, sink=${sinkKind}${auth ? `, DKIM-signed, verification ${auth}` : ""}\n`);
-    if (rate) return await pacedRun(rate, smtpPort, dir, gateway);
+    if (rate) return await pacedRun(rate, smtpPort, dir, gateway, auth);
     if (warmup > 0) {
       await sendAll(smtpPort, warmup);
       while ((await countSpool(`${dir}/data`)).waiting > 0) await new Promise((r) => setTimeout(r, 50));
@@ -457,7 +457,7 @@ const inWords = (p: Percentiles | undefined) => (p ? `p50 ${p.p50}, p90 ${p.p90}
  * The --rate part of runOnce: warmup + messages sent on schedule in one stream, the spool left to
  * empty, the gateway stopped (its audit store then complete), the latencies read from it.
  */
-async function pacedRun(rate: number, smtpPort: number, dir: string, gateway: ChildProcess): Promise<RunResult> {
+async function pacedRun(rate: number, smtpPort: number, dir: string, gateway: ChildProcess, auth: "on" | "off" | ""): Promise<RunResult> {
   const total = warmup + messages;
   const cpu0 = await cpuSeconds(gateway.pid!);
   const threads0 = await cpuByThread(gateway.pid!);
@@ -507,7 +507,7 @@ async function pacedRun(rate: number, smtpPort: number, dir: string, gateway: Ch
     sender: "paced",
     sink: sinkKind,
     mime,
-    auth: null,
+    auth: auth || null,
     warmup,
     targetRate: rate,
     achievedRate: +pace.achievedRate.toFixed(1),
