@@ -34,6 +34,15 @@
  * environment of its systemd unit (deploy/mumuka.service: NODE_OPTIONS for
  * the V8 heap sizing, MALLOC_ARENA_MAX), as deployed.
  *
+ * `--rate N` measures latency instead of throughput, the same for both relays:
+ * messages are sent on schedule at N per second (bench/paced-sender.ts, over
+ * --sessions open sessions) and the sink is a small Node SMTP server in this
+ * process that notes when each message's DATA ended (Date.now(), keyed by its
+ * Message-ID, which both relays keep). Latency = that moment − the moment the
+ * sender read the relay's 250, one clock: Postfix has no audit store, so this
+ * is the one figure both relays give. Printed: p50/p90/p99/max per relay
+ * (medians of the repetitions), and whether the sender held the rate.
+ *
  * Needs root and Debian's postfix package (postfix, smtp-source, smtp-sink).
  * Only 127.0.0.1; every run is bounded by a timeout and cleans up after
  * itself.
@@ -46,6 +55,9 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { postfixMissing, startPostfix } from "../tests/helpers/postfix-instance.ts";
+import { SMTPServer } from "smtp-server";
+import { paceSummary, percentiles, type Percentiles } from "./pace.ts";
+import { sendPaced } from "./paced-sender.ts";
 import { arg, cpuByThread, deployedEnvironment, freePort } from "./proc.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -58,6 +70,9 @@ const repeat = Number(arg("repeat", "3"));
 const sizes = arg("sizes", "5,100").split(",").map(Number);
 const sessionCounts = arg("sessions", "10,50").split(",").map(Number);
 const extraConfig = arg("config-extra", "");
+/** --rate N: latency at N messages per second, sent on schedule (see the header); 0: throughput as fast as smtp-source goes */
+const pacedRate = Number(arg("rate", "0"));
+if (!(pacedRate >= 0) || (process.argv.includes("--rate") && !(pacedRate > 0))) throw new Error(`--rate: a number of messages per second, not ${arg("rate", "")}`);
 
 /** one way of running mumuka: a checkout, Node.js options, environment */
 interface Variant {
@@ -158,6 +173,41 @@ async function treePss(pid: number): Promise<number> {
 interface Sink {
   count(): number;
   stop(): Promise<void>;
+  /** the timing sink (--rate): Message-ID → Date.now() when its DATA ended */
+  arrivals?: Map<string, number>;
+}
+
+/** --rate: a Node SMTP sink noting when each message's DATA ended, by Message-ID (the first 16 KiB are searched for it) */
+async function startTimingSink(port: number): Promise<Sink> {
+  const arrivals = new Map<string, number>();
+  let count = 0;
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ["AUTH", "STARTTLS"],
+    disableReverseLookup: true,
+    logger: false,
+    closeTimeout: 100,
+    onData(stream, _session, callback) {
+      let head = "";
+      stream.on("data", (d: Buffer) => {
+        if (head.length < 16384) head += d.toString("latin1");
+      });
+      stream.on("end", () => {
+        const at = Date.now();
+        count++;
+        const id = /^Message-ID:[ \t]*<([^>\r\n]+)>/im.exec(head)?.[1];
+        if (id && !arrivals.has(id)) arrivals.set(id, at);
+        callback(null, "Ok");
+      });
+    },
+  });
+  await new Promise<void>((r) => server.listen(port, "127.0.0.1", () => r()));
+  return { count: () => count, arrivals, stop: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+/** the message file (LF line ends, for smtp-source) as the paced sender sends message i: CRLF, its own Message-ID */
+function pacedMessage(file: string): (i: number) => Buffer {
+  return (i) => Buffer.from(file.replace("Message-ID: <bench@example.co.jp>", `Message-ID: <bench-${i}@example.co.jp>`).replaceAll("\n", "\r\n"));
 }
 
 async function startSink(port: number): Promise<Sink> {
@@ -189,13 +239,19 @@ interface RunResult {
   delivered: number;
   /** mumuka: CPU µs per message of each thread (by name: MainThread, mumuka-receive, mumuka-sanitize, V8Worker for GC helpers, libuv-worker for fs) */
   threads?: Record<string, number>;
+  /** --rate: the relay's 250 → the sink's end of DATA, ms */
+  latencyMs?: Percentiles | null;
+  /** --rate: the sender kept to its schedule (bench/pace.ts) */
+  heldRate?: boolean;
+  /** --rate: why not */
+  notHeldBecause?: string;
 }
 
 /** one measured run of either relay, from a cold start */
 async function runOnce(relay: string, file: string, sessions: number): Promise<RunResult> {
   const dir = await mkdtemp(path.join(os.tmpdir(), `mumuka-compare-${relay}-`));
   const [relayPort, sinkPort] = [await freePort(), await freePort()];
-  const sink = await startSink(sinkPort);
+  const sink = pacedRate > 0 ? await startTimingSink(sinkPort) : await startSink(sinkPort);
   let rootPid = 0;
   let stopRelay: () => Promise<void> = async () => {};
   try {
@@ -255,12 +311,27 @@ async function runOnce(relay: string, file: string, sessions: number): Promise<R
     const cpu0 = await treeCpu(rootPid);
     const threads0 = relay === "postfix" ? undefined : await cpuByThread(rootPid);
     const t0 = performance.now();
-    const source = spawn("smtp-source", ["-s", String(sessions), "-m", String(messages), "-F", file, "-f", "bench@example.com", "-t", `staff@${DOMAIN}`, `127.0.0.1:${relayPort}`], {
-      stdio: "ignore",
-    });
-    const deadline = t0 + RUN_TIMEOUT_MS;
+    const paced =
+      pacedRate > 0
+        ? sendPaced({ port: relayPort, rate: pacedRate, sessions, count: messages, message: pacedMessage(await readFile(file, "utf8")), from: "bench@example.com", to: `staff@${DOMAIN}` })
+        : undefined;
+    const source = paced
+      ? undefined
+      : spawn("smtp-source", ["-s", String(sessions), "-m", String(messages), "-F", file, "-f", "bench@example.com", "-t", `staff@${DOMAIN}`, `127.0.0.1:${relayPort}`], {
+          stdio: "ignore",
+        });
+    let deadline = t0 + RUN_TIMEOUT_MS;
+    let expected = messages;
+    // --rate: once every send has ended, the messages that got a 250 have 30 s to reach the sink
+    void paced?.then(
+      ({ repliedAt }) => {
+        expected = repliedAt.filter((t) => t !== undefined).length;
+        deadline = Math.min(deadline, performance.now() + 30_000);
+      },
+      () => (deadline = 0),
+    );
     let sampled = 0;
-    while (sink.count() < messages && performance.now() < deadline) {
+    while (sink.count() < expected && performance.now() < deadline) {
       await sleep(20);
       if (performance.now() - sampled > 200) {
         sampled = performance.now();
@@ -273,7 +344,18 @@ async function runOnce(relay: string, file: string, sessions: number): Promise<R
     const perMessage = (sec: number) => Math.round((sec * 1e6) / Math.max(1, sink.count()));
     const threads = threads1 && Object.fromEntries([...threads1].map(([name, sec]) => [name, perMessage(sec - (threads0!.get(name) ?? 0))]));
     peak = Math.max(peak, await treePss(rootPid));
-    if (source.exitCode === null) source.kill("SIGKILL");
+    if (source && source.exitCode === null) source.kill("SIGKILL");
+    let latency: Pick<RunResult, "latencyMs" | "heldRate" | "notHeldBecause"> = {};
+    if (paced) {
+      const { sent, repliedAt } = await paced;
+      const pace = paceSummary(pacedRate, sent);
+      const ms = sent.flatMap((x) => {
+        const arrived = sink.arrivals!.get(`bench-${x.i}@example.co.jp`);
+        const replied = repliedAt[x.i];
+        return arrived !== undefined && replied !== undefined ? [arrived - replied] : [];
+      });
+      latency = { latencyMs: percentiles(ms) ?? null, heldRate: pace.held && pace.errors === 0 && ms.length === messages, notHeldBecause: [pace.why, pace.errors ? `${pace.errors} sends failed` : "", ms.length < messages ? `${messages - ms.length} not timed at the sink` : ""].filter(Boolean).join("; ") };
+    }
     const seconds = (t1 - t0) / 1000;
     return {
       relay,
@@ -284,6 +366,7 @@ async function runOnce(relay: string, file: string, sessions: number): Promise<R
       peakPssMiB: Math.round(peak / 1024 / 1024),
       delivered: sink.count(),
       ...(threads ? { threads } : {}),
+      ...latency,
     };
   } finally {
     await stopRelay();
@@ -293,6 +376,34 @@ async function runOnce(relay: string, file: string, sessions: number): Promise<R
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** --rate: a run's latency in words, and loudly when its sender did not hold the rate */
+function latencyWords(r: RunResult): string {
+  const l = r.latencyMs;
+  return (
+    (l ? `; 250 → sink p50 ${l.p50}, p90 ${l.p90}, p99 ${l.p99}, max ${l.max} ms` : "; no latency") +
+    (r.heldRate ? "" : ` — DID NOT HOLD ${pacedRate} msg/s (目標の送信レートを保てなかった): ${r.notHeldBecause}`)
+  );
+}
+
+/** --rate: per size, sessions and relay, the medians of the runs' percentiles, and how many runs held the rate */
+function latencyTable(rows: (Record<string, unknown> & { relays: string[]; sizeKB: number; sessions: number; runs?: unknown })[]): string[] {
+  return [
+    "",
+    `| size | sessions | relay | rate | runs that held it | p50 ms | p90 ms | p99 ms | max ms |`,
+    `|---|---:|---|---:|---:|---:|---:|---:|---:|`,
+    ...rows.flatMap((row) =>
+      row.relays.map((relay) => {
+        const runs = (row.runs as RunResult[]).filter((x) => x.relay === relay);
+        const timed = runs.filter((x) => x.latencyMs);
+        const of = (k: keyof Percentiles) => (timed.length ? median(timed.map((x) => x.latencyMs![k])) : "—");
+        return `| ${row.sizeKB} KB | ${row.sessions} | ${relay} | ${pacedRate} msg/s | ${runs.filter((x) => x.heldRate).length}/${runs.length} | ${of("p50")} | ${of("p90")} | ${of("p99")} | ${of("max")} |`;
+      }),
+    ),
+    `(250 → the sink's end of DATA, one clock; medians of ${repeat} alternating cold runs of ${messages} messages each, no warmup; ${os.cpus().length} CPUs, load average ${os.loadavg()[0]!.toFixed(2)})`,
+    "",
+  ];
+}
 
 export async function comparePostfix(): Promise<void> {
   const missing = postfixMissing();
@@ -320,6 +431,7 @@ export async function comparePostfix(): Promise<void> {
               `bench: ${kb} KB, ${sessions} sessions, run ${r + 1}/${repeat}, ${relay}: ${result.delivered}/${messages} in ${result.seconds} s = ${result.perSecond} msg/s, ` +
                 `${result.cpuMicrosPerMessage} µs CPU/msg, peak PSS ${result.peakPssMiB} MiB, load ${os.loadavg()[0]!.toFixed(2)}` +
                 (result.threads ? ` (µs/msg by thread: ${Object.entries(result.threads).map(([k, v]) => `${k} ${v}`).join(", ")})` : "") +
+                (pacedRate > 0 ? latencyWords(result) : "") +
                 "\n",
             );
           }
@@ -373,6 +485,7 @@ export async function comparePostfix(): Promise<void> {
         }),
       ];
   lines.push(`(medians of ${repeat} alternating cold runs of ${messages} messages each; ${os.cpus().length} CPUs)`, "");
-  process.stderr.write(lines.join("\n"));
+  process.stderr.write((pacedRate > 0 ? latencyTable(rows) : lines).join("\n"));
+  if (pacedRate > 0 && rows.some((row) => (row.runs as RunResult[]).some((x) => !x.heldRate))) process.exitCode = 1;
   if (rows.some((row) => Number(row.incomplete) > 0)) process.exitCode = 1;
 }
