@@ -88,8 +88,9 @@ function builtRoot(checkout: string): string {
   const dir = path.join(mkdtempSync(path.join(os.tmpdir(), "mumuka-compare-build-")), "mumuka");
   builtRoots.set(checkout, dir);
   for (const item of ["package.json", "bin", "config", "deploy"]) if (existsSync(path.join(checkout, item))) cpSync(path.join(checkout, item), path.join(dir, item), { recursive: true });
-  // the checkout's dependencies (this one's when it has none, e.g. a `git archive`)
-  const modules = [checkout, root].map((r) => path.join(r, "node_modules")).find((m) => existsSync(m))!;
+  // tsc and the gateway both resolve the dependencies from the checkout (a `git archive` has none: link them)
+  const modules = path.join(checkout, "node_modules");
+  if (!existsSync(modules)) throw new Error(`bench: ${checkout} has no node_modules: ln -s ${path.join(root, "node_modules")} ${modules}`);
   symlinkSync(realpathSync(modules), path.join(dir, "node_modules"));
   const tsc = path.join(root, "node_modules", "typescript", "bin", "tsc");
   const r = spawnSync(process.execPath, [tsc, "-p", path.join(checkout, "tsconfig.build.json"), "--outDir", path.join(dir, "dist")], { encoding: "utf8" });
