@@ -80,6 +80,10 @@ async function chooseEntry() {
     process.stderr.write(`mumuka: ${ja} / ${en}: run \`./run npm run build\` in ${root}\n`);
     return undefined;
   };
+  if (from === "src" && !existsSync(source)) {
+    process.stderr.write(`mumuka: src/cli.ts がありません / no src/cli.ts in ${root} (MUMUKA_FROM=src)\n`);
+    return undefined;
+  }
   if (from === "src" || (from === "" && existsSync(source))) return source;
   if (from !== "" && from !== "dist") {
     process.stderr.write(`mumuka: MUMUKA_FROM は dist か src です / MUMUKA_FROM must be dist or src, not ${JSON.stringify(from)}\n`);

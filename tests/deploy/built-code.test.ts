@@ -170,6 +170,19 @@ describe("a build that is not current is refused, never run", () => {
     expect(odd.stderr).toContain("MUMUKA_FROM");
   });
 
+  it("with no src/ (the container image, a package) runs dist/, set or not", () => {
+    renameSync(path.join(copy, "src"), path.join(dir, "src-aside"));
+    try {
+      for (const from of [undefined, "dist"]) expect([from, mumuka(from, "--version").code]).toEqual([from, 0]);
+      // asked for a src/ that is not there: one line, not a module-loader stack trace
+      const r = mumuka("src", "--version");
+      expect(r.code).toBe(1);
+      expect(r.stderr.split("\n").filter(Boolean)).toEqual([expect.stringContaining("src/cli.ts")]);
+    } finally {
+      renameSync(path.join(dir, "src-aside"), path.join(copy, "src"));
+    }
+  });
+
   it("without MUMUKA_FROM a checkout runs src/, current whatever dist/ holds", () => {
     const file = path.join(copy, "src", "cli.ts");
     const before = readFileSync(file);
