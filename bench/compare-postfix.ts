@@ -22,7 +22,7 @@
  *
  *   node bench/run.ts --compare-postfix [--messages 4000] [--repeat 3]
  *        [--sizes 5,100] [--sessions 10,50] [--config-extra YAML]
- *        [--variants JSON] [--no-postfix]
+ *        [--variants JSON] [--no-postfix] [--from dist|src]
  *
  * --variants compares versions or settings of mumuka in the same invocation
  * (each run alternating with the others, so the machine's load falls on all
@@ -30,9 +30,13 @@
  * (e.g. a `git archive` of the commit before a change), extra Node.js options
  * (`--max-semi-space-size=…`), extra environment (MALLOC_ARENA_MAX). Each
  * variant's ratio is printed against the first relay. --no-postfix leaves
- * Postfix out (while iterating on mumuka alone). mumuka runs with the
- * environment of its systemd unit (deploy/mumuka.service: NODE_OPTIONS for
- * the V8 heap sizing, MALLOC_ARENA_MAX), as deployed.
+ * Postfix out (while iterating on mumuka alone). mumuka runs as deployed:
+ * the built code (each root, the variants' too, compiled with
+ * tsconfig.build.json into a temporary copy, started by its bin/mumuka.js)
+ * with the environment of its systemd unit (deploy/mumuka.service:
+ * NODE_OPTIONS for the V8 heap sizing, MALLOC_ARENA_MAX). --from src runs
+ * src/cli.ts instead, as `npm start` does (Node strips the types in each
+ * thread: about 11 MiB more per isolate).
  *
  * `--rate N` measures latency instead of throughput, the same for both relays:
  * messages are sent on schedule at N per second (bench/paced-sender.ts, over
@@ -47,8 +51,9 @@
  * Only 127.0.0.1; every run is bounded by a timeout and cleans up after
  * itself.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { cpSync, existsSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
@@ -83,6 +88,45 @@ interface Variant {
 }
 const variants: Variant[] = JSON.parse(arg("variants", '[{"name":"mumuka"}]'));
 const withPostfix = !process.argv.includes("--no-postfix");
+/** what runs: the built dist/ (as the systemd unit runs it) or src/*.ts (as `npm start` does) */
+const from = arg("from", "dist");
+if (from !== "dist" && from !== "src") throw new Error(`--from must be dist or src, not ${from}`);
+
+/** per checkout: a temporary copy with its dist/ built, no src/ (bin/mumuka.js then runs dist/cli.js) */
+const builtRoots = new Map<string, string>();
+process.on("exit", () => {
+  for (const dir of builtRoots.values()) if (dir) rmSync(path.dirname(dir), { recursive: true, force: true });
+});
+function builtRoot(checkout: string): string {
+  const known = builtRoots.get(checkout);
+  if (known) return known;
+  const dir = path.join(mkdtempSync(path.join(os.tmpdir(), "mumuka-compare-build-")), "mumuka");
+  builtRoots.set(checkout, dir);
+  for (const item of ["package.json", "bin", "config", "deploy"]) if (existsSync(path.join(checkout, item))) cpSync(path.join(checkout, item), path.join(dir, item), { recursive: true });
+  // tsc and the gateway both resolve the dependencies from the checkout (a `git archive` has none: link them)
+  const modules = path.join(checkout, "node_modules");
+  if (!existsSync(modules)) throw new Error(`bench: ${checkout} has no node_modules: ln -s ${path.join(root, "node_modules")} ${modules}`);
+  symlinkSync(realpathSync(modules), path.join(dir, "node_modules"));
+  const tsc = path.join(root, "node_modules", "typescript", "bin", "tsc");
+  const r = spawnSync(process.execPath, [tsc, "-p", path.join(checkout, "tsconfig.build.json"), "--outDir", path.join(dir, "dist")], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`bench: cannot build ${checkout} (use --from src to run its src/):\n${r.stdout}${r.stderr}`);
+  process.stderr.write(`bench: mumuka from ${checkout}: dist/ built into ${dir}, run as the unit runs it (bin/mumuka.js, MUMUKA_FROM=dist)\n`);
+  return dir;
+}
+
+/** how the gateway of one variant starts: the checkout, the command and the environment */
+function gatewayStart(variant: Variant, config: string): { cwd: string; args: string[]; env: NodeJS.ProcessEnv } {
+  const checkout = variant.root ? path.resolve(variant.root) : root;
+  // as deployed (the unit's NODE_OPTIONS and MALLOC_ARENA_MAX), then the variant's own settings
+  const env = { ...process.env, ...deployedEnvironment(checkout), ...variant.env };
+  if (from === "src") {
+    if (!builtRoots.has(checkout)) process.stderr.write(`bench: mumuka from ${checkout}: src/cli.ts (--from src: not as deployed)\n`);
+    builtRoots.set(checkout, "");
+    return { cwd: checkout, args: [...(variant.node ?? []), "src/cli.ts", "serve", "--config", config], env };
+  }
+  const cwd = builtRoot(checkout);
+  return { cwd, args: [...(variant.node ?? []), "bin/mumuka.js", "serve", "--config", config], env: { MUMUKA_FROM: "dist", ...env } };
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -278,14 +322,8 @@ async function runOnce(relay: string, file: string, sessions: number): Promise<R
           "",
         ].join("\n"),
       );
-      const variant = variants.find((v) => v.name === relay)!;
-      const cwd = variant.root ? path.resolve(variant.root) : root;
-      // as deployed (the unit's NODE_OPTIONS and MALLOC_ARENA_MAX), then the variant's own settings
-      const gateway: ChildProcess = spawn(process.execPath, [...(variant.node ?? []), "src/cli.ts", "serve", "--config", config], {
-        cwd,
-        env: { ...process.env, ...deployedEnvironment(cwd), ...variant.env },
-        stdio: ["ignore", "ignore", "pipe"],
-      });
+      const start = gatewayStart(variants.find((v) => v.name === relay)!, config);
+      const gateway: ChildProcess = spawn(process.execPath, start.args, { cwd: start.cwd, env: start.env, stdio: ["ignore", "ignore", "pipe"] });
       let err = "";
       gateway.stderr!.on("data", (d) => (err = (err + d).slice(-8192)));
       rootPid = gateway.pid!;

@@ -7,7 +7,13 @@
 //
 //  - Node.js new enough: runs the CLI, from src/cli.ts in a checkout (Node
 //    strips the types; always the current source) or dist/cli.js in the
-//    container image (no src/ there).
+//    container image (no src/ there). MUMUKA_FROM=dist (the systemd unit)
+//    runs the built dist/cli.js from a checkout too: each thread then saves
+//    Node's type stripper, about 11 MiB (docs/relay.md, section 9). Only a
+//    dist/ built from the checkout's current src/ (bin/source-digest.js): a
+//    stale or missing build is refused in one line naming the command to run,
+//    never run as if it were current, nor replaced by src/ behind the
+//    operator's back (the reasons: docs/relay.md, section 9).
 //  - older, and ./run has installed Node.js into .tools/node: runs itself
 //    again with that Node.js, passing on the arguments, the standard streams,
 //    the signals (SIGTERM, SIGINT, SIGHUP) and the exit status.
@@ -29,10 +35,11 @@ const need = Number(/\d+/.exec(String(engines.node ?? ""))?.[0] ?? 0);
 const have = Number(process.versions.node.split(".")[0]);
 
 if (have >= need) {
-  const source = path.join(root, "src", "cli.ts");
-  const entry = existsSync(source) ? source : path.join(root, "dist", "cli.js");
-  const { main } = await import(pathToFileURL(entry).href);
-  process.exitCode = await main(args);
+  const entry = await chooseEntry();
+  if (entry) {
+    const { main } = await import(pathToFileURL(entry).href);
+    process.exitCode = await main(args);
+  } else process.exitCode = 1;
 } else {
   const tools = path.join(root, ".tools", "node", "bin", "node");
   // MUMUKA_REEXEC: set for the child, so a .tools Node.js that is itself too old cannot loop
@@ -59,4 +66,39 @@ if (have >= need) {
     );
     process.exitCode = 1;
   }
+}
+
+/**
+ * The CLI module to load, or undefined after saying in one line why there is none to run.
+ * MUMUKA_FROM: "dist" (the built code, checked against src/), "src", or unset (src/ when it is there).
+ */
+async function chooseEntry() {
+  const source = path.join(root, "src", "cli.ts");
+  const built = path.join(root, "dist", "cli.js");
+  const from = process.env.MUMUKA_FROM ?? "";
+  const refuse = (ja, en) => {
+    process.stderr.write(`mumuka: ${ja} / ${en}: run \`./run npm run build\` in ${root}\n`);
+    return undefined;
+  };
+  if (from === "src" && !existsSync(source)) {
+    process.stderr.write(`mumuka: src/cli.ts がありません / no src/cli.ts in ${root} (MUMUKA_FROM=src)\n`);
+    return undefined;
+  }
+  if (from === "src" || (from === "" && existsSync(source))) return source;
+  if (from !== "" && from !== "dist") {
+    process.stderr.write(`mumuka: MUMUKA_FROM は dist か src です / MUMUKA_FROM must be dist or src, not ${JSON.stringify(from)}\n`);
+    return undefined;
+  }
+  if (!existsSync(built)) return refuse("ビルドされたコード dist/ がありません", "no built code (dist/cli.js)");
+  // no src/ (the container image, a package): dist/ is all there is, nothing to compare with
+  if (!existsSync(path.join(root, "src"))) return built;
+  const { BUILT_FROM, sourceDigest } = await import("./source-digest.js");
+  let recorded = "";
+  try {
+    recorded = readFileSync(path.join(root, "dist", BUILT_FROM), "utf8").trim();
+  } catch {
+    // no record: built by an older build, by tsc alone, or a build that failed: not known to be current
+  }
+  if (recorded !== sourceDigest(root)) return refuse("dist/ が今の src/ からビルドされていません(更新後のビルド忘れ)", "dist/ was not built from this src/ (changed since the last build, or never recorded)");
+  return built;
 }

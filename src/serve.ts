@@ -33,7 +33,7 @@ import { createSanitizePool } from "./sanitize-pool/index.ts";
 import { createSmtpDeliverer } from "./deliver/smtp-delivery.ts";
 import { createCloseStack, type StageName } from "./lib/close-stack.ts";
 import { createLogger, type Logger } from "./lib/logger.ts";
-import { createMetrics, type Metrics } from "./lib/metrics.ts";
+import { createMetrics, unreadMetrics, type Metrics } from "./lib/metrics.ts";
 import { createHeaderPeek } from "./receive/header-peek.ts";
 import { createThreadedReceiver } from "./receive/receiver-thread.ts";
 import { openOriginals } from "./originals/index.ts";
@@ -83,7 +83,8 @@ export interface GatewayOptions {
 
 export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const logger = options.logger ?? createLogger(config.log);
-  const metrics = options.metrics ?? createMetrics();
+  // Prometheus's /metrics is on the console; with no one to read them the counters cost only memory
+  const metrics = options.metrics ?? (config.admin.enabled && config.admin.metrics ? createMetrics() : unreadMetrics());
   const hostname = config.smtp.hostname ?? os.hostname();
   // every stage below is opened through the stack: a failure closes what is open, last first (lib/close-stack.ts)
   const stages = createCloseStack({

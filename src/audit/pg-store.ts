@@ -12,7 +12,8 @@
  * password) is never logged by this module.
  */
 import { createHash } from "node:crypto";
-import pg from "pg";
+import { createRequire } from "node:module";
+import type pg from "pg";
 import { chainEvents, dropKnownReceived, GENESIS_HASH, toPublicSummary, type PendingEvent, type StoredSummary } from "./audit-fns.ts";
 import {
   DAILY_SELECT,
@@ -59,6 +60,13 @@ import {
 } from "./audit-store.ts";
 import type { AuditEvent, AuditQuery, MessageSummary } from "./audit-types.ts";
 
+/**
+ * pg itself, loaded when a PostgreSQL store is opened: a gateway on the embedded SQLite store
+ * (the default) does not carry it in its main isolate (issue 13). Synchronously, as
+ * openAuditStore is.
+ */
+const loadPg = (): typeof pg => createRequire(import.meta.url)("pg") as typeof pg;
+
 /** Connections per process: one writer, a few readers (console, CLI). */
 const POOL_SIZE = 4;
 /** Fail a connection attempt fast so the writer's backoff, not TCP, sets the pace. */
@@ -69,7 +77,7 @@ const INSERT_CHUNK = 500;
 export function openPgStore(options: { url: string; tablePrefix?: string }): AuditStore {
   const prefix = options.tablePrefix ?? "audit";
   const t = tableNames(prefix);
-  const pool = new pg.Pool({ connectionString: options.url, max: POOL_SIZE, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  const pool = new (loadPg().Pool)({ connectionString: options.url, max: POOL_SIZE, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
   // An idle client losing its connection must not crash the gateway: the next query reconnects.
   pool.on("error", () => {});
   // Advisory lock key: 64 bits of the prefix's hash, so separate prefixes never contend.
@@ -429,7 +437,7 @@ export function openPgStore(options: { url: string; tablePrefix?: string }): Aud
 /** Drops an audit store's tables (tests: each run uses its own prefix). */
 export async function dropPgTables(url: string, prefix: string): Promise<void> {
   const t = tableNames(prefix);
-  const client = new pg.Client({ connectionString: url });
+  const client = new (loadPg().Client)({ connectionString: url });
   await client.connect();
   try {
     await client.query(`DROP TABLE IF EXISTS ${t.events}, ${t.messages}, ${t.texts}, ${t.facets}, ${t.facetDays}, ${t.facetRecipients}`);

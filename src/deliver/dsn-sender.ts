@@ -6,7 +6,7 @@
  * SECURITY: the DSN is built by dsn.ts from cleaned values; the recipient is
  * the original envelope sender, passed as an envelope address only.
  */
-import nodemailer from "nodemailer";
+import type { Transporter } from "nodemailer";
 import type { Config } from "../config/schema.ts";
 import type { DsnSender } from "./bounce.ts";
 
@@ -16,23 +16,28 @@ import type { DsnSender } from "./bounce.ts";
  * Every wait is bounded by timeoutMs (a relay that hangs mid-dialogue too).
  */
 export function createNullSenderMailer(relay: NonNullable<Config["delivery"]["dsnRelay"]>, hostname: string, timeoutMs: number): { send(to: string[], message: Buffer): Promise<void>; close(): void } {
-  const transport = nodemailer.createTransport({
-    host: relay.host,
-    port: relay.port,
-    secure: false,
-    name: hostname,
-    tls: { rejectUnauthorized: false },
-    connectionTimeout: timeoutMs,
-    greetingTimeout: timeoutMs,
-    socketTimeout: timeoutMs,
-    disableFileAccess: true,
-    disableUrlAccess: true,
-  });
+  // nodemailer's full mailer is loaded with the first message, not at start: most gateways send
+  // few DSNs and alerts, and what the main isolate loads stays for the life of the process (issue 13)
+  let transport: Promise<Transporter> | undefined;
+  const open = async (): Promise<Transporter> =>
+    (await import("nodemailer")).default.createTransport({
+      host: relay.host,
+      port: relay.port,
+      secure: false,
+      name: hostname,
+      tls: { rejectUnauthorized: false },
+      connectionTimeout: timeoutMs,
+      greetingTimeout: timeoutMs,
+      socketTimeout: timeoutMs,
+      disableFileAccess: true,
+      disableUrlAccess: true,
+    });
   return {
     async send(to, message) {
-      await transport.sendMail({ envelope: { from: "", to }, raw: message });
+      transport ??= open();
+      await (await transport).sendMail({ envelope: { from: "", to }, raw: message });
     },
-    close: () => transport.close(),
+    close: () => void transport?.then((t) => t.close(), () => undefined),
   };
 }
 

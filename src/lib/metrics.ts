@@ -3,7 +3,8 @@
  * them; the admin listener serves them at /metrics. One registry per process,
  * created by the composition root and passed down (no global registry).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { createRequire } from "node:module";
+import type { Counter, Gauge, Histogram, Registry } from "prom-client";
 
 export interface Metrics {
   registry: Registry;
@@ -30,6 +31,8 @@ export interface Metrics {
 }
 
 export function createMetrics(): Metrics {
+  // loaded here, not at the top: a gateway whose metrics no one reads never loads prom-client (below)
+  const { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } = createRequire(import.meta.url)("prom-client") as typeof import("prom-client");
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "mumuka_process_" });
   const registers = [registry];
@@ -50,4 +53,29 @@ export function createMetrics(): Metrics {
     auditLag: new Gauge({ name: "mumuka_audit_lag_events", help: "Audit events recorded but not yet stored", registers }),
     authResults: new Counter({ name: "mumuka_auth_results_total", help: "Sender authentication verdicts by method and result", labelNames: ["method", "result"], registers }),
   };
+}
+
+/**
+ * The metrics of a gateway that does not serve them (admin.enabled or admin.metrics false): the
+ * same calls, counted nowhere, and prom-client (with @opentelemetry/api, about 80 modules, and the
+ * default collectors' event-loop monitor) never loaded into the main isolate, where whatever is
+ * loaded stays for the life of the process (issue 13). Only what the relay calls exists (inc, set,
+ * observe); there is no registry to read.
+ */
+export function unreadMetrics(): Metrics {
+  const counter = { inc: () => {} };
+  const gauge = { set: () => {} };
+  const histogram = { observe: () => {} };
+  const unread = {
+    messages: counter,
+    refused: counter,
+    attachmentsRemoved: counter,
+    linksDisarmed: counter,
+    deliveryLatency: histogram,
+    deliveryAttempts: counter,
+    queueDepth: gauge,
+    auditLag: gauge,
+    authResults: counter,
+  } satisfies { [K in Exclude<keyof Metrics, "registry">]: Partial<Metrics[K]> };
+  return unread as unknown as Metrics;
 }
