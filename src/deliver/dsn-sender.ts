@@ -34,7 +34,14 @@ export function createNullSenderMailer(relay: NonNullable<Config["delivery"]["ds
     });
   return {
     async send(to, message) {
-      transport ??= open();
+      if (!transport) {
+        const opening = open();
+        // a load that failed (EMFILE at the first alert …) is tried again by the next mail, not kept
+        opening.catch(() => {
+          if (transport === opening) transport = undefined;
+        });
+        transport = opening;
+      }
       await (await transport).sendMail({ envelope: { from: "", to }, raw: message });
     },
     close: () => void transport?.then((t) => t.close(), () => undefined),
