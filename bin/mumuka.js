@@ -99,6 +99,13 @@ async function chooseEntry() {
   } catch {
     // no record: built by an older build, by tsc alone, or a build that failed: not known to be current
   }
-  if (recorded !== sourceDigest(root)) return refuse("dist/ が今の src/ からビルドされていません(更新後のビルド忘れ)", "dist/ was not built from this src/ (changed since the last build, or never recorded)");
+  let current;
+  try {
+    current = sourceDigest(root);
+  } catch (error) {
+    // unreadable source (permissions, a dangling link): what it would build to is not known
+    return refuse(`src/ を読めません(${error.code ?? error.message})`, `src/ cannot be read (${error.code ?? error.message})`);
+  }
+  if (recorded !== current) return refuse("dist/ が今の src/ からビルドされていません(更新後のビルド忘れ)", "dist/ was not built from this src/ (changed since the last build, or never recorded)");
   return built;
 }

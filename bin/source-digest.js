@@ -9,7 +9,7 @@
 //
 // Reads only this checkout's own files; no state.
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 
 /** the file in dist/ that records the digest of the source it was built from */
@@ -21,8 +21,10 @@ export function sourceDigest(root) {
   const walk = (dir) => {
     for (const entry of readdirSync(path.join(root, dir), { withFileTypes: true })) {
       const rel = `${dir}/${entry.name}`;
-      if (entry.isDirectory()) walk(rel);
-      else if (entry.isFile()) files.push(rel);
+      // a symbolic link counts as what it points to, as tsc reads it through the link
+      const kind = entry.isSymbolicLink() ? statSync(path.join(root, rel)) : entry;
+      if (kind.isDirectory()) walk(rel);
+      else if (kind.isFile()) files.push(rel);
     }
   };
   walk("src");

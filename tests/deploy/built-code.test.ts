@@ -145,6 +145,27 @@ describe("a build that is not current is refused, never run", () => {
     expect(mumuka("dist", "--version").code).toBe(0);
   });
 
+  it("follows a symbolic link in src/ as tsc does: a change behind it is refused; a dangling one is refused in one line", () => {
+    const file = path.join(copy, "src", "deliver", "queue-manager.ts");
+    const before = readFileSync(file);
+    const outside = path.join(dir, "queue-manager-elsewhere.ts");
+    writeFileSync(outside, before);
+    rmSync(file);
+    symlinkSync(outside, file);
+    try {
+      // the same bytes through a link: still the source the build was made from
+      expect(mumuka("dist", "--version").code).toBe(0);
+      appendFileSync(outside, "// changed behind the link\n");
+      expectRefusal(mumuka("dist", "--version"));
+      rmSync(outside);
+      expectRefusal(mumuka("dist", "--version"));
+    } finally {
+      rmSync(file, { force: true });
+      writeFileSync(file, before);
+    }
+    expect(mumuka("dist", "--version").code).toBe(0);
+  });
+
   it("refuses a build without its record of the source (tsc alone, an older or failed build)", () => {
     const record = path.join(copy, "dist", ".built-from");
     const saved = readFileSync(record);
