@@ -202,7 +202,7 @@ export async function buildAdminApp(deps: AdminDeps): Promise<AdminApp> {
     },
   };
 
-  await app.register(serviceRoutes, { kit, health: deps.health, metrics: deps.config.metrics ? deps.metrics : undefined });
+  await app.register(serviceRoutes, { kit, health: deps.health, registry: deps.config.metrics ? deps.metrics.registry : undefined });
   await app.register(loginRoutes, { kit, users, sessions: loginSessions, audit: deps.audit, scryptCost: deps.scryptCost });
   await app.register(dashboardRoutes, { kit, audit: deps.audit, queue: deps.queue, health: deps.health });
   await app.register(messagesRoutes, { kit, audit: deps.audit, queue: deps.queue, releasable: deps.releases !== undefined });

@@ -14,10 +14,10 @@ export interface ServiceRoutesOptions {
   kit: PageKit;
   health: AdminDeps["health"];
   /** the Prometheus registry, or undefined when admin.metrics is off */
-  metrics: AdminDeps["metrics"] | undefined;
+  registry: NonNullable<AdminDeps["metrics"]["registry"]> | undefined;
 }
 
-export const serviceRoutes: FastifyPluginAsync<ServiceRoutesOptions> = async (app, { kit, health, metrics }) => {
+export const serviceRoutes: FastifyPluginAsync<ServiceRoutesOptions> = async (app, { kit, health, registry }) => {
   kit.route(app, "GET", "/static/console.css", "public", async (_request, reply) =>
     reply.type("text/css; charset=utf-8").header("Cache-Control", "public, max-age=3600").send(CONSOLE_CSS),
   );
@@ -32,10 +32,10 @@ export const serviceRoutes: FastifyPluginAsync<ServiceRoutesOptions> = async (ap
     }
   });
 
-  if (metrics) {
+  if (registry) {
     kit.route(app, "GET", "/metrics", "public", async (_request, reply) => {
-      const body = await metrics.registry.metrics();
-      return reply.type(metrics.registry.contentType).send(body);
+      const body = await registry.metrics();
+      return reply.type(registry.contentType).send(body);
     });
   }
 };

@@ -219,8 +219,8 @@ export function createQueueManager(deps: QueueManagerDeps): QueueManager {
     try {
       for (const id of await spool.list("incoming")) enqueue(id);
       // counted on disk, not in the done queue's memory: a record stuck there (its original could not be
-      // kept, a CLI's delete waiting for the next start) shows in the gauge too
-      if (deps.metrics) deps.metrics.queueDepth.set({ state: "done" }, (await spool.list("done")).length);
+      // kept, a CLI's delete waiting for the next start) shows in the gauge too; listed only when someone reads the gauge
+      if (deps.metrics?.registry) deps.metrics.queueDepth.set({ state: "done" }, (await spool.list("done")).length);
     } catch (error) {
       logger.error({ err: error }, "cannot scan incoming/");
     }

@@ -6,31 +6,37 @@
 import { createRequire } from "node:module";
 import type { Counter, Gauge, Histogram, Registry } from "prom-client";
 
+/**
+ * What the relay does with each metric, and no more (inc, set, observe): so a gateway whose metrics no
+ * one reads can be given unreadMetrics(), and a call it does not have (dec, labels, a timer) does not
+ * type-check instead of failing only in that configuration.
+ */
 export interface Metrics {
-  registry: Registry;
+  /** the registry /metrics reads; absent when no one reads them (unreadMetrics) */
+  registry?: Registry;
   /** messages by final outcome: delivered, bounced, held, rejected, expired, deleted */
-  messages: Counter<"outcome">;
+  messages: Pick<Counter<"outcome">, "inc">;
   /**
    * SMTP refusals at the door, by reason: client, relay, size, recipients, tempfail; per address
    * (percent-hack, bang-path, quoted-at, source-route, invalid-utf8, needs-smtputf8); per connection
    * (busy: no slot, client-limit: maxConnectionsPerClient, timeout: transactionTimeoutMs, slow:
    * minDataBytesPerSecond, errors: too many refused addresses). A bounded set of labels, never an address.
    */
-  refused: Counter<"reason">;
-  attachmentsRemoved: Counter;
-  linksDisarmed: Counter;
+  refused: Pick<Counter<"reason">, "inc">;
+  attachmentsRemoved: Pick<Counter, "inc">;
+  linksDisarmed: Pick<Counter, "inc">;
   /** seconds from the 250 reply to the downstream server's acceptance */
-  deliveryLatency: Histogram;
-  deliveryAttempts: Counter<"result">;
+  deliveryLatency: Pick<Histogram, "observe">;
+  deliveryAttempts: Pick<Counter<"result">, "inc">;
   /** messages waiting in the spool, by state */
-  queueDepth: Gauge<"state">;
+  queueDepth: Pick<Gauge<"state">, "set">;
   /** audit events recorded but not yet stored */
-  auditLag: Gauge;
+  auditLag: Pick<Gauge, "set">;
   /** sender-authentication verdicts, by method (spf, dkim, dmarc, arc) and result word */
-  authResults: Counter<"method" | "result">;
+  authResults: Pick<Counter<"method" | "result">, "inc">;
 }
 
-export function createMetrics(): Metrics {
+export function createMetrics(): Metrics & { registry: Registry } {
   // loaded here, not at the top: a gateway whose metrics no one reads never loads prom-client (below)
   const { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } = createRequire(import.meta.url)("prom-client") as typeof import("prom-client");
   const registry = new Registry();
@@ -66,7 +72,7 @@ export function unreadMetrics(): Metrics {
   const counter = { inc: () => {} };
   const gauge = { set: () => {} };
   const histogram = { observe: () => {} };
-  const unread = {
+  return {
     messages: counter,
     refused: counter,
     attachmentsRemoved: counter,
@@ -76,6 +82,5 @@ export function unreadMetrics(): Metrics {
     queueDepth: gauge,
     auditLag: gauge,
     authResults: counter,
-  } satisfies { [K in Exclude<keyof Metrics, "registry">]: Partial<Metrics[K]> };
-  return unread as unknown as Metrics;
+  };
 }

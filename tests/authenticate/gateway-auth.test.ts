@@ -11,7 +11,7 @@ import net from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/load.ts";
-import { createMetrics, type Metrics } from "../../src/lib/metrics.ts";
+import { createMetrics } from "../../src/lib/metrics.ts";
 import { startGateway, type Gateway } from "../../src/serve.ts";
 import { makeKey, plainMessage, sign, type TestKey } from "../helpers/auth-fixtures.ts";
 import { startDnsServer, type DnsServer } from "../helpers/dns-server.ts";
@@ -23,7 +23,7 @@ let key: TestKey;
 let down: Downstream;
 let gateway: Gateway;
 let audit: RecordingSink;
-let metrics: Metrics;
+let metrics: ReturnType<typeof createMetrics>;
 
 beforeAll(async () => {
   key = makeKey();
