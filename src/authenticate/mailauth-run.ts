@@ -9,7 +9,9 @@
  * CRLF (what SMTP carries) is handed to the DKIM verifier's own steps directly (feedWhole): its
  * stream front end looks for the end of the header block one byte at a time, copying a small
  * array for every byte, which was half of what verifying a small message allocated; anything else
- * goes through that front end as before. What `authenticate()` does besides
+ * goes through that front end as before (mailauth is pinned to 7.1.x in package.json for this: a
+ * change to MessageParser must be read before an upgrade; tests/authenticate/feed-whole.test.ts
+ * compares both paths). What `authenticate()` does besides
  * (sealing, BIMI, Received parsing for trustReceived, the Authentication-Results text) is
  * not needed here and not done: the verdict is built from the structured results only.
  *
@@ -253,7 +255,7 @@ export function everyLineCrlf(bytes: Buffer): boolean {
   return true;
 }
 
-/** the body goes to the hashers in pieces of this size, as tools.writeToStream writes them */
+/** the body goes to the hashers in pieces of this size (from the body's start; the hashers carry a partial line over, as they do between stream chunks) */
 const BODY_PIECE = 64 * 1024;
 
 /**
