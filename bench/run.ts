@@ -609,6 +609,7 @@ async function halfPeak(auth: "on" | "off" | "", authDns: { dns: DnsServer; mess
 }
 
 async function main(): Promise<void> {
+  if (rateArg && authMode === "compare") throw new Error("--rate and --auth compare do not go together: run --auth on and --auth off with --rate instead");
   if (documents) await loadDocuments();
   const authDns = authMode ? await startAuthDns() : undefined;
   try {
