@@ -60,10 +60,9 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { postfixMissing, startPostfix } from "../tests/helpers/postfix-instance.ts";
-import { SMTPServer } from "smtp-server";
 import { paceSummary, percentiles, type Percentiles } from "./pace.ts";
 import { sendPaced } from "./paced-sender.ts";
-import { arg, cpuByThread, deployedEnvironment, freePort } from "./proc.ts";
+import { arg, cpuByThread, deployedEnvironment, freePort, listenNodeSink } from "./proc.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 /** one run gives up after this long; a stalled run is reported, not waited for */
@@ -225,28 +224,20 @@ interface Sink {
 async function startTimingSink(port: number): Promise<Sink> {
   const arrivals = new Map<string, number>();
   let count = 0;
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ["AUTH", "STARTTLS"],
-    disableReverseLookup: true,
-    logger: false,
-    closeTimeout: 100,
-    onData(stream, _session, callback) {
-      let head = "";
-      stream.on("data", (d: Buffer) => {
-        if (head.length < 16384) head += d.toString("latin1");
-      });
-      stream.on("end", () => {
-        const at = Date.now();
-        count++;
-        const id = /^Message-ID:[ \t]*<([^>\r\n]+)>/im.exec(head)?.[1];
-        if (id && !arrivals.has(id)) arrivals.set(id, at);
-        callback(null, "Ok");
-      });
-    },
+  const server = await listenNodeSink(port, (stream, accept) => {
+    let head = "";
+    stream.on("data", (d: Buffer) => {
+      if (head.length < 16384) head += d.toString("latin1");
+    });
+    stream.on("end", () => {
+      const at = Date.now();
+      count++;
+      const id = /^Message-ID:[ \t]*<([^>\r\n]+)>/im.exec(head)?.[1];
+      if (id && !arrivals.has(id)) arrivals.set(id, at);
+      accept();
+    });
   });
-  await new Promise<void>((r) => server.listen(port, "127.0.0.1", () => r()));
-  return { count: () => count, arrivals, stop: () => new Promise<void>((r) => server.close(() => r())) };
+  return { count: () => count, arrivals, stop: server.stop };
 }
 
 /** the message file (LF line ends, for smtp-source) as the paced sender sends message i: CRLF, its own Message-ID */

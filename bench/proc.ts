@@ -7,6 +7,8 @@ import { readFileSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
+import type { Readable } from "node:stream";
+import { SMTPServer } from "smtp-server";
 
 /** the value after `--name`, or `fallback` */
 export function arg(name: string, fallback: string): string {
@@ -71,4 +73,21 @@ export function deployedEnvironment(root: string): Record<string, string> {
   const env: Record<string, string> = {};
   for (const m of unit.matchAll(/^Environment=(NODE_OPTIONS|MALLOC_ARENA_MAX)=(.*)$/gm)) env[m[1]!] = m[2]!.replace(/^"(.*)"$/, "$1");
   return env;
+}
+
+/**
+ * A Node SMTP server on loopback that accepts every message (the benchmarks' sink when smtp-sink is not
+ * used): `onMessage` gets each message's stream and calls `accept` once it has read it; `stop` closes it.
+ */
+export async function listenNodeSink(port: number, onMessage: (stream: Readable, accept: () => void) => void): Promise<{ stop(): Promise<void> }> {
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ["AUTH", "STARTTLS"],
+    disableReverseLookup: true,
+    logger: false,
+    closeTimeout: 100,
+    onData: (stream, _session, callback) => onMessage(stream, () => callback(null, "Ok")),
+  });
+  await new Promise<void>((r) => server.listen(port, "127.0.0.1", () => r()));
+  return { stop: () => new Promise<void>((r) => server.close(() => r())) };
 }

@@ -84,12 +84,11 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { paceSummary, percentiles, queuedId, matchLatencies, type PaceSummary, type Percentiles } from "./pace.ts";
 import { sendPaced } from "./paced-sender.ts";
-import { arg, cpuByThread, cpuSeconds, deployedEnvironment, freePort, peakRss } from "./proc.ts";
+import { arg, cpuByThread, cpuSeconds, deployedEnvironment, freePort, listenNodeSink, peakRss } from "./proc.ts";
 import { makeKey, sign } from "../tests/helpers/auth-fixtures.ts";
 import { startDnsServer, type DnsServer } from "../tests/helpers/dns-server.ts";
 import Database from "better-sqlite3";
 import nodemailer from "nodemailer";
-import { SMTPServer } from "smtp-server";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 /** the whole run gives up after this long: a benchmark must stop by itself */
@@ -145,19 +144,10 @@ async function startSink(port: number): Promise<{ stop(): Promise<void> }> {
     await new Promise((r) => setTimeout(r, 300));
     return { stop: async () => void child.kill("SIGTERM") };
   }
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ["AUTH", "STARTTLS"],
-    disableReverseLookup: true,
-    logger: false,
-    closeTimeout: 100,
-    onData(stream, _s, cb) {
-      stream.on("data", () => {});
-      stream.on("end", () => cb(null, "Ok"));
-    },
+  return listenNodeSink(port, (stream, accept) => {
+    stream.on("data", () => {});
+    stream.on("end", accept);
   });
-  await new Promise<void>((r) => server.listen(port, "127.0.0.1", () => r()));
-  return { stop: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
 /** base64 in 76-character lines */
@@ -382,21 +372,7 @@ async function runOnce(auth: "on" | "off" | "", authDns: { dns: DnsServer; messa
       while ((await countSpool(`${dir}/data`)).waiting > 0) await new Promise((r) => setTimeout(r, 50));
     }
     const measuredSince = new Date().toISOString();
-    const cpu0 = await cpuSeconds(gateway.pid!);
-    const threads0 = await cpuByThread(gateway.pid!);
-    const t0 = performance.now();
-    await sendAll(smtpPort, messages);
-    const tReceived = performance.now();
-    let counts = await countSpool(`${dir}/data`);
-    while (counts.waiting > 0) {
-      await new Promise((r) => setTimeout(r, 50));
-      counts = await countSpool(`${dir}/data`);
-    }
-    const tDone = performance.now();
-    const cpu = (await cpuSeconds(gateway.pid!)) - cpu0;
-    const threads = await cpuByThread(gateway.pid!);
-    for (const [name, seconds] of threads) threads.set(name, seconds - (threads0.get(name) ?? 0));
-    const rss = await peakRss(gateway.pid!);
+    const { t0, tSent: tReceived, tDone, counts, cpu, threads, rss } = await measureUntilEmpty(gateway.pid!, dir, () => sendAll(smtpPort, messages));
     const result = {
       messages,
       sessions,
@@ -454,15 +430,15 @@ async function runOnce(auth: "on" | "off" | "", authDns: { dns: DnsServer; messa
 const inWords = (p: Percentiles | undefined) => (p ? `p50 ${p.p50}, p90 ${p.p90}, p99 ${p.p99}, max ${p.max} ms (${p.count} messages)` : "none");
 
 /**
- * The --rate part of runOnce: warmup + messages sent on schedule in one stream, the spool left to
- * empty, the gateway stopped (its audit store then complete), the latencies read from it.
+ * `send` and then the wait until the spool has emptied, measured: the gateway's CPU (whole process and by
+ * thread, as deltas), its peak RSS, and the times (performance.now()) at the start, when `send` ended and
+ * when the spool was empty.
  */
-async function pacedRun(rate: number, smtpPort: number, dir: string, gateway: ChildProcess, auth: "on" | "off" | ""): Promise<RunResult> {
-  const total = warmup + messages;
-  const cpu0 = await cpuSeconds(gateway.pid!);
-  const threads0 = await cpuByThread(gateway.pid!);
+async function measureUntilEmpty<T>(pid: number, dir: string, send: () => Promise<T>) {
+  const cpu0 = await cpuSeconds(pid);
+  const threads0 = await cpuByThread(pid);
   const t0 = performance.now();
-  const { sent, repliedAt } = await sendPaced({ port: smtpPort, rate, sessions, count: total, message: (i) => Buffer.from(messageBytes(i)), from: "bench@example.com", to: "staff@city.example.lg.jp" });
+  const value = await send();
   const tSent = performance.now();
   let counts = await countSpool(`${dir}/data`);
   while (counts.waiting > 0) {
@@ -470,10 +446,23 @@ async function pacedRun(rate: number, smtpPort: number, dir: string, gateway: Ch
     counts = await countSpool(`${dir}/data`);
   }
   const tDone = performance.now();
-  const cpu = (await cpuSeconds(gateway.pid!)) - cpu0;
-  const threads = await cpuByThread(gateway.pid!);
+  const cpu = (await cpuSeconds(pid)) - cpu0;
+  const threads = await cpuByThread(pid);
   for (const [name, seconds] of threads) threads.set(name, seconds - (threads0.get(name) ?? 0));
-  const rss = await peakRss(gateway.pid!);
+  return { value, t0, tSent, tDone, counts, cpu, threads, rss: await peakRss(pid) };
+}
+
+/**
+ * The --rate part of runOnce: warmup + messages sent on schedule in one stream, the spool left to
+ * empty, the gateway stopped (its audit store then complete), the latencies read from it.
+ */
+async function pacedRun(rate: number, smtpPort: number, dir: string, gateway: ChildProcess, auth: "on" | "off" | ""): Promise<RunResult> {
+  const total = warmup + messages;
+  const run = await measureUntilEmpty(gateway.pid!, dir, () =>
+    sendPaced({ port: smtpPort, rate, sessions, count: total, message: (i) => Buffer.from(messageBytes(i)), from: "bench@example.com", to: "staff@city.example.lg.jp" }),
+  );
+  const { t0, tSent, tDone, counts, cpu, threads, rss } = run;
+  const { sent, repliedAt } = run.value;
   // the audit store is complete once the gateway has stopped (it flushes at SIGTERM)
   gateway.kill("SIGTERM");
   await new Promise((r) => gateway.once("exit", r));

@@ -7,13 +7,12 @@
  * full mailer before the first DSN or alert (delivery needs only its SMTP connection).
  * Observed from outside: a `--import` hook in the child records every URL the main thread loads.
  */
-import { spawn } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { repoRoot, writeConfig } from "../helpers/relay-process.ts";
+import { modulesLoadedByServe } from "../helpers/modules-loaded.ts";
+import { repoRoot } from "../helpers/relay-process.ts";
 
 let dir: string | undefined;
 afterEach(async () => {
@@ -24,39 +23,10 @@ afterEach(async () => {
 describe("mumuka serve, main isolate", () => {
   it("does not load the console, mailauth, the sanitizer, mailparser, smtp-server, pg, prom-client or nodemailer's mailer when they are not used", async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), "mumuka-footprint-"));
-    const list = path.join(dir, "loaded.txt");
-    const hook = path.join(dir, "hook.mjs");
-    await writeFile(
-      hook,
-      [
-        'import { registerHooks } from "node:module";',
-        'import { isMainThread } from "node:worker_threads";',
-        'import { appendFileSync } from "node:fs";',
-        `const out = ${JSON.stringify(list)};`,
-        "registerHooks({ load(url, context, next) { if (isMainThread) appendFileSync(out, url + '\\n'); return next(url, context); } });",
-        "",
-      ].join("\n"),
-    );
-    const config = await writeConfig(
-      dir,
-      [`dataDir: ${path.join(dir, "data")}`, "smtp: { host: 127.0.0.1, port: 0 }", "log: { level: info, format: json }", "admin: { enabled: false }", ""].join("\n"),
-    );
-    const child = spawn(process.execPath, ["--import", pathToFileURL(hook).href, "src/cli.ts", "serve", "--config", config], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-    await new Promise<void>((resolve, reject) => {
-      const seen = (d: Buffer) => {
-        out += d;
-        if (out.includes("mumuka gateway listening")) resolve();
-      };
-      child.stdout!.on("data", seen);
-      child.stderr!.on("data", seen);
-      void exited.then((code) => reject(new Error(`gateway exited (${code}) before listening:\n${out}`)));
-    });
-    child.kill("SIGTERM");
-    expect(await exited).toBe(0);
+    const run = await modulesLoadedByServe({ dir, entry: "src/cli.ts", cwd: repoRoot });
+    expect(run.code).toBe(0);
 
-    const loaded = (await readFile(list, "utf8")).split("\n").filter(Boolean);
+    const loaded = run.loaded.filter((x) => x.thread === 0).map((x) => x.url);
     // the hook saw the gateway start (a list that missed everything would pass the checks below)
     expect(loaded.some((u) => u.endsWith("/src/serve.ts"))).toBe(true);
     expect(loaded.some((u) => u.endsWith("/src/deliver/queue-manager.ts"))).toBe(true);

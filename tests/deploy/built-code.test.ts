@@ -8,12 +8,13 @@
  *    (tsc alone, a failed build) and a missing dist/ are refused in one line naming the command;
  *  - without MUMUKA_FROM a checkout runs src/ as before (`./run mumuka`, development; no build needed).
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { modulesLoadedByServe } from "../helpers/modules-loaded.ts";
 
 const REPO = path.resolve(import.meta.dirname, "../..");
 const dir = mkdtempSync(path.join(os.tmpdir(), "mumuka-built-"));
@@ -57,45 +58,11 @@ describe("the unit", () => {
 
 describe("mumuka serve from dist/", () => {
   it("loads compiled JavaScript only, in every thread, and stops cleanly", async () => {
-    const list = path.join(dir, "loaded.txt");
-    const hook = path.join(dir, "hook.mjs");
-    writeFileSync(
-      hook,
-      [
-        'import { registerHooks } from "node:module";',
-        'import { threadId } from "node:worker_threads";',
-        'import { appendFileSync } from "node:fs";',
-        `const out = ${JSON.stringify(list)};`,
-        "registerHooks({ load(url, context, next) { appendFileSync(out, threadId + ' ' + url + '\\n'); return next(url, context); } });",
-        "",
-      ].join("\n"),
-    );
-    const config = path.join(dir, "serve.yaml");
-    writeFileSync(config, [`dataDir: ${path.join(dir, "data")}`, "smtp: { host: 127.0.0.1, port: 0 }", "log: { level: info, format: json }", "admin: { enabled: false }", ""].join("\n"));
-    const child = spawn(process.execPath, ["--import", pathToFileURL(hook).href, path.join(copy, "bin", "mumuka.js"), "serve", "--config", config], {
-      cwd: dir,
-      env: { ...process.env, MUMUKA_FROM: "dist" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-    await new Promise<void>((resolve, reject) => {
-      const seen = (d: Buffer) => {
-        out += d;
-        if (out.includes("mumuka gateway listening")) resolve();
-      };
-      child.stdout!.on("data", seen);
-      child.stderr!.on("data", seen);
-      void exited.then((code) => reject(new Error(`gateway exited (${code}) before listening:\n${out}`)));
-    });
-    child.kill("SIGTERM");
-    expect(await exited).toBe(0);
+    const run = await modulesLoadedByServe({ dir, entry: path.join(copy, "bin", "mumuka.js"), cwd: dir, env: { ...process.env, MUMUKA_FROM: "dist" } });
+    expect(run.code).toBe(0);
 
     const own = pathToFileURL(copy).href + "/";
-    const loaded = readFileSync(list, "utf8")
-      .split("\n")
-      .filter(Boolean)
-      .map((line) => ({ thread: line.slice(0, line.indexOf(" ")), url: line.slice(line.indexOf(" ") + 1) }))
+    const loaded = run.loaded
       .filter((x) => x.url.startsWith(own) && !x.url.startsWith(`${own}node_modules/`));
     const rel = (u: string) => u.slice(own.length);
     // the gateway's threads started their compiled workers (a hook that saw nothing would pass the check below)
