@@ -40,8 +40,10 @@ describe("heap sizing and malloc arenas as deployed", () => {
     const run = (env: Record<string, string>) => spawnSync(process.execPath, ["-e", script], { env: { ...process.env, ...env }, encoding: "utf8" });
     const deployed = run(unit);
     expect(deployed.stderr).toBe("");
-    expect(Number(deployed.stdout)).toBeLessThanOrEqual(4 * 1024 * 1024);
-    // the check can fail: without the options the same loop grows the young generation past that
-    expect(Number(run({ NODE_OPTIONS: "" }).stdout)).toBeGreaterThan(4 * 1024 * 1024);
+    // two 2 MiB semi-spaces are 4 MiB; V8 may hold a few pages more for a moment while a scavenge
+    // promotes them (seen: 4.25–4.75 MiB on a loaded machine), far from the default's growth
+    expect(Number(deployed.stdout)).toBeLessThan(8 * 1024 * 1024);
+    // the check can fail: without the options the same loop grows the young generation past that (64 MiB here)
+    expect(Number(run({ NODE_OPTIONS: "" }).stdout)).toBeGreaterThan(8 * 1024 * 1024);
   });
 });
