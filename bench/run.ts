@@ -357,11 +357,13 @@ async function runOnce(auth: "on" | "off" | "", authDns: { dns: DnsServer; messa
   let out = "";
   gateway.stdout!.on("data", (d) => (out += d));
   gateway.stderr!.on("data", (d) => (out += d));
+  // a paced run lasts (warmup + messages) / rate by design: its own length on top of the usual bound
+  const timeoutMs = TIMEOUT_MS + (rate ? ((warmup + messages) / rate) * 1000 : 0);
   const deadline = setTimeout(() => {
-    process.stderr.write("bench: timed out\n");
+    process.stderr.write(`bench: timed out after ${Math.round(timeoutMs / 1000)} s\n`);
     gateway.kill("SIGKILL");
     process.exit(1);
-  }, TIMEOUT_MS);
+  }, timeoutMs);
   try {
     await waitListening(smtpPort, gateway, () => out);
     const sender = rate ? `paced at ${rate} msg/s` : senderKind;
