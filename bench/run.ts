@@ -42,6 +42,10 @@
  * otherwise both are small Node SMTP peers in this process. `--mime` sends a
  * multipart message (HTML + a small attachment: the sanitizer converts the HTML,
  * disarms the link and removes the attachment) instead of plain text.
+ * `--realistic` sends the message of the Postfix comparison instead
+ * (bench/compare-postfix.ts: a Japanese text part, its HTML alternative and a
+ * base64 attachment making up --size, e.g. `--size 5120` or `--size 102400`):
+ * the project's measuring bar, where `--mime` is a small attachment.
  *
  * `--documents` sends a message with a text part, a Japanese PDF and a two-sheet
  * workbook (tests/fixtures/extract/) whose text the gateway extracts into the
@@ -84,6 +88,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { paceSummary, percentiles, queuedId, matchLatencies, type PaceSummary, type Percentiles } from "./pace.ts";
 import { sendPaced } from "./paced-sender.ts";
+import { mimeMessage as barMessage } from "./compare-postfix.ts";
 import { arg, cpuByThread, cpuSeconds, deployedEnvironment, freePort, listenNodeSink, peakRss } from "./proc.ts";
 import { makeKey, sign } from "../tests/helpers/auth-fixtures.ts";
 import { startDnsServer, type DnsServer } from "../tests/helpers/dns-server.ts";
@@ -99,7 +104,9 @@ const sessions = Number(arg("sessions", "10"));
 const size = Number(arg("size", "2000"));
 const documents = process.argv.includes("--documents") || process.argv.includes("--pdf-pages");
 const pdfPages = Number(arg("pdf-pages", "0"));
-const mime = process.argv.includes("--mime") || documents;
+/** --realistic: the Postfix comparison's message of about --size bytes (see the header) */
+const realistic = process.argv.includes("--realistic");
+const mime = process.argv.includes("--mime") || documents || realistic;
 /** --rate N: messages per second, sent on schedule (bench/pace.ts); "half": a peak run first, then half its rate; "": as fast as possible */
 const rateArg = arg("rate", "");
 if (rateArg && rateArg !== "half" && !(Number(rateArg) > 0)) throw new Error(`--rate: a number of messages per second or "half", not ${rateArg}`);
@@ -192,8 +199,12 @@ function documentsMessage(i: number): string {
   ].join("\r\n");
 }
 
+/** --realistic: one message for the whole run (its attachment is random bytes), CRLF as SMTP carries it */
+let realisticMessage: string | undefined;
+
 function mimeMessage(i: number): string {
   if (documents) return documentsMessage(i);
+  if (realistic) return (realisticMessage ??= barMessage(Math.max(1, Math.round(size / 1024))).replaceAll("\n", "\r\n"));
   const filler = "これは性能測定用のメールです。This is a benchmark message.\r\n".repeat(Math.max(1, Math.floor(size / 80)));
   return [
     ...mixedHead(i),
@@ -223,11 +234,14 @@ async function startAuthDns(): Promise<{ dns: DnsServer; message: string }> {
     "example.com": { TXT: ["v=spf1 ip4:127.0.0.0/8 -all"] },
     "bench._domainkey.example.com": { TXT: [key.record] },
     "_dmarc.example.com": { TXT: ["v=DMARC1; p=none"] },
+    // --realistic: From yamada@example.co.jp, signed by its own domain (DMARC passes aligned by DKIM; SPF passes for the envelope's example.com)
+    "bench._domainkey.example.co.jp": { TXT: [key.record] },
+    "_dmarc.example.co.jp": { TXT: ["v=DMARC1; p=none"] },
   });
   const base = mime
     ? mimeMessage(0)
     : `From: Bench <bench@example.com>\r\nTo: staff@city.example.lg.jp\r\nSubject: bench\r\nMessage-ID: <bench@example.com>\r\n\r\n${"x".repeat(76).concat("\r\n").repeat(Math.max(1, Math.floor(size / 78)))}`;
-  return { dns, message: await sign(base, [{ domain: "example.com", selector: "bench", key }]) };
+  return { dns, message: await sign(base, [{ domain: realistic ? "example.co.jp" : "example.com", selector: "bench", key }]) };
 }
 
 async function sendAll(port: number, messages: number): Promise<void> {
@@ -282,6 +296,20 @@ function auditTimes(auditFile: string): { received: Map<string, number>; deliver
       if (!map.has(row.id)) map.set(row.id, Date.parse(row.ts));
     }
     return { received, delivered };
+  } finally {
+    db.close();
+  }
+}
+
+/** --auth on: every sanitized message's verdict is DKIM pass and DMARC pass (the signed bytes arrived intact, the DNS answered), else the run fails */
+function expectVerified(auditFile: string): void {
+  const db = new Database(auditFile, { readonly: true });
+  try {
+    const rows = db
+      .prepare(`SELECT json_extract(data, '$.auth.dkim[0].result') AS dkim, json_extract(data, '$.auth.dmarc.result') AS dmarc, count(*) AS n FROM audit_events WHERE type = 'sanitized' GROUP BY 1, 2`)
+      .all() as { dkim: string | null; dmarc: string | null; n: number }[];
+    const other = rows.filter((r) => r.dkim !== "pass" || r.dmarc !== "pass");
+    if (rows.length === 0 || other.length) throw new Error(`bench: verification on, but not every message passed: ${JSON.stringify(rows)}`);
   } finally {
     db.close();
   }
@@ -404,6 +432,8 @@ async function runOnce(auth: "on" | "off" | "", authDns: { dns: DnsServer; messa
     gateway.kill("SIGTERM");
     await new Promise((r) => gateway.once("exit", r));
     const latency = latencies(path.join(dir, "data", "audit.sqlite"), measuredSince);
+    // a benchmark of the wrong path measures nothing: with verification on, every message must have passed
+    if (auth === "on") expectVerified(path.join(dir, "data", "audit.sqlite"));
     const full = { ...result, latencyMs: latency ?? null };
     process.stdout.write(`${JSON.stringify(full)}\n`);
     process.stderr.write(
@@ -573,7 +603,7 @@ async function compareAuth(authDns: { dns: DnsServer; message: string }): Promis
     cpuPerMessageOnOff: +(summary.on.cpuMsPerMessage / summary.off.cpuMsPerMessage).toFixed(3),
     mainThreadCpuOnOff: +(summary.on.mainThreadCpuMsPerMessage / summary.off.mainThreadCpuMsPerMessage).toFixed(3),
   };
-  process.stdout.write(`${JSON.stringify({ compare: "auth", repeat, messages, warmup, size, mime, ...summary, ratios })}\n`);
+  process.stdout.write(`${JSON.stringify({ compare: "auth", repeat, messages, warmup, size, mime, realistic, ...summary, ratios })}\n`);
   process.stderr.write(
     `bench: verification on/off, median of ${repeat}: ${summary.on.relayedPerSecond}/${summary.off.relayedPerSecond} msg/s = ×${ratios.throughputOnOff}; ` +
       `CPU ${summary.on.cpuMsPerMessage}/${summary.off.cpuMsPerMessage} ms/message = ×${ratios.cpuPerMessageOnOff}; ` +
