@@ -113,12 +113,14 @@ function readRange(file: string, offset: number, length: number): Buffer {
 
 /**
  * The header section (latin1: only ASCII field names and the Received line matter) up to the
- * blank line; a message without a body is all header; undefined when `bytes` is only the start
- * of a longer header (then nothing may be concluded from what is missing).
+ * blank line (where /\r?\n\r?\n/ first matches); a message without a body is all header;
+ * undefined when `bytes` is only the start of a longer header (then nothing may be concluded
+ * from what is missing). Only the header becomes a string: `bytes` may be the whole message.
  */
-function headerBlock(bytes: Buffer, whole: boolean): string | undefined {
-  const text = bytes.toString("latin1");
-  const blank = text.search(/\r?\n\r?\n/);
-  if (blank >= 0) return text.slice(0, blank);
-  return whole ? text : undefined;
+export function headerBlock(bytes: Buffer, whole: boolean): string | undefined {
+  for (let lf = bytes.indexOf(0x0a); lf !== -1; lf = bytes.indexOf(0x0a, lf + 1)) {
+    const next = bytes[lf + 1];
+    if (next === 0x0a || (next === 0x0d && bytes[lf + 2] === 0x0a)) return bytes.toString("latin1", 0, lf > 0 && bytes[lf - 1] === 0x0d ? lf - 1 : lf);
+  }
+  return whole ? bytes.toString("latin1") : undefined;
 }
