@@ -39,6 +39,7 @@ import arcModule from "mailauth/lib/arc/index.js";
 import dmarcModule from "mailauth/lib/dmarc/index.js";
 import tools from "mailauth/lib/tools.js";
 import type { DnsResolve } from "./dns-resolver.ts";
+import { speedUpRelaxed } from "./relaxed-body.ts";
 
 export interface VerifyOptions {
   ip?: string;
@@ -255,14 +256,18 @@ export function everyLineCrlf(bytes: Buffer): boolean {
   return true;
 }
 
-/** the body goes to the hashers in pieces of this size (from the body's start; the hashers carry a partial line over, as they do between stream chunks) */
+/**
+ * The body goes to the hashers in pieces of up to this size, each ending after a line end where one
+ * is found (a line longer than a piece is cut; the hashers carry a partial line over, as they do
+ * between stream chunks): a piece of whole lines takes the relaxed hasher's fast path (relaxed-body.ts).
+ */
 const BODY_PIECE = 64 * 1024;
 
 /**
  * What MessageParser's write path does with `bytes` in one piece, given everyLineCrlf(bytes): the
  * header block ends with the first empty line (the CRLF that starts the message, or the second CRLF
- * of the first CRLF CRLF), and is handed over whole; the rest is body; without an empty line it is all
- * header. Equal results on both paths: tests/authenticate/feed-whole.test.ts.
+ * of the first CRLF CRLF), and is handed over whole; the rest is body, in pieces of whole lines (the
+ * relaxed hashers scan those natively, relaxed-body.ts); without an empty line it is all header. Equal results on both paths: tests/authenticate/feed-whole.test.ts.
  */
 export async function feedWhole(verifier: InstanceType<typeof dkimVerifierModule.DkimVerifier>, bytes: Buffer): Promise<void> {
   const blank = bytes[0] === 0x0d && bytes[1] === 0x0a ? 0 : bytes.indexOf("\r\n\r\n");
@@ -271,7 +276,15 @@ export async function feedWhole(verifier: InstanceType<typeof dkimVerifierModule
   } else {
     const bodyStart = blank === 0 ? 2 : blank + 4;
     await verifier.emitHeaders(bytes.subarray(0, bodyStart));
-    for (let at = bodyStart; at < bytes.length; at += BODY_PIECE) await verifier.nextChunk(bytes.subarray(at, Math.min(bytes.length, at + BODY_PIECE)));
+    speedUpRelaxed(verifier.bodyHashes.values());
+    for (let at = bodyStart, end = 0; at < bytes.length; at = end) {
+      end = Math.min(bytes.length, at + BODY_PIECE);
+      if (end < bytes.length) {
+        const lineEnd = bytes.lastIndexOf(0x0a, end - 1);
+        if (lineEnd >= at) end = lineEnd + 1;
+      }
+      await verifier.nextChunk(bytes.subarray(at, end));
+    }
   }
   await verifier.finish();
 }

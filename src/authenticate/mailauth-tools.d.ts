@@ -34,12 +34,34 @@ declare module "mailauth/lib/dkim/dkim-verifier.js" {
     fromFields: number;
     /** MessageParser's steps (lib/dkim/message-parser.js): the header block, found; a piece of the body; the end */
     headerChunks: Buffer[];
+    /** the body hashers of the signatures, created by emitHeaders (lib/dkim/body) */
+    bodyHashes: Map<string, unknown>;
     emitHeaders(chunk?: Buffer): Promise<void>;
     nextChunk(chunk: Buffer): Promise<void>;
     finish(): Promise<void>;
   }
   const verifier: { DkimVerifier: typeof DkimVerifier };
   export default verifier;
+}
+
+declare module "mailauth/lib/dkim/body/relaxed.js" {
+  /** the relaxed body canonicalization and hash (RFC 6376 3.4.4), fed in pieces */
+  class RelaxedHash {
+    constructor(algorithm?: string, maxBodyLength?: number | false);
+    /** what followed the last LF of the pieces so far (false: nothing) */
+    remainder: Buffer | false;
+    byteLength: number;
+    canonicalizedLength: number;
+    bodyHashedBytes: number;
+    update(chunk: Buffer | null, final?: boolean): void;
+    digest(encoding: "base64"): string;
+    setContentType(contentType: { value: string; params: Record<string, string> }): void;
+    getMimeStructureStart(): number;
+    /** hashes canonical bytes, holding back the empty lines at their end */
+    _pushBodyHash(chunk: Buffer): void;
+  }
+  const relaxed: { RelaxedHash: typeof RelaxedHash };
+  export default relaxed;
 }
 
 declare module "mailauth/lib/spf/index.js" {

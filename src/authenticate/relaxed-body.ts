@@ -1,0 +1,62 @@
+/**
+ * A faster scan for mailauth's relaxed body hash (RFC 6376 3.4.4; mailauth 7.1,
+ * lib/dkim/body/relaxed.js, RelaxedHash.update) on the pieces feedWhole hands it.
+ *
+ * RelaxedHash.update looks at every byte of the body in JavaScript to find the lines that
+ * need rewriting (a TAB, two spaces in a row, a space before the line end, a bare LF); every
+ * other line is hashed as it is. On a 100 KB message (a base64 attachment: long lines of
+ * letters) that loop was the biggest single cost of verifying it in the gateway. Here the
+ * same question is asked of a whole piece with Buffer.indexOf (native): when no line of the
+ * piece needs rewriting, the piece is hashed exactly as that loop would have hashed it (its
+ * complete lines now, what follows its last LF kept for the next piece); otherwise, and for
+ * anything else (a piece after a partial line, the final call), mailauth's own update runs.
+ *
+ * The equivalence is tested against RelaxedHash itself on generated bodies, split anywhere
+ * (tests/authenticate/relaxed-body.test.ts), and through feedWhole on the corpus
+ * (tests/authenticate/feed-whole.test.ts). mailauth is pinned to 7.1.x for this (package.json).
+ *
+ * Pure: no I/O; changes only the hasher instances it is given.
+ */
+import relaxedModule from "mailauth/lib/dkim/body/relaxed.js";
+
+const LF = 0x0a;
+const CR = 0x0d;
+const TAB = 0x09;
+const TWO_SPACES = Buffer.from("  ");
+const SPACE_CRLF = Buffer.from(" \r\n");
+
+type RelaxedHash = InstanceType<typeof relaxedModule.RelaxedHash>;
+
+/**
+ * True when RelaxedHash.update's loop would rewrite no line of `piece` (given no partial line
+ * before it): no TAB, no two spaces in a row, no space before a CRLF, and every LF after a CR
+ * (and not first). Those are exactly the loop's reasons to rewrite a line.
+ */
+export function needsNoRewrite(piece: Buffer): boolean {
+  if (piece[0] === LF || piece.indexOf(TAB) !== -1 || piece.indexOf(TWO_SPACES) !== -1 || piece.indexOf(SPACE_CRLF) !== -1) return false;
+  for (let at = piece.indexOf(LF); at !== -1; at = piece.indexOf(LF, at + 1)) {
+    if (piece[at - 1] !== CR) return false;
+  }
+  return true;
+}
+
+/** `hasher.update` with the fast path in front (see the header); the hasher's own update is used for everything else */
+function fastUpdate(this: RelaxedHash, chunk: Buffer | null, final?: boolean): void {
+  if (final || !chunk || chunk.length === 0 || (this.remainder && this.remainder.length) || !needsNoRewrite(chunk)) {
+    relaxedModule.RelaxedHash.prototype.update.call(this, chunk, final);
+    return;
+  }
+  // what the loop does with a piece none of whose lines needs rewriting: its complete lines are
+  // hashed (_pushBodyHash holds back the empty lines at their end), the rest waits for the next piece
+  this.byteLength += chunk.length;
+  const lastLf = chunk.lastIndexOf(LF);
+  if (lastLf > 0) this._pushBodyHash(chunk.subarray(0, lastLf + 1));
+  if (lastLf + 1 < chunk.length) this.remainder = chunk.subarray(lastLf + 1);
+}
+
+/** gives every relaxed body hasher among `hashers` the fast path; the others are left as they are */
+export function speedUpRelaxed(hashers: Iterable<unknown>): void {
+  for (const hasher of hashers) {
+    if (hasher instanceof relaxedModule.RelaxedHash) hasher.update = fastUpdate;
+  }
+}
