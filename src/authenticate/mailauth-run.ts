@@ -11,7 +11,8 @@
  * array for every byte, which was half of what verifying a small message allocated; anything else
  * goes through that front end as before (mailauth is pinned to 7.1.x in package.json for this: a
  * change to MessageParser must be read before an upgrade; tests/authenticate/feed-whole.test.ts
- * compares both paths). What `authenticate()` does besides
+ * compares both paths). On that path the body goes in pieces of whole lines, which the relaxed
+ * body hashers scan natively (relaxed-body.ts). What `authenticate()` does besides
  * (sealing, BIMI, Received parsing for trustReceived, the Authentication-Results text) is
  * not needed here and not done: the verdict is built from the structured results only.
  *
