@@ -5,25 +5,35 @@
 // (bin/source-digest.js). The digest is taken before tsc runs: a file changed
 // during the build makes the build stale, not current.
 //
-// No untrusted input; a failed or interrupted build leaves dist/ without a
-// new record, which bin/mumuka.js treats as stale.
+// tsc writes into a new directory (dist.next/), which then replaces dist/
+// whole: a module removed from src/ does not linger in dist/, and a gateway
+// running from dist/ meanwhile never sees it half-written or gone for the
+// length of a compilation (only for the moment between two renames).
+//
+// No untrusted input; a failed or interrupted build leaves the old dist/ as it
+// was, which bin/mumuka.js refuses if src/ has changed since it was built.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { BUILT_FROM, sourceDigest } from "./source-digest.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const record = path.join(root, "dist", BUILT_FROM);
+const dist = path.join(root, "dist");
+const next = path.join(root, "dist.next");
+const old = path.join(root, "dist.old");
 const digest = sourceDigest(root);
-// the old record goes first: a build that fails half-way must not leave dist/ looking current
-rmSync(record, { force: true });
+rmSync(next, { recursive: true, force: true });
 const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
-const r = spawnSync(process.execPath, [tsc, "-p", path.join(root, "tsconfig.build.json")], { stdio: "inherit" });
+const r = spawnSync(process.execPath, [tsc, "-p", path.join(root, "tsconfig.build.json"), "--outDir", next], { stdio: "inherit" });
 if (r.status !== 0) {
-  process.stderr.write(`build: tsc failed (${r.signal ?? `exit ${r.status}`}); dist/ is not current\n`);
+  rmSync(next, { recursive: true, force: true });
+  process.stderr.write(`build: tsc failed (${r.signal ?? `exit ${r.status}`}); dist/ is left as it was\n`);
   process.exit(r.status || 1);
 }
-mkdirSync(path.dirname(record), { recursive: true });
-writeFileSync(record, `${digest}\n`);
+writeFileSync(path.join(next, BUILT_FROM), `${digest}\n`);
+rmSync(old, { recursive: true, force: true });
+if (existsSync(dist)) renameSync(dist, old);
+renameSync(next, dist);
+rmSync(old, { recursive: true, force: true });

@@ -9,7 +9,7 @@
  *  - without MUMUKA_FROM a checkout runs src/ as before (`./run mumuka`, development; no build needed).
  */
 import { spawnSync } from "node:child_process";
-import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -24,6 +24,9 @@ const pkg = JSON.parse(readFileSync(path.join(REPO, "package.json"), "utf8")) as
 beforeAll(() => {
   for (const item of ["src", "bin", "package.json", "tsconfig.json", "tsconfig.build.json"]) cpSync(path.join(REPO, item), path.join(copy, item), { recursive: true });
   symlinkSync(realpathSync(path.join(REPO, "node_modules")), path.join(copy, "node_modules"));
+  // an earlier build's module whose source has since been removed: the build must not leave it behind
+  mkdirSync(path.join(copy, "dist"));
+  writeFileSync(path.join(copy, "dist", "removed-since.js"), "export {};\n");
   // the build as an operator runs it (npm run build = node bin/build.js)
   const r = spawnSync(process.execPath, [path.join(copy, "bin", "build.js")], { cwd: copy, encoding: "utf8", timeout: 240_000 });
   if (r.status !== 0) throw new Error(`build failed: ${r.stdout}${r.stderr}`);
@@ -91,6 +94,14 @@ describe("mumuka serve from dist/", () => {
     // the receiver, the sanitizer pool, authentication, text extraction, the rules replay
     expect(picks.length).toBeGreaterThanOrEqual(5);
     expect(picks.filter((p) => !existsSync(path.join(copy, "dist", p)))).toEqual([]);
+  });
+});
+
+describe("the build", () => {
+  it("replaces dist/ whole: an old build's module whose source is gone is not left behind, nor the build's own directories", () => {
+    expect(existsSync(path.join(copy, "dist", "removed-since.js"))).toBe(false);
+    expect(existsSync(path.join(copy, "dist", "cli.js"))).toBe(true);
+    expect(existsSync(path.join(copy, "dist.next")) || existsSync(path.join(copy, "dist.old"))).toBe(false);
   });
 });
 
