@@ -75,6 +75,9 @@
  * relay and mumuka alternately, cold, on realistic 5 KB and 100 KB MIME
  * (with `--rate N`: the latency of both at N msg/s, timed at the sink).
  *
+ * `--auth-alone` runs bench/auth-alone.ts instead: the CPU of sender verification
+ * alone, in process, on the --auth message (`--realistic`, `--size` as here).
+ *
  * `--embedded` runs bench/embedded.ts instead: the CPU cost of looking for
  * files spelled in text, per 5 KB text (prose, links, adversarial texts),
  * in this process, no gateway (`--base CHECKOUT` compares another checkout).
@@ -90,8 +93,8 @@ import { paceSummary, percentiles, queuedId, matchLatencies, type PaceSummary, t
 import { sendPaced } from "./paced-sender.ts";
 import { mimeMessage as barMessage } from "./compare-postfix.ts";
 import { arg, cpuByThread, cpuSeconds, deployedEnvironment, freePort, listenNodeSink, peakRss } from "./proc.ts";
-import { makeKey, sign } from "../tests/helpers/auth-fixtures.ts";
-import { startDnsServer, type DnsServer } from "../tests/helpers/dns-server.ts";
+import { plainSignedBase, startAuthDns } from "./auth-message.ts";
+import type { DnsServer } from "../tests/helpers/dns-server.ts";
 import Database from "better-sqlite3";
 import nodemailer from "nodemailer";
 
@@ -228,20 +231,9 @@ let mimeFile: string | undefined;
 /** --auth: the one signed message every sender sends */
 let signedMessage: string | undefined;
 
-async function startAuthDns(): Promise<{ dns: DnsServer; message: string }> {
-  const key = makeKey(2048);
-  const dns = await startDnsServer({
-    "example.com": { TXT: ["v=spf1 ip4:127.0.0.0/8 -all"] },
-    "bench._domainkey.example.com": { TXT: [key.record] },
-    "_dmarc.example.com": { TXT: ["v=DMARC1; p=none"] },
-    // --realistic: From yamada@example.co.jp, signed by its own domain (DMARC passes aligned by DKIM; SPF passes for the envelope's example.com)
-    "bench._domainkey.example.co.jp": { TXT: [key.record] },
-    "_dmarc.example.co.jp": { TXT: ["v=DMARC1; p=none"] },
-  });
-  const base = mime
-    ? mimeMessage(0)
-    : `From: Bench <bench@example.com>\r\nTo: staff@city.example.lg.jp\r\nSubject: bench\r\nMessage-ID: <bench@example.com>\r\n\r\n${"x".repeat(76).concat("\r\n").repeat(Math.max(1, Math.floor(size / 78)))}`;
-  return { dns, message: await sign(base, [{ domain: realistic ? "example.co.jp" : "example.com", selector: "bench", key }]) };
+/** --auth: the message sent (signed by its From domain) and the DNS for it (bench/auth-message.ts) */
+function startBenchAuthDns(): Promise<{ dns: DnsServer; message: string }> {
+  return startAuthDns(mime ? mimeMessage(0) : plainSignedBase(size), realistic ? "example.co.jp" : "example.com");
 }
 
 async function sendAll(port: number, messages: number): Promise<void> {
@@ -632,7 +624,7 @@ async function halfPeak(auth: "on" | "off" | "", authDns: { dns: DnsServer; mess
 async function main(): Promise<void> {
   if (rateArg && authMode === "compare") throw new Error("--rate and --auth compare do not go together: run --auth on and --auth off with --rate instead");
   if (documents) await loadDocuments();
-  const authDns = authMode ? await startAuthDns() : undefined;
+  const authDns = authMode ? await startBenchAuthDns() : undefined;
   try {
     const auth = authMode === "on" ? "on" : authMode === "off" ? "off" : "";
     if (authMode === "compare") await compareAuth(authDns!);
@@ -645,4 +637,5 @@ async function main(): Promise<void> {
 
 if (process.argv.includes("--compare-postfix")) await (await import("./compare-postfix.ts")).comparePostfix();
 else if (process.argv.includes("--embedded")) await (await import("./embedded.ts")).embeddedBench();
+else if (process.argv.includes("--auth-alone")) await (await import("./auth-alone.ts")).authAloneBench();
 else await main();
