@@ -9,7 +9,7 @@
  * CRLF (what SMTP carries) is handed to the DKIM verifier's own steps directly (feedWhole): its
  * stream front end looks for the end of the header block one byte at a time, copying a small
  * array for every byte, which was half of what verifying a small message allocated; anything else
- * goes through that front end as before (mailauth is pinned to 7.1.x in package.json for this: a
+ * goes through that front end as before (mailauth is pinned to exactly 7.1.0 in package.json for this: a
  * change to MessageParser must be read before an upgrade; tests/authenticate/feed-whole.test.ts
  * compares both paths). On that path the body goes in pieces of whole lines, which the relaxed
  * body hashers scan natively (relaxed-body.ts). What `authenticate()` does besides

@@ -13,7 +13,9 @@
  *
  * The equivalence is tested against RelaxedHash itself on generated bodies, split anywhere
  * (tests/authenticate/relaxed-body.test.ts), and through feedWhole on the corpus
- * (tests/authenticate/feed-whole.test.ts). mailauth is pinned to 7.1.x for this (package.json).
+ * (tests/authenticate/feed-whole.test.ts). mailauth is pinned to exactly 7.1.0 for this (package.json):
+ * it relies on RelaxedHash's fields (remainder, byteLength, _pushBodyHash), so a new version must be
+ * read, and these tests run, before it is taken.
  *
  * Pure: no I/O; changes only the hasher instances it is given.
  */
