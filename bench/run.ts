@@ -490,6 +490,7 @@ async function pacedRun(rate: number, smtpPort: number, dir: string, gateway: Ch
   // the audit store is complete once the gateway has stopped (it flushes at SIGTERM)
   gateway.kill("SIGTERM");
   await new Promise((r) => gateway.once("exit", r));
+  if (auth === "on") expectVerified(path.join(dir, "data", "audit.sqlite"));
   const times = auditTimes(path.join(dir, "data", "audit.sqlite"));
   /** audit id → when the sender read its 250, for messages from..to */
   const replied = (from: number, to: number) =>
