@@ -281,8 +281,9 @@ export async function feedWhole(verifier: InstanceType<typeof dkimVerifierModule
     for (let at = bodyStart, end = 0; at < bytes.length; at = end) {
       end = Math.min(bytes.length, at + BODY_PIECE);
       if (end < bytes.length) {
-        const lineEnd = bytes.lastIndexOf(0x0a, end - 1);
-        if (lineEnd >= at) end = lineEnd + 1;
+        // searched within the piece only: a line longer than many pieces is not scanned back to its start each time
+        const lineEnd = bytes.subarray(at, end).lastIndexOf(0x0a);
+        if (lineEnd !== -1) end = at + lineEnd + 1;
       }
       await verifier.nextChunk(bytes.subarray(at, end));
     }
