@@ -75,6 +75,23 @@ describe("feedWhole: the DKIM verifier's state, fed directly or through its stre
     await sameBothWays(Buffer.from(await sign(long, [{ domain: "feed.example", selector: "sel", key }])));
   });
 
+  it("bodies the relaxed hash takes its fast path for, over several pieces: a base64 attachment, a line longer than a piece, l=", async () => {
+    const b64 = Buffer.alloc(150_000, 0x5a).toString("base64").replace(/.{76}/g, "$&\r\n");
+    const bodies = [
+      `--b\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64}\r\n--b--\r\n`,
+      `${"y".repeat(70_000)}\r\nshort\r\n${"z".repeat(200_000)}\r\n\r\n\r\n`,
+      `${"w".repeat(65_534)}\r\n${"v".repeat(65_535)}\r\n${"u".repeat(65_533)} \r\nend`,
+    ];
+    for (const body of bodies) {
+      const plain = plainMessage("Alice <alice@feed.example>", { body });
+      const signed = Buffer.from(await sign(plain, [{ domain: "feed.example", selector: "sel", key }]));
+      expect(((await outcome(signed, "whole")) as { results: { status: { result: string } }[] }).results[0]!.status.result).toBe("pass");
+      await sameBothWays(signed);
+      await sameBothWays(Buffer.from(signed.toString("latin1").replace("short", "shorT"), "latin1"));
+      await sameBothWays(Buffer.from(await signedWith(plain, "relaxed/relaxed", { maxBodyLength: 65_600 })));
+    }
+  });
+
   it("the edges of the header/body split: empty header, no body, no blank line, nothing at all", async () => {
     const signed = await sign(message, [{ domain: "feed.example", selector: "sel", key }]);
     const header = signed.slice(0, signed.indexOf("\r\n\r\n"));
