@@ -6,9 +6,11 @@
 // during the build makes the build stale, not current.
 //
 // tsc writes into a new directory (dist.next/), which then replaces dist/
-// whole: a module removed from src/ does not linger in dist/, and a gateway
-// running from dist/ meanwhile never sees it half-written or gone for the
-// length of a compilation (only for the moment between two renames).
+// whole: a module removed from src/ does not linger in dist/, and dist/ is
+// never half-written or missing for the length of a compilation (only for the
+// moment between two renames). A gateway running from dist/ must still be
+// restarted after a build: the threads and modules it loads later would
+// otherwise come from the new build, unchecked against the old.
 //
 // No untrusted input; a failed or interrupted build leaves the old dist/ as it
 // was, which bin/mumuka.js refuses if src/ has changed since it was built.
