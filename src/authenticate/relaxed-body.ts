@@ -32,10 +32,13 @@ type RelaxedHash = InstanceType<typeof relaxedModule.RelaxedHash>;
 /**
  * True when RelaxedHash.update's loop would rewrite no line of `piece` (given no partial line
  * before it): no TAB, no two spaces in a row, no space before a CRLF, and every LF after a CR
- * (and not first). Those are exactly the loop's reasons to rewrite a line.
+ * (and not first). Those are exactly the loop's reasons to rewrite a line. `crlfOnly`: the caller
+ * knows every LF of the bytes the piece comes from follows a CR (everyLineCrlf), so that scan, the
+ * dearest of these on a long body, is not made again.
  */
-export function needsNoRewrite(piece: Buffer): boolean {
+export function needsNoRewrite(piece: Buffer, crlfOnly = false): boolean {
   if (piece[0] === LF || piece.indexOf(TAB) !== -1 || piece.indexOf(TWO_SPACES) !== -1 || piece.indexOf(SPACE_CRLF) !== -1) return false;
+  if (crlfOnly) return true;
   for (let at = piece.indexOf(LF); at !== -1; at = piece.indexOf(LF, at + 1)) {
     if (piece[at - 1] !== CR) return false;
   }
@@ -43,22 +46,29 @@ export function needsNoRewrite(piece: Buffer): boolean {
 }
 
 /** `hasher.update` with the fast path in front (see the header); the hasher's own update is used for everything else */
-function fastUpdate(this: RelaxedHash, chunk: Buffer | null, final?: boolean): void {
-  if (final || !chunk || chunk.length === 0 || (this.remainder && this.remainder.length) || !needsNoRewrite(chunk)) {
-    relaxedModule.RelaxedHash.prototype.update.call(this, chunk, final);
-    return;
-  }
-  // what the loop does with a piece none of whose lines needs rewriting: its complete lines are
-  // hashed (_pushBodyHash holds back the empty lines at their end), the rest waits for the next piece
-  this.byteLength += chunk.length;
-  const lastLf = chunk.lastIndexOf(LF);
-  if (lastLf > 0) this._pushBodyHash(chunk.subarray(0, lastLf + 1));
-  if (lastLf + 1 < chunk.length) this.remainder = chunk.subarray(lastLf + 1);
+function fastUpdate(crlfOnly: boolean) {
+  return function update(this: RelaxedHash, chunk: Buffer | null, final?: boolean): void {
+    if (final || !chunk || chunk.length === 0 || (this.remainder && this.remainder.length) || !needsNoRewrite(chunk, crlfOnly)) {
+      relaxedModule.RelaxedHash.prototype.update.call(this, chunk, final);
+      return;
+    }
+    // what the loop does with a piece none of whose lines needs rewriting: its complete lines are
+    // hashed (_pushBodyHash holds back the empty lines at their end), the rest waits for the next piece
+    this.byteLength += chunk.length;
+    const lastLf = chunk.lastIndexOf(LF);
+    if (lastLf > 0) this._pushBodyHash(chunk.subarray(0, lastLf + 1));
+    if (lastLf + 1 < chunk.length) this.remainder = chunk.subarray(lastLf + 1);
+  };
 }
+const ANY_BODY = fastUpdate(false);
+const CRLF_BODY = fastUpdate(true);
 
-/** gives every relaxed body hasher among `hashers` the fast path; the others are left as they are */
-export function speedUpRelaxed(hashers: Iterable<unknown>): void {
+/**
+ * Gives every relaxed body hasher among `hashers` the fast path; the others are left as they are.
+ * `crlfOnly`: every LF of the body to come follows a CR (feedWhole's bytes, checked by everyLineCrlf).
+ */
+export function speedUpRelaxed(hashers: Iterable<unknown>, crlfOnly = false): void {
   for (const hasher of hashers) {
-    if (hasher instanceof relaxedModule.RelaxedHash) hasher.update = fastUpdate;
+    if (hasher instanceof relaxedModule.RelaxedHash) hasher.update = crlfOnly ? CRLF_BODY : ANY_BODY;
   }
 }
